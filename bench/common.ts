@@ -1,0 +1,53 @@
+/** Shared by the benchmarks: a private dev server and moto, a worker, timing helpers. */
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import path from 'node:path';
+import fs from 'node:fs';
+import { ensureSearchAttributes } from '../src/temporal/search-attributes';
+import { createDbopsWorker } from '../src/worker';
+import { startMoto, startTestTemporal, ROOT } from '../test/helpers/stack';
+
+export interface Stack {
+  client: Client;
+  address: string;
+  motoEndpoint: string;
+  makeWorker(taskQueue: string, activities: object): Promise<Worker>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(): Promise<Stack> {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const logs = path.join(ROOT, 'build', 'bench');
+  fs.mkdirSync(logs, { recursive: true });
+  const [temporal, moto] = await Promise.all([startTestTemporal(path.join(logs, 'temporal.log')), startMoto(path.join(logs, 'moto.log'))]);
+  process.env.DBOPS_TEST_MOTO_ENDPOINT = moto.endpoint;
+  const connection = await Connection.connect({ address: temporal.address });
+  await ensureSearchAttributes(connection, 'default');
+  const { code } = await bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'), logger: new DefaultLogger('ERROR') });
+  const client = new Client({ connection });
+  return {
+    client,
+    address: temporal.address,
+    motoEndpoint: moto.endpoint,
+    makeWorker: async (taskQueue, activities) =>
+      createDbopsWorker({
+        connection: await NativeConnection.connect({ address: temporal.address }),
+        namespace: 'default', taskQueue, activities, env: {}, workflowBundle: { code }, shutdownGraceTime: '1s',
+      }),
+    stop: async () => {
+      await connection.close();
+      await Promise.all([temporal.stop(), moto.stop()]);
+    },
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t0 = process.hrtime.bigint();
+  const v = await fn();
+  return [Number(process.hrtime.bigint() - t0) / 1e6, v];
+}

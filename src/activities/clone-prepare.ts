@@ -1,0 +1,103 @@
+/**
+ * prepare-clone: makes the temporary clone usable by DBLab without production credentials. The
+ * clone's master password is reset to a value derived from the DBLab token and the clone's name
+ * (HMAC-SHA256), and a read-only DBLab user is created on the clone over SQL with another derived
+ * password. Both are recomputed where needed (here and when configuring DBLab), so no password is
+ * ever stored or passed through Temporal history.
+ */
+import crypto from 'node:crypto';
+import { Client, escapeLiteral } from 'pg';
+import { ApplicationFailure } from '@temporalio/common';
+import type { RefreshPlan } from '../domain/dblab-config';
+import { quotePgIdent as q } from '../domain/sql-names';
+import type { SecretResolver } from '../secrets';
+import type { AwsClients } from './aws-clients';
+import { pollUntil } from './poll';
+import { setMasterPassword } from './rds';
+import { classifySqlError } from './sql/errors';
+import type { EndpointResolver } from './sql/connection';
+import { scramVerifier } from './sql/passwords';
+
+export function derivePassword(token: string, cloneId: string, purpose: 'master' | 'dblab-user'): string {
+  return crypto.createHmac('sha256', token).update(`dbops:${purpose}:${cloneId}`).digest('base64url');
+}
+
+export interface PrepareDeps {
+  aws: AwsClients;
+  resolveSecret: SecretResolver;
+  endpoint?: EndpointResolver;
+}
+
+export interface CloneRef {
+  identifier: string;
+  host: string;
+  port: number;
+  masterUsername?: string;
+}
+
+export function createClonePrepare(deps: PrepareDeps) {
+  const token = (plan: RefreshPlan) => deps.resolveSecret(plan.config.dblab.token, 'dblab.token');
+
+  /** The login DBLab uses on the clone. */
+  async function cloneLogin(plan: RefreshPlan, clone: CloneRef): Promise<{ username: string; password?: string }> {
+    const prep = plan.config.clone.prepare;
+    if (prep) {
+      if (prep.auth === 'iam') return { username: prep.dblabUser };
+      return { username: prep.dblabUser, password: derivePassword(await token(plan), clone.identifier, 'dblab-user') };
+    }
+    const username = plan.config.source.username ?? clone.masterUsername ?? 'postgres';
+    if (plan.config.source.password) return { username, password: await deps.resolveSecret(plan.config.source.password, 'source.password') };
+    return { username }; // IAM: DBLab signs its own token (rdsIam)
+  }
+
+  async function prepareClone(plan: RefreshPlan, clone: CloneRef): Promise<{ changed: boolean; detail: string }> {
+    const prep = plan.config.clone.prepare;
+    if (!prep) return { changed: false, detail: 'not configured' };
+    const t = await token(plan);
+    const master = derivePassword(t, clone.identifier, 'master');
+    const masterUser = clone.masterUsername ?? 'postgres';
+    await setMasterPassword(deps.aws.rds(plan.config.aws.region), plan.aurora, clone.identifier, master);
+    const where = deps.endpoint ? deps.endpoint(clone.host, clone.port) : { host: clone.host, port: clone.port };
+    const secrets = [t, master];
+    const connect = async () => {
+      const c = new Client({ host: where.host, port: where.port, user: masterUser, password: master, database: plan.config.source.dbName, connectionTimeoutMillis: 10_000, ssl: false });
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    };
+    // The new master password takes a moment to apply on RDS: wait until it works.
+    const sql = await pollUntil({ what: `the new master password of ${clone.identifier} to apply`, interval: plan.pollInterval, timeout: '15m' }, async () => {
+      try {
+        return { done: true, value: await connect() };
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === '28P01' || code === 'ECONNREFUSED') return { done: false, status: code };
+        throw classifySqlError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'log in to the clone', secrets });
+      }
+    });
+    try {
+      const user = prep.dblabUser;
+      const exists = (await sql.query('select 1 from pg_roles where rolname = $1', [user])).rowCount === 1;
+      if (prep.auth === 'iam') {
+        if (!exists) await sql.query(`CREATE ROLE ${q(user)} LOGIN`);
+        await sql.query(`GRANT rds_iam TO ${q(user)}`);
+      } else {
+        const verifier = escapeLiteral(scramVerifier(derivePassword(t, clone.identifier, 'dblab-user')));
+        await sql.query(exists ? `ALTER ROLE ${q(user)} WITH LOGIN PASSWORD ${verifier}` : `CREATE ROLE ${q(user)} LOGIN PASSWORD ${verifier}`);
+      }
+      const version = Number((await sql.query("select current_setting('server_version_num') as n")).rows[0].n);
+      if (version < 140000) {
+        throw ApplicationFailure.nonRetryable('clone.prepare needs PostgreSQL 14 or newer (pg_read_all_data)', 'ClonePrepareUnsupported');
+      }
+      await sql.query(`GRANT pg_read_all_data TO ${q(user)}`);
+      await sql.query(`GRANT CONNECT ON DATABASE ${q(plan.config.source.dbName)} TO ${q(user)}`);
+      return { changed: true, detail: `master password reset; read-only user ${user} ${exists ? 'updated' : 'created'} on the clone` };
+    } catch (err) {
+      throw classifySqlError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'create the DBLab user on the clone', secrets });
+    } finally {
+      await sql.end().catch(() => undefined);
+    }
+  }
+
+  return { cloneLogin, activities: { prepareClone } };
+}

@@ -1,0 +1,196 @@
+/**
+ * The Aerospike Cloud database side, over its REST API: OAuth2 client credentials, cluster GET,
+ * peerings POST/GET (paginated)/DELETE. Credentials are references resolved here, never in history;
+ * every request has a timeout; 5xx, timeouts and network errors are retried, 4xx are not.
+ */
+import crypto from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import type { PeeringPlan } from '../../domain/peering';
+import type { SecretResolver } from '../../secrets';
+import type { CustomerVpc, Timing } from '../ec2';
+import { pollUntil } from '../poll';
+import type { DatabasePeering, DatabaseSide } from './types';
+
+type Cloud = Extract<PeeringPlan['cloud'], { kind: 'aerospike-cloud' }>;
+
+interface ApiPeering {
+  id?: string;
+  vpcId: string;
+  accountId?: string;
+  region?: string;
+  status?: string;
+  peeringId?: string | null;
+  cidrBlock?: string;
+  privateHostedZoneId?: string | null;
+  isSecureConnection?: boolean;
+}
+
+export interface AerospikeCloudOptions {
+  resolveSecret: SecretResolver;
+  fetch?: typeof fetch;
+  requestTimeoutMs?: number;
+  pageSize?: number;
+}
+
+const tokens = new Map<string, { token: string; expiresAt: number }>();
+
+export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'> & { cloud: Cloud }, o: AerospikeCloudOptions): DatabaseSide {
+  const doFetch = o.fetch ?? fetch;
+  const timeoutMs = o.requestTimeoutMs ?? 30_000;
+  const pageSize = o.pageSize ?? 100;
+  const base = plan.cloud.apiUrl.replace(/\/+$/, '');
+  const cluster = `${base}/database/clusters/${encodeURIComponent(plan.databaseId)}`;
+  let secrets: string[] = [];
+
+  const scrub = (s: string) => secrets.reduce((acc, x) => (x && x.length >= 4 ? acc.split(x).join('***') : acc), s);
+
+  async function send(url: string, init: RequestInit, what: string): Promise<Response> {
+    let res: Response;
+    try {
+      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      const e = err as Error;
+      const why = e.name === 'TimeoutError' ? `no reply within ${timeoutMs} ms` : e.message;
+      throw ApplicationFailure.retryable(`Aerospike Cloud API ${what}: ${scrub(why)}`, 'CloudApiUnavailable');
+    }
+    if (res.status >= 500) {
+      throw ApplicationFailure.retryable(`Aerospike Cloud API ${what}: HTTP ${res.status}`, 'CloudApiUnavailable');
+    }
+    return res;
+  }
+
+  async function errorText(res: Response): Promise<string> {
+    const body = await res.text().catch(() => '');
+    try {
+      const j = JSON.parse(body) as { message?: string; error?: string; error_description?: string };
+      return scrub(j.message ?? j.error_description ?? j.error ?? body).slice(0, 300);
+    } catch {
+      return scrub(body).slice(0, 300);
+    }
+  }
+
+  async function token(force = false): Promise<string> {
+    const [clientId, clientSecret] = await Promise.all([
+      o.resolveSecret(plan.cloud.clientIdRef, 'cloud.clientIdRef'),
+      o.resolveSecret(plan.cloud.clientSecretRef, 'cloud.clientSecretRef'),
+    ]);
+    secrets = [clientId, clientSecret];
+    // Keyed by the secret's hash too: a changed secret must not reuse a token from the old one.
+    const key = `${plan.cloud.tokenUrl}|${clientId}|${crypto.createHash('sha256').update(clientSecret).digest('hex')}`;
+    const cached = tokens.get(key);
+    if (!force && cached && cached.expiresAt > Date.now() + 60_000) return cached.token;
+    const res = await send(plan.cloud.tokenUrl, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
+    }, 'token request');
+    if (!res.ok) {
+      throw ApplicationFailure.nonRetryable(`Aerospike Cloud rejected the API credentials (HTTP ${res.status}: ${await errorText(res)})`, 'CloudAuthFailed');
+    }
+    const j = (await res.json()) as { access_token?: string; expires_in?: number };
+    if (!j.access_token) throw ApplicationFailure.nonRetryable('Aerospike Cloud token reply has no access_token', 'CloudAuthFailed');
+    secrets.push(j.access_token);
+    tokens.set(key, { token: j.access_token, expiresAt: Date.now() + (j.expires_in ?? 300) * 1000 });
+    return j.access_token;
+  }
+
+  /** An API call with a bearer token; a 401 refreshes the token once. */
+  async function api(method: string, url: string, what: string, body?: unknown): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const t = await token(attempt > 0);
+      const res = await send(url, {
+        method,
+        headers: { Authorization: `Bearer ${t}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      }, what);
+      if ((res.status === 401 || res.status === 403) && attempt === 0) {
+        tokens.clear();
+        continue;
+      }
+      if (res.status === 401 || res.status === 403) {
+        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API ${what}: not authorised (HTTP ${res.status}: ${await errorText(res)})`, 'CloudAuthFailed');
+      }
+      if (res.status === 404 && what.startsWith('get cluster')) {
+        throw ApplicationFailure.nonRetryable(`database ${plan.databaseId} not found in Aerospike Cloud`, 'DatabaseNotFound');
+      }
+      if (res.status === 400 || res.status === 409 || res.status === 422) {
+        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API ${what} refused: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+      }
+      return res;
+    }
+  }
+
+  async function getCluster(): Promise<{ infrastructure?: { cidrBlock?: string }; health?: { status?: string } }> {
+    const res = await api('GET', cluster, 'get cluster');
+    if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API get cluster: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+    return (await res.json()) as { infrastructure?: { cidrBlock?: string }; health?: { status?: string } };
+  }
+
+  async function listPeerings(): Promise<ApiPeering[]> {
+    const all: ApiPeering[] = [];
+    for (;;) {
+      const res = await api('GET', `${cluster}/vpc-peerings?limit=${pageSize}&offset=${all.length}`, 'list peerings');
+      if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API list peerings: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+      const j = (await res.json()) as { vpcPeerings?: ApiPeering[]; count?: number };
+      const page = j.vpcPeerings ?? [];
+      all.push(...page);
+      // The server may cap the page below our limit: trust its count when it gives one.
+      if (page.length === 0) return all;
+      if (j.count !== undefined ? all.length >= j.count : page.length < pageSize) return all;
+    }
+  }
+
+  const toPeering = (p: ApiPeering): DatabasePeering => ({
+    peeringId: p.peeringId ?? undefined,
+    status: p.status ?? 'unknown',
+    hostedZoneId: p.privateHostedZoneId ?? undefined,
+  });
+
+  const side: DatabaseSide = {
+    async describe() {
+      const c = await getCluster();
+      const peerings = await listPeerings();
+      const zone = peerings.map((p) => p.privateHostedZoneId).find(Boolean) ?? undefined;
+      return { cidr: c.infrastructure?.cidrBlock ?? '', status: c.health?.status ?? 'unknown', hostedZoneId: zone };
+    },
+    async waitReady(timing: Timing & { initiateTimeout: string }) {
+      return pollUntil({ what: `database ${plan.databaseId} to finish provisioning`, interval: timing.pollInterval, timeout: timing.initiateTimeout }, async () => {
+        const c = await getCluster();
+        const status = c.health?.status ?? 'unknown';
+        if (status === 'provisioning' || !c.infrastructure?.cidrBlock) return { done: false, status };
+        return { done: true, value: { cidr: c.infrastructure.cidrBlock, status } };
+      });
+    },
+    async findPeering(customer: CustomerVpc) {
+      const p = (await listPeerings()).find((x) => x.vpcId === customer.vpcId && !['deleted', 'deleting'].includes(x.status ?? ''));
+      return p ? toPeering(p) : undefined;
+    },
+    async requestPeering(customer: CustomerVpc, secure: boolean) {
+      const res = await api('POST', `${cluster}/vpc-peerings`, 'create peering', {
+        vpcId: customer.vpcId,
+        cidrBlock: customer.cidr,
+        accountId: customer.accountId,
+        region: customer.region,
+        isSecureConnection: secure,
+      });
+      if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API create peering: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+    },
+    async ensureReturnRoute() {
+      return { changed: false, detail: 'return route managed by Aerospike Cloud' };
+    },
+    async removeReturnRoute() {
+      return { changed: false, detail: 'return route managed by Aerospike Cloud' };
+    },
+    async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
+      if (!peering.peeringId) return;
+      const res = await api('DELETE', `${cluster}/vpc-peerings/${encodeURIComponent(peering.peeringId)}`, 'delete peering');
+      if (!res.ok && res.status !== 404) {
+        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API delete peering: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+      }
+    },
+    async authorizeZone() {
+      return { crossAccount: true }; // Aerospike Cloud owns the zone and authorises the association itself
+    },
+  };
+  return side;
+}

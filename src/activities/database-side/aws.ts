@@ -1,0 +1,244 @@
+/**
+ * The AWS database side: a database network in an AWS account you control (possibly another
+ * account, reached by assuming cloud.roleArn, and another region), found by the tag
+ * dbops:database-id=<id>. Initiate creates the peering from the database VPC to the customer VPC.
+ */
+import {
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  CreateVpcPeeringConnectionCommand,
+  DeleteSubnetCommand,
+  DeleteVpcCommand,
+  DeleteVpcPeeringConnectionCommand,
+  DescribeSubnetsCommand,
+  DescribeVpcPeeringConnectionsCommand,
+  DescribeVpcsCommand,
+  type Vpc,
+} from '@aws-sdk/client-ec2';
+import {
+  ChangeTagsForResourceCommand,
+  CreateHostedZoneCommand,
+  CreateVPCAssociationAuthorizationCommand,
+  DeleteHostedZoneCommand,
+  GetHostedZoneCommand,
+  ListHostedZonesByVPCCommand,
+  ListTagsForResourceCommand,
+} from '@aws-sdk/client-route-53';
+import { ApplicationFailure } from '@temporalio/common';
+import type { PeeringPlan } from '../../domain/peering';
+import type { AwsClients } from '../aws-clients';
+import { ensureRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
+import type { DatabasePeering, DatabaseSide } from './types';
+
+export const DATABASE_TAG = 'dbops:database-id';
+const LIVE = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
+const bareZone = (id: string) => id.replace(/^\/hostedzone\//, '');
+
+type AwsCloud = Extract<PeeringPlan['cloud'], { kind: 'aws' }>;
+
+export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databaseId' | 'region'> & { cloud: AwsCloud }): DatabaseSide & {
+  region: string;
+  findVpc(): Promise<Vpc | undefined>;
+} {
+  const region = plan.cloud.region ?? plan.region;
+  const roleArn = plan.cloud.roleArn;
+  const ec2 = () => aws.ec2(region, roleArn);
+  const r53 = () => aws.route53(roleArn);
+
+  async function findVpc(): Promise<Vpc | undefined> {
+    const r = await ec2().send(new DescribeVpcsCommand({ Filters: [{ Name: `tag:${DATABASE_TAG}`, Values: [plan.databaseId] }] }));
+    return (r.Vpcs ?? []).find((v) => (v.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId));
+  }
+
+  async function vpc(): Promise<Vpc> {
+    const v = await findVpc();
+    if (!v) {
+      throw ApplicationFailure.nonRetryable(
+        `database ${plan.databaseId} not found: no VPC tagged ${DATABASE_TAG}=${plan.databaseId} in ${region}${roleArn ? ` (account of ${roleArn})` : ''}`,
+        'DatabaseNotFound',
+      );
+    }
+    return v;
+  }
+
+  async function zoneOf(v: Vpc): Promise<string | undefined> {
+    const list = await r53().send(new ListHostedZonesByVPCCommand({ VPCId: v.VpcId!, VPCRegion: region as never }));
+    for (const z of list.HostedZoneSummaries ?? []) {
+      const id = bareZone(z.HostedZoneId!);
+      const tags = await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id }));
+      if ((tags.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId)) return id;
+    }
+    return undefined;
+  }
+
+  async function peeringsOf(v: Vpc, customer: CustomerVpc) {
+    const r = await ec2().send(new DescribeVpcPeeringConnectionsCommand({
+      Filters: [{ Name: 'requester-vpc-info.vpc-id', Values: [v.VpcId!] }, { Name: 'accepter-vpc-info.vpc-id', Values: [customer.vpcId] }],
+    }));
+    // Filter in code too: emulators ignore these Filters.
+    return (r.VpcPeeringConnections ?? []).filter(
+      (p) => p.RequesterVpcInfo?.VpcId === v.VpcId && p.AccepterVpcInfo?.VpcId === customer.vpcId && LIVE.has(p.Status?.Code ?? ''),
+    );
+  }
+
+  const side = {
+    region,
+    findVpc,
+    async describe() {
+      const v = await vpc();
+      return { cidr: v.CidrBlock!, hostedZoneId: await zoneOf(v), status: v.State ?? 'available', accountId: v.OwnerId };
+    },
+    async waitReady() {
+      return side.describe(); // a VPC is usable as soon as it exists
+    },
+    async findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined> {
+      const v = await vpc();
+      const p = (await peeringsOf(v, customer))[0];
+      return p ? { peeringId: p.VpcPeeringConnectionId, status: p.Status?.Code ?? 'unknown', hostedZoneId: await zoneOf(v) } : undefined;
+    },
+    async requestPeering(customer: CustomerVpc) {
+      const v = await vpc();
+      await ec2().send(new CreateVpcPeeringConnectionCommand({
+        VpcId: v.VpcId!,
+        PeerVpcId: customer.vpcId,
+        PeerOwnerId: customer.accountId,
+        PeerRegion: customer.region,
+        TagSpecifications: [{ ResourceType: 'vpc-peering-connection', Tags: [{ Key: DATABASE_TAG, Value: plan.databaseId }, { Key: 'ManagedBy', Value: 'dbops' }] }],
+      }));
+    },
+    async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {
+      const v = await vpc();
+      const changes = [];
+      for (const cidr of customer.cidrBlocks) {
+        changes.push(...(await ensureRoutesIn(ec2(), { vpcId: v.VpcId!, cidr, peeringId, tables: 'all', force: false })));
+      }
+      const made = changes.filter((c) => c.action !== 'present');
+      return {
+        changed: made.length > 0,
+        detail: made.length ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)` : 'return route present',
+      };
+    },
+    async removeReturnRoute(_customer: CustomerVpc, peeringId: string) {
+      const v = await findVpc();
+      if (!v) return { changed: false, detail: 'database network gone' };
+      const removed = await removeRoutesIn(ec2(), { vpcId: v.VpcId!, peeringId });
+      return { changed: removed.length > 0, detail: removed.length ? `removed return routes ${removed.join(', ')}` : 'no return route' };
+    },
+    async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
+      if (!peering.peeringId) return;
+      try {
+        await ec2().send(new DeleteVpcPeeringConnectionCommand({ VpcPeeringConnectionId: peering.peeringId }));
+      } catch (err) {
+        if ((err as { name?: string }).name !== 'InvalidVpcPeeringConnectionID.NotFound') throw err;
+      }
+    },
+    async authorizeZone(customer: CustomerVpc, hostedZoneId: string) {
+      const v = await vpc();
+      const crossAccount = v.OwnerId !== customer.accountId;
+      if (crossAccount) {
+        // The zone owner authorises; the VPC owner then associates. (Not modelled by moto.)
+        await r53().send(new CreateVPCAssociationAuthorizationCommand({ HostedZoneId: bareZone(hostedZoneId), VPC: { VPCId: customer.vpcId, VPCRegion: customer.region as never } }));
+      }
+      return { crossAccount, zoneOwnerRoleArn: roleArn };
+    },
+  };
+  return side;
+}
+
+/** Creating and removing a database network (createDatabaseNetwork), each step check-then-act. */
+export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; region: string; roleArn?: string }) {
+  const ec2 = () => aws.ec2(o.region, o.roleArn);
+  const r53 = () => aws.route53(o.roleArn);
+  const tags = [{ Key: DATABASE_TAG, Value: o.databaseId }, { Key: 'ManagedBy', Value: 'dbops' }];
+  // Unique per database VPC: a network removed and made again gets a fresh reference.
+  const callerReference = (vpcId: string) => `dbops-${o.databaseId}-${vpcId}`;
+  const side = awsDatabaseSide(aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: o.roleArn } });
+
+  /** The private zone this tool made for the VPC (by caller reference), if any. */
+  async function ourZone(vpcId: string): Promise<string | undefined> {
+    const list = await r53().send(new ListHostedZonesByVPCCommand({ VPCId: vpcId, VPCRegion: o.region as never }));
+    for (const z of list.HostedZoneSummaries ?? []) {
+      const id = bareZone(z.HostedZoneId!);
+      const got = await r53().send(new GetHostedZoneCommand({ Id: id }));
+      if (got.HostedZone?.CallerReference === callerReference(vpcId)) return id;
+    }
+    return undefined;
+  }
+
+  return {
+    async ensureVpc(cidr: string): Promise<{ changed: boolean; vpcId: string }> {
+      const existing = await side.findVpc();
+      if (existing) {
+        if (existing.CidrBlock !== cidr) {
+          throw ApplicationFailure.nonRetryable(`database ${o.databaseId} already has VPC ${existing.VpcId} with CIDR ${existing.CidrBlock}, not ${cidr}`, 'DatabaseNetworkConflict');
+        }
+        return { changed: false, vpcId: existing.VpcId! };
+      }
+      // Tags at creation: no window where the VPC exists untagged (a crash cannot orphan it).
+      const v = await ec2().send(new CreateVpcCommand({ CidrBlock: cidr, TagSpecifications: [{ ResourceType: 'vpc', Tags: [...tags, { Key: 'Name', Value: `dbops-${o.databaseId}` }] }] }));
+      return { changed: true, vpcId: v.Vpc!.VpcId! };
+    },
+
+    async ensureSubnets(vpcId: string, subnets: Array<{ az: string; cidr: string }>): Promise<{ changed: boolean; subnetIds: string[] }> {
+      const have = (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? [];
+      const ids: string[] = [];
+      let changed = false;
+      for (const s of subnets) {
+        const found = have.find((x) => x.VpcId === vpcId && x.CidrBlock === s.cidr);
+        if (found) {
+          ids.push(found.SubnetId!);
+          continue;
+        }
+        const made = await ec2().send(new CreateSubnetCommand({
+          VpcId: vpcId, CidrBlock: s.cidr, AvailabilityZone: s.az,
+          TagSpecifications: [{ ResourceType: 'subnet', Tags: [...tags, { Key: 'Name', Value: `dbops-${o.databaseId}-${s.az}` }] }],
+        }));
+        ids.push(made.Subnet!.SubnetId!);
+        changed = true;
+      }
+      return { changed, subnetIds: ids };
+    },
+
+    async ensureHostedZone(vpcId: string, zoneName: string): Promise<{ changed: boolean; hostedZoneId: string }> {
+      // Found by our caller reference, so a zone made just before a crash (not yet tagged) is ours too.
+      let id = await ourZone(vpcId);
+      const changed = !id;
+      if (!id) {
+        const z = await r53().send(new CreateHostedZoneCommand({
+          Name: zoneName, CallerReference: callerReference(vpcId),
+          HostedZoneConfig: { PrivateZone: true, Comment: `dbops database ${o.databaseId}` },
+          VPC: { VPCId: vpcId, VPCRegion: o.region as never },
+        }));
+        id = bareZone(z.HostedZone!.Id!);
+      }
+      const have = await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id }));
+      const tagged = (have.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId);
+      if (!tagged) await r53().send(new ChangeTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id, AddTags: tags }));
+      return { changed: changed || !tagged, hostedZoneId: id };
+    },
+
+    /** Removes what createDatabaseNetwork made (compensation); each part only if it is ours. */
+    async remove(): Promise<string[]> {
+      const removed: string[] = [];
+      const v = await side.findVpc();
+      if (!v) return removed;
+      const zone = await ourZone(v.VpcId!);
+      if (zone) {
+        try {
+          await r53().send(new DeleteHostedZoneCommand({ Id: zone }));
+          removed.push(`hosted zone ${zone}`);
+        } catch (err) {
+          if ((err as { name?: string }).name !== 'NoSuchHostedZone') throw err;
+        }
+      }
+      const subnets = (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [v.VpcId!] }] }))).Subnets ?? [];
+      for (const s of subnets.filter((x) => x.VpcId === v.VpcId)) {
+        await ec2().send(new DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
+        removed.push(`subnet ${s.SubnetId}`);
+      }
+      await ec2().send(new DeleteVpcCommand({ VpcId: v.VpcId! }));
+      removed.push(`VPC ${v.VpcId}`);
+      return removed;
+    },
+  };
+}

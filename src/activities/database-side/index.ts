@@ -1,0 +1,107 @@
+/**
+ * Activities for the database side of a peering; each dispatches to the kind named in the plan
+ * (aws, aerospike-cloud), so the workflows stay the same for every kind.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { initiateSettled, type PeeringPlan } from '../../domain/peering';
+import type { SecretResolver } from '../../secrets';
+import type { AwsClients } from '../aws-clients';
+import type { CustomerVpc } from '../ec2';
+import { pollUntil } from '../poll';
+import { aerospikeCloudSide } from './aerospike-cloud';
+import { awsDatabaseNetwork, awsDatabaseSide } from './aws';
+import type { DatabaseInfo, DatabasePeering, DatabaseSide } from './types';
+
+export type SidePlan = Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'timing'> & { secureConnection?: boolean };
+
+export interface DatabaseSideDeps {
+  aws: AwsClients;
+  resolveSecret: SecretResolver;
+  fetch?: typeof fetch;
+  requestTimeoutMs?: number;
+}
+
+export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
+  const sideFor = (plan: SidePlan): DatabaseSide =>
+    plan.cloud.kind === 'aws'
+      ? awsDatabaseSide(deps.aws, { ...plan, cloud: plan.cloud })
+      : aerospikeCloudSide({ ...plan, cloud: plan.cloud }, { resolveSecret: deps.resolveSecret, fetch: deps.fetch, requestTimeoutMs: deps.requestTimeoutMs });
+
+  return {
+    /** The database (CIDR, hosted zone) and any peering it already has with this VPC. Read-only. */
+    async databaseDescribe(plan: SidePlan, customer: CustomerVpc): Promise<{ database: DatabaseInfo; peering?: DatabasePeering }> {
+      const side = sideFor(plan);
+      const database = await side.describe();
+      return { database, peering: await side.findPeering(customer) };
+    },
+
+    /**
+     * Initiate: waits for the database to be ready, asks for the peering unless one exists, then
+     * waits (bounded) until the database side reports its pcx id.
+     */
+    async databaseInitiate(plan: SidePlan, customer: CustomerVpc): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
+      const side = sideFor(plan);
+      const database = await side.waitReady(plan.timing);
+      let requested = false;
+      if (!(await side.findPeering(customer))) {
+        await side.requestPeering(customer, plan.secureConnection ?? false);
+        requested = true;
+      }
+      const peering = await pollUntil(
+        { what: `the database side to report a peering id for ${customer.vpcId}`, interval: plan.timing.pollInterval, timeout: plan.timing.initiateTimeout },
+        async () => {
+          const p = await side.findPeering(customer);
+          if (!p) return { done: false, status: 'not listed yet' };
+          const s = initiateSettled(p);
+          if (s === 'fail') throw ApplicationFailure.nonRetryable(`the database side reports the peering for ${customer.vpcId} as ${p.status}`, 'PeeringFailed');
+          return s === 'ready' ? { done: true, value: p } : { done: false, status: p.status };
+        },
+      );
+      return {
+        changed: requested,
+        peeringId: peering.peeringId!,
+        hostedZoneId: peering.hostedZoneId ?? database.hostedZoneId,
+        databaseCidr: database.cidr,
+        detail: `${requested ? 'requested' : 'found'} ${peering.peeringId} (${peering.status})`,
+      };
+    },
+
+    async databaseReturnRoute(plan: SidePlan, customer: CustomerVpc, peeringId: string) {
+      return sideFor(plan).ensureReturnRoute(customer, peeringId);
+    },
+
+    async databaseAuthorizeZone(plan: SidePlan, customer: CustomerVpc, hostedZoneId: string) {
+      return sideFor(plan).authorizeZone(customer, hostedZoneId);
+    },
+
+    async databaseRemoveReturnRoute(plan: SidePlan, customer: CustomerVpc, peeringId: string) {
+      return sideFor(plan).removeReturnRoute(customer, peeringId);
+    },
+
+    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc): Promise<{ changed: boolean; detail: string }> {
+      const side = sideFor(plan);
+      const p = await side.findPeering(customer);
+      if (!p) return { changed: false, detail: `no peering with ${customer.vpcId}` };
+      await side.deletePeering(customer, p);
+      return { changed: true, detail: `deleted ${p.peeringId ?? 'the pending peering request'}` };
+    },
+
+    /** The database network if it exists already (its VPC and CIDR). Read-only. */
+    async findDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
+      const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: o.roleArn } }).findVpc();
+      return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
+    },
+    async createDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; cidr: string }) {
+      return awsDatabaseNetwork(deps.aws, o).ensureVpc(o.cidr);
+    },
+    async createDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; subnets: Array<{ az: string; cidr: string }> }) {
+      return awsDatabaseNetwork(deps.aws, o).ensureSubnets(o.vpcId, o.subnets);
+    },
+    async createDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; zoneName: string }) {
+      return awsDatabaseNetwork(deps.aws, o).ensureHostedZone(o.vpcId, o.zoneName);
+    },
+    async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
+      return awsDatabaseNetwork(deps.aws, o).remove();
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/** The database side of a peering, behind one interface so more kinds can be added. */
+import type { PeeringPlan } from '../../domain/peering';
+import type { CustomerVpc, Timing } from '../ec2';
+
+export interface DatabaseInfo {
+  cidr: string;
+  /** The private hosted zone with the database host names, when the side has one. */
+  hostedZoneId?: string;
+  status: string;
+  /** Account that owns the database network (AWS kind). */
+  accountId?: string;
+}
+
+export interface DatabasePeering {
+  /** The EC2 peering connection id, once there is one. */
+  peeringId?: string;
+  status: string;
+  hostedZoneId?: string;
+}
+
+export interface DatabaseSide {
+  describe(): Promise<DatabaseInfo>;
+  waitReady(timing: Timing & { initiateTimeout: string }): Promise<DatabaseInfo>;
+  findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined>;
+  requestPeering(customer: CustomerVpc, secure: boolean): Promise<void>;
+  /** The route back (customer CIDR → pcx) on the database side, when the side is ours to route. */
+  ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
+  removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
+  deletePeering(customer: CustomerVpc, peering: DatabasePeering): Promise<void>;
+  /** Lets the customer account associate its VPC with the zone (cross-account AWS kind). */
+  authorizeZone(customer: CustomerVpc, hostedZoneId: string): Promise<{ crossAccount: boolean; zoneOwnerRoleArn?: string }>;
+}
+
+export type SideFactory = (plan: Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud'>) => DatabaseSide;

@@ -1,0 +1,57 @@
+/**
+ * Every activity the worker registers, built from its clients. Each external system has its own
+ * module with a factory taking its clients, so tests inject endpoints (moto, local SQL servers,
+ * HTTP fakes).
+ */
+import { Signer } from '@aws-sdk/rds-signer';
+import type { Client } from '@temporalio/client';
+import { createSecretResolver } from '../secrets';
+import { AwsClients } from './aws-clients';
+import { createClonePrepare } from './clone-prepare';
+import { createCredentialsActivities } from './credentials';
+import { createDblabActivities } from './dblab';
+import { createRdsActivities } from './rds';
+import { createTemporalRunActivities } from './temporal-runs';
+import { createDatabaseSideActivities } from './database-side';
+import { withAwsErrors } from './aws-errors';
+import { createEc2Activities } from './ec2';
+import { createRoute53Activities } from './route53';
+import type { EndpointResolver } from './sql/connection';
+import { createMysqlActivities } from './sql/mysql';
+import { createPostgresActivities } from './sql/postgres';
+import { prefixed } from './sql/types';
+
+export interface ActivityDeps {
+  /** Environment used to resolve `env:NAME` secret references. */
+  env: NodeJS.ProcessEnv;
+  aws?: AwsClients;
+  /** Maps database host/port to where to connect (tests, tunnels). */
+  sqlEndpoint?: EndpointResolver;
+  /** HTTP client for cloud APIs (tests inject slow or failing ones). */
+  fetch?: typeof fetch;
+  /** Per-request timeout for cloud APIs (default 30 s). */
+  cloudRequestTimeoutMs?: number;
+  /** Temporal client for activities that ask about runs (the clone janitor). */
+  temporal?: Client;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const aws = deps.aws ?? AwsClients.fromEnv(deps.env);
+  const resolveSecret = createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion });
+  const iamToken = (hostname: string, port: number, username: string, region: string) =>
+    new Signer({ hostname, port, username, region }).getAuthToken();
+  const sqlDeps = { resolveSecret, aws, iamToken, endpoint: deps.sqlEndpoint };
+  const prepare = createClonePrepare({ aws, resolveSecret, endpoint: deps.sqlEndpoint });
+  return {
+    ...prefixed('postgres', createPostgresActivities(sqlDeps)),
+    ...prefixed('mysql', createMysqlActivities(sqlDeps)),
+    ...withAwsErrors(createCredentialsActivities({ aws })),
+    ...withAwsErrors(createEc2Activities({ aws })),
+    ...withAwsErrors(createRoute53Activities({ aws })),
+    ...withAwsErrors(createDatabaseSideActivities({ aws, resolveSecret, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
+    ...withAwsErrors(createRdsActivities({ aws })),
+    ...withAwsErrors(prepare.activities),
+    ...createDblabActivities({ resolveSecret, fetch: deps.fetch, cloneLogin: prepare.cloneLogin }),
+    ...createTemporalRunActivities({ client: deps.temporal }),
+  };
+}

@@ -1,0 +1,315 @@
+/**
+ * RDS and Aurora for the DBLab refresh: validation, snapshot choice, the temporary clone's whole
+ * life (restore, wait, password reset, delete — Aurora: instances first, waited for, then the
+ * cluster), and the janitor's listing. Every step checks first, so a retry never makes a second clone.
+ */
+import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import {
+  CreateDBInstanceCommand,
+  DeleteDBClusterCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBClusterParameterGroupsCommand,
+  DescribeDBClustersCommand,
+  DescribeDBClusterSnapshotsCommand,
+  DescribeDBInstancesCommand,
+  DescribeDBParameterGroupsCommand,
+  DescribeDBSnapshotsCommand,
+  DescribeDBSubnetGroupsCommand,
+  ModifyDBClusterCommand,
+  ModifyDBInstanceCommand,
+  RestoreDBClusterFromSnapshotCommand,
+  RestoreDBInstanceFromDBSnapshotCommand,
+  type DBCluster,
+  type DBInstance,
+  type RDSClient,
+  type Tag,
+} from '@aws-sdk/client-rds';
+import { ApplicationFailure } from '@temporalio/common';
+import { CLONE_PREFIX, MANAGED_BY, type RefreshPlan } from '../domain/dblab-config';
+import type { AwsClients } from './aws-clients';
+import { pollUntil } from './poll';
+
+const notFound = (err: unknown, ...names: string[]) => names.includes((err as { name?: string }).name ?? '');
+
+export interface Snapshot {
+  id: string;
+  createdAt: string;
+  type: string;
+  engine?: string;
+}
+
+export interface Clone {
+  identifier: string;
+  host: string;
+  port: number;
+  masterUsername?: string;
+}
+
+async function instance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
+  try {
+    return (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances?.[0];
+  } catch (err) {
+    if (notFound(err, 'DBInstanceNotFoundFault', 'DBInstanceNotFound')) return undefined;
+    throw err;
+  }
+}
+
+async function cluster(rds: RDSClient, id: string): Promise<DBCluster | undefined> {
+  try {
+    return (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters?.[0];
+  } catch (err) {
+    if (notFound(err, 'DBClusterNotFoundFault', 'DBClusterNotFound')) return undefined;
+    throw err;
+  }
+}
+
+async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot[]> {
+  const src = plan.config.source;
+  const type = src.snapshotType ?? 'automated';
+  const out: Snapshot[] = [];
+  let Marker: string | undefined;
+  do {
+    if (plan.aurora) {
+      const r = await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: src.identifier, ...(type !== 'any' ? { SnapshotType: type } : {}), Marker }));
+      for (const s of r.DBClusterSnapshots ?? []) {
+        if (s.Status === 'available' && s.DBClusterIdentifier === src.identifier) out.push({ id: s.DBClusterSnapshotIdentifier!, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine });
+      }
+      Marker = r.Marker;
+    } else {
+      const r = await rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: src.identifier, ...(type !== 'any' ? { SnapshotType: type } : {}), Marker }));
+      for (const s of r.DBSnapshots ?? []) {
+        if (s.Status === 'available' && s.DBInstanceIdentifier === src.identifier) out.push({ id: s.DBSnapshotIdentifier!, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine });
+      }
+      Marker = r.Marker;
+    }
+  } while (Marker);
+  return out.filter((s) => type === 'any' || s.type === type);
+}
+
+async function explicitSnapshot(rds: RDSClient, plan: RefreshPlan, id: string): Promise<Snapshot | { problem: string }> {
+  try {
+    if (plan.aurora) {
+      const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }))).DBClusterSnapshots?.[0];
+      if (!s) return { problem: `snapshot ${id} does not exist` };
+      if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
+      return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
+    }
+    const s = (await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0];
+    if (!s) return { problem: `snapshot ${id} does not exist` };
+    if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
+    return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
+  } catch (err) {
+    if (notFound(err, 'DBSnapshotNotFoundFault', 'DBClusterSnapshotNotFoundFault')) return { problem: `snapshot ${id} does not exist` };
+    throw err;
+  }
+}
+
+const tagsOf = (list: Tag[] | undefined) => Object.fromEntries((list ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+
+export interface CloneRecord {
+  identifier: string;
+  kind: 'instance' | 'cluster';
+  status?: string;
+  deleteAfter?: string;
+  workflowId?: string;
+  runId?: string;
+}
+
+/** Sets the clone's master password (called inside activities only: the value never enters history). */
+export async function setMasterPassword(rds: RDSClient, aurora: boolean, identifier: string, password: string): Promise<void> {
+  if (aurora) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: identifier, MasterUserPassword: password, ApplyImmediately: true }));
+  else await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, MasterUserPassword: password, ApplyImmediately: true }));
+}
+
+export function createRdsActivities(deps: { aws: AwsClients }) {
+  const rdsOf = (plan: RefreshPlan) => deps.aws.rds(plan.config.aws.region);
+
+  async function deleteInstance(rds: RDSClient, id: string): Promise<boolean> {
+    const i = await instance(rds, id);
+    if (!i || i.DBInstanceStatus === 'deleting') return false;
+    if (i.DeletionProtection) await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: false, ApplyImmediately: true }));
+    try {
+      await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+    } catch (err) {
+      if (notFound(err, 'DBInstanceNotFoundFault')) return false;
+      throw err;
+    }
+    return true;
+  }
+
+  const acts = {
+    /** Every problem with the source, snapshot, subnet group, security groups and parameter group. Read-only. */
+    async rdsValidate(plan: RefreshPlan): Promise<string[]> {
+      const rds = rdsOf(plan);
+      const c = plan.config;
+      const problems: string[] = [];
+      const src = plan.aurora ? await cluster(rds, c.source.identifier) : await instance(rds, c.source.identifier);
+      if (!src) problems.push(`source ${plan.aurora ? 'cluster' : 'instance'} ${c.source.identifier} not found in ${c.aws.region}`);
+      if (c.source.snapshotIdentifier) {
+        const s = await explicitSnapshot(rds, plan, c.source.snapshotIdentifier);
+        if ('problem' in s) problems.push(s.problem);
+      } else if (src && (await allSnapshots(rds, plan)).length === 0) {
+        problems.push(`no available ${c.source.snapshotType ?? 'automated'} snapshot of ${c.source.identifier}`);
+      }
+      if (c.clone.subnetGroup) {
+        try {
+          await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: c.clone.subnetGroup }));
+        } catch (err) {
+          if (!notFound(err, 'DBSubnetGroupNotFoundFault')) throw err;
+          problems.push(`subnet group ${c.clone.subnetGroup} not found`);
+        }
+      }
+      if (c.clone.securityGroups?.length) {
+        const ec2 = deps.aws.ec2(c.aws.region);
+        for (const sg of c.clone.securityGroups) {
+          try {
+            const r = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }));
+            if (!r.SecurityGroups?.length) problems.push(`security group ${sg} not found`);
+          } catch (err) {
+            if (!notFound(err, 'InvalidGroup.NotFound', 'InvalidGroupId.Malformed')) throw err;
+            problems.push(`security group ${sg} not found`);
+          }
+        }
+      }
+      if (c.clone.parameterGroup) {
+        const name = c.clone.parameterGroup;
+        let found: unknown[] | undefined;
+        try {
+          found = plan.aurora
+            ? (await rds.send(new DescribeDBClusterParameterGroupsCommand({ DBClusterParameterGroupName: name }))).DBClusterParameterGroups
+            : (await rds.send(new DescribeDBParameterGroupsCommand({ DBParameterGroupName: name }))).DBParameterGroups;
+        } catch (err) {
+          // only "not found" is a finding; throttling and the like are retried
+          if (!notFound(err, 'DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound')) throw err;
+        }
+        if (!found?.length) problems.push(`parameter group ${name} not found`);
+      }
+      return problems;
+    },
+
+    /** The configured snapshot (must exist and be available), or the newest available one. */
+    async rdsFindSnapshot(plan: RefreshPlan): Promise<Snapshot> {
+      const rds = rdsOf(plan);
+      const c = plan.config.source;
+      if (c.snapshotIdentifier) {
+        const s = await explicitSnapshot(rds, plan, c.snapshotIdentifier);
+        if ('problem' in s) throw ApplicationFailure.nonRetryable(s.problem, 'SnapshotNotFound');
+        return s;
+      }
+      const source = plan.aurora ? await cluster(rds, c.identifier) : await instance(rds, c.identifier);
+      if (!source) {
+        throw ApplicationFailure.nonRetryable(`source ${plan.aurora ? 'cluster' : 'instance'} ${c.identifier} not found in ${plan.config.aws.region}`, 'SourceNotFound');
+      }
+      const all = await allSnapshots(rds, plan);
+      if (all.length === 0) throw ApplicationFailure.nonRetryable(`no available ${c.snapshotType ?? 'automated'} snapshot of ${c.identifier}`, 'SnapshotNotFound');
+      return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
+    },
+
+    /** Restores the clone under its planned name, unless it exists already (a retried attempt). */
+    async rdsCreateClone(plan: RefreshPlan, o: { identifier: string; snapshot: Snapshot; tags: Tag[] }): Promise<{ changed: boolean; detail: string }> {
+      const rds = rdsOf(plan);
+      const c = plan.config.clone;
+      if (plan.aurora) {
+        let made = false;
+        if (!(await cluster(rds, o.identifier))) {
+          await rds.send(new RestoreDBClusterFromSnapshotCommand({
+            DBClusterIdentifier: o.identifier, SnapshotIdentifier: o.snapshot.id, Engine: o.snapshot.engine ?? 'aurora-postgresql',
+            DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, DBClusterParameterGroupName: c.parameterGroup,
+            EnableIAMDatabaseAuthentication: c.enableIAMAuth, DeletionProtection: false, Tags: o.tags,
+          }));
+          made = true;
+        }
+        if (!(await instance(rds, `${o.identifier}-1`))) {
+          await rds.send(new CreateDBInstanceCommand({
+            DBInstanceIdentifier: `${o.identifier}-1`, DBClusterIdentifier: o.identifier, Engine: o.snapshot.engine ?? 'aurora-postgresql',
+            DBInstanceClass: c.instanceClass, PubliclyAccessible: c.publiclyAccessible, Tags: o.tags,
+          }));
+          made = true;
+        }
+        return { changed: made, detail: made ? `restoring cluster ${o.identifier} from ${o.snapshot.id}` : `cluster ${o.identifier} exists` };
+      }
+      if (await instance(rds, o.identifier)) return { changed: false, detail: `instance ${o.identifier} exists` };
+      await rds.send(new RestoreDBInstanceFromDBSnapshotCommand({
+        DBInstanceIdentifier: o.identifier, DBSnapshotIdentifier: o.snapshot.id, DBInstanceClass: c.instanceClass,
+        DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, PubliclyAccessible: c.publiclyAccessible,
+        EnableIAMDatabaseAuthentication: c.enableIAMAuth, DBParameterGroupName: c.parameterGroup, StorageType: c.storageType,
+        DeletionProtection: false, Tags: o.tags,
+      }));
+      return { changed: true, detail: `restoring ${o.identifier} from ${o.snapshot.id}` };
+    },
+
+    /** Waits (heartbeating) until the clone is available; its endpoint (Aurora: the writer). */
+    async rdsWaitClone(plan: RefreshPlan, identifier: string): Promise<Clone> {
+      const rds = rdsOf(plan);
+      return pollUntil({ what: `clone ${identifier} to become available`, interval: plan.pollInterval, timeout: plan.cloneTimeout }, async () => {
+        if (plan.aurora) {
+          const cl = await cluster(rds, identifier);
+          const member = await instance(rds, `${identifier}-1`);
+          if (!cl) throw ApplicationFailure.nonRetryable(`clone cluster ${identifier} disappeared`, 'CloneGone');
+          if (cl.Status !== 'available' || member?.DBInstanceStatus !== 'available') return { done: false, status: `cluster ${cl.Status}, instance ${member?.DBInstanceStatus ?? 'missing'}` };
+          return { done: true, value: { identifier, host: cl.Endpoint!, port: cl.Port ?? 5432, masterUsername: cl.MasterUsername } };
+        }
+        const i = await instance(rds, identifier);
+        if (!i) throw ApplicationFailure.nonRetryable(`clone ${identifier} disappeared`, 'CloneGone');
+        if (i.DBInstanceStatus !== 'available' || !i.Endpoint?.Address) return { done: false, status: i.DBInstanceStatus ?? 'unknown' };
+        return { done: true, value: { identifier, host: i.Endpoint.Address, port: i.Endpoint.Port ?? 5432, masterUsername: i.MasterUsername } };
+      });
+    },
+
+    /** Deletes the clone (Aurora: its instances, waited for with no fixed budget, then the cluster). */
+    async rdsDeleteClone(plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } }, identifier: string): Promise<{ changed: boolean; detail: string }> {
+      const rds = deps.aws.rds(plan.config.aws.region);
+      if (!plan.aurora) {
+        const changed = await deleteInstance(rds, identifier);
+        return { changed, detail: changed ? `deleted ${identifier}` : `${identifier} already gone` };
+      }
+      const cl = await cluster(rds, identifier);
+      const members = (cl?.DBClusterMembers ?? []).map((m) => m.DBInstanceIdentifier!).concat((await instance(rds, `${identifier}-1`)) ? [`${identifier}-1`] : []);
+      const unique = [...new Set(members)];
+      let changed = false;
+      for (const m of unique) changed = (await deleteInstance(rds, m)) || changed;
+      await pollUntil({ what: `instances of ${identifier} to be deleted`, interval: plan.pollInterval, timeout: '6h' }, async () => {
+        const left = [];
+        for (const m of unique) if (await instance(rds, m)) left.push(m);
+        return left.length ? { done: false, status: `waiting for ${left.join(', ')}` } : { done: true, value: undefined };
+      });
+      if (cl && cl.Status !== 'deleting') {
+        if (cl.DeletionProtection) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: identifier, DeletionProtection: false, ApplyImmediately: true }));
+        try {
+          await rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: identifier, SkipFinalSnapshot: true }));
+          changed = true;
+        } catch (err) {
+          if (!notFound(err, 'DBClusterNotFoundFault')) throw err;
+        }
+      }
+      return { changed, detail: changed ? `deleted cluster ${identifier} and its instances` : `${identifier} already gone` };
+    },
+
+    /** Clones made by this tool (name prefix and ManagedBy tag), instances and clusters, paginated. */
+    async rdsListRefreshClones(region: string): Promise<CloneRecord[]> {
+      const rds = deps.aws.rds(region);
+      const out: CloneRecord[] = [];
+      let Marker: string | undefined;
+      do {
+        const r = await rds.send(new DescribeDBInstancesCommand({ Marker }));
+        for (const i of r.DBInstances ?? []) {
+          const tags = tagsOf(i.TagList);
+          if (!i.DBInstanceIdentifier?.startsWith(CLONE_PREFIX) || tags.ManagedBy !== MANAGED_BY || i.DBClusterIdentifier) continue;
+          out.push({ identifier: i.DBInstanceIdentifier, kind: 'instance', status: i.DBInstanceStatus, deleteAfter: tags.DeleteAfter, workflowId: tags['dbops:workflow-id'], runId: tags['dbops:run-id'] });
+        }
+        Marker = r.Marker;
+      } while (Marker);
+      do {
+        const r = await rds.send(new DescribeDBClustersCommand({ Marker }));
+        for (const c of r.DBClusters ?? []) {
+          const tags = tagsOf(c.TagList);
+          if (!c.DBClusterIdentifier?.startsWith(CLONE_PREFIX) || tags.ManagedBy !== MANAGED_BY) continue;
+          out.push({ identifier: c.DBClusterIdentifier, kind: 'cluster', status: c.Status, deleteAfter: tags.DeleteAfter, workflowId: tags['dbops:workflow-id'], runId: tags['dbops:run-id'] });
+        }
+        Marker = r.Marker;
+      } while (Marker);
+      return out;
+    },
+  };
+  return acts;
+}

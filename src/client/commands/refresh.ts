@@ -1,0 +1,72 @@
+/** `dbops refresh`, `dbops refresh schedule`, `dbops refresh cleanup`. */
+import type { Command } from 'commander';
+import { SA_OPERATION, SA_TARGET } from '../../api';
+import { planRefresh, refreshWorkflowId, type RefreshConfig } from '../../domain/dblab-config';
+import type { CliContext } from '../context';
+import { setExitCode } from '../exit';
+import { startAndFollow } from '../follow';
+import { readJsonInput } from '../input';
+import { readRefreshYamlFile } from '../rds-refresh-yaml';
+import { createSchedule } from './schedule';
+
+function loadConfig(file: string, env: NodeJS.ProcessEnv, dryRun?: boolean): RefreshConfig {
+  const config = file.endsWith('.json') ? (readJsonInput(`@${file}`) as RefreshConfig) : readRefreshYamlFile(file, env);
+  return dryRun ? { ...config, dryRun: true } : config;
+}
+
+export function registerRefreshCommands(program: Command, ctx: CliContext): void {
+  const refresh = program
+    .command('refresh')
+    .description('refresh DBLab Engine from a temporary RDS/Aurora clone (snapshot → clone → full refresh → delete)')
+    .enablePositionalOptions()
+    .option('--config <file>', 'the rds-refresh YAML (or JSON) config')
+    .option('--dry-run', 'check everything, create nothing, report every problem')
+    .option('--detach', 'start the run and return without following it')
+    .action(async (o: { config?: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
+      if (!o.config) throw new Error('--config is required');
+      const input = loadConfig(o.config, ctx.env, o.dryRun);
+      const plan = planRefresh(input);
+      const { client, settings } = await ctx.connect();
+      const code = await startAndFollow(client, {
+        workflowType: 'refreshDblab', workflowId: refreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
+        staticSummary: `${plan.dryRun ? 'dry run: ' : ''}refresh DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
+        typedSearchAttributes: [{ key: SA_OPERATION, value: 'refreshDblab' }, { key: SA_TARGET, value: plan.dblabHost }],
+      }, ctx.io, { detach: o.detach });
+      setExitCode(cmd, code);
+    });
+
+  refresh
+    .command('schedule')
+    .description('put the refresh on a Temporal schedule (overlap Skip: never two refreshes of one DBLab at once)')
+    .requiredOption('--config <file>', 'the rds-refresh YAML (or JSON) config')
+    .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
+    .option('--schedule-id <id>', 'schedule id (default: refresh-dblab:<dblab host>)')
+    .option('--catchup-window <duration>', 'missed runs within this window still start after an outage', '1h')
+    .action(async (o: { config: string; cron: string[]; scheduleId?: string; catchupWindow: string }) => {
+      const input = loadConfig(o.config, ctx.env);
+      const plan = planRefresh(input);
+      const { client, settings } = await ctx.connect();
+      const id = o.scheduleId ?? refreshWorkflowId(plan);
+      await createSchedule(client, {
+        scheduleId: id, cron: o.cron, workflowType: 'refreshDblab', workflowId: refreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
+        overlap: 'skip', catchupWindow: o.catchupWindow, note: `DBLab ${plan.dblabHost} refresh from ${plan.config.source.identifier}`,
+      });
+      ctx.io.out.write(`schedule ${id} created: refreshDblab for ${plan.dblabHost}, cron ${o.cron.join(' | ')}, overlap skip, catch-up ${o.catchupWindow}\n`);
+    });
+
+  refresh
+    .command('cleanup')
+    .description('delete refresh clones past DeleteAfter or whose run is over (the janitor)')
+    .requiredOption('-r, --region <region>', 'AWS region')
+    .option('--dry-run', 'list what would be deleted')
+    .option('--detach', 'start the run and return without following it')
+    .action(async (o: { region: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
+      const { client, settings } = await ctx.connect();
+      const code = await startAndFollow(client, {
+        workflowType: 'cleanupRefreshClones', workflowId: `cleanup-refresh-clones:${o.region}`, input: { region: o.region, dryRun: o.dryRun ?? false },
+        taskQueue: settings.taskQueue,
+        typedSearchAttributes: [{ key: SA_OPERATION, value: 'cleanupRefreshClones' }, { key: SA_TARGET, value: o.region }],
+      }, ctx.io, { detach: o.detach });
+      setExitCode(cmd, code);
+    });
+}

@@ -1,0 +1,130 @@
+/**
+ * Start a workflow and follow its progress live: a redrawn stage table on a terminal (one table
+ * per change otherwise), a clear final line, and exit code 0 only on success.
+ */
+import type { Writable } from 'node:stream';
+import {
+  Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import type { TypedSearchAttributes } from '@temporalio/common';
+import { PROGRESS_QUERY, type Progress } from '../api';
+import { progressText } from '../domain/progress-table';
+
+export interface Io {
+  out: Writable & { isTTY?: boolean };
+  err: Writable;
+}
+
+export interface StartRequest {
+  workflowType: string;
+  workflowId: string;
+  input: unknown;
+  taskQueue: string;
+  staticSummary?: string;
+  typedSearchAttributes?: TypedSearchAttributes | ConstructorParameters<typeof TypedSearchAttributes>[0];
+}
+
+export interface FollowOptions {
+  /** Return right after the start instead of following. */
+  detach?: boolean;
+  pollIntervalMs?: number;
+  json?: boolean;
+}
+
+export class AlreadyRunningError extends Error {}
+
+/** The deepest message of a failure chain: what actually went wrong. */
+export function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  let msg = err instanceof Error ? err.message : String(err);
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
+    e = (e as { cause: Error }).cause;
+    if ((e as Error).message) msg = (e as Error).message;
+  }
+  return msg;
+}
+
+export async function startWorkflow(client: Client, req: StartRequest): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  try {
+    return await client.workflow.start(req.workflowType, {
+      workflowId: req.workflowId,
+      taskQueue: req.taskQueue,
+      args: [req.input],
+      staticSummary: req.staticSummary,
+      typedSearchAttributes: req.typedSearchAttributes,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      const running = await client.workflow.getHandle(req.workflowId).describe().catch(() => undefined);
+      throw new AlreadyRunningError(
+        `a run for this target is already in progress: workflow ${req.workflowId}` +
+          (running ? ` (run ${running.runId}, started ${running.startTime.toISOString()})` : '') +
+          `; follow it with "dbops status ${req.workflowId}" or stop it with "dbops cancel ${req.workflowId}"`,
+      );
+    }
+    throw err;
+  }
+}
+
+async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
+  try {
+    return await handle.query<Progress>(PROGRESS_QUERY);
+  } catch {
+    return undefined; // not yet started by a worker, or the query raced a task: try again later
+  }
+}
+
+/** Follows a started run until it closes; returns the process exit code. */
+export async function follow(handle: WorkflowHandle, io: Io, opts: FollowOptions = {}): Promise<number> {
+  const interval = opts.pollIntervalMs ?? 1000;
+  const tty = Boolean(io.out.isTTY) && !opts.json;
+  let lastText = '';
+  let drawnLines = 0;
+  const draw = (p: Progress | undefined) => {
+    if (!p || opts.json) return;
+    const text = progressText(p);
+    if (text === lastText) return;
+    if (tty && drawnLines > 0) io.out.write(`\x1b[${drawnLines}F\x1b[J`);
+    io.out.write(`${text}\n`);
+    drawnLines = text.split('\n').length;
+    lastText = text;
+  };
+
+  let settled = false;
+  const outcome = handle.result().then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  void outcome.then(() => (settled = true));
+  while (!settled) {
+    draw(await queryProgress(handle));
+    await Promise.race([outcome, new Promise((r) => setTimeout(r, interval))]);
+  }
+  const final = await queryProgress(handle);
+  draw(final);
+  const result = await outcome;
+  if (opts.json) {
+    io.out.write(
+      `${JSON.stringify({ workflowId: handle.workflowId, ok: result.ok, progress: final, error: result.ok ? undefined : failureMessage(result.error) }, null, 2)}\n`,
+    );
+  }
+  if (result.ok) {
+    io.out.write(`✔ ${handle.workflowId} completed\n`);
+    return 0;
+  }
+  const reason = result.error instanceof WorkflowFailedError ? failureMessage(result.error) : String(result.error);
+  io.err.write(`✘ ${handle.workflowId} failed: ${reason}\n`);
+  return 1;
+}
+
+/** The shared way every command starts a workflow and follows it. */
+export async function startAndFollow(client: Client, req: StartRequest, io: Io, opts: FollowOptions = {}): Promise<number> {
+  const handle = await startWorkflow(client, req);
+  io.err.write(`started ${req.workflowType} as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
+  if (opts.detach) return 0;
+  return follow(handle, io, opts);
+}

@@ -1,0 +1,222 @@
+/**
+ * VPC peering: the input shape, stage selection and what each peering state means. Pure; used by
+ * the peering workflows, the activities and the client.
+ */
+import { z } from 'zod';
+import { parseSecretRef } from './secret-refs';
+
+export const PEERING_STAGES = ['initiate', 'accept', 'route', 'associate-dns'] as const;
+export type PeeringStage = (typeof PEERING_STAGES)[number];
+
+export const VPC_ID = /^vpc-[0-9a-f]{8}([0-9a-f]{9})?$/;
+export const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+const DURATION = /^\d+(ms|s|m|h)$/;
+
+const secretRef = z.string().superRefine((v, ctx) => {
+  try {
+    parseSecretRef(v, 'reference');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^reference:? ?/, '') });
+  }
+});
+
+export const CloudSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('aws'),
+    /** Region of the database network (default: the customer region). */
+    region: z.string().regex(REGION, 'must be an AWS region like us-east-1').optional(),
+    /** Role to assume for the database account (default: the worker's own credentials). */
+    roleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN').optional(),
+  }).strict(),
+  z.object({
+    kind: z.literal('aerospike-cloud'),
+    apiUrl: z.string().url(),
+    tokenUrl: z.string().url(),
+    clientIdRef: secretRef,
+    clientSecretRef: secretRef,
+  }).strict(),
+]);
+export type Cloud = z.infer<typeof CloudSchema>;
+
+/** Advanced timing, mostly for tests and slow clouds. */
+export const TimingSchema = z.object({
+  pollInterval: z.string().regex(DURATION).optional(),
+  /** How long initiate waits for the database to be ready and for the peering id. */
+  initiateTimeout: z.string().regex(DURATION).optional(),
+  /** How long accept/route wait for the peering to become active. */
+  activeTimeout: z.string().regex(DURATION).optional(),
+  heartbeatTimeout: z.string().regex(DURATION).optional(),
+}).strict();
+
+export const PeerVpcInputSchema = z.object({
+  databaseId: z.string().regex(DATABASE_ID, 'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)'),
+  region: z.string().regex(REGION, 'must be an AWS region like us-east-1'),
+  vpcId: z.string().refine((v) => v === 'default' || VPC_ID.test(v), 'must be a VPC id like vpc-0abc12345def67890, or "default"'),
+  stages: z.array(z.string()).optional(),
+  forceRouteCreation: z.boolean().optional(),
+  routeTables: z.enum(['all', 'main']).optional(),
+  /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
+  secureConnection: z.boolean().optional(),
+  cloud: CloudSchema,
+  timing: TimingSchema.optional(),
+}).strict();
+
+export type PeerVpcInput = z.input<typeof PeerVpcInputSchema>;
+
+export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({ stages: true, forceRouteCreation: true, routeTables: true, secureConnection: true });
+export type UnpeerVpcInput = z.input<typeof UnpeerVpcInputSchema>;
+
+export class InvalidPeeringInput extends Error {}
+
+function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    throw new InvalidPeeringInput(`invalid input: ${r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+  }
+  return r.data;
+}
+
+export interface PeeringPlan {
+  databaseId: string;
+  region: string;
+  vpcId: string;
+  stages: PeeringStage[];
+  /** Whether stages were named (run only those) or not (run all, skipping what is done). */
+  selected: boolean;
+  force: boolean;
+  routeTables: 'all' | 'main';
+  secureConnection: boolean;
+  cloud: Cloud;
+  timing: { pollInterval: string; initiateTimeout: string; activeTimeout: string; heartbeatTimeout: string };
+}
+
+const DEFAULT_TIMING = { pollInterval: '10s', initiateTimeout: '1h', activeTimeout: '30m', heartbeatTimeout: '1m' };
+
+/** Named stages run in canonical order; unknown names are refused. */
+export function selectStages(named: readonly string[] | undefined): { stages: PeeringStage[]; selected: boolean } {
+  if (!named || named.length === 0) return { stages: [...PEERING_STAGES], selected: false };
+  const unknown = named.filter((n) => !(PEERING_STAGES as readonly string[]).includes(n));
+  if (unknown.length) {
+    throw new InvalidPeeringInput(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}: stages are ${PEERING_STAGES.join(', ')}`);
+  }
+  return { stages: PEERING_STAGES.filter((s) => named.includes(s)), selected: true };
+}
+
+export function planPeering(raw: unknown): PeeringPlan {
+  const i = parse(PeerVpcInputSchema, raw);
+  const { stages, selected } = selectStages(i.stages);
+  return {
+    databaseId: i.databaseId,
+    region: i.region,
+    vpcId: i.vpcId,
+    stages,
+    selected,
+    force: i.forceRouteCreation ?? false,
+    routeTables: i.routeTables ?? 'all',
+    secureConnection: i.secureConnection ?? false,
+    cloud: i.cloud,
+    timing: { ...DEFAULT_TIMING, ...i.timing },
+  };
+}
+
+export function planUnpeering(raw: unknown): Omit<PeeringPlan, 'stages' | 'selected' | 'force' | 'routeTables' | 'secureConnection'> {
+  const i = parse(UnpeerVpcInputSchema, raw);
+  return { databaseId: i.databaseId, region: i.region, vpcId: i.vpcId, cloud: i.cloud, timing: { ...DEFAULT_TIMING, ...i.timing } };
+}
+
+export function peeringWorkflowId(i: { databaseId: string; vpcId: string }): string {
+  return `peer-vpc:${i.databaseId}:${i.vpcId}`;
+}
+
+export function unpeeringWorkflowId(i: { databaseId: string; vpcId: string }): string {
+  return `unpeer-vpc:${i.databaseId}:${i.vpcId}`;
+}
+
+export function peeringTarget(i: { databaseId?: unknown; vpcId?: unknown; region?: unknown }): string {
+  return `${String(i.databaseId)}/${String(i.region)}/${String(i.vpcId)}`;
+}
+
+/** What the accept stage does for an EC2 peering state. */
+export type AcceptAction = 'accept' | 'done' | 'wait' | 'fail';
+
+export function acceptAction(state: string | undefined): AcceptAction {
+  switch (state) {
+    case 'pending-acceptance':
+      return 'accept';
+    case 'active':
+      return 'done';
+    case 'initiating-request':
+    case 'provisioning':
+      return 'wait';
+    default:
+      return 'fail'; // rejected, expired, failed, deleting, deleted, or missing
+  }
+}
+
+/** Database-side (Aerospike Cloud) peering status: whether initiate can stop waiting. */
+export function initiateSettled(p: { status?: string; peeringId?: string | null }): 'ready' | 'wait' | 'fail' {
+  if (['rejected', 'expired', 'failed', 'deleting', 'deleted', 'not-operable'].includes(p.status ?? '')) return 'fail';
+  if (p.peeringId && p.peeringId.startsWith('pcx-') && p.status !== 'initiating-request') return 'ready';
+  return 'wait';
+}
+
+export const CreateNetworkInputSchema = z.object({
+  databaseId: PeerVpcInputSchema.shape.databaseId,
+  region: PeerVpcInputSchema.shape.region,
+  vpcId: PeerVpcInputSchema.shape.vpcId,
+  /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
+  cidr: z.string().optional(),
+  /** One subnet per zone; default: the first zone of the database region. */
+  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an availability zone like us-east-1a')).min(1).max(8).optional(),
+  zoneName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal').optional(),
+  cloud: z.object({ kind: z.literal('aws'), region: z.string().regex(REGION).optional(), roleArn: z.string().regex(ROLE_ARN).optional() }).strict().optional(),
+  routeTables: z.enum(['all', 'main']).optional(),
+  forceRouteCreation: z.boolean().optional(),
+  timing: TimingSchema.optional(),
+}).strict();
+export type CreateNetworkInput = z.input<typeof CreateNetworkInputSchema>;
+
+export interface NetworkPlan {
+  databaseId: string;
+  region: string;
+  vpcId: string;
+  requestedCidr?: string;
+  databaseRegion: string;
+  roleArn?: string;
+  availabilityZones: string[];
+  zoneName: string;
+  peer: PeerVpcInput;
+}
+
+export function planNetwork(raw: unknown): NetworkPlan {
+  const i = parse(CreateNetworkInputSchema, raw);
+  const databaseRegion = i.cloud?.region ?? i.region;
+  const azs = i.availabilityZones ?? [`${databaseRegion}a`];
+  const foreign = azs.filter((az) => az.slice(0, -1) !== databaseRegion);
+  if (foreign.length) throw new InvalidPeeringInput(`invalid input: availabilityZones ${foreign.join(', ')} are not in the database region ${databaseRegion}`);
+  return {
+    databaseId: i.databaseId,
+    region: i.region,
+    vpcId: i.vpcId,
+    requestedCidr: i.cidr,
+    databaseRegion,
+    roleArn: i.cloud?.roleArn,
+    availabilityZones: azs,
+    zoneName: i.zoneName ?? `${i.databaseId.toLowerCase().replace(/[^a-z0-9-]/g, '-')}.db.internal`,
+    peer: {
+      databaseId: i.databaseId,
+      region: i.region,
+      vpcId: i.vpcId,
+      cloud: { kind: 'aws', region: databaseRegion, ...(i.cloud?.roleArn ? { roleArn: i.cloud.roleArn } : {}) },
+      ...(i.routeTables ? { routeTables: i.routeTables } : {}),
+      ...(i.forceRouteCreation !== undefined ? { forceRouteCreation: i.forceRouteCreation } : {}),
+      ...(i.timing ? { timing: i.timing } : {}),
+    },
+  };
+}
+
+export function networkWorkflowId(i: { databaseId: string; vpcId: string }): string {
+  return `db-network:${i.databaseId}:${i.vpcId}`;
+}

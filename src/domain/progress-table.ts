@@ -1,0 +1,59 @@
+/** Pure rendering of a run's progress: the Web UI's markdown table and the terminal's text table. */
+import type { Progress, StageProgress, StageStatus } from '../api';
+
+const MARK: Record<StageStatus, string> = {
+  pending: '·',
+  running: '▶',
+  skipped: '↷',
+  done: '✔',
+  failed: '✘',
+};
+
+function escapeCell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function stageNote(s: StageProgress): string {
+  return s.error ?? s.detail ?? '';
+}
+
+/** Markdown shown as the workflow's current details in the Temporal Web UI. */
+export function progressMarkdown(p: Progress): string {
+  const rows = p.stages.map(
+    (s) => `| ${MARK[s.status]} ${s.name} | ${s.status} | ${escapeCell(stageNote(s))} |`,
+  );
+  return [`**${p.operation}** · \`${p.target}\``, '', '| stage | status | detail |', '| --- | --- | --- |', ...rows].join(
+    '\n',
+  );
+}
+
+function durationText(s: StageProgress): string {
+  if (!s.startedAt) return '';
+  const end = s.finishedAt ? Date.parse(s.finishedAt) : undefined;
+  if (end === undefined) return '';
+  const ms = end - Date.parse(s.startedAt);
+  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** Plain-text table for terminals (`dbops status`, live follow). */
+export function progressText(p: Progress): string {
+  const width = Math.max(5, ...p.stages.map((s) => s.name.length));
+  const lines = [`${p.operation}  ${p.target}`];
+  for (const s of p.stages) {
+    const note = stageNote(s);
+    const took = durationText(s);
+    lines.push(
+      `  ${MARK[s.status]} ${s.name.padEnd(width)}  ${s.status.padEnd(7)}${took ? `  ${took.padStart(7)}` : ''}${note ? `  ${note}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The stage a run is at: the running one, else the failed one, else the last finished one. */
+export function currentStage(p: Progress): StageProgress | undefined {
+  return (
+    p.stages.find((s) => s.status === 'running') ??
+    p.stages.find((s) => s.status === 'failed') ??
+    [...p.stages].reverse().find((s) => s.status === 'done' || s.status === 'skipped')
+  );
+}

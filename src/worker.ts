@@ -1,0 +1,112 @@
+/**
+ * The dbops worker. `npm start` runs it. Without TEMPORAL_ADDRESS (and no envconfig profile
+ * address) it first starts the embedded Temporal dev server with state in DBOPS_DATA_DIR.
+ */
+import path from 'node:path';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { loadSettings, type Settings } from './config';
+import { createActivities } from './activities';
+import { startDevServer, type DevServer } from './temporal/dev-server';
+import { ensureSearchAttributes } from './temporal/search-attributes';
+import { loadPayloadCodecs } from './temporal/codec-config';
+
+function log(msg: string): void {
+  process.stdout.write(`[dbops-worker] ${msg}\n`);
+}
+
+async function resolveServer(settings: Settings): Promise<{ address: string; devServer?: DevServer }> {
+  const configured = settings.temporal.connectionOptions.address;
+  if (configured) return { address: configured };
+  const dbFile = path.join(settings.dataDir, 'temporal.db');
+  log(`TEMPORAL_ADDRESS is not set: starting the embedded Temporal dev server (state in ${dbFile})`);
+  const devServer = await startDevServer({
+    cli: settings.devServer.cli,
+    port: settings.devServer.port,
+    uiPort: settings.devServer.uiPort,
+    dbFile,
+    logFile: path.join(settings.dataDir, 'temporal-dev-server.log'),
+  });
+  log(`Temporal dev server on ${devServer.address}; Web UI: ${devServer.uiUrl}`);
+  return { address: devServer.address, devServer };
+}
+
+export interface DbopsWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  activities: object;
+  env: NodeJS.ProcessEnv;
+  shutdownGraceTime?: Settings['shutdownGrace'];
+  maxConcurrentActivities?: number;
+  maxCachedWorkflows?: number;
+  /** Pre-built workflow bundle (tests share one); default: bundle src/workflows at start-up. */
+  workflowBundle?: { codePath: string } | { code: string };
+}
+
+/** The worker with everything dbops registers: workflows, activities, payload codec. */
+export function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: o.activities,
+    dataConverter: { payloadCodecs: loadPayloadCodecs(o.env) },
+    shutdownGraceTime: o.shutdownGraceTime ?? '30s',
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 500,
+    ...(o.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: o.maxCachedWorkflows } : {}),
+  });
+}
+
+export async function main(): Promise<void> {
+  const settings = loadSettings();
+  Runtime.install({
+    logger: new DefaultLogger(settings.logLevel),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(settings.metricsAddress ? { metrics: { prometheus: { bindAddress: settings.metricsAddress } } } : {}),
+    },
+  });
+  if (settings.metricsAddress) log(`Prometheus metrics on http://${settings.metricsAddress}/metrics`);
+
+  const { address, devServer } = await resolveServer(settings);
+  const namespace = settings.temporal.namespace ?? 'default';
+  try {
+    const connectionOptions = { ...settings.temporal.connectionOptions, address };
+    const admin = await Connection.connect(connectionOptions as Parameters<typeof Connection.connect>[0]);
+    const added = await ensureSearchAttributes(admin, namespace);
+    log(added.length ? `registered search attributes: ${added.join(', ')}` : 'search attributes already registered');
+    // Activities that ask Temporal about runs (the clone janitor) use this client.
+    const temporalClient = new Client({ connection: admin, namespace, dataConverter: { payloadCodecs: loadPayloadCodecs(process.env) } });
+
+    const connection = await NativeConnection.connect(connectionOptions);
+    const worker = await createDbopsWorker({
+      connection,
+      namespace,
+      taskQueue: settings.taskQueue,
+      activities: createActivities({ env: process.env, temporal: temporalClient }),
+      shutdownGraceTime: settings.shutdownGrace,
+      maxConcurrentActivities: settings.maxConcurrentActivities,
+      maxCachedWorkflows: settings.maxCachedWorkflows,
+      env: process.env,
+    });
+    log(`polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`);
+    await worker.run();
+    log('worker stopped');
+    await connection.close();
+    await admin.close();
+  } finally {
+    if (devServer) {
+      log('stopping the embedded dev server');
+      await devServer.stop();
+    }
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`[dbops-worker] fatal: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}

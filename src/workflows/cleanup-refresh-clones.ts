@@ -1,0 +1,71 @@
+/**
+ * cleanupRefreshClones: the janitor. Finds clones made by refreshDblab (name prefix and ManagedBy
+ * tag; instances and clusters; paginated) and deletes those past their DeleteAfter tag or whose
+ * owning workflow run is no longer running. dryRun lists what it would delete. Meant for a schedule.
+ */
+import { ApplicationFailure } from '@temporalio/workflow';
+import { MANAGED_BY } from '../domain/dblab-config';
+import { ProgressTracker } from './progress';
+import { deleting, quick } from './dblab-activities';
+
+export const CLEANUP_STAGES = ['list', 'decide', 'delete'] as const;
+
+export interface CleanupInput {
+  region: string;
+  dryRun?: boolean;
+}
+
+export interface CleanupResult {
+  region: string;
+  dryRun: boolean;
+  found: number;
+  deleted: Array<{ identifier: string; reason: string }>;
+  kept: Array<{ identifier: string; reason: string }>;
+}
+
+export async function cleanupRefreshClones(input: CleanupInput): Promise<CleanupResult> {
+  const progress = new ProgressTracker<CleanupResult>('cleanupRefreshClones', `${input?.region}`, CLEANUP_STAGES);
+  try {
+    if (!input || typeof input.region !== 'string' || !/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/.test(input.region)) {
+      throw ApplicationFailure.nonRetryable('invalid input: region must be an AWS region like us-east-1', 'InvalidInput');
+    }
+    const dryRun = input.dryRun ?? false;
+    const clones = await progress.run('list', () => quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${input.region}` }, [input.region]), (c) => ({
+      detail: `${c.length} clone(s)`,
+    }));
+    const now = Date.now();
+    const plan = await progress.run('decide', async () => {
+      const remove: CleanupResult['deleted'] = [];
+      const keep: CleanupResult['kept'] = [];
+      for (const c of clones) {
+        if (c.status === 'deleting') {
+          keep.push({ identifier: c.identifier, reason: 'already being deleted' });
+          continue;
+        }
+        const expiry = c.deleteAfter ? Date.parse(c.deleteAfter) : NaN;
+        if (!Number.isNaN(expiry) && expiry < now) {
+          remove.push({ identifier: c.identifier, reason: `past DeleteAfter ${c.deleteAfter}` });
+          continue;
+        }
+        const owner = c.workflowId ? await quick.workflowRunStatus.executeWithOptions({ summary: `is ${c.workflowId} still running?` }, [c.workflowId, c.runId]) : 'NOT_FOUND';
+        if (owner === 'RUNNING') keep.push({ identifier: c.identifier, reason: `its run of ${c.workflowId} is still running` });
+        else remove.push({ identifier: c.identifier, reason: `its run ${c.workflowId ? `of ${c.workflowId} ` : ''}is ${owner.toLowerCase().replace('_', ' ')}` });
+      }
+      return { remove, keep, kinds: Object.fromEntries(clones.map((c) => [c.identifier, c.kind])) };
+    }, (d) => ({ detail: `${d.remove.length} to delete, ${d.keep.length} to keep` }));
+
+    if (dryRun) progress.skip('delete', `dry run: would delete ${plan.remove.map((r) => r.identifier).join(', ') || 'nothing'}`);
+    else {
+      await progress.run('delete', async () => {
+        for (const r of plan.remove) {
+          await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
+            { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region: input.region } } }, r.identifier,
+          ]);
+        }
+      }, () => ({ skipped: plan.remove.length === 0, detail: `${plan.remove.length} deleted` }));
+    }
+    return progress.finish({ region: input.region, dryRun, found: clones.length, deleted: plan.remove, kept: plan.keep });
+  } catch (err) {
+    return progress.fail(err);
+  }
+}

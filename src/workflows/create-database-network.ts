@@ -1,0 +1,102 @@
+/**
+ * createDatabaseNetwork (AWS): plans a free CIDR for the customer VPC, creates the database VPC,
+ * one subnet per availability zone and the private hosted zone (all tagged
+ * dbops:database-id=<id>), then peers them with peerVpc as a child workflow. A failure (or a
+ * cancellation) before the child starts removes what this run created.
+ */
+import { ApplicationFailure, CancellationScope, executeChild, isCancellation } from '@temporalio/workflow';
+import { CidrError, planCidr, splitCidr } from '../domain/cidr';
+import { InvalidPeeringInput, peeringTarget, peeringWorkflowId, planNetwork, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
+import { ProgressTracker } from './progress';
+import { quick } from './peering-activities';
+import { peerVpc, type PeerVpcResult } from './peer-vpc';
+
+export const NETWORK_STAGES = ['plan-cidr', 'create-vpc', 'create-subnets', 'create-hosted-zone', 'peer'] as const;
+
+export interface CreateNetworkResult {
+  databaseId: string;
+  databaseVpcId: string;
+  cidr: string;
+  subnetIds: string[];
+  hostedZoneId: string;
+  peering: PeerVpcResult;
+}
+
+function invalid(err: unknown): never {
+  if (err instanceof InvalidPeeringInput || err instanceof CidrError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+  throw err;
+}
+
+export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<CreateNetworkResult> {
+  const progress = new ProgressTracker<CreateNetworkResult>('createDatabaseNetwork', peeringTarget(input ?? {}), NETWORK_STAGES);
+  let plan: NetworkPlan | undefined;
+  let createdVpc = false;
+  let childStarted = false;
+  try {
+    const planned = await progress.run('plan-cidr', async () => {
+      try {
+        plan = planNetwork(input);
+      } catch (err) {
+        invalid(err);
+      }
+      const p = plan!;
+      const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
+      const existing = await quick.findDatabaseNetwork.executeWithOptions({ summary: `look for database network ${p.databaseId}` }, [where]);
+      if (existing) {
+        if (p.requestedCidr && p.requestedCidr !== existing.cidr) {
+          throw ApplicationFailure.nonRetryable(`database ${p.databaseId} already has network ${existing.vpcId} with CIDR ${existing.cidr}, not ${p.requestedCidr}`, 'DatabaseNetworkConflict');
+        }
+        return { cidr: existing.cidr, detail: `database network ${existing.vpcId} exists with ${existing.cidr}`, skipped: true };
+      }
+      const seen = await quick.describeInUse.executeWithOptions({ summary: `list what ${p.vpcId} already reaches` }, [{ region: p.region, vpcId: p.vpcId }]);
+      let chosen;
+      try {
+        chosen = planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr });
+      } catch (err) {
+        invalid(err);
+      }
+      return { cidr: chosen!.cidr, detail: `${chosen!.cidr} (${seen.inUse.length} blocks in use, ${chosen!.tried} tried)`, skipped: false };
+    }, (r) => ({ detail: r.detail }));
+    const p = plan!;
+    const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
+
+    const vpc = await progress.run('create-vpc', () => quick.createDatabaseVpc.executeWithOptions({ summary: `create VPC ${planned.cidr}` }, [{ ...where, cidr: planned.cidr }]), (r) => ({
+      skipped: !r.changed, detail: r.vpcId,
+    }));
+    createdVpc = vpc.changed;
+    const subnets = await progress.run('create-subnets', async () => {
+      let cidrs: string[] = [];
+      try {
+        cidrs = splitCidr(planned.cidr, p.availabilityZones.length);
+      } catch (err) {
+        invalid(err);
+      }
+      return quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [{
+        ...where, vpcId: vpc.vpcId, subnets: p.availabilityZones.map((az, i) => ({ az, cidr: cidrs[i] })),
+      }]);
+    }, (r) => ({ skipped: !r.changed, detail: r.subnetIds.join(', ') }));
+    const zone = await progress.run('create-hosted-zone', () => quick.createDatabaseHostedZone.executeWithOptions({ summary: `create private zone ${p.zoneName}` }, [{
+      ...where, vpcId: vpc.vpcId, zoneName: p.zoneName,
+    }]), (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }));
+
+    const peering = await progress.run('peer', () => {
+      childStarted = true;
+      return executeChild(peerVpc, { workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }), args: [p.peer] });
+    }, (r) => ({ detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})` }));
+
+    return progress.finish({
+      databaseId: p.databaseId, databaseVpcId: vpc.vpcId, cidr: planned.cidr, subnetIds: subnets.subnetIds, hostedZoneId: zone.hostedZoneId, peering,
+    });
+  } catch (err) {
+    if (plan && createdVpc && !childStarted) {
+      // Undo what this run made, even when the run is being cancelled.
+      const p = plan;
+      await CancellationScope.nonCancellable(() =>
+        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn }]),
+      );
+    }
+    if (isCancellation(err)) throw err;
+    return progress.fail(err);
+  }
+}
+

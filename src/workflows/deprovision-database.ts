@@ -1,0 +1,50 @@
+/**
+ * deprovisionDatabase: removes a tenant's login and, with reclaimPolicy "delete", its database
+ * (PostgreSQL: DROP DATABASE … WITH (FORCE)); "retain" keeps the data. Idempotent.
+ */
+import { planDeprovision, sqlTarget, type DeprovisionInput } from '../domain/provision';
+import { ProgressTracker } from './progress';
+import { validated } from './provision-database';
+import { credentials, sqlActivities } from './sql-activities';
+
+export const DEPROVISION_STAGES = ['validate', 'connect', 'drop-database', 'drop-user', 'remove-credentials'] as const;
+
+export interface DeprovisionResult {
+  database: string;
+  user: string;
+  reclaimPolicy: 'delete' | 'retain';
+  databaseDropped: boolean;
+  userDropped: boolean;
+}
+
+export async function deprovisionDatabase(input: DeprovisionInput): Promise<DeprovisionResult> {
+  const progress = new ProgressTracker<DeprovisionResult>('deprovisionDatabase', sqlTarget(input ?? {}), DEPROVISION_STAGES);
+  try {
+    const plan = await progress.run('validate', async () => validated(() => planDeprovision(input)), (p) => ({
+      detail: `database ${p.database}, user ${p.user}, reclaim ${p.reclaimPolicy}`,
+    }));
+    const sql = sqlActivities(plan.engine);
+    const step = (r: { changed: boolean; detail: string }) => ({ skipped: !r.changed, detail: r.detail });
+
+    await progress.run('connect', () => sql.connect.executeWithOptions({ summary: `log in to ${plan.engine} ${plan.server.host}:${plan.server.port}` }, [plan]), (r) => ({ detail: r.detail }));
+    const db = await progress.run('drop-database', () => sql.dropDatabase.executeWithOptions({ summary: `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}` }, [plan]), step);
+    const user = await progress.run('drop-user', () => sql.dropUser.executeWithOptions({ summary: `drop user ${plan.user}` }, [plan]), step);
+    if (plan.credentialsTarget) {
+      await progress.run('remove-credentials', () => credentials.remove.executeWithOptions({ summary: 'remove the stored credentials' }, [plan]), (r) => ({
+        skipped: !r.changed,
+        detail: r.changed ? 'removed' : 'nothing stored',
+      }));
+    } else {
+      progress.skip('remove-credentials', 'no credentials target given');
+    }
+    return progress.finish({
+      database: plan.database,
+      user: plan.user,
+      reclaimPolicy: plan.reclaimPolicy,
+      databaseDropped: plan.reclaimPolicy === 'delete' && db.changed,
+      userDropped: user.changed,
+    });
+  } catch (err) {
+    return progress.fail(err);
+  }
+}

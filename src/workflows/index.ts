@@ -1,0 +1,8 @@
+/** Every workflow type the worker registers (the worker's workflowsPath points here). */
+export { provisionDatabase } from './provision-database';
+export { deprovisionDatabase } from './deprovision-database';
+export { peerVpc } from './peer-vpc';
+export { unpeerVpc } from './unpeer-vpc';
+export { createDatabaseNetwork } from './create-database-network';
+export { refreshDblab } from './refresh-dblab';
+export { cleanupRefreshClones } from './cleanup-refresh-clones';

@@ -1,0 +1,23 @@
+/** Activity proxies for the peering workflows, with timeouts from the run's timing settings. */
+import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import type { createDatabaseSideActivities } from '../activities/database-side';
+import type { createEc2Activities } from '../activities/ec2';
+import type { createRoute53Activities } from '../activities/route53';
+import type { PeeringPlan } from '../domain/peering';
+
+type Acts = ReturnType<typeof createEc2Activities> & ReturnType<typeof createRoute53Activities> & ReturnType<typeof createDatabaseSideActivities>;
+
+const RETRY = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 } as const;
+
+/** Quick calls (describe, create, delete): bounded retries for throttling and network trouble. */
+export const quick = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: RETRY });
+
+/** Calls that wait (initiate, accept, route): heartbeat, and a start-to-close beyond their own deadline. */
+export function waiting(timing: PeeringPlan['timing']): ActivityInterfaceFor<Acts> {
+  const opts: ActivityOptions = {
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: timing.heartbeatTimeout as ActivityOptions['heartbeatTimeout'],
+    retry: RETRY,
+  };
+  return proxyActivities<Acts>(opts);
+}

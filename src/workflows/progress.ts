@@ -1,0 +1,160 @@
+/**
+ * The one progress convention every workflow uses: the `progress` query, the Web UI's current
+ * details (a markdown stage table) and the Dbops* search attributes, all kept in step with each
+ * stage change. Workflow code only: deterministic, no I/O.
+ */
+import {
+  ApplicationFailure,
+  defineQuery,
+  isCancellation,
+  TemporalFailure,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress, type StageProgress } from '../api';
+import { progressMarkdown } from '../domain/progress-table';
+
+export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
+
+/** What a stage body may say about how it went, besides its return value. */
+export interface StageOutcome {
+  /** The stage found its work already done and changed nothing. */
+  skipped?: boolean;
+  /** One line for people: what was done or found. */
+  detail?: string;
+}
+
+function now(): string {
+  // Date in workflow code is the deterministic workflow clock.
+  return new Date().toISOString();
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    // An activity failure wraps the real cause; show the cause's message.
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause instanceof Error && cause.message) return cause.message;
+    return err.message;
+  }
+  return String(err);
+}
+
+export class StageFailed extends Error {
+  constructor(
+    readonly stage: string,
+    readonly reason: string,
+  ) {
+    super(`stage "${stage}" failed: ${reason}`);
+  }
+}
+
+export class ProgressTracker<R = unknown> {
+  private readonly state: Progress<R>;
+
+  constructor(operation: string, target: string, stageNames: readonly string[]) {
+    this.state = {
+      operation,
+      target,
+      stages: stageNames.map((name) => ({ name, status: 'pending' })),
+    };
+    setHandler(progressQuery, () => this.snapshot());
+    upsertSearchAttributes([
+      { key: SA_OPERATION, value: operation },
+      { key: SA_TARGET, value: target },
+    ]);
+    this.publish(undefined);
+  }
+
+  snapshot(): Progress<R> {
+    return JSON.parse(JSON.stringify(this.state)) as Progress<R>;
+  }
+
+  private stage(name: string): StageProgress {
+    const s = this.state.stages.find((x) => x.name === name);
+    if (!s) throw new Error(`unknown stage ${name}`); // programming error: fails the task, not the run
+    return s;
+  }
+
+  private publish(stageLabel: string | undefined): void {
+    setCurrentDetails(progressMarkdown(this.state));
+    if (stageLabel !== undefined) upsertSearchAttributes([{ key: SA_STAGE, value: stageLabel }]);
+  }
+
+  /** Records a detail line on a stage without changing its status (e.g. "waiting for pcx-…"). */
+  note(name: string, detail: string): void {
+    this.stage(name).detail = detail;
+    this.publish(undefined);
+  }
+
+  /** Marks a stage skipped without running it (not selected, or nothing to do). */
+  skip(name: string, detail: string): void {
+    const s = this.stage(name);
+    s.status = 'skipped';
+    s.detail = detail;
+    s.finishedAt = now();
+    this.publish(undefined);
+  }
+
+  /**
+   * Runs one stage: marks it running, then done (or skipped, when the body's outcome says so),
+   * or failed. A failure is rethrown as a StageFailed naming the stage.
+   */
+  async run<T>(name: string, body: () => Promise<T>, outcome?: (value: T) => StageOutcome): Promise<T> {
+    const s = this.stage(name);
+    s.status = 'running';
+    s.startedAt = now();
+    s.finishedAt = undefined;
+    s.error = undefined;
+    this.publish(name);
+    try {
+      const value = await body();
+      const o = outcome?.(value) ?? {};
+      s.status = o.skipped ? 'skipped' : 'done';
+      if (o.detail !== undefined) s.detail = o.detail;
+      s.finishedAt = now();
+      this.publish(name);
+      return value;
+    } catch (err) {
+      if (isCancellation(err)) {
+        // A cancelled run ends as cancelled, not as a failure of this stage.
+        s.status = 'failed';
+        s.error = 'cancelled';
+        s.finishedAt = now();
+        this.publish(`${name}:cancelled`);
+        throw err;
+      }
+      s.status = 'failed';
+      s.error = errorText(err);
+      s.finishedAt = now();
+      this.publish(`${name}:failed`);
+      throw new StageFailed(name, s.error);
+    }
+  }
+
+  /** Records the run's result (non-secret parts only) and marks the run finished. */
+  finish(result: R): R {
+    this.state.result = result;
+    this.publish('finished');
+    return result;
+  }
+
+  /**
+   * Turns a stage failure into the run's failure: non-retryable (a workflow is not retried), with
+   * type `StageFailed` and a message naming the stage. Temporal failures (cancellation, an
+   * ApplicationFailure) pass through; any other error fails the run too, instead of failing the
+   * workflow task over and over.
+   */
+  fail(err: unknown): never {
+    if (err instanceof StageFailed) {
+      throw ApplicationFailure.create({
+        type: 'StageFailed',
+        message: err.message,
+        nonRetryable: true,
+        details: [{ stage: err.stage }],
+      });
+    }
+    if (err instanceof TemporalFailure) throw err;
+    throw ApplicationFailure.create({ type: 'InternalError', message: errorText(err), nonRetryable: true });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * refreshDblab: snapshot → temporary RDS/Aurora clone → DBLab full refresh → delete the clone.
+ * The clone's name is fixed by the run before it is created (so a crash cannot orphan it), and it
+ * is deleted on every path: success, failure of any later stage, timeout, cancellation, and after
+ * a worker crash (the run resumes and still deletes it). One refresh per DBLab instance at a time:
+ * workflow id refresh-dblab:<dblab host>.
+ */
+import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { cloneName, cloneTags, InvalidRefreshConfig, planRefresh, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
+import { ProgressTracker } from './progress';
+import { checking, deleting, quick, waiting } from './dblab-activities';
+
+export const REFRESH_STAGES = [
+  'validate', 'check-dblab', 'find-snapshot', 'create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone',
+] as const;
+
+export interface RefreshResult {
+  outcome: 'refreshed' | 'skipped' | 'dry-run-passed';
+  dblabHost: string;
+  reason?: string;
+  snapshot?: string;
+  clone?: string;
+  lastRefresh?: string;
+  polls?: number;
+  transientErrors?: number;
+}
+
+function hostOf(input: unknown): string {
+  try {
+    return new URL((input as { dblab?: { apiEndpoint?: string } })?.dblab?.apiEndpoint ?? '').host;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function message(err: unknown): string {
+  const cause = (err as { cause?: Error }).cause;
+  return cause?.message ?? (err as Error).message ?? String(err);
+}
+
+/** Dry run: every check, nothing created; all problems in one error. */
+async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPlan): Promise<RefreshResult> {
+  const problems: string[] = [];
+  await progress.run('check-dblab', async () => {
+    try {
+      const c = await checking.dblabCheck.executeWithOptions({ summary: `check DBLab at ${plan.dblabHost}` }, [plan]);
+      if (c.busy) problems.push(`DBLab is busy (${c.status}): a refresh now would be skipped`);
+      await checking.dblabCheckConfigAccess.executeWithOptions({ summary: 'check DBLab accepts config changes' }, [plan]);
+    } catch (err) {
+      problems.push(message(err));
+    }
+  }, () => ({ detail: 'reachable, token, config access checked' }));
+  const snapshot = await progress.run('find-snapshot', async () => {
+    const found = await checking.rdsValidate.executeWithOptions({ summary: 'check source, snapshot, subnet/security/parameter groups' }, [plan]);
+    problems.push(...found);
+    return found.length ? undefined : checking.rdsFindSnapshot.executeWithOptions({ summary: 'find the snapshot' }, [plan]).catch((e) => void problems.push(message(e)));
+  }, (s) => ({ detail: s ? `would restore ${s.id}` : 'see problems' }));
+  for (const s of REFRESH_STAGES.slice(3)) progress.skip(s, 'dry run');
+  if (problems.length) {
+    throw ApplicationFailure.nonRetryable(`dry run found ${problems.length} problem(s): ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`, 'DryRunProblems', problems);
+  }
+  return { outcome: 'dry-run-passed', dblabHost: plan.dblabHost, snapshot: snapshot?.id };
+}
+
+export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult> {
+  const progress = new ProgressTracker<RefreshResult>('refreshDblab', hostOf(input), REFRESH_STAGES);
+  const info = workflowInfo();
+  let plan: RefreshPlan | undefined;
+  let clone: string | undefined;
+  let result: RefreshResult | undefined;
+  let failure: unknown;
+  try {
+    plan = await progress.run('validate', async () => {
+      try {
+        return planRefresh(input);
+      } catch (err) {
+        if (err instanceof InvalidRefreshConfig) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+        throw err;
+      }
+    }, (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}` }));
+    const p = plan;
+    if (p.dryRun) return progress.finish(await dryRun(progress, p));
+
+    const check = await progress.run('check-dblab', () => quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]), (c) => ({
+      skipped: c.busy, detail: c.busy ? `DBLab is already refreshing (${c.status})` : `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}`,
+    }));
+    if (check.busy) {
+      for (const s of REFRESH_STAGES.slice(2)) progress.skip(s, 'DBLab is already refreshing');
+      return progress.finish({ outcome: 'skipped', dblabHost: p.dblabHost, reason: `DBLab is already refreshing (${check.status})` });
+    }
+
+    const snapshot = await progress.run('find-snapshot', () => quick.rdsFindSnapshot.executeWithOptions({ summary: `find the snapshot of ${p.config.source.identifier}` }, [p]), (s) => ({
+      detail: `${s.id} (${s.type}, ${s.createdAt})`,
+    }));
+
+    // The name is fixed here, in history, before anything exists: the clone can always be found.
+    clone = cloneName(info.startTime, info.runId);
+    const tags = cloneTags({ workflowId: info.workflowId, runId: info.runId, createdAt: new Date(), maxAgeMs: p.maxAgeMs, extra: p.config.clone.tags });
+    const id = clone;
+    await progress.run('create-clone', () => quick.rdsCreateClone.executeWithOptions({ summary: `restore ${id} from ${snapshot.id}` }, [p, { identifier: id, snapshot, tags }]), (r) => ({ detail: r.detail }));
+    const wait = waiting(p);
+    const endpoint = await progress.run('wait-clone', () => wait.rdsWaitClone.executeWithOptions({ summary: `wait for ${id} to be available` }, [p, id]), (c) => ({
+      detail: `${c.host}:${c.port}`,
+    }));
+    if (p.config.clone.prepare) {
+      await progress.run('prepare-clone', () => quick.prepareClone.executeWithOptions({ summary: `reset master password, create ${p.config.clone.prepare!.dblabUser} on the clone` }, [p, endpoint]), (r) => ({ detail: r.detail }));
+    } else progress.skip('prepare-clone', 'not configured');
+    await progress.run('configure-dblab', () => quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]), (r) => ({ detail: r.detail }));
+    const triggeredAt = new Date().toISOString();
+    await progress.run('full-refresh', () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p]), (r) => ({ detail: r.detail }));
+    const done = await progress.run('wait-refresh', () => wait.dblabWaitRefresh.executeWithOptions({ summary: `wait for the refresh (up to ${p.timeout})` }, [p, triggeredAt]), (r) => ({
+      detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
+    }));
+    result = { outcome: 'refreshed', dblabHost: p.dblabHost, snapshot: snapshot.id, clone: id, lastRefresh: done.lastRefresh, polls: done.polls, transientErrors: done.transientErrors };
+  } catch (err) {
+    failure = err;
+  }
+
+  if (clone && plan) {
+    // Always, even when the run is being cancelled.
+    const p = plan;
+    const id = clone;
+    try {
+      await CancellationScope.nonCancellable(() =>
+        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${id}` }, [p, id]), (r) => ({ detail: r.detail })),
+      );
+    } catch (err) {
+      failure ??= err;
+    }
+  } else if (!failure) {
+    progress.skip('delete-clone', 'no clone was made');
+  }
+
+  if (failure) {
+    if (isCancellation(failure)) throw failure;
+    return progress.fail(failure);
+  }
+  return progress.finish(result!);
+}

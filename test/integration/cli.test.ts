@@ -1,0 +1,188 @@
+/**
+ * `dbops status`, `list`, `cancel` and `schedule` against the real dev server, run in-process
+ * exactly as the binary runs them (same argument parsing, output and exit codes).
+ */
+import type { Progress } from '../../src/api';
+import { runCli } from '../../src/client/cli';
+import { startAndFollow } from '../../src/client/follow';
+import { captureIo, openTestEnv, testAddress, uniqueName, withWorker, type TestEnv } from '../helpers/temporal';
+
+let t: TestEnv;
+let env: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  t = await openTestEnv();
+  env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: t.taskQueue };
+});
+afterAll(async () => t.close());
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = captureIo();
+  const code = await runCli(argv, c.io, env);
+  return { code, out: c.out(), err: c.err() };
+}
+
+async function eventually(fn: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('status prints the stage table, and -o json the progress object', async () => {
+  await withWorker(t, {}, async () => {
+    const id = uniqueName('cli-status');
+    const handle = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target: 'db-1' }] });
+    await eventually(async () => (await handle.query<Progress>('progress')).stages[1].status === 'running', 'stage 2');
+
+    const text = await cli('status', id);
+    expect(text.code).toBe(0);
+    expect(text.out).toContain(`twoStage ${id}: RUNNING`);
+    expect(text.out).toMatch(/✔ first\s+done/);
+    expect(text.out).toMatch(/▶ second\s+running.*waiting for release/);
+
+    const json = await cli('status', id, '-o', 'json');
+    const parsed = JSON.parse(json.out);
+    expect(parsed).toMatchObject({ workflowId: id, type: 'twoStage', status: 'RUNNING' });
+    expect(parsed.progress.stages.map((s: { status: string }) => s.status)).toEqual(['done', 'running']);
+
+    await handle.signal('release', { fail: true });
+    await handle.result().catch(() => undefined);
+    const failed = await cli('status', id);
+    expect(failed.out).toContain(`twoStage ${id}: FAILED`);
+    expect(failed.out).toContain('error: stage "second" failed: released with fail=true');
+  });
+});
+
+test('status of an unknown run says so and exits non-zero', async () => {
+  const r = await cli('status', 'no-such-run-' + Date.now());
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(/no run with workflow id no-such-run-/);
+});
+
+test('list filters by operation and target through the search attributes', async () => {
+  await withWorker(t, {}, async () => {
+    const target = uniqueName('listed');
+    const id = uniqueName('cli-list');
+    const h = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target }] });
+    await eventually(async () => (await cli('list', '--target', target)).out.includes(id), 'run to be listed');
+
+    const byTarget = await cli('list', '--operation', 'twoStage', '--target', target, '-o', 'json');
+    const rows = JSON.parse(byTarget.out);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ workflowId: id, type: 'twoStage', status: 'RUNNING', target });
+
+    const other = await cli('list', '--operation', 'peerVpc', '--target', target);
+    expect(other.out).toBe('no runs\n');
+    await h.signal('release', {});
+    await h.result();
+  });
+});
+
+test('cancel stops a running run and --wait reports its final state', async () => {
+  await withWorker(t, {}, async () => {
+    const id = uniqueName('cli-cancel');
+    const h = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target: 'c' }] });
+    await eventually(async () => (await h.query<Progress>('progress')).stages[1].status === 'running', 'stage 2');
+    const r = await cli('cancel', id, '--wait');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`cancellation requested for ${id}`);
+    expect(r.out).toMatch(new RegExp(`${id} is now (CANCELLED|FAILED)`));
+    const p = await h.query<Progress>('progress');
+    expect(p.stages[1].status).toBe('failed');
+  });
+});
+
+test('the shared start-and-follow shows progress, a final line and exit code 0 only on success', async () => {
+  await withWorker(t, {}, async () => {
+    for (const fail of [false, true]) {
+      const c = captureIo();
+      const id = uniqueName('follow');
+      const followed = startAndFollow(
+        t.client,
+        { workflowType: 'twoStage', workflowId: id, input: { target: 'f' }, taskQueue: t.taskQueue },
+        c.io,
+        { pollIntervalMs: 100 },
+      );
+      const h = t.client.workflow.getHandle(id);
+      // The follower polls on its own clock: wait until it has printed the running stage (what a
+      // person watching sees) before letting the run finish, or the poll may never see it.
+      await eventually(async () => /▶ second\s+running/.test(c.out()), 'follower to show stage 2 running');
+      await h.signal('release', { fail });
+      const code = await followed;
+      expect(code).toBe(fail ? 1 : 0);
+      expect(c.out()).toMatch(/✔ first\s+done/);
+      if (fail) expect(c.err()).toContain(`✘ ${id} failed: stage "second" failed: released with fail=true`);
+      else expect(c.out()).toContain(`✔ ${id} completed`);
+    }
+  });
+});
+
+test('a second start for a target that is running is refused, naming the running one', async () => {
+  await withWorker(t, {}, async () => {
+    const id = uniqueName('dup');
+    const req = { workflowType: 'twoStage', workflowId: id, input: { target: 'd' }, taskQueue: t.taskQueue };
+    expect(await startAndFollow(t.client, req, captureIo().io, { detach: true })).toBe(0);
+    const err = await startAndFollow(t.client, req, captureIo().io, { detach: true }).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(new RegExp(`already in progress: workflow ${id} \\(run [0-9a-f-]+, started`));
+    await t.client.workflow.getHandle(id).signal('release', {});
+  });
+});
+
+test('schedule create, list, trigger and delete', async () => {
+  await withWorker(t, {}, async () => {
+    const sid = uniqueName('sched');
+    const created = await cli(
+      'schedule', 'create', sid, '--type', 'twoStage', '--input', '{"target":"scheduled","skipFirst":true}',
+      '--cron', '0 2 * * 0', '--workflow-id', `${sid}-run`,
+    );
+    expect(created.err).toBe('');
+    expect(created.code).toBe(0);
+    expect(created.out).toContain(`schedule ${sid} created (twoStage, cron 0 2 * * 0, overlap skip)`);
+
+    const desc = await t.client.schedule.getHandle(sid).describe();
+    expect(desc.policies.overlap).toBe('SKIP');
+    expect(desc.policies.catchupWindow).toBe(3_600_000);
+
+    await eventually(async () => (await cli('schedule', 'list')).out.includes(sid), 'schedule to be listed');
+    const listed = JSON.parse((await cli('schedule', 'list', '-o', 'json')).out);
+    expect(listed.find((s: { scheduleId: string }) => s.scheduleId === sid)).toMatchObject({ workflowType: 'twoStage', paused: false });
+
+    expect((await cli('schedule', 'trigger', sid)).code).toBe(0);
+    await eventually(async () => (await t.client.schedule.getHandle(sid).describe()).info.recentActions.length === 1, 'triggered run');
+    const started = (await t.client.schedule.getHandle(sid).describe()).info.recentActions[0].action.workflow;
+    const run = t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId);
+    await eventually(async () => (await run.query<Progress>('progress')).stages[0].status === 'skipped', 'scheduled run to start');
+    await run.signal('release', {});
+    await run.result();
+
+    expect((await cli('schedule', 'delete', sid)).out).toBe(`schedule ${sid} deleted\n`);
+    await expect(t.client.schedule.getHandle(sid).describe()).rejects.toThrow();
+  });
+});
+
+test('bad schedule options are refused with a clear message', async () => {
+  const r = await cli('schedule', 'create', 'x', '--type', 'twoStage', '--input', '{}', '--cron', '* * * * *', '--overlap', 'sometimes');
+  expect(r.code).toBe(1);
+  expect(r.err).toContain('--overlap must be one of skip, buffer-one');
+  const bad = await cli('schedule', 'create', 'x', '--type', 'twoStage', '--input', '{not json', '--cron', '* * * * *');
+  expect(bad.err).toContain('--input is not valid JSON');
+});
+
+test('the built dbops binary runs as users run it (node dist/client/cli.js)', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const path = await import('node:path');
+  const { ROOT } = await import('../helpers/stack');
+  const bin = path.join(ROOT, 'dist', 'client', 'cli.js');
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, ...env } });
+  const help = await run('--help');
+  for (const cmd of ['status', 'list', 'cancel', 'schedule', 'db', 'peer-vpc', 'unpeer-vpc', 'cidr', 'db-network', 'refresh', 'codec-server']) {
+    expect(help.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
+  }
+  const listed = await run('list', '--operation', 'twoStage', '-o', 'json', '--limit', '5');
+  expect(Array.isArray(JSON.parse(listed.stdout))).toBe(true);
+  const bad = await run('status', 'nope-' + Date.now()).catch((e: { code: number; stderr: string }) => e);
+  expect((bad as { code: number }).code).toBe(1);
+  expect((bad as { stderr: string }).stderr).toMatch(/^dbops: no run with workflow id nope-/);
+});

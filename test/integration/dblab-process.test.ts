@@ -1,0 +1,114 @@
+/**
+ * The refresh as users run it: the worker process killed with SIGKILL during wait-refresh and
+ * started again (one clone made, one deleted, one refresh), and `dbops refresh schedule` with the
+ * reference tool's YAML file, triggered once.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Progress } from '../../src/api';
+import { createActivities } from '../../src/activities';
+import { runCli } from '../../src/client/cli';
+import type { RefreshResult } from '../../src/workflows/refresh-dblab';
+import { DblabFake } from '../fixtures/dblab-fake';
+import { motoEndpoint } from '../helpers/activities';
+import { countingAws, fixtureAws } from '../helpers/aws-fixtures';
+import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
+import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName } from '../helpers/temporal';
+import { spawnWorker, until } from '../helpers/worker-process';
+
+const fx = fixtureAws();
+
+
+
+test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
+  const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 25 });
+  await fake.start();
+  const t = await openTestEnv();
+  const taskQueue = uniqueName('refresh-crash');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: taskQueue,
+    AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
+    DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD,
+  };
+  let worker = spawnWorker(env);
+  try {
+    const source = await makeRdsSource(fx);
+    await until(() => worker.log().includes('polling task queue'), 'worker start');
+    const h = await t.client.workflow.start('refreshDblab', {
+      workflowId: uniqueName('refresh-crash'), taskQueue,
+      args: [refreshConfig({ source, apiEndpoint: fake.url, extra: {} })],
+    });
+    await until(async () => (await h.query<Progress>('progress')).stages.find((s) => s.name === 'wait-refresh')?.status === 'running' && fake.status === 'refreshing', 'wait-refresh');
+    worker.child.kill('SIGKILL');
+    await new Promise((r) => worker.child.once('exit', r));
+    worker = spawnWorker(env);
+
+    const result = (await h.result()) as RefreshResult;
+    expect(result.outcome).toBe('refreshed');
+    expect(fake.refreshesStarted).toBe(1);
+    const events = (await h.fetchHistory()).events ?? [];
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    expect(scheduled.filter((n) => n === 'rdsCreateClone')).toHaveLength(1);
+    expect(scheduled.filter((n) => n === 'rdsDeleteClone')).toHaveLength(1);
+    const waits = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
+    expect(Math.max(...waits)).toBeGreaterThanOrEqual(2); // the killed attempt was retried
+    expect(await instancesNamed(fx, result.clone!)).toEqual([]);
+  } finally {
+    worker.child.kill('SIGKILL');
+    await t.close();
+    await fake.stop();
+  }
+});
+
+test('dbops refresh schedule reads the reference YAML; the schedule (overlap Skip) runs the cycle when triggered', async () => {
+  const fake = new DblabFake({ token: DBLAB_TOKEN });
+  await fake.start();
+  const t = await openTestEnv();
+  const worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: t.client }));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-yaml-'));
+  try {
+    await worker.runUntil(async () => {
+      const source = await makeRdsSource(fx);
+      const file = path.join(dir, 'rds-refresh.yaml');
+      fs.writeFileSync(file, [
+        'source:', '  type: rds', `  identifier: \${SOURCE_ID}`, '  dbName: postgres', '  username: postgres', '  password: ${SRC_PW}',
+        'clone:', '  instanceClass: db.t3.medium', '  maxAge: 48h',
+        'dblab:', `  apiEndpoint: ${fake.url}`, '  token: ${DBLAB_TOKEN}', '  pollInterval: 100ms', '  timeout: 1m', '  startDeadline: 5s',
+        'aws:', '  region: us-east-1', '',
+      ].join('\n'));
+      const sid = uniqueName('refresh-sched');
+      const env = { TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: t.taskQueue, SOURCE_ID: source };
+      const io = captureIo();
+      const code = await runCli(['refresh', 'schedule', '--config', file, '--cron', '0 2 * * 0', '--schedule-id', sid], io.io, env);
+      expect(io.err()).toBe('');
+      expect(code).toBe(0);
+      expect(io.out()).toContain(`schedule ${sid} created: refreshDblab for ${new URL(fake.url).host}, cron 0 2 * * 0, overlap skip, catch-up 1h`);
+      const handle = t.client.schedule.getHandle(sid);
+      const desc = await handle.describe();
+      expect(desc.policies.overlap).toBe('SKIP');
+      const action = desc.action as { args?: unknown[] };
+      expect(JSON.stringify(action.args)).toContain('"token":"env:DBLAB_TOKEN"');
+      expect(JSON.stringify(action.args)).not.toContain(DBLAB_TOKEN);
+
+      // the same file for a dry run through dbops: checks pass, nothing is created
+      const dry = captureIo();
+      expect(await runCli(['refresh', '--config', file, '--dry-run'], dry.io, env)).toBe(0);
+      expect(dry.out()).toMatch(/↷ create-clone\s+skipped\s.*dry run/);
+      expect(dry.out()).toContain(`✔ refresh-dblab:${new URL(fake.url).host} completed`);
+      expect(fake.refreshesStarted).toBe(0);
+
+      await handle.trigger();
+      await until(async () => (await handle.describe()).info.recentActions.length === 1, 'the triggered run');
+      const started = (await handle.describe()).info.recentActions[0].action.workflow;
+      const result = (await t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as RefreshResult;
+      expect(result.outcome).toBe('refreshed');
+      expect(fake.refreshesStarted).toBe(1);
+      await handle.delete();
+    });
+  } finally {
+    await t.close();
+    await fake.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,293 @@
+/**
+ * refreshDblab and cleanupRefreshClones against moto (RDS/Aurora), the DBLab fake and, for
+ * prepare-clone, the local PostgreSQL standing in for the clone (an endpoint resolver maps the
+ * clone's fake host name to it).
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import type { Progress } from '../../src/api';
+import { createActivities } from '../../src/activities';
+import { derivePassword } from '../../src/activities/clone-prepare';
+import { CLONE_PREFIX, MANAGED_BY } from '../../src/domain/dblab-config';
+import type { RefreshResult } from '../../src/workflows/refresh-dblab';
+import type { CleanupResult } from '../../src/workflows/cleanup-refresh-clones';
+import { DblabFake } from '../fixtures/dblab-fake';
+import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
+import {
+  clustersNamed, DBLAB_TOKEN, instancesNamed, makeAuroraSource, makeManualSnapshots, makeRdsSource, refreshConfig, SOURCE_PASSWORD,
+} from '../helpers/dblab-fixtures';
+import { PG_URL, sqlAvailable } from '../helpers/sql';
+import { VENV_BIN } from '../helpers/stack';
+import { makeWorker, openTestEnv, recordHistory, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+
+const fx = fixtureAws();
+let t: TestEnv;
+let worker: Worker;
+let running: Promise<void>;
+let log: CallLog;
+let fake: DblabFake;
+
+const pg = new URL(PG_URL);
+beforeAll(async () => {
+  t = await openTestEnv();
+  const counted = countingAws();
+  log = counted.log;
+  const sqlEndpoint = (host: string, port: number) =>
+    host.endsWith('.amazonaws.com') ? { host: pg.hostname, port: Number(pg.port || 5432) } : { host, port };
+  worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: counted.aws, sqlEndpoint, temporal: t.client }));
+  running = worker.run();
+});
+afterAll(async () => {
+  worker.shutdown();
+  await running;
+  await t.close();
+});
+beforeEach(async () => {
+  fake = new DblabFake({ token: DBLAB_TOKEN });
+  await fake.start();
+  log.reset();
+});
+afterEach(async () => fake.stop());
+
+async function refresh(config: object, id = uniqueName('refresh')) {
+  const h = await t.client.workflow.start('refreshDblab', { workflowId: id, taskQueue: t.taskQueue, args: [config] });
+  const result = await h.result().catch((e: unknown) => e);
+  const progress = await h.query<Progress>('progress');
+  return { h, result, progress, failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined, statuses: Object.fromEntries(progress.stages.map((s) => [s.name, s.status])) };
+}
+
+const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).length;
+
+(sqlAvailable('postgres') ? test : test.skip)('RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted', async () => {
+  const source = await makeRdsSource(fx);
+  const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
+  const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
+  (config.clone as Record<string, unknown>).prepare = { dblabUser };
+  const r = await refresh(config);
+  try {
+    expect(r.failure).toBeUndefined();
+    expect(r.statuses).toEqual({
+      validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done', 'create-clone': 'done', 'wait-clone': 'done',
+      'prepare-clone': 'done', 'configure-dblab': 'done', 'full-refresh': 'done', 'wait-refresh': 'done', 'delete-clone': 'done',
+    });
+    const res = r.result as RefreshResult;
+    expect(res).toMatchObject({ outcome: 'refreshed', dblabHost: new URL(fake.url).host });
+    expect(res.snapshot).toMatch(new RegExp(`^rds:${source}-`));
+    expect(res.clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{8}$/);
+    await recordHistory(r.h.workflowId, 'refresh-dblab-rds-prepare');
+    expect(await instancesNamed(fx, res.clone!)).toEqual([]);
+    expect(fake.refreshesStarted).toBe(1);
+    const conn = (fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection;
+    expect(conn).toMatchObject({ host: `${res.clone}.aaaaaaaaaa.us-east-1.rds.amazonaws.com`, port: 5432, dbname: 'postgres', username: dblabUser });
+    expect(conn.password).toBe(derivePassword(DBLAB_TOKEN, res.clone!, 'dblab-user'));
+    expect(conn.password).not.toBe(SOURCE_PASSWORD); // production credentials not needed
+    const c = new PgClient({ connectionString: PG_URL });
+    await c.connect();
+    const member = await c.query("select pg_has_role($1, 'pg_read_all_data', 'MEMBER') as m", [dblabUser]);
+    await c.end();
+    expect(member.rows[0].m).toBe(true);
+    // the clone was tagged for the janitor (the input of the create-clone activity, from history)
+    const created = (await r.h.fetchHistory()).events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone')!;
+    const payload = created.activityTaskScheduledEventAttributes!.input!.payloads![1];
+    const tags = Object.fromEntries((JSON.parse(Buffer.from(payload.data!).toString()).tags as Array<{ Key: string; Value: string }>).map((x) => [x.Key, x.Value]));
+    expect(tags).toMatchObject({ team: 'data', ManagedBy: 'dbops-dblab-refresh', AutoDelete: 'true', 'dbops:workflow-id': r.h.workflowId });
+    expect(Date.parse(tags.DeleteAfter) - Date.now()).toBeGreaterThan(47 * 3_600_000);
+  } finally {
+    const c = new PgClient({ connectionString: PG_URL });
+    await c.connect();
+    await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
+    await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
+    await c.end();
+  }
+});
+
+test('Aurora full cycle from an explicit cluster snapshot: cluster and instance restored, then both deleted', async () => {
+  const { cluster, snapshot } = await makeAuroraSource(fx);
+  const config = refreshConfig({ source: cluster, apiEndpoint: fake.url, type: 'aurora-cluster' });
+  (config.source as Record<string, unknown>).snapshotIdentifier = snapshot;
+  const r = await refresh(config);
+  expect(r.failure).toBeUndefined();
+  const res = r.result as RefreshResult;
+  expect(res.snapshot).toBe(snapshot);
+  expect(log.mutating()).toEqual(expect.arrayContaining(['RestoreDBClusterFromSnapshot', 'CreateDBInstance', 'DeleteDBInstance', 'DeleteDBCluster']));
+  expect(log.mutating().indexOf('DeleteDBInstance')).toBeLessThan(log.mutating().indexOf('DeleteDBCluster'));
+  expect(await clustersNamed(fx, res.clone!)).toEqual([]);
+  await recordHistory(r.h.workflowId, 'refresh-dblab-aurora');
+  expect(await instancesNamed(fx, res.clone!)).toEqual([]);
+  expect((fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection.host).toMatch(new RegExp(`^${res.clone}\\.cluster-`));
+});
+
+test('latest snapshot: the newest available one of the configured type', async () => {
+  const source = await makeRdsSource(fx);
+  const manual = await makeManualSnapshots(fx, source, 2);
+  const config = refreshConfig({ source, apiEndpoint: fake.url });
+  (config.source as Record<string, unknown>).snapshotType = 'manual';
+  const r = await refresh(config);
+  expect(r.failure).toBeUndefined();
+  expect((r.result as RefreshResult).snapshot).toBe(manual[1]);
+});
+
+test.each([
+  ['configure-dblab refused', (f: DblabFake) => void (f.configChangesEnabled = false), 'configure-dblab', /DBLab refused the configuration change: configuration changes are disabled/],
+  ['full-refresh refused', (f: DblabFake) => void (f.refuseTrigger = true), 'full-refresh', /DBLab would not start a full refresh: There are no available pools for the refresh/],
+  ['refresh fails with an alert', (f: DblabFake) => void (f.failWith = 'pg_dump: connection to clone refused'), 'wait-refresh', /DBLab refresh failed: pg_dump: connection to clone refused/],
+  ['stale finished, refresh never starts', (f: DblabFake) => void (f.ignoreTrigger = true), 'wait-refresh', /DBLab did not start the refresh within 3s of the trigger \(status still "finished", lastRefresh 2020-01-01T00:00:00Z\)/],
+])('%s: the run fails at that stage and still deletes the clone', async (_name, arrange, stage, message) => {
+  const source = await makeRdsSource(fx);
+  arrange(fake);
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toMatch(new RegExp(`^stage "${stage}" failed: `));
+  expect(r.failure).toMatch(message);
+  expect(r.statuses[stage]).toBe('failed');
+  expect(r.statuses['delete-clone']).toBe('done');
+  expect(restores()).toBe(1);
+  const clone = r.progress.stages.find((s) => s.name === 'create-clone')!.detail!.split(' ')[1];
+  expect(await instancesNamed(fx, clone)).toEqual([]);
+});
+
+test('cancelled while waiting for the refresh: the clone is still deleted and the run ends cancelled', async () => {
+  const source = await makeRdsSource(fx);
+  const f2 = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 100000 });
+  await f2.start();
+  try {
+    const h = await t.client.workflow.start('refreshDblab', { workflowId: uniqueName('cancel'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: f2.url })] });
+    for (let i = 0; i < 200; i++) {
+      const p = await h.query<Progress>('progress');
+      if (p.stages.find((s) => s.name === 'wait-refresh')?.status === 'running') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await h.cancel();
+    const err = await h.result().catch((e: unknown) => e);
+    expect((err as WorkflowFailedError).cause?.name).toBe('CancelledFailure');
+    expect((await h.describe()).status.name).toBe('CANCELLED');
+    const p = await h.query<Progress>('progress');
+    expect(p.stages.find((s) => s.name === 'delete-clone')?.status).toBe('done');
+    const clone = p.stages.find((s) => s.name === 'create-clone')!.detail!.split(' ')[1];
+    expect(await instancesNamed(fx, clone)).toEqual([]);
+  } finally {
+    await f2.stop();
+  }
+});
+
+test('DBLab already refreshing: the run ends as skipped, not failed, and makes no clone', async () => {
+  const source = await makeRdsSource(fx);
+  fake.startOtherRefresh();
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toBeUndefined();
+  expect(r.result).toMatchObject({ outcome: 'skipped', reason: 'DBLab is already refreshing (refreshing)' });
+  expect(r.statuses['check-dblab']).toBe('skipped');
+  expect(restores()).toBe(0);
+});
+
+test('transient /status errors and a hung reply do not abort the wait', async () => {
+  const source = await makeRdsSource(fx);
+  fake.flakyStatusAfterTrigger = [503, 502, 0, 500]; // 0: no reply for 3 s (request timeout is 1 s)
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toBeUndefined();
+  expect((r.result as RefreshResult).transientErrors).toBe(4);
+});
+
+test('dry run checks everything, creates nothing and reports every problem at once', async () => {
+  const source = await makeRdsSource(fx);
+  const config = refreshConfig({ source, apiEndpoint: fake.url, extra: { dryRun: true } }) as any;
+  config.source.snapshotIdentifier = 'no-such-snapshot';
+  config.clone.subnetGroup = 'no-such-subnet-group';
+  config.clone.securityGroups = ['sg-0123456789abcdef0'];
+  config.clone.parameterGroup = 'no-such-parameter-group';
+  config.dblab.token = 'env:WRONG_TOKEN';
+  const other = await openTestEnv();
+  const w = await makeWorker(other, createActivities({ env: { WRONG_TOKEN: 'wrong', SRC_PW: 'x' }, aws: countingAws().aws }));
+  const { result, progress } = await w.runUntil(async () => {
+    const h = await other.client.workflow.start('refreshDblab', { workflowId: uniqueName('dry'), taskQueue: other.taskQueue, args: [config] });
+    return { result: await h.result().catch((e: unknown) => e), progress: await h.query<Progress>('progress') };
+  });
+  await other.close();
+  const msg = (result as WorkflowFailedError).cause?.message ?? '';
+  expect(msg).toMatch(/^dry run found 5 problem\(s\): /);
+  expect(msg).toContain('rejected the verification token');
+  expect(msg).toContain('snapshot no-such-snapshot does not exist');
+  expect(msg).toContain('subnet group no-such-subnet-group not found');
+  expect(msg).toContain('security group sg-0123456789abcdef0 not found');
+  expect(msg).toContain('parameter group no-such-parameter-group not found');
+  expect(progress.stages.filter((s) => s.status === 'skipped').map((s) => s.name)).toEqual(['create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone']);
+  expect(fake.configs).toEqual([]);
+});
+
+test('a clean dry run passes and names the snapshot it would use', async () => {
+  const source = await makeRdsSource(fx);
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, extra: { dryRun: true } }));
+  expect(r.failure).toBeUndefined();
+  expect(r.result).toMatchObject({ outcome: 'dry-run-passed' });
+  expect((r.result as RefreshResult).snapshot).toMatch(/^rds:/);
+  expect(restores()).toBe(0);
+  expect(fake.refreshesStarted).toBe(0);
+});
+
+test.each([
+  ['bad duration', (c: any) => (c.dblab.timeout = 'four hours'), 'validate', /dblab.timeout: must be a duration like 30s, 10m, 4h or 2d/],
+  ['missing field', (c: any) => delete c.clone.instanceClass, 'validate', /clone.instanceClass/],
+  ['literal token', (c: any) => (c.dblab.token = 'plaintext-token'), 'validate', /dblab.token: must be a secret reference/],
+  ['unknown source', (c: any) => (c.source.identifier = 'no-such-source'), 'find-snapshot', /source instance no-such-source not found in us-east-1/],
+  ['missing snapshot', (c: any) => (c.source.snapshotIdentifier = 'nope'), 'find-snapshot', /snapshot nope does not exist/],
+  ['wrong DBLab token', (c: any) => (c.dblab.token = 'env:SRC_PW'), 'check-dblab', /DBLab at .* rejected the verification token \(HTTP 401\): check dblab.token/],
+])('bad input (%s) fails before any clone is made', async (_n, mutate, stage, message) => {
+  const source = await makeRdsSource(fx);
+  const config = refreshConfig({ source, apiEndpoint: fake.url }) as any;
+  mutate(config);
+  const r = await refresh(config);
+  expect(r.failure).toMatch(new RegExp(`^stage "${stage}" failed: `));
+  expect(r.failure).toMatch(message);
+  expect(restores()).toBe(0);
+  expect(r.statuses['delete-clone']).toBe('pending');
+});
+
+test('no secret appears in the exported history (token, source password, derived clone passwords)', async () => {
+  const source = await makeRdsSource(fx);
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toBeUndefined();
+  const clone = (r.result as RefreshResult).clone!;
+  const { stdout } = await promisify(execFile)(`${VENV_BIN}/temporal`, ['workflow', 'show', '-w', r.h.workflowId, '-o', 'json', '--address', testAddress()], { maxBuffer: 1 << 24 });
+  const payloads = (stdout.match(/"data":\s*"([^"]+)"/g) ?? []).map((m) => Buffer.from(m.split('"')[3], 'base64').toString('latin1')).join('\n');
+  expect(payloads).toContain(source); // we really looked inside the payloads
+  for (const secret of [DBLAB_TOKEN, SOURCE_PASSWORD, derivePassword(DBLAB_TOKEN, clone, 'master'), derivePassword(DBLAB_TOKEN, clone, 'dblab-user')]) {
+    expect(stdout).not.toContain(secret);
+    expect(payloads).not.toContain(secret);
+  }
+});
+
+test('janitor: deletes clones past DeleteAfter or whose run is over; keeps the rest; dry run only lists', async () => {
+  const region = 'eu-central-1';
+  const rds = fx.rds(region);
+  const tag = (workflowId: string, deleteAfter: string, runId = 'r') => [
+    { Key: 'ManagedBy', Value: MANAGED_BY }, { Key: 'DeleteAfter', Value: deleteAfter }, { Key: 'dbops:workflow-id', Value: workflowId }, { Key: 'dbops:run-id', Value: runId },
+  ];
+  const future = new Date(Date.now() + 86_400_000).toISOString();
+  const past = new Date(Date.now() - 60_000).toISOString();
+  const n = uniqueName('j');
+  // a running owner: a fixture workflow waiting for a signal
+  const ownerId = uniqueName('owner');
+  const owner = await t.client.workflow.start('twoStage', { workflowId: ownerId, taskQueue: t.taskQueue, args: [{ target: 'owner' }] });
+  const make = (id: string, Tags: Array<{ Key: string; Value: string }>) =>
+    rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: id, Engine: 'postgres', DBInstanceClass: 'db.t3.micro', MasterUsername: 'u', MasterUserPassword: 'passw0rd1', AllocatedStorage: 20, Tags }));
+  await make(`${CLONE_PREFIX}${n}-expired`, tag(ownerId, past, owner.firstExecutionRunId));
+  await make(`${CLONE_PREFIX}${n}-running`, tag(ownerId, future, owner.firstExecutionRunId));
+  await make(`${CLONE_PREFIX}${n}-orphan`, tag('refresh-dblab:gone.example:2345', future));
+  await make(`${CLONE_PREFIX}${n}-untagged`, [{ Key: 'DeleteAfter', Value: past }]);
+  await make(`other-${n}`, tag('x', past));
+
+  const janitor = async (dryRun: boolean) => (await t.client.workflow.execute('cleanupRefreshClones', { workflowId: uniqueName('janitor'), taskQueue: t.taskQueue, args: [{ region, dryRun }] })) as CleanupResult;
+  const dry = await janitor(true);
+  expect(dry.deleted.map((d) => d.identifier).filter((i) => i.includes(n)).sort()).toEqual([`${CLONE_PREFIX}${n}-expired`, `${CLONE_PREFIX}${n}-orphan`]);
+  expect(dry.kept.find((k) => k.identifier.endsWith(`${n}-running`))?.reason).toBe(`its run of ${ownerId} is still running`);
+  expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).length).toBe(4);
+
+  const real = await janitor(false);
+  expect(real.deleted.find((d) => d.identifier.endsWith('-orphan'))?.reason).toBe('its run of refresh-dblab:gone.example:2345 is not found');
+  expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).sort()).toEqual([`${CLONE_PREFIX}${n}-running`, `${CLONE_PREFIX}${n}-untagged`]);
+  expect(await instancesNamed(fx, `other-${n}`, region)).toEqual([`other-${n}`]);
+  await owner.signal('release', {});
+});

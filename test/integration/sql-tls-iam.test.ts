@@ -1,0 +1,127 @@
+/**
+ * TLS against a PostgreSQL that only accepts TLS (started by the test with its own CA), and the
+ * IAM statements against servers without IAM support (the exact server error is asserted).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Worker } from '@temporalio/worker';
+import { createMysqlActivities } from '../../src/activities/sql/mysql';
+import { createPostgresActivities } from '../../src/activities/sql/postgres';
+import { planProvision } from '../../src/domain/provision';
+import { createSecretResolver } from '../../src/secrets';
+import { motoAws, testActivities } from '../helpers/activities';
+import { adminUrl, sqlAdmin, sqlAvailable } from '../helpers/sql';
+import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
+import { startTlsPostgres, tlsPostgresUnavailable, type TlsPostgres } from '../helpers/tls-postgres';
+
+const tlsSkip = tlsPostgresUnavailable();
+if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
+
+(tlsSkip ? describe.skip : describe)('TLS (a PostgreSQL that only accepts TLS)', () => {
+  let pg: TlsPostgres;
+  let t: TestEnv;
+  let worker: Worker;
+  let running: Promise<void>;
+  let dir: string;
+
+  beforeAll(async () => {
+    pg = await startTlsPostgres();
+    t = await openTestEnv();
+    worker = await makeWorker(t, testActivities());
+    running = worker.run();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-tls-'));
+  }, 120_000);
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await t?.close();
+    await pg?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function provision(host: string, tls?: Record<string, unknown>) {
+    const tenant = uniqueName('tls').replace(/-/g, '_');
+    const input = {
+      engine: 'postgres', tenant,
+      server: { host, port: pg.port, adminUser: 'postgres', ...(tls ? { tls } : {}) },
+      credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
+    };
+    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('tls'), taskQueue: t.taskQueue, args: [input] });
+    const r = await h.result().catch((e: unknown) => e);
+    return { r, message: r instanceof WorkflowFailedError ? r.cause?.message : undefined, file: input.credentialsTarget.path };
+  }
+
+  test('no TLS configured: fails at connect saying the server requires TLS', async () => {
+    const { message } = await provision('127.0.0.1');
+    expect(message).toMatch(/stage "connect" failed: TLS problem with postgres server 127\.0\.0\.1:\d+: the server requires TLS: set server\.tls\.mode/);
+  });
+
+  test('mode require: provisions over TLS and the connection string says so', async () => {
+    const { r, message, file } = await provision('127.0.0.1', { mode: 'require' });
+    expect(message).toBeUndefined();
+    expect(r).toMatchObject({ sslMode: 'require' });
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).connectionString).toMatch(/\?sslmode=require$/);
+  });
+
+  test('verify-full with the right CA and host name works; a wrong CA or host name is refused, not retried', async () => {
+    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${pg.caFile}` });
+    expect(good.message).toBeUndefined();
+    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${pg.otherCaFile}` });
+    expect(wrongCa.message).toMatch(/TLS problem with postgres server localhost:\d+: the server's certificate was not accepted/);
+    const wrongHost = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${pg.caFile}` });
+    expect(wrongHost.message).toMatch(/TLS problem .*certificate was not accepted.*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/);
+    const verifyCa = await provision('127.0.0.1', { mode: 'verify-ca', caRef: `file:${pg.caFile}` });
+    expect(verifyCa.message).toBeUndefined(); // verify-ca checks the chain, not the name
+  });
+});
+
+describe('IAM statements on servers without IAM support', () => {
+  const deps = () => {
+    const aws = motoAws();
+    return { aws, resolveSecret: createSecretResolver({ env: { PW: '' }, aws }) };
+  };
+
+  (sqlAvailable('postgres') ? test : test.skip)('PostgreSQL: GRANT rds_iam fails with the server\'s exact error, classified', async () => {
+    const a = adminUrl('postgres');
+    const user = uniqueName('iam_pg').replace(/-/g, '_');
+    const plan = planProvision({
+      engine: 'postgres', tenant: 'x', user, auth: 'iam',
+      server: { host: a.host, port: a.port, adminUser: a.user },
+      credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
+    });
+    const admin = await sqlAdmin('postgres');
+    try {
+      // ensureUser directly (the workflow's connect stage stops before this on such a server)
+      const err = await createPostgresActivities(deps()).ensureUser(plan).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
+      expect((err as ApplicationFailure).message).toContain('(role "rds_iam" does not exist)');
+    } finally {
+      await admin.cleanup('none', user);
+      await admin.close();
+    }
+  });
+
+  (sqlAvailable('mysql') ? test : test.skip)('MariaDB: IDENTIFIED WITH AWSAuthenticationPlugin fails with error 1524, classified', async () => {
+    const a = adminUrl('mysql');
+    const user = uniqueName('iam_my').replace(/-/g, '_');
+    const plan = planProvision({
+      engine: 'mysql', tenant: 'x', user, auth: 'iam',
+      server: { host: a.host, port: a.port, adminUser: a.user },
+      credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
+    });
+    const admin = await sqlAdmin('mysql');
+    try {
+      const err = await createMysqlActivities(deps()).ensureUser(plan).catch((e: unknown) => e);
+      expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
+      expect((err as ApplicationFailure).message).toMatch(/Plugin 'AWSAuthenticationPlugin' is not loaded/);
+      expect(await admin.userExists(user)).toBe(false);
+    } finally {
+      await admin.cleanup('none', user);
+      await admin.close();
+    }
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * The product's first README command, as a user runs it: `node dist/worker.js` with no
+ * TEMPORAL_ADDRESS starts the embedded dev server (Web UI reachable), registers the search
+ * attributes, serves metrics, stops gracefully on SIGINT, and a second start keeps the first one's runs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../src/temporal/dev-server';
+import { ROOT } from '../helpers/stack';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+
+const WORKER = path.join(ROOT, 'dist', 'worker.js');
+
+
+async function waitForOutput(r: WorkerProcess, pattern: RegExp, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(r.log())) {
+    if (r.child.exitCode !== null) throw new Error(`worker exited (${r.child.exitCode}):\n${r.log()}`);
+    if (Date.now() > deadline) throw new Error(`no ${pattern} in worker output:\n${r.log()}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+function stop(r: WorkerProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (r.child.exitCode !== null) return resolve(r.child.exitCode);
+    r.child.once('exit', (code) => resolve(code));
+    r.child.kill('SIGINT');
+  });
+}
+
+test('npm start: embedded dev server with Web UI, metrics, graceful stop, state kept across restarts', async () => {
+  expect(fs.existsSync(WORKER)).toBe(true); // built by scripts/setup.sh (npm test)
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
+  const [port, uiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DBOPS_DATA_DIR: dataDir,
+    DBOPS_DEV_SERVER_PORT: String(port),
+    DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
+    DBOPS_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+    DBOPS_SHUTDOWN_GRACE: '2s',
+  };
+  const first = spawnWorker(env);
+  try {
+    await waitForOutput(first, /polling task queue "dbops"/);
+    expect(first.log()).toContain('TEMPORAL_ADDRESS is not set: starting the embedded Temporal dev server');
+    expect(first.log()).toContain(`Web UI: http://localhost:${uiPort}`);
+    expect(first.log()).toContain('registered search attributes: DbopsOperation, DbopsTarget, DbopsStage');
+
+    const ui = await fetch(`http://127.0.0.1:${uiPort}/`);
+    expect(ui.status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/temporal_/);
+
+    // A run that stays open (nobody polls its task queue) so the restart must keep it.
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+    const client = new Client({ connection });
+    await client.workflow.start('someWorkflow', { workflowId: 'kept-across-restart', taskQueue: 'nobody-polls', args: [{}] });
+    await connection.close();
+  } finally {
+    expect(await stop(first)).toBe(0);
+  }
+  expect(first.log()).toContain('worker stopped');
+  expect(first.log()).toContain('stopping the embedded dev server');
+  expect(fs.existsSync(path.join(dataDir, 'temporal.db'))).toBe(true);
+
+  const second = spawnWorker(env);
+  try {
+    await waitForOutput(second, /polling task queue "dbops"/);
+    expect(second.log()).toContain('search attributes already registered');
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+    const client = new Client({ connection });
+    const desc = await client.workflow.getHandle('kept-across-restart').describe();
+    expect(desc.status.name).toBe('RUNNING');
+    await client.workflow.getHandle('kept-across-restart').terminate('test done');
+    await connection.close();
+  } finally {
+    expect(await stop(second)).toBe(0);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a bad setting stops the worker with a message naming the variable', async () => {
+  const r = spawnWorker({ PATH: process.env.PATH, DBOPS_METRICS_ADDRESS: 'not an address' });
+  const code = await new Promise((res) => r.child.once('exit', res));
+  expect(code).toBe(1);
+  expect(r.log()).toMatch(/fatal: invalid environment: DBOPS_METRICS_ADDRESS: expected host:port/);
+});
