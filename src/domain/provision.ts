@@ -78,7 +78,7 @@ function zodProblems(err: z.ZodError): string[] {
   return err.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
 }
 
-function checkRefs(server: ServerSpec, problems: string[]): void {
+function checkServer(engine: Engine, server: ServerSpec, problems: string[]): void {
   const refs: Array<[string | undefined, string]> = [
     [server.adminPasswordRef, 'server.adminPasswordRef'],
     [server.tls?.caRef, 'server.tls.caRef'],
@@ -98,6 +98,16 @@ function checkRefs(server: ServerSpec, problems: string[]): void {
     if (!server.tls.caRef) problems.push(`server.tls.caRef is required with mode ${server.tls.mode}`);
   }
   if (Boolean(server.tls?.certRef) !== Boolean(server.tls?.keyRef)) problems.push('server.tls.certRef and keyRef go together');
+  if (engine === 'mysql' && server.tls?.mode === 'verify-full' && isIpAddress(server.host)) {
+    problems.push(
+      `server.tls.mode verify-full needs server.host to be a DNS name on MySQL/MariaDB: the MySQL driver does not check an IP address (${server.host}) against the certificate; use the server's DNS name, or verify-ca`,
+    );
+  }
+}
+
+/** An IPv4 dotted quad or an IPv6 address (what Node's net.isIP accepts, near enough). */
+function isIpAddress(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
 }
 
 function names(
@@ -137,7 +147,7 @@ function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { inp
   if (!parsed.success) fail(zodProblems(parsed.error));
   const i = parsed.data;
   const problems: string[] = [];
-  checkRefs(i.server, problems);
+  checkServer(i.engine, i.server, problems);
   const n = names(i.engine, i.tenant, i.database, i.user, problems);
   if (problems.length || !n) fail(problems);
   return {

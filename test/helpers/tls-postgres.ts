@@ -45,17 +45,27 @@ function ssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'ignore' });
 }
 
+/**
+ * Writes ca.pem (the CA that signs), other-ca.pem (an unrelated CA) and, for each name, a
+ * `<file>.pem`/`<file>.key` server certificate whose only subjectAltName is that DNS name.
+ */
+export function makeTestCertificates(dir: string, servers: Record<string, string> = { server: 'localhost' }): void {
+  for (const ca of ['ca', 'other-ca']) {
+    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=dbops test ${ca}`, '-keyout', `${ca}.key`, '-out', `${ca}.pem`], dir);
+  }
+  for (const [file, name] of Object.entries(servers)) {
+    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${file}.key`, '-out', `${file}.csr`], dir);
+    fs.writeFileSync(path.join(dir, `${file}.ext`), `subjectAltName=DNS:${name}\n`);
+    ssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${file}.ext`, '-out', `${file}.pem`], dir);
+  }
+}
+
 export async function startTlsPostgres(): Promise<TlsPostgres> {
   const bin = pgBin()!;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-tlspg-'));
   const data = path.join(dir, 'data');
   // Two CAs: the one that signed the server certificate, and an unrelated one.
-  for (const ca of ['ca', 'other-ca']) {
-    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=dbops test ${ca}`, '-keyout', `${ca}.key`, '-out', `${ca}.pem`], dir);
-  }
-  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr'], dir);
-  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=DNS:localhost\n');
-  ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem'], dir);
+  makeTestCertificates(dir);
 
   const asPostgres = process.getuid?.() === 0;
   const run = (cmd: string, args: string[]) =>

@@ -1,6 +1,7 @@
 /**
- * TLS against a PostgreSQL that only accepts TLS (started by the test with its own CA), and the
- * IAM statements against servers without IAM support (the exact server error is asserted).
+ * TLS against a PostgreSQL and a MariaDB that only accept TLS (started by the test with their own
+ * CA), and the IAM statements against servers without IAM support (the exact server error is
+ * asserted).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { createSecretResolver } from '../../src/secrets';
 import { motoAws, testActivities } from '../helpers/activities';
 import { adminUrl, sqlAdmin, sqlAvailable } from '../helpers/sql';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
+import { startTlsMariadb, tlsMariadbUnavailable, type TlsMariadb } from '../helpers/tls-mariadb';
 import { startTlsPostgres, tlsPostgresUnavailable, type TlsPostgres } from '../helpers/tls-postgres';
 
 const tlsSkip = tlsPostgresUnavailable();
@@ -75,6 +77,88 @@ if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
     expect(wrongHost.message).toMatch(/TLS problem .*certificate was not accepted.*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/);
     const verifyCa = await provision('127.0.0.1', { mode: 'verify-ca', caRef: `file:${pg.caFile}` });
     expect(verifyCa.message).toBeUndefined(); // verify-ca checks the chain, not the name
+  });
+});
+
+const tlsMySkip = tlsMariadbUnavailable();
+if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
+
+(tlsMySkip ? describe.skip : describe)('TLS (a MariaDB that only accepts TLS)', () => {
+  let my: TlsMariadb;
+  let t: TestEnv;
+  let worker: Worker;
+  let running: Promise<void>;
+  let dir: string;
+
+  beforeAll(async () => {
+    my = await startTlsMariadb();
+    t = await openTestEnv();
+    worker = await makeWorker(t, testActivities());
+    running = worker.run();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-tlsmy-'));
+  }, 120_000);
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await t?.close();
+    await my?.stop(); // the server and everything provisioned on it go with its data directory
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function provision(host: string, tls?: Record<string, unknown>) {
+    const tenant = uniqueName('tls').replace(/-/g, '_');
+    const input = {
+      engine: 'mysql', tenant,
+      server: { host, port: my.port, adminUser: 'root', ...(tls ? { tls } : {}) },
+      credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
+    };
+    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('tlsmy'), taskQueue: t.taskQueue, args: [input] });
+    const r = await h.result().catch((e: unknown) => e);
+    const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
+    return {
+      r, file: input.credentialsTarget.path,
+      message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
+      statuses: Object.fromEntries(progress.stages.map((s) => [s.name, s.status])),
+    };
+  }
+
+  test('no TLS configured: MariaDB answers "access denied", and the message points at server.tls', async () => {
+    const { message } = await provision('127.0.0.1');
+    expect(message).toMatch(/stage "connect" failed: mysql server 127\.0\.0\.1:\d+ rejected the login of root: .*if the server requires TLS \(require_secure_transport\), set server\.tls\.mode/);
+  });
+
+  test('mode require: provisions over TLS, the new user logs in over TLS, and the connection string says so', async () => {
+    const { r, message, file, statuses } = await provision('127.0.0.1', { mode: 'require' });
+    expect(message).toBeUndefined();
+    expect(r).toMatchObject({ sslMode: 'require' });
+    expect(statuses.verify).toBe('done'); // the new user connected (the server takes only TLS)
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).connectionString).toMatch(/^mysql:\/\/tls_.*\?tls=skip-verify$/);
+  });
+
+  test('verify-full checks the CA and the host name; verify-ca checks only the CA', async () => {
+    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+    expect(good.message).toBeUndefined();
+    expect(JSON.parse(fs.readFileSync(good.file, 'utf8')).connectionString).toMatch(/\?tls=true$/);
+
+    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.otherCaFile}` });
+    expect(wrongCa.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted/);
+    expect(wrongCa.statuses.connect).toBe('failed');
+
+    await my.useOtherName(true); // now the certificate names db.other.invalid, not localhost
+    try {
+      const wrongName = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+      expect(wrongName.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted.*localhost.*db\.other\.invalid/);
+      const caOnly = await provision('localhost', { mode: 'verify-ca', caRef: `file:${my.caFile}` });
+      expect(caOnly.message).toBeUndefined();
+    } finally {
+      await my.useOtherName(false);
+    }
+  });
+
+  test('verify-full with an IP address is refused before anything is made: the driver could not check it', async () => {
+    const { message, statuses } = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+    expect(message).toMatch(/stage "validate" failed: invalid input: server\.tls\.mode verify-full needs server\.host to be a DNS name on MySQL\/MariaDB/);
+    expect(statuses.connect).toBe('pending');
   });
 });
 

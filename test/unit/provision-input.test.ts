@@ -40,6 +40,18 @@ test('TLS verification modes need a CA; client cert and key go together', () => 
   expect(planProvision({ ...ok, server: { ...ok.server, tls: { mode: 'verify-ca', caRef: 'file:/ca.pem' } } }).sslMode).toBe('verify-ca');
 });
 
+test('MySQL verify-full needs a DNS name: the driver would not check an IP address against the certificate', () => {
+  const tls = { mode: 'verify-full', caRef: 'file:/ca.pem' };
+  for (const host of ['10.0.0.5', '::1', 'fd00::5']) {
+    expect(() => planProvision({ ...ok, engine: 'mysql', server: { ...ok.server, host, tls } })).toThrow(
+      new RegExp(`verify-full needs server\\.host to be a DNS name on MySQL/MariaDB: .*\\(${host.replace(/[.]/g, '\\.')}\\)`),
+    );
+  }
+  expect(planProvision({ ...ok, engine: 'mysql', server: { ...ok.server, tls } }).sslMode).toBe('verify-full');
+  expect(planProvision({ ...ok, engine: 'mysql', server: { ...ok.server, host: '10.0.0.5', tls: { ...tls, mode: 'verify-ca' } } }).sslMode).toBe('verify-ca');
+  expect(planProvision({ ...ok, server: { ...ok.server, host: '10.0.0.5', tls } }).sslMode).toBe('verify-full'); // PostgreSQL checks IPs
+});
+
 test('unknown fields are refused (a typo must not be silently ignored)', () => {
   expect(() => planProvision({ ...ok, tennant: 'x' })).toThrow(/Unrecognized key/);
 });

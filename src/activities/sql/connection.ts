@@ -9,6 +9,8 @@ export interface TlsOptions {
   rejectUnauthorized: boolean;
   servername?: string;
   checkServerIdentity?: () => undefined;
+  /** verify-full: the certificate must name the host (pg uses servername; mysql2 needs this flag). */
+  verifyHostname: boolean;
 }
 
 export interface ResolvedServer {
@@ -51,13 +53,13 @@ export async function resolveServer(plan: SqlPlan, deps: SqlDeps): Promise<Resol
   let tls: TlsOptions | false = false;
   switch (plan.sslMode) {
     case 'require':
-      tls = { rejectUnauthorized: false, cert, key };
+      tls = { rejectUnauthorized: false, cert, key, verifyHostname: false };
       break;
     case 'verify-ca':
-      tls = { rejectUnauthorized: true, ca, cert, key, checkServerIdentity: () => undefined };
+      tls = { rejectUnauthorized: true, ca, cert, key, checkServerIdentity: () => undefined, verifyHostname: false };
       break;
     case 'verify-full':
-      tls = { rejectUnauthorized: true, ca, cert, key, servername: s.host };
+      tls = { rejectUnauthorized: true, ca, cert, key, servername: s.host, verifyHostname: true };
       break;
     default:
       tls = false;

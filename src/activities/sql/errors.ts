@@ -19,6 +19,8 @@ export interface SqlErrorContext {
   action: string;
   /** Resolved secrets that must never appear in a message. */
   secrets: string[];
+  /** Whether the connection used TLS (a MariaDB that requires TLS answers a plain login with 1045). */
+  tls?: boolean;
 }
 
 export function scrub(text: string, secrets: string[]): string {
@@ -50,8 +52,10 @@ export function classifySqlError(err: unknown, c: SqlErrorContext): ApplicationF
     return ApplicationFailure.nonRetryable(msg(`TLS problem with ${where(c)}: ${hint} (${raw})`), 'SqlTlsError');
   }
   if (code === '28P01' || code === '28000' || code === 'ER_ACCESS_DENIED_ERROR' || e.errno === 1045 || e.errno === 1698) {
+    // MariaDB with require_secure_transport refuses a plain connection with this same error.
+    const tlsHint = c.engine === 'mysql' && c.tls === false ? '; if the server requires TLS (require_secure_transport), set server.tls.mode' : '';
     return ApplicationFailure.nonRetryable(
-      msg(`${where(c)} rejected the login of ${c.login ?? 'the admin user'}: wrong user or password, or no access from this host (${raw})`),
+      msg(`${where(c)} rejected the login of ${c.login ?? 'the admin user'}: wrong user or password, or no access from this host${tlsHint} (${raw})`),
       'SqlAuthFailed',
     );
   }

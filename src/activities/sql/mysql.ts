@@ -10,7 +10,7 @@ import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names
 import type { AwsClients } from '../aws-clients';
 import { claimPassword, credentialsStore } from '../credentials';
 import { classifySqlError } from './errors';
-import { resolveServer, type ResolvedServer, type SqlDeps } from './connection';
+import { resolveServer, type ResolvedServer, type SqlDeps, type TlsOptions } from './connection';
 import { mysqlNativeHash } from './passwords';
 import type { DeprovisionPlan, SqlEngineActivities, StepResult } from './types';
 
@@ -23,6 +23,16 @@ interface Session {
   mariadb: boolean;
 }
 
+/**
+ * mysql2's own TLS options. It ignores `servername` and `checkServerIdentity` (it sets both
+ * itself) and checks the host name only with `verifyIdentity`, against the host it connects to;
+ * for an IP address it checks nothing, which is why planning refuses verify-full with an IP.
+ */
+function mysqlSsl(tls: TlsOptions | false) {
+  if (tls === false) return undefined;
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, verifyIdentity: tls.verifyHostname };
+}
+
 async function open(server: ResolvedServer, user: string, password: string | undefined, database?: string): Promise<Connection> {
   const conn = await mysql.createConnection({
     host: server.host,
@@ -30,7 +40,7 @@ async function open(server: ResolvedServer, user: string, password: string | und
     user,
     password,
     database,
-    ssl: server.tls === false ? undefined : server.tls,
+    ssl: mysqlSsl(server.tls),
     connectTimeout: 10_000,
     multipleStatements: false,
     ...(typeof server.adminPassword === 'function' && user === server.adminUser
@@ -65,7 +75,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       const [v] = await sql.query<RowDataPacket[]>('SELECT VERSION() AS v');
       return await fn({ sql, server, mariadb: /mariadb/i.test(String(v[0].v)) });
     } catch (err) {
-      throw classifySqlError(err, { engine: 'mysql', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets });
+      throw classifySqlError(err, { engine: 'mysql', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets, tls: server.tls !== false });
     } finally {
       await sql?.end().catch(() => undefined);
     }
@@ -198,7 +208,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         }
       } catch (err) {
         throw classifySqlError(err, {
-          engine: 'mysql', host: plan.server.host, port: plan.server.port, login: plan.user,
+          engine: 'mysql', host: plan.server.host, port: plan.server.port, login: plan.user, tls: server.tls !== false,
           action: `create a table in ${plan.database} as ${plan.user}`, secrets: [...server.secrets, stored?.password ?? ''],
         });
       } finally {
