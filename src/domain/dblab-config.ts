@@ -130,6 +130,20 @@ export function refreshWorkflowId(plan: Pick<RefreshPlan, 'dblabHost'>): string 
   return `refresh-dblab:${plan.dblabHost}`;
 }
 
+/** Id of the runs a schedule starts (the schedule appends a timestamp); see scheduledRefreshDblab. */
+export function scheduledRefreshWorkflowId(plan: Pick<RefreshPlan, 'dblabHost'>): string {
+  return `scheduled-refresh-dblab:${plan.dblabHost}`;
+}
+
+/** The DBLab host of a not yet validated input, for the progress target ("unknown" if unreadable). */
+export function refreshTarget(input: unknown): string {
+  try {
+    return new URL((input as { dblab?: { apiEndpoint?: string } })?.dblab?.apiEndpoint ?? '').host;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Tags of a clone: the reference's three (under our ManagedBy) plus who owns it, plus the user's. */
 export function cloneTags(o: { workflowId: string; runId: string; createdAt: Date; maxAgeMs: number; extra?: Record<string, string> }): Array<{ Key: string; Value: string }> {
   const deleteAfter = new Date(o.createdAt.getTime() + o.maxAgeMs).toISOString().replace(/\.\d{3}Z$/, 'Z');

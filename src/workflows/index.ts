@@ -5,4 +5,5 @@ export { peerVpc } from './peer-vpc';
 export { unpeerVpc } from './unpeer-vpc';
 export { createDatabaseNetwork } from './create-database-network';
 export { refreshDblab } from './refresh-dblab';
+export { scheduledRefreshDblab } from './scheduled-refresh-dblab';
 export { cleanupRefreshClones } from './cleanup-refresh-clones';

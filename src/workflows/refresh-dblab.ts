@@ -6,7 +6,7 @@
  * workflow id refresh-dblab:<dblab host>.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
-import { cloneName, cloneTags, InvalidRefreshConfig, planRefresh, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
+import { cloneName, cloneTags, InvalidRefreshConfig, planRefresh, refreshTarget, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
 import { checking, deleting, quick, waiting } from './dblab-activities';
 
@@ -23,14 +23,6 @@ export interface RefreshResult {
   lastRefresh?: string;
   polls?: number;
   transientErrors?: number;
-}
-
-function hostOf(input: unknown): string {
-  try {
-    return new URL((input as { dblab?: { apiEndpoint?: string } })?.dblab?.apiEndpoint ?? '').host;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function message(err: unknown): string {
@@ -63,7 +55,7 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
 }
 
 export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult> {
-  const progress = new ProgressTracker<RefreshResult>('refreshDblab', hostOf(input), REFRESH_STAGES);
+  const progress = new ProgressTracker<RefreshResult>('refreshDblab', refreshTarget(input), REFRESH_STAGES);
   const info = workflowInfo();
   let plan: RefreshPlan | undefined;
   let clone: string | undefined;

@@ -167,6 +167,9 @@ test('bad schedule options are refused with a clear message', async () => {
   expect(r.err).toContain('--overlap must be one of skip, buffer-one');
   const bad = await cli('schedule', 'create', 'x', '--type', 'twoStage', '--input', '{not json', '--cron', '* * * * *');
   expect(bad.err).toContain('--input is not valid JSON');
+  const refresh = await cli('schedule', 'create', 'x', '--type', 'refreshDblab', '--input', '{}', '--cron', '* * * * *');
+  expect(refresh.code).toBe(1);
+  expect(refresh.err).toContain('schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`)');
 });
 
 test('the built dbops binary runs as users run it (node dist/client/cli.js)', async () => {

@@ -10,6 +10,7 @@ import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { runCli } from '../../src/client/cli';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
+import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { motoEndpoint } from '../helpers/activities';
 import { countingAws, fixtureAws } from '../helpers/aws-fixtures';
@@ -83,11 +84,13 @@ test('dbops refresh schedule reads the reference YAML; the schedule (overlap Ski
       const code = await runCli(['refresh', 'schedule', '--config', file, '--cron', '0 2 * * 0', '--schedule-id', sid], io.io, env);
       expect(io.err()).toBe('');
       expect(code).toBe(0);
-      expect(io.out()).toContain(`schedule ${sid} created: refreshDblab for ${new URL(fake.url).host}, cron 0 2 * * 0, overlap skip, catch-up 1h`);
+      const host = new URL(fake.url).host;
+      expect(io.out()).toContain(`schedule ${sid} created: refresh of DBLab ${host} as refresh-dblab:${host}, cron 0 2 * * 0, overlap skip, catch-up 1h`);
       const handle = t.client.schedule.getHandle(sid);
       const desc = await handle.describe();
       expect(desc.policies.overlap).toBe('SKIP');
-      const action = desc.action as { args?: unknown[] };
+      const action = desc.action as { args?: unknown[]; workflowType?: string; workflowId?: string };
+      expect(action).toMatchObject({ workflowType: 'scheduledRefreshDblab', workflowId: `scheduled-refresh-dblab:${host}` });
       expect(JSON.stringify(action.args)).toContain('"token":"env:DBLAB_TOKEN"');
       expect(JSON.stringify(action.args)).not.toContain(DBLAB_TOKEN);
 
@@ -101,9 +104,13 @@ test('dbops refresh schedule reads the reference YAML; the schedule (overlap Ski
       await handle.trigger();
       await until(async () => (await handle.describe()).info.recentActions.length === 1, 'the triggered run');
       const started = (await handle.describe()).info.recentActions[0].action.workflow;
-      const result = (await t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as RefreshResult;
-      expect(result.outcome).toBe('refreshed');
+      const result = (await t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as ScheduledRefreshResult;
+      expect(result).toMatchObject({ outcome: 'refreshed', refreshWorkflowId: `refresh-dblab:${host}` });
       expect(fake.refreshesStarted).toBe(1);
+      // the refresh itself ran as the child refresh-dblab:<host>, the id a manual `dbops refresh` uses
+      const child = await t.client.workflow.getHandle(`refresh-dblab:${host}`).describe();
+      expect(child).toMatchObject({ type: 'refreshDblab', status: { name: 'COMPLETED' } });
+      expect(child.parentExecution?.workflowId).toBe(started.workflowId);
       await handle.delete();
     });
   } finally {

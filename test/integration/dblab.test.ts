@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
-import { WorkflowFailedError } from '@temporalio/client';
+import { ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { Progress } from '../../src/api';
@@ -15,6 +15,7 @@ import { derivePassword } from '../../src/activities/clone-prepare';
 import { CLONE_PREFIX, MANAGED_BY } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { CleanupResult } from '../../src/workflows/cleanup-refresh-clones';
+import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
 import {
@@ -23,6 +24,7 @@ import {
 import { PG_URL, sqlAvailable } from '../helpers/sql';
 import { VENV_BIN } from '../helpers/stack';
 import { makeWorker, openTestEnv, recordHistory, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import { until } from '../helpers/worker-process';
 
 const fx = fixtureAws();
 let t: TestEnv;
@@ -170,6 +172,72 @@ test('cancelled while waiting for the refresh: the clone is still deleted and th
     expect(await instancesNamed(fx, clone)).toEqual([]);
   } finally {
     await f2.stop();
+  }
+});
+
+test('one refresh per DBLab across the schedule and manual runs; cancelling a scheduled run deletes its clone', async () => {
+  const source = await makeRdsSource(fx);
+  const slow = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 100000 }); // a refresh that ends when told
+  await slow.start();
+  const config = refreshConfig({ source, apiEndpoint: slow.url });
+  const host = new URL(slow.url).host;
+  const refreshId = `refresh-dblab:${host}`;
+  const sid = uniqueName('refresh-sched');
+  // what `dbops refresh schedule` creates (its own test checks that)
+  await t.client.schedule.create({
+    scheduleId: sid,
+    spec: { cronExpressions: ['0 2 * * 0'] },
+    action: { type: 'startWorkflow', workflowType: 'scheduledRefreshDblab', workflowId: `scheduled-refresh-dblab:${host}`, taskQueue: t.taskQueue, args: [config] },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+  });
+  const schedule = t.client.schedule.getHandle(sid);
+  const fire = async (n: number) => {
+    await schedule.trigger();
+    await until(async () => (await schedule.describe()).info.recentActions.length === n, `scheduled run ${n}`);
+    const w = (await schedule.describe()).info.recentActions[n - 1].action.workflow;
+    return t.client.workflow.getHandle(w.workflowId, w.firstExecutionRunId);
+  };
+  const stages = async (h: { query: <T>(name: string) => Promise<T> }) =>
+    Object.fromEntries((await h.query<Progress>('progress')).stages.map((x) => [x.name, x.status]));
+  try {
+    // A manual refresh (the id `dbops refresh` uses) is running when the schedule fires.
+    const manual = await t.client.workflow.start('refreshDblab', { workflowId: refreshId, taskQueue: t.taskQueue, args: [config] });
+    await until(() => restores() === 1, 'the manual run to restore its clone');
+    const first = await fire(1);
+    expect(first.workflowId).toMatch(new RegExp(`^scheduled-refresh-dblab:${host.replace(/[.]/g, '\\.')}-`));
+    expect(await first.result()).toEqual({
+      outcome: 'skipped', dblabHost: host, refreshWorkflowId: refreshId, reason: `another refresh of ${host} is running (${refreshId})`,
+    } satisfies ScheduledRefreshResult);
+    expect(await stages(first)).toEqual({ validate: 'done', 'start-refresh': 'skipped', refresh: 'skipped' });
+    await recordHistory(first.workflowId, 'scheduled-refresh-dblab-skipped');
+    expect(restores()).toBe(1);
+    slow.pollsPerPhase = 1; // let the manual refresh finish
+    expect(await manual.result()).toMatchObject({ outcome: 'refreshed' });
+    slow.pollsPerPhase = 100000;
+
+    // Nothing running: the scheduled run refreshes as refresh-dblab:<host>, so a manual start is refused.
+    const second = await fire(2);
+    const child = t.client.workflow.getHandle(refreshId);
+    await until(async () => (await child.describe()).runId !== manual.firstExecutionRunId && (await stages(child))['wait-refresh'] === 'running', 'the scheduled refresh to wait');
+    expect((await stages(second))['start-refresh']).toBe('done');
+    const refused = await t.client.workflow.start('refreshDblab', { workflowId: refreshId, taskQueue: t.taskQueue, args: [config] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
+    expect(restores()).toBe(2);
+
+    // Cancelling the scheduled run cancels the refresh, which still deletes its clone.
+    await second.cancel();
+    const err = await second.result().catch((e: unknown) => e);
+    expect((err as WorkflowFailedError).cause?.name).toBe('CancelledFailure');
+    await recordHistory(second.workflowId, 'scheduled-refresh-dblab-cancelled');
+    expect((await child.describe()).status.name).toBe('CANCELLED');
+    const p = await child.query<Progress>('progress');
+    expect(p.stages.find((x) => x.name === 'delete-clone')?.status).toBe('done');
+    const clone = p.stages.find((x) => x.name === 'create-clone')!.detail!.split(' ')[1];
+    expect(await instancesNamed(fx, clone)).toEqual([]);
+    expect(slow.refreshesStarted).toBe(2);
+  } finally {
+    await schedule.delete();
+    await slow.stop();
   }
 });
 

@@ -1,7 +1,7 @@
 /** `dbops refresh`, `dbops refresh schedule`, `dbops refresh cleanup`. */
 import type { Command } from 'commander';
 import { SA_OPERATION, SA_TARGET } from '../../api';
-import { planRefresh, refreshWorkflowId, type RefreshConfig } from '../../domain/dblab-config';
+import { planRefresh, refreshWorkflowId, scheduledRefreshWorkflowId, type RefreshConfig } from '../../domain/dblab-config';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import { startAndFollow } from '../follow';
@@ -37,7 +37,7 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
 
   refresh
     .command('schedule')
-    .description('put the refresh on a Temporal schedule (overlap Skip: never two refreshes of one DBLab at once)')
+    .description('put the refresh on a Temporal schedule; a scheduled run is skipped while any refresh of that DBLab runs')
     .requiredOption('--config <file>', 'the rds-refresh YAML (or JSON) config')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--schedule-id <id>', 'schedule id (default: refresh-dblab:<dblab host>)')
@@ -47,11 +47,15 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
       const plan = planRefresh(input);
       const { client, settings } = await ctx.connect();
       const id = o.scheduleId ?? refreshWorkflowId(plan);
+      // The schedule starts scheduledRefreshDblab, which runs the refresh as a child under
+      // refresh-dblab:<host>, the id a manual `dbops refresh` uses too: one refresh at a time.
       await createSchedule(client, {
-        scheduleId: id, cron: o.cron, workflowType: 'refreshDblab', workflowId: refreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
+        scheduleId: id, cron: o.cron, workflowType: 'scheduledRefreshDblab', workflowId: scheduledRefreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
         overlap: 'skip', catchupWindow: o.catchupWindow, note: `DBLab ${plan.dblabHost} refresh from ${plan.config.source.identifier}`,
       });
-      ctx.io.out.write(`schedule ${id} created: refreshDblab for ${plan.dblabHost}, cron ${o.cron.join(' | ')}, overlap skip, catch-up ${o.catchupWindow}\n`);
+      ctx.io.out.write(
+        `schedule ${id} created: refresh of DBLab ${plan.dblabHost} as ${refreshWorkflowId(plan)}, cron ${o.cron.join(' | ')}, overlap skip, catch-up ${o.catchupWindow}\n`,
+      );
     });
 
   refresh

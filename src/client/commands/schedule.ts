@@ -55,13 +55,17 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
   schedule
     .command('create')
     .argument('<schedule-id>')
-    .requiredOption('--type <workflow-type>', 'workflow type, e.g. refreshDblab')
+    .requiredOption('--type <workflow-type>', 'workflow type, e.g. scheduledRefreshDblab or cleanupRefreshClones')
     .requiredOption('--input <json>', 'the workflow input: JSON or @file.json')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--workflow-id <id>', 'id of each started run (default: the schedule id)')
     .option('--overlap <policy>', `what to do when the previous run still runs: ${Object.keys(OVERLAP).join(', ')}`, 'skip')
     .option('--catchup-window <duration>', 'missed runs within this window are still started after an outage', '1h')
     .action(async (scheduleId: string, o: { type: string; input: string; cron: string[]; workflowId?: string; overlap: string; catchupWindow: string }) => {
+      if (o.type === 'refreshDblab') {
+        // Scheduled runs get their own ids, so a scheduled refreshDblab could run beside a manual one.
+        throw new Error('schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one');
+      }
       const { client, settings } = await ctx.connect();
       await createSchedule(client, {
         scheduleId,
