@@ -25,7 +25,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { ApplicationFailure } from '@temporalio/common';
-import { CLONE_PREFIX, MANAGED_BY, type RefreshPlan } from '../domain/dblab-config';
+import { CLONE_PREFIX, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
 import { pollUntil } from './poll';
 
@@ -206,35 +206,65 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     },
 
     /** Restores the clone under its planned name, unless it exists already (a retried attempt). */
+    /**
+     * Restores the clone under the name the run fixed, or adopts it when an earlier attempt of
+     * this run made it (its dbops:run-id tag). A resource of that name owned by anything else is
+     * never adopted: CloneNameTaken, nothing changed.
+     */
     async rdsCreateClone(plan: RefreshPlan, o: { identifier: string; snapshot: Snapshot; tags: Tag[] }): Promise<{ changed: boolean; detail: string }> {
       const rds = rdsOf(plan);
       const c = plan.config.clone;
+      const runId = tagsOf(o.tags)[RUN_ID_TAG];
+      const ours = (kind: string, id: string, tags: Tag[] | undefined) => {
+        const owner = tagsOf(tags)[RUN_ID_TAG];
+        if (owner !== runId) {
+          throw ApplicationFailure.nonRetryable(
+            `an RDS ${kind} named ${id} already exists and is not this run's clone (its ${RUN_ID_TAG} tag is ${owner ? `"${owner}"` : 'missing'}); nothing was changed`,
+            'CloneNameTaken',
+          );
+        }
+      };
+      const raced = (err: unknown, kind: string, id: string) => {
+        // Made by someone else between the check and the restore: the next attempt checks again.
+        if (/AlreadyExists(Fault)?$/.test((err as { name?: string }).name ?? '')) {
+          return ApplicationFailure.retryable(`RDS ${kind} ${id} appeared while restoring it; checking its owner again`, 'CloneCreateRace');
+        }
+        return err;
+      };
       if (plan.aurora) {
         let made = false;
-        if (!(await cluster(rds, o.identifier))) {
+        const cl = await cluster(rds, o.identifier);
+        if (cl) ours('cluster', o.identifier, cl.TagList);
+        else {
           await rds.send(new RestoreDBClusterFromSnapshotCommand({
             DBClusterIdentifier: o.identifier, SnapshotIdentifier: o.snapshot.id, Engine: o.snapshot.engine ?? 'aurora-postgresql',
             DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, DBClusterParameterGroupName: c.parameterGroup,
             EnableIAMDatabaseAuthentication: c.enableIAMAuth, DeletionProtection: false, Tags: o.tags,
-          }));
+          })).catch((err) => Promise.reject(raced(err, 'cluster', o.identifier)));
           made = true;
         }
-        if (!(await instance(rds, `${o.identifier}-1`))) {
+        const member = await instance(rds, `${o.identifier}-1`);
+        if (member) ours('instance', `${o.identifier}-1`, member.TagList);
+        else {
           await rds.send(new CreateDBInstanceCommand({
             DBInstanceIdentifier: `${o.identifier}-1`, DBClusterIdentifier: o.identifier, Engine: o.snapshot.engine ?? 'aurora-postgresql',
             DBInstanceClass: c.instanceClass, PubliclyAccessible: c.publiclyAccessible, Tags: o.tags,
-          }));
+          })).catch((err) => Promise.reject(raced(err, 'instance', `${o.identifier}-1`)));
           made = true;
         }
         return { changed: made, detail: made ? `restoring cluster ${o.identifier} from ${o.snapshot.id}` : `cluster ${o.identifier} exists` };
       }
-      if (await instance(rds, o.identifier)) return { changed: false, detail: `instance ${o.identifier} exists` };
+      const existing = await instance(rds, o.identifier);
+      if (existing) {
+        ours('instance', o.identifier, existing.TagList);
+        return { changed: false, detail: `instance ${o.identifier} exists` };
+      }
       await rds.send(new RestoreDBInstanceFromDBSnapshotCommand({
         DBInstanceIdentifier: o.identifier, DBSnapshotIdentifier: o.snapshot.id, DBInstanceClass: c.instanceClass,
         DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, PubliclyAccessible: c.publiclyAccessible,
         EnableIAMDatabaseAuthentication: c.enableIAMAuth, DBParameterGroupName: c.parameterGroup, StorageType: c.storageType,
         DeletionProtection: false, Tags: o.tags,
-      }));
+      })).catch((err) => Promise.reject(raced(err, 'instance', o.identifier)));
       return { changed: true, detail: `restoring ${o.identifier} from ${o.snapshot.id}` };
     },
 
@@ -256,15 +286,32 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       });
     },
 
-    /** Deletes the clone (Aurora: its instances, waited for with no fixed budget, then the cluster). */
-    async rdsDeleteClone(plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } }, identifier: string): Promise<{ changed: boolean; detail: string }> {
+    /**
+     * Deletes the clone (Aurora: its instances, waited for with no fixed budget, then the
+     * cluster). With `owner`, only a clone whose dbops:run-id tag is that run's: a resource of the
+     * same name that belongs to anything else is left alone.
+     */
+    async rdsDeleteClone(
+      plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } },
+      identifier: string,
+      owner?: { runId: string },
+    ): Promise<{ changed: boolean; detail: string }> {
       const rds = deps.aws.rds(plan.config.aws.region);
+      const notOurs = (tags: Tag[] | undefined) => owner !== undefined && tagsOf(tags)[RUN_ID_TAG] !== owner.runId;
+      const leftAlone = (kind: string, tags: Tag[] | undefined) => ({
+        changed: false,
+        detail: `${kind} ${identifier} is not this run's clone (its ${RUN_ID_TAG} tag is ${tagsOf(tags)[RUN_ID_TAG] ?? 'missing'}); left alone`,
+      });
       if (!plan.aurora) {
+        const i = await instance(rds, identifier);
+        if (i && notOurs(i.TagList)) return leftAlone('instance', i.TagList);
         const changed = await deleteInstance(rds, identifier);
         return { changed, detail: changed ? `deleted ${identifier}` : `${identifier} already gone` };
       }
       const cl = await cluster(rds, identifier);
-      const members = (cl?.DBClusterMembers ?? []).map((m) => m.DBInstanceIdentifier!).concat((await instance(rds, `${identifier}-1`)) ? [`${identifier}-1`] : []);
+      if (cl && notOurs(cl.TagList)) return leftAlone('cluster', cl.TagList);
+      const lone = await instance(rds, `${identifier}-1`);
+      const members = (cl?.DBClusterMembers ?? []).map((m) => m.DBInstanceIdentifier!).concat(lone && !notOurs(lone.TagList) ? [`${identifier}-1`] : []);
       const unique = [...new Set(members)];
       let changed = false;
       for (const m of unique) changed = (await deleteInstance(rds, m)) || changed;

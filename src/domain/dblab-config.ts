@@ -3,6 +3,7 @@
  * names; durations as "30s"/"4h") with secrets as references, validated into a plan. Pure.
  */
 import { z } from 'zod';
+import { sha256Hex } from './hash';
 import { parseSecretRef } from './secret-refs';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -91,6 +92,8 @@ export class InvalidRefreshConfig extends Error {}
 
 export const MANAGED_BY = 'dbops-dblab-refresh';
 export const CLONE_PREFIX = 'dblab-refresh-';
+/** The tag naming the run that owns a clone: only that run adopts or deletes it. */
+export const RUN_ID_TAG = 'dbops:run-id';
 
 export function planRefresh(raw: unknown): RefreshPlan {
   const r = RefreshConfigSchema.safeParse(raw);
@@ -119,11 +122,15 @@ export function planRefresh(raw: unknown): RefreshPlan {
   };
 }
 
-/** `dblab-refresh-<UTC yyyymmdd-hhmmss>-<8 of the run id>`: unique per run, valid for RDS. */
+/**
+ * `dblab-refresh-<UTC yyyymmdd-hhmmss>-<10 hex of a hash of the run id>`: unique per run, valid
+ * for RDS. A hash, not a slice: Temporal run ids are UUIDv7, whose leading digits are a timestamp,
+ * so runs started in the same second (two DBLabs on one cron) share them.
+ */
 export function cloneName(startedAt: Date, runId: string): string {
   const iso = startedAt.toISOString();
   const stamp = `${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}`;
-  return `${CLONE_PREFIX}${stamp}-${runId.replace(/[^0-9a-f]/gi, '').slice(0, 8).toLowerCase()}`;
+  return `${CLONE_PREFIX}${stamp}-${sha256Hex(runId).slice(0, 10)}`;
 }
 
 export function refreshWorkflowId(plan: Pick<RefreshPlan, 'dblabHost'>): string {
@@ -153,6 +160,6 @@ export function cloneTags(o: { workflowId: string; runId: string; createdAt: Dat
     { Key: 'AutoDelete', Value: 'true' },
     { Key: 'DeleteAfter', Value: deleteAfter },
     { Key: 'dbops:workflow-id', Value: o.workflowId },
-    { Key: 'dbops:run-id', Value: o.runId },
+    { Key: RUN_ID_TAG, Value: o.runId },
   ];
 }

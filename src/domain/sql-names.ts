@@ -1,10 +1,9 @@
 /**
  * Database and user names: validation, derivation from a tenant (length-safe with a deterministic
  * hash suffix), quoting, MySQL grant-wildcard escaping and connection strings. Pure; imported by
- * workflows and activities alike (@noble/hashes is pure JS, so it runs in the workflow sandbox).
+ * workflows and activities alike (the hash is pure JS, so it runs in the workflow sandbox).
  */
-import { sha256 } from '@noble/hashes/sha256';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
+import { sha256Hex } from './hash';
 
 export type Engine = 'postgres' | 'mysql';
 export type NameKind = 'database' | 'user';
@@ -124,6 +123,3 @@ export function connectionString(c: {
   return `mysql://${cred}@tcp(${host}:${c.port})/${encodeURIComponent(c.database)}${tls}`;
 }
 
-export function sha256Hex(text: string): string {
-  return bytesToHex(sha256(utf8ToBytes(text)));
-}

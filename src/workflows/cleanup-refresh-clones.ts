@@ -51,7 +51,11 @@ export async function cleanupRefreshClones(input: CleanupInput): Promise<Cleanup
         if (owner === 'RUNNING') keep.push({ identifier: c.identifier, reason: `its run of ${c.workflowId} is still running` });
         else remove.push({ identifier: c.identifier, reason: `its run ${c.workflowId ? `of ${c.workflowId} ` : ''}is ${owner.toLowerCase().replace('_', ' ')}` });
       }
-      return { remove, keep, kinds: Object.fromEntries(clones.map((c) => [c.identifier, c.kind])) };
+      return {
+        remove, keep,
+        kinds: Object.fromEntries(clones.map((c) => [c.identifier, c.kind])),
+        owners: Object.fromEntries(clones.map((c) => [c.identifier, c.runId])) as Record<string, string | undefined>,
+      };
     }, (d) => ({ detail: `${d.remove.length} to delete, ${d.keep.length} to keep` }));
 
     if (dryRun) progress.skip('delete', `dry run: would delete ${plan.remove.map((r) => r.identifier).join(', ') || 'nothing'}`);
@@ -60,6 +64,8 @@ export async function cleanupRefreshClones(input: CleanupInput): Promise<Cleanup
         for (const r of plan.remove) {
           await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
             { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region: input.region } } }, r.identifier,
+            // only the clone as listed: if the name now belongs to another run, it is left alone
+            plan.owners[r.identifier] ? { runId: plan.owners[r.identifier]! } : undefined,
           ]);
         }
       }, () => ({ skipped: plan.remove.length === 0, detail: `${plan.remove.length} deleted` }));

@@ -114,7 +114,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     const id = clone;
     try {
       await CancellationScope.nonCancellable(() =>
-        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${id}` }, [p, id]), (r) => ({ detail: r.detail })),
+        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${id}` }, [p, id, { runId: info.runId }]), (r) => ({ detail: r.detail })),
       );
     } catch (err) {
       failure ??= err;

@@ -5,14 +5,16 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CreateDBInstanceCommand } from '@aws-sdk/client-rds';
+import { CreateDBInstanceCommand, DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
+import { ApplicationFailure } from '@temporalio/common';
 import { ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { derivePassword } from '../../src/activities/clone-prepare';
-import { CLONE_PREFIX, MANAGED_BY } from '../../src/domain/dblab-config';
+import { createRdsActivities } from '../../src/activities/rds';
+import { CLONE_PREFIX, cloneTags, MANAGED_BY, planRefresh } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { CleanupResult } from '../../src/workflows/cleanup-refresh-clones';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
@@ -79,7 +81,7 @@ const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).lengt
     const res = r.result as RefreshResult;
     expect(res).toMatchObject({ outcome: 'refreshed', dblabHost: new URL(fake.url).host });
     expect(res.snapshot).toMatch(new RegExp(`^rds:${source}-`));
-    expect(res.clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{8}$/);
+    expect(res.clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{10}$/);
     await recordHistory(r.h.workflowId, 'refresh-dblab-rds-prepare');
     expect(await instancesNamed(fx, res.clone!)).toEqual([]);
     expect(fake.refreshesStarted).toBe(1);
@@ -238,6 +240,58 @@ test('one refresh per DBLab across the schedule and manual runs; cancelling a sc
   } finally {
     await schedule.delete();
     await slow.stop();
+  }
+});
+
+test('a clone name owned by another run is never adopted or deleted; a restore race is retried, then refused', async () => {
+  const source = await makeRdsSource(fx);
+  const aws = countingAws().aws; // own clients: this test adds a middleware to them
+  const rds = createRdsActivities({ aws });
+  const plan = planRefresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  const snapshot = await rds.rdsFindSnapshot(plan);
+  const tags = (runId: string) => cloneTags({ workflowId: 'refresh-dblab:elsewhere', runId, createdAt: new Date(), maxAgeMs: 3_600_000 });
+  const makeInstance = (id: string, runId: string) => fx.rds('us-east-1').send(new CreateDBInstanceCommand({
+    DBInstanceIdentifier: id, Engine: 'postgres', DBInstanceClass: 'db.t3.medium', MasterUsername: 'u', MasterUserPassword: 'other-pw-1234', AllocatedStorage: 20, Tags: tags(runId),
+  }));
+  const taken = `${CLONE_PREFIX}${uniqueName('taken')}`;
+  const raced = `${CLONE_PREFIX}${uniqueName('raced')}`;
+  try {
+    // Another run's clone has the name this run picked.
+    await makeInstance(taken, 'other-run');
+    const err = await rds.rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'CloneNameTaken', nonRetryable: true });
+    expect((err as Error).message).toBe(`an RDS instance named ${taken} already exists and is not this run's clone (its dbops:run-id tag is "other-run"); nothing was changed`);
+    expect(await rds.rdsDeleteClone(plan, taken, { runId: 'my-run' })).toEqual({
+      changed: false, detail: `instance ${taken} is not this run's clone (its dbops:run-id tag is other-run); left alone`,
+    });
+    expect(await instancesNamed(fx, taken)).toEqual([taken]);
+    // Its own run adopts it (an earlier attempt made it) and deletes it.
+    expect(await rds.rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('other-run') })).toEqual({ changed: false, detail: `instance ${taken} exists` });
+    expect(await rds.rdsDeleteClone(plan, taken, { runId: 'other-run' })).toEqual({ changed: true, detail: `deleted ${taken}` });
+
+    // The name is taken between this run's check and its restore (a real race against moto).
+    type Mw = (next: (a: unknown) => Promise<unknown>, ctx: { commandName?: string }) => (args: unknown) => Promise<unknown>;
+    const stack = (aws.rds('us-east-1') as unknown as { middlewareStack: { add(mw: Mw, o: object): void; remove(name: string): boolean } }).middlewareStack;
+    stack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === 'RestoreDBInstanceFromDBSnapshotCommand') await makeInstance(raced, 'other-run');
+        return next(args);
+      },
+      { step: 'initialize', name: 'takeTheNameFirst' },
+    );
+    const race = await rds.rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    expect(race).toMatchObject({ type: 'CloneCreateRace', nonRetryable: false });
+    stack.remove('takeTheNameFirst');
+    // the retry looks again and refuses to adopt it
+    const retried = await rds.rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    expect(retried).toMatchObject({ type: 'CloneNameTaken' });
+    expect(await rds.rdsDeleteClone(plan, raced, { runId: 'my-run' })).toMatchObject({ changed: false });
+    expect(await instancesNamed(fx, raced)).toEqual([raced]);
+  } finally {
+    for (const id of [taken, raced]) {
+      await fx.rds('us-east-1').send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true })).catch(() => undefined);
+    }
   }
 });
 

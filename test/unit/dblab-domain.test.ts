@@ -50,10 +50,14 @@ test('inconsistent timing is refused', () => {
 });
 
 test('clone names are unique per run, valid RDS identifiers; tags carry owner and expiry', () => {
-  const a = cloneName(new Date('2026-03-04T05:06:07Z'), '0193a7b2-1111-7222-8333-444455556666');
-  expect(a).toBe('dblab-refresh-20260304-050607-0193a7b2');
+  const at = new Date('2026-03-04T05:06:07Z');
+  const a = cloneName(at, '0193a7b2-1111-7222-8333-444455556666');
+  expect(a).toMatch(/^dblab-refresh-20260304-050607-[0-9a-f]{10}$/);
   expect(a).toMatch(/^[a-z][a-z0-9-]{0,62}$/);
-  expect(cloneName(new Date('2026-03-04T05:06:07Z'), 'ffff0000-0000-0000-0000-000000000000')).not.toBe(a);
+  expect(cloneName(at, '0193a7b2-1111-7222-8333-444455556666')).toBe(a); // deterministic (replay)
+  // Run ids are UUIDv7: two runs started in the same second share the leading (time) digits.
+  expect(cloneName(at, '0193a7b2-1112-7abc-9def-0123456789ab')).not.toBe(a);
+  expect(cloneName(at, 'ffff0000-0000-0000-0000-000000000000')).not.toBe(a);
   const tags = Object.fromEntries(cloneTags({ workflowId: 'refresh-dblab:h', runId: 'r1', createdAt: new Date('2026-01-01T00:00:00Z'), maxAgeMs: 3_600_000, extra: { team: 'data' } }).map((t) => [t.Key, t.Value]));
   expect(tags).toEqual({ team: 'data', ManagedBy: 'dbops-dblab-refresh', AutoDelete: 'true', DeleteAfter: '2026-01-01T01:00:00Z', 'dbops:workflow-id': 'refresh-dblab:h', 'dbops:run-id': 'r1' });
 });
