@@ -70,7 +70,7 @@ export type UnpeerVpcInput = z.input<typeof UnpeerVpcInputSchema>;
 
 export class InvalidPeeringInput extends Error {}
 
-function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
     throw new InvalidPeeringInput(`invalid input: ${r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);

@@ -4,6 +4,7 @@ export { deprovisionDatabase } from './deprovision-database';
 export { peerVpc } from './peer-vpc';
 export { unpeerVpc } from './unpeer-vpc';
 export { createDatabaseNetwork } from './create-database-network';
+export { deleteDatabaseNetwork } from './delete-database-network';
 export { refreshDblab } from './refresh-dblab';
 export { scheduledRefreshDblab } from './scheduled-refresh-dblab';
 export { cleanupRefreshClones } from './cleanup-refresh-clones';

@@ -3,7 +3,8 @@
  * CIDR planned from what the customer VPC reaches, VPC + subnets + private zone tagged, peered by
  * a child peerVpc; a failure before the child removes what the run created.
  */
-import { DescribeSubnetsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
+import { CreateNetworkInterfaceCommand, DeleteNetworkInterfaceCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
+import { ChangeResourceRecordSetsCommand, GetHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
@@ -11,6 +12,7 @@ import { createActivities } from '../../src/activities';
 import { DATABASE_TAG } from '../../src/activities/database-side/aws';
 import { runCli } from '../../src/client/cli';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
+import type { DeleteNetworkResult } from '../../src/workflows/delete-database-network';
 import { motoEndpoint } from '../helpers/activities';
 import { countingAws, fixtureAws, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs, type CallLog } from '../helpers/aws-fixtures';
 import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
@@ -154,6 +156,93 @@ test('a zone made just before a crash (not yet tagged) is adopted on retry, and 
   const tags = await fx.route53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: zoneId }));
   expect(tags.ResourceTagSet?.Tags).toContainEqual({ Key: DATABASE_TAG, Value: databaseId });
   expect(await net.ensureHostedZone(vpcId, `${databaseId}.db.internal`)).toEqual({ changed: false, hostedZoneId: zoneId });
-  expect(await net.remove()).toEqual([`hosted zone ${zoneId}`, `VPC ${vpcId}`]);
+  expect(await net.remove()).toEqual([`deleted hosted zone ${zoneId}`, `deleted ${vpcId}`]);
+  expect(await dbVpcs(databaseId)).toEqual([]);
+});
+
+async function createNetwork(customerVpcId: string, databaseId: string, cidr: string): Promise<CreateNetworkResult> {
+  return t.client.workflow.execute('createDatabaseNetwork', {
+    workflowId: uniqueName('net'), taskQueue: t.taskQueue,
+    args: [{ databaseId, region: 'us-east-1', vpcId: customerVpcId, cidr, availabilityZones: ['us-east-1a', 'us-east-1b'], timing: { pollInterval: '200ms' } }],
+  });
+}
+
+async function zoneExists(zoneId: string): Promise<boolean> {
+  return fx.route53().send(new GetHostedZoneCommand({ Id: zoneId })).then(() => true, (e: Error) => (e.name === 'NoSuchHostedZone' ? false : Promise.reject(e)));
+}
+
+test('dbops db-network delete: unpeers, then deletes the zone (with its records), subnets and VPC; a re-run changes nothing', async () => {
+  const customer = await makeCustomerVpc(fx);
+  const databaseId = uniqueName('net-del');
+  const made = await createNetwork(customer.vpcId, databaseId, '10.230.0.0/19');
+  // a record the database side added to its zone
+  await fx.route53().send(new ChangeResourceRecordSetsCommand({
+    HostedZoneId: made.hostedZoneId,
+    ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: `node-1.${databaseId}.db.internal`, Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.230.0.10' }] } }] },
+  }));
+
+  const r = await cli('db-network', 'delete', '-d', databaseId, '-r', 'us-east-1', '--vpc-id', customer.vpcId, '--poll-interval', '200ms');
+  expect(r.err).toContain(`started deleteDatabaseNetwork as delete-db-network:${databaseId}:${customer.vpcId}`);
+  expect(r.code).toBe(0);
+  const res = (await t.client.workflow.getHandle(`delete-db-network:${databaseId}:${customer.vpcId}`).result()) as DeleteNetworkResult;
+  expect(res).toEqual({
+    databaseId, databaseVpcId: made.databaseVpcId,
+    deleted: [
+      `peering ${made.peering.peeringId}`,
+      `deleted hosted zone ${made.hostedZoneId} and its 1 record(s)`,
+      `deleted ${made.subnetIds.join(', ')}`,
+      `deleted ${made.databaseVpcId}`,
+    ],
+  });
+  expect(await dbVpcs(databaseId)).toEqual([]);
+  expect(await zoneExists(made.hostedZoneId)).toBe(false);
+  const subnets = ((await fx.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter((x) => made.subnetIds.includes(x.SubnetId!));
+  expect(subnets).toEqual([]);
+  expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, made.databaseVpcId)).map((p) => p.Status?.Code)).not.toContain('active');
+  expect(await routesTo(fx, 'us-east-1', customer.subnetTable, '10.230.0.0/19')).toEqual([]);
+
+  log.reset();
+  const again = (await t.client.workflow.execute('deleteDatabaseNetwork', {
+    workflowId: uniqueName('net-del-again'), taskQueue: t.taskQueue, args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId }],
+  })) as DeleteNetworkResult;
+  expect(again).toEqual({ databaseId, deleted: [] });
+  expect(log.mutating()).toEqual([]);
+});
+
+test('a network something else still uses is not deleted: every reason named, nothing changed; once they are gone it is', async () => {
+  const customer = await makeCustomerVpc(fx);
+  const other = await makeCustomerVpc(fx);
+  const databaseId = uniqueName('net-busy');
+  const made = await createNetwork(customer.vpcId, databaseId, '10.231.0.0/19');
+  const otherPeering = await t.client.workflow.execute('peerVpc', {
+    workflowId: uniqueName('peer-other'), taskQueue: t.taskQueue,
+    args: [{ databaseId, region: 'us-east-1', vpcId: other.vpcId, cloud: { kind: 'aws' }, timing: { pollInterval: '200ms' } }],
+  }) as { peeringId: string };
+  const eni = (await fx.ec2('us-east-1').send(new CreateNetworkInterfaceCommand({ SubnetId: made.subnetIds[0], Description: 'RDSNetworkInterface' }))).NetworkInterface!.NetworkInterfaceId!;
+
+  log.reset();
+  const h = await t.client.workflow.start('deleteDatabaseNetwork', {
+    workflowId: uniqueName('net-del'), taskQueue: t.taskQueue, args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId }],
+  });
+  const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
+  expect(err.cause?.message).toBe(
+    `stage "prepare" failed: database network ${made.databaseVpcId} of ${databaseId} cannot be deleted: ` +
+    `it is still peered with ${other.vpcId} (${otherPeering.peeringId}, active): unpeer those first; ` +
+    `1 network interface(s) are in use in it (${eni} "RDSNetworkInterface"): delete the databases and endpoints in it first; nothing was changed`,
+  );
+  expect((await h.query<Progress>('progress')).stages.map((x) => x.status)).toEqual(['failed', 'pending', 'pending', 'pending', 'pending']);
+  expect(log.mutating()).toEqual([]);
+  expect(await dbVpcs(databaseId)).toHaveLength(1);
+  expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, made.databaseVpcId))[0].Status?.Code).toBe('active');
+
+  // The owner removes what blocked it; the same deletion now goes through.
+  await fx.ec2('us-east-1').send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eni }));
+  await t.client.workflow.execute('unpeerVpc', {
+    workflowId: uniqueName('unpeer-other'), taskQueue: t.taskQueue, args: [{ databaseId, region: 'us-east-1', vpcId: other.vpcId, cloud: { kind: 'aws' } }],
+  });
+  const done = (await t.client.workflow.execute('deleteDatabaseNetwork', {
+    workflowId: uniqueName('net-del'), taskQueue: t.taskQueue, args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId }],
+  })) as DeleteNetworkResult;
+  expect(done.deleted).toHaveLength(4);
   expect(await dbVpcs(databaseId)).toEqual([]);
 });

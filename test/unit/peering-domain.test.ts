@@ -1,3 +1,4 @@
+import { deletionBlockers, networkDeletionWorkflowId, planNetworkDeletion } from '../../src/domain/network-deletion';
 import { acceptAction, initiateSettled, planPeering, selectStages, peeringWorkflowId } from '../../src/domain/peering';
 
 const ok = { databaseId: 'db-1', region: 'us-east-1', vpcId: 'vpc-0abc12345def67890', cloud: { kind: 'aws' } };
@@ -40,4 +41,37 @@ test('initiate waits until the database side reports a pcx id past initiating-re
   expect(initiateSettled({ status: 'active', peeringId: 'pcx-1' })).toBe('ready');
   expect(initiateSettled({ status: 'failed', peeringId: 'pcx-1' })).toBe('fail');
   expect(initiateSettled({ status: 'not-operable' })).toBe('fail');
+});
+
+describe('deleting a database network', () => {
+  const net = {
+    vpcId: 'vpc-0aaaaaaaaaaaaaaaa', cidr: '10.128.0.0/19', managedByDbops: true, hostedZoneId: 'Z1',
+    subnets: [{ id: 'subnet-1', ours: true }], peerings: [{ peeringId: 'pcx-1', vpcId: 'vpc-0customer0000000', status: 'active' }], networkInterfaces: [],
+  };
+
+  test('the customer peering is not a blocker; other peerings, interfaces, foreign subnets and a VPC not made by dbops are, all named', () => {
+    expect(deletionBlockers(net, 'vpc-0customer0000000')).toEqual([]);
+    const busy = {
+      ...net, managedByDbops: false,
+      subnets: [...net.subnets, { id: 'subnet-2', ours: false }],
+      peerings: [...net.peerings, { peeringId: 'pcx-2', vpcId: 'vpc-0other000000000', status: 'pending-acceptance' }],
+      networkInterfaces: Array.from({ length: 7 }, (_, i) => ({ id: `eni-${i}`, description: i === 0 ? 'RDSNetworkInterface' : '' })),
+    };
+    expect(deletionBlockers(busy, 'vpc-0customer0000000')).toEqual([
+      'VPC vpc-0aaaaaaaaaaaaaaaa was not made by dbops (no ManagedBy=dbops tag); delete it yourself',
+      'it is still peered with vpc-0other000000000 (pcx-2, pending-acceptance): unpeer those first',
+      '7 network interface(s) are in use in it (eni-0 "RDSNetworkInterface", eni-1, eni-2, eni-3, eni-4 and 2 more): delete the databases and endpoints in it first',
+      'subnet(s) subnet-2 were not made by dbops: delete them first',
+    ]);
+    // naming another customer VPC: its peering with the real customer counts as "other"
+    expect(deletionBlockers(net, 'vpc-0someoneelse0000')).toHaveLength(1);
+  });
+
+  test('input: the network fields only; the unpeer input points at the database side', () => {
+    const plan = planNetworkDeletion({ databaseId: 'db-1', region: 'eu-west-1', vpcId: 'default', cloud: { kind: 'aws', region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/dbops' } });
+    expect(plan).toMatchObject({ databaseRegion: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/dbops' });
+    expect(plan.unpeer).toEqual({ databaseId: 'db-1', region: 'eu-west-1', vpcId: 'default', cloud: { kind: 'aws', region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/dbops' } });
+    expect(networkDeletionWorkflowId(plan)).toBe('delete-db-network:db-1:default');
+    expect(() => planNetworkDeletion({ databaseId: 'db-1', region: 'eu-west-1', vpcId: 'default', cidr: '10.0.0.0/19' })).toThrow(/Unrecognized key.*cidr/);
+  });
 });

@@ -10,24 +10,29 @@ import {
   DeleteSubnetCommand,
   DeleteVpcCommand,
   DeleteVpcPeeringConnectionCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeSubnetsCommand,
   DescribeVpcPeeringConnectionsCommand,
   DescribeVpcsCommand,
   type Vpc,
 } from '@aws-sdk/client-ec2';
 import {
+  ChangeResourceRecordSetsCommand,
   ChangeTagsForResourceCommand,
   CreateHostedZoneCommand,
   CreateVPCAssociationAuthorizationCommand,
   DeleteHostedZoneCommand,
   GetHostedZoneCommand,
   ListHostedZonesByVPCCommand,
+  ListResourceRecordSetsCommand,
   ListTagsForResourceCommand,
+  type ResourceRecordSet,
 } from '@aws-sdk/client-route-53';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
 import { ensureRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
+import type { DatabaseNetworkState } from '../../domain/network-deletion';
 import type { DatabasePeering, DatabaseSide } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
@@ -217,28 +222,100 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
       return { changed: changed || !tagged, hostedZoneId: id };
     },
 
-    /** Removes what createDatabaseNetwork made (compensation); each part only if it is ours. */
-    async remove(): Promise<string[]> {
-      const removed: string[] = [];
+    /**
+     * What the network is made of and what would stop deleting it. Read-only. Emulators ignore
+     * some Filters, so everything is filtered in code too.
+     */
+    async inspect(): Promise<DatabaseNetworkState | undefined> {
       const v = await side.findVpc();
-      if (!v) return removed;
-      const zone = await ourZone(v.VpcId!);
-      if (zone) {
+      if (!v) return undefined;
+      const vpcId = v.VpcId!;
+      const subnets = ((await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []).filter((x) => x.VpcId === vpcId);
+      const ours = (t: Array<{ Key?: string; Value?: string }> | undefined) => (t ?? []).some((x) => x.Key === DATABASE_TAG && x.Value === o.databaseId);
+      const peerings = [];
+      for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
+        const r = await ec2().send(new DescribeVpcPeeringConnectionsCommand({ Filters: [{ Name: side, Values: [vpcId] }] }));
+        peerings.push(...(r.VpcPeeringConnections ?? []));
+      }
+      const live = new Map<string, { peeringId: string; vpcId: string; status: string }>();
+      for (const p of peerings) {
+        const other = p.RequesterVpcInfo?.VpcId === vpcId ? p.AccepterVpcInfo?.VpcId : p.AccepterVpcInfo?.VpcId === vpcId ? p.RequesterVpcInfo?.VpcId : undefined;
+        if (other && LIVE.has(p.Status?.Code ?? '')) live.set(p.VpcPeeringConnectionId!, { peeringId: p.VpcPeeringConnectionId!, vpcId: other, status: p.Status!.Code! });
+      }
+      const enis = ((await ec2().send(new DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).NetworkInterfaces ?? [])
+        .filter((n) => n.VpcId === vpcId)
+        .map((n) => ({ id: n.NetworkInterfaceId!, description: n.Description ?? '' }));
+      return {
+        vpcId,
+        cidr: v.CidrBlock!,
+        managedByDbops: (v.Tags ?? []).some((t) => t.Key === 'ManagedBy' && t.Value === 'dbops'),
+        hostedZoneId: await ourZone(vpcId),
+        subnets: subnets.map((x) => ({ id: x.SubnetId!, ours: ours(x.Tags) })),
+        peerings: [...live.values()],
+        networkInterfaces: enis,
+      };
+    },
+
+    /** Deletes the zone this tool made for the VPC, with its records (all but the apex SOA and NS). */
+    async deleteZone(hostedZoneId: string): Promise<{ changed: boolean; detail: string }> {
+      try {
+        const records: ResourceRecordSet[] = [];
+        let start: { StartRecordName?: string; StartRecordType?: string; StartRecordIdentifier?: string } = {};
+        for (;;) {
+          const page = await r53().send(new ListResourceRecordSetsCommand({ HostedZoneId: hostedZoneId, ...start } as never));
+          records.push(...(page.ResourceRecordSets ?? []));
+          if (!page.IsTruncated) break;
+          start = { StartRecordName: page.NextRecordName, StartRecordType: page.NextRecordType, StartRecordIdentifier: page.NextRecordIdentifier };
+        }
+        const apex = records.find((r) => r.Type === 'SOA')?.Name;
+        const extra = records.filter((r) => !(r.Name === apex && (r.Type === 'SOA' || r.Type === 'NS')));
+        for (let i = 0; i < extra.length; i += 500) {
+          await r53().send(new ChangeResourceRecordSetsCommand({
+            HostedZoneId: hostedZoneId,
+            ChangeBatch: { Comment: `dbops: delete the network of ${o.databaseId}`, Changes: extra.slice(i, i + 500).map((r) => ({ Action: 'DELETE', ResourceRecordSet: r })) },
+          }));
+        }
+        await r53().send(new DeleteHostedZoneCommand({ Id: hostedZoneId }));
+        return { changed: true, detail: `deleted hosted zone ${hostedZoneId}${extra.length ? ` and its ${extra.length} record(s)` : ''}` };
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchHostedZone') return { changed: false, detail: `hosted zone ${hostedZoneId} already gone` };
+        throw err;
+      }
+    },
+
+    /** Deletes the subnets of the VPC that carry this database's tag. */
+    async deleteSubnets(vpcId: string): Promise<{ changed: boolean; detail: string }> {
+      const all = ((await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []).filter((x) => x.VpcId === vpcId);
+      const mine = all.filter((x) => (x.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId));
+      const deleted: string[] = [];
+      for (const sn of mine) {
         try {
-          await r53().send(new DeleteHostedZoneCommand({ Id: zone }));
-          removed.push(`hosted zone ${zone}`);
+          await ec2().send(new DeleteSubnetCommand({ SubnetId: sn.SubnetId! }));
+          deleted.push(sn.SubnetId!);
         } catch (err) {
-          if ((err as { name?: string }).name !== 'NoSuchHostedZone') throw err;
+          if ((err as { name?: string }).name !== 'InvalidSubnetID.NotFound') throw err;
         }
       }
-      const subnets = (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [v.VpcId!] }] }))).Subnets ?? [];
-      for (const s of subnets.filter((x) => x.VpcId === v.VpcId)) {
-        await ec2().send(new DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
-        removed.push(`subnet ${s.SubnetId}`);
+      return { changed: deleted.length > 0, detail: deleted.length ? `deleted ${deleted.join(', ')}` : 'no subnet left' };
+    },
+
+    async deleteVpc(vpcId: string): Promise<{ changed: boolean; detail: string }> {
+      try {
+        await ec2().send(new DeleteVpcCommand({ VpcId: vpcId }));
+        return { changed: true, detail: `deleted ${vpcId}` };
+      } catch (err) {
+        if ((err as { name?: string }).name === 'InvalidVpcID.NotFound') return { changed: false, detail: `${vpcId} already gone` };
+        throw err;
       }
-      await ec2().send(new DeleteVpcCommand({ VpcId: v.VpcId! }));
-      removed.push(`VPC ${v.VpcId}`);
-      return removed;
+    },
+
+    /** Removes what createDatabaseNetwork made (compensation); each part only if it is ours. */
+    async remove(): Promise<string[]> {
+      const v = await side.findVpc();
+      if (!v) return [];
+      const zone = await ourZone(v.VpcId!);
+      const steps = [zone ? await this.deleteZone(zone) : undefined, await this.deleteSubnets(v.VpcId!), await this.deleteVpc(v.VpcId!)];
+      return steps.filter((x) => x?.changed).map((x) => x!.detail);
     },
   };
 }

@@ -103,5 +103,18 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
     async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
       return awsDatabaseNetwork(deps.aws, o).remove();
     },
+    /** The database network and what would stop deleting it (deleteDatabaseNetwork). Read-only. */
+    async inspectDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
+      return awsDatabaseNetwork(deps.aws, o).inspect();
+    },
+    async deleteDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; hostedZoneId: string }) {
+      return awsDatabaseNetwork(deps.aws, o).deleteZone(o.hostedZoneId);
+    },
+    async deleteDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
+      return awsDatabaseNetwork(deps.aws, o).deleteSubnets(o.vpcId);
+    },
+    async deleteDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
+      return awsDatabaseNetwork(deps.aws, o).deleteVpc(o.vpcId);
+    },
   };
 }

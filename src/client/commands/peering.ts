@@ -1,5 +1,5 @@
 /**
- * `dbops peer-vpc`, `dbops unpeer-vpc`, `dbops cidr plan`, `dbops db-network create`. The flags
+ * `dbops peer-vpc`, `dbops unpeer-vpc`, `dbops cidr plan`, `dbops db-network create|delete`. The flags
  * of peer-vpc are the upstream tool's (aerolab cloud databases peer-vpc), so its users can switch.
  */
 import type { Command } from 'commander';
@@ -11,6 +11,7 @@ import {
   networkWorkflowId, peeringTarget, peeringWorkflowId, planNetwork, planPeering, planUnpeering, unpeeringWorkflowId,
   type CreateNetworkInput, type PeerVpcInput,
 } from '../../domain/peering';
+import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import { startAndFollow } from '../follow';
@@ -117,7 +118,8 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
       ctx.io.out.write(`chosen: ${plan.cidr}\n`);
     });
 
-  target(program.command('db-network').description('database networks in an AWS account you control').command('create'))
+  const network = program.command('db-network').description('database networks in an AWS account you control');
+  target(network.command('create'))
     .description('plan a free CIDR, create the database VPC, subnets and private zone, then peer it')
     .option('--cidr <cidr>', 'database CIDR (default: first free /19 of 10.128.0.0/9)')
     .option('--az <zone...>', 'availability zones for subnets (default: <database region>a)')
@@ -134,5 +136,18 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
       };
       planNetwork(input);
       await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
+    });
+
+  target(network.command('delete'))
+    .description('unpeer the customer VPC, then delete the private zone, subnets and VPC (refused, changing nothing, while anything else uses them)')
+    .action(async (f: CloudFlags, cmd: Command) => {
+      if (f.cloud !== 'aws') throw new Error('db-network delete removes an AWS database network: --cloud must be aws');
+      const input: DeleteNetworkInput = {
+        databaseId: f.databaseId, region: f.region, vpcId: f.vpcId,
+        cloud: { kind: 'aws', ...(f.cloudRegion ? { region: f.cloudRegion } : {}), ...(f.roleArn ? { roleArn: f.roleArn } : {}) },
+        ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
+      };
+      planNetworkDeletion(input);
+      await start(ctx, cmd, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, f.detach);
     });
 }

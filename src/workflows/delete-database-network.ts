@@ -1,0 +1,93 @@
+/**
+ * deleteDatabaseNetwork (AWS): the undo of createDatabaseNetwork. Checks first that nothing else
+ * uses the network (other peerings, network interfaces, subnets or a VPC dbops did not make) and
+ * refuses, naming all of it, before changing anything; then unpeers the customer VPC (child
+ * unpeerVpc) and deletes the private zone with its records, the subnets and the VPC. Every stage
+ * is idempotent, so a re-run after a failure or a crash finishes the job; an absent network is a
+ * no-op.
+ */
+import { ApplicationFailure, executeChild } from '@temporalio/workflow';
+import {
+  customerPeering, deletionBlockers, planNetworkDeletion, type DatabaseNetworkState, type DeleteNetworkInput, type NetworkDeletionPlan,
+} from '../domain/network-deletion';
+import { InvalidPeeringInput, peeringTarget, unpeeringWorkflowId } from '../domain/peering';
+import { ProgressTracker, type StageOutcome } from './progress';
+import { quick } from './peering-activities';
+import { unpeerVpc } from './unpeer-vpc';
+
+export const DELETE_NETWORK_STAGES = ['prepare', 'unpeer', 'delete-hosted-zone', 'delete-subnets', 'delete-vpc'] as const;
+
+export interface DeleteNetworkResult {
+  databaseId: string;
+  /** The database VPC that was deleted (absent when there was no network). */
+  databaseVpcId?: string;
+  /** What this run deleted, one line each. */
+  deleted: string[];
+}
+
+const outcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
+
+export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<DeleteNetworkResult> {
+  const progress = new ProgressTracker<DeleteNetworkResult>('deleteDatabaseNetwork', peeringTarget(input ?? {}), DELETE_NETWORK_STAGES);
+  const deleted: string[] = [];
+  const note = (r: { changed: boolean; detail: string }) => (r.changed ? deleted.push(r.detail) : undefined);
+  try {
+    const { plan, net, peered } = await progress.run('prepare', async () => {
+      let plan: NetworkDeletionPlan;
+      try {
+        plan = planNetworkDeletion(input);
+      } catch (err) {
+        if (err instanceof InvalidPeeringInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+        throw err;
+      }
+      const where = { databaseId: plan.databaseId, region: plan.databaseRegion, roleArn: plan.roleArn };
+      const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions({ summary: `inspect the network of ${plan.databaseId}` }, [where]);
+      if (!net) return { plan, net, peered: undefined };
+      // "default" needs resolving to tell the customer's peering from others; only then.
+      const customerVpcId = net.peerings.length === 0 || plan.vpcId !== 'default'
+        ? plan.vpcId
+        : (await quick.resolveCustomerVpc.executeWithOptions({ summary: `find the default VPC in ${plan.region}` }, [{ region: plan.region, vpcId: plan.vpcId }])).vpcId;
+      const blockers = deletionBlockers(net, customerVpcId);
+      if (blockers.length) {
+        throw ApplicationFailure.nonRetryable(`database network ${net.vpcId} of ${plan.databaseId} cannot be deleted: ${blockers.join('; ')}; nothing was changed`, 'DatabaseNetworkInUse', blockers);
+      }
+      return { plan, net, peered: customerPeering(net, customerVpcId) };
+    }, (r) => ({
+      detail: r.net
+        ? `VPC ${r.net.vpcId} (${r.net.cidr}), ${r.net.subnets.length} subnet(s), zone ${r.net.hostedZoneId ?? 'none'}, peering ${r.peered?.peeringId ?? 'none'}`
+        : `no network for ${r.plan.databaseId} in ${r.plan.databaseRegion}`,
+    }));
+    if (!net) {
+      for (const s of DELETE_NETWORK_STAGES.slice(1)) progress.skip(s, 'no database network');
+      return progress.finish({ databaseId: plan.databaseId, deleted });
+    }
+    const where = { databaseId: plan.databaseId, region: plan.databaseRegion, roleArn: plan.roleArn };
+
+    if (peered) {
+      const id = unpeeringWorkflowId({ databaseId: plan.databaseId, vpcId: plan.vpcId });
+      await progress.run('unpeer', () => executeChild(unpeerVpc, { workflowId: id, args: [plan.unpeer] }), (r) => {
+        if (r.removed) deleted.push(`peering ${r.peeringId}`);
+        return { skipped: !r.removed, detail: `${r.removed ? 'removed' : 'found no'} peering ${r.peeringId ?? ''} (child workflow ${id})` };
+      });
+    } else progress.skip('unpeer', `no peering with ${plan.vpcId}`);
+
+    const zone = net.hostedZoneId;
+    if (zone) {
+      await progress.run('delete-hosted-zone', () => quick.deleteDatabaseHostedZone.executeWithOptions({ summary: `delete zone ${zone}` }, [{ ...where, hostedZoneId: zone }]), (r) => {
+        note(r);
+        return outcome(r);
+      });
+    } else progress.skip('delete-hosted-zone', 'no zone made by dbops');
+    await progress.run('delete-subnets', () => quick.deleteDatabaseSubnets.executeWithOptions({ summary: `delete the subnets of ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), (r) => {
+      note(r);
+      return outcome(r);
+    });
+    await progress.run('delete-vpc', () => quick.deleteDatabaseVpc.executeWithOptions({ summary: `delete ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), (r) => {
+      note(r);
+      return outcome(r);
+    });
+    return progress.finish({ databaseId: plan.databaseId, databaseVpcId: net.vpcId, deleted });
+  } catch (err) {
+    return progress.fail(err);
+  }
+}
