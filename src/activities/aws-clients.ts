@@ -8,6 +8,7 @@ import { Route53Client } from '@aws-sdk/client-route-53';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { commandNameMiddleware, DbopsRetryStrategy } from './aws-retry';
 
 export interface AwsClientOptions {
   /** Endpoint override for every service (moto); default AWS_ENDPOINT_URL or the real AWS. */
@@ -45,7 +46,8 @@ export class AwsClients {
     const key = `${service}|${r}|${roleArn ?? ''}`;
     let client = this.cache.get(key) as T | undefined;
     if (!client) {
-      const base: Record<string, unknown> = { region: r, maxAttempts: this.opts.maxAttempts ?? 5 };
+      const maxAttempts = this.opts.maxAttempts ?? 5;
+      const base: Record<string, unknown> = { region: r, maxAttempts, retryStrategy: new DbopsRetryStrategy(maxAttempts) };
       if (this.opts.endpoint) base.endpoint = this.opts.endpoint;
       if (this.opts.credentials) base.credentials = this.opts.credentials;
       if (roleArn) {
@@ -56,9 +58,11 @@ export class AwsClients {
         });
       }
       client = new ctor(base);
+      const stack = (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } }).middlewareStack;
+      stack.add(commandNameMiddleware(), { step: 'initialize', name: 'dbopsCommandName' });
       const onCall = this.opts.onCall;
       if (onCall) {
-        (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } }).middlewareStack.add(
+        stack.add(
           (next: (a: unknown) => unknown, context: { commandName?: string }) => (args: unknown) => {
             onCall(service, (context.commandName ?? '').replace(/Command$/, ''), r);
             return next(args);

@@ -1,0 +1,118 @@
+/**
+ * AWS throttling and lost replies, end to end: the worker's AWS clients go through a proxy in
+ * front of moto (test/fixtures/aws-fault-proxy.ts) that answers some calls with AWS's own
+ * throttling errors (nothing happened) and executes others but resets the connection before the
+ * reply (it happened, the caller never heard). The runs must finish without doing anything twice.
+ */
+import type { Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { AwsClients } from '../../src/activities/aws-clients';
+import { sdkMayRetry } from '../../src/activities/aws-retry';
+import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
+import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
+import type { RefreshResult } from '../../src/workflows/refresh-dblab';
+import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
+import { DblabFake } from '../fixtures/dblab-fake';
+import { motoEndpoint } from '../helpers/activities';
+import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo } from '../helpers/aws-fixtures';
+import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
+import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
+
+const fx = fixtureAws();
+let t: TestEnv;
+
+beforeAll(async () => {
+  t = await openTestEnv();
+});
+afterAll(async () => t.close());
+
+/** Runs `fn` with a worker whose AWS calls go through a fault proxy with these rules. */
+async function throughFaults<T>(rules: FaultRule[], fn: (proxy: AwsFaultProxy) => Promise<T>): Promise<T> {
+  const proxy = new AwsFaultProxy(motoEndpoint(), rules);
+  await proxy.start();
+  const aws = new AwsClients({ endpoint: proxy.url, defaultRegion: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 3 });
+  let worker: Worker | undefined;
+  try {
+    worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws, temporal: t.client }));
+    return await worker.runUntil(() => fn(proxy));
+  } finally {
+    await proxy.stop();
+  }
+}
+
+test('the SDK re-sends only what is safe: throttled calls always, calls that may have happened never', () => {
+  expect(sdkMayRetry('CreateVpcPeeringConnection', 'THROTTLING')).toBe(true);
+  expect(sdkMayRetry('CreateVpcPeeringConnection', 'TRANSIENT')).toBe(false);
+  expect(sdkMayRetry('RestoreDBInstanceFromDBSnapshot', 'TRANSIENT')).toBe(false);
+  expect(sdkMayRetry('DeleteDBInstance', 'TRANSIENT')).toBe(false);
+  expect(sdkMayRetry('DescribeVpcs', 'TRANSIENT')).toBe(true);
+  expect(sdkMayRetry('DescribeVpcs', 'CLIENT_ERROR')).toBe(false);
+});
+
+test('peerVpc through throttling and lost replies: one peering, one route per table', async () => {
+  const customer = await makeCustomerVpc(fx);
+  const db = await makeAwsDatabase(fx, { databaseId: uniqueName('faults'), region: 'us-east-1', cidr: '10.240.0.0/19' });
+  const rules: FaultRule[] = [
+    { action: 'DescribeVpcs', fault: 'throttle', times: 4 },
+    { action: 'CreateVpcPeeringConnection', fault: 'lose-reply', times: 1 },
+    { action: 'AcceptVpcPeeringConnection', fault: 'throttle', times: 2 },
+    { action: 'CreateRoute', fault: 'lose-reply', times: 2 },
+  ];
+  await throughFaults(rules, async (proxy) => {
+    const r = await t.client.workflow.execute('peerVpc', {
+      workflowId: uniqueName('faults'), taskQueue: t.taskQueue,
+      args: [{ databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: { pollInterval: '200ms' } }],
+    }) as PeerVpcResult;
+    expect(proxy.faults).toHaveLength(9); // every fault was served
+    expect(proxy.executed.get('CreateVpcPeeringConnection')).toBe(1);
+    const peerings = await peeringsBetween(fx, 'us-east-1', customer.vpcId, db.vpcId);
+    expect(peerings.map((p) => [p.VpcPeeringConnectionId, p.Status?.Code])).toEqual([[r.peeringId, 'active']]);
+    for (const table of [customer.mainTable, customer.subnetTable]) {
+      expect((await routesTo(fx, 'us-east-1', table, db.cidr)).map((x) => x.VpcPeeringConnectionId)).toEqual([r.peeringId]);
+    }
+  });
+});
+
+test('createDatabaseNetwork with lost CreateVpc and CreateSubnet replies: one VPC, each subnet once', async () => {
+  const customer = await makeCustomerVpc(fx);
+  const databaseId = uniqueName('faults-net');
+  const rules: FaultRule[] = [
+    { action: 'CreateVpc', fault: 'lose-reply', times: 1 },
+    { action: 'CreateSubnet', fault: 'lose-reply', times: 1 },
+  ];
+  await throughFaults(rules, async (proxy) => {
+    const r = await t.client.workflow.execute('createDatabaseNetwork', {
+      workflowId: uniqueName('faults-net'), taskQueue: t.taskQueue,
+      args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId, cidr: '10.241.0.0/19', availabilityZones: ['us-east-1a', 'us-east-1b'], timing: { pollInterval: '200ms' } }],
+    }) as CreateNetworkResult;
+    expect(proxy.faults).toHaveLength(2);
+    expect(proxy.executed.get('CreateVpc')).toBe(1);
+    expect(proxy.executed.get('CreateSubnet')).toBe(2);
+    expect(r.subnetIds).toHaveLength(2);
+  });
+});
+
+test('refreshDblab with RDS throttling and lost restore and delete replies: one clone, deleted', async () => {
+  const source = await makeRdsSource(fx);
+  const fake = new DblabFake({ token: DBLAB_TOKEN });
+  await fake.start();
+  const rules: FaultRule[] = [
+    { action: 'DescribeDBInstances', fault: 'throttle', times: 3 },
+    { action: 'RestoreDBInstanceFromDBSnapshot', fault: 'lose-reply', times: 1 },
+    { action: 'DeleteDBInstance', fault: 'lose-reply', times: 1 },
+  ];
+  try {
+    await throughFaults(rules, async (proxy) => {
+      const r = await t.client.workflow.execute('refreshDblab', {
+        workflowId: uniqueName('faults-refresh'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: fake.url })],
+      }) as RefreshResult;
+      expect(r.outcome).toBe('refreshed');
+      expect(proxy.faults).toHaveLength(5);
+      expect(proxy.executed.get('RestoreDBInstanceFromDBSnapshot')).toBe(1);
+      expect(proxy.executed.get('DeleteDBInstance')).toBe(1);
+      expect(await instancesNamed(fx, r.clone!)).toEqual([]);
+    });
+  } finally {
+    await fake.stop();
+  }
+});
