@@ -4,17 +4,20 @@
  * throttling errors (nothing happened) and executes others but resets the connection before the
  * reply (it happened, the caller never heard). The runs must finish without doing anything twice.
  */
+import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
+import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
 import type { Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { sdkMayRetry } from '../../src/activities/aws-retry';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
+import type { DeleteNetworkResult } from '../../src/workflows/delete-database-network';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { motoEndpoint } from '../helpers/activities';
-import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo } from '../helpers/aws-fixtures';
+import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
@@ -73,22 +76,42 @@ test('peerVpc through throttling and lost replies: one peering, one route per ta
   });
 });
 
-test('createDatabaseNetwork with lost CreateVpc and CreateSubnet replies: one VPC, each subnet once', async () => {
+test('createDatabaseNetwork, then deleteDatabaseNetwork, with lost EC2 and Route 53 replies and Route 53 throttling: each thing made and removed once', async () => {
   const customer = await makeCustomerVpc(fx);
   const databaseId = uniqueName('faults-net');
   const rules: FaultRule[] = [
     { action: 'CreateVpc', fault: 'lose-reply', times: 1 },
     { action: 'CreateSubnet', fault: 'lose-reply', times: 1 },
+    { action: 'CreateHostedZone', fault: 'lose-reply', times: 1 },
+    { action: 'ListHostedZonesByVPC', fault: 'throttle', times: 2 },
+    { action: 'AssociateVPCWithHostedZone', fault: 'lose-reply', times: 1 },
+    { action: 'ChangeResourceRecordSets', fault: 'lose-reply', times: 1 },
+    { action: 'DeleteHostedZone', fault: 'lose-reply', times: 1 },
+    { action: 'DeleteVpc', fault: 'lose-reply', times: 1 },
   ];
   await throughFaults(rules, async (proxy) => {
+    const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, timing: { pollInterval: '200ms' } };
     const r = await t.client.workflow.execute('createDatabaseNetwork', {
-      workflowId: uniqueName('faults-net'), taskQueue: t.taskQueue,
-      args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId, cidr: '10.241.0.0/19', availabilityZones: ['us-east-1a', 'us-east-1b'], timing: { pollInterval: '200ms' } }],
+      workflowId: uniqueName('faults-net'), taskQueue: t.taskQueue, args: [{ ...input, cidr: '10.241.0.0/19', availabilityZones: ['us-east-1a', 'us-east-1b'] }],
     }) as CreateNetworkResult;
-    expect(proxy.faults).toHaveLength(2);
     expect(proxy.executed.get('CreateVpc')).toBe(1);
     expect(proxy.executed.get('CreateSubnet')).toBe(2);
+    expect(proxy.executed.get('CreateHostedZone')).toBe(1);
+    expect(proxy.executed.get('AssociateVPCWithHostedZone')).toBe(1);
     expect(r.subnetIds).toHaveLength(2);
+    expect(await zoneVpcs(fx, r.hostedZoneId)).toEqual(expect.arrayContaining([{ VPCId: customer.vpcId, VPCRegion: 'us-east-1' }]));
+
+    await fx.route53().send(new ChangeResourceRecordSetsCommand({
+      HostedZoneId: r.hostedZoneId,
+      ChangeBatch: { Changes: [{ Action: 'CREATE', ResourceRecordSet: { Name: `node-1.${databaseId}.db.internal`, Type: 'A', TTL: 60, ResourceRecords: [{ Value: '10.241.0.10' }] } }] },
+    }));
+    const d = await t.client.workflow.execute('deleteDatabaseNetwork', { workflowId: uniqueName('faults-net-del'), taskQueue: t.taskQueue, args: [input] }) as DeleteNetworkResult;
+    expect(d.databaseVpcId).toBe(r.databaseVpcId);
+    expect(proxy.faults).toHaveLength(9); // every fault was served
+    expect(proxy.executed.get('DeleteHostedZone')).toBe(1);
+    expect(proxy.executed.get('DeleteVpc')).toBe(1);
+    const vpcs = (await fx.ec2('us-east-1').send(new DescribeVpcsCommand({ VpcIds: [r.databaseVpcId] })).catch(() => ({ Vpcs: [] }))).Vpcs ?? [];
+    expect(vpcs).toEqual([]);
   });
 });
 

@@ -300,6 +300,8 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
     },
 
     async deleteVpc(vpcId: string): Promise<{ changed: boolean; detail: string }> {
+      const there = (await ec2().send(new DescribeVpcsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Vpcs ?? [];
+      if (!there.some((v) => v.VpcId === vpcId)) return { changed: false, detail: `${vpcId} already gone` };
       try {
         await ec2().send(new DeleteVpcCommand({ VpcId: vpcId }));
         return { changed: true, detail: `deleted ${vpcId}` };
