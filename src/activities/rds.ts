@@ -205,7 +205,6 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
     },
 
-    /** Restores the clone under its planned name, unless it exists already (a retried attempt). */
     /**
      * Restores the clone under the name the run fixed, or adopts it when an earlier attempt of
      * this run made it (its dbops:run-id tag). A resource of that name owned by anything else is

@@ -25,12 +25,17 @@ export interface DeleteNetworkResult {
   deleted: string[];
 }
 
-const outcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
+/** Where the database network is: its account (role) and region. */
+const networkOf = (p: NetworkDeletionPlan) => ({ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn });
 
 export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<DeleteNetworkResult> {
   const progress = new ProgressTracker<DeleteNetworkResult>('deleteDatabaseNetwork', peeringTarget(input ?? {}), DELETE_NETWORK_STAGES);
   const deleted: string[] = [];
-  const note = (r: { changed: boolean; detail: string }) => (r.changed ? deleted.push(r.detail) : undefined);
+  /** A delete step's outcome, and what it deleted for the result. */
+  const recorded = (r: { changed: boolean; detail: string }): StageOutcome => {
+    if (r.changed) deleted.push(r.detail);
+    return { skipped: !r.changed, detail: r.detail };
+  };
   try {
     const { plan, net, peered } = await progress.run('prepare', async () => {
       let plan: NetworkDeletionPlan;
@@ -40,8 +45,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
         if (err instanceof InvalidPeeringInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
         throw err;
       }
-      const where = { databaseId: plan.databaseId, region: plan.databaseRegion, roleArn: plan.roleArn };
-      const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions({ summary: `inspect the network of ${plan.databaseId}` }, [where]);
+      const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions({ summary: `inspect the network of ${plan.databaseId}` }, [networkOf(plan)]);
       if (!net) return { plan, net, peered: undefined };
       // "default" needs resolving to tell the customer's peering from others; only then.
       const customerVpcId = net.peerings.length === 0 || plan.vpcId !== 'default'
@@ -61,31 +65,22 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
       for (const s of DELETE_NETWORK_STAGES.slice(1)) progress.skip(s, 'no database network');
       return progress.finish({ databaseId: plan.databaseId, deleted });
     }
-    const where = { databaseId: plan.databaseId, region: plan.databaseRegion, roleArn: plan.roleArn };
+    const where = networkOf(plan);
 
     if (peered) {
       const id = unpeeringWorkflowId({ databaseId: plan.databaseId, vpcId: plan.vpcId });
       await progress.run('unpeer', () => executeChild(unpeerVpc, { workflowId: id, args: [plan.unpeer] }), (r) => {
         if (r.removed) deleted.push(`peering ${r.peeringId}`);
-        return { skipped: !r.removed, detail: `${r.removed ? 'removed' : 'found no'} peering ${r.peeringId ?? ''} (child workflow ${id})` };
+        return { skipped: !r.removed, detail: `${r.removed ? `removed peering ${r.peeringId}` : 'no peering to remove'} (child workflow ${id})` };
       });
     } else progress.skip('unpeer', `no peering with ${plan.vpcId}`);
 
     const zone = net.hostedZoneId;
     if (zone) {
-      await progress.run('delete-hosted-zone', () => quick.deleteDatabaseHostedZone.executeWithOptions({ summary: `delete zone ${zone}` }, [{ ...where, hostedZoneId: zone }]), (r) => {
-        note(r);
-        return outcome(r);
-      });
+      await progress.run('delete-hosted-zone', () => quick.deleteDatabaseHostedZone.executeWithOptions({ summary: `delete zone ${zone}` }, [{ ...where, hostedZoneId: zone }]), recorded);
     } else progress.skip('delete-hosted-zone', 'no zone made by dbops');
-    await progress.run('delete-subnets', () => quick.deleteDatabaseSubnets.executeWithOptions({ summary: `delete the subnets of ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), (r) => {
-      note(r);
-      return outcome(r);
-    });
-    await progress.run('delete-vpc', () => quick.deleteDatabaseVpc.executeWithOptions({ summary: `delete ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), (r) => {
-      note(r);
-      return outcome(r);
-    });
+    await progress.run('delete-subnets', () => quick.deleteDatabaseSubnets.executeWithOptions({ summary: `delete the subnets of ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), recorded);
+    await progress.run('delete-vpc', () => quick.deleteDatabaseVpc.executeWithOptions({ summary: `delete ${net.vpcId}` }, [{ ...where, vpcId: net.vpcId }]), recorded);
     return progress.finish({ databaseId: plan.databaseId, databaseVpcId: net.vpcId, deleted });
   } catch (err) {
     return progress.fail(err);

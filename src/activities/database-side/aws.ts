@@ -158,6 +158,8 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
   // Unique per database VPC: a network removed and made again gets a fresh reference.
   const callerReference = (vpcId: string) => `dbops-${o.databaseId}-${vpcId}`;
   const side = awsDatabaseSide(aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: o.roleArn } });
+  /** Tagged dbops:database-id=<this database>. */
+  const ours = (tags: Array<{ Key?: string; Value?: string }> | undefined) => (tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId);
 
   /** The private zone this tool made for the VPC (by caller reference), if any. */
   async function ourZone(vpcId: string): Promise<string | undefined> {
@@ -217,7 +219,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
         id = bareZone(z.HostedZone!.Id!);
       }
       const have = await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id }));
-      const tagged = (have.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId);
+      const tagged = ours(have.ResourceTagSet?.Tags);
       if (!tagged) await r53().send(new ChangeTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id, AddTags: tags }));
       return { changed: changed || !tagged, hostedZoneId: id };
     },
@@ -231,10 +233,9 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
       if (!v) return undefined;
       const vpcId = v.VpcId!;
       const subnets = ((await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []).filter((x) => x.VpcId === vpcId);
-      const ours = (t: Array<{ Key?: string; Value?: string }> | undefined) => (t ?? []).some((x) => x.Key === DATABASE_TAG && x.Value === o.databaseId);
       const peerings = [];
-      for (const side of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
-        const r = await ec2().send(new DescribeVpcPeeringConnectionsCommand({ Filters: [{ Name: side, Values: [vpcId] }] }));
+      for (const filter of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
+        const r = await ec2().send(new DescribeVpcPeeringConnectionsCommand({ Filters: [{ Name: filter, Values: [vpcId] }] }));
         peerings.push(...(r.VpcPeeringConnections ?? []));
       }
       const live = new Map<string, { peeringId: string; vpcId: string; status: string }>();
@@ -286,7 +287,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
     /** Deletes the subnets of the VPC that carry this database's tag. */
     async deleteSubnets(vpcId: string): Promise<{ changed: boolean; detail: string }> {
       const all = ((await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []).filter((x) => x.VpcId === vpcId);
-      const mine = all.filter((x) => (x.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId));
+      const mine = all.filter((x) => ours(x.Tags));
       const deleted: string[] = [];
       for (const sn of mine) {
         try {
