@@ -6,7 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { durationMs, type RefreshPlan } from '../domain/dblab-config';
-import { interpretStatus, isBusy, type StatusReply } from '../domain/dblab-status';
+import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { SecretResolver } from '../secrets';
 import { pollUntil, previousDetails } from './poll';
 
@@ -92,13 +92,14 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
       }
       if (!res.ok) throw ApplicationFailure.nonRetryable(`DBLab /admin/config: HTTP ${res.status}: ${await text(res)}`, 'DblabConfigRefused');
     },
-    async fullRefresh(): Promise<{ alreadyRunning: boolean }> {
+    async fullRefresh(triggeredAt?: Date): Promise<{ alreadyRunning: boolean }> {
       const res = await call('POST', '/full-refresh');
       if (res.ok) return { alreadyRunning: false };
       if (res.status === 400) {
         const why = await text(res);
-        // A retried attempt may find the refresh its first attempt started (the reply was lost).
-        if (currentAttempt() > 1) return { alreadyRunning: true };
+        // A retried attempt may find the refresh its first attempt started (that reply was lost):
+        // then DBLab is busy, or already done since the trigger. Otherwise the 400 is a refusal.
+        if (currentAttempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
         throw ApplicationFailure.nonRetryable(`DBLab would not start a full refresh: ${why}`, 'DblabBusy');
       }
       throw ApplicationFailure.nonRetryable(`DBLab /full-refresh: HTTP ${res.status}: ${await text(res)}`, 'DblabRefreshRefused');
@@ -151,8 +152,8 @@ export function createDblabActivities(deps: DblabDeps & { cloneLogin: (plan: Ref
       return { detail: `source ${clone.host}:${clone.port}/${plan.config.source.dbName} as ${login.username}${login.password === undefined ? ' (IAM)' : ''}` };
     },
 
-    async dblabFullRefresh(plan: RefreshPlan): Promise<{ detail: string }> {
-      const r = await createDblabClient(plan, deps).fullRefresh();
+    async dblabFullRefresh(plan: RefreshPlan, triggeredAtIso?: string): Promise<{ detail: string }> {
+      const r = await createDblabClient(plan, deps).fullRefresh(triggeredAtIso ? new Date(triggeredAtIso) : undefined);
       return { detail: r.alreadyRunning ? 'refresh already started by an earlier attempt' : 'full refresh started' };
     },
 

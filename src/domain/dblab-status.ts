@@ -48,3 +48,14 @@ export function isBusy(reply: StatusReply): boolean {
   const s = reply.retrieving?.status ?? '';
   return IN_PROGRESS.has(s) || s === 'pending';
 }
+
+/**
+ * After DBLab answered 400 to a retried POST /full-refresh: whether a refresh that an earlier
+ * attempt started (its reply lost) is under way or already over, rather than DBLab refusing for
+ * another reason (no free pool…). Busy now, or a lastRefresh after the trigger.
+ */
+export function startedSince(reply: StatusReply, triggeredAt: Date | undefined): boolean {
+  if (isBusy(reply)) return true;
+  const last = reply.retrieving?.lastRefresh ? Date.parse(reply.retrieving.lastRefresh) : NaN;
+  return triggeredAt !== undefined && !Number.isNaN(last) && last > triggeredAt.getTime();
+}

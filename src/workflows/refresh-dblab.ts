@@ -99,7 +99,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     } else progress.skip('prepare-clone', 'not configured');
     await progress.run('configure-dblab', () => quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]), (r) => ({ detail: r.detail }));
     const triggeredAt = new Date().toISOString();
-    await progress.run('full-refresh', () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p]), (r) => ({ detail: r.detail }));
+    await progress.run('full-refresh', () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p, triggeredAt]), (r) => ({ detail: r.detail }));
     const done = await progress.run('wait-refresh', () => wait.dblabWaitRefresh.executeWithOptions({ summary: `wait for the refresh (up to ${p.timeout})` }, [p, triggeredAt]), (r) => ({
       detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
     }));

@@ -295,6 +295,27 @@ test('a clone name owned by another run is never adopted or deleted; a restore r
   }
 });
 
+test('a lost reply to POST /full-refresh: the retried attempt finds the refresh it started; one refresh', async () => {
+  const source = await makeRdsSource(fx);
+  fake.triggerFaults = ['lose-reply'];
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toBeUndefined();
+  expect(r.result).toMatchObject({ outcome: 'refreshed' });
+  expect(r.progress.stages.find((s) => s.name === 'full-refresh')?.detail).toBe('refresh already started by an earlier attempt');
+  expect(fake.refreshesStarted).toBe(1);
+  expect(r.statuses['delete-clone']).toBe('done');
+});
+
+test('a 503 to POST /full-refresh, then a 400 for another reason: the run fails there with DBLab\'s reason, and deletes the clone', async () => {
+  const source = await makeRdsSource(fx);
+  fake.triggerFaults = ['error-before', 'refuse'];
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  expect(r.failure).toBe('stage "full-refresh" failed: DBLab would not start a full refresh: There are no available pools for the refresh');
+  expect(r.statuses['wait-refresh']).toBe('pending');
+  expect(r.statuses['delete-clone']).toBe('done');
+  expect(fake.refreshesStarted).toBe(0);
+});
+
 test('DBLab already refreshing: the run ends as skipped, not failed, and makes no clone', async () => {
   const source = await makeRdsSource(fx);
   fake.startOtherRefresh();

@@ -1,5 +1,5 @@
 import { cloneName, cloneTags, durationMs, planRefresh, refreshWorkflowId } from '../../src/domain/dblab-config';
-import { interpretStatus, isBusy, type StatusReply } from '../../src/domain/dblab-status';
+import { interpretStatus, isBusy, startedSince, type StatusReply } from '../../src/domain/dblab-status';
 import { readRefreshYaml, RefreshYamlError } from '../../src/client/rds-refresh-yaml';
 
 const trigger = new Date('2026-01-01T10:00:00Z');
@@ -29,6 +29,15 @@ test('busy: a refresh running or retrieval pending', () => {
   expect(isBusy(reply('pending'))).toBe(true);
   expect(isBusy(reply('finished'))).toBe(false);
   expect(isBusy(reply('failed'))).toBe(false);
+});
+
+test('a 400 to a retried trigger means "already started" only if DBLab is busy or refreshed since the trigger', () => {
+  expect(startedSince(reply('pending'), trigger)).toBe(true);
+  expect(startedSince(reply('snapshotting'), trigger)).toBe(true);
+  expect(startedSince(reply('finished', '2026-01-01T10:00:05Z'), trigger)).toBe(true); // a fast refresh, already over
+  expect(startedSince(reply('finished'), trigger)).toBe(false); // the previous refresh's finished: a refusal
+  expect(startedSince(reply('inactive', null), trigger)).toBe(false);
+  expect(startedSince(reply('finished', '2026-01-01T10:00:05Z'), undefined)).toBe(false);
 });
 
 const base = {
