@@ -25,6 +25,16 @@ export interface RefreshResult {
   transientErrors?: number;
 }
 
+/** The plan, or the input's problems as a non-retryable InvalidInput failure. */
+export function validRefreshPlan(input: unknown): RefreshPlan {
+  try {
+    return planRefresh(input);
+  } catch (err) {
+    if (err instanceof InvalidRefreshConfig) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+    throw err;
+  }
+}
+
 function message(err: unknown): string {
   const cause = (err as { cause?: Error }).cause;
   return cause?.message ?? (err as Error).message ?? String(err);
@@ -62,14 +72,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
   let result: RefreshResult | undefined;
   let failure: unknown;
   try {
-    plan = await progress.run('validate', async () => {
-      try {
-        return planRefresh(input);
-      } catch (err) {
-        if (err instanceof InvalidRefreshConfig) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
-    }, (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}` }));
+    plan = await progress.run('validate', async () => validRefreshPlan(input), (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}` }));
     const p = plan;
     if (p.dryRun) return progress.finish(await dryRun(progress, p));
 

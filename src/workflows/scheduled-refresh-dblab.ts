@@ -9,15 +9,14 @@
  * Cancelling or terminating this run cancels the child, which still deletes its clone.
  */
 import {
-  ApplicationFailure,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   startChild,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { InvalidRefreshConfig, planRefresh, refreshTarget, refreshWorkflowId, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
+import { refreshTarget, refreshWorkflowId, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
-import { refreshDblab, type RefreshResult } from './refresh-dblab';
+import { refreshDblab, validRefreshPlan, type RefreshResult } from './refresh-dblab';
 
 export const SCHEDULED_REFRESH_STAGES = ['validate', 'start-refresh', 'refresh'] as const;
 
@@ -29,14 +28,7 @@ export interface ScheduledRefreshResult extends RefreshResult {
 export async function scheduledRefreshDblab(input: RefreshConfig): Promise<ScheduledRefreshResult> {
   const progress = new ProgressTracker<ScheduledRefreshResult>('scheduledRefreshDblab', refreshTarget(input), SCHEDULED_REFRESH_STAGES);
   try {
-    const plan: RefreshPlan = await progress.run('validate', async () => {
-      try {
-        return planRefresh(input);
-      } catch (err) {
-        if (err instanceof InvalidRefreshConfig) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
-    }, (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}` }));
+    const plan: RefreshPlan = await progress.run('validate', async () => validRefreshPlan(input), (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}` }));
     const workflowId = refreshWorkflowId(plan);
 
     const child = await progress.run('start-refresh', async () => {

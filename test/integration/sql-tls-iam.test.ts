@@ -16,45 +16,54 @@ import { createSecretResolver } from '../../src/secrets';
 import { motoAws, testActivities } from '../helpers/activities';
 import { adminUrl, sqlAdmin, sqlAvailable } from '../helpers/sql';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
-import { startTlsMariadb, tlsMariadbUnavailable, type TlsMariadb } from '../helpers/tls-mariadb';
-import { startTlsPostgres, tlsPostgresUnavailable, type TlsPostgres } from '../helpers/tls-postgres';
+import { startTlsMariadb, tlsMariadbUnavailable } from '../helpers/tls-mariadb';
+import { startTlsPostgres, tlsPostgresUnavailable } from '../helpers/tls-postgres';
 
 const tlsSkip = tlsPostgresUnavailable();
 if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
 
-(tlsSkip ? describe.skip : describe)('TLS (a PostgreSQL that only accepts TLS)', () => {
-  let pg: TlsPostgres;
-  let t: TestEnv;
-  let worker: Worker;
-  let running: Promise<void>;
-  let dir: string;
-
+/**
+ * One describe block's stack: a throw-away TLS-only server, a worker, and provision(), which runs
+ * provisionDatabase against the server and reports the result, the failure message and the stages.
+ */
+function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engine: 'postgres' | 'mysql', adminUser: string, start: () => Promise<S>) {
+  const s = {} as { server: S; t: TestEnv; worker: Worker; running: Promise<void>; dir: string };
   beforeAll(async () => {
-    pg = await startTlsPostgres();
-    t = await openTestEnv();
-    worker = await makeWorker(t, testActivities());
-    running = worker.run();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-tls-'));
+    s.server = await start();
+    s.t = await openTestEnv();
+    s.worker = await makeWorker(s.t, testActivities());
+    s.running = s.worker.run();
+    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), `dbops-tls-${engine}-`));
   }, 120_000);
   afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await t?.close();
-    await pg?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    s.worker?.shutdown();
+    await s.running;
+    await s.t?.close();
+    await s.server?.stop(); // what was provisioned goes with the server's data directory
+    fs.rmSync(s.dir, { recursive: true, force: true });
   });
 
   async function provision(host: string, tls?: Record<string, unknown>) {
     const tenant = uniqueName('tls').replace(/-/g, '_');
     const input = {
-      engine: 'postgres', tenant,
-      server: { host, port: pg.port, adminUser: 'postgres', ...(tls ? { tls } : {}) },
-      credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
+      engine, tenant,
+      server: { host, port: s.server.port, adminUser, ...(tls ? { tls } : {}) },
+      credentialsTarget: { kind: 'file', path: path.join(s.dir, `${tenant}.json`) },
     };
-    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('tls'), taskQueue: t.taskQueue, args: [input] });
+    const h = await s.t.client.workflow.start('provisionDatabase', { workflowId: uniqueName(`tls-${engine}`), taskQueue: s.t.taskQueue, args: [input] });
     const r = await h.result().catch((e: unknown) => e);
-    return { r, message: r instanceof WorkflowFailedError ? r.cause?.message : undefined, file: input.credentialsTarget.path };
+    const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
+    return {
+      r, file: input.credentialsTarget.path,
+      message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
+      statuses: Object.fromEntries(progress.stages.map((x) => [x.name, x.status])),
+    };
   }
+  return { server: () => s.server, provision };
+}
+
+(tlsSkip ? describe.skip : describe)('TLS (a PostgreSQL that only accepts TLS)', () => {
+  const { provision, server } = tlsServerSuite('postgres', 'postgres', startTlsPostgres);
 
   test('no TLS configured: fails at connect saying the server requires TLS', async () => {
     const { message } = await provision('127.0.0.1');
@@ -69,13 +78,13 @@ if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
   });
 
   test('verify-full with the right CA and host name works; a wrong CA or host name is refused, not retried', async () => {
-    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${pg.caFile}` });
+    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().caFile}` });
     expect(good.message).toBeUndefined();
-    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${pg.otherCaFile}` });
+    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().otherCaFile}` });
     expect(wrongCa.message).toMatch(/TLS problem with postgres server localhost:\d+: the server's certificate was not accepted/);
-    const wrongHost = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${pg.caFile}` });
+    const wrongHost = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${server().caFile}` });
     expect(wrongHost.message).toMatch(/TLS problem .*certificate was not accepted.*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/);
-    const verifyCa = await provision('127.0.0.1', { mode: 'verify-ca', caRef: `file:${pg.caFile}` });
+    const verifyCa = await provision('127.0.0.1', { mode: 'verify-ca', caRef: `file:${server().caFile}` });
     expect(verifyCa.message).toBeUndefined(); // verify-ca checks the chain, not the name
   });
 });
@@ -84,43 +93,7 @@ const tlsMySkip = tlsMariadbUnavailable();
 if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
 
 (tlsMySkip ? describe.skip : describe)('TLS (a MariaDB that only accepts TLS)', () => {
-  let my: TlsMariadb;
-  let t: TestEnv;
-  let worker: Worker;
-  let running: Promise<void>;
-  let dir: string;
-
-  beforeAll(async () => {
-    my = await startTlsMariadb();
-    t = await openTestEnv();
-    worker = await makeWorker(t, testActivities());
-    running = worker.run();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-tlsmy-'));
-  }, 120_000);
-  afterAll(async () => {
-    worker?.shutdown();
-    await running;
-    await t?.close();
-    await my?.stop(); // the server and everything provisioned on it go with its data directory
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function provision(host: string, tls?: Record<string, unknown>) {
-    const tenant = uniqueName('tls').replace(/-/g, '_');
-    const input = {
-      engine: 'mysql', tenant,
-      server: { host, port: my.port, adminUser: 'root', ...(tls ? { tls } : {}) },
-      credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
-    };
-    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('tlsmy'), taskQueue: t.taskQueue, args: [input] });
-    const r = await h.result().catch((e: unknown) => e);
-    const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
-    return {
-      r, file: input.credentialsTarget.path,
-      message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
-      statuses: Object.fromEntries(progress.stages.map((s) => [s.name, s.status])),
-    };
-  }
+  const { provision, server } = tlsServerSuite('mysql', 'root', startTlsMariadb);
 
   test('no TLS configured: MariaDB answers "access denied", and the message points at server.tls', async () => {
     const { message } = await provision('127.0.0.1');
@@ -136,27 +109,27 @@ if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
   });
 
   test('verify-full checks the CA and the host name; verify-ca checks only the CA', async () => {
-    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+    const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().caFile}` });
     expect(good.message).toBeUndefined();
     expect(JSON.parse(fs.readFileSync(good.file, 'utf8')).connectionString).toMatch(/\?tls=true$/);
 
-    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.otherCaFile}` });
+    const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().otherCaFile}` });
     expect(wrongCa.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted/);
     expect(wrongCa.statuses.connect).toBe('failed');
 
-    await my.useOtherName(true); // now the certificate names db.other.invalid, not localhost
+    await server().useOtherName(true); // now the certificate names db.other.invalid, not localhost
     try {
-      const wrongName = await provision('localhost', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+      const wrongName = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().caFile}` });
       expect(wrongName.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted.*localhost.*db\.other\.invalid/);
-      const caOnly = await provision('localhost', { mode: 'verify-ca', caRef: `file:${my.caFile}` });
+      const caOnly = await provision('localhost', { mode: 'verify-ca', caRef: `file:${server().caFile}` });
       expect(caOnly.message).toBeUndefined();
     } finally {
-      await my.useOtherName(false);
+      await server().useOtherName(false);
     }
   });
 
   test('verify-full with an IP address is refused before anything is made: the driver could not check it', async () => {
-    const { message, statuses } = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${my.caFile}` });
+    const { message, statuses } = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${server().caFile}` });
     expect(message).toMatch(/stage "validate" failed: invalid input: server\.tls\.mode verify-full needs server\.host to be a DNS name on MySQL\/MariaDB/);
     expect(statuses.connect).toBe('pending');
   });

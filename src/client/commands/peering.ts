@@ -47,12 +47,16 @@ function target(cmd: Command): Command {
     .option('--detach', 'start the run and return without following it');
 }
 
+function awsCloud(f: CloudFlags): { kind: 'aws'; region?: string; roleArn?: string } {
+  return { kind: 'aws', ...(f.cloudRegion ? { region: f.cloudRegion } : {}), ...(f.roleArn ? { roleArn: f.roleArn } : {}) };
+}
+
 function cloud(f: CloudFlags): PeerVpcInput['cloud'] {
   if (f.cloud === 'aerospike-cloud') {
     return { kind: 'aerospike-cloud', apiUrl: f.apiUrl!, tokenUrl: f.tokenUrl!, clientIdRef: f.clientIdRef!, clientSecretRef: f.clientSecretRef! };
   }
   if (f.cloud !== 'aws') throw new Error('--cloud must be aws or aerospike-cloud');
-  return { kind: 'aws', ...(f.cloudRegion ? { region: f.cloudRegion } : {}), ...(f.roleArn ? { roleArn: f.roleArn } : {}) };
+  return awsCloud(f);
 }
 
 async function start(ctx: CliContext, cmd: Command, workflowType: string, workflowId: string, input: object, detach?: boolean): Promise<void> {
@@ -130,7 +134,7 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
       const input: CreateNetworkInput = {
         databaseId: f.databaseId, region: f.region, vpcId: f.vpcId,
         ...(f.cidr ? { cidr: f.cidr } : {}), ...(f.az ? { availabilityZones: f.az } : {}), ...(f.zoneName ? { zoneName: f.zoneName } : {}),
-        cloud: { kind: 'aws', ...(f.cloudRegion ? { region: f.cloudRegion } : {}), ...(f.roleArn ? { roleArn: f.roleArn } : {}) },
+        cloud: awsCloud(f),
         routeTables: f.routeTables as 'all',
         ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
       };
@@ -144,7 +148,7 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
       if (f.cloud !== 'aws') throw new Error('db-network delete removes an AWS database network: --cloud must be aws');
       const input: DeleteNetworkInput = {
         databaseId: f.databaseId, region: f.region, vpcId: f.vpcId,
-        cloud: { kind: 'aws', ...(f.cloudRegion ? { region: f.cloudRegion } : {}), ...(f.roleArn ? { roleArn: f.roleArn } : {}) },
+        cloud: awsCloud(f),
         ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
       };
       planNetworkDeletion(input);
