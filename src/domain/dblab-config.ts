@@ -4,19 +4,19 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
+import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, MAX } from './limits';
 import { parseSecretRef } from './secret-refs';
+import { reservedNameProblem } from './sql-names';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 
+/** Milliseconds of a duration such as 30s, 10m, 4h or 2d. */
 export function durationMs(text: string): number {
-  const m = DURATION.exec(text);
-  if (!m) throw new Error(`bad duration ${text}`);
-  const n = Number(m[1]);
-  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return limitsDurationMs(text);
 }
 
-const duration = z.string().regex(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
-const secretRef = z.string().superRefine((v, ctx) => {
+const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
+const secretRef = boundedString(MAX.secretRef).superRefine((v, ctx) => {
   try {
     parseSecretRef(v, 'value');
   } catch (e) {
@@ -25,60 +25,129 @@ const secretRef = z.string().superRefine((v, ctx) => {
 });
 const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
 
+/** Tag keys dbops sets on every clone itself (and AWS's own prefix): a config may not set them. */
+const RESERVED_TAG_KEY = /^(ManagedBy|AutoDelete|DeleteAfter)$|^(dbops:|aws:)/i;
+/** AWS allows 50 tags per resource; dbops adds five of its own (cloneTags). */
+export const MAX_CLONE_TAGS = 45;
+
+/** How DBLab is reached and how long to wait for it; shared by the named and the inline form. */
+const dblabTiming = {
+  pollInterval: duration.optional(),
+  timeout: duration.optional(),
+  /** How long after the trigger the refresh must be seen starting. */
+  startDeadline: duration.optional(),
+  requestTimeout: duration.optional(),
+  parallelJobs: z.number().int().min(1).max(64).optional(),
+  restoreParallelJobs: z.number().int().min(1).max(64).optional(),
+};
+
+const dblabInstance = configName('a DBLab instance of the worker configuration');
+
+/**
+ * `dblab`: the name of an operator-configured DBLab instance (`"staging"`), an object naming one
+ * (`{ instance, …timing }`), or the DBLab given inline (`{ apiEndpoint, token, …timing }`). The
+ * named and inline forms are exclusive.
+ */
+const DblabObjectSchema = z.object({
+  instance: dblabInstance.optional(),
+  apiEndpoint: httpUrl().optional(),
+  token: secretRef.optional(),
+  ...dblabTiming,
+}).strict().superRefine((v, ctx) => {
+  if (v.instance !== undefined) {
+    const inline = (['apiEndpoint', 'token'] as const).filter((k) => v[k] !== undefined);
+    if (inline.length) ctx.addIssue({ code: 'custom', message: `give either instance (a configured DBLab) or apiEndpoint and token, not both (${inline.join(' and ')} given with instance)` });
+    return;
+  }
+  for (const k of ['apiEndpoint', 'token'] as const) {
+    if (v[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless instance names a configured DBLab' });
+  }
+});
+
+const DblabSchema = z.union([dblabInstance, DblabObjectSchema], {
+  error: (iss) => (iss.input === undefined
+    ? 'is required'
+    : 'must be the name of a configured DBLab instance, { instance, … } or { apiEndpoint, token, … }'),
+});
+
 export const RefreshConfigSchema = z.object({
   source: z.object({
     type: z.enum(['rds', 'aurora-cluster']),
-    identifier: z.string().regex(RDS_ID, 'must be an RDS identifier (letters, digits, hyphens; starts with a letter)'),
-    snapshotIdentifier: z.string().optional(),
+    identifier: boundedString(63).regex(RDS_ID, 'must be an RDS identifier (letters, digits, hyphens; starts with a letter)'),
+    /** A snapshot id or ARN (a shared snapshot); empty or absent: the latest. */
+    snapshotIdentifier: boundedString(512).optional(),
     /** Which snapshots "latest" considers: automated (the reference default), manual, or any. */
     snapshotType: z.enum(['automated', 'manual', 'any']).optional(),
-    dbName: z.string().min(1).max(63),
-    username: z.string().min(1).max(63).optional(),
+    dbName: boundedString(63).min(1),
+    username: boundedString(63).min(1).optional(),
     password: secretRef.optional(),
   }).strict(),
   clone: z.object({
-    instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an instance class like db.t3.medium'),
-    subnetGroup: z.string().optional(),
-    securityGroups: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd')).optional(),
+    instanceClass: boundedString(64).regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an instance class like db.t3.medium'),
+    subnetGroup: boundedString(255).optional(),
+    securityGroups: z.array(boundedString(20).regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd')).max(5, 'must name at most 5 security groups').optional(),
     publiclyAccessible: z.boolean().optional(),
     enableIAMAuth: z.boolean().optional(),
-    parameterGroup: z.string().optional(),
-    storageType: z.string().optional(),
-    tags: z.record(z.string(), z.string()).optional(),
+    parameterGroup: boundedString(255).optional(),
+    storageType: boundedString(32).optional(),
+    tags: boundedRecord(
+      boundedString(128).min(1, 'tag keys must not be empty').refine((k) => !RESERVED_TAG_KEY.test(k), 'is a tag key dbops sets itself (ManagedBy, AutoDelete, DeleteAfter, dbops:*) or AWS reserves (aws:*)'),
+      boundedString(256),
+      MAX_CLONE_TAGS,
+      `tags (AWS allows 50 per resource and dbops adds 5)`,
+    ).optional(),
     maxAge: duration.optional(),
     /**
      * Reset the clone's master password and create a read-only user for DBLab on the clone, so
      * production credentials are never needed (PostgreSQL).
      */
     prepare: z.object({
-      dblabUser: z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name'),
+      dblabUser: boundedString(63).regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name').superRefine((v, ctx) => {
+        const reserved = reservedNameProblem(v, 'postgres', 'user');
+        if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
+      }),
       /** password: a password derived per clone; iam: GRANT rds_iam and DBLab logs in with IAM. */
       auth: z.enum(['password', 'iam']).optional(),
     }).strict().optional(),
   }).strict(),
-  dblab: z.object({
-    apiEndpoint: z.string().url(),
-    token: secretRef,
-    pollInterval: duration.optional(),
-    timeout: duration.optional(),
-    /** How long after the trigger the refresh must be seen starting. */
-    startDeadline: duration.optional(),
-    requestTimeout: duration.optional(),
-    parallelJobs: z.number().int().min(1).max(64).optional(),
-    restoreParallelJobs: z.number().int().min(1).max(64).optional(),
-  }).strict(),
-  aws: z.object({ region: z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1') }).strict(),
+  dblab: DblabSchema,
+  aws: z.object({ region: boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1') }).strict(),
   dryRun: z.boolean().optional(),
   /** How long to wait for the clone to become available. */
   cloneTimeout: duration.optional(),
 }).strict();
 
+/** The `dblab` settings once normalised: a named instance (`instance`) or the inline endpoint and token. */
+export interface DblabSettings {
+  /** An operator-configured DBLab instance (worker configuration); absent in the inline form. */
+  instance?: string;
+  /** The DBLab Engine API; absent when `instance` names it. */
+  apiEndpoint?: string;
+  /** The verification token's reference; absent when `instance` names it. */
+  token?: string;
+  pollInterval?: string;
+  timeout?: string;
+  startDeadline?: string;
+  requestTimeout?: string;
+  parallelJobs?: number;
+  restoreParallelJobs?: number;
+}
+
+type ParsedConfig = z.infer<typeof RefreshConfigSchema>;
+
+/** The refresh input (JSON or the reference YAML read by the client). */
 export type RefreshConfig = z.input<typeof RefreshConfigSchema>;
 
+/** The validated config, with `dblab` always an object. */
+export type ValidRefreshConfig = Omit<ParsedConfig, 'dblab'> & { dblab: DblabSettings };
+
 export interface RefreshPlan {
-  config: z.infer<typeof RefreshConfigSchema>;
+  config: ValidRefreshConfig;
   aurora: boolean;
+  /** The instance name when named, else the host:port of apiEndpoint; the one-refresh-at-a-time key. */
   dblabHost: string;
+  /** The operator-configured DBLab instance, when the config names one. */
+  dblabInstance?: string;
   pollInterval: string;
   timeout: string;
   startDeadline: string;
@@ -98,9 +167,10 @@ export const RUN_ID_TAG = 'dbops:run-id';
 export function planRefresh(raw: unknown): RefreshPlan {
   const r = RefreshConfigSchema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidRefreshConfig(`invalid config: ${r.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ')}`);
+    throw new InvalidRefreshConfig(`invalid config: ${issuesText(r.error, 'config')}`);
   }
-  const c = r.data;
+  const dblab: DblabSettings = typeof r.data.dblab === 'string' ? { instance: r.data.dblab } : r.data.dblab;
+  const c: ValidRefreshConfig = { ...r.data, dblab };
   const problems: string[] = [];
   const timeout = c.dblab.timeout ?? '4h';
   const startDeadline = c.dblab.startDeadline ?? '15m';
@@ -111,7 +181,8 @@ export function planRefresh(raw: unknown): RefreshPlan {
   return {
     config: c,
     aurora: c.source.type === 'aurora-cluster',
-    dblabHost: new URL(c.dblab.apiEndpoint).host,
+    dblabHost: dblab.instance ?? new URL(dblab.apiEndpoint!).host,
+    ...(dblab.instance !== undefined ? { dblabInstance: dblab.instance } : {}),
     pollInterval: c.dblab.pollInterval ?? '30s',
     timeout,
     startDeadline,
@@ -142,10 +213,17 @@ export function scheduledRefreshWorkflowId(plan: Pick<RefreshPlan, 'dblabHost'>)
   return `scheduled-refresh-dblab:${plan.dblabHost}`;
 }
 
-/** The DBLab host of a not yet validated input, for the progress target ("unknown" if unreadable). */
+/**
+ * The DBLab of a not yet validated input, for the progress target: the instance name (string or
+ * `instance`), else the host of apiEndpoint; "unknown" if unreadable.
+ */
 export function refreshTarget(input: unknown): string {
+  const dblab = (input as { dblab?: unknown } | null | undefined)?.dblab;
+  if (typeof dblab === 'string') return dblab;
+  const o = (typeof dblab === 'object' && dblab !== null ? dblab : {}) as { instance?: unknown; apiEndpoint?: unknown };
+  if (typeof o.instance === 'string') return o.instance;
   try {
-    return new URL((input as { dblab?: { apiEndpoint?: string } })?.dblab?.apiEndpoint ?? '').host;
+    return new URL(typeof o.apiEndpoint === 'string' ? o.apiEndpoint : '').host || 'unknown';
   } catch {
     return 'unknown';
   }

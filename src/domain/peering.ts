@@ -3,6 +3,8 @@
  * the peering workflows, the activities and the client.
  */
 import { z } from 'zod';
+import { parseCidr } from './cidr';
+import { boundedString, configName, durationString, httpUrl, issuesText, MAX, show } from './limits';
 import { parseSecretRef } from './secret-refs';
 
 export const PEERING_STAGES = ['initiate', 'accept', 'route', 'associate-dns'] as const;
@@ -14,7 +16,7 @@ const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const DURATION = /^\d+(ms|s|m|h)$/;
 
-const secretRef = z.string().superRefine((v, ctx) => {
+const secretRef = boundedString(MAX.secretRef).superRefine((v, ctx) => {
   try {
     parseSecretRef(v, 'reference');
   } catch (e) {
@@ -22,39 +24,69 @@ const secretRef = z.string().superRefine((v, ctx) => {
   }
 });
 
-export const CloudSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('aws'),
-    /** Region of the database network (default: the customer region). */
-    region: z.string().regex(REGION, 'must be an AWS region like us-east-1').optional(),
-    /** Role to assume for the database account (default: the worker's own credentials). */
-    roleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN').optional(),
-  }).strict(),
-  z.object({
-    kind: z.literal('aerospike-cloud'),
-    apiUrl: z.string().url(),
-    tokenUrl: z.string().url(),
-    clientIdRef: secretRef,
-    clientSecretRef: secretRef,
-  }).strict(),
-]);
-export type Cloud = z.infer<typeof CloudSchema>;
+const region = boundedString(MAX.region).regex(REGION, 'must be an AWS region like us-east-1');
+const roleArn = boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN');
+const duration = durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
+
+const AwsCloudSchema = z.object({
+  kind: z.literal('aws'),
+  /** Region of the database network (default: the customer region). */
+  region: region.optional(),
+  /** Role to assume for the database account (default: the worker's own credentials). */
+  roleArn: roleArn.optional(),
+}).strict();
+
+const AEROSPIKE_INLINE = ['apiUrl', 'tokenUrl', 'clientIdRef', 'clientSecretRef'] as const;
+
+/**
+ * Aerospike Cloud: an operator-configured `account` (worker configuration), or the API given
+ * inline (`apiUrl`, `tokenUrl`, `clientIdRef`, `clientSecretRef`); the two forms are exclusive.
+ */
+const AerospikeCloudSchema = z.object({
+  kind: z.literal('aerospike-cloud'),
+  account: configName('an Aerospike Cloud account of the worker configuration').optional(),
+  apiUrl: httpUrl().optional(),
+  tokenUrl: httpUrl().optional(),
+  clientIdRef: secretRef.optional(),
+  clientSecretRef: secretRef.optional(),
+}).strict().superRefine((v, ctx) => {
+  const inline = AEROSPIKE_INLINE.filter((k) => v[k] !== undefined);
+  if (v.account !== undefined) {
+    if (inline.length) {
+      ctx.addIssue({ code: 'custom', message: `give either account (a configured Aerospike Cloud account) or ${AEROSPIKE_INLINE.join(', ')}, not both (${inline.join(', ')} given with account)` });
+    }
+    return;
+  }
+  for (const k of AEROSPIKE_INLINE) {
+    if (v[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless account names a configured Aerospike Cloud account' });
+  }
+});
+
+export const CloudSchema = z.discriminatedUnion('kind', [AwsCloudSchema, AerospikeCloudSchema]);
+
+export type AwsCloud = z.infer<typeof AwsCloudSchema>;
+/** An Aerospike Cloud account named in the worker configuration. */
+export interface AerospikeCloudAccount { kind: 'aerospike-cloud'; account: string }
+/** The Aerospike Cloud API given in the input. */
+export interface AerospikeCloudInline { kind: 'aerospike-cloud'; apiUrl: string; tokenUrl: string; clientIdRef: string; clientSecretRef: string }
+export type AerospikeCloud = AerospikeCloudAccount | AerospikeCloudInline;
+export type Cloud = AwsCloud | AerospikeCloud;
 
 /** Advanced timing, mostly for tests and slow clouds. */
 export const TimingSchema = z.object({
-  pollInterval: z.string().regex(DURATION).optional(),
+  pollInterval: duration.optional(),
   /** How long initiate waits for the database to be ready and for the peering id. */
-  initiateTimeout: z.string().regex(DURATION).optional(),
+  initiateTimeout: duration.optional(),
   /** How long accept/route wait for the peering to become active. */
-  activeTimeout: z.string().regex(DURATION).optional(),
-  heartbeatTimeout: z.string().regex(DURATION).optional(),
+  activeTimeout: duration.optional(),
+  heartbeatTimeout: duration.optional(),
 }).strict();
 
 export const PeerVpcInputSchema = z.object({
-  databaseId: z.string().regex(DATABASE_ID, 'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)'),
-  region: z.string().regex(REGION, 'must be an AWS region like us-east-1'),
-  vpcId: z.string().refine((v) => v === 'default' || VPC_ID.test(v), 'must be a VPC id like vpc-0abc12345def67890, or "default"'),
-  stages: z.array(z.string()).optional(),
+  databaseId: boundedString(128).regex(DATABASE_ID, 'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)'),
+  region,
+  vpcId: boundedString(21).refine((v) => v === 'default' || VPC_ID.test(v), 'must be a VPC id like vpc-0abc12345def67890, or "default"'),
+  stages: z.array(boundedString(32)).max(PEERING_STAGES.length, `must name at most ${PEERING_STAGES.length} stages`).optional(),
   forceRouteCreation: z.boolean().optional(),
   routeTables: z.enum(['all', 'main']).optional(),
   /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
@@ -63,17 +95,17 @@ export const PeerVpcInputSchema = z.object({
   timing: TimingSchema.optional(),
 }).strict();
 
-export type PeerVpcInput = z.input<typeof PeerVpcInputSchema>;
+export type PeerVpcInput = Omit<z.input<typeof PeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
 
-export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({ stages: true, forceRouteCreation: true, routeTables: true, secureConnection: true });
-export type UnpeerVpcInput = z.input<typeof UnpeerVpcInputSchema>;
+export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({ stages: true, forceRouteCreation: true, routeTables: true, secureConnection: true }).strict();
+export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
 
 export class InvalidPeeringInput extends Error {}
 
 export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidPeeringInput(`invalid input: ${r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}`);
+    throw new InvalidPeeringInput(`invalid input: ${issuesText(r.error, 'input')}`);
   }
   return r.data;
 }
@@ -116,14 +148,14 @@ export function planPeering(raw: unknown): PeeringPlan {
     force: i.forceRouteCreation ?? false,
     routeTables: i.routeTables ?? 'all',
     secureConnection: i.secureConnection ?? false,
-    cloud: i.cloud,
+    cloud: i.cloud as Cloud, // the schema's refinement makes it one of the Cloud forms
     timing: { ...DEFAULT_TIMING, ...i.timing },
   };
 }
 
 export function planUnpeering(raw: unknown): Omit<PeeringPlan, 'stages' | 'selected' | 'force' | 'routeTables' | 'secureConnection'> {
   const i = parse(UnpeerVpcInputSchema, raw);
-  return { databaseId: i.databaseId, region: i.region, vpcId: i.vpcId, cloud: i.cloud, timing: { ...DEFAULT_TIMING, ...i.timing } };
+  return { databaseId: i.databaseId, region: i.region, vpcId: i.vpcId, cloud: i.cloud as Cloud, timing: { ...DEFAULT_TIMING, ...i.timing } };
 }
 
 export function peeringWorkflowId(i: { databaseId: string; vpcId: string }): string {
@@ -135,7 +167,7 @@ export function unpeeringWorkflowId(i: { databaseId: string; vpcId: string }): s
 }
 
 export function peeringTarget(i: { databaseId?: unknown; vpcId?: unknown; region?: unknown }): string {
-  return `${String(i.databaseId)}/${String(i.region)}/${String(i.vpcId)}`;
+  return `${show(i.databaseId)}/${show(i.region)}/${show(i.vpcId)}`;
 }
 
 /** What the accept stage does for an EC2 peering state. */
@@ -167,11 +199,17 @@ export const CreateNetworkInputSchema = z.object({
   region: PeerVpcInputSchema.shape.region,
   vpcId: PeerVpcInputSchema.shape.vpcId,
   /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
-  cidr: z.string().optional(),
+  cidr: boundedString(18).superRefine((v, ctx) => {
+    try {
+      parseCidr(v, 'requested CIDR');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }).optional(),
   /** One subnet per zone; default: the first zone of the database region. */
-  availabilityZones: z.array(z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an availability zone like us-east-1a')).min(1).max(8).optional(),
-  zoneName: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal').optional(),
-  cloud: z.object({ kind: z.literal('aws'), region: z.string().regex(REGION).optional(), roleArn: z.string().regex(ROLE_ARN).optional() }).strict().optional(),
+  availabilityZones: z.array(boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an availability zone like us-east-1a')).min(1).max(8).optional(),
+  zoneName: boundedString(253).regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal').optional(),
+  cloud: AwsCloudSchema.optional(),
   routeTables: z.enum(['all', 'main']).optional(),
   forceRouteCreation: z.boolean().optional(),
   timing: TimingSchema.optional(),

@@ -1,5 +1,19 @@
 /** Pure rendering of a run's progress: the Web UI's markdown table and the terminal's text table. */
 import type { Progress, StageProgress, StageStatus } from '../api';
+import { truncate } from './limits';
+
+/**
+ * The longest progress target (the DbopsTarget search attribute, the Web UI title). A target is
+ * computed from the input before it is validated, and a search attribute beyond the server's
+ * limit (2 KiB for a Keyword) is refused by the server, which then terminates the run instead of
+ * letting validation fail it; so every target is cut to this length.
+ */
+export const MAX_TARGET_LENGTH = 200;
+
+/** `target` cut to MAX_TARGET_LENGTH characters (ending in "…" when cut). */
+export function boundedTarget(target: string): string {
+  return truncate(target, MAX_TARGET_LENGTH);
+}
 
 const MARK: Record<StageStatus, string> = {
   pending: '·',

@@ -3,19 +3,23 @@
  * references checked for form), and the workflow ids. Pure; used by the workflows and the client.
  */
 import { z } from 'zod';
+import { boundedString, issuesText, MAX, show } from './limits';
 import { parseSecretRef, SecretRefError } from './secret-refs';
-import { deriveNames, validateName, NameError, type Engine, type SslMode } from './sql-names';
+import { deriveNames, reservedNameProblem, validateName, NameError, type Engine, type SslMode } from './sql-names';
 
-const secretRef = z.string().min(1);
+/** Checked for form in checkServer (every problem at once, with the field's name). */
+const secretRef = boundedString(MAX.secretRef).min(1);
+/** AWS region names, loosely (new partitions keep adding shapes: us-gov-west-1, us-isob-east-1, eusc-de-east-1). */
+const region = boundedString(MAX.region).regex(/^[a-z]{2,}(-[a-z]+)+-\d+$/, 'must be an AWS region like us-east-1');
 
 export const ServerSchema = z.object({
-  host: z.string().min(1).max(253).regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
+  host: boundedString(253).min(1).regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
   port: z.number().int().min(1).max(65535).optional(),
-  adminUser: z.string().min(1).max(128),
+  adminUser: boundedString(128).min(1),
   /** Omit only for servers that trust the admin (local development). */
   adminPasswordRef: secretRef.optional(),
   /** Database the admin connects to (PostgreSQL; default "postgres"). */
-  adminDatabase: z.string().min(1).max(63).optional(),
+  adminDatabase: boundedString(63).min(1).optional(),
   tls: z
     .object({
       mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']),
@@ -26,20 +30,26 @@ export const ServerSchema = z.object({
     .strict()
     .optional(),
   /** Log the admin in with an RDS IAM token instead of a password. */
-  iam: z.object({ region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region like us-east-1') }).strict().optional(),
+  iam: z.object({ region }).strict().optional(),
 }).strict();
 
 export const CredentialsTargetSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('aws-secretsmanager'), name: z.string().min(1).max(512).regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'), region: z.string().optional() }).strict(),
-  z.object({ kind: z.literal('file'), path: z.string().startsWith('/', 'must be an absolute path') }).strict(),
+  z.object({ kind: z.literal('aws-secretsmanager'), name: boundedString(512).min(1).regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'), region: region.optional() }).strict(),
+  z.object({ kind: z.literal('file'), path: boundedString(MAX.path).startsWith('/', 'must be an absolute path') }).strict(),
 ]);
+
+/**
+ * Names as given: long enough that an over-long name still gets the engine's own limit in its
+ * message (validateName), bounded so none is absurd.
+ */
+const givenName = boundedString(128);
 
 export const ProvisionInputSchema = z.object({
   engine: z.enum(['postgres', 'mysql']),
   server: ServerSchema,
-  tenant: z.string(),
-  database: z.string().optional(),
-  user: z.string().optional(),
+  tenant: boundedString(200),
+  database: givenName.optional(),
+  user: givenName.optional(),
   auth: z.enum(['password', 'iam']).default('password'),
   credentialsTarget: CredentialsTargetSchema,
 }).strict();
@@ -47,9 +57,9 @@ export const ProvisionInputSchema = z.object({
 export const DeprovisionInputSchema = z.object({
   engine: z.enum(['postgres', 'mysql']),
   server: ServerSchema,
-  tenant: z.string().optional(),
-  database: z.string().optional(),
-  user: z.string().optional(),
+  tenant: boundedString(200).optional(),
+  database: givenName.optional(),
+  user: givenName.optional(),
   reclaimPolicy: z.enum(['delete', 'retain']),
   credentialsTarget: CredentialsTargetSchema.optional(),
 }).strict();
@@ -75,7 +85,7 @@ export class InvalidInputError extends Error {}
 export const DEFAULT_PORT: Record<Engine, number> = { postgres: 5432, mysql: 3306 };
 
 function zodProblems(err: z.ZodError): string[] {
-  return err.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`);
+  return [issuesText(err, 'input')];
 }
 
 function checkServer(engine: Engine, server: ServerSpec, problems: string[]): void {
@@ -112,27 +122,58 @@ function isIpAddress(host: string): boolean {
 
 function names(
   engine: Engine,
+  server: ServerSpec,
   tenant: string | undefined,
   database: string | undefined,
   user: string | undefined,
   problems: string[],
 ): { database: string; user: string } | undefined {
-  try {
-    const derived = tenant !== undefined ? deriveNames(tenant, engine) : undefined;
-    const db = database !== undefined ? validateName(database, engine, 'database', 'database') : derived?.database;
-    const u = user !== undefined ? validateName(user, engine, 'user', 'user') : derived?.user;
-    if (!db || !u) {
-      problems.push('give a tenant, or both database and user');
+  const before = problems.length;
+  const given = (raw: string, kind: 'database' | 'user'): string | undefined => {
+    const reserved = reservedNameProblem(raw, engine, kind);
+    if (reserved) {
+      problems.push(`${kind} ${JSON.stringify(raw)} ${reserved}; give another ${kind}`);
       return undefined;
     }
-    return { database: db, user: u };
-  } catch (e) {
-    if (e instanceof NameError) {
+    try {
+      return validateName(raw, engine, kind, kind);
+    } catch (e) {
+      if (!(e instanceof NameError)) throw e;
       problems.push(e.message);
       return undefined;
     }
-    throw e;
+  };
+  let derived: { database: string; user: string } | undefined;
+  if (tenant !== undefined) {
+    try {
+      derived = deriveNames(tenant, engine);
+    } catch (e) {
+      if (!(e instanceof NameError)) throw e;
+      problems.push(e.message);
+    }
   }
+  const fromTenant = (kind: 'database' | 'user', name: string): string | undefined => {
+    const reserved = reservedNameProblem(name, engine, kind);
+    if (!reserved) return name;
+    problems.push(`${kind} "${name}" (derived from tenant ${JSON.stringify(tenant)}) ${reserved}; give another tenant, or name the ${kind}`);
+    return undefined;
+  };
+  const db = database !== undefined ? given(database, 'database') : derived && fromTenant('database', derived.database);
+  const u = user !== undefined ? given(user, 'user') : derived && fromTenant('user', derived.user);
+  if (problems.length > before) return undefined;
+  if (!db || !u) {
+    problems.push('give a tenant, or both database and user');
+    return undefined;
+  }
+  if (u === server.adminUser.toLowerCase()) {
+    problems.push(`user "${u}"${user === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the server's admin user (server.adminUser); give another ${user === undefined ? 'tenant, or name the user' : 'user'}`);
+    return undefined;
+  }
+  if (engine === 'postgres' && server.adminDatabase !== undefined && db === server.adminDatabase.toLowerCase()) {
+    problems.push(`database "${db}"${database === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the admin's database (server.adminDatabase); give another ${database === undefined ? 'tenant, or name the database' : 'database'}`);
+    return undefined;
+  }
+  return { database: db, user: u };
 }
 
 function fail(problems: string[]): never {
@@ -148,7 +189,7 @@ function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { inp
   const i = parsed.data;
   const problems: string[] = [];
   checkServer(i.engine, i.server, problems);
-  const n = names(i.engine, i.tenant, i.database, i.user, problems);
+  const n = names(i.engine, i.server, i.tenant, i.database, i.user, problems);
   if (problems.length || !n) fail(problems);
   return {
     input: i,
@@ -185,7 +226,7 @@ export function sqlTarget(raw: { engine?: unknown; server?: { host?: unknown; po
       db = raw.tenant;
     }
   }
-  return `${String(raw.engine)}://${String(raw.server?.host)}:${port}/${db ?? '?'}`;
+  return `${show(raw.engine)}://${show(raw.server?.host)}:${port}/${db ?? '?'}`;
 }
 
 export function provisionWorkflowId(plan: Pick<SqlPlan, 'engine' | 'server' | 'database'>): string {

@@ -33,6 +33,32 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** System databases: never created, granted or dropped for a tenant. */
+export const RESERVED_DATABASES: Record<Engine, readonly string[]> = {
+  postgres: ['postgres', 'template0', 'template1'],
+  mysql: ['mysql', 'information_schema', 'performance_schema', 'sys'],
+};
+
+/** Reserved or privileged logins (besides PostgreSQL's pg_* names and the server's admin user). */
+export const RESERVED_USERS: Record<Engine, readonly string[]> = {
+  postgres: ['postgres', 'rdsadmin', 'rds_superuser', 'rds_replication', 'rds_iam', 'rds_password', 'azure_superuser', 'cloudsqlsuperuser', 'public'],
+  mysql: ['root', 'mysql.sys', 'mysql.session', 'mysql.infoschema', 'mariadb.sys', 'rdsadmin', 'public'],
+};
+
+/**
+ * Why a name must not be a tenant's, when it is a system database or a reserved/privileged login
+ * (compared case-insensitively); undefined when it is not reserved.
+ */
+export function reservedNameProblem(name: string, engine: Engine, kind: NameKind): string | undefined {
+  const n = name.toLowerCase();
+  const label = engine === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB';
+  if (kind === 'database') {
+    return RESERVED_DATABASES[engine].includes(n) ? `is a ${label} system database` : undefined;
+  }
+  if (engine === 'postgres' && n.startsWith('pg_')) return 'is reserved: PostgreSQL reserves role names starting with pg_';
+  return RESERVED_USERS[engine].includes(n) ? `is a reserved or privileged ${label} login` : undefined;
+}
+
 /**
  * The length a name takes against its limit. A MySQL database name also appears in GRANTs with
  * every `_` escaped as `\_`, and the server checks that escaped form against 64 too.

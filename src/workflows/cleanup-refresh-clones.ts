@@ -4,16 +4,14 @@
  * owning workflow run is no longer running. dryRun lists what it would delete. Meant for a schedule.
  */
 import { ApplicationFailure } from '@temporalio/workflow';
+import { cleanupTarget, InvalidCleanupInput, planCleanup, type CleanupInput, type CleanupPlan } from '../domain/cleanup';
 import { MANAGED_BY } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
 import { deleting, quick } from './dblab-activities';
 
 export const CLEANUP_STAGES = ['list', 'decide', 'delete'] as const;
 
-export interface CleanupInput {
-  region: string;
-  dryRun?: boolean;
-}
+export type { CleanupInput };
 
 export interface CleanupResult {
   region: string;
@@ -24,13 +22,17 @@ export interface CleanupResult {
 }
 
 export async function cleanupRefreshClones(input: CleanupInput): Promise<CleanupResult> {
-  const progress = new ProgressTracker<CleanupResult>('cleanupRefreshClones', `${input?.region}`, CLEANUP_STAGES);
+  const progress = new ProgressTracker<CleanupResult>('cleanupRefreshClones', cleanupTarget(input), CLEANUP_STAGES);
   try {
-    if (!input || typeof input.region !== 'string' || !/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/.test(input.region)) {
-      throw ApplicationFailure.nonRetryable('invalid input: region must be an AWS region like us-east-1', 'InvalidInput');
+    let valid: CleanupPlan;
+    try {
+      valid = planCleanup(input);
+    } catch (err) {
+      if (err instanceof InvalidCleanupInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+      throw err;
     }
-    const dryRun = input.dryRun ?? false;
-    const clones = await progress.run('list', () => quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${input.region}` }, [input.region]), (c) => ({
+    const { region, dryRun } = valid;
+    const clones = await progress.run('list', () => quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${region}` }, [region]), (c) => ({
       detail: `${c.length} clone(s)`,
     }));
     const now = Date.now();
@@ -63,14 +65,14 @@ export async function cleanupRefreshClones(input: CleanupInput): Promise<Cleanup
       await progress.run('delete', async () => {
         for (const r of plan.remove) {
           await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
-            { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region: input.region } } }, r.identifier,
+            { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region } } }, r.identifier,
             // only the clone as listed: if the name now belongs to another run, it is left alone
             plan.owners[r.identifier] ? { runId: plan.owners[r.identifier]! } : undefined,
           ]);
         }
       }, () => ({ skipped: plan.remove.length === 0, detail: `${plan.remove.length} deleted` }));
     }
-    return progress.finish({ region: input.region, dryRun, found: clones.length, deleted: plan.remove, kept: plan.keep });
+    return progress.finish({ region, dryRun, found: clones.length, deleted: plan.remove, kept: plan.keep });
   } catch (err) {
     return progress.fail(err);
   }

@@ -13,7 +13,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress, type StageProgress } from '../api';
-import { progressMarkdown } from '../domain/progress-table';
+import { boundedTarget, progressMarkdown } from '../domain/progress-table';
 
 export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
 
@@ -40,10 +40,15 @@ function errorText(err: unknown): string {
   return String(err);
 }
 
+/** Failure types a stage failure keeps as the run's failure type (instead of StageFailed). */
+const KEPT_FAILURE_TYPES = ['InvalidInput'];
+
 export class StageFailed extends Error {
   constructor(
     readonly stage: string,
     readonly reason: string,
+    /** The run's failure type: StageFailed, or the stage's own when it is one of KEPT_FAILURE_TYPES. */
+    readonly failureType = 'StageFailed',
   ) {
     super(`stage "${stage}" failed: ${reason}`);
   }
@@ -52,7 +57,10 @@ export class StageFailed extends Error {
 export class ProgressTracker<R = unknown> {
   private readonly state: Progress<R>;
 
-  constructor(operation: string, target: string, stageNames: readonly string[]) {
+  constructor(operation: string, rawTarget: string, stageNames: readonly string[]) {
+    // Computed from the input before validation: bounded, so an absurd input cannot make the
+    // server refuse the search attribute (and terminate the run) before validation fails it.
+    const target = boundedTarget(rawTarget);
     this.state = {
       operation,
       target,
@@ -128,7 +136,8 @@ export class ProgressTracker<R = unknown> {
       s.error = errorText(err);
       s.finishedAt = now();
       this.publish(`${name}:failed`);
-      throw new StageFailed(name, s.error);
+      const kept = err instanceof ApplicationFailure && err.type && KEPT_FAILURE_TYPES.includes(err.type) ? err.type : undefined;
+      throw new StageFailed(name, s.error, kept);
     }
   }
 
@@ -141,14 +150,14 @@ export class ProgressTracker<R = unknown> {
 
   /**
    * Turns a stage failure into the run's failure: non-retryable (a workflow is not retried), with
-   * type `StageFailed` and a message naming the stage. Temporal failures (cancellation, an
-   * ApplicationFailure) pass through; any other error fails the run too, instead of failing the
-   * workflow task over and over.
+   * type `StageFailed` (`InvalidInput` when the stage refused the input) and a message naming the
+   * stage. Temporal failures (cancellation, an ApplicationFailure) pass through; any other error
+   * fails the run too, instead of failing the workflow task over and over.
    */
   fail(err: unknown): never {
     if (err instanceof StageFailed) {
       throw ApplicationFailure.create({
-        type: 'StageFailed',
+        type: err.failureType,
         message: err.message,
         nonRetryable: true,
         details: [{ stage: err.stage }],

@@ -1,5 +1,5 @@
 import { deletionBlockers, networkDeletionWorkflowId, planNetworkDeletion } from '../../src/domain/network-deletion';
-import { acceptAction, initiateSettled, planPeering, selectStages, peeringWorkflowId } from '../../src/domain/peering';
+import { acceptAction, initiateSettled, planNetwork, planPeering, planUnpeering, selectStages, peeringTarget, peeringWorkflowId, InvalidPeeringInput } from '../../src/domain/peering';
 
 const ok = { databaseId: 'db-1', region: 'us-east-1', vpcId: 'vpc-0abc12345def67890', cloud: { kind: 'aws' } };
 
@@ -73,5 +73,113 @@ describe('deleting a database network', () => {
     expect(plan.unpeer).toEqual({ databaseId: 'db-1', region: 'eu-west-1', vpcId: 'default', cloud: { kind: 'aws', region: 'us-east-1', roleArn: 'arn:aws:iam::123456789012:role/dbops' } });
     expect(networkDeletionWorkflowId(plan)).toBe('delete-db-network:db-1:default');
     expect(() => planNetworkDeletion({ databaseId: 'db-1', region: 'eu-west-1', vpcId: 'default', cidr: '10.0.0.0/19' })).toThrow(/Unrecognized key.*cidr/);
+  });
+});
+
+describe('malformed input is refused before anything is looked up, naming the field', () => {
+  const msg = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidPeeringInput);
+      return (e as Error).message;
+    }
+    throw new Error('expected a refusal');
+  };
+  const huge = 'x'.repeat(100_000);
+  const inline = { kind: 'aerospike-cloud', apiUrl: 'https://api.example.com', tokenUrl: 'https://auth.example.com/token', clientIdRef: 'env:ID', clientSecretRef: 'env:SECRET' };
+  const net = { databaseId: 'db-2', region: 'us-east-1', vpcId: 'vpc-0abc12345def67890' };
+
+  test('misspelt options, top-level and nested, in every peering workflow', () => {
+    expect(msg(() => planPeering({ ...ok, forceRouteCreaton: true }))).toBe('invalid input: input: Unrecognized key: "forceRouteCreaton"');
+    expect(msg(() => planPeering({ ...ok, timing: { pollIntervall: '1s' } }))).toBe('invalid input: timing: Unrecognized key: "pollIntervall"');
+    expect(msg(() => planPeering({ ...ok, cloud: { kind: 'aws', regoin: 'eu-west-1' } }))).toBe('invalid input: cloud: Unrecognized key: "regoin"');
+    expect(msg(() => planPeering({ ...ok, cloud: { ...inline, clientSecret: 'env:S' } }))).toBe('invalid input: cloud: Unrecognized key: "clientSecret"');
+    expect(msg(() => planUnpeering({ ...ok, stages: ['route'] }))).toBe('invalid input: input: Unrecognized key: "stages"');
+    expect(msg(() => planNetwork({ ...net, availabilityZone: 'us-east-1a' }))).toBe('invalid input: input: Unrecognized key: "availabilityZone"');
+    expect(msg(() => planNetwork({ ...net, cloud: { kind: 'aws', rolearn: 'x' } }))).toBe('invalid input: cloud: Unrecognized key: "rolearn"');
+    expect(msg(() => planNetworkDeletion({ ...net, forceRouteCreation: true }))).toBe('invalid input: input: Unrecognized key: "forceRouteCreation"');
+  });
+
+  test('over-long strings in every kind of field', () => {
+    const cases: Array<[() => unknown, string]> = [
+      [() => planPeering({ ...ok, databaseId: huge }), 'databaseId: must be at most 128 characters'],
+      [() => planPeering({ ...ok, region: huge }), 'region: must be at most 32 characters'],
+      [() => planPeering({ ...ok, vpcId: huge }), 'vpcId: must be at most 21 characters'],
+      [() => planPeering({ ...ok, stages: [huge] }), 'stages.0: must be at most 32 characters'],
+      [() => planPeering({ ...ok, cloud: { kind: 'aws', roleArn: `arn:aws:iam::123456789012:role/${huge}` } }), 'cloud.roleArn: must be at most 2048 characters'],
+      [() => planPeering({ ...ok, cloud: { ...inline, apiUrl: `https://${huge}.example.com` } }), 'cloud.apiUrl: must be at most 2048 characters'],
+      [() => planPeering({ ...ok, cloud: { ...inline, clientIdRef: `env:${huge}` } }), 'cloud.clientIdRef: must be at most 1024 characters'],
+      [() => planPeering({ ...ok, cloud: { kind: 'aerospike-cloud', account: huge } }), 'cloud.account: must be at most 63 characters'],
+      [() => planPeering({ ...ok, timing: { pollInterval: `${'9'.repeat(100)}s` } }), 'timing.pollInterval: must be at most 16 characters'],
+      [() => planUnpeering({ ...ok, vpcId: huge }), 'vpcId: must be at most 21 characters'],
+      [() => planNetwork({ ...net, zoneName: `${huge}.internal` }), 'zoneName: must be at most 253 characters'],
+      [() => planNetwork({ ...net, cidr: huge }), 'cidr: must be at most 18 characters'],
+      [() => planNetwork({ ...net, availabilityZones: [huge] }), 'availabilityZones.0: must be at most 32 characters'],
+      [() => planNetworkDeletion({ ...net, databaseId: huge }), 'databaseId: must be at most 128 characters'],
+    ];
+    for (const [f, problem] of cases) expect(msg(f)).toBe(`invalid input: ${problem}`);
+  });
+
+  test('bounded arrays and durations', () => {
+    expect(msg(() => planPeering({ ...ok, stages: ['initiate', 'accept', 'route', 'associate-dns', 'route'] }))).toBe('invalid input: stages: must name at most 4 stages');
+    expect(msg(() => planNetwork({ ...net, availabilityZones: Array.from({ length: 9 }, () => 'us-east-1a') }))).toMatch(/^invalid input: availabilityZones: Too big/);
+    expect(msg(() => planPeering({ ...ok, timing: { initiateTimeout: '9000h' } }))).toBe('invalid input: timing.initiateTimeout: must be at most 365 days');
+    expect(msg(() => planPeering({ ...ok, timing: { heartbeatTimeout: '1d' } }))).toBe('invalid input: timing.heartbeatTimeout: must be a duration like 500ms, 10s, 30m or 1h');
+    expect(planPeering({ ...ok, timing: { activeTimeout: '8760h' } }).timing.activeTimeout).toBe('8760h');
+  });
+
+  test('wrong types', () => {
+    expect(msg(() => planPeering({ ...ok, forceRouteCreation: 'yes' }))).toBe('invalid input: forceRouteCreation: Invalid input: expected boolean, received string');
+    expect(msg(() => planPeering({ ...ok, stages: 'route' }))).toMatch(/^invalid input: stages: Invalid input: expected array, received string/);
+    expect(msg(() => planPeering({ ...ok, databaseId: 7 }))).toBe('invalid input: databaseId: Invalid input: expected string, received number');
+    expect(msg(() => planPeering({ ...ok, cloud: 'aws' }))).toBe('invalid input: cloud: Invalid input: expected object, received string');
+    expect(msg(() => planPeering({ ...ok, routeTables: 'some' }))).toBe('invalid input: routeTables: Invalid option: expected one of "all"|"main"');
+    expect(msg(() => planPeering(undefined))).toBe('invalid input: input: Invalid input: expected object, received undefined');
+  });
+
+  test('a requested CIDR is checked at once, before anything is looked up', () => {
+    expect(msg(() => planNetwork({ ...net, cidr: '10.128.0.1/19' }))).toBe('invalid input: cidr: requested CIDR "10.128.0.1/19" has host bits set; the block is 10.128.0.0/19');
+    expect(msg(() => planNetwork({ ...net, cidr: 'ten/8' }))).toMatch(/^invalid input: cidr: requested CIDR "ten\/8" is not a valid CIDR block/);
+    expect(planNetwork({ ...net, cidr: '10.130.0.0/19' }).requestedCidr).toBe('10.130.0.0/19');
+  });
+
+  test('the progress target of an absurd input is still a string (the tracker cuts it)', () => {
+    expect(peeringTarget({ databaseId: huge, region: 'r', vpcId: 'v' })).toHaveLength(100_004);
+  });
+});
+
+describe('Aerospike Cloud: an operator-configured account, or the API inline (exclusive)', () => {
+  const inline = { kind: 'aerospike-cloud', apiUrl: 'https://api.example.com', tokenUrl: 'https://auth.example.com/token', clientIdRef: 'env:ID', clientSecretRef: 'env:SECRET' };
+  const msg = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  test('both forms are accepted and reach the plan as given', () => {
+    expect(planPeering({ ...ok, cloud: { kind: 'aerospike-cloud', account: 'prod' } }).cloud).toEqual({ kind: 'aerospike-cloud', account: 'prod' });
+    expect(planPeering({ ...ok, cloud: inline }).cloud).toEqual(inline);
+    expect(planUnpeering({ ...ok, cloud: { kind: 'aerospike-cloud', account: 'prod-eu-2' } }).cloud).toEqual({ kind: 'aerospike-cloud', account: 'prod-eu-2' });
+  });
+
+  test('account names follow the worker configuration\'s entry names', () => {
+    for (const bad of ['Prod', '1prod', 'prod_eu', '', 'a'.repeat(64)]) {
+      expect(msg(() => planPeering({ ...ok, cloud: { kind: 'aerospike-cloud', account: bad } }))).toMatch(/^invalid input: cloud\.account: must (name an Aerospike Cloud account of the worker configuration|be at most 63)/);
+    }
+  });
+
+  test('the forms are exclusive; the inline form needs all four fields', () => {
+    expect(msg(() => planPeering({ ...ok, cloud: { ...inline, account: 'prod' } })))
+      .toBe('invalid input: cloud: give either account (a configured Aerospike Cloud account) or apiUrl, tokenUrl, clientIdRef, clientSecretRef, not both (apiUrl, tokenUrl, clientIdRef, clientSecretRef given with account)');
+    expect(msg(() => planPeering({ ...ok, cloud: { kind: 'aerospike-cloud', account: 'prod', clientSecretRef: 'env:S' } })))
+      .toMatch(/not both \(clientSecretRef given with account\)$/);
+    expect(msg(() => planPeering({ ...ok, cloud: { kind: 'aerospike-cloud', apiUrl: 'https://api.example.com', clientIdRef: 'env:ID' } })))
+      .toBe('invalid input: cloud.tokenUrl: is required unless account names a configured Aerospike Cloud account; cloud.clientSecretRef: is required unless account names a configured Aerospike Cloud account');
+    expect(msg(() => planPeering({ ...ok, cloud: { kind: 'aerospike-cloud' } }))).toMatch(/^invalid input: cloud\.apiUrl: is required unless account/);
+    expect(msg(() => planPeering({ ...ok, cloud: { ...inline, apiUrl: 'ftp://api.example.com' } }))).toBe('invalid input: cloud.apiUrl: must be an http(s) URL');
   });
 });

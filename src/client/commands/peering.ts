@@ -27,6 +27,7 @@ interface CloudFlags {
   tokenUrl?: string;
   clientIdRef?: string;
   clientSecretRef?: string;
+  account?: string;
   pollInterval?: string;
   detach?: boolean;
 }
@@ -43,6 +44,7 @@ function target(cmd: Command): Command {
     .option('--token-url <url>', 'aerospike-cloud: OAuth2 token URL', 'https://auth.control.aerospike.cloud/oauth/token')
     .option('--client-id-ref <ref>', 'aerospike-cloud: API key id reference (env:NAME, file:/path, aws-sm:…)', 'env:AEROSPIKE_CLOUD_KEY')
     .option('--client-secret-ref <ref>', 'aerospike-cloud: API key secret reference', 'env:AEROSPIKE_CLOUD_SECRET')
+    .option('--account <name>', "aerospike-cloud: an account of the worker's configuration (instead of the URLs and references)")
     .option('--poll-interval <duration>', 'how often to poll while waiting (e.g. 10s)')
     .option('--detach', 'start the run and return without following it');
 }
@@ -53,6 +55,7 @@ function awsCloud(f: CloudFlags): { kind: 'aws'; region?: string; roleArn?: stri
 
 function cloud(f: CloudFlags): PeerVpcInput['cloud'] {
   if (f.cloud === 'aerospike-cloud') {
+    if (f.account) return { kind: 'aerospike-cloud', account: f.account };
     return { kind: 'aerospike-cloud', apiUrl: f.apiUrl!, tokenUrl: f.tokenUrl!, clientIdRef: f.clientIdRef!, clientSecretRef: f.clientSecretRef! };
   }
   if (f.cloud !== 'aws') throw new Error('--cloud must be aws or aerospike-cloud');

@@ -1,0 +1,32 @@
+/**
+ * The clone janitor's input (cleanupRefreshClones): `{ region, dryRun? }` and nothing else, so a
+ * misspelt option (`dryrun`) fails instead of being ignored while the run deletes for real. Pure.
+ */
+import { z } from 'zod';
+import { boundedString, issuesText, MAX, show } from './limits';
+
+export const CleanupInputSchema = z.object({
+  region: boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1'),
+  /** Only list what would be deleted. */
+  dryRun: z.boolean().optional(),
+}).strict();
+
+export type CleanupInput = z.input<typeof CleanupInputSchema>;
+
+export interface CleanupPlan {
+  region: string;
+  dryRun: boolean;
+}
+
+export class InvalidCleanupInput extends Error {}
+
+export function planCleanup(raw: unknown): CleanupPlan {
+  const r = CleanupInputSchema.safeParse(raw);
+  if (!r.success) throw new InvalidCleanupInput(`invalid input: ${issuesText(r.error, 'input')}`);
+  return { region: r.data.region, dryRun: r.data.dryRun ?? false };
+}
+
+/** The region of a not yet validated input, for the progress target. */
+export function cleanupTarget(raw: unknown): string {
+  return show((raw as { region?: unknown } | null | undefined)?.region);
+}

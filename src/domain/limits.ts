@@ -1,0 +1,151 @@
+/**
+ * The bounds every workflow input is held to, and the helpers the input schemas share. Pure (runs
+ * in the workflow sandbox). Every string in an input has a maximum length, checked before any
+ * pattern, so no input can reach a server's own limits (search attributes, identifiers, payload
+ * sizes) or make a pattern work on megabytes; every problem message is bounded too.
+ */
+import { z } from 'zod';
+
+export const MAX = {
+  /** AWS region names (the longest today is 14 characters). */
+  region: 32,
+  /** An http(s) URL. */
+  url: 2048,
+  /** A secret reference (env:NAME, file:/path, aws-sm:<id or ARN>[#key]). */
+  secretRef: 1024,
+  /** An absolute path on the worker (PATH_MAX). */
+  path: 4096,
+  /** An IAM role ARN. */
+  arn: 2048,
+  /** A duration such as 30s, 4h or 2d. */
+  duration: 16,
+  /** The name of an operator-configured entry (a DBLab instance, an Aerospike Cloud account). */
+  configName: 63,
+} as const;
+
+/** The longest duration any timing setting may ask for. */
+export const MAX_DURATION_MS = 365 * 86_400_000;
+
+/** Operator-configured entry names (worker configuration): a-z, 0-9 and -, starting with a letter. */
+export const CONFIG_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** `text` cut to at most `max` characters, ending in "…" when cut (never splitting a surrogate pair). */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = text.slice(0, Math.max(0, max - 1));
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/** A string of at most `max` characters; a longer one is refused before any later check runs. */
+export function boundedString(max: number): z.ZodString {
+  return z.string().max(max, { abort: true, message: `must be at most ${max} characters` });
+}
+
+/**
+ * An http(s) URL of at most MAX.url characters whose host is a DNS name's length at most (the
+ * host ends up in workflow ids, e.g. refresh-dblab:<host>, which the server also bounds).
+ */
+export function httpUrl(): z.ZodString {
+  return boundedString(MAX.url)
+    .url('must be a URL')
+    .refine((u) => /^https?:\/\//i.test(u), 'must be an http(s) URL')
+    .refine((u) => hostLength(u) <= 253, 'must have a host name of at most 253 characters');
+}
+
+function hostLength(url: string): number {
+  try {
+    return new URL(url).hostname.length;
+  } catch {
+    return 0; // not a URL: refused by .url()
+  }
+}
+
+/** The name of an operator-configured entry of the worker configuration. */
+export function configName(what: string): z.ZodString {
+  return boundedString(MAX.configName).regex(CONFIG_NAME, `must name ${what}: a-z, 0-9 and -, starting with a letter (at most 63)`);
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Milliseconds of a duration such as 30s, 10m, 4h or 2d (ms, s, m, h, d). */
+export function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new Error(`bad duration ${text}`);
+  return Number(m[1]) * UNIT_MS[m[2]];
+}
+
+/** A duration string matching `pattern`, at most MAX.duration characters and at most 365 days. */
+export function durationString(pattern: RegExp, message: string): z.ZodString {
+  return boundedString(MAX.duration)
+    .regex(pattern, message)
+    .refine((v) => !pattern.test(v) || durationMs(v) <= MAX_DURATION_MS, 'must be at most 365 days');
+}
+
+/** A record of at most `maxEntries` entries. */
+export function boundedRecord<K extends z.ZodType<string, string>, V extends z.ZodType>(key: K, value: V, maxEntries: number, what: string) {
+  return z.record(key, value).refine((o) => Object.keys(o).length <= maxEntries, `must have at most ${maxEntries} ${what}`);
+}
+
+const MAX_ISSUES = 10;
+const MAX_PATH_SEGMENT = 64;
+const MAX_MESSAGE = 300;
+
+interface Problem {
+  path: PropertyKey[];
+  message: string;
+}
+
+/**
+ * The problems of a failed parse, made specific: a union that failed in only one of its forms
+ * (the others refused the input's type outright) reports that form's problems, and a bad record
+ * key reports why it is bad.
+ */
+function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): Problem[] {
+  const out: Problem[] = [];
+  for (const i of issues) {
+    const path = [...prefix, ...i.path];
+    if (i.code === 'invalid_union') {
+      const forms = i.errors.filter((form) => !(form.length === 1 && form[0].code === 'invalid_type' && form[0].path.length === 0));
+      if (forms.length === 1) {
+        out.push(...problems(forms[0], path));
+        continue;
+      }
+    }
+    if (i.code === 'invalid_key' && i.issues.length) {
+      out.push({ path, message: i.issues.map((k) => k.message).join('; ') });
+      continue;
+    }
+    out.push({ path, message: i.message });
+  }
+  return out;
+}
+
+/**
+ * One line per problem, `<field path>: <message>`, each bounded, at most ten (then "and N more"),
+ * so a message never echoes an input at length.
+ */
+export function issuesText(error: z.ZodError, root: string): string {
+  const all = problems(error.issues);
+  const lines = all.slice(0, MAX_ISSUES).map((p) => {
+    const path = p.path.map((s) => truncate(String(s), MAX_PATH_SEGMENT)).join('.') || root;
+    return `${path}: ${truncate(p.message, MAX_MESSAGE)}`;
+  });
+  const more = all.length - MAX_ISSUES;
+  return lines.join('; ') + (more > 0 ? `; and ${more} more problem(s)` : '');
+}
+
+/**
+ * Any input value as display text, for progress targets built before validation: a string as it
+ * is, anything else as JSON (never `String(v)`, which throws for `{"toString": 1}` and would fail
+ * the workflow task over and over instead of failing the run).
+ */
+export function show(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined) return 'undefined';
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}
