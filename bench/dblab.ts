@@ -7,6 +7,7 @@ import { createActivities } from '../src/activities';
 import { countingAws, fixtureAws } from '../test/helpers/aws-fixtures';
 import { DBLAB_TOKEN, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../test/helpers/dblab-fixtures';
 import { DblabFake } from '../test/fixtures/dblab-fake';
+import { bindDblab, testConfig } from '../test/helpers/activities';
 import { startStack, timed } from './common';
 
 const WAITING = Number(process.env.BENCH_WAITING ?? 200);
@@ -14,7 +15,8 @@ const WAITING = Number(process.env.BENCH_WAITING ?? 200);
 async function main(): Promise<void> {
   const stack = await startStack();
   const fx = fixtureAws();
-  const acts = createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: stack.client });
+  const config = testConfig();
+  const acts = createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: stack.client, config });
   const worker = await stack.makeWorker('bench-dblab', acts);
   const out: Record<string, unknown> = {};
   await worker.runUntil(async () => {
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     const run = async (pollsPerPhase: number, id: string) => {
       const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase });
       await fake.start();
+      bindDblab(config, fake.url);
       const cfg = refreshConfig({ source, apiEndpoint: fake.url });
       (cfg.dblab as Record<string, unknown>).pollInterval = '20ms';
       (cfg.dblab as Record<string, unknown>).startDeadline = '30s';
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < WAITING; i++) {
       const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 1_000_000 });
       await fake.start();
+      bindDblab(config, fake.url);
       fakes.push(fake);
       const cfg = refreshConfig({ source, apiEndpoint: fake.url });
       (cfg.dblab as Record<string, unknown>).pollInterval = '2s';

@@ -2,6 +2,7 @@
  * The dbops worker. `npm start` runs it. Without TEMPORAL_ADDRESS (and no envconfig profile
  * address) it first starts the embedded Temporal dev server with state in DBOPS_DATA_DIR.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
@@ -10,6 +11,7 @@ import { createActivities } from './activities';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { loadPayloadCodecs } from './temporal/codec-config';
+import { describeConfig, loadWorkerConfig, readCloneCa, WorkerConfigError } from './worker-config';
 
 function log(msg: string): void {
   process.stdout.write(`[dbops-worker] ${msg}\n`);
@@ -61,6 +63,14 @@ export function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
 
 export async function main(): Promise<void> {
   const settings = loadSettings();
+  // What runs may use and where: checked before anything starts, so a bad entry stops the worker.
+  const config = loadWorkerConfig(process.env, settings.dataDir);
+  const cloneCa = readCloneCa(config);
+  if (!process.env.DBOPS_CONFIG) {
+    // The default keeps credentials files here only: make it, private to the worker's user.
+    fs.mkdirSync(path.join(settings.dataDir, 'credentials'), { recursive: true, mode: 0o700 });
+  }
+  log(`configuration: ${config.source}: ${describeConfig(config)}`);
   Runtime.install({
     logger: new DefaultLogger(settings.logLevel),
     telemetryOptions: {
@@ -85,7 +95,7 @@ export async function main(): Promise<void> {
       connection,
       namespace,
       taskQueue: settings.taskQueue,
-      activities: createActivities({ env: process.env, temporal: temporalClient }),
+      activities: createActivities({ env: process.env, temporal: temporalClient, config, cloneCa }),
       shutdownGraceTime: settings.shutdownGrace,
       maxConcurrentActivities: settings.maxConcurrentActivities,
       maxCachedWorkflows: settings.maxCachedWorkflows,
@@ -106,7 +116,8 @@ export async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err) => {
-    process.stderr.write(`[dbops-worker] fatal: ${(err as Error).message}\n`);
+    const what = err instanceof WorkerConfigError ? 'invalid configuration' : 'fatal';
+    process.stderr.write(`[dbops-worker] ${what}: ${(err as Error).message}\n`);
     process.exit(1);
   });
 }

@@ -7,12 +7,23 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { durationMs, type RefreshPlan } from '../domain/dblab-config';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
-import type { SecretResolver } from '../secrets';
+import type { Authority, BoundDblab } from '../authority';
 import { pollUntil, previousDetails } from './poll';
 
 export interface DblabDeps {
-  resolveSecret: SecretResolver;
+  authority: Authority;
   fetch?: typeof fetch;
+}
+
+/** The DBLab instance a plan names, as the operator configured it (token bound to its endpoint). */
+export function boundDblab(plan: Pick<RefreshPlan, 'config'>, deps: Pick<DblabDeps, 'authority'>): BoundDblab {
+  const c = plan.config;
+  return deps.authority.dblab({
+    ...c.dblab,
+    sourcePassword: c.source.password,
+    source: { region: c.aws.region, identifier: c.source.identifier },
+    publicClone: c.clone.publiclyAccessible ?? false,
+  });
 }
 
 export interface CloneEndpoint {
@@ -36,13 +47,14 @@ function currentAttempt(): number {
 }
 
 export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTimeoutMs'>, deps: DblabDeps) {
-  const base = plan.config.dblab.apiEndpoint.replace(/\/+$/, '');
+  const dblab = boundDblab(plan, deps);
+  const base = dblab.endpoint;
   const doFetch = deps.fetch ?? fetch;
   let token: string | undefined;
   const scrub = (s: string) => (token && token.length >= 4 ? s.split(token).join('***') : s);
 
   async function call(method: string, path: string, body?: unknown, auth = true): Promise<Response> {
-    if (auth && token === undefined) token = await deps.resolveSecret(plan.config.dblab.token, 'dblab.token');
+    if (auth && token === undefined) token = await dblab.token();
     let res: Response;
     try {
       res = await doFetch(`${base}${path}`, {
@@ -50,6 +62,8 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
         headers: { Accept: 'application/json', ...(auth ? { 'Verification-Token': token! } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
         body: body !== undefined ? JSON.stringify(body) : undefined,
         signal: AbortSignal.timeout(plan.requestTimeoutMs),
+        // Never follow a redirect: fetch would carry the Verification-Token header to another host.
+        redirect: 'error',
       });
     } catch (err) {
       const e = err as Error;

@@ -5,7 +5,10 @@
  */
 import { Signer } from '@aws-sdk/rds-signer';
 import type { Client } from '@temporalio/client';
+import { Authority } from '../authority';
+import { PROJECT_ROOT } from '../config';
 import { createSecretResolver } from '../secrets';
+import { localDevelopmentConfig, type WorkerConfig } from '../worker-config';
 import { AwsClients } from './aws-clients';
 import { createClonePrepare } from './clone-prepare';
 import { createCredentialsActivities } from './credentials';
@@ -24,6 +27,13 @@ import { prefixed } from './sql/types';
 export interface ActivityDeps {
   /** Environment used to resolve `env:NAME` secret references. */
   env: NodeJS.ProcessEnv;
+  /**
+   * What runs may use and where (DBOPS_CONFIG); default: the local-development default, which
+   * binds no secret at all.
+   */
+  config?: WorkerConfig;
+  /** PEM of the CA for RDS clone certificates (default: the RDS CA bundle). */
+  cloneCa?: string;
   aws?: AwsClients;
   /** Maps database host/port to where to connect (tests, tunnels). */
   sqlEndpoint?: EndpointResolver;
@@ -37,21 +47,22 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps) {
   const aws = deps.aws ?? AwsClients.fromEnv(deps.env);
-  const resolveSecret = createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion });
+  const config = deps.config ?? localDevelopmentConfig(`${PROJECT_ROOT}/.dbops`);
+  const authority = new Authority(config, createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion }));
   const iamToken = (hostname: string, port: number, username: string, region: string) =>
     new Signer({ hostname, port, username, region }).getAuthToken();
-  const sqlDeps = { resolveSecret, aws, iamToken, endpoint: deps.sqlEndpoint };
-  const prepare = createClonePrepare({ aws, resolveSecret, endpoint: deps.sqlEndpoint });
+  const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint };
+  const prepare = createClonePrepare({ aws, authority, endpoint: deps.sqlEndpoint, cloneCa: deps.cloneCa });
   return {
     ...prefixed('postgres', createPostgresActivities(sqlDeps)),
     ...prefixed('mysql', createMysqlActivities(sqlDeps)),
-    ...withAwsErrors(createCredentialsActivities({ aws })),
+    ...withAwsErrors(createCredentialsActivities({ aws, authority })),
     ...withAwsErrors(createEc2Activities({ aws })),
     ...withAwsErrors(createRoute53Activities({ aws })),
-    ...withAwsErrors(createDatabaseSideActivities({ aws, resolveSecret, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
+    ...withAwsErrors(createDatabaseSideActivities({ aws, authority, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
     ...withAwsErrors(createRdsActivities({ aws })),
     ...withAwsErrors(prepare.activities),
-    ...createDblabActivities({ resolveSecret, fetch: deps.fetch, cloneLogin: prepare.cloneLogin }),
+    ...createDblabActivities({ authority, fetch: deps.fetch, cloneLogin: prepare.cloneLogin }),
     ...createTemporalRunActivities({ client: deps.temporal }),
   };
 }

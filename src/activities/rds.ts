@@ -86,16 +86,23 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
   return out.filter((s) => type === 'any' || s.type === type);
 }
 
+/** A snapshot must be of the configured source: the operator binds sources, not snapshots, to a DBLab. */
+function notOfSource(id: string, of: string | undefined, plan: RefreshPlan): string {
+  return `snapshot ${id} is of ${of ?? 'an unknown source'}, not of source ${plan.config.source.identifier}`;
+}
+
 async function explicitSnapshot(rds: RDSClient, plan: RefreshPlan, id: string): Promise<Snapshot | { problem: string }> {
   try {
     if (plan.aurora) {
       const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }))).DBClusterSnapshots?.[0];
       if (!s) return { problem: `snapshot ${id} does not exist` };
+      if (s.DBClusterIdentifier !== plan.config.source.identifier) return { problem: notOfSource(id, s.DBClusterIdentifier, plan) };
       if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
       return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
     }
     const s = (await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0];
     if (!s) return { problem: `snapshot ${id} does not exist` };
+    if (s.DBInstanceIdentifier !== plan.config.source.identifier) return { problem: notOfSource(id, s.DBInstanceIdentifier, plan) };
     if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
     return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
   } catch (err) {

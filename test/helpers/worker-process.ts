@@ -1,6 +1,9 @@
 /** The product's worker as a separate process (`node dist/worker.js`), as users run it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import YAML from 'yaml';
 import { ROOT } from './stack';
 
 export interface WorkerProcess {
@@ -24,4 +27,11 @@ export async function until(cond: () => Promise<unknown> | unknown, what: string
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A worker configuration file (YAML, for DBOPS_CONFIG) in a new temporary directory; returns its path. */
+export function writeWorkerConfig(config: object): string {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-config-')), 'worker.yaml');
+  fs.writeFileSync(file, YAML.stringify(config));
+  return file;
 }

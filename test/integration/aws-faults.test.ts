@@ -16,13 +16,14 @@ import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { DblabFake } from '../fixtures/dblab-fake';
-import { motoEndpoint } from '../helpers/activities';
+import { motoEndpoint, bindDblab, testConfig } from '../helpers/activities';
 import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
 const fx = fixtureAws();
 let t: TestEnv;
+const workerCfg = testConfig();
 
 beforeAll(async () => {
   t = await openTestEnv();
@@ -36,7 +37,7 @@ async function throughFaults<T>(rules: FaultRule[], fn: (proxy: AwsFaultProxy) =
   const aws = new AwsClients({ endpoint: proxy.url, defaultRegion: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 3 });
   let worker: Worker | undefined;
   try {
-    worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws, temporal: t.client }));
+    worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws, temporal: t.client, config: workerCfg }));
     return await worker.runUntil(() => fn(proxy));
   } finally {
     await proxy.stop();
@@ -119,6 +120,7 @@ test('refreshDblab with RDS throttling and lost restore and delete replies: one 
   const source = await makeRdsSource(fx);
   const fake = new DblabFake({ token: DBLAB_TOKEN });
   await fake.start();
+  bindDblab(workerCfg, fake.url);
   const rules: FaultRule[] = [
     { action: 'DescribeDBInstances', fault: 'throttle', times: 3 },
     { action: 'RestoreDBInstanceFromDBSnapshot', fault: 'lose-reply', times: 1 },

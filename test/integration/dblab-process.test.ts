@@ -12,11 +12,11 @@ import { runCli } from '../../src/client/cli';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
-import { motoEndpoint } from '../helpers/activities';
+import { bindDblab, motoEndpoint, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
 import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName } from '../helpers/temporal';
-import { spawnWorker, until } from '../helpers/worker-process';
+import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process';
 
 const fx = fixtureAws();
 
@@ -31,6 +31,8 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
     PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: taskQueue,
     AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
     DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD,
+    // The real worker reads its configuration file: the fake's endpoint is bound to the token.
+    DBOPS_CONFIG: writeWorkerConfig({ dblab: { fake: { endpoint: fake.url, token: 'env:DBLAB_TOKEN', sourcePassword: 'env:SRC_PW', sources: ['us-east-1:prod-*'] } } }),
   };
   let worker = spawnWorker(env);
   try {
@@ -66,7 +68,9 @@ test('dbops refresh schedule reads the reference YAML; the schedule (overlap Ski
   const fake = new DblabFake({ token: DBLAB_TOKEN });
   await fake.start();
   const t = await openTestEnv();
-  const worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: t.client }));
+  const config = testConfig();
+  bindDblab(config, fake.url);
+  const worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: t.client, config }));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-yaml-'));
   try {
     await worker.runUntil(async () => {

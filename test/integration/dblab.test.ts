@@ -1,9 +1,11 @@
 /**
  * refreshDblab and cleanupRefreshClones against moto (RDS/Aurora), the DBLab fake and, for
- * prepare-clone, the local PostgreSQL standing in for the clone (an endpoint resolver maps the
- * clone's fake host name to it).
+ * prepare-clone, a throw-away TLS-only PostgreSQL standing in for the clone (an endpoint resolver
+ * maps the clone's fake host name to it; its certificate names *.aaaaaaaaaa.us-east-1.rds.amazonaws.com,
+ * moto's endpoints, and is signed by the test CA given to the worker as the clone CA).
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { CreateDBInstanceCommand, DeleteDBInstanceCommand } from '@aws-sdk/client-rds';
 import { ApplicationFailure } from '@temporalio/common';
@@ -12,20 +14,21 @@ import type { Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
-import { derivePassword } from '../../src/activities/clone-prepare';
+import { cloneTlsOptions, derivePassword } from '../../src/activities/clone-prepare';
 import { createRdsActivities } from '../../src/activities/rds';
 import { CLONE_PREFIX, cloneTags, MANAGED_BY, planRefresh } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { CleanupResult } from '../../src/workflows/cleanup-refresh-clones';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
+import { bindDblab, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
 import {
   clustersNamed, DBLAB_TOKEN, instancesNamed, makeAuroraSource, makeManualSnapshots, makeRdsSource, refreshConfig, SOURCE_PASSWORD,
 } from '../helpers/dblab-fixtures';
-import { PG_URL, sqlAvailable } from '../helpers/sql';
 import { VENV_BIN } from '../helpers/stack';
 import { makeWorker, openTestEnv, recordHistory, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import { startTlsPostgres, tlsPostgresUnavailable, type TlsPostgres } from '../helpers/tls-postgres';
 import { until } from '../helpers/worker-process';
 
 const fx = fixtureAws();
@@ -34,25 +37,38 @@ let worker: Worker;
 let running: Promise<void>;
 let log: CallLog;
 let fake: DblabFake;
+/** The worker's configuration: each DBLab fake's endpoint is bound to the test token when it starts. */
+const workerCfg = testConfig();
 
-const pg = new URL(PG_URL);
+/** The clones' PostgreSQL (TLS only, trust logins), or undefined when it cannot run here. */
+const clonePgSkip = tlsPostgresUnavailable();
+if (clonePgSkip) console.warn(`prepare-clone test skipped: ${clonePgSkip}`);
+const CLONE_DOMAIN = 'aaaaaaaaaa.us-east-1.rds.amazonaws.com';
+let clonePg: TlsPostgres | undefined;
+const clonePgClient = () =>
+  new PgClient({ host: '127.0.0.1', port: clonePg!.port, user: 'postgres', database: 'postgres', ssl: cloneTlsOptions(`any.${CLONE_DOMAIN}`, fs.readFileSync(clonePg!.caFile, 'utf8')) });
+
 beforeAll(async () => {
+  clonePg = clonePgSkip ? undefined : await startTlsPostgres({ serverName: `*.${CLONE_DOMAIN}` });
   t = await openTestEnv();
   const counted = countingAws();
   log = counted.log;
   const sqlEndpoint = (host: string, port: number) =>
-    host.endsWith('.amazonaws.com') ? { host: pg.hostname, port: Number(pg.port || 5432) } : { host, port };
-  worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: counted.aws, sqlEndpoint, temporal: t.client }));
+    host.endsWith('.amazonaws.com') && clonePg ? { host: '127.0.0.1', port: clonePg.port } : { host, port };
+  const cloneCa = clonePg && fs.readFileSync(clonePg.caFile, 'utf8');
+  worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: counted.aws, sqlEndpoint, cloneCa, temporal: t.client, config: workerCfg }));
   running = worker.run();
 });
 afterAll(async () => {
   worker.shutdown();
   await running;
   await t.close();
+  await clonePg?.stop();
 });
 beforeEach(async () => {
   fake = new DblabFake({ token: DBLAB_TOKEN });
   await fake.start();
+  bindDblab(workerCfg, fake.url);
   log.reset();
 });
 afterEach(async () => fake.stop());
@@ -66,7 +82,7 @@ async function refresh(config: object, id = uniqueName('refresh')) {
 
 const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).length;
 
-(sqlAvailable('postgres') ? test : test.skip)('RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted', async () => {
+(clonePgSkip ? test.skip : test)('RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted', async () => {
   const source = await makeRdsSource(fx);
   const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
   const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
@@ -89,7 +105,7 @@ const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).lengt
     expect(conn).toMatchObject({ host: `${res.clone}.aaaaaaaaaa.us-east-1.rds.amazonaws.com`, port: 5432, dbname: 'postgres', username: dblabUser });
     expect(conn.password).toBe(derivePassword(DBLAB_TOKEN, res.clone!, 'dblab-user'));
     expect(conn.password).not.toBe(SOURCE_PASSWORD); // production credentials not needed
-    const c = new PgClient({ connectionString: PG_URL });
+    const c = clonePgClient();
     await c.connect();
     const member = await c.query("select pg_has_role($1, 'pg_read_all_data', 'MEMBER') as m", [dblabUser]);
     await c.end();
@@ -101,7 +117,7 @@ const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).lengt
     expect(tags).toMatchObject({ team: 'data', ManagedBy: 'dbops-dblab-refresh', AutoDelete: 'true', 'dbops:workflow-id': r.h.workflowId });
     expect(Date.parse(tags.DeleteAfter) - Date.now()).toBeGreaterThan(47 * 3_600_000);
   } finally {
-    const c = new PgClient({ connectionString: PG_URL });
+    const c = clonePgClient();
     await c.connect();
     await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
     await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
@@ -157,6 +173,7 @@ test('cancelled while waiting for the refresh: the clone is still deleted and th
   const source = await makeRdsSource(fx);
   const f2 = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 100000 });
   await f2.start();
+  bindDblab(workerCfg, f2.url);
   try {
     const h = await t.client.workflow.start('refreshDblab', { workflowId: uniqueName('cancel'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: f2.url })] });
     for (let i = 0; i < 200; i++) {
@@ -181,6 +198,7 @@ test('one refresh per DBLab across the schedule and manual runs; cancelling a sc
   const source = await makeRdsSource(fx);
   const slow = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 100000 }); // a refresh that ends when told
   await slow.start();
+  bindDblab(workerCfg, slow.url);
   const config = refreshConfig({ source, apiEndpoint: slow.url });
   const host = new URL(slow.url).host;
   const refreshId = `refresh-dblab:${host}`;
@@ -343,7 +361,12 @@ test('dry run checks everything, creates nothing and reports every problem at on
   config.clone.parameterGroup = 'no-such-parameter-group';
   config.dblab.token = 'env:WRONG_TOKEN';
   const other = await openTestEnv();
-  const w = await makeWorker(other, createActivities({ env: { WRONG_TOKEN: 'wrong', SRC_PW: 'x' }, aws: countingAws().aws }));
+  const w = await makeWorker(other, createActivities({
+    env: { WRONG_TOKEN: 'wrong', SRC_PW: 'x' },
+    aws: countingAws().aws,
+    // The operator bound a wrong token to this DBLab: the dry run reports DBLab's refusal.
+    config: testConfig({ dblab: { wrong: { endpoint: fake.url, token: 'env:WRONG_TOKEN', sourcePassword: 'env:SRC_PW', sources: ['us-east-1:*'] } } }),
+  }));
   const { result, progress } = await w.runUntil(async () => {
     const h = await other.client.workflow.start('refreshDblab', { workflowId: uniqueName('dry'), taskQueue: other.taskQueue, args: [config] });
     return { result: await h.result().catch((e: unknown) => e), progress: await h.query<Progress>('progress') };
@@ -376,7 +399,8 @@ test.each([
   ['literal token', (c: any) => (c.dblab.token = 'plaintext-token'), 'validate', /dblab.token: must be a secret reference/],
   ['unknown source', (c: any) => (c.source.identifier = 'no-such-source'), 'find-snapshot', /source instance no-such-source not found in us-east-1/],
   ['missing snapshot', (c: any) => (c.source.snapshotIdentifier = 'nope'), 'find-snapshot', /snapshot nope does not exist/],
-  ['wrong DBLab token', (c: any) => (c.dblab.token = 'env:SRC_PW'), 'check-dblab', /DBLab at .* rejected the verification token \(HTTP 401\): check dblab.token/],
+  // Another reference than the one the operator bound to this DBLab: refused before it is resolved.
+  ['DBLab token not bound to that endpoint', (c: any) => (c.dblab.token = 'env:SRC_PW'), 'check-dblab', /dblab.token env:SRC_PW is not bound to DBLab http:\/\/127.0.0.1:\d+ on this worker \(dblab.fake-\d+ binds another token\)/],
 ])('bad input (%s) fails before any clone is made', async (_n, mutate, stage, message) => {
   const source = await makeRdsSource(fx);
   const config = refreshConfig({ source, apiEndpoint: fake.url }) as any;

@@ -9,6 +9,7 @@ import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import { AerospikeCloudFake } from '../fixtures/aerospike-cloud-fake';
+import { testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, makeCustomerVpc, peeringsBetween, routesTo, type CallLog } from '../helpers/aws-fixtures';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
@@ -29,7 +30,15 @@ beforeAll(async () => {
   const counted = countingAws();
   log = counted.log;
   const env = { AS_CLIENT_ID: 'client-1', AS_CLIENT_SECRET: SECRET, AS_WRONG_SECRET: 'not-the-secret-at-all' };
-  worker = await makeWorker(t, createActivities({ env, aws: counted.aws, cloudRequestTimeoutMs: 500 }));
+  // The operator binds the client id and secret to the fake's token URL (and the wrong secret to
+  // a second account on the same URLs, for the rejected-credentials test).
+  const config = testConfig({
+    aerospikeCloud: {
+      fake: { apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientId: 'env:AS_CLIENT_ID', clientSecret: 'env:AS_CLIENT_SECRET' },
+      'fake-wrong': { apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientId: 'env:AS_CLIENT_ID', clientSecret: 'env:AS_WRONG_SECRET' },
+    },
+  });
+  worker = await makeWorker(t, createActivities({ env, aws: counted.aws, cloudRequestTimeoutMs: 500, config }));
   running = worker.run();
 });
 afterAll(async () => {

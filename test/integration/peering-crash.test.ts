@@ -8,7 +8,7 @@ import { AerospikeCloudFake } from '../fixtures/aerospike-cloud-fake';
 import { motoEndpoint } from '../helpers/activities';
 import { fixtureAws, makeCustomerVpc, peeringsBetween, routesTo } from '../helpers/aws-fixtures';
 import { openTestEnv, testAddress, uniqueName } from '../helpers/temporal';
-import { spawnWorker, until } from '../helpers/worker-process';
+import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process';
 
 
 
@@ -22,6 +22,10 @@ test('SIGKILL during initiate, restart: one peering, one route per table', async
     PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: taskQueue,
     AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
     AS_ID: 'c', AS_SECRET: 'crash-secret-xyz',
+    // The real worker reads its configuration file: the fake's URLs are bound to the keys.
+    DBOPS_CONFIG: writeWorkerConfig({
+      aerospikeCloud: { fake: { apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientId: 'env:AS_ID', clientSecret: 'env:AS_SECRET' } },
+    }),
   };
   let worker = spawnWorker(env);
   try {

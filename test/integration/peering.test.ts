@@ -9,6 +9,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
+import { testConfig } from '../helpers/activities';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import {
   countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs, type CallLog,
@@ -28,7 +29,9 @@ beforeAll(async () => {
   t = await openTestEnv();
   const counted = countingAws();
   log = counted.log;
-  worker = await makeWorker(t, createActivities({ env: {}, aws: counted.aws }));
+  // The operator lets runs assume the database account's role of the cross-account test, and
+  // replace routes (forceRouteCreation).
+  worker = await makeWorker(t, createActivities({ env: {}, aws: counted.aws, config: testConfig({ aws: { assumeRoles: ['arn:aws:iam::222222222222:role/dbops-database'], allowForceRouteCreation: true } }) }));
   running = worker.run();
 });
 afterAll(async () => {

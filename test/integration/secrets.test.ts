@@ -59,6 +59,9 @@ describe.each([
       TEMPORAL_ADDRESS: testAddress(),
       DBOPS_TASK_QUEUE: taskQueue,
       DBOPS_LOG_LEVEL: 'DEBUG',
+      // No DBOPS_CONFIG: the local-development default, which keeps credentials files under
+      // <DBOPS_DATA_DIR>/credentials only.
+      DBOPS_DATA_DIR: dir,
       AWS_ENDPOINT_URL: motoEndpoint(),
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'testing',
@@ -66,6 +69,8 @@ describe.each([
       ADMIN_PW: a.password,
       ...(encrypted ? { DBOPS_CODEC_KEYS: codecKeys } : {}),
     };
+    const creds = path.join(dir, 'credentials', 'creds.json');
+    fs.mkdirSync(path.dirname(creds));
     const worker = spawnWorker(env);
     const admin = await sqlAdmin('postgres');
     try {
@@ -75,7 +80,7 @@ describe.each([
         [
           'db', 'provision', '--engine', 'postgres', '--host', a.host, '--port', String(a.port), '--admin-user', a.user,
           ...(a.password ? ['--admin-password-ref', 'env:ADMIN_PW'] : []),
-          '--tenant', tenant, '--credentials-file', path.join(dir, 'creds.json'),
+          '--tenant', tenant, '--credentials-file', creds,
         ],
         io.io,
         env,
@@ -84,7 +89,7 @@ describe.each([
       expect(io.out()).toContain(`✔ provision-db:postgres:${a.host}:${names.database} completed`);
       expect(code).toBe(0);
 
-      const password = JSON.parse(fs.readFileSync(path.join(dir, 'creds.json'), 'utf8')).password as string;
+      const password = JSON.parse(fs.readFileSync(creds, 'utf8')).password as string;
       expect(password).toHaveLength(43);
       const exported = execFileSync(
         path.join(VENV_BIN, 'temporal'),

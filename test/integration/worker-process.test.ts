@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../src/temporal/dev-server';
 import { ROOT } from '../helpers/stack';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
+import { spawnWorker, writeWorkerConfig, type WorkerProcess } from '../helpers/worker-process';
 
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
 
@@ -48,6 +48,9 @@ test('npm start: embedded dev server with Web UI, metrics, graceful stop, state 
   try {
     await waitForOutput(first, /polling task queue "dbops"/);
     expect(first.log()).toContain('TEMPORAL_ADDRESS is not set: starting the embedded Temporal dev server');
+    // No DBOPS_CONFIG: the local-development default, said at start-up, with its credentials directory made.
+    expect(first.log()).toContain('configuration: the built-in local-development default (no DBOPS_CONFIG): 0 DBLab instance(s); 0 database server(s) + unlisted loopback servers without secrets');
+    expect(fs.statSync(path.join(dataDir, 'credentials')).mode & 0o777).toBe(0o700);
     expect(first.log()).toContain(`Web UI: http://localhost:${uiPort}`);
     expect(first.log()).toContain('registered search attributes: DbopsOperation, DbopsTarget, DbopsStage');
 
@@ -89,4 +92,13 @@ test('a bad setting stops the worker with a message naming the variable', async 
   const code = await new Promise((res) => r.child.once('exit', res));
   expect(code).toBe(1);
   expect(r.log()).toMatch(/fatal: invalid environment: DBOPS_METRICS_ADDRESS: expected host:port/);
+});
+
+test('a bad worker configuration stops the worker with a message naming the entry', async () => {
+  const file = writeWorkerConfig({ dblab: { staging: { endpoint: 'https://dblab.example.com', token: 'my-literal-token', sources: ['us-east-1:db'] } } });
+  const r = spawnWorker({ PATH: process.env.PATH, DBOPS_CONFIG: file });
+  const code = await new Promise((res) => r.child.once('exit', res));
+  expect(code).toBe(1);
+  expect(r.log()).toContain(`invalid configuration: DBOPS_CONFIG ${file}: dblab.staging.token: must be a secret reference`);
+  expect(r.log()).not.toContain('my-literal-token');
 });

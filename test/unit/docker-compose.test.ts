@@ -42,6 +42,9 @@ test('the worker is built from the Dockerfile and pointed at the server by TEMPO
   expect(s.worker.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
   expect(fs.existsSync(path.join(ROOT, 'Dockerfile'))).toBe(true);
   expect(s.worker.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
+  // The worker reads its configuration (what runs may use and where) from a mounted file.
+  expect(s.worker.environment?.DBOPS_CONFIG).toBe('/etc/dbops/worker.yaml');
+  expect((s.worker as { volumes?: string[] }).volumes).toContain('${DBOPS_CONFIG_FILE:-./examples/worker-config.yaml}:/etc/dbops/worker.yaml:ro');
   expect(s['temporal-ui'].environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
   expect(s.worker.depends_on?.temporal.condition).toBe('service_healthy');
   const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
-import type { SecretResolver } from '../../secrets';
+import type { BoundAerospike } from '../../authority';
 import type { CustomerVpc, Timing } from '../ec2';
 import { pollUntil } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
@@ -26,7 +26,8 @@ interface ApiPeering {
 }
 
 export interface AerospikeCloudOptions {
-  resolveSecret: SecretResolver;
+  /** The account as the operator configured it: its keys go only to its token URL. */
+  account: BoundAerospike;
   fetch?: typeof fetch;
   requestTimeoutMs?: number;
   pageSize?: number;
@@ -34,11 +35,12 @@ export interface AerospikeCloudOptions {
 
 const tokens = new Map<string, { token: string; expiresAt: number }>();
 
-export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'> & { cloud: Cloud }, o: AerospikeCloudOptions): DatabaseSide {
+export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: AerospikeCloudOptions): DatabaseSide {
   const doFetch = o.fetch ?? fetch;
   const timeoutMs = o.requestTimeoutMs ?? 30_000;
   const pageSize = o.pageSize ?? 100;
-  const base = plan.cloud.apiUrl.replace(/\/+$/, '');
+  const base = o.account.apiUrl;
+  const tokenUrl = o.account.tokenUrl;
   const cluster = `${base}/database/clusters/${encodeURIComponent(plan.databaseId)}`;
   let secrets: string[] = [];
 
@@ -47,7 +49,9 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'> & { clo
   async function send(url: string, init: RequestInit, what: string): Promise<Response> {
     let res: Response;
     try {
-      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      // Never follow a redirect: a 307 would re-post the client secret, and any redirect would carry
+      // the bearer token, to wherever it points.
+      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
     } catch (err) {
       const e = err as Error;
       const why = e.name === 'TimeoutError' ? `no reply within ${timeoutMs} ms` : e.message;
@@ -71,15 +75,15 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'> & { clo
 
   async function token(force = false): Promise<string> {
     const [clientId, clientSecret] = await Promise.all([
-      o.resolveSecret(plan.cloud.clientIdRef, 'cloud.clientIdRef'),
-      o.resolveSecret(plan.cloud.clientSecretRef, 'cloud.clientSecretRef'),
+      o.account.clientId(),
+      o.account.clientSecret(),
     ]);
     secrets = [clientId, clientSecret];
     // Keyed by the secret's hash too: a changed secret must not reuse a token from the old one.
-    const key = `${plan.cloud.tokenUrl}|${clientId}|${crypto.createHash('sha256').update(clientSecret).digest('hex')}`;
+    const key = `${tokenUrl}|${clientId}|${crypto.createHash('sha256').update(clientSecret).digest('hex')}`;
     const cached = tokens.get(key);
     if (!force && cached && cached.expiresAt > Date.now() + 60_000) return cached.token;
-    const res = await send(plan.cloud.tokenUrl, {
+    const res = await send(tokenUrl, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { initiateSettled, type PeeringPlan } from '../../domain/peering';
-import type { SecretResolver } from '../../secrets';
+import type { Authority } from '../../authority';
 import type { AwsClients } from '../aws-clients';
 import type { CustomerVpc } from '../ec2';
 import { pollUntil } from '../poll';
@@ -16,20 +16,32 @@ export type SidePlan = Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'ti
 
 export interface DatabaseSideDeps {
   aws: AwsClients;
-  resolveSecret: SecretResolver;
+  authority: Authority;
   fetch?: typeof fetch;
   requestTimeoutMs?: number;
 }
 
 export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
-  const sideFor = (plan: SidePlan): DatabaseSide =>
-    plan.cloud.kind === 'aws'
-      ? awsDatabaseSide(deps.aws, { ...plan, cloud: plan.cloud })
-      : aerospikeCloudSide({ ...plan, cloud: plan.cloud }, { resolveSecret: deps.resolveSecret, fetch: deps.fetch, requestTimeoutMs: deps.requestTimeoutMs });
+  /** A role from the input is assumed only when the operator lists it (aws.assumeRoles). */
+  const role = (roleArn: string | undefined): string | undefined => {
+    if (roleArn !== undefined) deps.authority.assumeRole(roleArn);
+    return roleArn;
+  };
+  const network = (o: { databaseId: string; region: string; roleArn?: string }) => awsDatabaseNetwork(deps.aws, { ...o, roleArn: role(o.roleArn) });
+  const sideFor = (plan: SidePlan): DatabaseSide => {
+    if (plan.cloud.kind === 'aws') {
+      role(plan.cloud.roleArn);
+      return awsDatabaseSide(deps.aws, { ...plan, cloud: plan.cloud });
+    }
+    const account = deps.authority.aerospike(plan.cloud);
+    return aerospikeCloudSide(plan, { account, fetch: deps.fetch, requestTimeoutMs: deps.requestTimeoutMs });
+  };
 
   return {
     /** The database (CIDR, hosted zone) and any peering it already has with this VPC. Read-only. */
     async databaseDescribe(plan: SidePlan, customer: CustomerVpc): Promise<{ database: DatabaseInfo; peering?: DatabasePeering }> {
+      // Checked here, in the read-only prepare stage, so a refused run changes nothing.
+      if ((plan as { force?: boolean }).force) deps.authority.forceRouteCreation();
       const side = sideFor(plan);
       const database = await side.describe();
       return { database, peering: await side.findPeering(customer) };
@@ -88,33 +100,34 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
 
     /** The database network if it exists already (its VPC and CIDR). Read-only. */
     async findDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
-      const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: o.roleArn } }).findVpc();
+      const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) } }).findVpc();
       return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
     },
     async createDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; cidr: string }) {
-      return awsDatabaseNetwork(deps.aws, o).ensureVpc(o.cidr);
+      return network(o).ensureVpc(o.cidr);
     },
     async createDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; subnets: Array<{ az: string; cidr: string }> }) {
-      return awsDatabaseNetwork(deps.aws, o).ensureSubnets(o.vpcId, o.subnets);
+      return network(o).ensureSubnets(o.vpcId, o.subnets);
     },
     async createDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; zoneName: string }) {
-      return awsDatabaseNetwork(deps.aws, o).ensureHostedZone(o.vpcId, o.zoneName);
+      deps.authority.privateZoneName(o.zoneName);
+      return network(o).ensureHostedZone(o.vpcId, o.zoneName);
     },
     async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
-      return awsDatabaseNetwork(deps.aws, o).remove();
+      return network(o).remove();
     },
     /** The database network and what would stop deleting it (deleteDatabaseNetwork). Read-only. */
     async inspectDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
-      return awsDatabaseNetwork(deps.aws, o).inspect();
+      return network(o).inspect();
     },
     async deleteDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; hostedZoneId: string }) {
-      return awsDatabaseNetwork(deps.aws, o).deleteZone(o.hostedZoneId);
+      return network(o).deleteZone(o.hostedZoneId);
     },
     async deleteDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
-      return awsDatabaseNetwork(deps.aws, o).deleteSubnets(o.vpcId);
+      return network(o).deleteSubnets(o.vpcId);
     },
     async deleteDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
-      return awsDatabaseNetwork(deps.aws, o).deleteVpc(o.vpcId);
+      return network(o).deleteVpc(o.vpcId);
     },
   };
 }

@@ -1,6 +1,10 @@
-/** What both engines share: resolving a plan's references into driver options. */
+/**
+ * What both engines share: the plan's server, as the operator configured it (src/authority.ts),
+ * turned into driver options. The admin password and TLS material are resolved only for the server
+ * they are bound to; a server the configuration does not allow is refused before any connection.
+ */
+import type { Authority } from '../../authority';
 import type { SqlPlan } from '../../domain/provision';
-import type { SecretResolver } from '../../secrets';
 
 export interface TlsOptions {
   ca?: string;
@@ -17,6 +21,12 @@ export interface ResolvedServer {
   host: string;
   port: number;
   adminUser: string;
+  /** The database the admin connects to (PostgreSQL). */
+  adminDatabase: string;
+  /** The configured entry's name (undefined: an unlisted loopback server, local development). */
+  entryName?: string;
+  /** Whether the operator lets runs take over a database or user without dbops's mark here. */
+  adopt: boolean;
   /** Resolved admin password, or a function producing an IAM token; never logged. */
   adminPassword?: string | (() => Promise<string>);
   tls: TlsOptions | false;
@@ -28,30 +38,19 @@ export interface ResolvedServer {
 export type EndpointResolver = (host: string, port: number) => { host: string; port: number };
 
 export interface SqlDeps {
-  resolveSecret: SecretResolver;
+  authority: Authority;
   /** Builds an RDS IAM auth token signer for the admin login (server.iam). */
   iamToken?: (host: string, port: number, user: string, region: string) => Promise<string>;
   endpoint?: EndpointResolver;
 }
 
 export async function resolveServer(plan: SqlPlan, deps: SqlDeps): Promise<ResolvedServer> {
-  const s = plan.server;
-  const secrets: string[] = [];
-  const get = async (ref: string | undefined, field: string) => {
-    if (!ref) return undefined;
-    const v = await deps.resolveSecret(ref, field);
-    secrets.push(v);
-    return v;
-  };
-  const [adminPassword, ca, cert, key] = await Promise.all([
-    get(s.adminPasswordRef, 'server.adminPasswordRef'),
-    get(s.tls?.caRef, 'server.tls.caRef'),
-    get(s.tls?.certRef, 'server.tls.certRef'),
-    get(s.tls?.keyRef, 'server.tls.keyRef'),
-  ]);
+  const s = deps.authority.sqlServer(plan.engine, plan.server);
+  const [adminPassword, { ca, cert, key }] = await Promise.all([s.adminPassword(), s.tlsMaterial()]);
+  const secrets = [adminPassword, ca, cert, key].filter((v): v is string => v !== undefined);
   const { host, port } = deps.endpoint ? deps.endpoint(s.host, s.port) : { host: s.host, port: s.port };
   let tls: TlsOptions | false = false;
-  switch (plan.sslMode) {
+  switch (s.tlsMode) {
     case 'require':
       tls = { rejectUnauthorized: false, cert, key, verifyHostname: false };
       break;
@@ -70,5 +69,5 @@ export async function resolveServer(plan: SqlPlan, deps: SqlDeps): Promise<Resol
     if (!deps.iamToken) throw new Error('IAM admin login is not configured on this worker');
     password = () => deps.iamToken!(s.host, s.port, s.adminUser, iam.region);
   }
-  return { host, port, adminUser: s.adminUser, adminPassword: password, tls, secrets };
+  return { host, port, adminUser: s.adminUser, adminDatabase: s.adminDatabase ?? plan.server.adminDatabase ?? 'postgres', entryName: s.name, adopt: s.adopt, adminPassword: password, tls, secrets };
 }
