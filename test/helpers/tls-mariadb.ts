@@ -11,6 +11,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { freePort, waitForPort } from '../../src/temporal/dev-server';
 import { makeTestCertificates } from './tls-postgres';
+import { which } from './server-binaries';
 
 export interface TlsMariadb {
   port: number;
@@ -21,14 +22,6 @@ export interface TlsMariadb {
   stop(): Promise<void>;
 }
 
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function tlsMariadbUnavailable(): string | undefined {
   if (!which('mariadbd') || !which('mariadb-install-db')) return 'MariaDB server binaries (mariadbd, mariadb-install-db) are not installed';

@@ -8,12 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
 import { createMysqlActivities } from '../../src/activities/sql/mysql';
 import { createPostgresActivities } from '../../src/activities/sql/postgres';
+import { Authority } from '../../src/authority';
 import { planProvision } from '../../src/domain/provision';
 import { createSecretResolver } from '../../src/secrets';
-import { motoAws, testActivities } from '../helpers/activities';
+import { workerConfig } from '../../src/worker-config';
+import { motoAws } from '../helpers/activities';
 import { adminUrl, sqlAdmin, sqlAvailable } from '../helpers/sql';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 import { startTlsMariadb, tlsMariadbUnavailable } from '../helpers/tls-mariadb';
@@ -27,37 +29,47 @@ if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
  * provisionDatabase against the server and reports the result, the failure message and the stages.
  */
 function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engine: 'postgres' | 'mysql', adminUser: string, start: () => Promise<S>) {
-  const s = {} as { server: S; t: TestEnv; worker: Worker; running: Promise<void>; dir: string };
+  const s = {} as { server: S; t: TestEnv; dir: string };
   beforeAll(async () => {
     s.server = await start();
     s.t = await openTestEnv();
-    s.worker = await makeWorker(s.t, testActivities());
-    s.running = s.worker.run();
     s.dir = fs.mkdtempSync(path.join(os.tmpdir(), `dbops-tls-${engine}-`));
   }, 120_000);
   afterAll(async () => {
-    s.worker?.shutdown();
-    await s.running;
     await s.t?.close();
     await s.server?.stop(); // what was provisioned goes with the server's data directory
     fs.rmSync(s.dir, { recursive: true, force: true });
   });
 
-  async function provision(host: string, tls?: Record<string, unknown>) {
+  /**
+   * The TLS mode and CA of a server are the operator's (DBOPS_CONFIG), bound to that server; so each
+   * case runs on its own worker whose configuration lists the server with the TLS settings the input
+   * repeats (without TLS: an unlisted loopback server, as in local development).
+   */
+  async function provision(host: string, tls?: { mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'; caRef?: string }) {
     const tenant = uniqueName('tls').replace(/-/g, '_');
     const input = {
       engine, tenant,
       server: { host, port: s.server.port, adminUser, ...(tls ? { tls } : {}) },
       credentialsTarget: { kind: 'file', path: path.join(s.dir, `${tenant}.json`) },
     };
-    const h = await s.t.client.workflow.start('provisionDatabase', { workflowId: uniqueName(`tls-${engine}`), taskQueue: s.t.taskQueue, args: [input] });
-    const r = await h.result().catch((e: unknown) => e);
-    const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
-    return {
-      r, file: input.credentialsTarget.path,
-      message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
-      statuses: Object.fromEntries(progress.stages.map((x) => [x.name, x.status])),
-    };
+    const config = workerConfig({
+      allowLoopbackDatabases: true,
+      credentials: { directories: [s.dir] },
+      ...(tls ? { databaseServers: { tls: { engine, host, port: s.server.port, adminUser, tls: { mode: tls.mode, ...(tls.caRef ? { ca: tls.caRef } : {}) } } } } : {}),
+    }, 'test');
+    const taskQueue = uniqueName('tq');
+    const worker = await makeWorker(s.t, createActivities({ env: {}, aws: motoAws(), config }), taskQueue);
+    return worker.runUntil(async () => {
+      const h = await s.t.client.workflow.start('provisionDatabase', { workflowId: uniqueName(`tls-${engine}`), taskQueue, args: [input] });
+      const r = await h.result().catch((e: unknown) => e);
+      const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
+      return {
+        r, file: input.credentialsTarget.path,
+        message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
+        statuses: Object.fromEntries(progress.stages.map((x) => [x.name, x.status])),
+      };
+    });
   }
   return { server: () => s.server, provision };
 }
@@ -138,7 +150,8 @@ if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
 describe('IAM statements on servers without IAM support', () => {
   const deps = () => {
     const aws = motoAws();
-    return { aws, resolveSecret: createSecretResolver({ env: { PW: '' }, aws }) };
+    const config = workerConfig({ allowLoopbackDatabases: true, credentials: { directories: ['/tmp'] } }, 'test');
+    return { aws, authority: new Authority(config, createSecretResolver({ env: {}, aws })) };
   };
 
   (sqlAvailable('postgres') ? test : test.skip)('PostgreSQL: GRANT rds_iam fails with the server\'s exact error, classified', async () => {

@@ -1,27 +1,61 @@
 /**
  * MySQL/MariaDB provisioning steps: check-then-act, tolerant of concurrent runs, passwords sent as
  * hashes where the server allows it (MariaDB), grants with `_`/`%` escaped.
+ *
+ * Ownership: MariaDB has no comments on users and MySQL 8 none on databases, so dbops keeps its
+ * marks in a registry no tenant can reach: the table `_dbops`.`objects` (a database name no input
+ * can give, since names start with a letter), one row per database and user it made:
+ * (kind, name, db, user, credentials, state, created_at). A row is written as `pending` before
+ * the CREATE and turned `created` after it, so a crash in between is resolved safely on the next
+ * run: a pending database that exists is completed only while it is still empty, a pending user
+ * only if it accepts the password claimed in the credentials target; anything else is refused.
+ * A step changes, adopts or drops only what is marked for the plan's own database and user (or,
+ * with adopt on the server, takes over an unmarked one), and never the admin login, an account
+ * with global privileges or a system database. `connect` checks all of it, read-only, first.
  */
 import crypto from 'node:crypto';
-import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import mysql, { type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names';
 import type { AwsClients } from '../aws-clients';
-import { claimPassword, credentialsStore } from '../credentials';
+import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
 import { resolveServer, type ResolvedServer, type SqlDeps, type TlsOptions } from './connection';
 import { mysqlNativeHash } from './passwords';
-import type { DeprovisionPlan, SqlEngineActivities, StepResult } from './types';
+import {
+  credentialsMismatch,
+  isDeprovision,
+  judgeOwnership,
+  NOT_OWNED,
+  type DeprovisionPlan,
+  type ObjectFacts,
+  type Ownership,
+  type OwnershipMark,
+  type SqlEngineActivities,
+  type StepResult,
+  requireOurs,
+} from './types';
 
 const DB_EXISTS = 1007;
 const USER_OP_FAILED = 1396;
+const NO_SUCH_TABLE = 1146;
+const UNKNOWN_DATABASE = 1049;
+
+/** The registry of what dbops made on this server. */
+const REGISTRY_DB = '_dbops';
+const REGISTRY = '`_dbops`.`objects`';
 
 interface Session {
   sql: Connection;
   server: ResolvedServer;
   mariadb: boolean;
+  /** The admin's own user name, as the server knows it (CURRENT_USER() without the host). */
+  me: string;
 }
+
+/** A registry row's facts: the mark, and whether it is still `pending` (made, not yet confirmed). */
+type MyFacts = ObjectFacts & { pending?: boolean };
 
 /**
  * mysql2's own TLS options. It ignores `servername` and `checkServerIdentity` (it sets both
@@ -56,24 +90,64 @@ function account(user: string): string {
   return `${mysql.escape(user)}@'%'`;
 }
 
+/** An identifier as SHOW GRANTS prints it (`a``b` → a`b). */
+function unquote(ident: string): string {
+  return ident.startsWith('`') ? ident.slice(1, -1).replace(/``/g, '`') : ident;
+}
+
+/**
+ * Reads SHOW GRANTS lines of an account: what makes it untouchable (global privileges, PROXY,
+ * roles) and what keeps it from being adopted for `database` (privileges anywhere else).
+ */
+export function classifyMysqlGrants(lines: string[], database: string): { protectedReason?: string; adoptBlocker?: string } {
+  const globals: string[] = [];
+  const elsewhere: string[] = [];
+  const escaped = database.replace(/\\/g, '\\\\').replace(/[_%]/g, (c) => `\\${c}`);
+  for (const line of lines) {
+    if (/^GRANT PROXY ON /i.test(line)) {
+      globals.push('PROXY');
+      continue;
+    }
+    const m = /^GRANT (.+?) ON (?:(?:PROCEDURE|FUNCTION|PACKAGE BODY|PACKAGE) )?(`(?:[^`]|``)*`|\*)\.(`(?:[^`]|``)*`|\*) TO /i.exec(line);
+    if (!m) {
+      if (/^GRANT /i.test(line) && !/ ON /i.test(line)) globals.push('a role'); // GRANT `role` TO `u`@`%`
+      else elsewhere.push(line.slice(0, 80));
+      continue;
+    }
+    const [, privs, db, table] = m;
+    if (db === '*') {
+      if (privs.trim().toUpperCase() !== 'USAGE' || /WITH GRANT OPTION/i.test(line)) globals.push(`${privs.trim()} ON *.*`);
+      continue;
+    }
+    const name = unquote(db);
+    const same = table === '*' ? name === escaped : name === database;
+    if (!same) elsewhere.push(`${privs.trim()} ON ${db}.${table}`);
+  }
+  return {
+    ...(globals.length ? { protectedReason: `it has server-wide privileges (${globals.join('; ')})` } : {}),
+    ...(elsewhere.length ? { adoptBlocker: `it has privileges outside database ${database} (${elsewhere.join('; ')})` } : {}),
+  };
+}
+
 export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlEngineActivities {
   /**
    * Runs `fn` on a dedicated admin connection; every error leaves classified. Steps that change
-   * something take a named lock per database first so concurrent runs take turns.
+   * something take named locks first (per database, and per user where a user is changed) so
+   * concurrent runs take turns.
    */
-  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, lock = true): Promise<T> {
+  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, locks: Array<'database' | 'user'> = ['database']): Promise<T> {
     const server = await resolveServer(plan, deps);
     let sql: Connection | undefined;
     try {
       const password = typeof server.adminPassword === 'function' ? await server.adminPassword() : server.adminPassword;
       if (password) server.secrets.push(password);
       sql = await open(server, server.adminUser, password);
-      if (lock) {
-        const [got] = await sql.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [`dbops:${plan.database}`.slice(0, 64)]);
+      for (const key of locks.map((l) => (l === 'database' ? `dbops:${plan.database}` : `dbops:user:${plan.user}`).slice(0, 64))) {
+        const [got] = await sql.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [key]);
         if (got[0].got !== 1) throw ApplicationFailure.retryable(`another run holds the lock for ${plan.database}`, 'SqlLockBusy');
       }
-      const [v] = await sql.query<RowDataPacket[]>('SELECT VERSION() AS v');
-      return await fn({ sql, server, mariadb: /mariadb/i.test(String(v[0].v)) });
+      const [v] = await sql.query<RowDataPacket[]>('SELECT VERSION() AS v, CURRENT_USER() AS me');
+      return await fn({ sql, server, mariadb: /mariadb/i.test(String(v[0].v)), me: String(v[0].me).replace(/@[^@]*$/, '') });
     } catch (err) {
       throw classifySqlError(err, { engine: 'mysql', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets, tls: server.tls !== false });
     } finally {
@@ -86,12 +160,89 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     return r;
   }
 
-  async function userExists(sql: Connection, user: string): Promise<boolean> {
-    return (await rows(sql, "SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user])).length > 0;
+  async function exec(sql: Connection, text: string, params: unknown[] = []): Promise<ResultSetHeader> {
+    const [r] = await sql.query<ResultSetHeader>(text, params);
+    return r;
   }
 
   async function databaseExists(sql: Connection, db: string): Promise<boolean> {
     return (await rows(sql, 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db])).length > 0;
+  }
+
+  /** The registry, made by the admin on first use (before anything it will record). */
+  async function ensureRegistry(sql: Connection): Promise<void> {
+    await sql.query(`CREATE DATABASE IF NOT EXISTS ${q(REGISTRY_DB)} CHARACTER SET utf8mb4`);
+    await sql.query(
+      `CREATE TABLE IF NOT EXISTS ${REGISTRY} (
+         kind VARCHAR(16) NOT NULL, name VARCHAR(64) NOT NULL, db VARCHAR(64) NOT NULL, \`user\` VARCHAR(64) NOT NULL,
+         credentials TEXT NULL, state VARCHAR(16) NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+         PRIMARY KEY (kind, name)
+       ) ENGINE=InnoDB`,
+    );
+  }
+
+  interface RegistryRow { kind: string; name: string; db: string; user: string; credentials: string | null; state: string }
+
+  /** The registry rows for the plan's database and user (none when there is no registry yet). */
+  async function registry(sql: Connection, plan: SqlPlan): Promise<{ database?: RegistryRow; user?: RegistryRow }> {
+    let found: RegistryRow[];
+    try {
+      found = (await rows(
+        sql,
+        `SELECT kind, name, db, \`user\`, credentials, state FROM ${REGISTRY} WHERE (kind = 'database' AND name = ?) OR (kind = 'user' AND name = ?)`,
+        [plan.database, plan.user],
+      )) as unknown as RegistryRow[];
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (errno === NO_SUCH_TABLE || errno === UNKNOWN_DATABASE) return {};
+      throw err;
+    }
+    return { database: found.find((r) => r.kind === 'database'), user: found.find((r) => r.kind === 'user') };
+  }
+
+  const markOf = (r: RegistryRow): OwnershipMark => ({ managedBy: 'dbops', database: r.db, user: r.user, ...(r.credentials ? { credentials: r.credentials } : {}) });
+
+  /**
+   * What the live catalog and the registry say about the plan's database and user. `password`:
+   * the user's password from its credentials target, to recognise a user an interrupted run made.
+   */
+  async function facts(s: Session, plan: SqlPlan, password?: string): Promise<{ database: MyFacts; user: MyFacts }> {
+    const { sql } = s;
+    const reg = await registry(sql, plan);
+    const database: MyFacts = { exists: await databaseExists(sql, plan.database) };
+    if (database.exists && reg.database) {
+      if (reg.database.state === 'created') database.mark = markOf(reg.database);
+      else {
+        // Made by a run that stopped before confirming it: ours only while nothing is in it yet.
+        const [n] = await rows(
+          sql,
+          `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?) AS n`,
+          [plan.database, plan.database],
+        );
+        if (Number(n.n) === 0) {
+          database.mark = markOf(reg.database);
+          database.pending = true;
+        } else database.note = 'a dbops run was interrupted while creating it, and it is no longer empty';
+      }
+    }
+    const hosts = (await rows(sql, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [plan.user])).map((r) => String(r.h));
+    const user: MyFacts = { exists: hosts.length > 0 };
+    const others = hosts.filter((h) => h !== '%');
+    if (others.length) {
+      user.protectedReason = `${others.map((h) => (h === '' ? 'a role of that name' : `account ${plan.user}@${h}`)).join(', ')} exist${others.length === 1 ? 's' : ''}; dbops only manages ${plan.user}@'%'`;
+    } else if (user.exists) {
+      const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) => String(Object.values(r)[0]));
+      Object.assign(user, classifyMysqlGrants(grants, plan.database));
+      if (reg.user) {
+        if (reg.user.state === 'created') user.mark = markOf(reg.user);
+        else if (password !== undefined && (await loginWorks(s.server, plan.user, password))) {
+          // Made by a run that stopped before confirming it: it has the password dbops claimed.
+          user.mark = markOf(reg.user);
+          user.pending = true;
+        } else user.note = 'a dbops run was interrupted while creating it, and it does not have the password that run stored';
+      }
+    }
+    return { database, user };
   }
 
   /** CREATE/ALTER USER clause setting the password: a hash on MariaDB, the value over the wire on MySQL 8. */
@@ -110,9 +261,57 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     }
   }
 
+  /** Records a mark (pending or created) for an object that does not exist or is being adopted. */
+  async function record(sql: Connection, kind: 'database' | 'user', plan: SqlPlan, state: 'pending' | 'created', credentials: string | null): Promise<void> {
+    await sql.query(
+      `REPLACE INTO ${REGISTRY} (kind, name, db, \`user\`, credentials, state) VALUES (?, ?, ?, ?, ?, ?)`,
+      [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user, credentials, state],
+    );
+  }
+
+  /** Turns this run's own pending row `created`; fails if the row is no longer this tenant's. */
+  async function confirm(sql: Connection, kind: 'database' | 'user', plan: SqlPlan): Promise<void> {
+    const r = await exec(
+      sql,
+      `UPDATE ${REGISTRY} SET state = 'created' WHERE kind = ? AND name = ? AND db = ? AND \`user\` = ?`,
+      [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user],
+    );
+    if (r.affectedRows !== 1) {
+      throw ApplicationFailure.nonRetryable(`the dbops registry row for ${kind} ${kind === 'database' ? plan.database : plan.user} changed while it was being made`, NOT_OWNED);
+    }
+  }
+
+  async function forget(sql: Connection, kind: 'database' | 'user', plan: SqlPlan): Promise<void> {
+    try {
+      await sql.query(`DELETE FROM ${REGISTRY} WHERE kind = ? AND name = ? AND db = ? AND \`user\` = ?`, [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user]);
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno;
+      if (errno !== NO_SUCH_TABLE && errno !== UNKNOWN_DATABASE) throw err;
+    }
+  }
+
+  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) => requireOurs('mysql', plan, kind, name, o);
+
+  /** As in postgres.ts: another credentials target than the mark's must hold the user's current password. */
+  async function checkCredentialsContinuity(s: Session, plan: SqlPlan, user: MyFacts, ownership: Ownership, ref: string, password: string | undefined): Promise<void> {
+    const markRef = user.mark?.credentials;
+    if (plan.auth !== 'password' || ownership !== 'ours' || !markRef || markRef === ref) return;
+    if (password === undefined) {
+      throw credentialsMismatch(plan, markRef, ref, `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`);
+    }
+    if (!(await loginWorks(s.server, plan.user, password))) {
+      throw credentialsMismatch(plan, markRef, ref, `${ref} holds another password than the one the user has`);
+    }
+  }
+
   return {
     async connect(plan) {
-      return admin(plan, 'log in as the admin user', async ({ sql, mariadb }) => {
+      const mode = isDeprovision(plan) ? 'deprovision' : 'provision';
+      // The credentials target first: an unusable or foreign one is refused before any SQL.
+      const target = plan.credentialsTarget ? await inspectCredentialsTarget(plan, deps) : undefined;
+      const stored = target?.state === 'ours' ? target.stored.password : undefined;
+      return admin(plan, 'log in as the admin user', async (s) => {
+        const { sql, mariadb } = s;
         const [info] = await rows(sql, 'SELECT VERSION() AS v, CURRENT_USER() AS me');
         const grants = (await rows(sql, 'SHOW GRANTS')).map((r) => String(Object.values(r)[0]));
         const all = grants.some((g) => /^GRANT ALL PRIVILEGES ON \*\.\* TO .* WITH GRANT OPTION/.test(g));
@@ -132,47 +331,105 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
             );
           }
         }
+        // Read-only: what exists, whose it is, and whether this run may touch it.
+        const f = await facts(s, plan, stored);
+        const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
+        if (mode === 'provision' && target) await checkCredentialsContinuity(s, plan, f.user, own.user, target.ref, stored);
         const version = `${mariadb ? 'MariaDB' : 'MySQL'} ${String(info.v).split('-')[0]}`;
-        return { serverVersion: version, detail: `${version} as ${info.me}` };
-      }, false);
+        const found = [
+          own.database !== 'absent' && `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
+          own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+        ].filter(Boolean);
+        return { serverVersion: version, detail: `${version} as ${info.me}${found.length ? `; ${found.join(', ')}` : ''}` };
+      }, []);
     },
 
     async ensureDatabase(plan) {
-      return admin(plan, `create database ${plan.database}`, async ({ sql }) => {
-        if (await databaseExists(sql, plan.database)) return { changed: false, detail: `database ${plan.database} already exists` };
-        try {
-          await sql.query(`CREATE DATABASE ${q(plan.database)} CHARACTER SET utf8mb4`);
-        } catch (err) {
-          if ((err as { errno?: number }).errno !== DB_EXISTS) throw err;
-          return { changed: false, detail: `database ${plan.database} was created by a concurrent run` };
+      return admin(plan, `create database ${plan.database}`, async (s) => {
+        const { sql } = s;
+        await ensureRegistry(sql);
+        for (let attempt = 0; ; attempt++) {
+          const f = await facts(s, plan);
+          const own = judgeOwnership(plan, s.server, { database: f.database }, 'provision', [s.me]).database;
+          if (own === 'ours') {
+            if (!f.database.pending) return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
+            await confirm(sql, 'database', plan);
+            return { changed: true, detail: `database ${plan.database} was made by an interrupted run (still empty): confirmed` };
+          }
+          if (own === 'adopt') {
+            await record(sql, 'database', plan, 'created', null);
+            return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): recorded as dbops's` };
+          }
+          // Recorded before it exists, confirmed after: a crash in between is resolved by the next run.
+          await record(sql, 'database', plan, 'pending', null);
+          try {
+            await sql.query(`CREATE DATABASE ${q(plan.database)} CHARACTER SET utf8mb4`);
+          } catch (err) {
+            if ((err as { errno?: number }).errno === DB_EXISTS && attempt === 0) continue; // made by someone else meanwhile: judge again
+            throw err;
+          }
+          await confirm(sql, 'database', plan);
+          return { changed: true, detail: `created database ${plan.database}` };
         }
-        return { changed: true, detail: `created database ${plan.database}` };
       });
     },
 
     async ensureUser(plan) {
-      const password = plan.auth === 'password' ? await claimPassword(plan, deps.aws) : undefined;
+      // Names that are never a tenant's are refused before a password is claimed for them.
+      judgeOwnership(plan, await resolveServer(plan, deps), { user: { exists: false } }, 'provision');
+      const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
+      const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : null;
       return admin(plan, `create user ${plan.user}`, async (s) => {
+        const { sql } = s;
+        await ensureRegistry(sql);
         const auth = password !== undefined ? identifiedBy(s, password) : "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'";
-        if (!(await userExists(s.sql, plan.user))) {
-          try {
-            await s.sql.query(`CREATE USER ${account(plan.user)} ${auth}`);
+        const changes: string[] = [];
+        for (let attempt = 0; ; attempt++) {
+          const f = await facts(s, plan, password);
+          const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
+          if (own === 'absent') {
+            await record(sql, 'user', plan, 'pending', ref);
+            try {
+              await sql.query(`CREATE USER ${account(plan.user)} ${auth}`);
+            } catch (err) {
+              if ((err as { errno?: number }).errno === USER_OP_FAILED && attempt === 0) continue; // made concurrently: judge again
+              throw err;
+            }
+            await confirm(sql, 'user', plan);
             return { changed: true, detail: `created user ${plan.user}` };
-          } catch (err) {
-            if ((err as { errno?: number }).errno !== USER_OP_FAILED) throw err; // 1396: created concurrently
           }
+          if (own === 'adopt') {
+            await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
+            await record(sql, 'user', plan, 'created', ref);
+            return { changed: true, detail: `adopted user ${plan.user} (adopt is on for this server): set the stored credentials, recorded as dbops's` };
+          }
+          // ours
+          if (ref && password !== undefined) await checkCredentialsContinuity(s, plan, f.user, own, ref, password);
+          if (f.user.pending) {
+            await confirm(sql, 'user', plan);
+            changes.push(`user ${plan.user} was made by an interrupted run (it has the stored password): confirmed`);
+          }
+          if (password !== undefined && !(await loginWorks(s.server, plan.user, password))) {
+            await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
+            changes.push(`user ${plan.user} existed with another password: set the stored one`);
+          }
+          if (ref && f.user.mark?.credentials !== ref) {
+            await sql.query(`UPDATE ${REGISTRY} SET credentials = ? WHERE kind = 'user' AND name = ? AND db = ? AND \`user\` = ?`, [ref, plan.user, plan.database, plan.user]);
+            changes.push(`its credentials are now recorded at ${ref}`);
+          }
+          break;
         }
-        if (password === undefined) return { changed: false, detail: `IAM user ${plan.user} already exists` };
-        if (await loginWorks(s.server, plan.user, password)) {
-          return { changed: false, detail: `user ${plan.user} already exists with the stored password` };
-        }
-        await s.sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
-        return { changed: true, detail: `user ${plan.user} existed with another password: set the stored one` };
-      });
+        if (changes.length) return { changed: true, detail: changes.join('; ') };
+        return { changed: false, detail: password === undefined ? `IAM user ${plan.user} already exists` : `user ${plan.user} already exists with the stored password` };
+      }, ['database', 'user']);
     },
 
     async grant(plan) {
-      return admin(plan, `grant ${plan.database} to ${plan.user}`, async ({ sql }) => {
+      return admin(plan, `grant ${plan.database} to ${plan.user}`, async (s) => {
+        const { sql } = s;
+        const own = judgeOwnership(plan, s.server, await facts(s, plan), 'provision', [s.me]);
+        needsOurs(plan, 'database', plan.database, own.database);
+        needsOurs(plan, 'user', plan.user, own.user);
         const grantDb = mysqlGrantDatabase(plan.database);
         const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) => String(Object.values(r)[0]));
         if (grants.some((g) => g.startsWith(`GRANT ALL PRIVILEGES ON ${grantDb}.*`))) {
@@ -180,7 +437,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         }
         await sql.query(`GRANT ALL PRIVILEGES ON ${grantDb}.* TO ${account(plan.user)}`);
         return { changed: true, detail: `granted ALL on ${plan.database}.* to ${plan.user}` };
-      });
+      }, ['database', 'user']);
     },
 
     async verify(plan) {
@@ -191,12 +448,12 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
             throw ApplicationFailure.nonRetryable(`user ${plan.user} has no grant on ${plan.database}`, 'VerifyFailed');
           }
           return { changed: false, detail: 'grants checked; login not tried (an IAM token login needs RDS)' };
-        }, false);
+        }, []);
       }
-      const stored = await credentialsStore(plan.credentialsTarget!, deps.aws).read();
+      const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
       let me: Connection | undefined;
-      const table = `dbops_verify_${crypto.randomBytes(6).toString("hex")}`;
+      const table = `dbops_verify_${crypto.randomBytes(6).toString('hex')}`;
       try {
         me = await open(server, plan.user, stored?.password, plan.database);
         await me.query(`CREATE TABLE ${q(table)} (id INT)`);
@@ -218,20 +475,34 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     },
 
     async dropDatabase(plan: DeprovisionPlan): Promise<StepResult> {
-      if (plan.reclaimPolicy === 'retain') return { changed: false, detail: `database ${plan.database} kept (reclaimPolicy retain)` };
-      return admin(plan, `drop database ${plan.database}`, async ({ sql }) => {
-        if (!(await databaseExists(sql, plan.database))) return { changed: false, detail: `database ${plan.database} does not exist` };
+      return admin(plan, `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}`, async (s) => {
+        const { sql } = s;
+        // Only a database marked for this tenant is dropped (adopt never applies here).
+        const own = judgeOwnership(plan, s.server, await facts(s, plan), 'deprovision', [s.me]).database;
+        if (plan.reclaimPolicy === 'retain') return { changed: false, detail: `database ${plan.database} kept (reclaimPolicy retain)` };
+        if (own === 'absent') {
+          await forget(sql, 'database', plan); // a stale row of a database someone dropped
+          return { changed: false, detail: `database ${plan.database} does not exist` };
+        }
         await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)}`);
+        await forget(sql, 'database', plan);
         return { changed: true, detail: `dropped database ${plan.database}` };
       });
     },
 
     async dropUser(plan: DeprovisionPlan): Promise<StepResult> {
-      return admin(plan, `drop user ${plan.user}`, async ({ sql }) => {
-        if (!(await userExists(sql, plan.user))) return { changed: false, detail: `user ${plan.user} does not exist` };
+      return admin(plan, `drop user ${plan.user}`, async (s) => {
+        const { sql } = s;
+        // Only a user marked for this tenant is dropped (adopt never applies here).
+        const own = judgeOwnership(plan, s.server, { user: (await facts(s, plan)).user }, 'deprovision', [s.me]).user;
+        if (own === 'absent') {
+          await forget(sql, 'user', plan);
+          return { changed: false, detail: `user ${plan.user} does not exist` };
+        }
         await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
+        await forget(sql, 'user', plan);
         return { changed: true, detail: `dropped user ${plan.user}` };
-      });
+      }, ['database', 'user']);
     },
   };
 }

@@ -1,6 +1,13 @@
 /**
  * PostgreSQL provisioning steps. Each checks the catalog first and acts only when something is
  * missing, so every step is safe to re-run, and tolerates a concurrent run creating the same thing.
+ *
+ * Ownership: every database and role dbops makes carries its mark in its comment
+ * (`COMMENT ON DATABASE/ROLE … IS '{"managedBy":"dbops","database":…,"user":…}'`, the role's also
+ * naming its credentials target). A step changes, adopts or drops only what carries the mark for
+ * the plan's own database and user (or, with adopt on the server, takes over an unmarked one), and
+ * never the admin login, a privileged role or a system database. `connect` checks all of it,
+ * read-only, before anything is created; each step checks again against the live catalog.
  */
 import crypto from 'node:crypto';
 import { Client, escapeLiteral } from 'pg';
@@ -8,11 +15,24 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { quotePgIdent as q } from '../../domain/sql-names';
 import type { AwsClients } from '../aws-clients';
-import { claimPassword, credentialsStore } from '../credentials';
+import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
 import { resolveServer, type ResolvedServer, type SqlDeps } from './connection';
 import { scramMatches, scramVerifier } from './passwords';
-import type { DeprovisionPlan, SqlEngineActivities, StepResult } from './types';
+import {
+  credentialsMismatch,
+  isDeprovision,
+  judgeOwnership,
+  makeMark,
+  NOT_OWNED,
+  parseMark,
+  type DeprovisionPlan,
+  type ObjectFacts,
+  type Ownership,
+  type SqlEngineActivities,
+  type StepResult,
+  requireOurs,
+} from './types';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
 
@@ -20,6 +40,13 @@ interface Session {
   sql: Client;
   server: ResolvedServer;
   plan: SqlPlan;
+  /** The admin's own role name, as the server knows it. */
+  me: string;
+}
+
+interface PgFacts {
+  database: ObjectFacts & { oid?: string };
+  user: ObjectFacts;
 }
 
 function clientFor(server: ResolvedServer, user: string, password: ResolvedServer['adminPassword'], database: string): Client {
@@ -39,18 +66,20 @@ function clientFor(server: ResolvedServer, user: string, password: ResolvedServe
 export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): SqlEngineActivities {
   /**
    * Runs `fn` on a dedicated admin connection; every error leaves classified. Steps that change
-   * something hold a session advisory lock per database first, so concurrent runs for the same
-   * tenant take turns (catalog updates on the same row would otherwise fail with "tuple
-   * concurrently updated"); the lock goes with the connection.
+   * something hold session advisory locks first (per database, and per user where a user is
+   * changed), so concurrent runs take turns (catalog updates on the same row would otherwise fail
+   * with "tuple concurrently updated"); the locks go with the connection.
    */
-  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, database?: string, lock = true): Promise<T> {
+  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, database?: string, locks: Array<'database' | 'user'> = ['database']): Promise<T> {
     const server = await resolveServer(plan, deps);
-    const sql = clientFor(server, server.adminUser, server.adminPassword, database ?? plan.server.adminDatabase ?? 'postgres');
+    const sql = clientFor(server, server.adminUser, server.adminPassword, database ?? server.adminDatabase);
     sql.on('error', () => undefined); // a dropped idle connection must not crash the worker
     try {
       await sql.connect();
-      if (lock) await sql.query("select pg_advisory_lock(hashtext('dbops:' || $1))", [plan.database]);
-      return await fn({ sql, server, plan });
+      if (locks.includes('database')) await sql.query("select pg_advisory_lock(hashtext('dbops:' || $1))", [plan.database]);
+      if (locks.includes('user')) await sql.query("select pg_advisory_lock(hashtext('dbops:user:' || $1))", [plan.user]);
+      const me = (await one<{ me: string }>(sql, 'select current_user as me'))!.me;
+      return await fn({ sql, server, plan, me });
     } catch (err) {
       throw classifySqlError(err, { engine: 'postgres', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets });
     } finally {
@@ -60,6 +89,18 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
 
   async function one<T>(sql: Client, text: string, params: unknown[] = []): Promise<T | undefined> {
     return (await sql.query(text, params)).rows[0] as T | undefined;
+  }
+
+  /** Runs statements in one transaction (CREATE ROLE and its mark commit together or not at all). */
+  async function tx(sql: Client, statements: string[]): Promise<void> {
+    await sql.query('BEGIN');
+    try {
+      for (const s of statements) await sql.query(s);
+      await sql.query('COMMIT');
+    } catch (err) {
+      await sql.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   }
 
   async function isSuperuser(sql: Client): Promise<boolean> {
@@ -77,11 +118,67 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     return Boolean(await one(sql, 'select 1 from pg_roles where rolname = $1', [role]));
   }
 
-  async function databaseExists(sql: Client, db: string): Promise<boolean> {
-    return Boolean(await one(sql, 'select 1 from pg_database where datname = $1', [db]));
+  /**
+   * What the live catalog says about the plan's database and role: whether they exist, their
+   * dbops mark, and what makes them untouchable (privileged role, template or system database) or
+   * not adoptable (a role that reaches beyond the tenant's database).
+   */
+  async function facts(sql: Client, plan: SqlPlan): Promise<PgFacts> {
+    const db = await one<{ oid: string; template: boolean; allowconn: boolean; c: string | null }>(
+      sql,
+      `select oid::text as oid, datistemplate as template, datallowconn as allowconn, shobj_description(oid, 'pg_database') as c
+         from pg_database where datname = $1`,
+      [plan.database],
+    );
+    const database: PgFacts['database'] = { exists: Boolean(db) };
+    if (db) {
+      database.oid = db.oid;
+      database.mark = parseMark(db.c);
+      if (db.template) database.protectedReason = 'it is a template database';
+      else if (!db.allowconn) database.protectedReason = 'it does not allow connections (a system database)';
+    }
+    const role = await one<{
+      oid: string; su: boolean; crole: boolean; repl: boolean; bypass: boolean; cdb: boolean; c: string | null;
+    }>(
+      sql,
+      `select oid::text as oid, rolsuper as su, rolcreaterole as crole, rolreplication as repl, rolbypassrls as bypass,
+              rolcreatedb as cdb, shobj_description(oid, 'pg_authid') as c
+         from pg_roles where rolname = $1`,
+      [plan.user],
+    );
+    const user: ObjectFacts = { exists: Boolean(role) };
+    if (role) {
+      user.mark = parseMark(role.c);
+      const attrs = [role.su && 'SUPERUSER', role.crole && 'CREATEROLE', role.repl && 'REPLICATION', role.bypass && 'BYPASSRLS', role.cdb && 'CREATEDB'].filter(Boolean);
+      if (attrs.length) user.protectedReason = `it is a privileged role (${attrs.join(', ')})`;
+      const memberOf = (await sql.query<{ r: string }>(
+        `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.roleid
+          where m.member = $1::oid and r.rolname <> 'rds_iam' order by 1`,
+        [role.oid],
+      )).rows.map((x) => x.r);
+      const members = (await sql.query<{ r: string }>(
+        `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.member
+          where m.roleid = $1::oid and r.rolname <> current_user order by 1`,
+        [role.oid],
+      )).rows.map((x) => x.r);
+      const reach = (await one<{ n: string }>(
+        sql,
+        `select count(*)::text as n from pg_shdepend s
+          where s.refclassid = 'pg_authid'::regclass and s.refobjid = $1::oid
+            and not ($2::oid is not null and (s.dbid = $2::oid or (s.dbid = 0 and s.classid = 'pg_database'::regclass and s.objid = $2::oid)))`,
+        [role.oid, database.oid ?? null],
+      ))!.n;
+      const blockers = [
+        memberOf.length && `it is a member of ${memberOf.join(', ')}`,
+        members.length && `${members.join(', ')} ${members.length === 1 ? 'is a member' : 'are members'} of it`,
+        Number(reach) > 0 && `it owns objects or holds privileges outside database ${plan.database}`,
+      ].filter(Boolean);
+      if (blockers.length) user.adoptBlocker = blockers.join('; ');
+    }
+    return { database, user };
   }
 
-  /** Whether the stored password already works for the role (checked without changing anything). */
+  /** Whether `password` already works for the role (checked without changing anything). */
   async function passwordMatches(s: Session, password: string): Promise<boolean> {
     if (await isSuperuser(s.sql)) {
       const row = await one<{ p: string | null }>(s.sql, 'select rolpassword as p from pg_authid where rolname = $1', [s.plan.user]);
@@ -101,9 +198,34 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     }
   }
 
+  /**
+   * A user dbops made keeps the password in the target its mark names. A run naming another
+   * target would set a new password (breaking the first connection string), so it is refused
+   * unless that target already holds the password the user has. `password`: what the run's target
+   * holds (undefined: nothing yet).
+   */
+  async function checkCredentialsContinuity(s: Session, user: ObjectFacts, ownership: Ownership, ref: string, password: string | undefined): Promise<void> {
+    const markRef = user.mark?.credentials;
+    if (s.plan.auth !== 'password' || ownership !== 'ours' || !markRef || markRef === ref) return;
+    if (password === undefined) {
+      throw credentialsMismatch(s.plan, markRef, ref, `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`);
+    }
+    if (!(await passwordMatches(s, password))) {
+      throw credentialsMismatch(s.plan, markRef, ref, `${ref} holds another password than the one the user has`);
+    }
+  }
+
+  const markSql = (kind: 'DATABASE' | 'ROLE', name: string, mark: object) => `COMMENT ON ${kind} ${q(name)} IS ${escapeLiteral(JSON.stringify(mark))}`;
+
+  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) => requireOurs('postgres', plan, kind, name, o);
+
   return {
     async connect(plan) {
-      return admin(plan, 'log in as the admin user', async ({ sql }) => {
+      const mode = isDeprovision(plan) ? 'deprovision' : 'provision';
+      // The credentials target first: an unusable or foreign one is refused before any SQL.
+      const target = plan.credentialsTarget ? await inspectCredentialsTarget(plan, deps) : undefined;
+      return admin(plan, 'log in as the admin user', async (s) => {
+        const { sql } = s;
         const r = (await one<{ v: string; num: string; su: boolean; cdb: boolean; crole: boolean; me: string }>(
           sql,
           `select version() as v, current_setting('server_version_num') as num, r.rolsuper as su, r.rolcreatedb as cdb,
@@ -122,59 +244,110 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             'SqlIamUnavailable',
           );
         }
+        // Read-only: what exists, whose it is, and whether this run may touch it.
+        const f = await facts(sql, plan);
+        const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
+        if (mode === 'provision' && target) await checkCredentialsContinuity(s, f.user, own.user, target.ref, target.state === 'ours' ? target.stored.password : undefined);
         const version = r.v.split(' ').slice(0, 2).join(' ');
-        return { serverVersion: version, detail: `${version} as ${r.me}${r.su ? ' (superuser)' : ''}` };
-      }, undefined, false);
+        const found = [
+          own.database !== 'absent' && `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
+          own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+        ].filter(Boolean);
+        return { serverVersion: version, detail: `${version} as ${r.me}${r.su ? ' (superuser)' : ''}${found.length ? `; ${found.join(', ')}` : ''}` };
+      }, undefined, []);
     },
 
     async ensureDatabase(plan) {
-      return admin(plan, `create database ${plan.database}`, async ({ sql }) => {
-        if (await databaseExists(sql, plan.database)) return { changed: false, detail: `database ${plan.database} already exists` };
-        try {
-          await sql.query(`CREATE DATABASE ${q(plan.database)}`);
-        } catch (err) {
-          if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '')) throw err;
-          return { changed: false, detail: `database ${plan.database} was created by a concurrent run` };
+      return admin(plan, `create database ${plan.database}`, async (s) => {
+        const { sql } = s;
+        for (let attempt = 0; ; attempt++) {
+          const f = await facts(sql, plan);
+          const own = judgeOwnership(plan, s.server, { database: f.database }, 'provision', [s.me]).database;
+          if (own === 'ours') return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
+          if (own === 'adopt') {
+            await sql.query(markSql('DATABASE', plan.database, makeMark(plan)));
+            return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): marked as dbops's` };
+          }
+          try {
+            await sql.query(`CREATE DATABASE ${q(plan.database)}`);
+          } catch (err) {
+            // Someone else made it between the check and the create: judge it again (unmarked: refused).
+            if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue;
+            throw err;
+          }
+          // CREATE DATABASE cannot run in a transaction: mark it at once. A crash between the two
+          // leaves an unmarked database, which the next run refuses (naming adopt) rather than trusts.
+          await sql.query(markSql('DATABASE', plan.database, makeMark(plan)));
+          return { changed: true, detail: `created database ${plan.database}` };
         }
-        return { changed: true, detail: `created database ${plan.database}` };
       });
     },
 
     async ensureUser(plan) {
-      const password = plan.auth === 'password' ? await claimPassword(plan, deps.aws) : undefined;
+      // Names that are never a tenant's are refused before a password is claimed for them.
+      judgeOwnership(plan, await resolveServer(plan, deps), { user: { exists: false } }, 'provision');
+      const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
+      const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : undefined;
+      const mark = makeMark(plan, ref);
       return admin(plan, `create user ${plan.user}`, async (s) => {
         const { sql } = s;
-        let created = false;
-        if (!(await roleExists(sql, plan.user))) {
+        const changes: string[] = [];
+        for (let attempt = 0; ; attempt++) {
+          const f = await facts(sql, plan);
+          const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
           const login = password !== undefined ? `LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}` : 'LOGIN';
-          try {
-            await sql.query(`CREATE ROLE ${q(plan.user)} ${login}`);
-            created = true;
-          } catch (err) {
-            if (!ALREADY_EXISTS.has((err as { code?: string }).code ?? '')) throw err;
+          if (own === 'absent') {
+            try {
+              // The role and its mark in one transaction: there is never an unmarked role of dbops's.
+              // With IAM, rds_iam too: on a server without IAM support nothing is left behind.
+              await tx(sql, [`CREATE ROLE ${q(plan.user)} ${login}`, markSql('ROLE', plan.user, mark), ...(plan.auth === 'iam' ? [`GRANT rds_iam TO ${q(plan.user)}`] : [])]);
+              changes.push(`created user ${plan.user}`);
+              break;
+            } catch (err) {
+              if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue; // made concurrently: judge again
+              throw err;
+            }
           }
+          if (own === 'adopt') {
+            await tx(sql, [`ALTER ROLE ${q(plan.user)} WITH ${login}`, markSql('ROLE', plan.user, mark)]);
+            changes.push(`adopted user ${plan.user} (adopt is on for this server): ${password !== undefined ? 'set the stored password, ' : ''}marked as dbops's`);
+            break;
+          }
+          // ours
+          if (ref && password !== undefined) await checkCredentialsContinuity(s, f.user, own, ref, password);
+          if (password !== undefined) {
+            const canLogin = (await one<{ l: boolean }>(sql, 'select rolcanlogin as l from pg_roles where rolname = $1', [plan.user]))?.l;
+            if (!(canLogin && (await passwordMatches(s, password)))) {
+              await sql.query(`ALTER ROLE ${q(plan.user)} WITH ${login}`);
+              changes.push(`user ${plan.user} existed with another password: set the stored one`);
+            }
+          }
+          if (ref && f.user.mark?.credentials !== ref) {
+            await sql.query(markSql('ROLE', plan.user, mark));
+            changes.push(`its credentials are now recorded at ${ref}`);
+          }
+          break;
         }
         if (plan.auth === 'iam') {
           const m = await one<{ m: boolean }>(sql, "select pg_has_role($1, 'rds_iam', 'MEMBER') as m", [plan.user]);
           if (!m?.m) {
             await sql.query(`GRANT rds_iam TO ${q(plan.user)}`);
-            return { changed: true, detail: `${created ? 'created' : 'updated'} IAM user ${plan.user} (member of rds_iam)` };
+            changes.push(`made ${plan.user} a member of rds_iam`);
           }
-          return { changed: created, detail: created ? `created IAM user ${plan.user}` : `IAM user ${plan.user} already exists` };
         }
-        if (created) return { changed: true, detail: `created user ${plan.user}` };
-        const canLogin = (await one<{ l: boolean }>(sql, 'select rolcanlogin as l from pg_roles where rolname = $1', [plan.user]))?.l;
-        if (canLogin && (await passwordMatches(s, password!))) {
-          return { changed: false, detail: `user ${plan.user} already exists with the stored password` };
-        }
-        await sql.query(`ALTER ROLE ${q(plan.user)} WITH LOGIN PASSWORD ${escapeLiteral(scramVerifier(password!))}`);
-        return { changed: true, detail: `user ${plan.user} existed with another password: set the stored one` };
-      });
+        return changes.length
+          ? { changed: true, detail: changes.join('; ') }
+          : { changed: false, detail: `user ${plan.user} already exists${password !== undefined ? ' with the stored password' : ''}` };
+      }, undefined, ['database', 'user']);
     },
 
     async grant(plan) {
       const changes: string[] = [];
-      const version = await admin(plan, `grant ${plan.database} to ${plan.user}`, async ({ sql }) => {
+      const version = await admin(plan, `grant ${plan.database} to ${plan.user}`, async (s) => {
+        const { sql } = s;
+        const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'provision', [s.me]);
+        needsOurs(plan, 'database', plan.database, own.database);
+        needsOurs(plan, 'user', plan.user, own.user);
         const db = (await one<{ owner: string; public: boolean }>(
           sql,
           `select pg_get_userbyid(d.datdba) as owner,
@@ -183,6 +356,15 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           [plan.database],
         ))!;
         if (db.owner !== plan.user) {
+          // A database dbops made belongs to the admin until this step (or to the user after it).
+          // Owned by anyone else, it is handed over only when the operator allows adopting here:
+          // its comment alone (which its owner can rewrite) is not enough to take it from that owner.
+          if (db.owner !== s.me && !s.server.adopt) {
+            throw ApplicationFailure.nonRetryable(
+              `database ${plan.database} on postgres server ${plan.server.host}:${plan.server.port} is owned by role ${db.owner}, neither ${plan.user} nor the admin; dbops does not take it from its owner unless the operator sets adopt: true on this server in DBOPS_CONFIG`,
+              NOT_OWNED,
+            );
+          }
           await ensureMembership(sql, plan.user);
           await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.user)}`);
           changes.push(`owner ${db.owner} → ${plan.user}`);
@@ -192,7 +374,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           changes.push('revoked PUBLIC access');
         }
         return Number((await one<{ n: string }>(sql, "select current_setting('server_version_num') as n"))!.n);
-      });
+      }, undefined, ['database', 'user']);
       if (version < 150000) {
         // Before PostgreSQL 15 everyone may create in schema public: take that away.
         await admin(plan, `restrict schema public in ${plan.database}`, async ({ sql }) => {
@@ -224,15 +406,15 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           [plan.user, plan.database],
         );
         return rows.rows.map((x) => x.datname);
-      }, undefined, false);
+      }, undefined, []);
       if (plan.auth === 'iam') {
         return { changed: false, detail: `privileges checked; login not tried (an IAM token login needs RDS)${others.length ? `; may also connect to: ${others.join(', ')}` : ''}` };
       }
-      const stored = await credentialsStore(plan.credentialsTarget!, deps.aws).read();
+      const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
       const me = clientFor(server, plan.user, stored?.password, plan.database);
       me.on('error', () => undefined);
-      const table = `dbops_verify_${crypto.randomBytes(6).toString("hex")}`;
+      const table = `dbops_verify_${crypto.randomBytes(6).toString('hex')}`;
       try {
         await me.connect();
         await me.query(`CREATE TABLE ${q(table)} (id int)`);
@@ -252,25 +434,34 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
 
     async dropDatabase(plan: DeprovisionPlan): Promise<StepResult> {
       if (plan.reclaimPolicy === 'delete') {
-        return admin(plan, `drop database ${plan.database}`, async ({ sql }) => {
-          if (!(await databaseExists(sql, plan.database))) return { changed: false, detail: `database ${plan.database} does not exist` };
-          await ensureMembership(sql, plan.user).catch(() => undefined);
+        return admin(plan, `drop database ${plan.database}`, async (s) => {
+          const { sql } = s;
+          const f = await facts(sql, plan);
+          // Only a database carrying this tenant's mark is dropped (adopt never applies here), and
+          // only when its user is this tenant's too (or gone).
+          const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]);
+          if (own.database === 'absent') return { changed: false, detail: `database ${plan.database} does not exist` };
+          if (own.user === 'ours') await ensureMembership(sql, plan.user).catch(() => undefined);
           await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)} WITH (FORCE)`);
           return { changed: true, detail: `dropped database ${plan.database}` };
         });
       }
       // retain: keep the data, hand it to the admin so the login can go.
-      const changed = await admin(plan, `take over database ${plan.database}`, async ({ sql }) => {
-        if (!(await databaseExists(sql, plan.database))) return false;
+      const changed = await admin(plan, `take over database ${plan.database}`, async (s) => {
+        const { sql } = s;
+        const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'deprovision', [s.me]);
+        if (own.database === 'absent') return false;
         const owner = (await one<{ o: string }>(sql, 'select pg_get_userbyid(datdba) as o from pg_database where datname = $1', [plan.database]))!.o;
-        if (owner !== plan.user) return false;
+        if (owner !== plan.user || own.user === 'absent') return false;
         await ensureMembership(sql, plan.user);
         await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO CURRENT_USER`);
         return true;
-      });
+      }, undefined, ['database', 'user']);
       if (changed) {
-        await admin(plan, `reassign objects in ${plan.database}`, async ({ sql }) => {
-          if (await roleExists(sql, plan.user)) {
+        await admin(plan, `reassign objects in ${plan.database}`, async (s) => {
+          const { sql } = s;
+          const own = judgeOwnership(plan, s.server, { user: (await facts(sql, plan)).user }, 'deprovision', [s.me]).user;
+          if (own === 'ours') {
             await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
             await sql.query(`DROP OWNED BY ${q(plan.user)}`);
           }
@@ -282,15 +473,18 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     },
 
     async dropUser(plan: DeprovisionPlan): Promise<StepResult> {
-      return admin(plan, `drop user ${plan.user}`, async ({ sql }) => {
-        if (!(await roleExists(sql, plan.user))) return { changed: false, detail: `user ${plan.user} does not exist` };
+      return admin(plan, `drop user ${plan.user}`, async (s) => {
+        const { sql } = s;
+        // Only a role carrying this tenant's mark is reassigned and dropped (adopt never applies here).
+        const own = judgeOwnership(plan, s.server, { user: (await facts(sql, plan)).user }, 'deprovision', [s.me]).user;
+        if (own === 'absent') return { changed: false, detail: `user ${plan.user} does not exist` };
         await ensureMembership(sql, plan.user);
         await sql.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [plan.user]);
         await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
         await sql.query(`DROP OWNED BY ${q(plan.user)}`);
         await sql.query(`DROP ROLE IF EXISTS ${q(plan.user)}`);
         return { changed: true, detail: `dropped user ${plan.user}` };
-      });
+      }, undefined, ['database', 'user']);
     },
   };
 }

@@ -1,4 +1,6 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
+import type { ResolvedServer } from './connection';
 
 export interface StepResult {
   changed: boolean;
@@ -24,4 +26,188 @@ export function prefixed<P extends string, T extends object>(prefix: P, acts: T)
   return Object.fromEntries(
     Object.entries(acts).map(([k, v]) => [`${prefix}${k[0].toUpperCase()}${k.slice(1)}`, v]),
   ) as Prefixed<P, T>;
+}
+
+export function isDeprovision(plan: SqlPlan): plan is DeprovisionPlan {
+  return (plan as Partial<DeprovisionPlan>).reclaimPolicy !== undefined;
+}
+
+/*
+ * Ownership. Anyone who may start a workflow decides a run's input, so before dbops changes,
+ * adopts or drops a database or user it checks, against the live catalog, that the object is one
+ * dbops made for this same tenant (its mark), and never touches the admin login, privileged
+ * accounts or system databases at all.
+ */
+
+/** A run's input names an object dbops did not make for this tenant. */
+export const NOT_OWNED = 'NotOwnedByDbops';
+/** A run's input names the admin login, a privileged account or a system database. */
+export const PROTECTED = 'ProtectedObject';
+/** A re-run for an existing user names another credentials target (its password would change). */
+export const CREDENTIALS_TARGET_MISMATCH = 'CredentialsTargetMismatch';
+
+/**
+ * What dbops writes on (PostgreSQL: the comment of) every database and user it makes:
+ * `{"managedBy":"dbops","database":"<db>","user":"<user>"}`, and on a user also
+ * `"credentials":"<reference of its credentials target>"` (file:/path or aws-sm:[region:]name).
+ */
+export interface OwnershipMark {
+  managedBy: 'dbops';
+  database: string;
+  user: string;
+  credentials?: string;
+}
+
+export function makeMark(plan: Pick<SqlPlan, 'database' | 'user'>, credentials?: string): OwnershipMark {
+  return { managedBy: 'dbops', database: plan.database, user: plan.user, ...(credentials !== undefined ? { credentials } : {}) };
+}
+
+/** The mark in a comment, or undefined when the comment is not one (no comment, or anything else). */
+export function parseMark(text: string | null | undefined): OwnershipMark | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<OwnershipMark>;
+    if (v && v.managedBy === 'dbops' && typeof v.database === 'string' && typeof v.user === 'string') {
+      return { managedBy: 'dbops', database: v.database, user: v.user, ...(typeof v.credentials === 'string' ? { credentials: v.credentials } : {}) };
+    }
+  } catch {
+    // not JSON: someone else's comment
+  }
+  return undefined;
+}
+
+/** What the catalog says about one object the plan names. */
+export interface ObjectFacts {
+  exists: boolean;
+  /** dbops's mark, when it has one. */
+  mark?: OwnershipMark;
+  /** Why dbops must never touch it (privileged account, system object), whatever the mark says. */
+  protectedReason?: string;
+  /** Why it cannot be adopted although adopt is on (it reaches beyond the tenant's database). */
+  adoptBlocker?: string;
+  /** Extra words for an unmarked object (e.g. an interrupted run left it). */
+  note?: string;
+}
+
+/** What a step may do with an object: nothing there yet, dbops's own, or to be taken over (adopt). */
+export type Ownership = 'absent' | 'ours' | 'adopt';
+
+export const SYSTEM_DATABASES: Record<'postgres' | 'mysql', string[]> = {
+  postgres: ['postgres', 'template0', 'template1', 'rdsadmin', 'cloudsqladmin', 'azure_maintenance', 'azure_sys'],
+  mysql: ['mysql', 'information_schema', 'performance_schema', 'sys', '_dbops', 'innodb', 'tmp'],
+};
+
+/** Account names that are never a tenant's, whether or not they exist on this server. */
+export function reservedUser(engine: 'postgres' | 'mysql', user: string): string | undefined {
+  const u = user.toLowerCase();
+  if (u === 'public') return 'a reserved role name';
+  if (engine === 'postgres') {
+    if (u.startsWith('pg_')) return 'a PostgreSQL system role name (pg_*)';
+    if (u.startsWith('rds_') || u === 'rdsadmin' || u.startsWith('cloudsql') || u.startsWith('azure_')) return 'a cloud provider system role name';
+    return undefined;
+  }
+  if (u === 'root' || u.startsWith('mysql.') || u === 'mariadb.sys' || u === 'rdsadmin' || u === 'rdsrepladmin' || u.startsWith('rds_')) {
+    return 'a MySQL/MariaDB system account name';
+  }
+  return undefined;
+}
+
+function where(plan: SqlPlan): string {
+  return `${plan.engine} server ${plan.server.host}:${plan.server.port}`;
+}
+
+function adoptHint(server: Pick<ResolvedServer, 'entryName'>): string {
+  return server.entryName
+    ? `if it is this tenant's, the worker's operator can set adopt: true on databaseServers.${server.entryName} in DBOPS_CONFIG`
+    : "if it is this tenant's, the worker's operator can list this server under databaseServers in DBOPS_CONFIG with adopt: true";
+}
+
+function describeMark(m: OwnershipMark): string {
+  return `database ${m.database}, user ${m.user}`;
+}
+
+/**
+ * Decides, for each object the step touches, whether it may go on; throws the refusal otherwise.
+ * `mode` provision allows adopting an unmarked object when the operator set adopt on the server;
+ * deprovision never does (adopt is for provisioning only). Pure.
+ */
+export function judgeOwnership(
+  plan: SqlPlan,
+  server: Pick<ResolvedServer, 'adminUser' | 'adminDatabase' | 'adopt' | 'entryName'>,
+  facts: { database?: ObjectFacts; user?: ObjectFacts },
+  mode: 'provision' | 'deprovision',
+  extraAdmins: string[] = [],
+): { database: Ownership; user: Ownership } {
+  const at = where(plan);
+  const protectedObject = (what: string, why: string) =>
+    ApplicationFailure.nonRetryable(`refusing to touch ${what} on ${at}: ${why}; dbops never changes, adopts or drops it`, PROTECTED);
+
+  // What is never a tenant's, checked even when it does not exist here.
+  if (facts.database) {
+    const db = plan.database.toLowerCase();
+    if (SYSTEM_DATABASES[plan.engine].includes(db)) throw protectedObject(`database ${plan.database}`, 'it is a system database');
+    if (plan.engine === 'postgres' && db === server.adminDatabase.toLowerCase()) throw protectedObject(`database ${plan.database}`, 'it is the database the admin connects to');
+    if (!/^[a-z]/.test(db)) throw protectedObject(`database ${plan.database}`, 'tenant names start with a letter');
+  }
+  if (facts.user) {
+    const u = plan.user.toLowerCase();
+    const admins = [server.adminUser, ...extraAdmins].map((a) => a.toLowerCase());
+    if (admins.includes(u)) throw protectedObject(`user ${plan.user}`, 'it is the admin login dbops works with');
+    const reserved = reservedUser(plan.engine, plan.user);
+    if (reserved) throw protectedObject(`user ${plan.user}`, `it is ${reserved}`);
+    if (!/^[a-z]/.test(u)) throw protectedObject(`user ${plan.user}`, 'tenant names start with a letter');
+  }
+  if (facts.database?.exists && facts.database.protectedReason) throw protectedObject(`database ${plan.database}`, facts.database.protectedReason);
+  if (facts.user?.exists && facts.user.protectedReason) throw protectedObject(`user ${plan.user}`, facts.user.protectedReason);
+
+  const decide = (kind: 'database' | 'user', name: string, f: ObjectFacts | undefined): Ownership => {
+    if (!f || !f.exists) return 'absent';
+    const m = f.mark;
+    if (m && m.database === plan.database && m.user === plan.user) return 'ours';
+    if (m) {
+      throw ApplicationFailure.nonRetryable(
+        `${kind} ${name} on ${at} belongs to another dbops tenant (${describeMark(m)}), not database ${plan.database} with user ${plan.user}; dbops never hands one tenant's ${kind} to another`,
+        NOT_OWNED,
+      );
+    }
+    const note = f.note ? ` (${f.note})` : '';
+    if (mode === 'deprovision') {
+      throw ApplicationFailure.nonRetryable(
+        `refusing to drop ${kind} ${name} on ${at}: it has no dbops mark${note}, so dbops did not make it for this tenant (adopt: true on the server does not apply to deprovisioning)`,
+        NOT_OWNED,
+      );
+    }
+    if (!server.adopt) {
+      throw ApplicationFailure.nonRetryable(
+        `${kind} ${name} already exists on ${at} but was not made by dbops for this tenant (it has no dbops mark)${note}; dbops does not take over existing objects: ${adoptHint(server)}`,
+        NOT_OWNED,
+      );
+    }
+    if (f.adoptBlocker) throw protectedObject(`${kind} ${name}`, `it cannot be adopted: ${f.adoptBlocker}`);
+    return 'adopt';
+  };
+  return { database: decide('database', plan.database, facts.database), user: decide('user', plan.user, facts.user) };
+}
+
+/**
+ * A re-run for a user that dbops made with its credentials in one target, naming another target:
+ * refused unless the other target already holds the password the user has (a copy).
+ */
+export function credentialsMismatch(plan: SqlPlan, markRef: string, planRef: string, why: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `user ${plan.user} already exists on ${where(plan)} with credentials stored elsewhere (${markRef}); ${why}: give the same credentialsTarget (${markRef}), or copy those credentials to the new target first; dbops never changes the password silently`,
+    CREDENTIALS_TARGET_MISMATCH,
+  );
+}
+
+/** Throws unless an earlier ensure stage made and marked the object (grant and verify need it so). */
+export function requireOurs(engine: 'postgres' | 'mysql', plan: SqlPlan, kind: string, name: string, o: Ownership): void {
+  if (o === 'ours') return;
+  const where = `${engine} server ${plan.server.host}:${plan.server.port}`;
+  throw ApplicationFailure.nonRetryable(
+    o === 'absent'
+      ? `${kind} ${name} does not exist on ${where}; the ensure stages make it first`
+      : `${kind} ${name} on ${where} has no dbops mark yet; the ensure stages mark it first`,
+    o === 'absent' ? 'SqlError' : NOT_OWNED,
+  );
 }
