@@ -23,6 +23,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
+import { pendingDatabaseName } from '../../src/activities/sql/postgres';
 import { planDeprovision, planProvision, type SqlPlan } from '../../src/domain/provision';
 import { deriveNames } from '../../src/domain/sql-names';
 import { workerConfig } from '../../src/worker-config';
@@ -388,6 +389,21 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     expect(await catalog()).toEqual(before);
     const stored = JSON.parse(fs.readFileSync(inA.credentialsTarget.path, 'utf8'));
     expect(await logsIn(stored.connectionString)).toBe(true);
+  });
+
+  (pg ? run : test.skip)('PostgreSQL: a crash between CREATE DATABASE and its mark is finished by the next attempt, not refused', async () => {
+    // What a worker killed right after CREATE DATABASE leaves: the pending database, unmarked.
+    const tenant = fresh('crashed');
+    const names = deriveNames(tenant, engine);
+    const pending = pendingDatabaseName(names.database);
+    await s.adm.query(`CREATE DATABASE "${pending}"`);
+    const r = await provision(provisionInput({ tenant }));
+    expect(r.message).toBe('');
+    expect(await databaseExists(pending)).toBe(false);
+    expect(await databaseExists(names.database)).toBe(true);
+    expect(await markOf('database', names.database)).toMatchObject({ managedBy: 'dbops', database: names.database, user: names.user });
+    const detail = (await r.h.query<Progress>('progress')).stages.find((x) => x.name === 'ensure-database')?.detail;
+    expect(detail).toBe(`created database ${names.database} (finished what an earlier attempt began)`);
   });
 
   run('deprovisioning what dbops made works with both reclaim policies', async () => {

@@ -13,11 +13,12 @@ import crypto from 'node:crypto';
 import { Client, escapeLiteral } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
+import { sha256Hex } from '../../domain/hash';
 import { quotePgIdent as q } from '../../domain/sql-names';
 import type { AwsClients } from '../aws-clients';
 import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
-import { resolveServer, type ResolvedServer, type SqlDeps } from './connection';
+import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from './connection';
 import { scramMatches, scramVerifier } from './passwords';
 import {
   credentialsMismatch,
@@ -61,6 +62,14 @@ function clientFor(server: ResolvedServer, user: string, password: ResolvedServe
     statement_timeout: 120_000,
     application_name: 'dbops',
   });
+}
+
+/**
+ * Where a tenant's database is created before it carries dbops's mark: `_dbops_pending_<hash>`.
+ * Input names start with a letter, so no run can name (or adopt) it.
+ */
+export function pendingDatabaseName(database: string): string {
+  return `_dbops_pending_${sha256Hex(`dbops:${database}`).slice(0, 16)}`;
 }
 
 export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): SqlEngineActivities {
@@ -268,24 +277,31 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             await sql.query(markSql('DATABASE', plan.database, makeMark(plan)));
             return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): marked as dbops's` };
           }
+          // CREATE DATABASE cannot run in a transaction with its mark, so the database is made under
+          // a pending name no input can give, then marked and renamed in one transaction: a crash
+          // in between leaves the pending database, which the next attempt finishes.
+          const pending = pendingDatabaseName(plan.database);
+          const pendingExists = Boolean(await one(sql, 'select 1 from pg_database where datname = $1', [pending]));
+          if (!pendingExists) await sql.query(`CREATE DATABASE ${q(pending)}`);
           try {
-            await sql.query(`CREATE DATABASE ${q(plan.database)}`);
+            await sql.query('BEGIN');
+            await sql.query(markSql('DATABASE', pending, makeMark(plan)));
+            await sql.query(`ALTER DATABASE ${q(pending)} RENAME TO ${q(plan.database)}`);
+            await sql.query('COMMIT');
           } catch (err) {
-            // Someone else made it between the check and the create: judge it again (unmarked: refused).
+            await sql.query('ROLLBACK').catch(() => undefined);
+            // Someone else made it between the check and the rename: judge it again (unmarked: refused).
             if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue;
             throw err;
           }
-          // CREATE DATABASE cannot run in a transaction: mark it at once. A crash between the two
-          // leaves an unmarked database, which the next run refuses (naming adopt) rather than trusts.
-          await sql.query(markSql('DATABASE', plan.database, makeMark(plan)));
-          return { changed: true, detail: `created database ${plan.database}` };
+          return { changed: true, detail: `created database ${plan.database}${pendingExists ? ' (finished what an earlier attempt began)' : ''}` };
         }
       });
     },
 
     async ensureUser(plan) {
       // Names that are never a tenant's are refused before a password is claimed for them.
-      judgeOwnership(plan, await resolveServer(plan, deps), { user: { exists: false } }, 'provision');
+      judgeOwnership(plan, serverPolicy(plan, deps), { user: { exists: false } }, 'provision');
       const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
       const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : undefined;
       const mark = makeMark(plan, ref);
