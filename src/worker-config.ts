@@ -18,33 +18,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseSecretRef } from './domain/secret-refs';
+import { CONFIG_NAME, httpUrl, region, secretRefString } from './domain/limits';
 
-const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
-
-const secretRef = z
-  .string()
-  .max(1024)
-  .superRefine((v, ctx) => {
-    try {
-      parseSecretRef(v, 'reference');
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^reference:? ?/, '') });
-    }
-  });
-
-const httpUrl = z
-  .string()
-  .max(2048)
-  .url()
-  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
+const secretRef = secretRefString();
+const entryName = z.string().regex(CONFIG_NAME, 'entry names are a-z, 0-9 and -, starting with a letter');
 
 const DblabEntry = z
   .object({
     /** The DBLab Engine API, e.g. https://dblab.example.com:2345 */
-    endpoint: httpUrl,
+    endpoint: httpUrl(),
     /** The verification token, sent only to `endpoint`. */
     token: secretRef,
     /** A password DBLab may receive for its login to the source (refresh `source.password`). */
@@ -78,7 +61,7 @@ const DatabaseServerEntry = z
       })
       .strict()
       .optional(),
-    iam: z.object({ region: z.string().regex(REGION, 'must be an AWS region like us-east-1') }).strict().optional(),
+    iam: z.object({ region: region() }).strict().optional(),
     /** Let runs take over an existing database or user that has no dbops mark (default false). */
     adopt: z.boolean().optional(),
   })
@@ -86,8 +69,8 @@ const DatabaseServerEntry = z
 
 const AerospikeEntry = z
   .object({
-    apiUrl: httpUrl,
-    tokenUrl: httpUrl,
+    apiUrl: httpUrl(),
+    tokenUrl: httpUrl(),
     /** Sent only to tokenUrl. */
     clientId: secretRef,
     clientSecret: secretRef,
@@ -96,9 +79,9 @@ const AerospikeEntry = z
 
 export const WorkerConfigSchema = z
   .object({
-    dblab: z.record(z.string().regex(NAME, 'entry names are a-z, 0-9 and -, starting with a letter'), DblabEntry).optional(),
-    databaseServers: z.record(z.string().regex(NAME, 'entry names are a-z, 0-9 and -, starting with a letter'), DatabaseServerEntry).optional(),
-    aerospikeCloud: z.record(z.string().regex(NAME, 'entry names are a-z, 0-9 and -, starting with a letter'), AerospikeEntry).optional(),
+    dblab: z.record(entryName, DblabEntry).optional(),
+    databaseServers: z.record(entryName, DatabaseServerEntry).optional(),
+    aerospikeCloud: z.record(entryName, AerospikeEntry).optional(),
     aws: z
       .object({
         /** IAM roles runs may assume (peering `cloud.roleArn`, network `roleArn`). */

@@ -21,6 +21,7 @@ import { collectInUse, type InUse } from '../domain/cidr';
 import { acceptAction } from '../domain/peering';
 import type { AwsClients } from './aws-clients';
 import { pollUntil } from './poll';
+import type { Authority } from '../authority';
 
 export interface CustomerVpc {
   vpcId: string;
@@ -183,7 +184,7 @@ export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timin
   });
 }
 
-export function createEc2Activities(deps: { aws: AwsClients }) {
+export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Authority, 'forceRouteCreation'> }) {
   return {
     /** The customer VPC ("default" resolved), its CIDRs and owner account. Read-only. */
     async resolveCustomerVpc(i: { region: string; vpcId: string }): Promise<CustomerVpc> {
@@ -220,6 +221,8 @@ export function createEc2Activities(deps: { aws: AwsClients }) {
     async ensureCustomerRoutes(i: {
       region: string; vpcId: string; cidr: string; peeringId: string; tables: 'all' | 'main'; force: boolean; timing: Timing;
     }): Promise<{ changed: boolean; detail: string; changes: RouteChange[] }> {
+      // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
+      if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
       await waitPeeringActive(ec2, i.peeringId, i.timing);
       const changes = await ensureRoutesIn(ec2, { vpcId: i.vpcId, cidr: i.cidr, peeringId: i.peeringId, tables: i.tables, force: i.force });

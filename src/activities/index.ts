@@ -57,7 +57,7 @@ export function createActivities(deps: ActivityDeps) {
     ...prefixed('postgres', createPostgresActivities(sqlDeps)),
     ...prefixed('mysql', createMysqlActivities(sqlDeps)),
     ...withAwsErrors(createCredentialsActivities({ aws, authority })),
-    ...withAwsErrors(createEc2Activities({ aws })),
+    ...withAwsErrors(createEc2Activities({ aws, authority })),
     ...withAwsErrors(createRoute53Activities({ aws })),
     ...withAwsErrors(createDatabaseSideActivities({ aws, authority, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
     ...withAwsErrors(createRdsActivities({ aws })),

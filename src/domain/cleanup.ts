@@ -3,10 +3,10 @@
  * misspelt option (`dryrun`) fails instead of being ignored while the run deletes for real. Pure.
  */
 import { z } from 'zod';
-import { boundedString, issuesText, MAX, show } from './limits';
+import { boundedString, issuesText, MAX, region, show } from './limits';
 
 export const CleanupInputSchema = z.object({
-  region: boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1'),
+  region: region(),
   /** Only list what would be deleted. */
   dryRun: z.boolean().optional(),
 }).strict();

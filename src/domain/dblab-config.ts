@@ -4,8 +4,7 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
-import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, MAX } from './limits';
-import { parseSecretRef } from './secret-refs';
+import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, MAX, region, secretRefString } from './limits';
 import { reservedNameProblem } from './sql-names';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -16,13 +15,7 @@ export function durationMs(text: string): number {
 }
 
 const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
-const secretRef = boundedString(MAX.secretRef).superRefine((v, ctx) => {
-  try {
-    parseSecretRef(v, 'value');
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^value /, '') });
-  }
-});
+const secretRef = secretRefString();
 const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
 
 /** Tag keys dbops sets on every clone itself (and AWS's own prefix): a config may not set them. */
@@ -111,7 +104,7 @@ export const RefreshConfigSchema = z.object({
     }).strict().optional(),
   }).strict(),
   dblab: DblabSchema,
-  aws: z.object({ region: boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region like us-east-1') }).strict(),
+  aws: z.object({ region: region() }).strict(),
   dryRun: z.boolean().optional(),
   /** How long to wait for the clone to become available. */
   cloneTimeout: duration.optional(),

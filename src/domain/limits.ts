@@ -5,6 +5,7 @@
  * sizes) or make a pattern work on megabytes; every problem message is bounded too.
  */
 import { z } from 'zod';
+import { parseSecretRef } from './secret-refs';
 
 export const MAX = {
   /** AWS region names (the longest today is 14 characters). */
@@ -148,4 +149,22 @@ export function show(v: unknown): string {
   } catch {
     return typeof v;
   }
+}
+
+/** AWS region names, e.g. us-east-1, us-gov-west-1. */
+export const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+
+export function region(): z.ZodString {
+  return boundedString(MAX.region).regex(REGION, 'must be an AWS region like us-east-1');
+}
+
+/** A secret reference (env:NAME, file:/path, aws-sm:<id>[#key]); a literal value is refused. */
+export function secretRefString(): z.ZodType<string, string> {
+  return boundedString(MAX.secretRef).superRefine((v, ctx) => {
+    try {
+      parseSecretRef(v, 'reference');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^reference:? ?/, '') });
+    }
+  });
 }

@@ -4,27 +4,21 @@
  */
 import { z } from 'zod';
 import { parseCidr } from './cidr';
-import { boundedString, configName, durationString, httpUrl, issuesText, MAX, show } from './limits';
-import { parseSecretRef } from './secret-refs';
+import { boundedString, configName, durationString, httpUrl, issuesText, MAX, region as regionSchema, REGION, secretRefString, show } from './limits';
+
+export { REGION };
 
 export const PEERING_STAGES = ['initiate', 'accept', 'route', 'associate-dns'] as const;
 export type PeeringStage = (typeof PEERING_STAGES)[number];
 
 export const VPC_ID = /^vpc-[0-9a-f]{8}([0-9a-f]{9})?$/;
-export const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
 const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 const DURATION = /^\d+(ms|s|m|h)$/;
 
-const secretRef = boundedString(MAX.secretRef).superRefine((v, ctx) => {
-  try {
-    parseSecretRef(v, 'reference');
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^reference:? ?/, '') });
-  }
-});
+const secretRef = secretRefString();
 
-const region = boundedString(MAX.region).regex(REGION, 'must be an AWS region like us-east-1');
+const region = regionSchema();
 const roleArn = boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN');
 const duration = durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
 

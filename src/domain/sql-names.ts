@@ -33,16 +33,20 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** System databases: never created, granted or dropped for a tenant. */
+/**
+ * System databases: never created, granted, adopted or dropped for a tenant (the one list, used
+ * at validate and again by the activities against the live catalog). `_dbops` is dbops's own
+ * registry on MySQL/MariaDB.
+ */
 export const RESERVED_DATABASES: Record<Engine, readonly string[]> = {
-  postgres: ['postgres', 'template0', 'template1'],
-  mysql: ['mysql', 'information_schema', 'performance_schema', 'sys'],
+  postgres: ['postgres', 'template0', 'template1', 'rdsadmin', 'cloudsqladmin', 'azure_maintenance', 'azure_sys'],
+  mysql: ['mysql', 'information_schema', 'performance_schema', 'sys', '_dbops', 'innodb', 'tmp'],
 };
 
-/** Reserved or privileged logins (besides PostgreSQL's pg_* names and the server's admin user). */
-export const RESERVED_USERS: Record<Engine, readonly string[]> = {
-  postgres: ['postgres', 'rdsadmin', 'rds_superuser', 'rds_replication', 'rds_iam', 'rds_password', 'azure_superuser', 'cloudsqlsuperuser', 'public'],
-  mysql: ['root', 'mysql.sys', 'mysql.session', 'mysql.infoschema', 'mariadb.sys', 'rdsadmin', 'public'],
+/** Reserved or privileged logins (besides the server's admin user), by exact name or prefix. */
+export const RESERVED_USERS: Record<Engine, { names: readonly string[]; prefixes: readonly string[] }> = {
+  postgres: { names: ['postgres', 'rdsadmin', 'public'], prefixes: ['pg_', 'rds_', 'cloudsql', 'azure_'] },
+  mysql: { names: ['root', 'mariadb.sys', 'rdsadmin', 'rdsrepladmin', 'public'], prefixes: ['mysql.', 'rds_'] },
 };
 
 /**
@@ -55,8 +59,10 @@ export function reservedNameProblem(name: string, engine: Engine, kind: NameKind
   if (kind === 'database') {
     return RESERVED_DATABASES[engine].includes(n) ? `is a ${label} system database` : undefined;
   }
-  if (engine === 'postgres' && n.startsWith('pg_')) return 'is reserved: PostgreSQL reserves role names starting with pg_';
-  return RESERVED_USERS[engine].includes(n) ? `is a reserved or privileged ${label} login` : undefined;
+  const r = RESERVED_USERS[engine];
+  const prefix = r.prefixes.find((p) => n.startsWith(p));
+  if (prefix) return `is reserved: ${label} reserves login names starting with ${prefix}`;
+  return r.names.includes(n) ? `is a reserved or privileged ${label} login` : undefined;
 }
 
 /**

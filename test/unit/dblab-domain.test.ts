@@ -215,7 +215,7 @@ describe('malformed refresh configs are refused at validate, naming the field', 
     expect(msg(with_('clone', { tags: { '': 'x' } }))).toBe('invalid config: clone.tags.: tag keys must not be empty');
     expect(msg(with_('dblab', { parallelJobs: 65 }))).toMatch(/^invalid config: dblab\.parallelJobs: Too big/);
     expect(msg(with_('dblab', { timeout: '366d' }))).toBe('invalid config: dblab.timeout: must be at most 365 days');
-    expect(msg(with_('clone', { prepare: { dblabUser: 'pg_reader' } }))).toBe('invalid config: clone.prepare.dblabUser: is reserved: PostgreSQL reserves role names starting with pg_');
+    expect(msg(with_('clone', { prepare: { dblabUser: 'pg_reader' } }))).toBe('invalid config: clone.prepare.dblabUser: is reserved: PostgreSQL reserves login names starting with pg_');
     expect(msg(with_('clone', { prepare: { dblabUser: 'rdsadmin' } }))).toBe('invalid config: clone.prepare.dblabUser: is a reserved or privileged PostgreSQL login');
   });
 

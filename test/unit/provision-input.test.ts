@@ -138,14 +138,16 @@ describe('malformed input is refused at validate, naming the field', () => {
 
   test('reserved and privileged logins are refused as the tenant user, given or derived', () => {
     for (const u of ['postgres', 'pg_monitor', 'PG_anything', 'rdsadmin', 'rds_superuser', 'rds_replication', 'rds_iam', 'rds_password', 'azure_superuser', 'cloudsqlsuperuser', 'public']) {
-      expect(msg(() => planProvision({ ...ok, user: u }))).toMatch(new RegExp(`^invalid input: user "${u}" is (a reserved or privileged PostgreSQL login|reserved: PostgreSQL reserves role names starting with pg_); give another user$`));
+      expect(msg(() => planProvision({ ...ok, user: u }))).toMatch(new RegExp(`^invalid input: user "${u}" is (a reserved or privileged PostgreSQL login|reserved: PostgreSQL reserves login names starting with [a-z_]+); give another user$`));
     }
     for (const u of ['root', 'mysql.sys', 'mysql.session', 'mysql.infoschema', 'mariadb.sys', 'rdsadmin', 'PUBLIC']) {
-      expect(msg(() => planProvision({ ...ok, engine: 'mysql', user: u }))).toBe(`invalid input: user "${u}" is a reserved or privileged MySQL/MariaDB login; give another user`);
+      expect(msg(() => planProvision({ ...ok, engine: 'mysql', user: u }))).toMatch(
+        new RegExp(`^invalid input: user "${u.replace('.', '\\.')}" is (a reserved or privileged MySQL/MariaDB login|reserved: MySQL/MariaDB reserves login names starting with mysql\\.); give another user$`),
+      );
     }
     // tenant "pg" derives the user pg_app, which PostgreSQL reserves; MySQL does not
     expect(msg(() => planProvision({ ...ok, tenant: 'pg' })))
-      .toBe('invalid input: user "pg_app" (derived from tenant "pg") is reserved: PostgreSQL reserves role names starting with pg_; give another tenant, or name the user');
+      .toBe('invalid input: user "pg_app" (derived from tenant "pg") is reserved: PostgreSQL reserves login names starting with pg_; give another tenant, or name the user');
     expect(planProvision({ ...ok, engine: 'mysql', tenant: 'pg' }).user).toBe('pg_app');
     expect(msg(() => planDeprovision({ ...dep, tenant: undefined, database: 'acme', user: 'root', engine: 'mysql' }))).toMatch(/user "root" is a reserved or privileged MySQL\/MariaDB login/);
   });

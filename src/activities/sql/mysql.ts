@@ -21,7 +21,7 @@ import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names
 import type { AwsClients } from '../aws-clients';
 import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
-import { resolveServer, type ResolvedServer, type SqlDeps, type TlsOptions } from './connection';
+import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps, type TlsOptions } from './connection';
 import { mysqlNativeHash } from './passwords';
 import {
   credentialsMismatch,
@@ -376,7 +376,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
 
     async ensureUser(plan) {
       // Names that are never a tenant's are refused before a password is claimed for them.
-      judgeOwnership(plan, await resolveServer(plan, deps), { user: { exists: false } }, 'provision');
+      judgeOwnership(plan, serverPolicy(plan, deps), { user: { exists: false } }, 'provision');
       const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
       const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : null;
       return admin(plan, `create user ${plan.user}`, async (s) => {

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import type { ResolvedServer } from './connection';
+import { reservedNameProblem } from '../../domain/sql-names';
 
 export interface StepResult {
   changed: boolean;
@@ -92,26 +93,6 @@ export interface ObjectFacts {
 /** What a step may do with an object: nothing there yet, dbops's own, or to be taken over (adopt). */
 export type Ownership = 'absent' | 'ours' | 'adopt';
 
-export const SYSTEM_DATABASES: Record<'postgres' | 'mysql', string[]> = {
-  postgres: ['postgres', 'template0', 'template1', 'rdsadmin', 'cloudsqladmin', 'azure_maintenance', 'azure_sys'],
-  mysql: ['mysql', 'information_schema', 'performance_schema', 'sys', '_dbops', 'innodb', 'tmp'],
-};
-
-/** Account names that are never a tenant's, whether or not they exist on this server. */
-export function reservedUser(engine: 'postgres' | 'mysql', user: string): string | undefined {
-  const u = user.toLowerCase();
-  if (u === 'public') return 'a reserved role name';
-  if (engine === 'postgres') {
-    if (u.startsWith('pg_')) return 'a PostgreSQL system role name (pg_*)';
-    if (u.startsWith('rds_') || u === 'rdsadmin' || u.startsWith('cloudsql') || u.startsWith('azure_')) return 'a cloud provider system role name';
-    return undefined;
-  }
-  if (u === 'root' || u.startsWith('mysql.') || u === 'mariadb.sys' || u === 'rdsadmin' || u === 'rdsrepladmin' || u.startsWith('rds_')) {
-    return 'a MySQL/MariaDB system account name';
-  }
-  return undefined;
-}
-
 function where(plan: SqlPlan): string {
   return `${plan.engine} server ${plan.server.host}:${plan.server.port}`;
 }
@@ -145,7 +126,8 @@ export function judgeOwnership(
   // What is never a tenant's, checked even when it does not exist here.
   if (facts.database) {
     const db = plan.database.toLowerCase();
-    if (SYSTEM_DATABASES[plan.engine].includes(db)) throw protectedObject(`database ${plan.database}`, 'it is a system database');
+    const reservedDb = reservedNameProblem(db, plan.engine, 'database');
+    if (reservedDb) throw protectedObject(`database ${plan.database}`, `it ${reservedDb}`);
     if (plan.engine === 'postgres' && db === server.adminDatabase.toLowerCase()) throw protectedObject(`database ${plan.database}`, 'it is the database the admin connects to');
     if (!/^[a-z]/.test(db)) throw protectedObject(`database ${plan.database}`, 'tenant names start with a letter');
   }
@@ -153,8 +135,8 @@ export function judgeOwnership(
     const u = plan.user.toLowerCase();
     const admins = [server.adminUser, ...extraAdmins].map((a) => a.toLowerCase());
     if (admins.includes(u)) throw protectedObject(`user ${plan.user}`, 'it is the admin login dbops works with');
-    const reserved = reservedUser(plan.engine, plan.user);
-    if (reserved) throw protectedObject(`user ${plan.user}`, `it is ${reserved}`);
+    const reserved = reservedNameProblem(plan.user, plan.engine, 'user');
+    if (reserved) throw protectedObject(`user ${plan.user}`, `it ${reserved}`);
     if (!/^[a-z]/.test(u)) throw protectedObject(`user ${plan.user}`, 'tenant names start with a letter');
   }
   if (facts.database?.exists && facts.database.protectedReason) throw protectedObject(`database ${plan.database}`, facts.database.protectedReason);
