@@ -391,7 +391,8 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     expect(await logsIn(stored.connectionString)).toBe(true);
   });
 
-  (pg ? run : test.skip)('PostgreSQL: a crash between CREATE DATABASE and its mark is finished by the next attempt, not refused', async () => {
+  // PostgreSQL only (MySQL's pending registry row has its own test above).
+  if (pg) run('PostgreSQL: a crash between CREATE DATABASE and its mark is finished by the next attempt, not refused', async () => {
     // What a worker killed right after CREATE DATABASE leaves: the pending database, unmarked.
     const tenant = fresh('crashed');
     const names = deriveNames(tenant, engine);
