@@ -80,15 +80,30 @@ export function captureIo(): { io: Io; out(): string; err(): string } {
 
 /**
  * With DBOPS_RECORD_HISTORIES set, saves a run's history (as `temporal workflow show -o json`
- * exports it) under test/fixtures/histories, where the replay test picks it up for good.
+ * exports it) as test/fixtures/histories/<package.json version>/<name>.json, where the replay test
+ * replays it against every later version of the code (see CONTRIBUTING.md). A history already
+ * kept for this version is not overwritten (histories of a release are never re-recorded by
+ * later code) unless DBOPS_RECORD_HISTORIES=overwrite.
  */
 export async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (!process.env.DBOPS_RECORD_HISTORIES) return;
+  const mode = process.env.DBOPS_RECORD_HISTORIES;
+  if (!mode) return;
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   const path = await import('node:path');
   const fs = await import('node:fs');
   const { ROOT, VENV_BIN } = await import('./stack');
+  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  const dir = path.join(ROOT, 'test', 'fixtures', 'histories', version);
+  const file = path.join(dir, `${name}.json`);
+  if (fs.existsSync(file) && mode !== 'overwrite') {
+    throw new Error(
+      `${path.relative(ROOT, file)} already exists: histories of version ${version} are kept as recorded. ` +
+        'Bump the version in package.json to record the next release, or set DBOPS_RECORD_HISTORIES=overwrite ' +
+        `while ${version} is still unreleased.`,
+    );
+  }
   const { stdout } = await promisify(execFile)(`${VENV_BIN}/temporal`, ['workflow', 'show', '-w', workflowId, '-o', 'json', '--address', testAddress()], { maxBuffer: 1 << 26 });
-  fs.writeFileSync(path.join(ROOT, 'test', 'fixtures', 'histories', `${name}.json`), stdout);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(file, stdout);
 }

@@ -1,21 +1,22 @@
 /**
- * Replay: the workflow code must reproduce recorded histories exactly (determinism). A history
- * recorded from this code, and committed ones from earlier versions (test/fixtures/histories),
- * are replayed without a server.
+ * Replay (see CONTRIBUTING.md): the workflow code must reproduce recorded histories exactly. A
+ * history recorded from this code, and the histories each release kept under
+ * test/fixtures/histories/<version>/, are replayed without a server, and what the current code
+ * would send (activity types and arguments, child workflows) is compared with what each history
+ * recorded — plain SDK replay checks command types only.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
 import { createActivities } from '../../src/activities';
+import { DblabFake } from '../fixtures/dblab-fake';
+import { bindDblab, DBLAB_ENV, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc } from '../helpers/aws-fixtures';
-import { ROOT } from '../helpers/stack';
+import { DBLAB_TOKEN, makeRdsSource, refreshConfig } from '../helpers/dblab-fixtures';
+import { formatFailures, listHistoryFiles, looseHistoryFiles, readHistory, replayAndCompare } from '../helpers/replay-check';
 import { makeWorker, openTestEnv, recordHistory, uniqueName } from '../helpers/temporal';
 
-const HISTORIES = path.join(ROOT, 'test', 'fixtures', 'histories');
-const bundle = () => ({ codePath: process.env.DBOPS_TEST_WORKFLOW_BUNDLE! });
+type History = temporal.api.history.v1.IHistory;
 
-test('a full peerVpc run, recorded now, replays without non-determinism', async () => {
+test('a full peerVpc run, recorded now, replays and sends the same activity arguments', async () => {
   const t = await openTestEnv();
   const fx = fixtureAws();
   const customer = await makeCustomerVpc(fx);
@@ -32,15 +33,69 @@ test('a full peerVpc run, recorded now, replays without non-determinism', async 
   });
   await recordHistory(workflowId, 'peer-vpc-full');
   await t.close();
-  await expect(Worker.runReplayHistory({ workflowBundle: bundle() }, history, workflowId)).resolves.toBeUndefined();
+  const reports = await replayAndCompare([{ name: workflowId, history }]);
+  expect(formatFailures(reports)).toBeUndefined();
 });
 
-const committed = fs.existsSync(HISTORIES) ? fs.readdirSync(HISTORIES).filter((f) => f.endsWith('.json')) : [];
+const kept = listHistoryFiles();
+const versions = [...new Set(kept.map((h) => h.version))];
 
-test('committed histories from earlier versions exist and replay', async () => {
-  expect(committed.length).toBeGreaterThan(0);
-  for (const file of committed) {
-    const history = historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES, file), 'utf8')));
-    await expect(Worker.runReplayHistory({ workflowBundle: bundle() }, history, file)).resolves.toBeUndefined();
+test('every kept history lies in a version folder, and there is at least one', () => {
+  expect(looseHistoryFiles()).toEqual([]);
+  expect(versions.length).toBeGreaterThan(0);
+});
+
+test.each(versions)('histories recorded by %s replay and the current code sends what they recorded', async (version) => {
+  const files = kept.filter((h) => h.version === version);
+  const reports = await replayAndCompare(files.map((h) => ({ name: h.name, history: readHistory(h.name) })));
+  expect(reports.map((r) => r.name)).toEqual(files.map((h) => h.name));
+  expect(formatFailures(reports)).toBeUndefined();
+});
+
+/** A refreshDblab run (RDS, no prepare) on the current code, against moto and the DBLab fake. */
+async function recordRefresh(): Promise<History> {
+  const t = await openTestEnv();
+  const fake = new DblabFake({ token: DBLAB_TOKEN });
+  await fake.start();
+  const config = testConfig();
+  bindDblab(config, fake.url);
+  try {
+    const source = await makeRdsSource(fixtureAws());
+    const worker = await makeWorker(t, createActivities({ env: DBLAB_ENV, aws: countingAws().aws, temporal: t.client, config }));
+    return await worker.runUntil(async () => {
+      const h = await t.client.workflow.start('refreshDblab', {
+        workflowId: uniqueName('replay-refresh'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: fake.url })],
+      });
+      await h.result();
+      return h.fetchHistory();
+    });
+  } finally {
+    await fake.stop();
+    await t.close();
   }
+}
+
+test('the comparison catches a changed activity argument that plain replay lets through (a renamed clone)', async () => {
+  const history = await recordRefresh();
+  const altered = temporal.api.history.v1.History.decode(temporal.api.history.v1.History.encode(history).finish());
+  const event = altered.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone')!;
+  const payload = event.activityTaskScheduledEventAttributes!.input!.payloads![1];
+  const arg = JSON.parse(Buffer.from(payload.data!).toString());
+  expect(arg.identifier).toMatch(/^dblab-refresh-/);
+  payload.data = Buffer.from(JSON.stringify({ ...arg, identifier: 'dblab-refresh-renamed' }));
+
+  const [unaltered, renamed] = await replayAndCompare([
+    { name: 'refresh (as recorded)', history },
+    { name: 'refresh (clone renamed)', history: altered },
+  ]);
+  expect(unaltered.replayError).toBeUndefined();
+  expect(unaltered.mismatches).toEqual([]);
+
+  // The SDK's own replay does not notice: it compares command types, not arguments.
+  expect(renamed.replayError).toBeUndefined();
+  expect(renamed.mismatches).toHaveLength(1);
+  const [message] = renamed.mismatches;
+  expect(message).toContain(`refresh (clone renamed): event ${event.eventId}, activity rdsCreateClone: the current code sends different arguments`);
+  expect(message).toContain(`args[1].identifier: history "dblab-refresh-renamed" ≠ now "${arg.identifier}"`);
+  expect(message.split('\n')).toHaveLength(2); // a short diff, not the payloads
 });
