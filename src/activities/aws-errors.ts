@@ -1,15 +1,33 @@
 /**
  * AWS SDK errors, classified once for every AWS activity: the caller's own mistakes (4xx other
- * than throttling) are not retried and keep AWS's code as the failure type; throttling, 5xx and
+ * than throttling and "busy") are not retried and keep AWS's code as the failure type; throttling,
+ * a resource that is busy (a state that passes: being created, modified, backed up), 5xx and
  * network trouble are retried by the activity retry policy.
  */
 import { ApplicationFailure } from '@temporalio/common';
 
 const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled', 'PriorRequestNotComplete', 'SlowDown']);
 
+/**
+ * The resource is in a state that refuses the call for now (RDS: an instance or cluster being
+ * created, modified, backed up or rebooted; a snapshot being made; Route 53: another change in
+ * progress): the same call succeeds once the state has passed. Both the wire code and the AWS SDK's
+ * exception name, which differ for some RDS errors (InvalidDBInstanceState → InvalidDBInstanceStateFault).
+ */
+export const BUSY = new Set([
+  'InvalidDBInstanceState', 'InvalidDBInstanceStateFault',
+  'InvalidDBClusterStateFault', 'InvalidDBClusterState',
+  'InvalidDBSnapshotState', 'InvalidDBSnapshotStateFault',
+  'InvalidDBClusterSnapshotStateFault',
+  'ConcurrentModification',
+]);
+
 export function classifyAwsError(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   const e = err as { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.$fault === 'client' && e.name && BUSY.has(e.name)) {
+    return ApplicationFailure.retryable(`${e.name}: ${e.message ?? 'the resource is busy'} (retried until its state allows the call)`, e.name);
+  }
   if (e.$fault === 'client' && e.name && !THROTTLING.has(e.name)) {
     return ApplicationFailure.nonRetryable(`${e.name}: ${e.message ?? 'request refused by AWS'}`, e.name);
   }

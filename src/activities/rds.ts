@@ -25,7 +25,7 @@ import {
   type Tag,
 } from '@aws-sdk/client-rds';
 import { ApplicationFailure } from '@temporalio/common';
-import { CLONE_PREFIX, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
+import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
 import { pollUntil } from './poll';
 
@@ -120,6 +120,23 @@ export interface CloneRecord {
   deleteAfter?: string;
   workflowId?: string;
   runId?: string;
+}
+
+/** Every instance and cluster whose dbops:run-id tag is this run's (paginated), whatever its name. */
+async function taggedWith(rds: RDSClient, runId: string): Promise<{ instances: string[]; clusters: string[] }> {
+  const out = { instances: [] as string[], clusters: [] as string[] };
+  let Marker: string | undefined;
+  do {
+    const r = await rds.send(new DescribeDBInstancesCommand({ Marker }));
+    for (const i of r.DBInstances ?? []) if (i.DBInstanceIdentifier && tagsOf(i.TagList)[RUN_ID_TAG] === runId) out.instances.push(i.DBInstanceIdentifier);
+    Marker = r.Marker;
+  } while (Marker);
+  do {
+    const r = await rds.send(new DescribeDBClustersCommand({ Marker }));
+    for (const c of r.DBClusters ?? []) if (c.DBClusterIdentifier && tagsOf(c.TagList)[RUN_ID_TAG] === runId) out.clusters.push(c.DBClusterIdentifier);
+    Marker = r.Marker;
+  } while (Marker);
+  return out;
 }
 
 /** Sets the clone's master password (called inside activities only: the value never enters history). */
@@ -293,49 +310,87 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     },
 
     /**
+     * The clone's name for a run, run as a local activity so that the name is recorded in the
+     * run's history (a marker) before anything exists: a replay takes it from there, so a release
+     * that changes the naming rule cannot make a run in flight look for another clone.
+     */
+    async refreshCloneName(o: { startedAt: string; runId: string }): Promise<string> {
+      return cloneName(new Date(o.startedAt), o.runId);
+    },
+
+    /**
      * Deletes the clone (Aurora: its instances, waited for with no fixed budget, then the
      * cluster). With `owner`, only a clone whose dbops:run-id tag is that run's: a resource of the
-     * same name that belongs to anything else is left alone.
+     * same name that belongs to anything else is left alone. With `owner.byTag`, also every
+     * instance and cluster tagged with that run id, whatever its name: what the run made, even when
+     * no attempt of its create reported it.
      */
     async rdsDeleteClone(
       plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } },
       identifier: string,
-      owner?: { runId: string },
+      owner?: { runId: string; byTag?: boolean },
     ): Promise<{ changed: boolean; detail: string }> {
       const rds = deps.aws.rds(plan.config.aws.region);
-      const notOurs = (tags: Tag[] | undefined) => owner !== undefined && tagsOf(tags)[RUN_ID_TAG] !== owner.runId;
-      const leftAlone = (kind: string, tags: Tag[] | undefined) => ({
-        changed: false,
-        detail: `${kind} ${identifier} is not this run's clone (its ${RUN_ID_TAG} tag is ${tagsOf(tags)[RUN_ID_TAG] ?? 'missing'}); left alone`,
-      });
+      const owned = (tags: Tag[] | undefined) => owner === undefined || tagsOf(tags)[RUN_ID_TAG] === owner.runId;
+      const instances = new Set<string>();
+      const clusters = new Set<string>();
+      let refused: { kind: string; tags: Tag[] | undefined } | undefined;
       if (!plan.aurora) {
         const i = await instance(rds, identifier);
-        if (i && notOurs(i.TagList)) return leftAlone('instance', i.TagList);
-        const changed = await deleteInstance(rds, identifier);
-        return { changed, detail: changed ? `deleted ${identifier}` : `${identifier} already gone` };
+        if (i && owned(i.TagList)) instances.add(identifier);
+        else if (i) refused = { kind: 'instance', tags: i.TagList };
+      } else {
+        const cl = await cluster(rds, identifier);
+        if (cl && !owned(cl.TagList)) refused = { kind: 'cluster', tags: cl.TagList };
+        else {
+          if (cl) clusters.add(identifier);
+          const lone = await instance(rds, `${identifier}-1`);
+          if (lone && owned(lone.TagList)) instances.add(`${identifier}-1`);
+        }
       }
-      const cl = await cluster(rds, identifier);
-      if (cl && notOurs(cl.TagList)) return leftAlone('cluster', cl.TagList);
-      const lone = await instance(rds, `${identifier}-1`);
-      const members = (cl?.DBClusterMembers ?? []).map((m) => m.DBInstanceIdentifier!).concat(lone && !notOurs(lone.TagList) ? [`${identifier}-1`] : []);
-      const unique = [...new Set(members)];
+      const named = instances.size + clusters.size;
+      if (owner?.byTag) {
+        const tagged = await taggedWith(rds, owner.runId);
+        for (const i of tagged.instances) instances.add(i);
+        for (const c of tagged.clusters) clusters.add(c);
+      }
+      const swept = [...instances, ...clusters].filter((x) => x !== identifier && x !== `${identifier}-1`);
+      if (refused && instances.size + clusters.size === 0) {
+        return { changed: false, detail: `${refused.kind} ${identifier} is not this run's clone (its ${RUN_ID_TAG} tag is ${tagsOf(refused.tags)[RUN_ID_TAG] ?? 'missing'}); left alone` };
+      }
+
+      // Aurora: every member of a cluster being deleted goes first, and is waited for.
+      const found = new Map<string, DBCluster>();
+      for (const c of clusters) {
+        const d = await cluster(rds, c);
+        if (!d) continue;
+        found.set(c, d);
+        for (const m of d.DBClusterMembers ?? []) if (m.DBInstanceIdentifier) instances.add(m.DBInstanceIdentifier);
+      }
       let changed = false;
-      for (const m of unique) changed = (await deleteInstance(rds, m)) || changed;
-      await pollUntil({ what: `instances of ${identifier} to be deleted`, interval: plan.pollInterval, timeout: '6h' }, async () => {
-        const left = [];
-        for (const m of unique) if (await instance(rds, m)) left.push(m);
-        return left.length ? { done: false, status: `waiting for ${left.join(', ')}` } : { done: true, value: undefined };
-      });
-      if (cl && cl.Status !== 'deleting') {
-        if (cl.DeletionProtection) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: identifier, DeletionProtection: false, ApplyImmediately: true }));
+      for (const m of instances) changed = (await deleteInstance(rds, m)) || changed;
+      if (found.size || (plan.aurora && instances.size)) {
+        await pollUntil({ what: `instances of ${[...found.keys()].join(', ') || identifier} to be deleted`, interval: plan.pollInterval, timeout: '6h' }, async () => {
+          const left = [];
+          for (const m of instances) if (await instance(rds, m)) left.push(m);
+          return left.length ? { done: false, status: `waiting for ${left.join(', ')}` } : { done: true, value: undefined };
+        });
+      }
+      for (const [c, d] of found) {
+        if (d.Status === 'deleting') continue;
+        if (d.DeletionProtection) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: c, DeletionProtection: false, ApplyImmediately: true }));
         try {
-          await rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: identifier, SkipFinalSnapshot: true }));
+          await rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: c, SkipFinalSnapshot: true }));
           changed = true;
         } catch (err) {
           if (!notFound(err, 'DBClusterNotFoundFault')) throw err;
         }
       }
-      return { changed, detail: changed ? `deleted cluster ${identifier} and its instances` : `${identifier} already gone` };
+      const also = swept.length ? ` (also ${swept.join(', ')}, tagged with this run)` : '';
+      if (!changed) return { changed, detail: `${identifier} already gone${also}` };
+      if (plan.aurora && named) return { changed, detail: `deleted cluster ${identifier} and its instances${also}` };
+      if (named) return { changed, detail: `deleted ${identifier}${also}` };
+      return { changed, detail: `deleted ${swept.join(', ')}, tagged with this run (nothing named ${identifier})` };
     },
 
     /** Clones made by this tool (name prefix and ManagedBy tag), instances and clusters, paginated. */

@@ -1,6 +1,6 @@
 /** Activity proxies for the DBLab refresh workflows, with timeouts from the run's settings. */
 import type { Duration } from '@temporalio/common';
-import { proxyActivities, type ActivityInterfaceFor, type RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type ActivityInterfaceFor, type RetryPolicy } from '@temporalio/workflow';
 import type { createClonePrepare } from '../activities/clone-prepare';
 import type { createDblabActivities } from '../activities/dblab';
 import type { createRdsActivities } from '../activities/rds';
@@ -16,6 +16,9 @@ const RETRY: RetryPolicy = { initialInterval: '2s', backoffCoefficient: 2, maxim
 
 /** Quick calls: describe, create, configure, trigger. */
 export const quick = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: RETRY });
+
+/** Local activities: values the run must take from its history (a marker), never recompute. */
+export const recorded = proxyLocalActivities<Acts>({ startToCloseTimeout: '10s', retry: RETRY });
 
 /** Dry-run checks: report a problem fast rather than retrying long. */
 export const checking = proxyActivities<Acts>({ startToCloseTimeout: '1m', retry: { ...RETRY, maximumAttempts: 2 } });

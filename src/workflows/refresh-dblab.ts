@@ -5,10 +5,34 @@
  * a worker crash (the run resumes and still deletes it). One refresh per DBLab instance at a time:
  * workflow id refresh-dblab:<dblab host>.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { cloneName, cloneTags, InvalidRefreshConfig, planRefresh, refreshTarget, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
-import { checking, deleting, quick, waiting } from './dblab-activities';
+import { checking, deleting, quick, recorded, waiting } from './dblab-activities';
+
+/**
+ * Behaviour changes since release 0.1.0 (the landed code of commit 5fc1d90), each behind a patch
+ * so that runs it started replay unchanged and send what they recorded
+ * (test/fixtures/histories/0.1.0, CONTRIBUTING.md). Each is asked where its behaviour starts, so a
+ * run in flight at an upgrade takes every change it has not yet passed. The old branches are
+ * exactly what 0.1.0 sent.
+ */
+export const PATCHES = {
+  /**
+   * The clone's name (`cloneName`: a hash of the run id, unique per run) comes from a local
+   * activity, recorded in history, so a later change of the rule cannot rename the clone of a run
+   * in flight. 0.1.0: the same rule, computed in workflow code.
+   */
+  nameFromHistory: 'refresh-dblab-clone-name-from-history',
+  /** The create is never abandoned: a cancellation waits for it to settle, then the clone is deleted. */
+  createSettlesBeforeCleanup: 'refresh-dblab-create-clone-settles-before-cleanup',
+  /**
+   * delete-clone deletes only what carries this run's dbops:run-id tag: the clone of that name if
+   * it is this run's, and whatever else is tagged with the run, whatever its name. 0.1.0: the
+   * clone of that name, when it is this run's.
+   */
+  deleteByRunTag: 'refresh-dblab-delete-clone-by-run-tag',
+} as const;
 
 export const REFRESH_STAGES = [
   'validate', 'check-dblab', 'find-snapshot', 'create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone',
@@ -88,11 +112,19 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       detail: `${s.id} (${s.type}, ${s.createdAt})`,
     }));
 
-    // The name is fixed here, in history, before anything exists: the clone can always be found.
-    clone = cloneName(info.startTime, info.runId);
     const tags = cloneTags({ workflowId: info.workflowId, runId: info.runId, createdAt: new Date(), maxAgeMs: p.maxAgeMs, extra: p.config.clone.tags });
-    const id = clone;
-    await progress.run('create-clone', () => quick.rdsCreateClone.executeWithOptions({ summary: `restore ${id} from ${snapshot.id}` }, [p, { identifier: id, snapshot, tags }]), (r) => ({ detail: r.detail }));
+    const id = await progress.run('create-clone', async () => {
+      // The name is fixed here, in history, before anything exists: the clone can always be found.
+      clone = patched(PATCHES.nameFromHistory)
+        ? await recorded.refreshCloneName({ startedAt: info.startTime.toISOString(), runId: info.runId })
+        : cloneName(info.startTime, info.runId);
+      const name = clone;
+      const create = () => quick.rdsCreateClone.executeWithOptions({ summary: `restore ${name} from ${snapshot.id}` }, [p, { identifier: name, snapshot, tags }]);
+      // Not cancellable: a cancelled run waits until the restore has happened (or surely has not),
+      // so delete-clone, which runs next, finds what it made.
+      const r = patched(PATCHES.createSettlesBeforeCleanup) ? await CancellationScope.nonCancellable(create) : await create();
+      return { name, detail: r.detail };
+    }, (r) => ({ detail: r.detail })).then((r) => r.name);
     const wait = waiting(p);
     const endpoint = await progress.run('wait-clone', () => wait.rdsWaitClone.executeWithOptions({ summary: `wait for ${id} to be available` }, [p, id]), (c) => ({
       detail: `${c.host}:${c.port}`,
@@ -117,7 +149,9 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     const id = clone;
     try {
       await CancellationScope.nonCancellable(() =>
-        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${id}` }, [p, id, { runId: info.runId }]), (r) => ({ detail: r.detail })),
+        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions(
+          { summary: `delete ${id}` }, patched(PATCHES.deleteByRunTag) ? [p, id, { runId: info.runId, byTag: true }] : [p, id, { runId: info.runId }],
+        ), (r) => ({ detail: r.detail })),
       );
     } catch (err) {
       failure ??= err;

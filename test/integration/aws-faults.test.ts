@@ -6,20 +6,18 @@
  */
 import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { ChangeResourceRecordSetsCommand } from '@aws-sdk/client-route-53';
-import type { Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
-import { AwsClients } from '../../src/activities/aws-clients';
 import { sdkMayRetry } from '../../src/activities/aws-retry';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
 import type { DeleteNetworkResult } from '../../src/workflows/delete-database-network';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
-import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
+import type { FaultRule } from '../fixtures/aws-fault-proxy';
 import { DblabFake } from '../fixtures/dblab-fake';
-import { motoEndpoint, bindDblab, testConfig } from '../helpers/activities';
+import { bindDblab, testConfig } from '../helpers/activities';
 import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
-import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
+import { throughFaults } from '../helpers/fault-worker';
+import { openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
 const fx = fixtureAws();
 let t: TestEnv;
@@ -30,19 +28,6 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-/** Runs `fn` with a worker whose AWS calls go through a fault proxy with these rules. */
-async function throughFaults<T>(rules: FaultRule[], fn: (proxy: AwsFaultProxy) => Promise<T>): Promise<T> {
-  const proxy = new AwsFaultProxy(motoEndpoint(), rules);
-  await proxy.start();
-  const aws = new AwsClients({ endpoint: proxy.url, defaultRegion: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 3 });
-  let worker: Worker | undefined;
-  try {
-    worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws, temporal: t.client, config: workerCfg }));
-    return await worker.runUntil(() => fn(proxy));
-  } finally {
-    await proxy.stop();
-  }
-}
 
 test('the SDK re-sends only what is safe: throttled calls always, calls that may have happened never', () => {
   expect(sdkMayRetry('CreateVpcPeeringConnection', 'THROTTLING')).toBe(true);
@@ -62,7 +47,7 @@ test('peerVpc through throttling and lost replies: one peering, one route per ta
     { action: 'AcceptVpcPeeringConnection', fault: 'throttle', times: 2 },
     { action: 'CreateRoute', fault: 'lose-reply', times: 2 },
   ];
-  await throughFaults(rules, async (proxy) => {
+  await throughFaults(t, rules, async (proxy) => {
     const r = await t.client.workflow.execute('peerVpc', {
       workflowId: uniqueName('faults'), taskQueue: t.taskQueue,
       args: [{ databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: { pollInterval: '200ms' } }],
@@ -90,7 +75,7 @@ test('createDatabaseNetwork, then deleteDatabaseNetwork, with lost EC2 and Route
     { action: 'DeleteHostedZone', fault: 'lose-reply', times: 1 },
     { action: 'DeleteVpc', fault: 'lose-reply', times: 1 },
   ];
-  await throughFaults(rules, async (proxy) => {
+  await throughFaults(t, rules, async (proxy) => {
     const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, timing: { pollInterval: '200ms' } };
     const r = await t.client.workflow.execute('createDatabaseNetwork', {
       workflowId: uniqueName('faults-net'), taskQueue: t.taskQueue, args: [{ ...input, cidr: '10.241.0.0/19', availabilityZones: ['us-east-1a', 'us-east-1b'] }],
@@ -127,7 +112,7 @@ test('refreshDblab with RDS throttling and lost restore and delete replies: one 
     { action: 'DeleteDBInstance', fault: 'lose-reply', times: 1 },
   ];
   try {
-    await throughFaults(rules, async (proxy) => {
+    await throughFaults(t, rules, async (proxy) => {
       const r = await t.client.workflow.execute('refreshDblab', {
         workflowId: uniqueName('faults-refresh'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: fake.url })],
       }) as RefreshResult;
@@ -136,7 +121,7 @@ test('refreshDblab with RDS throttling and lost restore and delete replies: one 
       expect(proxy.executed.get('RestoreDBInstanceFromDBSnapshot')).toBe(1);
       expect(proxy.executed.get('DeleteDBInstance')).toBe(1);
       expect(await instancesNamed(fx, r.clone!)).toEqual([]);
-    });
+    }, workerCfg);
   } finally {
     await fake.stop();
   }
