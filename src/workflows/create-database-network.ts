@@ -3,13 +3,22 @@
  * one subnet per availability zone and the private hosted zone (all tagged
  * dbops:database-id=<id>), then peers them with peerVpc as a child workflow. A failure (or a
  * cancellation) before the child starts removes what this run created.
+ *
+ * What "this run created" means (patch UNDO_BY_RUN_TAG): the VPC also carries dbops:run-id=<the
+ * run's first run id>, and the undo removes the VPC with that tag (and its zone and subnets), so a
+ * VPC made by an attempt whose reply was lost (or whose worker died) is undone too. Each create
+ * runs in a non-cancellable scope: a cancellation lets an in-flight create finish, then undoes it;
+ * a create not yet sent is never sent. Runs started before the patch keep the old behaviour.
  */
-import { ApplicationFailure, CancellationScope, executeChild, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { CidrError, planCidr, splitCidr } from '../domain/cidr';
 import { InvalidPeeringInput, peeringTarget, peeringWorkflowId, planNetwork, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
 import { ProgressTracker } from './progress';
 import { quick } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
+
+/** Creates are non-cancellable and the undo finds the run's VPC by its dbops:run-id tag. */
+export const UNDO_BY_RUN_TAG = 'create-database-network-undo-by-run-tag';
 
 export const NETWORK_STAGES = ['plan-cidr', 'create-vpc', 'create-subnets', 'create-hosted-zone', 'peer'] as const;
 
@@ -29,8 +38,22 @@ function invalid(err: unknown): never {
 
 export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<CreateNetworkResult> {
   const progress = new ProgressTracker<CreateNetworkResult>('createDatabaseNetwork', peeringTarget(input ?? {}), NETWORK_STAGES);
+  const byRunTag = patched(UNDO_BY_RUN_TAG);
+  // From history (the run's started event): the same on every replay, every attempt and after a reset.
+  const runId = byRunTag ? workflowInfo().firstExecutionRunId : undefined;
+  /** Once the run is cancelled, nothing more is created (and the child is not started). */
+  const stopIfCancelled = (): void => {
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before this step');
+  };
+  /** A create the caller's cancellation cannot abandon halfway: it completes (and is undone) or is never sent. */
+  const create = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (!byRunTag) return call();
+    stopIfCancelled();
+    return CancellationScope.nonCancellable(call);
+  };
   let plan: NetworkPlan | undefined;
   let createdVpc = false;
+  let vpcRequested = false;
   let childStarted = false;
   try {
     const planned = await progress.run('plan-cidr', async () => {
@@ -60,7 +83,10 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     const p = plan!;
     const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
 
-    const vpc = await progress.run('create-vpc', () => quick.createDatabaseVpc.executeWithOptions({ summary: `create VPC ${planned.cidr}` }, [{ ...where, cidr: planned.cidr }]), (r) => ({
+    const vpc = await progress.run('create-vpc', () => {
+      vpcRequested = true;
+      return create(() => quick.createDatabaseVpc.executeWithOptions({ summary: `create VPC ${planned.cidr}` }, [{ ...where, cidr: planned.cidr, ...(runId ? { runId } : {}) }]));
+    }, (r) => ({
       skipped: !r.changed, detail: r.vpcId,
     }));
     createdVpc = vpc.changed;
@@ -71,15 +97,17 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       } catch (err) {
         invalid(err);
       }
-      return quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [{
+      return create(() => quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [{
         ...where, vpcId: vpc.vpcId, subnets: p.availabilityZones.map((az, i) => ({ az, cidr: cidrs[i] })),
-      }]);
+      }]));
     }, (r) => ({ skipped: !r.changed, detail: r.subnetIds.join(', ') }));
-    const zone = await progress.run('create-hosted-zone', () => quick.createDatabaseHostedZone.executeWithOptions({ summary: `create private zone ${p.zoneName}` }, [{
+    const zone = await progress.run('create-hosted-zone', () => create(() => quick.createDatabaseHostedZone.executeWithOptions({ summary: `create private zone ${p.zoneName}` }, [{
       ...where, vpcId: vpc.vpcId, zoneName: p.zoneName,
-    }]), (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }));
+    }])), (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }));
 
     const peering = await progress.run('peer', () => {
+      // Cancelled while the last create ran: the child is never started, and the network is undone.
+      if (byRunTag) stopIfCancelled();
       childStarted = true;
       return executeChild(peerVpc, { workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }), args: [p.peer] });
     }, (r) => ({ detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})` }));
@@ -88,7 +116,14 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       databaseId: p.databaseId, databaseVpcId: vpc.vpcId, cidr: planned.cidr, subnetIds: subnets.subnetIds, hostedZoneId: zone.hostedZoneId, peering,
     });
   } catch (err) {
-    if (plan && createdVpc && !childStarted) {
+    if (byRunTag && plan && vpcRequested && !childStarted) {
+      // Undo the VPC this run made (found by its run tag, whichever attempt made it), even when the
+      // run is being cancelled. Nothing carries the tag when the network existed before the run.
+      const p = plan;
+      await CancellationScope.nonCancellable(() =>
+        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn, runId }]),
+      );
+    } else if (!byRunTag && plan && createdVpc && !childStarted) {
       // Undo what this run made, even when the run is being cancelled.
       const p = plan;
       await CancellationScope.nonCancellable(() =>

@@ -36,6 +36,11 @@ import type { DatabaseNetworkState } from '../../domain/network-deletion';
 import type { DatabasePeering, DatabaseSide } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
+/**
+ * On a database VPC: the createDatabaseNetwork run that made it (its first run id). The run's undo
+ * removes the VPC carrying its id, whichever attempt of the create made it.
+ */
+export const RUN_TAG = 'dbops:run-id';
 const LIVE = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
 const bareZone = (id: string) => id.replace(/^\/hostedzone\//, '');
 
@@ -160,6 +165,14 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
   const side = awsDatabaseSide(aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: o.roleArn } });
   /** Tagged dbops:database-id=<this database>. */
   const ours = (tags: Array<{ Key?: string; Value?: string }> | undefined) => (tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === o.databaseId);
+  /** Tagged as made by this run (and this database). */
+  const madeBy = (runId: string, tags: Array<{ Key?: string; Value?: string }> | undefined) => ours(tags) && (tags ?? []).some((t) => t.Key === RUN_TAG && t.Value === runId);
+
+  /** The database VPCs the run `runId` made (one, unless something else copied its tags). */
+  async function vpcsOfRun(runId: string): Promise<Vpc[]> {
+    const r = await ec2().send(new DescribeVpcsCommand({ Filters: [{ Name: `tag:${DATABASE_TAG}`, Values: [o.databaseId] }, { Name: `tag:${RUN_TAG}`, Values: [runId] }] }));
+    return (r.Vpcs ?? []).filter((v) => madeBy(runId, v.Tags)); // filtered in code too: emulators may ignore Filters
+  }
 
   /** The private zone this tool made for the VPC (by caller reference), if any. */
   async function ourZone(vpcId: string): Promise<string | undefined> {
@@ -173,16 +186,21 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
   }
 
   return {
-    async ensureVpc(cidr: string): Promise<{ changed: boolean; vpcId: string }> {
+    /**
+     * With `runId`, the VPC made is tagged dbops:run-id=<runId>, and one an earlier attempt of the
+     * same run made (its reply lost) counts as made by this run (`changed`).
+     */
+    async ensureVpc(cidr: string, runId?: string): Promise<{ changed: boolean; vpcId: string }> {
       const existing = await side.findVpc();
       if (existing) {
         if (existing.CidrBlock !== cidr) {
           throw ApplicationFailure.nonRetryable(`database ${o.databaseId} already has VPC ${existing.VpcId} with CIDR ${existing.CidrBlock}, not ${cidr}`, 'DatabaseNetworkConflict');
         }
-        return { changed: false, vpcId: existing.VpcId! };
+        return { changed: runId !== undefined && madeBy(runId, existing.Tags), vpcId: existing.VpcId! };
       }
+      const runTags = runId !== undefined ? [{ Key: RUN_TAG, Value: runId }] : [];
       // Tags at creation: no window where the VPC exists untagged (a crash cannot orphan it).
-      const v = await ec2().send(new CreateVpcCommand({ CidrBlock: cidr, TagSpecifications: [{ ResourceType: 'vpc', Tags: [...tags, { Key: 'Name', Value: `dbops-${o.databaseId}` }] }] }));
+      const v = await ec2().send(new CreateVpcCommand({ CidrBlock: cidr, TagSpecifications: [{ ResourceType: 'vpc', Tags: [...tags, ...runTags, { Key: 'Name', Value: `dbops-${o.databaseId}` }] }] }));
       return { changed: true, vpcId: v.Vpc!.VpcId! };
     },
 
@@ -312,13 +330,21 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
       }
     },
 
-    /** Removes what createDatabaseNetwork made (compensation); each part only if it is ours. */
-    async remove(): Promise<string[]> {
-      const v = await side.findVpc();
-      if (!v) return [];
-      const zone = await ourZone(v.VpcId!);
-      const steps = [zone ? await this.deleteZone(zone) : undefined, await this.deleteSubnets(v.VpcId!), await this.deleteVpc(v.VpcId!)];
-      return steps.filter((x) => x?.changed).map((x) => x!.detail);
+    /**
+     * Removes what createDatabaseNetwork made (compensation); each part only if it is ours. With
+     * `runId`: only the VPC that run made (tagged dbops:run-id=<runId>), with its zone and subnets;
+     * a network that existed before the run is left alone.
+     */
+    async remove(runId?: string): Promise<string[]> {
+      const found = runId !== undefined ? await vpcsOfRun(runId) : [await side.findVpc()];
+      const done: string[] = [];
+      for (const v of found) {
+        if (!v) continue;
+        const zone = await ourZone(v.VpcId!);
+        const steps = [zone ? await this.deleteZone(zone) : undefined, await this.deleteSubnets(v.VpcId!), await this.deleteVpc(v.VpcId!)];
+        done.push(...steps.filter((x) => x?.changed).map((x) => x!.detail));
+      }
+      return done;
     },
   };
 }

@@ -103,8 +103,8 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) } }).findVpc();
       return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
     },
-    async createDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; cidr: string }) {
-      return network(o).ensureVpc(o.cidr);
+    async createDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; cidr: string; runId?: string }) {
+      return network(o).ensureVpc(o.cidr, o.runId);
     },
     async createDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; subnets: Array<{ az: string; cidr: string }> }) {
       return network(o).ensureSubnets(o.vpcId, o.subnets);
@@ -113,8 +113,8 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       deps.authority.privateZoneName(o.zoneName);
       return network(o).ensureHostedZone(o.vpcId, o.zoneName);
     },
-    async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
-      return network(o).remove();
+    async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string; runId?: string }) {
+      return network(o).remove(o.runId);
     },
     /** The database network and what would stop deleting it (deleteDatabaseNetwork). Read-only. */
     async inspectDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
