@@ -38,9 +38,16 @@ export function truncate(text: string, max: number): string {
   return `${cut}…`;
 }
 
-/** A string of at most `max` characters; a longer one is refused before any later check runs. */
+/**
+ * A string of at most `max` characters without control characters (NUL, newlines, …: no field of
+ * any input needs one, and they reach SQL, AWS and log lines); a longer one is refused before any
+ * later check runs.
+ */
 export function boundedString(max: number): z.ZodString {
-  return z.string().max(max, { abort: true, message: `must be at most ${max} characters` });
+  return z
+    .string()
+    .max(max, { abort: true, message: `must be at most ${max} characters` })
+    .regex(/^[^\x00-\x1f\x7f]*$/, { abort: true, message: 'must not contain control characters (NUL, newline, tab, …)' });
 }
 
 /**

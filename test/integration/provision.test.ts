@@ -212,7 +212,7 @@ describe.each(engines)('%s', (engine, available) => {
       [{ tenant: 'ok', database: 'a;b' }, /database "a;b" contains ";"/],
       [{ tenant: 'ok', user: 'a`b' }, /user "a`b" contains a quote/],
       [{ tenant: 'ok', database: 'app_%' }, /contains "%"/],
-      [{ tenant: 'ok', user: 'a\u0000b' }, /contains a NUL byte/],
+      [{ tenant: 'ok', user: 'a\u0000b' }, /user: must not contain control characters/],
       [{ tenant: 'ok', database: 'café' }, /contains a non-ASCII character/],
       [{ tenant: 'ok', database: 'db.x' }, /contains "\."/],
       [{ tenant: '' }, /tenant is empty/],
