@@ -8,7 +8,9 @@
  * run's first run id>, and the undo removes the VPC with that tag (and its zone and subnets), so a
  * VPC made by an attempt whose reply was lost (or whose worker died) is undone too. Each create
  * runs in a non-cancellable scope: a cancellation lets an in-flight create finish, then undoes it;
- * a create not yet sent is never sent. Runs started before the patch keep the old behaviour.
+ * a create not yet sent is never sent; the private zone name is checked against the worker's
+ * configuration in plan-cidr, before anything is made. Runs started before the patch keep the old
+ * behaviour.
  */
 import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { CidrError, planCidr, splitCidr } from '../domain/cidr';
@@ -64,7 +66,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       }
       const p = plan!;
       const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
-      const existing = await quick.findDatabaseNetwork.executeWithOptions({ summary: `look for database network ${p.databaseId}` }, [where]);
+      // With the patch, the zone name is checked here too (read-only), before anything is made.
+      const existing = await quick.findDatabaseNetwork.executeWithOptions({ summary: `look for database network ${p.databaseId}` }, [byRunTag ? { ...where, zoneName: p.zoneName } : where]);
       if (existing) {
         if (p.requestedCidr && p.requestedCidr !== existing.cidr) {
           throw ApplicationFailure.nonRetryable(`database ${p.databaseId} already has network ${existing.vpcId} with CIDR ${existing.cidr}, not ${p.requestedCidr}`, 'DatabaseNetworkConflict');

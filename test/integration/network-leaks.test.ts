@@ -13,6 +13,7 @@ import type { Progress } from '../../src/api';
 import { DATABASE_TAG, RUN_TAG } from '../../src/activities/database-side/aws';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
 import { fixtureAws, makeCustomerVpc } from '../helpers/aws-fixtures';
+import type { FaultRule } from '../fixtures/aws-fault-proxy';
 import { throughFaults } from '../helpers/fault-worker';
 import { openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
@@ -127,14 +128,18 @@ test('cancelled while CreateHostedZone is in flight: the zone is made, then zone
 test('CreateVpc reply lost (the retried attempt finds the VPC), then a later stage fails: the VPC is still undone', async () => {
   const customer = await makeCustomerVpc(fx);
   const databaseId = uniqueName('leak-lost');
-  // The zone name is refused by the worker configuration: create-hosted-zone fails after the
-  // VPC and subnets exist.
-  await throughFaults(t, [{ action: 'CreateVpc', fault: 'lose-reply', times: 1 }], async (proxy) => {
-    const h = await start(databaseId, customer.vpcId, { cidr: '10.245.0.0/19', zoneName: 'example.com' });
+  // Route 53 refuses the zone (an error injected by the proxy): create-hosted-zone fails after
+  // the VPC and subnets exist.
+  const rules: FaultRule[] = [
+    { action: 'CreateVpc', fault: 'lose-reply', times: 1 },
+    { action: 'CreateHostedZone', fault: 'error', code: 'InvalidDomainName', times: 1 },
+  ];
+  await throughFaults(t, rules, async (proxy) => {
+    const h = await start(databaseId, customer.vpcId, { cidr: '10.245.0.0/19' });
     const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: zoneName example.com is not under a private zone suffix/);
-    expect(proxy.faults).toEqual([{ action: 'CreateVpc', fault: 'lose-reply' }]);
+    expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: InvalidDomainName/);
+    expect(proxy.faults).toEqual([{ action: 'CreateVpc', fault: 'lose-reply' }, { action: 'CreateHostedZone', fault: 'error' }]);
     expect(proxy.executed.get('CreateVpc')).toBe(1);
     expect(proxy.seen.get('CreateVpc')).toBe(1); // the retry found the VPC instead of making another
     expect(proxy.executed.get('CreateSubnet')).toBe(2);
@@ -148,13 +153,14 @@ test('CreateVpc reply lost (the retried attempt finds the VPC), then a later sta
 test('a failing run leaves alone the network it found (made by an earlier run): only its own run tag is undone', async () => {
   const customer = await makeCustomerVpc(fx);
   const databaseId = uniqueName('leak-keep');
-  await throughFaults(t, [], async (proxy) => {
-    const made = (await (await start(databaseId, customer.vpcId, { cidr: '10.246.0.0/19' })).result()) as CreateNetworkResult;
-    const [vpc] = await dbVpcs(databaseId);
-    const runTag = vpc.Tags?.find((x) => x.Key === RUN_TAG)?.Value;
-    expect(runTag).toMatch(/^[0-9a-f-]{36}$/);
-
-    const h = await start(databaseId, customer.vpcId, { zoneName: 'example.com' });
+  const made = await throughFaults(t, [], async () => (await (await start(databaseId, customer.vpcId, { cidr: '10.246.0.0/19' })).result()) as CreateNetworkResult);
+  const [vpc] = await dbVpcs(databaseId);
+  const runTag = vpc.Tags?.find((x) => x.Key === RUN_TAG)?.Value;
+  expect(runTag).toMatch(/^[0-9a-f-]{36}$/);
+  // A second run for the same database finds that network and then fails at its zone: Route 53
+  // refuses to read the zone's tags (an error injected by the proxy).
+  await throughFaults(t, [{ action: 'ListTagsForResource', fault: 'error', code: 'InvalidInput', times: 100 }], async (proxy) => {
+    const h = await start(databaseId, customer.vpcId);
     const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: /);
     expect((await h.query<Progress>('progress')).stages.map((s) => s.status)).toEqual(['done', 'skipped', 'skipped', 'failed', 'pending']);

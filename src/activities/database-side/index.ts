@@ -99,7 +99,9 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
     },
 
     /** The database network if it exists already (its VPC and CIDR). Read-only. */
-    async findDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
+    async findDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string; zoneName?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
+      // The zone createDatabaseNetwork would make: refused here, in its read-only first stage.
+      if (o.zoneName !== undefined) deps.authority.privateZoneName(o.zoneName);
       const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) } }).findVpc();
       return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
     },
