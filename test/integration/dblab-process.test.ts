@@ -23,8 +23,7 @@ const fx = fixtureAws();
 
 
 test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
-  // Long enough a refresh (100 polls a phase) that the kill lands in it even on a loaded machine.
-  const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 100 });
+  const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 25 });
   await fake.start();
   const t = await openTestEnv();
   const taskQueue = uniqueName('refresh-crash');
