@@ -7,7 +7,9 @@ import {
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
 } from '@aws-sdk/client-rds';
+import type { Tag } from '@aws-sdk/client-rds';
 import type { AwsClients } from '../../src/activities/aws-clients';
+import { RUN_ID_TAG } from '../../src/domain/dblab-config';
 import type { RefreshConfig } from '../../src/domain/dblab-config';
 import { uniqueName } from './temporal';
 
@@ -61,4 +63,13 @@ export function refreshConfig(o: { source: string; apiEndpoint: string; type?: '
     aws: { region: 'us-east-1' },
     ...o.extra,
   } as RefreshConfig;
+}
+
+/** Every RDS instance and cluster tagged with this run id, whatever its name. */
+export async function taggedWith(aws: AwsClients, runId: string, region = 'us-east-1'): Promise<string[]> {
+  const rds = aws.rds(region);
+  const ours = (tags: Tag[] | undefined) => (tags ?? []).some((x) => x.Key === RUN_ID_TAG && x.Value === runId);
+  const instances = ((await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).filter((i) => ours(i.TagList)).map((i) => `instance ${i.DBInstanceIdentifier}`);
+  const clusters = ((await rds.send(new DescribeDBClustersCommand({}))).DBClusters ?? []).filter((c) => ours(c.TagList)).map((c) => `cluster ${c.DBClusterIdentifier}`);
+  return [...instances, ...clusters];
 }

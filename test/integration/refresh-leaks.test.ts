@@ -9,17 +9,15 @@
  *   the proxy injects the error code for the first few delete calls;
  * - the clone's name is taken from the run's history (a local activity's marker), not recomputed.
  */
-import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type Tag } from '@aws-sdk/client-rds';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
-import { RUN_ID_TAG } from '../../src/domain/dblab-config';
 import { PATCHES, type RefreshResult } from '../../src/workflows/refresh-dblab';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { bindDblab, testConfig } from '../helpers/activities';
 import { fixtureAws } from '../helpers/aws-fixtures';
-import { clustersNamed, DBLAB_TOKEN, instancesNamed, makeAuroraSource, makeRdsSource, refreshConfig } from '../helpers/dblab-fixtures';
+import { clustersNamed, DBLAB_TOKEN, instancesNamed, makeAuroraSource, makeRdsSource, refreshConfig, taggedWith } from '../helpers/dblab-fixtures';
 import { throughFaults as faultWorker } from '../helpers/fault-worker';
 import { openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 import { until } from '../helpers/worker-process';
@@ -43,15 +41,6 @@ async function throughFaults<T>(rules: FaultRule[], fn: (proxy: AwsFaultProxy, f
   } finally {
     await fake.stop();
   }
-}
-
-/** Every RDS instance and cluster tagged with this run id, whatever its name. */
-async function taggedWith(runId: string): Promise<string[]> {
-  const rds = fx.rds('us-east-1');
-  const ours = (tags: Tag[] | undefined) => (tags ?? []).some((x) => x.Key === RUN_ID_TAG && x.Value === runId);
-  const instances = ((await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).filter((i) => ours(i.TagList)).map((i) => `instance ${i.DBInstanceIdentifier}`);
-  const clusters = ((await rds.send(new DescribeDBClustersCommand({}))).DBClusters ?? []).filter((c) => ours(c.TagList)).map((c) => `cluster ${c.DBClusterIdentifier}`);
-  return [...instances, ...clusters];
 }
 
 const stages = async (h: WorkflowHandle) => Object.fromEntries((await h.query<Progress>('progress')).stages.map((s) => [s.name, s.status]));
@@ -83,7 +72,7 @@ describe('cancelled while the clone is being created', () => {
       await until(() => proxy.executed.get(held) === 1, `${held} to reach moto`);
       await new Promise((r) => setTimeout(r, 1500));
 
-      expect(await taggedWith(runId)).toEqual([]);
+      expect(await taggedWith(fx, runId)).toEqual([]);
       expect(proxy.executed.get(type === 'rds' ? 'RestoreDBInstanceFromDBSnapshot' : 'RestoreDBClusterFromSnapshot')).toBe(1);
       for (const d of deletes) expect(proxy.executed.get(d)).toBe(1);
       expect(await stages(h)).toMatchObject({ 'create-clone': 'done', 'delete-clone': 'done', 'configure-dblab': 'pending' });
@@ -105,7 +94,7 @@ describe('a delete refused because the clone is busy is retried until the clone 
       expect(proxy.seen.get('DeleteDBInstance')).toBe(4);
       expect(proxy.executed.get('DeleteDBInstance')).toBe(1);
       expect(await instancesNamed(fx, r.clone!)).toEqual([]);
-      expect(await taggedWith(h.firstExecutionRunId)).toEqual([]);
+      expect(await taggedWith(fx, h.firstExecutionRunId)).toEqual([]);
       expect((await stages(h))['delete-clone']).toBe('done');
     });
   });
@@ -127,7 +116,7 @@ describe('a delete refused because the clone is busy is retried until the clone 
       expect(proxy.executed.get('DeleteDBCluster')).toBe(1);
       expect(await clustersNamed(fx, r.clone!)).toEqual([]);
       expect(await instancesNamed(fx, r.clone!)).toEqual([]);
-      expect(await taggedWith(h.firstExecutionRunId)).toEqual([]);
+      expect(await taggedWith(fx, h.firstExecutionRunId)).toEqual([]);
     });
   });
 });

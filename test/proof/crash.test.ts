@@ -10,12 +10,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
-import { DescribeDBClustersCommand, DescribeDBInstancesCommand, type Tag } from '@aws-sdk/client-rds';
 import { ListHostedZonesByNameCommand } from '@aws-sdk/client-route-53';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Progress } from '../../src/api';
 import { DATABASE_TAG } from '../../src/activities/database-side/aws';
-import { RUN_ID_TAG } from '../../src/domain/dblab-config';
 import { deriveNames } from '../../src/domain/sql-names';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
@@ -24,7 +22,7 @@ import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { motoEndpoint } from '../helpers/activities';
 import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
-import { DBLAB_TOKEN, makeAuroraSource, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
+import { DBLAB_TOKEN, makeAuroraSource, makeRdsSource, refreshConfig, SOURCE_PASSWORD, taggedWith } from '../helpers/dblab-fixtures';
 import { adminUrl, connectWith, sqlAdmin, sqlAvailable } from '../helpers/sql';
 import { openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
 import { writeWorkerConfig } from '../helpers/worker-process';
@@ -255,15 +253,6 @@ describe('deleteDatabaseNetwork', () => {
   });
 });
 
-/** Every RDS instance and cluster tagged with this run id, whatever its name. */
-async function taggedWith(runId: string): Promise<string[]> {
-  const rds = fx.rds('us-east-1');
-  const ours = (tags: Tag[] | undefined) => (tags ?? []).some((x) => x.Key === RUN_ID_TAG && x.Value === runId);
-  const instances = ((await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).filter((i) => ours(i.TagList)).map((i) => `instance ${i.DBInstanceIdentifier}`);
-  const clusters = ((await rds.send(new DescribeDBClustersCommand({}))).DBClusters ?? []).filter((c) => ours(c.TagList)).map((c) => `cluster ${c.DBClusterIdentifier}`);
-  return [...instances, ...clusters];
-}
-
 describe('refreshDblab', () => {
   const cases: Array<['rds' | 'aurora-cluster', CrashPoint]> = [
     ...points('RestoreDBInstanceFromDBSnapshot', 'before', 'during', 'after').map((p) => ['rds', p] as ['rds', CrashPoint]),
@@ -285,7 +274,7 @@ describe('refreshDblab', () => {
       });
       expect(result.outcome).toBe('refreshed');
       expect(fake.refreshesStarted).toBe(1);
-      expect(await taggedWith((await h.describe()).runId)).toEqual([]);
+      expect(await taggedWith(fx, (await h.describe()).runId)).toEqual([]);
       if (type === 'rds') {
         expect(proxy.ok('RestoreDBInstanceFromDBSnapshot')).toBe(1);
         expect(proxy.ok('DeleteDBInstance')).toBe(1);
