@@ -168,20 +168,44 @@ class FileStore implements CredentialsStore {
   }
 
   /** A new file next to the target, created exclusively (never through an existing name or link). */
+  /**
+   * A worker killed between writing a temporary file and linking or renaming it leaves
+   * `<file>.<12 hex>.tmp` behind, holding a password: remove those of this target (only names of
+   * exactly that form, so nothing else in the directory is touched).
+   */
+  private async removeStaleTemporaries(): Promise<void> {
+    const dir = path.dirname(this.file);
+    const base = path.basename(this.file);
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const n of names) {
+      if (!(n.startsWith(`${base}.`) && /^\.[0-9a-f]{12}\.tmp$/.test(n.slice(base.length)))) continue;
+      // Not one a concurrent run is about to link (that takes milliseconds); a crash's is older.
+      const st = await fs.lstat(path.join(dir, n)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > 2_000) await fs.rm(path.join(dir, n), { force: true });
+    }
+  }
+
   private async tmp(c: StoredCredentials): Promise<string> {
+    await this.removeStaleTemporaries();
     const tmp = `${this.file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
     await fs.writeFile(tmp, `${JSON.stringify(c, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     return tmp;
   }
 
   async claim(candidate: StoredCredentials): Promise<void> {
-    const tmp = await this.tmp(candidate);
-    try {
-      await fs.link(tmp, this.file); // atomic create-if-absent; an existing name (or link) is left alone
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    } finally {
-      await fs.rm(tmp, { force: true });
+    for (let attempt = 1; ; attempt++) {
+      const tmp = await this.tmp(candidate);
+      try {
+        await fs.link(tmp, this.file); // atomic create-if-absent; an existing name (or link) is left alone
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return;
+        // Our temporary file was taken for a crash's leftover by another run: write it again.
+        if (code !== 'ENOENT' || attempt >= 3) throw err;
+      } finally {
+        await fs.rm(tmp, { force: true });
+      }
     }
   }
 
