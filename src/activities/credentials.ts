@@ -46,6 +46,8 @@ export interface StoredCredentials {
   user: string;
   password: string;
   connectionString?: string;
+  /** The run that first stored them (a cancelled run removes only its own). */
+  run?: string;
 }
 
 export interface CredentialsDeps {
@@ -389,6 +391,7 @@ export async function claimPassword(plan: SqlPlan, deps: CredentialsDeps): Promi
       database: plan.database,
       user: plan.user,
       password: generatePassword(),
+      ...(plan.runId !== undefined ? { run: plan.runId } : {}),
     });
     const again = await inspect(target, plan, deps); // ours, or the concurrent run's claim for the same tenant
     if (again.target.state !== 'ours') throw invalid(`credentials target ${first.store.label} could not be claimed; re-run the provisioning`);
@@ -447,10 +450,12 @@ export function createCredentialsActivities(deps: CredentialsDeps) {
     },
 
     /** Deletes the target only when it holds this tenant's dbops credentials; anything else is refused and left. */
-    async removeCredentials(plan: SqlPlan): Promise<{ changed: boolean }> {
+    async removeCredentials(plan: SqlPlan & { madeByRun?: string }): Promise<{ changed: boolean }> {
       if (!plan.credentialsTarget) return { changed: false };
       const { target, store, seen } = await inspect(plan.credentialsTarget, plan, deps);
       if (target.state === 'absent') return { changed: false };
+      // The undo of a cancelled run removes only credentials that run stored first.
+      if (plan.madeByRun !== undefined && (target.state !== 'ours' || target.stored.run !== plan.madeByRun)) return { changed: false };
       return { changed: await store.remove(seen) };
     },
   };

@@ -59,6 +59,11 @@ async function isAssociated(aws: AwsClients, a: ZoneAssociation): Promise<boolea
 
 export function createRoute53Activities(deps: { aws: AwsClients }) {
   return {
+    /** Whether the VPC is associated with the zone now. Read-only. */
+    async vpcAssociatedWithZone(a: ZoneAssociation): Promise<boolean> {
+      return isAssociated(deps.aws, a);
+    },
+
     async associateVpcWithZone(a: ZoneAssociation): Promise<{ changed: boolean; detail: string }> {
       const zone = bareId(a.hostedZoneId);
       if (await isAssociated(deps.aws, a)) return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };

@@ -78,6 +78,12 @@ export interface SqlPlan {
   auth: 'password' | 'iam';
   sslMode: SslMode;
   credentialsTarget?: CredentialsTarget;
+  /**
+   * The run that makes what this plan creates (its first run id), set by the workflow after
+   * validation, never from input: written in the mark of each database, user and credentials
+   * record the run creates, so a cancelled run can undo exactly what it made.
+   */
+  runId?: string;
 }
 
 export class InvalidInputError extends Error {}

@@ -12,15 +12,24 @@
  * configuration in plan-cidr, before anything is made. Runs started before the patch keep the old
  * behaviour.
  */
-import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { CidrError, planCidr, splitCidr } from '../domain/cidr';
-import { InvalidPeeringInput, peeringTarget, peeringWorkflowId, planNetwork, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
+import { InvalidPeeringInput, peeringTarget, peeringWorkflowId, planNetwork, unpeeringWorkflowId, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
 import { ProgressTracker } from './progress';
 import { quick } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
+import { unpeerVpc } from './unpeer-vpc';
+import { CancelGuard } from './undo';
 
 /** Creates are non-cancellable and the undo finds the run's VPC by its dbops:run-id tag. */
 export const UNDO_BY_RUN_TAG = 'create-database-network-undo-by-run-tag';
+/**
+ * A cancellation once the child peerVpc has started: after the child has ended (it undoes its own
+ * peering when the cancellation reaches it first; it may also have completed), a child unpeerVpc
+ * removes any peering between the two VPCs, then the network is undone. The database VPC is this
+ * run's, so any peering to it is too.
+ */
+export const UNDO_AFTER_PEER_CANCEL = 'create-database-network-undo-after-peer-cancel';
 
 export const NETWORK_STAGES = ['plan-cidr', 'create-vpc', 'create-subnets', 'create-hosted-zone', 'peer'] as const;
 
@@ -43,16 +52,10 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
   const byRunTag = patched(UNDO_BY_RUN_TAG);
   // From history (the run's started event): the same on every replay, every attempt and after a reset.
   const runId = byRunTag ? workflowInfo().firstExecutionRunId : undefined;
-  /** Once the run is cancelled, nothing more is created (and the child is not started). */
-  const stopIfCancelled = (): void => {
-    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before this step');
-  };
-  /** A create the caller's cancellation cannot abandon halfway: it completes (and is undone) or is never sent. */
-  const create = async <T>(call: () => Promise<T>): Promise<T> => {
-    if (!byRunTag) return call();
-    stopIfCancelled();
-    return CancellationScope.nonCancellable(call);
-  };
+  /** Once the run is cancelled nothing more is created; a create in flight completes and is undone. */
+  const guard = new CancelGuard(byRunTag);
+  const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
+  let undoAfterPeer = false;
   let plan: NetworkPlan | undefined;
   let createdVpc = false;
   let vpcRequested = false;
@@ -110,26 +113,39 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
 
     const peering = await progress.run('peer', () => {
       // Cancelled while the last create ran: the child is never started, and the network is undone.
-      if (byRunTag) stopIfCancelled();
+      guard.stopIfCancelled();
+      undoAfterPeer = byRunTag && patched(UNDO_AFTER_PEER_CANCEL);
       childStarted = true;
       return executeChild(peerVpc, { workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }), args: [p.peer] });
     }, (r) => ({ detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})` }));
 
+    if (undoAfterPeer) guard.stopIfCancelled(); // cancelled while the child completed: undone like the others
     return progress.finish({
       databaseId: p.databaseId, databaseVpcId: vpc.vpcId, cidr: planned.cidr, subnetIds: subnets.subnetIds, hostedZoneId: zone.hostedZoneId, peering,
     });
   } catch (err) {
-    if (byRunTag && plan && vpcRequested && !childStarted) {
+    // Cancelled while the child ran: the child has undone its peering (the cancellation waits for
+    // it to end), so the network goes too. A child that failed leaves the network for a re-run.
+    const cancelledAfterPeer = undoAfterPeer && isCancellation(err);
+    if (cancelledAfterPeer && plan) {
+      const p = plan;
+      const { databaseId, region, vpcId, cloud, timing } = p.peer;
+      await guard.undo(() => executeChild(unpeerVpc, {
+        workflowId: `${unpeeringWorkflowId({ databaseId, vpcId })}:undo:${runId}`,
+        args: [{ databaseId, region, vpcId, cloud, ...(timing ? { timing } : {}) }],
+      }));
+    }
+    if (byRunTag && plan && vpcRequested && (!childStarted || cancelledAfterPeer)) {
       // Undo the VPC this run made (found by its run tag, whichever attempt made it), even when the
       // run is being cancelled. Nothing carries the tag when the network existed before the run.
       const p = plan;
-      await CancellationScope.nonCancellable(() =>
+      await guard.undo(() =>
         quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn, runId }]),
       );
     } else if (!byRunTag && plan && createdVpc && !childStarted) {
       // Undo what this run made, even when the run is being cancelled.
       const p = plan;
-      await CancellationScope.nonCancellable(() =>
+      await guard.undo(() =>
         quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn }]),
       );
     }

@@ -3,11 +3,31 @@
  * route, associate-dns — after a read-only prepare. With no stages named, every stage runs and
  * one whose work is already done shows as skipped; named stages run alone, in canonical order.
  * The first failure stops the rest and the run fails naming the stage.
+ *
+ * Cancelled (patch UNDO_ON_CANCEL): a run that made the peering (prepare, recorded in history,
+ * found none) undoes it — routes via it on both sides, the zone association it made (only when a
+ * read before the association found none), the peering — then ends cancelled. A stage in flight
+ * settles first: waiting stages stop at their next heartbeat and the workflow waits for that;
+ * quick creates finish. A run that found the peering already there undoes nothing.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import { InvalidPeeringInput, peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringStage } from '../domain/peering';
+import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
+import type { CustomerVpc } from '../activities/ec2';
+import type { ZoneAssociation } from '../activities/route53';
+import { InvalidPeeringInput, peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringPlan, type PeeringStage } from '../domain/peering';
 import { ProgressTracker, type StageOutcome } from './progress';
 import { quick, waiting } from './peering-activities';
+import { CancelGuard } from './undo';
+
+/** A cancelled run undoes the peering it made. */
+export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
+
+/** What a run made, from history: the peering (and its id, once initiate returned), the zone association. */
+interface PeeringUndo {
+  plan: PeeringPlan;
+  customer: CustomerVpc;
+  peeringId?: string;
+  zone?: ZoneAssociation;
+}
 
 export const PEER_STAGES = ['prepare', ...PEERING_STAGES] as const;
 
@@ -34,6 +54,9 @@ export function validPeeringPlan(input: unknown) {
 
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
+  const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
+  /** Set once prepare found no peering and initiate was sent: the peering is this run's. */
+  let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
     const { plan, customer, database, peering } = await progress.run('prepare', async () => {
@@ -43,7 +66,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       return { plan, customer, ...side };
     }, (r) => ({ detail: `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}` }));
 
-    const acts = waiting(plan.timing);
+    const acts = waiting(plan.timing, guard.enabled);
     const want = (s: PeeringStage) => plan.stages.includes(s);
     let peeringId = peering?.peeringId;
     let hostedZoneId = peering?.hostedZoneId ?? database.hostedZoneId;
@@ -56,23 +79,32 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
     };
 
     if (want('initiate')) {
-      const r = await progress.run('initiate', () => acts.databaseInitiate.executeWithOptions({ summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` }, [plan, customer]), outcome);
+      const r = await progress.run('initiate', () => {
+        guard.stopIfCancelled();
+        if (guard.enabled && !peering) undo = { plan, customer };
+        return acts.databaseInitiate.executeWithOptions({ summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` }, [plan, customer]);
+      }, outcome);
+      if (undo) undo.peeringId = r.peeringId;
       peeringId = r.peeringId;
       hostedZoneId = r.hostedZoneId ?? hostedZoneId;
       databaseCidr = r.databaseCidr || databaseCidr;
     } else progress.skip('initiate', 'not selected');
 
     if (want('accept')) {
-      await progress.run('accept', () => acts.acceptPeering.executeWithOptions({ summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` }, [{ region: customer.region, peeringId: needPeering(), timing: plan.timing }]), outcome);
+      await progress.run('accept', () => {
+        guard.stopIfCancelled();
+        return acts.acceptPeering.executeWithOptions({ summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` }, [{ region: customer.region, peeringId: needPeering(), timing: plan.timing }]);
+      }, outcome);
     } else progress.skip('accept', 'not selected');
 
     if (want('route')) {
       await progress.run('route', async () => {
+        guard.stopIfCancelled();
         const pcx = needPeering();
         const mine = await acts.ensureCustomerRoutes.executeWithOptions({ summary: `route ${databaseCidr} → ${pcx} (${plan.routeTables} tables)` }, [{
           region: customer.region, vpcId: customer.vpcId, cidr: databaseCidr, peeringId: pcx, tables: plan.routeTables, force: plan.force, timing: plan.timing,
         }]);
-        const back = await quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [plan, customer, pcx]);
+        const back = await guard.create(() => quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [plan, customer, pcx]));
         return { changed: mine.changed || back.changed, detail: `${mine.detail}; ${back.detail}` };
       }, outcome);
     } else progress.skip('route', 'not selected');
@@ -83,17 +115,34 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           throw ApplicationFailure.nonRetryable(`database ${plan.databaseId} has no private hosted zone to associate ${customer.vpcId} with`, 'HostedZoneNotFound');
         }
         const zone = hostedZoneId;
-        const auth = await quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [plan, customer, zone]);
-        return quick.associateVpcWithZone.executeWithOptions({ summary: `associate ${customer.vpcId} with zone ${zone}` }, [{
-          hostedZoneId: zone, vpcId: customer.vpcId, region: customer.region, crossAccount: auth.crossAccount, zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
-        }]);
+        const auth = await guard.create(() => quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [plan, customer, zone]));
+        const association = { hostedZoneId: zone, vpcId: customer.vpcId, region: customer.region, crossAccount: auth.crossAccount, zoneOwnerRoleArn: auth.zoneOwnerRoleArn };
+        if (undo) {
+          // Read before associating (recorded in history): the undo removes only an association this run made.
+          const before = await quick.vpcAssociatedWithZone.executeWithOptions({ summary: `is ${customer.vpcId} associated with ${zone} already?` }, [association]);
+          if (!before) undo.zone = association;
+        }
+        return guard.create(() => quick.associateVpcWithZone.executeWithOptions({ summary: `associate ${customer.vpcId} with zone ${zone}` }, [association]));
       }, outcome);
     } else progress.skip('associate-dns', 'not selected');
 
+    guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
     return progress.finish({
       databaseId: plan.databaseId, vpcId: customer.vpcId, region: customer.region, peeringId, databaseCidr, hostedZoneId, stagesRun: plan.stages,
     });
   } catch (err) {
+    if (undo && isCancellation(err)) await guard.undo(() => undoPeering(undo!));
     return progress.fail(err);
   }
+}
+
+/** Removes what a cancelled run made: its zone association, the routes via its peering (both sides), the peering. */
+async function undoPeering(u: PeeringUndo): Promise<void> {
+  const { plan, customer, peeringId, zone } = u;
+  if (zone) await quick.disassociateVpcFromZone.executeWithOptions({ summary: `undo: disassociate ${customer.vpcId} from ${zone.hostedZoneId}` }, [zone]);
+  if (peeringId) {
+    await quick.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${peeringId}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId }]);
+    await quick.databaseRemoveReturnRoute.executeWithOptions({ summary: `undo: remove return routes via ${peeringId}` }, [plan, customer, peeringId]);
+  }
+  await quick.databaseDeletePeering.executeWithOptions({ summary: `undo: delete the peering this run made` }, [plan, customer]);
 }

@@ -1,5 +1,5 @@
 /** Activity proxies for the peering workflows, with timeouts from the run's timing settings. */
-import { proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
 import type { createDatabaseSideActivities } from '../activities/database-side';
 import type { createEc2Activities } from '../activities/ec2';
 import type { createRoute53Activities } from '../activities/route53';
@@ -12,12 +12,17 @@ const RETRY = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '
 /** Quick calls (describe, create, delete): bounded retries for throttling and network trouble. */
 export const quick = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: RETRY });
 
-/** Calls that wait (initiate, accept, route): heartbeat, and a start-to-close beyond their own deadline. */
-export function waiting(timing: PeeringPlan['timing']): ActivityInterfaceFor<Acts> {
+/**
+ * Calls that wait (initiate, accept, route): heartbeat, and a start-to-close beyond their own
+ * deadline. `settle`: a cancellation waits until the activity has really stopped (it learns of the
+ * cancellation at its next heartbeat), so an undo afterwards sees everything it did.
+ */
+export function waiting(timing: PeeringPlan['timing'], settle = false): ActivityInterfaceFor<Acts> {
   const opts: ActivityOptions = {
     startToCloseTimeout: '2h',
     heartbeatTimeout: timing.heartbeatTimeout as ActivityOptions['heartbeatTimeout'],
     retry: RETRY,
+    ...(settle ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
   };
   return proxyActivities<Acts>(opts);
 }

@@ -2,11 +2,20 @@
  * provisionDatabase: a tenant's own database and least-privilege user on a shared PostgreSQL or
  * MySQL/MariaDB server, and a connection string stored in the credentials target. Every stage is
  * safe to re-run; a re-run changes nothing and returns the same reference.
+ *
+ * Cancelled (patch UNDO_ON_CANCEL): the stage in flight finishes, no later stage starts, and what
+ * this run created is removed: the user and the credentials it stored, and the database while it
+ * is still empty. "Created by this run" is the run id written in each object's mark when it is
+ * made (never a `changed` flag), so a database or user that existed before the run is kept.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { planProvision, sqlTarget, InvalidInputError, type ProvisionInput, type SqlPlan } from '../domain/provision';
 import { ProgressTracker, type StageOutcome } from './progress';
 import { credentials, sqlActivities } from './sql-activities';
+import { CancelGuard } from './undo';
+
+/** Marks carry the run id; a cancelled run undoes what it created. */
+export const UNDO_ON_CANCEL = 'provision-database-undo-on-cancel';
 
 export const PROVISION_STAGES = ['validate', 'connect', 'ensure-database', 'ensure-user', 'grant', 'verify', 'store-credentials'] as const;
 
@@ -35,10 +44,14 @@ export function validated<P>(plan: () => P): P {
 
 export async function provisionDatabase(input: ProvisionInput): Promise<ProvisionResult> {
   const progress = new ProgressTracker<ProvisionResult>('provisionDatabase', sqlTarget(input ?? {}), PROVISION_STAGES);
+  const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
+  let toUndo: SqlPlan | undefined;
   try {
-    const plan: SqlPlan = await progress.run('validate', async () => validated(() => planProvision(input)), (p) => ({
+    const valid: SqlPlan = await progress.run('validate', async () => validated(() => planProvision(input)), (p) => ({
       detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
     }));
+    // From history (the run's started event): the same on every attempt, replay and reset.
+    const plan: SqlPlan = guard.enabled ? { ...valid, runId: workflowInfo().firstExecutionRunId } : valid;
     const sql = sqlActivities(plan.engine);
     const where = `${plan.engine} ${plan.server.host}:${plan.server.port}`;
 
@@ -47,14 +60,17 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
       await credentials.check.executeWithOptions({ summary: 'check the credentials target' }, [plan]);
       return r;
     }, (r) => ({ detail: r.detail }));
-    await progress.run('ensure-database', () => sql.ensureDatabase.executeWithOptions({ summary: `ensure database ${plan.database}` }, [plan]), step);
-    await progress.run('ensure-user', () => sql.ensureUser.executeWithOptions({ summary: `ensure user ${plan.user}` }, [plan]), step);
-    await progress.run('grant', () => sql.grant.executeWithOptions({ summary: `give ${plan.user} ${plan.database} only` }, [plan]), step);
-    await progress.run('verify', () => sql.verify.executeWithOptions({ summary: `log in as ${plan.user} and check its reach` }, [plan]), (r) => ({ detail: r.detail }));
-    const stored = await progress.run('store-credentials', () => credentials.store.executeWithOptions({ summary: 'store the connection string' }, [plan]), (r) => ({
+    if (guard.enabled) toUndo = plan;
+    const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
+    await progress.run('ensure-database', () => create(() => sql.ensureDatabase.executeWithOptions({ summary: `ensure database ${plan.database}` }, [plan])), step);
+    await progress.run('ensure-user', () => create(() => sql.ensureUser.executeWithOptions({ summary: `ensure user ${plan.user}` }, [plan])), step);
+    await progress.run('grant', () => create(() => sql.grant.executeWithOptions({ summary: `give ${plan.user} ${plan.database} only` }, [plan])), step);
+    await progress.run('verify', () => create(() => sql.verify.executeWithOptions({ summary: `log in as ${plan.user} and check its reach` }, [plan])), (r) => ({ detail: r.detail }));
+    const stored = await progress.run('store-credentials', () => create(() => credentials.store.executeWithOptions({ summary: 'store the connection string' }, [plan])), (r) => ({
       skipped: !r.changed,
       detail: r.credentialsRef,
     }));
+    guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
 
     return progress.finish({
       engine: plan.engine,
@@ -67,6 +83,15 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
       credentialsRef: stored.credentialsRef,
     });
   } catch (err) {
+    if (toUndo && isCancellation(err)) {
+      const undo = { ...toUndo, reclaimPolicy: 'delete' as const, madeByRun: toUndo.runId };
+      const sql = sqlActivities(undo.engine);
+      await guard.undo(async () => {
+        await sql.dropUser.executeWithOptions({ summary: `undo: drop user ${undo.user} if this run created it` }, [undo]);
+        await sql.dropDatabase.executeWithOptions({ summary: `undo: drop database ${undo.database} if this run created it and it is empty` }, [undo]);
+        if (undo.credentialsTarget) await credentials.remove.executeWithOptions({ summary: 'undo: remove the credentials this run stored' }, [undo]);
+      });
+    }
     return progress.fail(err);
   }
 }

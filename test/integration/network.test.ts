@@ -15,7 +15,7 @@ import type { CreateNetworkResult } from '../../src/workflows/create-database-ne
 import type { DeleteNetworkResult } from '../../src/workflows/delete-database-network';
 import { motoEndpoint } from '../helpers/activities';
 import { countingAws, fixtureAws, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs, type CallLog } from '../helpers/aws-fixtures';
-import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import { captureIo, makeWorker, openTestEnv, recordHistory, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
 
 const fx = fixtureAws();
 let t: TestEnv;
@@ -71,6 +71,7 @@ test('dbops db-network create: planned CIDR, tagged VPC, a subnet per zone, priv
   expect(await zoneVpcs(fx, res.hostedZoneId)).toEqual(expect.arrayContaining([{ VPCId: customer.vpcId, VPCRegion: 'us-east-1' }, { VPCId: vpc.VpcId, VPCRegion: 'us-east-1' }]));
   expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, vpc.VpcId!))[0].Status?.Code).toBe('active');
   expect((await routesTo(fx, 'us-east-1', customer.subnetTable, '10.128.0.0/19'))[0].VpcPeeringConnectionId).toBe(res.peering.peeringId);
+  await recordHistory(h.workflowId, 'create-database-network-full');
 
   log.reset();
   const again = await t.client.workflow.execute('createDatabaseNetwork', {

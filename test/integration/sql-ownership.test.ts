@@ -18,7 +18,7 @@ import {
   GetSecretValueCommand,
   RestoreSecretCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
@@ -35,7 +35,7 @@ import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/te
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
 
 interface Run {
-  h: WorkflowHandle;
+  h: WorkflowHandleWithFirstExecutionRunId;
   result: unknown;
   message: string;
   stages: Record<string, string>;
@@ -203,7 +203,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       );
       return row?.c ? JSON.parse(row.c) : undefined;
     }
-    const rows = await s.adm.query<Record<string, unknown>>('SELECT db AS `database`, `user`, credentials, state FROM `_dbops`.`objects` WHERE kind = ? AND name = ?', [kind, name]).catch(() => []);
+    const rows = await s.adm.query<Record<string, unknown>>('SELECT db AS `database`, `user`, credentials, state, run_id FROM `_dbops`.`objects` WHERE kind = ? AND name = ?', [kind, name]).catch(() => []);
     return rows[0];
   }
 
@@ -271,8 +271,11 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     const names = deriveNames(tenant, engine);
     expect(await markOf('database', names.database)).toMatchObject({ database: names.database, user: names.user });
     expect(await markOf('user', names.user)).toMatchObject({ database: names.database, user: names.user, credentials: `file:${input.credentialsTarget.path}` });
-    if (pg) expect(await markOf('database', names.database)).toEqual({ managedBy: 'dbops', database: names.database, user: names.user });
-    else expect(await markOf('user', names.user)).toMatchObject({ state: 'created' });
+    // The mark names the run that created it (a cancelled run undoes only what carries its id).
+    const run = r.h.firstExecutionRunId;
+    if (pg) expect(await markOf('database', names.database)).toEqual({ managedBy: 'dbops', database: names.database, user: names.user, run });
+    else expect(await markOf('user', names.user)).toMatchObject({ state: 'created', run_id: run });
+    expect(stored.run).toBe(run);
   });
 
   run('system databases, the admin login and privileged accounts are refused before anything is made, even with adopt', async () => {

@@ -9,11 +9,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DescribeRouteTablesCommand, DescribeSubnetsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
-import { ListHostedZonesByNameCommand } from '@aws-sdk/client-route-53';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Progress } from '../../src/api';
-import { DATABASE_TAG } from '../../src/activities/database-side/aws';
 import { deriveNames } from '../../src/domain/sql-names';
 import type { CreateNetworkResult } from '../../src/workflows/create-database-network';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
@@ -21,10 +18,11 @@ import type { ProvisionResult } from '../../src/workflows/provision-database';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { motoEndpoint } from '../helpers/activities';
-import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
+import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, makeAuroraSource, makeRdsSource, refreshConfig, SOURCE_PASSWORD, taggedWith } from '../helpers/dblab-fixtures';
 import { adminUrl, connectWith, sqlAdmin, sqlAvailable } from '../helpers/sql';
 import { openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import { dbVpcs, expectNetworkOnce, expectPeeredOnce, subnetsOf, zonesNamed } from '../helpers/aws-state';
 import { writeWorkerConfig } from '../helpers/worker-process';
 import { arm, CrashableWorker, CrashProxy, restart, type CrashPoint, type When } from './crash-harness';
 
@@ -137,36 +135,6 @@ let cidrOctet = 150;
 /** A distinct database CIDR per point (customer VPCs use 10.1-120.0.0/16). */
 const nextDbCidr = () => `10.${++cidrOctet}.0.0/19`;
 
-async function routeTablesOf(vpcId: string) {
-  return (await fx.ec2('us-east-1').send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).RouteTables ?? [];
-}
-
-async function dbVpcs(databaseId: string) {
-  const all = (await fx.ec2('us-east-1').send(new DescribeVpcsCommand({}))).Vpcs ?? [];
-  return all.filter((v) => v.Tags?.some((x) => x.Key === DATABASE_TAG && x.Value === databaseId));
-}
-
-async function subnetsOf(vpcId: string) {
-  return ((await fx.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter((s) => s.VpcId === vpcId);
-}
-
-async function zonesNamed(name: string) {
-  const r = await fx.route53().send(new ListHostedZonesByNameCommand({ DNSName: name }));
-  return (r.HostedZones ?? []).filter((z) => z.Name === `${name}.`);
-}
-
-/** The peering is there once, active, with one route per table both ways and the VPC in the zone once. */
-async function expectPeeredOnce(customer: { vpcId: string; cidr: string; mainTable: string; subnetTable: string }, db: { vpcId: string; cidr: string; zoneId?: string }, peeringId: string) {
-  const pcx = await peeringsBetween(fx, 'us-east-1', customer.vpcId, db.vpcId);
-  expect(pcx.map((p) => [p.VpcPeeringConnectionId, p.Status?.Code])).toEqual([[peeringId, 'active']]);
-  for (const table of [customer.mainTable, customer.subnetTable]) {
-    expect((await routesTo(fx, 'us-east-1', table, db.cidr)).map((r) => r.VpcPeeringConnectionId)).toEqual([peeringId]);
-  }
-  const back = (await routeTablesOf(db.vpcId)).map((rt) => (rt.Routes ?? []).filter((r) => r.DestinationCidrBlock === customer.cidr).length);
-  expect(back.every((n) => n <= 1)).toBe(true);
-  expect(back.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
-  if (db.zoneId) expect((await zoneVpcs(fx, db.zoneId)).filter((v) => v.VPCId === customer.vpcId)).toHaveLength(1);
-}
 
 describe('peerVpc (AWS database network)', () => {
   const cases = [
@@ -182,7 +150,7 @@ describe('peerVpc (AWS database network)', () => {
       point,
       start: (ctx) => startRun(ctx, 'peerVpc', { databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: TIMING }),
     });
-    await expectPeeredOnce(customer, db, result.peeringId!);
+    await expectPeeredOnce(fx, customer, db, result.peeringId!);
     expect(proxy.ok('CreateVpcPeeringConnection')).toBe(1);
     expect(proxy.ok('AcceptVpcPeeringConnection')).toBe(1);
     expect(proxy.ok('CreateRoute')).toBe(3); // two customer tables, one return route
@@ -207,11 +175,7 @@ describe('createDatabaseNetwork', () => {
         databaseId, region: 'us-east-1', vpcId: customer.vpcId, cidr, availabilityZones: ['us-east-1a', 'us-east-1b'], timing: TIMING,
       }),
     });
-    expect((await dbVpcs(databaseId)).map((v) => v.VpcId)).toEqual([result.databaseVpcId]);
-    expect((await subnetsOf(result.databaseVpcId)).map((s) => s.SubnetId).sort()).toEqual([...result.subnetIds].sort());
-    expect(result.subnetIds).toHaveLength(2);
-    expect((await zonesNamed(`${databaseId}.db.internal`)).map((z) => z.Id!.replace('/hostedzone/', ''))).toEqual([result.hostedZoneId]);
-    await expectPeeredOnce(customer, { vpcId: result.databaseVpcId, cidr, zoneId: result.hostedZoneId }, result.peering.peeringId!);
+    await expectNetworkOnce(fx, customer, databaseId, cidr, result);
     expect(proxy.ok('CreateVpc')).toBe(1);
     expect(proxy.ok('CreateSubnet')).toBe(2);
     expect(proxy.ok('CreateHostedZone')).toBe(1);
@@ -240,9 +204,9 @@ describe('deleteDatabaseNetwork', () => {
       },
       start: (ctx) => startRun(ctx, 'deleteDatabaseNetwork', input),
     });
-    expect(await dbVpcs(databaseId)).toEqual([]);
-    expect(await subnetsOf(made.databaseVpcId)).toEqual([]);
-    expect(await zonesNamed(`${databaseId}.db.internal`)).toEqual([]);
+    expect(await dbVpcs(fx, databaseId)).toEqual([]);
+    expect(await subnetsOf(fx, made.databaseVpcId)).toEqual([]);
+    expect(await zonesNamed(fx, `${databaseId}.db.internal`)).toEqual([]);
     const pcx = await peeringsBetween(fx, 'us-east-1', customer.vpcId, made.databaseVpcId);
     expect(pcx.filter((p) => !['deleted', 'deleting'].includes(p.Status?.Code ?? ''))).toEqual([]);
     for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, cidr)).toEqual([]);

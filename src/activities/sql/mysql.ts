@@ -27,7 +27,9 @@ import {
   credentialsMismatch,
   isDeprovision,
   judgeOwnership,
+  makeMark,
   NOT_OWNED,
+  notMadeByRun,
   type DeprovisionPlan,
   type ObjectFacts,
   type Ownership,
@@ -41,6 +43,7 @@ const DB_EXISTS = 1007;
 const USER_OP_FAILED = 1396;
 const NO_SUCH_TABLE = 1146;
 const UNKNOWN_DATABASE = 1049;
+const DUPLICATE_COLUMN = 1060;
 
 /** The registry of what dbops made on this server. */
 const REGISTRY_DB = '_dbops';
@@ -165,6 +168,15 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     return r;
   }
 
+  async function databaseEmpty(sql: Connection, db: string): Promise<boolean> {
+    const [n] = await rows(
+      sql,
+      `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?) AS n`,
+      [db, db],
+    );
+    return Number(n.n) === 0;
+  }
+
   async function databaseExists(sql: Connection, db: string): Promise<boolean> {
     return (await rows(sql, 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db])).length > 0;
   }
@@ -176,12 +188,21 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       `CREATE TABLE IF NOT EXISTS ${REGISTRY} (
          kind VARCHAR(16) NOT NULL, name VARCHAR(64) NOT NULL, db VARCHAR(64) NOT NULL, \`user\` VARCHAR(64) NOT NULL,
          credentials TEXT NULL, state VARCHAR(16) NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+         run_id VARCHAR(64) NULL,
          PRIMARY KEY (kind, name)
        ) ENGINE=InnoDB`,
     );
+    // Registries made before rows named their run get the column (a concurrent run may add it first).
+    const [has] = await rows(sql, "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'objects' AND COLUMN_NAME = 'run_id'", [REGISTRY_DB]);
+    if (Number(has.n) === 0) {
+      await sql.query(`ALTER TABLE ${REGISTRY} ADD COLUMN run_id VARCHAR(64) NULL`).catch((err: { errno?: number }) => {
+        if (err.errno !== DUPLICATE_COLUMN) throw err;
+      });
+    }
   }
 
-  interface RegistryRow { kind: string; name: string; db: string; user: string; credentials: string | null; state: string }
+  /** A registry row; `run_id` is absent in registries made before rows named their run. */
+  interface RegistryRow { kind: string; name: string; db: string; user: string; credentials: string | null; state: string; run_id?: string | null }
 
   /** The registry rows for the plan's database and user (none when there is no registry yet). */
   async function registry(sql: Connection, plan: SqlPlan): Promise<{ database?: RegistryRow; user?: RegistryRow }> {
@@ -189,7 +210,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     try {
       found = (await rows(
         sql,
-        `SELECT kind, name, db, \`user\`, credentials, state FROM ${REGISTRY} WHERE (kind = 'database' AND name = ?) OR (kind = 'user' AND name = ?)`,
+        `SELECT * FROM ${REGISTRY} WHERE (kind = 'database' AND name = ?) OR (kind = 'user' AND name = ?)`,
         [plan.database, plan.user],
       )) as unknown as RegistryRow[];
     } catch (err) {
@@ -200,7 +221,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     return { database: found.find((r) => r.kind === 'database'), user: found.find((r) => r.kind === 'user') };
   }
 
-  const markOf = (r: RegistryRow): OwnershipMark => ({ managedBy: 'dbops', database: r.db, user: r.user, ...(r.credentials ? { credentials: r.credentials } : {}) });
+  const markOf = (r: RegistryRow): OwnershipMark => makeMark({ database: r.db, user: r.user }, r.credentials ?? undefined, r.run_id ?? undefined);
 
   /**
    * What the live catalog and the registry say about the plan's database and user. `password`:
@@ -262,10 +283,10 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
   }
 
   /** Records a mark (pending or created) for an object that does not exist or is being adopted. */
-  async function record(sql: Connection, kind: 'database' | 'user', plan: SqlPlan, state: 'pending' | 'created', credentials: string | null): Promise<void> {
+  async function record(sql: Connection, kind: 'database' | 'user', plan: SqlPlan, state: 'pending' | 'created', credentials: string | null, run: string | null): Promise<void> {
     await sql.query(
-      `REPLACE INTO ${REGISTRY} (kind, name, db, \`user\`, credentials, state) VALUES (?, ?, ?, ?, ?, ?)`,
-      [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user, credentials, state],
+      `REPLACE INTO ${REGISTRY} (kind, name, db, \`user\`, credentials, state, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user, credentials, state, run],
     );
   }
 
@@ -357,11 +378,11 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
             return { changed: true, detail: `database ${plan.database} was made by an interrupted run (still empty): confirmed` };
           }
           if (own === 'adopt') {
-            await record(sql, 'database', plan, 'created', null);
+            await record(sql, 'database', plan, 'created', null, null);
             return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): recorded as dbops's` };
           }
           // Recorded before it exists, confirmed after: a crash in between is resolved by the next run.
-          await record(sql, 'database', plan, 'pending', null);
+          await record(sql, 'database', plan, 'pending', null, plan.runId ?? null);
           try {
             await sql.query(`CREATE DATABASE ${q(plan.database)} CHARACTER SET utf8mb4`);
           } catch (err) {
@@ -388,7 +409,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
           const f = await facts(s, plan, password);
           const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
           if (own === 'absent') {
-            await record(sql, 'user', plan, 'pending', ref);
+            await record(sql, 'user', plan, 'pending', ref, plan.runId ?? null);
             try {
               await sql.query(`CREATE USER ${account(plan.user)} ${auth}`);
             } catch (err) {
@@ -400,7 +421,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
           }
           if (own === 'adopt') {
             await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
-            await record(sql, 'user', plan, 'created', ref);
+            await record(sql, 'user', plan, 'created', ref, null);
             return { changed: true, detail: `adopted user ${plan.user} (adopt is on for this server): set the stored credentials, recorded as dbops's` };
           }
           // ours
@@ -478,12 +499,16 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       return admin(plan, `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}`, async (s) => {
         const { sql } = s;
         // Only a database marked for this tenant is dropped (adopt never applies here).
-        const own = judgeOwnership(plan, s.server, await facts(s, plan), 'deprovision', [s.me]).database;
+        const f = await facts(s, plan);
+        const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]).database;
         if (plan.reclaimPolicy === 'retain') return { changed: false, detail: `database ${plan.database} kept (reclaimPolicy retain)` };
         if (own === 'absent') {
           await forget(sql, 'database', plan); // a stale row of a database someone dropped
           return { changed: false, detail: `database ${plan.database} does not exist` };
         }
+        const kept = notMadeByRun(plan, 'database', plan.database, f.database.mark);
+        if (kept) return { changed: false, detail: kept };
+        if (plan.madeByRun !== undefined && !(await databaseEmpty(sql, plan.database))) return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
         await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)}`);
         await forget(sql, 'database', plan);
         return { changed: true, detail: `dropped database ${plan.database}` };
@@ -494,11 +519,14 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       return admin(plan, `drop user ${plan.user}`, async (s) => {
         const { sql } = s;
         // Only a user marked for this tenant is dropped (adopt never applies here).
-        const own = judgeOwnership(plan, s.server, { user: (await facts(s, plan)).user }, 'deprovision', [s.me]).user;
+        const { user } = await facts(s, plan);
+        const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
         if (own === 'absent') {
           await forget(sql, 'user', plan);
           return { changed: false, detail: `user ${plan.user} does not exist` };
         }
+        const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
+        if (kept) return { changed: false, detail: kept };
         await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
         await forget(sql, 'user', plan);
         return { changed: true, detail: `dropped user ${plan.user}` };

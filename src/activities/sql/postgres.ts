@@ -26,6 +26,7 @@ import {
   judgeOwnership,
   makeMark,
   NOT_OWNED,
+  notMadeByRun,
   parseMark,
   type DeprovisionPlan,
   type ObjectFacts,
@@ -110,6 +111,21 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       await sql.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Whether the tenant's database holds no table, view, sequence or function of its own yet. */
+  async function isEmpty(plan: SqlPlan): Promise<boolean> {
+    return admin(plan, `look inside database ${plan.database}`, async ({ sql }) => {
+      const n = await one<{ n: string }>(
+        sql,
+        `select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                  where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
+                    and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f'))
+              + (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+                  where n.nspname not in ('pg_catalog', 'information_schema')) as n`,
+      );
+      return Number(n?.n ?? 0) === 0;
+    }, plan.database, []);
   }
 
   async function isSuperuser(sql: Client): Promise<boolean> {
@@ -285,7 +301,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           if (!pendingExists) await sql.query(`CREATE DATABASE ${q(pending)}`);
           try {
             await sql.query('BEGIN');
-            await sql.query(markSql('DATABASE', pending, makeMark(plan)));
+            await sql.query(markSql('DATABASE', pending, makeMark(plan, undefined, plan.runId)));
             await sql.query(`ALTER DATABASE ${q(pending)} RENAME TO ${q(plan.database)}`);
             await sql.query('COMMIT');
           } catch (err) {
@@ -304,7 +320,6 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       judgeOwnership(plan, serverPolicy(plan, deps), { user: { exists: false } }, 'provision');
       const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
       const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : undefined;
-      const mark = makeMark(plan, ref);
       return admin(plan, `create user ${plan.user}`, async (s) => {
         const { sql } = s;
         const changes: string[] = [];
@@ -316,7 +331,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             try {
               // The role and its mark in one transaction: there is never an unmarked role of dbops's.
               // With IAM, rds_iam too: on a server without IAM support nothing is left behind.
-              await tx(sql, [`CREATE ROLE ${q(plan.user)} ${login}`, markSql('ROLE', plan.user, mark), ...(plan.auth === 'iam' ? [`GRANT rds_iam TO ${q(plan.user)}`] : [])]);
+              await tx(sql, [`CREATE ROLE ${q(plan.user)} ${login}`, markSql('ROLE', plan.user, makeMark(plan, ref, plan.runId)), ...(plan.auth === 'iam' ? [`GRANT rds_iam TO ${q(plan.user)}`] : [])]);
               changes.push(`created user ${plan.user}`);
               break;
             } catch (err) {
@@ -325,7 +340,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             }
           }
           if (own === 'adopt') {
-            await tx(sql, [`ALTER ROLE ${q(plan.user)} WITH ${login}`, markSql('ROLE', plan.user, mark)]);
+            await tx(sql, [`ALTER ROLE ${q(plan.user)} WITH ${login}`, markSql('ROLE', plan.user, makeMark(plan, ref))]);
             changes.push(`adopted user ${plan.user} (adopt is on for this server): ${password !== undefined ? 'set the stored password, ' : ''}marked as dbops's`);
             break;
           }
@@ -339,7 +354,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             }
           }
           if (ref && f.user.mark?.credentials !== ref) {
-            await sql.query(markSql('ROLE', plan.user, mark));
+            await sql.query(markSql('ROLE', plan.user, makeMark(plan, ref, f.user.mark?.run)));
             changes.push(`its credentials are now recorded at ${ref}`);
           }
           break;
@@ -457,6 +472,9 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           // only when its user is this tenant's too (or gone).
           const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]);
           if (own.database === 'absent') return { changed: false, detail: `database ${plan.database} does not exist` };
+          const kept = notMadeByRun(plan, 'database', plan.database, f.database.mark);
+          if (kept) return { changed: false, detail: kept };
+          if (plan.madeByRun !== undefined && !(await isEmpty(plan))) return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
           if (own.user === 'ours') await ensureMembership(sql, plan.user).catch(() => undefined);
           await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)} WITH (FORCE)`);
           return { changed: true, detail: `dropped database ${plan.database}` };
@@ -492,9 +510,20 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       return admin(plan, `drop user ${plan.user}`, async (s) => {
         const { sql } = s;
         // Only a role carrying this tenant's mark is reassigned and dropped (adopt never applies here).
-        const own = judgeOwnership(plan, s.server, { user: (await facts(sql, plan)).user }, 'deprovision', [s.me]).user;
+        const { user } = await facts(sql, plan);
+        const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
         if (own === 'absent') return { changed: false, detail: `user ${plan.user} does not exist` };
+        const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
+        if (kept) return { changed: false, detail: kept };
         await ensureMembership(sql, plan.user);
+        if (plan.madeByRun !== undefined && (await one(sql, 'select 1 from pg_database where datname = $1', [plan.database]))) {
+          // The undo of a cancelled run runs before the database is dropped (or kept, holding data):
+          // what the user made in it goes to the admin first, as deprovisioning with retain does.
+          await admin(plan, `reassign objects in ${plan.database}`, async ({ sql: inDb }) => {
+            await inDb.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
+            await inDb.query(`DROP OWNED BY ${q(plan.user)}`);
+          }, plan.database, []);
+        }
         await sql.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [plan.user]);
         await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
         await sql.query(`DROP OWNED BY ${q(plan.user)}`);

@@ -8,7 +8,11 @@ export interface StepResult {
   detail: string;
 }
 
-export type DeprovisionPlan = SqlPlan & { reclaimPolicy: 'delete' | 'retain' };
+export type DeprovisionPlan = SqlPlan & {
+  reclaimPolicy: 'delete' | 'retain';
+  /** Undo of a cancelled run: drop only what carries this run id in its mark (a database only while empty). */
+  madeByRun?: string;
+};
 
 /** The same steps for every engine; the worker registers them as <engine><Step> activities. */
 export interface SqlEngineActivities {
@@ -57,10 +61,26 @@ export interface OwnershipMark {
   database: string;
   user: string;
   credentials?: string;
+  /** The run that created it (not set on what was adopted, or made before marks named runs). */
+  run?: string;
 }
 
-export function makeMark(plan: Pick<SqlPlan, 'database' | 'user'>, credentials?: string): OwnershipMark {
-  return { managedBy: 'dbops', database: plan.database, user: plan.user, ...(credentials !== undefined ? { credentials } : {}) };
+export function makeMark(plan: Pick<SqlPlan, 'database' | 'user'>, credentials?: string, run?: string): OwnershipMark {
+  return {
+    managedBy: 'dbops', database: plan.database, user: plan.user,
+    ...(credentials !== undefined ? { credentials } : {}),
+    ...(run !== undefined ? { run } : {}),
+  };
+}
+
+/**
+ * For the undo of a cancelled run (`madeByRun`): why an object that is dbops's is kept, or
+ * undefined when this run made it. Only meaningful for an object judged 'ours'.
+ */
+export function notMadeByRun(plan: SqlPlan, kind: string, name: string, mark: OwnershipMark | undefined): string | undefined {
+  const run = (plan as Partial<DeprovisionPlan>).madeByRun;
+  if (run === undefined || mark?.run === run) return undefined;
+  return `${kind} ${name} kept: this run did not create it`;
 }
 
 /** The mark in a comment, or undefined when the comment is not one (no comment, or anything else). */
@@ -69,7 +89,11 @@ export function parseMark(text: string | null | undefined): OwnershipMark | unde
   try {
     const v = JSON.parse(text) as Partial<OwnershipMark>;
     if (v && v.managedBy === 'dbops' && typeof v.database === 'string' && typeof v.user === 'string') {
-      return { managedBy: 'dbops', database: v.database, user: v.user, ...(typeof v.credentials === 'string' ? { credentials: v.credentials } : {}) };
+      return makeMark(
+        { database: v.database, user: v.user },
+        typeof v.credentials === 'string' ? v.credentials : undefined,
+        typeof v.run === 'string' ? v.run : undefined,
+      );
     }
   } catch {
     // not JSON: someone else's comment
