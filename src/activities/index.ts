@@ -22,7 +22,7 @@ import { createRoute53Activities } from './route53';
 import type { EndpointResolver } from './sql/connection';
 import { createMysqlActivities } from './sql/mysql';
 import { createPostgresActivities } from './sql/postgres';
-import { prefixed } from './sql/types';
+import { sqlActivityRegistry } from './sql/types';
 
 export interface ActivityDeps {
   /** Environment used to resolve `env:NAME` secret references. */
@@ -54,8 +54,7 @@ export function createActivities(deps: ActivityDeps) {
   const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint };
   const prepare = createClonePrepare({ aws, authority, endpoint: deps.sqlEndpoint, cloneCa: deps.cloneCa });
   return {
-    ...prefixed('postgres', createPostgresActivities(sqlDeps)),
-    ...prefixed('mysql', createMysqlActivities(sqlDeps)),
+    ...sqlActivityRegistry(createPostgresActivities(sqlDeps), createMysqlActivities(sqlDeps)),
     ...withAwsErrors(createCredentialsActivities({ aws, authority })),
     ...withAwsErrors(createEc2Activities({ aws, authority })),
     ...withAwsErrors(createRoute53Activities({ aws })),

@@ -4,8 +4,8 @@
  * either way). Pure; parsing by ipaddr.js.
  */
 import ipaddr from 'ipaddr.js';
+import { InvalidInput } from './errors';
 
-export class CidrError extends Error {}
 
 export interface Block {
   text: string;
@@ -18,17 +18,17 @@ export function parseCidr(text: string, field = 'CIDR'): Block {
   try {
     parsed = ipaddr.parseCIDR(text);
   } catch {
-    throw new CidrError(`${field} "${text}" is not a valid CIDR block (expected e.g. 10.128.0.0/19)`);
+    throw new InvalidInput(`${field} "${text}" is not a valid CIDR block (expected e.g. 10.128.0.0/19)`);
   }
   const [addr, bits] = parsed;
   if (addr.kind() !== 'ipv4' || !ipaddr.IPv4.isValidFourPartDecimal(text.split('/')[0])) {
-    throw new CidrError(`${field} "${text}" must be an IPv4 CIDR block in dotted form`);
+    throw new InvalidInput(`${field} "${text}" must be an IPv4 CIDR block in dotted form`);
   }
   const base = (addr as ipaddr.IPv4).toByteArray().reduce((n, b) => n * 256 + b, 0);
   const size = 2 ** (32 - bits);
   if (base % size !== 0) {
     const network = ipaddr.IPv4.networkAddressFromCIDR(text).toString();
-    throw new CidrError(`${field} "${text}" has host bits set; the block is ${network}/${bits}`);
+    throw new InvalidInput(`${field} "${text}" has host bits set; the block is ${network}/${bits}`);
   }
   return { text: `${addr.toString()}/${bits}`, base, bits };
 }
@@ -100,7 +100,7 @@ export function planCidr(opts: { vpcId: string; inUse: InUse[]; requested?: stri
     const hit = firstCollision(want, used);
     if (hit) {
       const same = hit.block.base === want.base && hit.block.bits === want.bits;
-      throw new CidrError(
+      throw new InvalidInput(
         same
           ? `requested CIDR ${want.text} is already in use in VPC ${opts.vpcId} (${hit.source})`
           : `requested CIDR ${want.text} overlaps with ${hit.block.text} in VPC ${opts.vpcId} (${hit.source})`,
@@ -110,7 +110,7 @@ export function planCidr(opts: { vpcId: string; inUse: InUse[]; requested?: stri
   }
   const pool = parseCidr(opts.pool ?? DEFAULT_POOL, 'pool');
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
-  if (prefix < pool.bits || prefix > 28) throw new CidrError(`prefix /${prefix} does not fit in pool ${pool.text}`);
+  if (prefix < pool.bits || prefix > 28) throw new InvalidInput(`prefix /${prefix} does not fit in pool ${pool.text}`);
   const step = 2 ** (32 - prefix);
   const count = 2 ** (prefix - pool.bits);
   for (let i = 0; i < count; i++) {
@@ -118,7 +118,7 @@ export function planCidr(opts: { vpcId: string; inUse: InUse[]; requested?: stri
     const candidate: Block = { text: blockText(base, prefix), base, bits: prefix };
     if (!firstCollision(candidate, used)) return { cidr: candidate.text, inUse: opts.inUse, tried: i + 1 };
   }
-  throw new CidrError(`no free /${prefix} block left in ${pool.text} for VPC ${opts.vpcId}: all ${count} collide with what the VPC already reaches`);
+  throw new InvalidInput(`no free /${prefix} block left in ${pool.text} for VPC ${opts.vpcId}: all ${count} collide with what the VPC already reaches`);
 }
 
 function blockText(base: number, bits: number): string {
@@ -128,10 +128,10 @@ function blockText(base: number, bits: number): string {
 /** `count` equal subnets of `cidr` (the smallest power of two that fits), the first `count` of them. */
 export function splitCidr(cidr: string, count: number): string[] {
   const block = parseCidr(cidr);
-  if (count < 1) throw new CidrError('need at least one subnet');
+  if (count < 1) throw new InvalidInput('need at least one subnet');
   const extra = Math.ceil(Math.log2(count));
   const bits = block.bits + extra;
-  if (bits > 28) throw new CidrError(`${block.text} is too small for ${count} subnets (AWS subnets are /28 at the smallest)`);
+  if (bits > 28) throw new InvalidInput(`${block.text} is too small for ${count} subnets (AWS subnets are /28 at the smallest)`);
   const step = 2 ** (32 - bits);
   return Array.from({ length: count }, (_, i) => blockText(block.base + i * step, bits));
 }

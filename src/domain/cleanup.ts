@@ -3,7 +3,8 @@
  * misspelt option (`dryrun`) fails instead of being ignored while the run deletes for real. Pure.
  */
 import { z } from 'zod';
-import { boundedString, issuesText, MAX, region, show } from './limits';
+import { issuesText, region, show } from './limits';
+import { InvalidInput } from './errors';
 
 export const CleanupInputSchema = z.object({
   region: region(),
@@ -18,11 +19,10 @@ export interface CleanupPlan {
   dryRun: boolean;
 }
 
-export class InvalidCleanupInput extends Error {}
 
 export function planCleanup(raw: unknown): CleanupPlan {
   const r = CleanupInputSchema.safeParse(raw);
-  if (!r.success) throw new InvalidCleanupInput(`invalid input: ${issuesText(r.error, 'input')}`);
+  if (!r.success) throw new InvalidInput(`invalid input: ${issuesText(r.error, 'input')}`);
   return { region: r.data.region, dryRun: r.data.dryRun ?? false };
 }
 

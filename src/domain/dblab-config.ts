@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
-import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, MAX, region, secretRefString } from './limits';
+import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, region, secretRefString } from './limits';
 import { reservedNameProblem } from './sql-names';
+import { InvalidInput } from './errors';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 
@@ -150,7 +151,6 @@ export interface RefreshPlan {
   dryRun: boolean;
 }
 
-export class InvalidRefreshConfig extends Error {}
 
 export const MANAGED_BY = 'dbops-dblab-refresh';
 export const CLONE_PREFIX = 'dblab-refresh-';
@@ -160,7 +160,7 @@ export const RUN_ID_TAG = 'dbops:run-id';
 export function planRefresh(raw: unknown): RefreshPlan {
   const r = RefreshConfigSchema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidRefreshConfig(`invalid config: ${issuesText(r.error, 'config')}`);
+    throw new InvalidInput(`invalid config: ${issuesText(r.error, 'config')}`);
   }
   const dblab: DblabSettings = typeof r.data.dblab === 'string' ? { instance: r.data.dblab } : r.data.dblab;
   const c: ValidRefreshConfig = { ...r.data, dblab };
@@ -170,7 +170,7 @@ export function planRefresh(raw: unknown): RefreshPlan {
   if (durationMs(startDeadline) > durationMs(timeout)) problems.push(`dblab.startDeadline (${startDeadline}) is longer than dblab.timeout (${timeout})`);
   if (durationMs(c.dblab.pollInterval ?? '30s') > durationMs(startDeadline)) problems.push('dblab.pollInterval is longer than dblab.startDeadline');
   if (c.clone.prepare && c.source.type !== 'rds' && c.source.type !== 'aurora-cluster') problems.push('clone.prepare needs an RDS or Aurora source');
-  if (problems.length) throw new InvalidRefreshConfig(`invalid config: ${problems.join('; ')}`);
+  if (problems.length) throw new InvalidInput(`invalid config: ${problems.join('; ')}`);
   return {
     config: c,
     aurora: c.source.type === 'aurora-cluster',

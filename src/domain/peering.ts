@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseCidr } from './cidr';
 import { boundedString, configName, durationString, httpUrl, issuesText, MAX, region as regionSchema, REGION, secretRefString, show } from './limits';
+import { InvalidInput } from './errors';
 
 export { REGION };
 
@@ -94,12 +95,11 @@ export type PeerVpcInput = Omit<z.input<typeof PeerVpcInputSchema>, 'cloud'> & {
 export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({ stages: true, forceRouteCreation: true, routeTables: true, secureConnection: true }).strict();
 export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
 
-export class InvalidPeeringInput extends Error {}
 
 export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidPeeringInput(`invalid input: ${issuesText(r.error, 'input')}`);
+    throw new InvalidInput(`invalid input: ${issuesText(r.error, 'input')}`);
   }
   return r.data;
 }
@@ -125,7 +125,7 @@ export function selectStages(named: readonly string[] | undefined): { stages: Pe
   if (!named || named.length === 0) return { stages: [...PEERING_STAGES], selected: false };
   const unknown = named.filter((n) => !(PEERING_STAGES as readonly string[]).includes(n));
   if (unknown.length) {
-    throw new InvalidPeeringInput(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}: stages are ${PEERING_STAGES.join(', ')}`);
+    throw new InvalidInput(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}: stages are ${PEERING_STAGES.join(', ')}`);
   }
   return { stages: PEERING_STAGES.filter((s) => named.includes(s)), selected: true };
 }
@@ -227,7 +227,7 @@ export function planNetwork(raw: unknown): NetworkPlan {
   const databaseRegion = i.cloud?.region ?? i.region;
   const azs = i.availabilityZones ?? [`${databaseRegion}a`];
   const foreign = azs.filter((az) => az.slice(0, -1) !== databaseRegion);
-  if (foreign.length) throw new InvalidPeeringInput(`invalid input: availabilityZones ${foreign.join(', ')} are not in the database region ${databaseRegion}`);
+  if (foreign.length) throw new InvalidInput(`invalid input: availabilityZones ${foreign.join(', ')} are not in the database region ${databaseRegion}`);
   return {
     databaseId: i.databaseId,
     region: i.region,

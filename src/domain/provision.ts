@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { boundedString, issuesText, MAX, show } from './limits';
 import { parseSecretRef, SecretRefError } from './secret-refs';
 import { deriveNames, reservedNameProblem, validateName, NameError, type Engine, type SslMode } from './sql-names';
+import { InvalidInput } from './errors';
 
 /** Checked for form in checkServer (every problem at once, with the field's name). */
 const secretRef = boundedString(MAX.secretRef).min(1);
@@ -86,7 +87,6 @@ export interface SqlPlan {
   runId?: string;
 }
 
-export class InvalidInputError extends Error {}
 
 export const DEFAULT_PORT: Record<Engine, number> = { postgres: 5432, mysql: 3306 };
 
@@ -183,7 +183,7 @@ function names(
 }
 
 function fail(problems: string[]): never {
-  throw new InvalidInputError(`invalid input: ${problems.join('; ')}`);
+  throw new InvalidInput(`invalid input: ${problems.join('; ')}`);
 }
 
 type Common = { engine: Engine; server: ServerSpec; tenant?: string; database?: string; user?: string; credentialsTarget?: CredentialsTarget };

@@ -3,10 +3,9 @@
  * tag; instances and clusters; paginated) and deletes those past their DeleteAfter tag or whose
  * owning workflow run is no longer running. dryRun lists what it would delete. Meant for a schedule.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import { cleanupTarget, InvalidCleanupInput, planCleanup, type CleanupInput, type CleanupPlan } from '../domain/cleanup';
+import { cleanupTarget, planCleanup, type CleanupInput, type CleanupPlan } from '../domain/cleanup';
 import { MANAGED_BY } from '../domain/dblab-config';
-import { ProgressTracker } from './progress';
+import { ProgressTracker, validInput } from './progress';
 import { deleting, quick } from './dblab-activities';
 
 export const CLEANUP_STAGES = ['list', 'decide', 'delete'] as const;
@@ -24,13 +23,7 @@ export interface CleanupResult {
 export async function cleanupRefreshClones(input: CleanupInput): Promise<CleanupResult> {
   const progress = new ProgressTracker<CleanupResult>('cleanupRefreshClones', cleanupTarget(input), CLEANUP_STAGES);
   try {
-    let valid: CleanupPlan;
-    try {
-      valid = planCleanup(input);
-    } catch (err) {
-      if (err instanceof InvalidCleanupInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-      throw err;
-    }
+    const valid: CleanupPlan = validInput(() => planCleanup(input));
     const { region, dryRun } = valid;
     const clones = await progress.run('list', () => quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${region}` }, [region]), (c) => ({
       detail: `${c.length} clone(s)`,

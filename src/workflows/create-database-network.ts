@@ -13,9 +13,9 @@
  * behaviour.
  */
 import { ApplicationFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
-import { CidrError, planCidr, splitCidr } from '../domain/cidr';
-import { InvalidPeeringInput, peeringTarget, peeringWorkflowId, planNetwork, unpeeringWorkflowId, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
-import { ProgressTracker } from './progress';
+import { planCidr, splitCidr } from '../domain/cidr';
+import { peeringTarget, peeringWorkflowId, planNetwork, unpeeringWorkflowId, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
+import { ProgressTracker, validInput } from './progress';
 import { quick } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
 import { unpeerVpc } from './unpeer-vpc';
@@ -42,11 +42,6 @@ export interface CreateNetworkResult {
   peering: PeerVpcResult;
 }
 
-function invalid(err: unknown): never {
-  if (err instanceof InvalidPeeringInput || err instanceof CidrError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-  throw err;
-}
-
 export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<CreateNetworkResult> {
   const progress = new ProgressTracker<CreateNetworkResult>('createDatabaseNetwork', peeringTarget(input ?? {}), NETWORK_STAGES);
   const byRunTag = patched(UNDO_BY_RUN_TAG);
@@ -62,12 +57,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
   let childStarted = false;
   try {
     const planned = await progress.run('plan-cidr', async () => {
-      try {
-        plan = planNetwork(input);
-      } catch (err) {
-        invalid(err);
-      }
-      const p = plan!;
+      plan = validInput(() => planNetwork(input));
+      const p = plan;
       const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
       // With the patch, the zone name is checked here too (read-only), before anything is made.
       const existing = await quick.findDatabaseNetwork.executeWithOptions({ summary: `look for database network ${p.databaseId}` }, [byRunTag ? { ...where, zoneName: p.zoneName } : where]);
@@ -78,13 +69,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
         return { cidr: existing.cidr, detail: `database network ${existing.vpcId} exists with ${existing.cidr}`, skipped: true };
       }
       const seen = await quick.describeInUse.executeWithOptions({ summary: `list what ${p.vpcId} already reaches` }, [{ region: p.region, vpcId: p.vpcId }]);
-      let chosen;
-      try {
-        chosen = planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr });
-      } catch (err) {
-        invalid(err);
-      }
-      return { cidr: chosen!.cidr, detail: `${chosen!.cidr} (${seen.inUse.length} blocks in use, ${chosen!.tried} tried)`, skipped: false };
+      const chosen = validInput(() => planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr }));
+      return { cidr: chosen.cidr, detail: `${chosen.cidr} (${seen.inUse.length} blocks in use, ${chosen.tried} tried)`, skipped: false };
     }, (r) => ({ detail: r.detail }));
     const p = plan!;
     const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
@@ -97,12 +83,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     }));
     createdVpc = vpc.changed;
     const subnets = await progress.run('create-subnets', async () => {
-      let cidrs: string[] = [];
-      try {
-        cidrs = splitCidr(planned.cidr, p.availabilityZones.length);
-      } catch (err) {
-        invalid(err);
-      }
+      const cidrs = validInput(() => splitCidr(planned.cidr, p.availabilityZones.length));
       return create(() => quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [{
         ...where, vpcId: vpc.vpcId, subnets: p.availabilityZones.map((az, i) => ({ az, cidr: cidrs[i] })),
       }]));

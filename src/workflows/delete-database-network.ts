@@ -10,8 +10,8 @@ import { ApplicationFailure, executeChild } from '@temporalio/workflow';
 import {
   customerPeering, deletionBlockers, planNetworkDeletion, type DatabaseNetworkState, type DeleteNetworkInput, type NetworkDeletionPlan,
 } from '../domain/network-deletion';
-import { InvalidPeeringInput, peeringTarget, unpeeringWorkflowId } from '../domain/peering';
-import { ProgressTracker, type StageOutcome } from './progress';
+import { peeringTarget, unpeeringWorkflowId } from '../domain/peering';
+import { ProgressTracker, validInput, type StageOutcome } from './progress';
 import { quick } from './peering-activities';
 import { unpeerVpc } from './unpeer-vpc';
 
@@ -38,13 +38,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
   };
   try {
     const { plan, net, peered } = await progress.run('prepare', async () => {
-      let plan: NetworkDeletionPlan;
-      try {
-        plan = planNetworkDeletion(input);
-      } catch (err) {
-        if (err instanceof InvalidPeeringInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
+      const plan: NetworkDeletionPlan = validInput(() => planNetworkDeletion(input));
       const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions({ summary: `inspect the network of ${plan.databaseId}` }, [networkOf(plan)]);
       if (!net) return { plan, net, peered: undefined };
       // "default" needs resolving to tell the customer's peering from others; only then.
@@ -62,7 +56,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
         : `no network for ${r.plan.databaseId} in ${r.plan.databaseRegion}`,
     }));
     if (!net) {
-      for (const s of DELETE_NETWORK_STAGES.slice(1)) progress.skip(s, 'no database network');
+      progress.skipAfter('prepare', 'no database network');
       return progress.finish({ databaseId: plan.databaseId, deleted });
     }
     const where = networkOf(plan);

@@ -3,8 +3,7 @@
  * (PostgreSQL: DROP DATABASE … WITH (FORCE)); "retain" keeps the data. Idempotent.
  */
 import { planDeprovision, sqlTarget, type DeprovisionInput } from '../domain/provision';
-import { ProgressTracker } from './progress';
-import { validated } from './provision-database';
+import { ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { credentials, sqlActivities } from './sql-activities';
 
 export const DEPROVISION_STAGES = ['validate', 'connect', 'drop-database', 'drop-user', 'remove-credentials'] as const;
@@ -20,11 +19,10 @@ export interface DeprovisionResult {
 export async function deprovisionDatabase(input: DeprovisionInput): Promise<DeprovisionResult> {
   const progress = new ProgressTracker<DeprovisionResult>('deprovisionDatabase', sqlTarget(input ?? {}), DEPROVISION_STAGES);
   try {
-    const plan = await progress.run('validate', async () => validated(() => planDeprovision(input)), (p) => ({
+    const plan = await progress.run('validate', async () => validInput(() => planDeprovision(input)), (p) => ({
       detail: `database ${p.database}, user ${p.user}, reclaim ${p.reclaimPolicy}`,
     }));
     const sql = sqlActivities(plan.engine);
-    const step = (r: { changed: boolean; detail: string }) => ({ skipped: !r.changed, detail: r.detail });
 
     await progress.run('connect', () => sql.connect.executeWithOptions({ summary: `log in to ${plan.engine} ${plan.server.host}:${plan.server.port}` }, [plan]), (r) => ({ detail: r.detail }));
     const db = await progress.run('drop-database', () => sql.dropDatabase.executeWithOptions({ summary: `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}` }, [plan]), step);

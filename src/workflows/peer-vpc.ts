@@ -13,8 +13,8 @@
 import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
 import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
-import { InvalidPeeringInput, peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringPlan, type PeeringStage } from '../domain/peering';
-import { ProgressTracker, type StageOutcome } from './progress';
+import { peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringPlan, type PeeringStage } from '../domain/peering';
+import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { quick, waiting } from './peering-activities';
 import { CancelGuard } from './undo';
 
@@ -41,16 +41,6 @@ export interface PeerVpcResult {
   stagesRun: PeeringStage[];
 }
 
-const outcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
-
-export function validPeeringPlan(input: unknown) {
-  try {
-    return planPeering(input);
-  } catch (err) {
-    if (err instanceof InvalidPeeringInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-    throw err;
-  }
-}
 
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
@@ -60,7 +50,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
     const { plan, customer, database, peering } = await progress.run('prepare', async () => {
-      const plan = validPeeringPlan(input);
+      const plan = validInput(() => planPeering(input));
       const customer = await quick.resolveCustomerVpc.executeWithOptions({ summary: `find VPC ${plan.vpcId} in ${plan.region}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
       const side = await quick.databaseDescribe.executeWithOptions({ summary: `look up database ${plan.databaseId} (${plan.cloud.kind})` }, [plan, customer]);
       return { plan, customer, ...side };

@@ -13,6 +13,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress, type StageProgress } from '../api';
+import { InvalidInput } from '../domain/errors';
 import { boundedTarget, progressMarkdown } from '../domain/progress-table';
 
 export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
@@ -30,14 +31,27 @@ function now(): string {
   return new Date().toISOString();
 }
 
-function errorText(err: unknown): string {
+/** An error's message for people; an activity (or child) failure wraps the real cause, so the cause's. */
+export function errorText(err: unknown): string {
   if (err instanceof Error) {
-    // An activity failure wraps the real cause; show the cause's message.
     const cause = (err as { cause?: unknown }).cause;
     if (cause instanceof Error && cause.message) return cause.message;
     return err.message;
   }
   return String(err);
+}
+
+/** A stage's outcome from an activity's `{ changed, detail }`: skipped when it changed nothing. */
+export const stepOutcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
+
+/** Runs the domain's planning; its InvalidInput becomes the run's non-retryable `InvalidInput` failure. */
+export function validInput<T>(plan: () => T): T {
+  try {
+    return plan();
+  } catch (err) {
+    if (err instanceof InvalidInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
+    throw err;
+  }
 }
 
 /** Failure types a stage failure keeps as the run's failure type (instead of StageFailed). */
@@ -93,6 +107,13 @@ export class ProgressTracker<R = unknown> {
   note(name: string, detail: string): void {
     this.stage(name).detail = detail;
     this.publish(undefined);
+  }
+
+  /** Marks every stage after `stage` skipped, by name (a stage added later is skipped too). */
+  skipAfter(stage: string, detail: string): void {
+    const i = this.state.stages.findIndex((x) => x.name === stage);
+    if (i < 0) throw new Error(`unknown stage ${stage}`);
+    for (const s of this.state.stages.slice(i + 1)) this.skip(s.name, detail);
   }
 
   /** Marks a stage skipped without running it (not selected, or nothing to do). */

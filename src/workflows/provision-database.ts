@@ -8,9 +8,9 @@
  * is still empty. "Created by this run" is the run id written in each object's mark when it is
  * made (never a `changed` flag), so a database or user that existed before the run is kept.
  */
-import { ApplicationFailure, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
-import { planProvision, sqlTarget, InvalidInputError, type ProvisionInput, type SqlPlan } from '../domain/provision';
-import { ProgressTracker, type StageOutcome } from './progress';
+import { isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { planProvision, sqlTarget, type ProvisionInput, type SqlPlan } from '../domain/provision';
+import { ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { credentials, sqlActivities } from './sql-activities';
 import { CancelGuard } from './undo';
 
@@ -31,23 +31,12 @@ export interface ProvisionResult {
   credentialsRef: string;
 }
 
-const step = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
-
-export function validated<P>(plan: () => P): P {
-  try {
-    return plan();
-  } catch (err) {
-    if (err instanceof InvalidInputError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-    throw err;
-  }
-}
-
 export async function provisionDatabase(input: ProvisionInput): Promise<ProvisionResult> {
   const progress = new ProgressTracker<ProvisionResult>('provisionDatabase', sqlTarget(input ?? {}), PROVISION_STAGES);
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   let toUndo: SqlPlan | undefined;
   try {
-    const valid: SqlPlan = await progress.run('validate', async () => validated(() => planProvision(input)), (p) => ({
+    const valid: SqlPlan = await progress.run('validate', async () => validInput(() => planProvision(input)), (p) => ({
       detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
     }));
     // From history (the run's started event): the same on every attempt, replay and reset.

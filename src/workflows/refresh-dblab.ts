@@ -6,8 +6,8 @@
  * workflow id refresh-dblab:<dblab host>.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
-import { cloneName, cloneTags, InvalidRefreshConfig, planRefresh, refreshTarget, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
-import { ProgressTracker } from './progress';
+import { cloneName, cloneTags, planRefresh, refreshTarget, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
+import { errorText, ProgressTracker, validInput } from './progress';
 import { checking, deleting, quick, recorded, waiting } from './dblab-activities';
 
 /**
@@ -51,17 +51,7 @@ export interface RefreshResult {
 
 /** The plan, or the input's problems as a non-retryable InvalidInput failure. */
 export function validRefreshPlan(input: unknown): RefreshPlan {
-  try {
-    return planRefresh(input);
-  } catch (err) {
-    if (err instanceof InvalidRefreshConfig) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-    throw err;
-  }
-}
-
-function message(err: unknown): string {
-  const cause = (err as { cause?: Error }).cause;
-  return cause?.message ?? (err as Error).message ?? String(err);
+  return validInput(() => planRefresh(input));
 }
 
 /** Dry run: every check, nothing created; all problems in one error. */
@@ -73,15 +63,15 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
       if (c.busy) problems.push(`DBLab is busy (${c.status}): a refresh now would be skipped`);
       await checking.dblabCheckConfigAccess.executeWithOptions({ summary: 'check DBLab accepts config changes' }, [plan]);
     } catch (err) {
-      problems.push(message(err));
+      problems.push(errorText(err));
     }
   }, () => ({ detail: 'reachable, token, config access checked' }));
   const snapshot = await progress.run('find-snapshot', async () => {
     const found = await checking.rdsValidate.executeWithOptions({ summary: 'check source, snapshot, subnet/security/parameter groups' }, [plan]);
     problems.push(...found);
-    return found.length ? undefined : checking.rdsFindSnapshot.executeWithOptions({ summary: 'find the snapshot' }, [plan]).catch((e) => void problems.push(message(e)));
+    return found.length ? undefined : checking.rdsFindSnapshot.executeWithOptions({ summary: 'find the snapshot' }, [plan]).catch((e) => void problems.push(errorText(e)));
   }, (s) => ({ detail: s ? `would restore ${s.id}` : 'see problems' }));
-  for (const s of REFRESH_STAGES.slice(3)) progress.skip(s, 'dry run');
+  progress.skipAfter('find-snapshot', 'dry run');
   if (problems.length) {
     throw ApplicationFailure.nonRetryable(`dry run found ${problems.length} problem(s): ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`, 'DryRunProblems', problems);
   }
@@ -104,7 +94,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       skipped: c.busy, detail: c.busy ? `DBLab is already refreshing (${c.status})` : `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}`,
     }));
     if (check.busy) {
-      for (const s of REFRESH_STAGES.slice(2)) progress.skip(s, 'DBLab is already refreshing');
+      progress.skipAfter('check-dblab', 'DBLab is already refreshing');
       return progress.finish({ outcome: 'skipped', dblabHost: p.dblabHost, reason: `DBLab is already refreshing (${check.status})` });
     }
 

@@ -1,12 +1,10 @@
 /** The SQL activity proxies shared by the provisioning workflows, picked by engine. */
 import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { createCredentialsActivities } from '../activities/credentials';
-import type { Prefixed, SqlEngineActivities } from '../activities/sql/types';
+import type { sqlActivityRegistry } from '../activities/sql/types';
 import type { Engine } from '../domain/sql-names';
 
-type Registered = Prefixed<'postgres', SqlEngineActivities> &
-  Prefixed<'mysql', SqlEngineActivities> &
-  ReturnType<typeof createCredentialsActivities>;
+type Registered = ReturnType<typeof sqlActivityRegistry> & ReturnType<typeof createCredentialsActivities>;
 
 const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
 
@@ -21,15 +19,26 @@ export const credentials = {
   remove: acting.removeCredentials,
 };
 
+/** The steps of one engine, by the names the worker registers them under. */
 export function sqlActivities(engine: Engine) {
-  const p = engine === 'postgres' ? 'postgres' : 'mysql';
+  if (engine === 'postgres') {
+    return {
+      connect: connecting.postgresConnect,
+      ensureDatabase: acting.postgresEnsureDatabase,
+      ensureUser: acting.postgresEnsureUser,
+      grant: acting.postgresGrant,
+      verify: acting.postgresVerify,
+      dropDatabase: acting.postgresDropDatabase,
+      dropUser: acting.postgresDropUser,
+    };
+  }
   return {
-    connect: connecting[`${p}Connect`],
-    ensureDatabase: acting[`${p}EnsureDatabase`],
-    ensureUser: acting[`${p}EnsureUser`],
-    grant: acting[`${p}Grant`],
-    verify: acting[`${p}Verify`],
-    dropDatabase: acting[`${p}DropDatabase`],
-    dropUser: acting[`${p}DropUser`],
+    connect: connecting.mysqlConnect,
+    ensureDatabase: acting.mysqlEnsureDatabase,
+    ensureUser: acting.mysqlEnsureUser,
+    grant: acting.mysqlGrant,
+    verify: acting.mysqlVerify,
+    dropDatabase: acting.mysqlDropDatabase,
+    dropUser: acting.mysqlDropUser,
   };
 }

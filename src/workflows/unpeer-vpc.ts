@@ -3,9 +3,8 @@
  * the routes that point at this peering (both sides), deletes the peering on the database side.
  * Idempotent: what is already gone shows as skipped.
  */
-import { ApplicationFailure } from '@temporalio/workflow';
-import { InvalidPeeringInput, peeringTarget, planUnpeering, type UnpeerVpcInput } from '../domain/peering';
-import { ProgressTracker, type StageOutcome } from './progress';
+import { peeringTarget, planUnpeering, type UnpeerVpcInput } from '../domain/peering';
+import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { quick } from './peering-activities';
 
 export const UNPEER_STAGES = ['prepare', 'disassociate-dns', 'remove-routes', 'delete-peering'] as const;
@@ -17,19 +16,12 @@ export interface UnpeerVpcResult {
   removed: boolean;
 }
 
-const outcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
 
 export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult> {
   const progress = new ProgressTracker<UnpeerVpcResult>('unpeerVpc', peeringTarget(input ?? {}), UNPEER_STAGES);
   try {
     const { plan, customer, database, peering } = await progress.run('prepare', async () => {
-      let plan;
-      try {
-        plan = planUnpeering(input);
-      } catch (err) {
-        if (err instanceof InvalidPeeringInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
-        throw err;
-      }
+      const plan = validInput(() => planUnpeering(input));
       const customer = await quick.resolveCustomerVpc.executeWithOptions({ summary: `find VPC ${plan.vpcId} in ${plan.region}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
       const side = await quick.databaseDescribe.executeWithOptions({ summary: `look up database ${plan.databaseId}` }, [plan, customer]);
       return { plan, customer, ...side };

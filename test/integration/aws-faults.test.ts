@@ -15,7 +15,7 @@ import type { FaultRule } from '../fixtures/aws-fault-proxy';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { bindDblab, testConfig } from '../helpers/activities';
 import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
-import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
+import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig } from '../helpers/dblab-fixtures';
 import { throughFaults } from '../helpers/fault-worker';
 import { openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 

@@ -1,4 +1,5 @@
-import { cloneName, cloneTags, durationMs, InvalidRefreshConfig, planRefresh, refreshTarget, refreshWorkflowId, scheduledRefreshWorkflowId } from '../../src/domain/dblab-config';
+import { cloneName, cloneTags, durationMs, planRefresh, refreshTarget, refreshWorkflowId, scheduledRefreshWorkflowId } from '../../src/domain/dblab-config';
+import { InvalidInput } from '../../src/domain/errors';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../../src/domain/dblab-status';
 import { readRefreshYaml, RefreshYamlError } from '../../src/client/rds-refresh-yaml';
 
@@ -161,7 +162,7 @@ describe('malformed refresh configs are refused at validate, naming the field', 
     try {
       planRefresh(raw);
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidRefreshConfig);
+      expect(e).toBeInstanceOf(InvalidInput);
       return (e as Error).message;
     }
     throw new Error('expected a refusal');

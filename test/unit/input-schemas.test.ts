@@ -3,7 +3,8 @@
  * array and number; the janitor's schema; and the bounds on what a refusal can echo.
  */
 import { z } from 'zod';
-import { CleanupInputSchema, cleanupTarget, planCleanup, InvalidCleanupInput } from '../../src/domain/cleanup';
+import { CleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
+import { InvalidInput } from '../../src/domain/errors';
 import { RefreshConfigSchema } from '../../src/domain/dblab-config';
 import { issuesText, truncate } from '../../src/domain/limits';
 import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
@@ -92,7 +93,7 @@ describe('cleanupRefreshClones (the janitor)', () => {
   });
 
   test('a misspelt dryRun fails instead of being ignored (the run would delete for real)', () => {
-    expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow(InvalidCleanupInput);
+    expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow(InvalidInput);
     expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow('invalid input: input: Unrecognized key: "dryrun"');
     expect(() => planCleanup({ region: 'us-east-1', dry_run: true, force: 1 })).toThrow('invalid input: input: Unrecognized keys: "dry_run", "force"');
   });

@@ -1,5 +1,6 @@
 import { deletionBlockers, networkDeletionWorkflowId, planNetworkDeletion } from '../../src/domain/network-deletion';
-import { acceptAction, initiateSettled, planNetwork, planPeering, planUnpeering, selectStages, peeringTarget, peeringWorkflowId, InvalidPeeringInput } from '../../src/domain/peering';
+import { acceptAction, initiateSettled, planNetwork, planPeering, planUnpeering, selectStages, peeringTarget, peeringWorkflowId } from '../../src/domain/peering';
+import { InvalidInput } from '../../src/domain/errors';
 
 const ok = { databaseId: 'db-1', region: 'us-east-1', vpcId: 'vpc-0abc12345def67890', cloud: { kind: 'aws' } };
 
@@ -81,7 +82,7 @@ describe('malformed input is refused before anything is looked up, naming the fi
     try {
       f();
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidPeeringInput);
+      expect(e).toBeInstanceOf(InvalidInput);
       return (e as Error).message;
     }
     throw new Error('expected a refusal');

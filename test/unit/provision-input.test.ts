@@ -1,4 +1,5 @@
-import { planProvision, planDeprovision, provisionWorkflowId, sqlTarget, InvalidInputError } from '../../src/domain/provision';
+import { planProvision, planDeprovision, provisionWorkflowId, sqlTarget } from '../../src/domain/provision';
+import { InvalidInput } from '../../src/domain/errors';
 
 const ok = {
   engine: 'postgres',
@@ -20,7 +21,7 @@ test('every problem is reported at once, each naming its field', () => {
   try {
     planProvision({ ...ok, engine: 'oracle', server: { ...ok.server, port: 0 }, credentialsTarget: { kind: 'file', path: 'relative' } });
   } catch (e) {
-    expect(e).toBeInstanceOf(InvalidInputError);
+    expect(e).toBeInstanceOf(InvalidInput);
     message = (e as Error).message;
   }
   expect(message).toMatch(/engine: /);
@@ -68,7 +69,7 @@ describe('malformed input is refused at validate, naming the field', () => {
     try {
       f();
     } catch (e) {
-      expect(e).toBeInstanceOf(InvalidInputError);
+      expect(e).toBeInstanceOf(InvalidInput);
       return (e as Error).message;
     }
     throw new Error('expected a refusal');

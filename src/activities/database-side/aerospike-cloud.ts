@@ -11,7 +11,6 @@ import type { CustomerVpc, Timing } from '../ec2';
 import { pollUntil } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
 
-type Cloud = Extract<PeeringPlan['cloud'], { kind: 'aerospike-cloud' }>;
 
 interface ApiPeering {
   id?: string;

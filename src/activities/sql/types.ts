@@ -25,12 +25,27 @@ export interface SqlEngineActivities {
   dropUser(plan: DeprovisionPlan): Promise<StepResult>;
 }
 
-export type Prefixed<P extends string, T> = { [K in keyof T as `${P}${Capitalize<K & string>}`]: T[K] };
-
-export function prefixed<P extends string, T extends object>(prefix: P, acts: T): Prefixed<P, T> {
-  return Object.fromEntries(
-    Object.entries(acts).map(([k, v]) => [`${prefix}${k[0].toUpperCase()}${k.slice(1)}`, v]),
-  ) as Prefixed<P, T>;
+/**
+ * The SQL activities as the worker registers them, one name per engine and step, spelled out so a
+ * stage's activity can be found by its name (`postgresEnsureDatabase`, `mysqlGrant`, …).
+ */
+export function sqlActivityRegistry(postgres: SqlEngineActivities, mysql: SqlEngineActivities) {
+  return {
+    postgresConnect: postgres.connect,
+    postgresEnsureDatabase: postgres.ensureDatabase,
+    postgresEnsureUser: postgres.ensureUser,
+    postgresGrant: postgres.grant,
+    postgresVerify: postgres.verify,
+    postgresDropDatabase: postgres.dropDatabase,
+    postgresDropUser: postgres.dropUser,
+    mysqlConnect: mysql.connect,
+    mysqlEnsureDatabase: mysql.ensureDatabase,
+    mysqlEnsureUser: mysql.ensureUser,
+    mysqlGrant: mysql.grant,
+    mysqlVerify: mysql.verify,
+    mysqlDropDatabase: mysql.dropDatabase,
+    mysqlDropUser: mysql.dropUser,
+  };
 }
 
 export function isDeprovision(plan: SqlPlan): plan is DeprovisionPlan {
