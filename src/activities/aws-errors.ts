@@ -22,6 +22,40 @@ export const BUSY = new Set([
   'ConcurrentModification',
 ]);
 
+/**
+ * Every AWS error code an activity matches, named once (after terraform-provider-aws's errs
+ * package). The value lists the SDK's exception name and, where RDS's wire code differs, that too.
+ */
+export const AWS_ERRORS = {
+  vpcNotFound: ['InvalidVpcID.NotFound'],
+  subnetNotFound: ['InvalidSubnetID.NotFound'],
+  peeringNotFound: ['InvalidVpcPeeringConnectionID.NotFound'],
+  routeExists: ['RouteAlreadyExists'],
+  routeNotFound: ['InvalidRoute.NotFound'],
+  securityGroupNotFound: ['InvalidGroup.NotFound', 'InvalidGroupId.Malformed'],
+  hostedZoneNotFound: ['NoSuchHostedZone'],
+  priorRequestNotComplete: ['PriorRequestNotComplete'],
+  zoneNotAuthorized: ['NotAuthorizedException'],
+  zoneAlreadyAssociated: ['ConflictingDomainExists'],
+  zoneAssociationNotFound: ['VPCAssociationNotFound'],
+  dbInstanceNotFound: ['DBInstanceNotFoundFault', 'DBInstanceNotFound'],
+  dbClusterNotFound: ['DBClusterNotFoundFault', 'DBClusterNotFound'],
+  snapshotNotFound: ['DBSnapshotNotFoundFault', 'DBClusterSnapshotNotFoundFault'],
+  dbSubnetGroupNotFound: ['DBSubnetGroupNotFoundFault'],
+  dbParameterGroupNotFound: ['DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound'],
+} as const satisfies Record<string, readonly string[]>;
+
+/** The AWS error code of an SDK error (its exception name, else the wire Code), or ''. */
+export function awsErrorCode(err: unknown): string {
+  const e = err as { name?: string; Code?: string } | undefined;
+  return e?.name ?? e?.Code ?? '';
+}
+
+/** Whether `err` is one of these AWS errors (an AWS_ERRORS entry). */
+export function isAwsError(err: unknown, codes: readonly string[]): boolean {
+  return codes.includes(awsErrorCode(err));
+}
+
 export function classifyAwsError(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   const e = err as { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };

@@ -5,9 +5,11 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { durationMs, type RefreshPlan } from '../domain/dblab-config';
+import type { RefreshPlan } from '../domain/dblab-config';
+import { durationMs } from '../domain/limits';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
+import { httpService } from './http';
 import { pollUntil, previousDetails } from './poll';
 
 export interface DblabDeps {
@@ -49,42 +51,21 @@ function currentAttempt(): number {
 export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTimeoutMs'>, deps: DblabDeps) {
   const dblab = boundDblab(plan, deps);
   const base = dblab.endpoint;
-  const doFetch = deps.fetch ?? fetch;
   let token: string | undefined;
-  const scrub = (s: string) => (token && token.length >= 4 ? s.split(token).join('***') : s);
+  const http = httpService({ label: 'DBLab', unavailableType: 'DblabUnavailable', timeoutMs: plan.requestTimeoutMs, fetch: deps.fetch, secrets: () => [token] });
+  const text = http.errorText;
 
   async function call(method: string, path: string, body?: unknown, auth = true): Promise<Response> {
     if (auth && token === undefined) token = await dblab.token();
-    let res: Response;
-    try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers: { Accept: 'application/json', ...(auth ? { 'Verification-Token': token! } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(plan.requestTimeoutMs),
-        // Never follow a redirect: fetch would carry the Verification-Token header to another host.
-        redirect: 'error',
-      });
-    } catch (err) {
-      const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `no reply within ${plan.requestTimeoutMs} ms` : scrub(e.message);
-      throw ApplicationFailure.retryable(`DBLab ${method} ${path}: ${why}`, 'DblabUnavailable');
-    }
-    if (res.status >= 500) throw ApplicationFailure.retryable(`DBLab ${method} ${path}: HTTP ${res.status}`, 'DblabUnavailable');
+    const res = await http.send(`${base}${path}`, {
+      method,
+      headers: { Accept: 'application/json', ...(auth ? { 'Verification-Token': token! } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    }, `${method} ${path}`);
     if (res.status === 401 || res.status === 403) {
       throw ApplicationFailure.nonRetryable(`DBLab at ${base} rejected the verification token (HTTP ${res.status}): check dblab.token`, 'DblabAuthFailed');
     }
     return res;
-  }
-
-  async function text(res: Response): Promise<string> {
-    const t = await res.text().catch(() => '');
-    try {
-      const j = JSON.parse(t) as { message?: string; code?: string };
-      return scrub(j.message ?? t).slice(0, 300);
-    } catch {
-      return scrub(t).slice(0, 300);
-    }
   }
 
   const client = {

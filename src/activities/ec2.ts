@@ -20,6 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { collectInUse, type InUse } from '../domain/cidr';
 import { acceptAction } from '../domain/peering';
 import type { AwsClients } from './aws-clients';
+import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
 import type { Authority } from '../authority';
 
@@ -36,9 +37,6 @@ export interface Timing {
   activeTimeout: string;
 }
 
-function awsCode(err: unknown): string {
-  return (err as { name?: string; Code?: string }).name ?? (err as { Code?: string }).Code ?? '';
-}
 
 export async function describeVpc(ec2: EC2Client, region: string, vpcId: string): Promise<CustomerVpc> {
   let vpcs;
@@ -50,7 +48,7 @@ export async function describeVpc(ec2: EC2Client, region: string, vpcId: string)
     try {
       vpcs = (await ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs ?? [];
     } catch (err) {
-      if (awsCode(err) === 'InvalidVpcID.NotFound') throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
+      if (isAwsError(err, AWS_ERRORS.vpcNotFound)) throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
       throw err;
     }
     if (vpcs.length === 0) throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
@@ -75,7 +73,7 @@ export async function describePeering(ec2: EC2Client, peeringId: string): Promis
     const r = await ec2.send(new DescribeVpcPeeringConnectionsCommand({ VpcPeeringConnectionIds: [peeringId] }));
     return r.VpcPeeringConnections?.[0];
   } catch (err) {
-    if (awsCode(err) === 'InvalidVpcPeeringConnectionID.NotFound') return undefined;
+    if (isAwsError(err, AWS_ERRORS.peeringNotFound)) return undefined;
     throw err;
   }
 }
@@ -141,7 +139,7 @@ export async function ensureRoutesIn(
         await ec2.send(new CreateRouteCommand(params));
       } catch (err) {
         // A concurrent or earlier attempt made it already: replace only if it is not ours.
-        if (awsCode(err) !== 'RouteAlreadyExists') throw err;
+        if (!isAwsError(err, AWS_ERRORS.routeExists)) throw err;
         const now = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [p.t.RouteTableId!] }))).RouteTables?.[0];
         const r = now?.Routes?.find((x) => x.DestinationCidrBlock === o.cidr);
         if (r?.VpcPeeringConnectionId !== o.peeringId) throw err;
@@ -163,7 +161,7 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
       try {
         await ec2.send(new DeleteRouteCommand({ RouteTableId: t.RouteTableId!, DestinationCidrBlock: r.DestinationCidrBlock }));
       } catch (err) {
-        if (awsCode(err) !== 'InvalidRoute.NotFound') throw err;
+        if (!isAwsError(err, AWS_ERRORS.routeNotFound)) throw err;
       }
       removed.push(`${t.RouteTableId} ${r.DestinationCidrBlock}`);
     }

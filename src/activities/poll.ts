@@ -4,8 +4,8 @@
  * History stays small however long the wait: one activity, not a loop of timers.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, type Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
+import { ApplicationFailure } from '@temporalio/common';
+import { durationMs } from '../domain/limits';
 
 export interface PollOptions {
   /** What is being waited for, for messages ("peering pcx-1 to become active"). */
@@ -37,8 +37,8 @@ export async function pollUntil<T>(opts: PollOptions, check: () => Promise<PollS
   const ctx = inActivity();
   const previous = ctx?.info.heartbeatDetails as { startedAt?: number } | undefined;
   const startedAt = previous?.startedAt ?? Date.now();
-  const deadline = startedAt + msToNumber(opts.timeout as Duration);
-  const interval = msToNumber(opts.interval as Duration);
+  const deadline = startedAt + durationMs(opts.timeout);
+  const interval = durationMs(opts.interval);
   let last = 'not checked yet';
   for (;;) {
     const step = await check();

@@ -27,9 +27,9 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
+import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
 
-const notFound = (err: unknown, ...names: string[]) => names.includes((err as { name?: string }).name ?? '');
 
 export interface Snapshot {
   id: string;
@@ -49,7 +49,7 @@ async function instance(rds: RDSClient, id: string): Promise<DBInstance | undefi
   try {
     return (await rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }))).DBInstances?.[0];
   } catch (err) {
-    if (notFound(err, 'DBInstanceNotFoundFault', 'DBInstanceNotFound')) return undefined;
+    if (isAwsError(err, AWS_ERRORS.dbInstanceNotFound)) return undefined;
     throw err;
   }
 }
@@ -58,7 +58,7 @@ async function cluster(rds: RDSClient, id: string): Promise<DBCluster | undefine
   try {
     return (await rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id }))).DBClusters?.[0];
   } catch (err) {
-    if (notFound(err, 'DBClusterNotFoundFault', 'DBClusterNotFound')) return undefined;
+    if (isAwsError(err, AWS_ERRORS.dbClusterNotFound)) return undefined;
     throw err;
   }
 }
@@ -106,7 +106,7 @@ async function explicitSnapshot(rds: RDSClient, plan: RefreshPlan, id: string): 
     if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
     return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
   } catch (err) {
-    if (notFound(err, 'DBSnapshotNotFoundFault', 'DBClusterSnapshotNotFoundFault')) return { problem: `snapshot ${id} does not exist` };
+    if (isAwsError(err, AWS_ERRORS.snapshotNotFound)) return { problem: `snapshot ${id} does not exist` };
     throw err;
   }
 }
@@ -155,7 +155,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     try {
       await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
     } catch (err) {
-      if (notFound(err, 'DBInstanceNotFoundFault')) return false;
+      if (isAwsError(err, AWS_ERRORS.dbInstanceNotFound)) return false;
       throw err;
     }
     return true;
@@ -179,7 +179,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         try {
           await rds.send(new DescribeDBSubnetGroupsCommand({ DBSubnetGroupName: c.clone.subnetGroup }));
         } catch (err) {
-          if (!notFound(err, 'DBSubnetGroupNotFoundFault')) throw err;
+          if (!isAwsError(err, AWS_ERRORS.dbSubnetGroupNotFound)) throw err;
           problems.push(`subnet group ${c.clone.subnetGroup} not found`);
         }
       }
@@ -190,7 +190,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             const r = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }));
             if (!r.SecurityGroups?.length) problems.push(`security group ${sg} not found`);
           } catch (err) {
-            if (!notFound(err, 'InvalidGroup.NotFound', 'InvalidGroupId.Malformed')) throw err;
+            if (!isAwsError(err, AWS_ERRORS.securityGroupNotFound)) throw err;
             problems.push(`security group ${sg} not found`);
           }
         }
@@ -204,7 +204,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             : (await rds.send(new DescribeDBParameterGroupsCommand({ DBParameterGroupName: name }))).DBParameterGroups;
         } catch (err) {
           // only "not found" is a finding; throttling and the like are retried
-          if (!notFound(err, 'DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound')) throw err;
+          if (!isAwsError(err, AWS_ERRORS.dbParameterGroupNotFound)) throw err;
         }
         if (!found?.length) problems.push(`parameter group ${name} not found`);
       }
@@ -383,7 +383,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
           await rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: c, SkipFinalSnapshot: true }));
           changed = true;
         } catch (err) {
-          if (!notFound(err, 'DBClusterNotFoundFault')) throw err;
+          if (!isAwsError(err, AWS_ERRORS.dbClusterNotFound)) throw err;
         }
       }
       const also = swept.length ? ` (also ${swept.join(', ')}, tagged with this run)` : '';

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './aws-clients';
+import { AWS_ERRORS, isAwsError } from './aws-errors';
 
 export interface ZoneAssociation {
   hostedZoneId: string;
@@ -24,21 +25,17 @@ export interface ZoneAssociation {
 
 const bareId = (id: string) => id.replace(/^\/hostedzone\//, '');
 
-function code(err: unknown): string {
-  return (err as { name?: string }).name ?? '';
-}
-
 function rethrow(err: unknown, zone: string): never {
-  switch (code(err)) {
-    case 'NoSuchHostedZone':
-      throw ApplicationFailure.nonRetryable(`hosted zone ${zone} does not exist (or is not visible to this account)`, 'HostedZoneNotFound');
-    case 'PriorRequestNotComplete':
-      throw ApplicationFailure.retryable(`Route 53 is still processing an earlier change to ${zone}`, 'PriorRequestNotComplete');
-    case 'NotAuthorizedException':
-      throw ApplicationFailure.nonRetryable(`not authorised to associate with hosted zone ${zone}: the zone owner must authorise this VPC first`, 'HostedZoneNotAuthorized');
-    default:
-      throw err;
+  if (isAwsError(err, AWS_ERRORS.hostedZoneNotFound)) {
+    throw ApplicationFailure.nonRetryable(`hosted zone ${zone} does not exist (or is not visible to this account)`, 'HostedZoneNotFound');
   }
+  if (isAwsError(err, AWS_ERRORS.priorRequestNotComplete)) {
+    throw ApplicationFailure.retryable(`Route 53 is still processing an earlier change to ${zone}`, 'PriorRequestNotComplete');
+  }
+  if (isAwsError(err, AWS_ERRORS.zoneNotAuthorized)) {
+    throw ApplicationFailure.nonRetryable(`not authorised to associate with hosted zone ${zone}: the zone owner must authorise this VPC first`, 'HostedZoneNotAuthorized');
+  }
+  throw err;
 }
 
 /** Whether the VPC is associated: GetHostedZone with the owner's view, else ListHostedZonesByVPC. */
@@ -70,7 +67,7 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       try {
         await deps.aws.route53().send(new AssociateVPCWithHostedZoneCommand({ HostedZoneId: zone, VPC: { VPCId: a.vpcId, VPCRegion: a.region as never } }));
       } catch (err) {
-        if (code(err) === 'ConflictingDomainExists' || /already associated/i.test((err as Error).message)) {
+        if (isAwsError(err, AWS_ERRORS.zoneAlreadyAssociated) || /already associated/i.test((err as Error).message)) {
           return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
         }
         rethrow(err, zone);
@@ -84,7 +81,7 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       try {
         await deps.aws.route53().send(new DisassociateVPCFromHostedZoneCommand({ HostedZoneId: zone, VPC: { VPCId: a.vpcId, VPCRegion: a.region as never } }));
       } catch (err) {
-        if (code(err) === 'VPCAssociationNotFound') return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
+        if (isAwsError(err, AWS_ERRORS.zoneAssociationNotFound)) return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
         rethrow(err, zone);
       }
       return { changed: true, detail: `disassociated ${a.vpcId} from ${zone}` };

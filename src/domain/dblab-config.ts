@@ -4,16 +4,10 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
-import { boundedRecord, boundedString, configName, durationMs as limitsDurationMs, durationString, httpUrl, issuesText, region, secretRefString } from './limits';
+import { boundedRecord, boundedString, configName, DURATION, durationMs, durationString, httpUrl, issuesText, region, secretRefString } from './limits';
 import { reservedNameProblem } from './sql-names';
 import { InvalidInput } from './errors';
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
-
-/** Milliseconds of a duration such as 30s, 10m, 4h or 2d. */
-export function durationMs(text: string): number {
-  return limitsDurationMs(text);
-}
 
 const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
 const secretRef = secretRefString();

@@ -76,9 +76,12 @@ export function configName(what: string): z.ZodString {
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Milliseconds of a duration such as 30s, 10m, 4h or 2d (ms, s, m, h, d). */
+/** The one duration grammar of every input: a whole number and ms, s, m, h or d (500ms, 30s, 4h, 2d). */
+export const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+
+/** Milliseconds of a duration in the DURATION grammar; the only duration parser dbops uses. */
 export function durationMs(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  const m = DURATION.exec(text);
   if (!m) throw new Error(`bad duration ${text}`);
   return Number(m[1]) * UNIT_MS[m[2]];
 }

@@ -15,12 +15,13 @@ export type PeeringStage = (typeof PEERING_STAGES)[number];
 export const VPC_ID = /^vpc-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
-const DURATION = /^\d+(ms|s|m|h)$/;
 
 const secretRef = secretRefString();
 
 const region = regionSchema();
 const roleArn = boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN');
+/** Peering waits are bounded in hours: DURATION (limits.ts) without days. */
+const DURATION = /^\d+(ms|s|m|h)$/;
 const duration = durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
 
 const AwsCloudSchema = z.object({

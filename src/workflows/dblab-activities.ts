@@ -5,7 +5,8 @@ import type { createClonePrepare } from '../activities/clone-prepare';
 import type { createDblabActivities } from '../activities/dblab';
 import type { createRdsActivities } from '../activities/rds';
 import type { createTemporalRunActivities } from '../activities/temporal-runs';
-import { durationMs, type RefreshPlan } from '../domain/dblab-config';
+import type { RefreshPlan } from '../domain/dblab-config';
+import { durationMs } from '../domain/limits';
 
 type Acts = ReturnType<typeof createRdsActivities> &
   ReturnType<typeof createDblabActivities> &

@@ -1,5 +1,6 @@
-import { cloneName, cloneTags, durationMs, planRefresh, refreshTarget, refreshWorkflowId, scheduledRefreshWorkflowId } from '../../src/domain/dblab-config';
+import { cloneName, cloneTags, planRefresh, refreshTarget, refreshWorkflowId, scheduledRefreshWorkflowId } from '../../src/domain/dblab-config';
 import { InvalidInput } from '../../src/domain/errors';
+import { durationMs } from '../../src/domain/limits';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../../src/domain/dblab-status';
 import { readRefreshYaml, RefreshYamlError } from '../../src/client/rds-refresh-yaml';
 

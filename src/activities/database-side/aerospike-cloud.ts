@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { BoundAerospike } from '../../authority';
 import type { CustomerVpc, Timing } from '../ec2';
+import { httpService } from '../http';
 import { pollUntil } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
 
@@ -35,7 +36,6 @@ export interface AerospikeCloudOptions {
 const tokens = new Map<string, { token: string; expiresAt: number }>();
 
 export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: AerospikeCloudOptions): DatabaseSide {
-  const doFetch = o.fetch ?? fetch;
   const timeoutMs = o.requestTimeoutMs ?? 30_000;
   const pageSize = o.pageSize ?? 100;
   const base = o.account.apiUrl;
@@ -43,34 +43,9 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
   const cluster = `${base}/database/clusters/${encodeURIComponent(plan.databaseId)}`;
   let secrets: string[] = [];
 
-  const scrub = (s: string) => secrets.reduce((acc, x) => (x && x.length >= 4 ? acc.split(x).join('***') : acc), s);
-
-  async function send(url: string, init: RequestInit, what: string): Promise<Response> {
-    let res: Response;
-    try {
-      // Never follow a redirect: a 307 would re-post the client secret, and any redirect would carry
-      // the bearer token, to wherever it points.
-      res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
-    } catch (err) {
-      const e = err as Error;
-      const why = e.name === 'TimeoutError' ? `no reply within ${timeoutMs} ms` : e.message;
-      throw ApplicationFailure.retryable(`Aerospike Cloud API ${what}: ${scrub(why)}`, 'CloudApiUnavailable');
-    }
-    if (res.status >= 500) {
-      throw ApplicationFailure.retryable(`Aerospike Cloud API ${what}: HTTP ${res.status}`, 'CloudApiUnavailable');
-    }
-    return res;
-  }
-
-  async function errorText(res: Response): Promise<string> {
-    const body = await res.text().catch(() => '');
-    try {
-      const j = JSON.parse(body) as { message?: string; error?: string; error_description?: string };
-      return scrub(j.message ?? j.error_description ?? j.error ?? body).slice(0, 300);
-    } catch {
-      return scrub(body).slice(0, 300);
-    }
-  }
+  // No redirects (http.ts): a 307 would re-post the client secret, any redirect would carry the bearer token.
+  const http = httpService({ label: 'Aerospike Cloud API', unavailableType: 'CloudApiUnavailable', timeoutMs, fetch: o.fetch, secrets: () => secrets });
+  const { send, errorText } = http;
 
   async function token(force = false): Promise<string> {
     const [clientId, clientSecret] = await Promise.all([

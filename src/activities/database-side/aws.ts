@@ -31,6 +31,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
+import { AWS_ERRORS, isAwsError } from '../aws-errors';
 import { ensureRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
 import type { DatabaseNetworkState } from '../../domain/network-deletion';
 import type { DatabasePeering, DatabaseSide } from './types';
@@ -139,7 +140,7 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
       try {
         await ec2().send(new DeleteVpcPeeringConnectionCommand({ VpcPeeringConnectionId: peering.peeringId }));
       } catch (err) {
-        if ((err as { name?: string }).name !== 'InvalidVpcPeeringConnectionID.NotFound') throw err;
+        if (!isAwsError(err, AWS_ERRORS.peeringNotFound)) throw err;
       }
     },
     async authorizeZone(customer: CustomerVpc, hostedZoneId: string) {
@@ -297,7 +298,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
         await r53().send(new DeleteHostedZoneCommand({ Id: hostedZoneId }));
         return { changed: true, detail: `deleted hosted zone ${hostedZoneId}${extra.length ? ` and its ${extra.length} record(s)` : ''}` };
       } catch (err) {
-        if ((err as { name?: string }).name === 'NoSuchHostedZone') return { changed: false, detail: `hosted zone ${hostedZoneId} already gone` };
+        if (isAwsError(err, AWS_ERRORS.hostedZoneNotFound)) return { changed: false, detail: `hosted zone ${hostedZoneId} already gone` };
         throw err;
       }
     },
@@ -312,7 +313,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
           await ec2().send(new DeleteSubnetCommand({ SubnetId: sn.SubnetId! }));
           deleted.push(sn.SubnetId!);
         } catch (err) {
-          if ((err as { name?: string }).name !== 'InvalidSubnetID.NotFound') throw err;
+          if (!isAwsError(err, AWS_ERRORS.subnetNotFound)) throw err;
         }
       }
       return { changed: deleted.length > 0, detail: deleted.length ? `deleted ${deleted.join(', ')}` : 'no subnet left' };
@@ -325,7 +326,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: { databaseId: string; reg
         await ec2().send(new DeleteVpcCommand({ VpcId: vpcId }));
         return { changed: true, detail: `deleted ${vpcId}` };
       } catch (err) {
-        if ((err as { name?: string }).name === 'InvalidVpcID.NotFound') return { changed: false, detail: `${vpcId} already gone` };
+        if (isAwsError(err, AWS_ERRORS.vpcNotFound)) return { changed: false, detail: `${vpcId} already gone` };
         throw err;
       }
     },
