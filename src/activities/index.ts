@@ -15,6 +15,7 @@ import { createCredentialsActivities } from './credentials';
 import { createDblabActivities } from './dblab';
 import { createRdsActivities } from './rds';
 import { createTemporalRunActivities } from './temporal-runs';
+import { createDatabaseNetworkActivities } from './database-network';
 import { createDatabaseSideActivities } from './database-side';
 import { withAwsErrors } from './aws-errors';
 import { createEc2Activities } from './ec2';
@@ -59,6 +60,7 @@ export function createActivities(deps: ActivityDeps) {
     ...withAwsErrors(createEc2Activities({ aws, authority })),
     ...withAwsErrors(createRoute53Activities({ aws })),
     ...withAwsErrors(createDatabaseSideActivities({ aws, authority, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
+    ...withAwsErrors(createDatabaseNetworkActivities({ aws, authority })),
     ...withAwsErrors(createRdsActivities({ aws })),
     ...withAwsErrors(prepare.activities),
     ...createDblabActivities({ authority, fetch: deps.fetch, cloneLogin: prepare.cloneLogin }),

@@ -1,11 +1,15 @@
 /** Activity proxies for the peering workflows, with timeouts from the run's timing settings. */
 import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import type { createDatabaseNetworkActivities } from '../activities/database-network';
 import type { createDatabaseSideActivities } from '../activities/database-side';
 import type { createEc2Activities } from '../activities/ec2';
 import type { createRoute53Activities } from '../activities/route53';
 import type { PeeringPlan } from '../domain/peering';
 
-type Acts = ReturnType<typeof createEc2Activities> & ReturnType<typeof createRoute53Activities> & ReturnType<typeof createDatabaseSideActivities>;
+type Acts = ReturnType<typeof createEc2Activities> &
+  ReturnType<typeof createRoute53Activities> &
+  ReturnType<typeof createDatabaseSideActivities> &
+  ReturnType<typeof createDatabaseNetworkActivities>;
 
 const RETRY = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 } as const;
 

@@ -6,10 +6,12 @@ import type { Engine } from '../domain/sql-names';
 
 type Registered = ReturnType<typeof sqlActivityRegistry> & ReturnType<typeof createCredentialsActivities>;
 
-const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 };
+// Measured under 20 % dropped connections (test/proof/faults.test.ts): verify (two connections per
+// attempt) needed 5 attempts; 8 leaves room without hiding a server that is really down (~90 s).
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8 };
 
 /** Connecting: a few quick retries for network trouble, then the run fails with the reason. */
-const connecting = proxyActivities<Registered>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 4 } });
+const connecting = proxyActivities<Registered>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 6 } });
 /** DDL and checks: bounded retries on transient errors. */
 const acting = proxyActivities<Registered>({ startToCloseTimeout: '5m', retry });
 

@@ -141,7 +141,7 @@ test('dbops peer-vpc refuses bad input before starting anything', async () => {
 });
 
 test('a zone made just before a crash (not yet tagged) is adopted on retry, and removal finds it', async () => {
-  const { awsDatabaseNetwork } = await import('../../src/activities/database-side/aws');
+  const { awsDatabaseNetwork } = await import('../../src/activities/database-network/aws');
   const { CreateHostedZoneCommand, ListTagsForResourceCommand } = await import('@aws-sdk/client-route-53');
   const databaseId = uniqueName('net-crash');
   const net = awsDatabaseNetwork(fx, { databaseId, region: 'us-east-1' });

@@ -9,7 +9,8 @@ import type { AwsClients } from '../aws-clients';
 import type { CustomerVpc } from '../ec2';
 import { pollUntil } from '../poll';
 import { aerospikeCloudSide } from './aerospike-cloud';
-import { awsDatabaseNetwork, awsDatabaseSide } from './aws';
+import { awsDatabaseSide } from './aws';
+import type { StepResult } from '../types';
 import type { DatabaseInfo, DatabasePeering, DatabaseSide } from './types';
 
 export type SidePlan = Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'timing'> & { secureConnection?: boolean };
@@ -27,7 +28,6 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
     if (roleArn !== undefined) deps.authority.assumeRole(roleArn);
     return roleArn;
   };
-  const network = (o: { databaseId: string; region: string; roleArn?: string }) => awsDatabaseNetwork(deps.aws, { ...o, roleArn: role(o.roleArn) });
   const sideFor = (plan: SidePlan): DatabaseSide => {
     if (plan.cloud.kind === 'aws') {
       role(plan.cloud.roleArn);
@@ -90,46 +90,12 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       return sideFor(plan).removeReturnRoute(customer, peeringId);
     },
 
-    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc): Promise<{ changed: boolean; detail: string }> {
+    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc): Promise<StepResult> {
       const side = sideFor(plan);
       const p = await side.findPeering(customer);
       if (!p) return { changed: false, detail: `no peering with ${customer.vpcId}` };
       await side.deletePeering(customer, p);
       return { changed: true, detail: `deleted ${p.peeringId ?? 'the pending peering request'}` };
-    },
-
-    /** The database network if it exists already (its VPC and CIDR). Read-only. */
-    async findDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string; zoneName?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
-      // The zone createDatabaseNetwork would make: refused here, in its read-only first stage.
-      if (o.zoneName !== undefined) deps.authority.privateZoneName(o.zoneName);
-      const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) } }).findVpc();
-      return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
-    },
-    async createDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; cidr: string; runId?: string }) {
-      return network(o).ensureVpc(o.cidr, o.runId);
-    },
-    async createDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; subnets: Array<{ az: string; cidr: string }> }) {
-      return network(o).ensureSubnets(o.vpcId, o.subnets);
-    },
-    async createDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; vpcId: string; zoneName: string }) {
-      deps.authority.privateZoneName(o.zoneName);
-      return network(o).ensureHostedZone(o.vpcId, o.zoneName);
-    },
-    async removeDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string; runId?: string }) {
-      return network(o).remove(o.runId);
-    },
-    /** The database network and what would stop deleting it (deleteDatabaseNetwork). Read-only. */
-    async inspectDatabaseNetwork(o: { databaseId: string; region: string; roleArn?: string }) {
-      return network(o).inspect();
-    },
-    async deleteDatabaseHostedZone(o: { databaseId: string; region: string; roleArn?: string; hostedZoneId: string }) {
-      return network(o).deleteZone(o.hostedZoneId);
-    },
-    async deleteDatabaseSubnets(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
-      return network(o).deleteSubnets(o.vpcId);
-    },
-    async deleteDatabaseVpc(o: { databaseId: string; region: string; roleArn?: string; vpcId: string }) {
-      return network(o).deleteVpc(o.vpcId);
     },
   };
 }

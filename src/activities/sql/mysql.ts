@@ -474,9 +474,13 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
       let me: Connection | undefined;
-      const table = `dbops_verify_${crypto.randomBytes(6).toString('hex')}`;
+      // One name per run (DDL commits at once in MySQL): a probe that a cut connection left behind
+      // is dropped by the run's next attempt instead of staying in the tenant's database. No tenant
+      // table has this name (it carries a hash of the run id).
+      const table = `dbops_verify_${crypto.createHash('sha256').update(plan.runId ?? crypto.randomBytes(16).toString('hex')).digest('hex').slice(0, 12)}`;
       try {
         me = await open(server, plan.user, stored?.password, plan.database);
+        await me.query(`DROP TABLE IF EXISTS ${q(table)}`);
         await me.query(`CREATE TABLE ${q(table)} (id INT)`);
         await me.query(`DROP TABLE ${q(table)}`);
         const visible = (await rows(me, 'SHOW DATABASES')).map((r) => String(Object.values(r)[0]));

@@ -448,8 +448,10 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       const table = `dbops_verify_${crypto.randomBytes(6).toString('hex')}`;
       try {
         await me.connect();
+        // In a transaction that is rolled back: a connection cut halfway leaves no probe table.
+        await me.query('BEGIN');
         await me.query(`CREATE TABLE ${q(table)} (id int)`);
-        await me.query(`DROP TABLE ${q(table)}`);
+        await me.query('ROLLBACK');
         // Reading another tenant's database is refused by its REVOKE ... FROM PUBLIC.
       } catch (err) {
         throw classifySqlError(err, {
