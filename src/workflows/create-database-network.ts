@@ -12,22 +12,26 @@
  * configuration in plan-cidr, before anything is made. Runs started before the patch keep the old
  * behaviour.
  */
-import { ApplicationFailure, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, CancellationScope, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { planCidr, splitCidr } from '../domain/cidr';
-import { peeringTarget, peeringWorkflowId, planNetwork, unpeeringWorkflowId, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
+import { peeringTarget, peeringWorkflowId, planNetwork, planPeering, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
 import { ProgressTracker, validInput } from './progress';
-import { quick } from './peering-activities';
+import { quick, undoing } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
-import { unpeerVpc } from './unpeer-vpc';
 import { CancelGuard } from './undo';
 
 /** Creates are non-cancellable and the undo finds the run's VPC by its dbops:run-id tag. */
 export const UNDO_BY_RUN_TAG = 'create-database-network-undo-by-run-tag';
 /**
- * A cancellation once the child peerVpc has started: after the child has ended (it undoes its own
- * peering when the cancellation reaches it first; it may also have completed), a child unpeerVpc
- * removes any peering between the two VPCs, then the network is undone. The database VPC is this
- * run's, so any peering to it is too.
+ * The run id in the VPC's tag is the one on the run's started event (its own for each run of a
+ * cron or retry chain, kept across resets), not the chain's first run id.
+ */
+export const OWN_RUN_ID = 'create-database-network-own-run-id';
+/**
+ * A cancellation once the child peerVpc has started, when this run made the VPC: after the child
+ * has ended (it undoes its own peering when the cancellation reaches it first; it may also have
+ * completed), any peering to the VPC is removed (the VPC is this run's, so the peering is too),
+ * then the network.
  */
 export const UNDO_AFTER_PEER_CANCEL = 'create-database-network-undo-after-peer-cancel';
 
@@ -46,7 +50,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
   const progress = new ProgressTracker<CreateNetworkResult>('createDatabaseNetwork', peeringTarget(input ?? {}), NETWORK_STAGES);
   const byRunTag = patched(UNDO_BY_RUN_TAG);
   // From history (the run's started event): the same on every replay, every attempt and after a reset.
-  const runId = byRunTag ? workflowInfo().firstExecutionRunId : undefined;
+  const info = workflowInfo();
+  const runId = byRunTag ? (patched(OWN_RUN_ID) ? info.originalExecutionRunId : info.firstExecutionRunId) : undefined;
   /** Once the run is cancelled nothing more is created; a create in flight completes and is undone. */
   const guard = new CancelGuard(byRunTag);
   const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
@@ -71,7 +76,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       const seen = await quick.describeInUse.executeWithOptions({ summary: `list what ${p.vpcId} already reaches` }, [{ region: p.region, vpcId: p.vpcId }]);
       const chosen = validInput(() => planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr }));
       return { cidr: chosen.cidr, detail: `${chosen.cidr} (${seen.inUse.length} blocks in use, ${chosen.tried} tried)`, skipped: false };
-    }, (r) => ({ detail: r.detail }));
+    }, (r) => ({ detail: r.detail, skipped: r.skipped }));
     const p = plan!;
     const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
 
@@ -95,7 +100,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     const peering = await progress.run('peer', () => {
       // Cancelled while the last create ran: the child is never started, and the network is undone.
       guard.stopIfCancelled();
-      undoAfterPeer = byRunTag && patched(UNDO_AFTER_PEER_CANCEL);
+      undoAfterPeer = byRunTag && vpc.changed && patched(UNDO_AFTER_PEER_CANCEL);
       childStarted = true;
       return executeChild(peerVpc, { workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }), args: [p.peer] });
     }, (r) => ({ detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})` }));
@@ -105,16 +110,12 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       databaseId: p.databaseId, databaseVpcId: vpc.vpcId, cidr: planned.cidr, subnetIds: subnets.subnetIds, hostedZoneId: zone.hostedZoneId, peering,
     });
   } catch (err) {
-    // Cancelled while the child ran: the child has undone its peering (the cancellation waits for
-    // it to end), so the network goes too. A child that failed leaves the network for a re-run.
-    const cancelledAfterPeer = undoAfterPeer && isCancellation(err);
+    // Cancelled while the child ran (or once it had completed): the peering to this run's VPC and
+    // then the network go. A child that failed on its own leaves the network for a re-run.
+    const cancelledAfterPeer = undoAfterPeer && (isCancellation(err) || CancellationScope.current().consideredCancelled);
     if (cancelledAfterPeer && plan) {
       const p = plan;
-      const { databaseId, region, vpcId, cloud, timing } = p.peer;
-      await guard.undo(() => executeChild(unpeerVpc, {
-        workflowId: `${unpeeringWorkflowId({ databaseId, vpcId })}:undo:${runId}`,
-        args: [{ databaseId, region, vpcId, cloud, ...(timing ? { timing } : {}) }],
-      }));
+      await guard.undo(() => removePeeringOf(p));
     }
     if (byRunTag && plan && vpcRequested && (!childStarted || cancelledAfterPeer)) {
       // Undo the VPC this run made (found by its run tag, whichever attempt made it), even when the
@@ -131,7 +132,20 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       );
     }
     if (isCancellation(err)) throw err;
+    if (cancelledAfterPeer) throw new CancelledFailure('cancelled; what the run made is undone');
     return progress.fail(err);
   }
+}
+
+/** Removes the peering between the customer VPC and this run's database VPC, and the customer's routes via it. */
+async function removePeeringOf(p: NetworkPlan): Promise<void> {
+  const plan = planPeering(p.peer); // validated when the run began
+  const customer = await undoing.resolveCustomerVpc.executeWithOptions({ summary: `undo: find VPC ${plan.vpcId}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
+  const { peering } = await undoing.databaseDescribe.executeWithOptions({ summary: 'undo: find the peering to the new network' }, [plan, customer]);
+  if (!peering) return;
+  if (peering.peeringId) {
+    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${peering.peeringId}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId: peering.peeringId }]);
+  }
+  await undoing.databaseDeletePeering.executeWithOptions({ summary: `undo: delete ${peering.peeringId ?? 'the peering request'}` }, [plan, customer]);
 }
 

@@ -4,27 +4,33 @@
  * one whose work is already done shows as skipped; named stages run alone, in canonical order.
  * The first failure stops the rest and the run fails naming the stage.
  *
- * Cancelled (patch UNDO_ON_CANCEL): a run that made the peering (prepare, recorded in history,
- * found none) undoes it — routes via it on both sides, the zone association it made (only when a
- * read before the association found none), the peering — then ends cancelled. A stage in flight
- * settles first: waiting stages stop at their next heartbeat and the workflow waits for that;
- * quick creates finish. A run that found the peering already there undoes nothing.
+ * Cancelled (patch UNDO_ON_CANCEL): a run undoes the peering it made — the zone association it
+ * made (only when a read before associating found none), the routes via the peering on both
+ * sides, the peering — then ends cancelled. "It made": on AWS the peering carries the run's id in
+ * its dbops:run-id tag (given at the request); on Aerospike Cloud, which has no tags, initiate
+ * reported requesting it and the id is the one it returned. A stage in flight settles first:
+ * waiting stages stop at their next heartbeat and the workflow waits for that; quick creates
+ * finish. The run id is the one on the run's started event (kept across resets, its own for each
+ * run of a cron or retry chain).
  */
-import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
+import { ApplicationFailure, CancelledFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
 import { peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringPlan, type PeeringStage } from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { quick, waiting } from './peering-activities';
+import { quick, undoing, waiting } from './peering-activities';
 import { CancelGuard } from './undo';
 
 /** A cancelled run undoes the peering it made. */
 export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
 
-/** What a run made, from history: the peering (and its id, once initiate returned), the zone association. */
+/** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
   plan: PeeringPlan;
   customer: CustomerVpc;
+  runId: string;
+  /** From initiate's result (Aerospike Cloud): it requested the peering, and its id. */
+  requested?: boolean;
   peeringId?: string;
   zone?: ZoneAssociation;
 }
@@ -45,7 +51,8 @@ export interface PeerVpcResult {
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
-  /** Set once prepare found no peering and initiate was sent: the peering is this run's. */
+  const runId = guard.enabled ? workflowInfo().originalExecutionRunId : undefined;
+  /** Set once initiate is sent: the undo then looks for a peering this run made. */
   let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
@@ -71,10 +78,11 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
     if (want('initiate')) {
       const r = await progress.run('initiate', () => {
         guard.stopIfCancelled();
-        if (guard.enabled && !peering) undo = { plan, customer };
-        return acts.databaseInitiate.executeWithOptions({ summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` }, [plan, customer]);
+        if (runId) undo = { plan, customer, runId };
+        const args: Parameters<typeof acts.databaseInitiate> = runId ? [plan, customer, runId] : [plan, customer];
+        return acts.databaseInitiate.executeWithOptions({ summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` }, args);
       }, outcome);
-      if (undo) undo.peeringId = r.peeringId;
+      if (undo) Object.assign(undo, { requested: r.changed, peeringId: r.peeringId });
       peeringId = r.peeringId;
       hostedZoneId = r.hostedZoneId ?? hostedZoneId;
       databaseCidr = r.databaseCidr || databaseCidr;
@@ -121,18 +129,32 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       databaseId: plan.databaseId, vpcId: customer.vpcId, region: customer.region, peeringId, databaseCidr, hostedZoneId, stagesRun: plan.stages,
     });
   } catch (err) {
-    if (undo && isCancellation(err)) await guard.undo(() => undoPeering(undo!));
+    // Cancelled: also when the stage in flight failed after the cancellation (it could not be interrupted).
+    const cancelled = guard.enabled && (isCancellation(err) || CancellationScope.current().consideredCancelled);
+    if (undo && cancelled) {
+      await guard.undo(() => undoPeering(undo!));
+      if (!isCancellation(err)) throw new CancelledFailure('cancelled; what the run made is undone');
+    }
     return progress.fail(err);
   }
 }
 
-/** Removes what a cancelled run made: its zone association, the routes via its peering (both sides), the peering. */
+/**
+ * Removes what a cancelled run made, if the peering between the two VPCs now is the run's: the
+ * zone association it made, the routes via the peering (both sides), the peering.
+ */
 async function undoPeering(u: PeeringUndo): Promise<void> {
-  const { plan, customer, peeringId, zone } = u;
-  if (zone) await quick.disassociateVpcFromZone.executeWithOptions({ summary: `undo: disassociate ${customer.vpcId} from ${zone.hostedZoneId}` }, [zone]);
-  if (peeringId) {
-    await quick.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${peeringId}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId }]);
-    await quick.databaseRemoveReturnRoute.executeWithOptions({ summary: `undo: remove return routes via ${peeringId}` }, [plan, customer, peeringId]);
+  const { plan, customer, runId, zone } = u;
+  const { peering } = await undoing.databaseDescribe.executeWithOptions({ summary: 'undo: find the peering this run made' }, [plan, customer]);
+  const aws = plan.cloud.kind === 'aws';
+  const ours = peering !== undefined && (aws ? peering.run === runId : u.requested === true && peering.peeringId === u.peeringId);
+  if (!ours) return;
+  const pcx = peering.peeringId;
+  if (zone) await undoing.disassociateVpcFromZone.executeWithOptions({ summary: `undo: disassociate ${customer.vpcId} from ${zone.hostedZoneId}` }, [zone]);
+  if (pcx) {
+    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${pcx}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId: pcx }]);
+    await undoing.databaseRemoveReturnRoute.executeWithOptions({ summary: `undo: remove return routes via ${pcx}` }, [plan, customer, pcx]);
   }
-  await quick.databaseDeletePeering.executeWithOptions({ summary: `undo: delete the peering this run made` }, [plan, customer]);
+  const only = { ...(pcx ? { peeringId: pcx } : {}), ...(aws ? { runId } : {}) };
+  await undoing.databaseDeletePeering.executeWithOptions({ summary: `undo: delete ${pcx ?? 'the peering request'} this run made` }, [plan, customer, only]);
 }

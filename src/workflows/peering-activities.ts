@@ -16,6 +16,9 @@ const RETRY = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '
 /** Quick calls (describe, create, delete): bounded retries for throttling and network trouble. */
 export const quick = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: RETRY });
 
+/** The undo of a cancelled run: retried until done (only a non-retryable error stops it), like delete-clone. */
+export const undoing = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' } });
+
 /**
  * Calls that wait (initiate, accept, route): heartbeat, and a start-to-close beyond their own
  * deadline. `settle`: a cancellation waits until the activity has really stopped (it learns of the

@@ -157,7 +157,9 @@ export class ProgressTracker<R = unknown> {
       s.error = errorText(err);
       s.finishedAt = now();
       this.publish(`${name}:failed`);
-      const kept = err instanceof ApplicationFailure && err.type && KEPT_FAILURE_TYPES.includes(err.type) ? err.type : undefined;
+      // The type an activity (or the workflow) refused with; an activity's arrives as the cause of an ActivityFailure.
+      const refusal = err instanceof ApplicationFailure ? err : (err as { cause?: unknown })?.cause;
+      const kept = refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type) ? refusal.type : undefined;
       throw new StageFailed(name, s.error, kept);
     }
   }

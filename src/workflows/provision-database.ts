@@ -6,12 +6,14 @@
  * Cancelled (patch UNDO_ON_CANCEL): the stage in flight finishes, no later stage starts, and what
  * this run created is removed: the user and the credentials it stored, and the database while it
  * is still empty. "Created by this run" is the run id written in each object's mark when it is
- * made (never a `changed` flag), so a database or user that existed before the run is kept.
+ * made (never a `changed` flag), so a database or user that existed before the run is kept. The run
+ * id is the one on the run's started event: kept across resets, its own for each run of a cron or
+ * retry chain.
  */
-import { isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { CancelledFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { planProvision, sqlTarget, type ProvisionInput, type SqlPlan } from '../domain/provision';
 import { ProgressTracker, stepOutcome as step, validInput } from './progress';
-import { credentials, sqlActivities } from './sql-activities';
+import { credentials, sqlActivities, sqlUndo } from './sql-activities';
 import { CancelGuard } from './undo';
 
 /** Marks carry the run id; a cancelled run undoes what it created. */
@@ -40,7 +42,7 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
       detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
     }));
     // From history (the run's started event): the same on every attempt, replay and reset.
-    const plan: SqlPlan = guard.enabled ? { ...valid, runId: workflowInfo().firstExecutionRunId } : valid;
+    const plan: SqlPlan = guard.enabled ? { ...valid, runId: workflowInfo().originalExecutionRunId } : valid;
     const sql = sqlActivities(plan.engine);
     const where = `${plan.engine} ${plan.server.host}:${plan.server.port}`;
 
@@ -72,14 +74,16 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
       credentialsRef: stored.credentialsRef,
     });
   } catch (err) {
-    if (toUndo && isCancellation(err)) {
+    // Cancelled: also when the stage in flight failed after the cancellation (it could not be interrupted).
+    if (toUndo && (isCancellation(err) || CancellationScope.current().consideredCancelled)) {
       const undo = { ...toUndo, reclaimPolicy: 'delete' as const, madeByRun: toUndo.runId };
-      const sql = sqlActivities(undo.engine);
+      const sql = undo.engine === 'postgres' ? sqlUndo.postgres : sqlUndo.mysql;
       await guard.undo(async () => {
         await sql.dropUser.executeWithOptions({ summary: `undo: drop user ${undo.user} if this run created it` }, [undo]);
         await sql.dropDatabase.executeWithOptions({ summary: `undo: drop database ${undo.database} if this run created it and it is empty` }, [undo]);
-        if (undo.credentialsTarget) await credentials.remove.executeWithOptions({ summary: 'undo: remove the credentials this run stored' }, [undo]);
+        if (undo.credentialsTarget) await sqlUndo.removeCredentials.executeWithOptions({ summary: 'undo: remove the credentials this run stored' }, [undo]);
       });
+      if (!isCancellation(err)) throw new CancelledFailure('cancelled; what the run made is undone');
     }
     return progress.fail(err);
   }

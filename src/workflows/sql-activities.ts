@@ -14,6 +14,15 @@ const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maxim
 const connecting = proxyActivities<Registered>({ startToCloseTimeout: '1m', retry: { ...retry, maximumAttempts: 6 } });
 /** DDL and checks: bounded retries on transient errors. */
 const acting = proxyActivities<Registered>({ startToCloseTimeout: '5m', retry });
+/** The undo of a cancelled run: retried until done (only a non-retryable error stops it). */
+const undoing = proxyActivities<Registered>({ startToCloseTimeout: '5m', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } });
+
+/** What a cancelled provisioning run calls to remove what it made. */
+export const sqlUndo = {
+  postgres: { dropDatabase: undoing.postgresDropDatabase, dropUser: undoing.postgresDropUser },
+  mysql: { dropDatabase: undoing.mysqlDropDatabase, dropUser: undoing.mysqlDropUser },
+  removeCredentials: undoing.removeCredentials,
+};
 
 export const credentials = {
   check: acting.checkCredentialsTarget,

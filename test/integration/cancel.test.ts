@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeVpcPeeringConnectionsCommand } from '@aws-sdk/client-ec2';
+import { AssociateVPCWithHostedZoneCommand } from '@aws-sdk/client-route-53';
+import { Context } from '@temporalio/activity';
 import { CancelledFailure, WorkflowFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
@@ -25,19 +27,23 @@ import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo
 import { dbVpcs, zonesNamed } from '../helpers/aws-state';
 import { adminUrl, connectWith, sqlAdmin, sqlAvailable, type SqlAdmin } from '../helpers/sql';
 import { makeWorker, openTestEnv, recordHistory, uniqueName, type TestEnv } from '../helpers/temporal';
+import { until } from '../helpers/worker-process';
 
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
 const fx = fixtureAws();
 
-/** One armed activity at a time: it runs for real, then holds its reply until released. */
+/**
+ * Armed activities run for real, then hold their reply until released: the next call of that
+ * activity, or of that activity in a workflow whose id starts with `workflow`.
+ */
 class Gate {
-  private armed?: { name: string; entered: () => void; release: Promise<void> };
+  private armed: Array<{ name: string; workflow?: string; entered: () => void; release: Promise<void> }> = [];
 
-  arm(name: string): { entered: Promise<void>; release: () => void } {
+  arm(name: string, workflow?: string): { entered: Promise<void>; release: () => void } {
     let entered!: () => void;
     let release!: () => void;
     const e = new Promise<void>((r) => (entered = r));
-    this.armed = { name, entered, release: new Promise<void>((r) => (release = r)) };
+    this.armed.push({ name, workflow, entered, release: new Promise<void>((r) => (release = r)) });
     return { entered: e, release };
   }
 
@@ -46,9 +52,10 @@ class Gate {
     for (const [name, fn] of Object.entries(acts)) {
       out[name] = async (...args: unknown[]) => {
         const value = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
-        const a = this.armed;
-        if (a && a.name === name) {
-          this.armed = undefined;
+        const wf = Context.current().info.workflowExecution?.workflowId ?? '';
+        const i = this.armed.findIndex((a) => a.name === name && (a.workflow === undefined || wf.startsWith(a.workflow)));
+        if (i >= 0) {
+          const a = this.armed.splice(i, 1)[0]!;
           a.entered();
           await a.release;
         }
@@ -156,6 +163,32 @@ describe('peerVpc', () => {
     if (activity === 'acceptPeering') await recordHistory(h.workflowId, 'peer-vpc-cancelled-in-accept');
   });
 
+  test('a zone association that existed before the run is kept when the run is cancelled', async () => {
+    const s = await setup();
+    await fx.route53().send(new AssociateVPCWithHostedZoneCommand({ HostedZoneId: s.database.zoneId!, VPC: { VPCId: s.customer.vpcId, VPCRegion: 'us-east-1' } }));
+    const { outcome } = await cancelDuring('peerVpc', s.input, 'associateVpcWithZone');
+    expectCancelled(outcome);
+    expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId))).toEqual([]);
+    expect((await zoneVpcs(fx, s.database.zoneId!)).map((v) => v.VPCId)).toContain(s.customer.vpcId);
+  });
+
+  test('a run under another workflow id that adopted a peering another run made undoes nothing of it when cancelled', async () => {
+    const s = await setup();
+    const otherId = uniqueName('overlap');
+    const prepared = gate.arm('databaseDescribe', otherId);
+    const other = await t.client.workflow.start('peerVpc', { workflowId: otherId, taskQueue: t.taskQueue, args: [s.input] });
+    await prepared.entered; // its prepare found no peering
+    const legit = (await run('peerVpc', s.input)) as { peeringId: string };
+    const accepting = gate.arm('acceptPeering', otherId);
+    prepared.release();
+    await accepting.entered; // it adopted the legit run's peering
+    await other.cancel();
+    accepting.release();
+    expectCancelled(await other.result().catch((e: unknown) => e));
+    expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId)).map((p) => p.VpcPeeringConnectionId)).toEqual([legit.peeringId]);
+    for (const table of [s.customer.mainTable, s.customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toHaveLength(1);
+  });
+
   test('a run that found the peering already there undoes nothing when cancelled', async () => {
     const s = await setup();
     await run('peerVpc', s.input);
@@ -257,6 +290,27 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
     await c.close();
   });
 
+  it('a later run of a cron chain, cancelled, keeps what an earlier run of the chain made (each run has its own id)', async () => {
+    const x = input();
+    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('cron-prov'), taskQueue: t.taskQueue, args: [x.input], cronSchedule: '* * * * *' });
+    try {
+      // The first run provisions the tenant; the second (at the next minute) is cancelled at grant.
+      const first = gate.arm(`${p}Grant`, h.workflowId);
+      const held = gate.arm(`${p}Grant`, h.workflowId);
+      await first.entered;
+      first.release();
+      await held.entered;
+      await h.cancel();
+      held.release();
+      await until(async () => (await h.describe()).status.name === 'CANCELLED', 'the cron run to end cancelled', 90_000);
+    } finally {
+      await h.terminate().catch(() => undefined);
+    }
+    expect(await admin.databaseExists(x.names.database)).toBe(true);
+    expect(await admin.userExists(x.names.user)).toBe(true);
+    expect(fs.existsSync(x.file)).toBe(true);
+  }, 150_000);
+
   it('a database someone wrote into before the cancellation is kept; the user and credentials of the run go', async () => {
     const x = input();
     const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}Verify`, async () => {
@@ -301,6 +355,20 @@ describe('deletes', () => {
     await run('unpeerVpc', input);
     expect(live(await peeringsBetween(fx, 'us-east-1', database.vpcId, customer.vpcId))).toEqual([]);
     for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, database.cidr)).toEqual([]);
+  });
+});
+
+describe('createDatabaseNetwork, re-run', () => {
+  test('a cancelled re-run of an existing network keeps the network and its peering', async () => {
+    const customer = await makeCustomerVpc(fx);
+    const databaseId = uniqueName('cnet-again');
+    const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, availabilityZones: ['us-east-1a'], cidr: '10.253.0.0/19', timing: TIMING };
+    const first = (await run('createDatabaseNetwork', input)) as { databaseVpcId: string; peering: { peeringId: string } };
+    const { outcome } = await cancelDuring('createDatabaseNetwork', input, 'ensureCustomerRoutes');
+    expectCancelled(outcome);
+    expect((await dbVpcs(fx, databaseId)).map((v) => v.VpcId)).toEqual([first.databaseVpcId]);
+    expect(live(await peeringsBetween(fx, 'us-east-1', first.databaseVpcId, customer.vpcId)).map((p) => p.VpcPeeringConnectionId)).toEqual([first.peering.peeringId]);
+    for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, input.cidr)).toHaveLength(1);
   });
 });
 

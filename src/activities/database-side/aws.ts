@@ -91,16 +91,19 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
     async findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined> {
       const v = await vpc();
       const p = (await peeringsOf(v, customer))[0];
-      return p ? { peeringId: p.VpcPeeringConnectionId, status: p.Status?.Code ?? 'unknown', hostedZoneId: await zoneOf(v) } : undefined;
+      const run = p?.Tags?.find((t) => t.Key === RUN_TAG)?.Value;
+      return p ? { peeringId: p.VpcPeeringConnectionId, status: p.Status?.Code ?? 'unknown', hostedZoneId: await zoneOf(v), ...(run ? { run } : {}) } : undefined;
     },
-    async requestPeering(customer: CustomerVpc) {
+    async requestPeering(customer: CustomerVpc, _secure: boolean, runId?: string) {
       const v = await vpc();
       await ec2().send(new CreateVpcPeeringConnectionCommand({
         VpcId: v.VpcId!,
         PeerVpcId: customer.vpcId,
         PeerOwnerId: customer.accountId,
         PeerRegion: customer.region,
-        TagSpecifications: [{ ResourceType: 'vpc-peering-connection', Tags: [{ Key: DATABASE_TAG, Value: plan.databaseId }, { Key: 'ManagedBy', Value: 'dbops' }] }],
+        TagSpecifications: [{ ResourceType: 'vpc-peering-connection', Tags: [
+        { Key: DATABASE_TAG, Value: plan.databaseId }, { Key: 'ManagedBy', Value: 'dbops' }, ...(runId ? [{ Key: RUN_TAG, Value: runId }] : []),
+      ] }],
       }));
     },
     async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {

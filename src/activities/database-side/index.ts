@@ -51,12 +51,12 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
      * Initiate: waits for the database to be ready, asks for the peering unless one exists, then
      * waits (bounded) until the database side reports its pcx id.
      */
-    async databaseInitiate(plan: SidePlan, customer: CustomerVpc): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
+    async databaseInitiate(plan: SidePlan, customer: CustomerVpc, runId?: string): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
       const side = sideFor(plan);
       const database = await side.waitReady(plan.timing);
       let requested = false;
       if (!(await side.findPeering(customer))) {
-        await side.requestPeering(customer, plan.secureConnection ?? false);
+        await side.requestPeering(customer, plan.secureConnection ?? false, runId);
         requested = true;
       }
       const peering = await pollUntil(
@@ -90,10 +90,17 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       return sideFor(plan).removeReturnRoute(customer, peeringId);
     },
 
-    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc): Promise<StepResult> {
+    /**
+     * Deletes the peering with the customer VPC. `only` (the undo of a cancelled peerVpc): only the
+     * peering with that id, and on AWS only when it carries that run's tag.
+     */
+    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc, only?: { peeringId?: string; runId?: string }): Promise<StepResult> {
       const side = sideFor(plan);
       const p = await side.findPeering(customer);
       if (!p) return { changed: false, detail: `no peering with ${customer.vpcId}` };
+      if (only && ((only.peeringId !== undefined && p.peeringId !== only.peeringId) || (only.runId !== undefined && p.run !== only.runId))) {
+        return { changed: false, detail: `kept ${p.peeringId ?? 'the peering request'}: this run did not make it` };
+      }
       await side.deletePeering(customer, p);
       return { changed: true, detail: `deleted ${p.peeringId ?? 'the pending peering request'}` };
     },

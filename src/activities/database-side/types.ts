@@ -16,13 +16,16 @@ export interface DatabasePeering {
   peeringId?: string;
   status: string;
   hostedZoneId?: string;
+  /** The run that requested it (its dbops:run-id tag; AWS kind only, where peerings carry tags). */
+  run?: string;
 }
 
 export interface DatabaseSide {
   describe(): Promise<DatabaseInfo>;
   waitReady(timing: Timing & { initiateTimeout: string }): Promise<DatabaseInfo>;
   findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined>;
-  requestPeering(customer: CustomerVpc, secure: boolean): Promise<void>;
+  /** `runId`: tag the request with the run that makes it, where the side can (AWS). */
+  requestPeering(customer: CustomerVpc, secure: boolean, runId?: string): Promise<void>;
   /** The route back (customer CIDR → pcx) on the database side, when the side is ours to route. */
   ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
   removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
