@@ -104,15 +104,19 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
 
     const tags = cloneTags({ workflowId: info.workflowId, runId: info.runId, createdAt: new Date(), maxAgeMs: p.maxAgeMs, extra: p.config.clone.tags });
     const id = await progress.run('create-clone', async () => {
+      // Both patch decisions before the local activity is awaited: a decision taken after it would
+      // depend on where the local activity's marker lands in history.
+      const named = patched(PATCHES.nameFromHistory);
+      const settle = patched(PATCHES.createSettlesBeforeCleanup);
       // The name is fixed here, in history, before anything exists: the clone can always be found.
-      clone = patched(PATCHES.nameFromHistory)
+      clone = named
         ? await recorded.refreshCloneName({ startedAt: info.startTime.toISOString(), runId: info.runId })
         : cloneName(info.startTime, info.runId);
       const name = clone;
       const create = () => quick.rdsCreateClone.executeWithOptions({ summary: `restore ${name} from ${snapshot.id}` }, [p, { identifier: name, snapshot, tags }]);
       // Not cancellable: a cancelled run waits until the restore has happened (or surely has not),
       // so delete-clone, which runs next, finds what it made.
-      const r = patched(PATCHES.createSettlesBeforeCleanup) ? await CancellationScope.nonCancellable(create) : await create();
+      const r = settle ? await CancellationScope.nonCancellable(create) : await create();
       return { name, detail: r.detail };
     }, (r) => ({ detail: r.detail })).then((r) => r.name);
     const wait = waiting(p);

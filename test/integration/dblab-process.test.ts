@@ -62,7 +62,7 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
     await t.close();
     await fake.stop();
   }
-});
+}, 240_000); // a worker process killed and started again, on a machine that may be busy with the rest of the suite
 
 test('dbops refresh schedule reads the reference YAML; the schedule (overlap Skip) runs the cycle when triggered', async () => {
   const fake = new DblabFake({ token: DBLAB_TOKEN });
