@@ -19,11 +19,17 @@ export async function startStack(): Promise<Stack> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const logs = path.join(ROOT, 'build', 'bench');
   fs.mkdirSync(logs, { recursive: true });
-  const [temporal, moto] = await Promise.all([startTestTemporal(path.join(logs, 'temporal.log')), startMoto(path.join(logs, 'moto.log'))]);
+  const [temporal, moto] = await Promise.all([
+    startTestTemporal(path.join(logs, 'temporal.log')),
+    startMoto(path.join(logs, 'moto.log')),
+  ]);
   process.env.DBOPS_TEST_MOTO_ENDPOINT = moto.endpoint;
   const connection = await Connection.connect({ address: temporal.address });
   await ensureSearchAttributes(connection, 'default');
-  const { code } = await bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'), logger: new DefaultLogger('ERROR') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+    logger: new DefaultLogger('ERROR'),
+  });
   const client = new Client({ connection });
   return {
     client,
@@ -32,7 +38,12 @@ export async function startStack(): Promise<Stack> {
     makeWorker: async (taskQueue, activities) =>
       createDbopsWorker({
         connection: await NativeConnection.connect({ address: temporal.address }),
-        namespace: 'default', taskQueue, activities, env: {}, workflowBundle: { code }, shutdownGraceTime: '1s',
+        namespace: 'default',
+        taskQueue,
+        activities,
+        env: {},
+        workflowBundle: { code },
+        shutdownGraceTime: '1s',
       }),
     stop: async () => {
       await connection.close();

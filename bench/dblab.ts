@@ -16,7 +16,12 @@ async function main(): Promise<void> {
   const stack = await startStack();
   const fx = fixtureAws();
   const config = testConfig();
-  const acts = createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: stack.client, config });
+  const acts = createActivities({
+    env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD },
+    aws: countingAws().aws,
+    temporal: stack.client,
+    config,
+  });
   const worker = await stack.makeWorker('bench-dblab', acts);
   const out: Record<string, unknown> = {};
   await worker.runUntil(async () => {
@@ -28,10 +33,18 @@ async function main(): Promise<void> {
       const cfg = refreshConfig({ source, apiEndpoint: fake.url });
       (cfg.dblab as Record<string, unknown>).pollInterval = '20ms';
       (cfg.dblab as Record<string, unknown>).startDeadline = '30s';
-      const h = await stack.client.workflow.start('refreshDblab', { workflowId: id, taskQueue: 'bench-dblab', args: [cfg] });
+      const h = await stack.client.workflow.start('refreshDblab', {
+        workflowId: id,
+        taskQueue: 'bench-dblab',
+        args: [cfg],
+      });
       const [ms, result] = await timed(() => h.result());
       await fake.stop();
-      return { ms: Math.round(ms), polls: (result as { polls: number }).polls, events: (await h.fetchHistory()).events?.length };
+      return {
+        ms: Math.round(ms),
+        polls: (result as { polls: number }).polls,
+        events: (await h.fetchHistory()).events?.length,
+      };
     };
     const short = await run(1, `bench-short-${Date.now()}`);
     const long = await run(150, `bench-long-${Date.now()}`);
@@ -51,12 +64,20 @@ async function main(): Promise<void> {
       (cfg.dblab as Record<string, unknown>).pollInterval = '2s';
       (cfg.dblab as Record<string, unknown>).timeout = '1h';
       (cfg.dblab as Record<string, unknown>).startDeadline = '10m';
-      handles.push(await stack.client.workflow.start('refreshDblab', { workflowId: `bench-wait-${i}-${Date.now()}`, taskQueue: 'bench-dblab', args: [cfg] }));
+      handles.push(
+        await stack.client.workflow.start('refreshDblab', {
+          workflowId: `bench-wait-${i}-${Date.now()}`,
+          taskQueue: 'bench-dblab',
+          args: [cfg],
+        }),
+      );
     }
     const deadline = Date.now() + 10 * 60_000;
     let waiting = 0;
     while (Date.now() < deadline) {
-      waiting = fakes.filter((f) => f.refreshesStarted === 1 && f.requests.filter((r) => r.path === '/status').length >= 3).length;
+      waiting = fakes.filter(
+        (f) => f.refreshesStarted === 1 && f.requests.filter((r) => r.path === '/status').length >= 3,
+      ).length;
       if (waiting === WAITING) break;
       await new Promise((r) => setTimeout(r, 1000));
     }

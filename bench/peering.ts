@@ -24,18 +24,38 @@ async function main(): Promise<void> {
     const fresh = async () => {
       n += 1;
       const customer = await makeCustomerVpc(fx);
-      const db = await makeAwsDatabase(fx, { databaseId: `bench-${Date.now()}-${n}`, region: 'us-east-1', cidr: `10.${130 + (n % 100)}.0.0/19` });
-      return { databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' as const }, timing: TIMING };
+      const db = await makeAwsDatabase(fx, {
+        databaseId: `bench-${Date.now()}-${n}`,
+        region: 'us-east-1',
+        cidr: `10.${130 + (n % 100)}.0.0/19`,
+      });
+      return {
+        databaseId: db.databaseId,
+        region: 'us-east-1',
+        vpcId: customer.vpcId,
+        cloud: { kind: 'aws' as const },
+        timing: TIMING,
+      };
     };
 
     // warm-up (bundle load, connections, moto's first-call costs)
-    await stack.client.workflow.execute('peerVpc', { workflowId: `warm-${Date.now()}`, taskQueue: 'bench-peering', args: [await fresh()] });
+    await stack.client.workflow.execute('peerVpc', {
+      workflowId: `warm-${Date.now()}`,
+      taskQueue: 'bench-peering',
+      args: [await fresh()],
+    });
 
     const viaTemporal: number[] = [];
     const plain: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const a = await fresh();
-      const [ms] = await timed(() => stack.client.workflow.execute('peerVpc', { workflowId: `bench-${i}-${Date.now()}`, taskQueue: 'bench-peering', args: [a] }));
+      const [ms] = await timed(() =>
+        stack.client.workflow.execute('peerVpc', {
+          workflowId: `bench-${i}-${Date.now()}`,
+          taskQueue: 'bench-peering',
+          args: [a],
+        }),
+      );
       viaTemporal.push(ms);
 
       const b = await fresh();
@@ -45,10 +65,23 @@ async function main(): Promise<void> {
         await acts.databaseDescribe(plan, customer);
         const init = await acts.databaseInitiate(plan, customer);
         await acts.acceptPeering({ region: customer.region, peeringId: init.peeringId, timing: plan.timing });
-        await acts.ensureCustomerRoutes({ region: customer.region, vpcId: customer.vpcId, cidr: init.databaseCidr, peeringId: init.peeringId, tables: 'all', force: false, timing: plan.timing });
+        await acts.ensureCustomerRoutes({
+          region: customer.region,
+          vpcId: customer.vpcId,
+          cidr: init.databaseCidr,
+          peeringId: init.peeringId,
+          tables: 'all',
+          force: false,
+          timing: plan.timing,
+        });
         await acts.databaseReturnRoute(plan, customer, init.peeringId);
         const auth = await acts.databaseAuthorizeZone(plan, customer, init.hostedZoneId!);
-        await acts.associateVpcWithZone({ hostedZoneId: init.hostedZoneId!, vpcId: customer.vpcId, region: customer.region, ...auth });
+        await acts.associateVpcWithZone({
+          hostedZoneId: init.hostedZoneId!,
+          vpcId: customer.vpcId,
+          region: customer.region,
+          ...auth,
+        });
       });
       plain.push(ms2);
     }
@@ -63,11 +96,23 @@ async function main(): Promise<void> {
 
     const input = await fresh();
     counted.log.reset();
-    const first = await stack.client.workflow.start('peerVpc', { workflowId: `bench-first-${Date.now()}`, taskQueue: 'bench-peering', args: [input] });
+    const first = await stack.client.workflow.start('peerVpc', {
+      workflowId: `bench-first-${Date.now()}`,
+      taskQueue: 'bench-peering',
+      args: [input],
+    });
     await first.result();
-    const firstCalls = { total: counted.log.calls.length, mutating: counted.log.mutating().length, commands: counted.log.mutating() };
+    const firstCalls = {
+      total: counted.log.calls.length,
+      mutating: counted.log.mutating().length,
+      commands: counted.log.mutating(),
+    };
     counted.log.reset();
-    const again = await stack.client.workflow.start('peerVpc', { workflowId: `bench-again-${Date.now()}`, taskQueue: 'bench-peering', args: [input] });
+    const again = await stack.client.workflow.start('peerVpc', {
+      workflowId: `bench-again-${Date.now()}`,
+      taskQueue: 'bench-peering',
+      args: [input],
+    });
     await again.result();
     const againCalls = { total: counted.log.calls.length, mutating: counted.log.mutating().length };
     results.historyEvents = {
@@ -77,7 +122,9 @@ async function main(): Promise<void> {
     results.awsCalls = { firstRun: firstCalls, rerun: againCalls };
   });
   await stack.stop();
-  process.stdout.write(`${JSON.stringify({ benchmark: 'peering', date: new Date().toISOString(), ...results }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: 'peering', date: new Date().toISOString(), ...results }, null, 2)}\n`,
+  );
   process.exit(0);
 }
 

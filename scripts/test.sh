@@ -19,6 +19,15 @@ if ! npx tsc -p tsconfig.test.json; then
   echo "type errors"; echo "0 passed, 1 failed"; exit 1
 fi
 
+echo "[test] lint (eslint) and format (prettier --check)"
+if ! npx eslint src test bench; then
+  echo "lint errors (npx eslint src test bench)"; echo "0 passed, 1 failed"; exit 1
+fi
+if ! npx prettier --check "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts" >/dev/null; then
+  npx prettier --list-different "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts"
+  echo "not formatted: run npm run format"; echo "0 passed, 1 failed"; exit 1
+fi
+
 node scripts/check-sql-servers.js
 mkdir -p test-results
 npx jest --forceExit --json --outputFile=test-results/jest.json "$@"

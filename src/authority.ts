@@ -61,7 +61,12 @@ export interface DblabRequest {
 
 /** `<region>:<identifier>` against a pattern where `*` matches any characters. */
 export function sourceMatches(pattern: string, region: string, identifier: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+      .join('.*')}$`,
+  );
   return re.test(`${region}:${identifier}`);
 }
 
@@ -81,7 +86,12 @@ export interface ServerRequest {
   adminUser: string;
   adminPasswordRef?: string;
   adminDatabase?: string;
-  tls?: { mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'; caRef?: string; certRef?: string; keyRef?: string };
+  tls?: {
+    mode: 'disable' | 'require' | 'verify-ca' | 'verify-full';
+    caRef?: string;
+    certRef?: string;
+    keyRef?: string;
+  };
   iam?: { region: string };
 }
 
@@ -149,7 +159,13 @@ export class Authority {
         throw ApplicationFailure.nonRetryable(`dblab.apiEndpoint ${endpoint} is not a URL`, 'InvalidInput');
       }
       const found = Object.entries(this.config.dblab).find(([, e]) => normaliseUrl(e.endpoint) === key);
-      if (!found) throw notBound('dblab.token', req.token ?? '(none)', `DBLab ${endpoint}`, 'no DBLab instance with that endpoint is configured');
+      if (!found)
+        throw notBound(
+          'dblab.token',
+          req.token ?? '(none)',
+          `DBLab ${endpoint}`,
+          'no DBLab instance with that endpoint is configured',
+        );
       [name, entry] = found;
       if (req.token !== undefined && req.token !== entry.token) {
         throw notBound('dblab.token', req.token, `DBLab ${endpoint}`, `dblab.${name} binds another token`);
@@ -170,13 +186,19 @@ export class Authority {
     }
     const source = req.sourcePassword;
     if (source !== undefined && source !== e.sourcePassword) {
-      throw notBound('source.password', source, `DBLab ${e.endpoint}`, e.sourcePassword ? `dblab.${name} binds another source password` : `dblab.${name} binds no source password`);
+      throw notBound(
+        'source.password',
+        source,
+        `DBLab ${e.endpoint}`,
+        e.sourcePassword ? `dblab.${name} binds another source password` : `dblab.${name} binds no source password`,
+      );
     }
     return {
       name,
       endpoint: e.endpoint.replace(/\/+$/, ''),
       token: () => this.secret(e.token, `dblab.${name}.token`),
-      sourcePassword: async () => (source === undefined ? undefined : this.secret(source, `dblab.${name}.sourcePassword`)),
+      sourcePassword: async () =>
+        source === undefined ? undefined : this.secret(source, `dblab.${name}.sourcePassword`),
     };
   }
 
@@ -194,10 +216,13 @@ export class Authority {
   sqlServer(engine: 'postgres' | 'mysql', req: ServerRequest): BoundServer {
     const port = req.port ?? defaultPort(engine);
     const key = serverKey(engine, req.host, port);
-    const found = Object.entries(this.config.databaseServers).find(([, e]) => serverKey(e.engine, e.host, e.port ?? defaultPort(e.engine)) === key);
+    const found = Object.entries(this.config.databaseServers).find(
+      ([, e]) => serverKey(e.engine, e.host, e.port ?? defaultPort(e.engine)) === key,
+    );
     if (!found) {
       const refs = Authority.serverRefs(req);
-      if (refs.length) throw notBound(refs[0][0], refs[0][1], key, 'no database server with that engine, host and port is configured');
+      if (refs.length)
+        throw notBound(refs[0][0], refs[0][1], key, 'no database server with that engine, host and port is configured');
       if (req.iam) throw notConfigured(`${key} (an IAM admin login)`, Object.keys(this.config.databaseServers));
       if (!(this.config.allowLoopbackDatabases && isLoopbackHost(req.host))) {
         throw notConfigured(`database server ${key}`, Object.keys(this.config.databaseServers));
@@ -224,10 +249,16 @@ export class Authority {
       tlsMode: e.tls?.mode ?? 'disable',
       iam: e.iam,
       adopt: e.adopt ?? false,
-      adminPassword: async () => (e.adminPassword ? this.secret(e.adminPassword, `databaseServers.${name}.adminPassword`) : undefined),
+      adminPassword: async () =>
+        e.adminPassword ? this.secret(e.adminPassword, `databaseServers.${name}.adminPassword`) : undefined,
       tlsMaterial: async () => {
-        const get = (ref: string | undefined, f: string) => (ref ? this.secret(ref, `databaseServers.${name}.tls.${f}`) : Promise.resolve(undefined));
-        const [ca, cert, key] = await Promise.all([get(e.tls?.ca, 'ca'), get(e.tls?.cert, 'cert'), get(e.tls?.key, 'key')]);
+        const get = (ref: string | undefined, f: string) =>
+          ref ? this.secret(ref, `databaseServers.${name}.tls.${f}`) : Promise.resolve(undefined);
+        const [ca, cert, key] = await Promise.all([
+          get(e.tls?.ca, 'ca'),
+          get(e.tls?.cert, 'cert'),
+          get(e.tls?.key, 'key'),
+        ]);
         return { ca, cert, key };
       },
     };
@@ -245,7 +276,13 @@ export class Authority {
       'server.tls.keyRef': e.tls?.key,
     };
     for (const [field, ref] of Authority.serverRefs(req)) {
-      if (ref !== bound[field]) throw notBound(field, ref, key, `databaseServers.${name} binds ${bound[field] ? 'another reference' : 'none'} there`);
+      if (ref !== bound[field])
+        throw notBound(
+          field,
+          ref,
+          key,
+          `databaseServers.${name} binds ${bound[field] ? 'another reference' : 'none'} there`,
+        );
     }
     const mismatch = (field: string, given: string, configured: string) =>
       ApplicationFailure.nonRetryable(
@@ -253,16 +290,21 @@ export class Authority {
         SERVER_CONFIG_MISMATCH,
       );
     if (req.adminUser !== e.adminUser) throw mismatch('server.adminUser', req.adminUser, e.adminUser);
-    if ((req.tls?.mode ?? 'disable') !== (e.tls?.mode ?? 'disable')) throw mismatch('server.tls.mode', req.tls?.mode ?? 'disable (none given)', e.tls?.mode ?? 'disable');
-    if (req.adminDatabase !== undefined && req.adminDatabase !== (e.adminDatabase ?? 'postgres')) throw mismatch('server.adminDatabase', req.adminDatabase, e.adminDatabase ?? 'postgres');
-    if ((req.iam?.region ?? '') !== (e.iam?.region ?? '')) throw mismatch('server.iam', req.iam?.region ?? '(none)', e.iam?.region ?? '(none)');
+    if ((req.tls?.mode ?? 'disable') !== (e.tls?.mode ?? 'disable'))
+      throw mismatch('server.tls.mode', req.tls?.mode ?? 'disable (none given)', e.tls?.mode ?? 'disable');
+    if (req.adminDatabase !== undefined && req.adminDatabase !== (e.adminDatabase ?? 'postgres'))
+      throw mismatch('server.adminDatabase', req.adminDatabase, e.adminDatabase ?? 'postgres');
+    if ((req.iam?.region ?? '') !== (e.iam?.region ?? ''))
+      throw mismatch('server.iam', req.iam?.region ?? '(none)', e.iam?.region ?? '(none)');
   }
 
   aerospike(req: AerospikeRequest): BoundAerospike {
     let name: string;
     let entry: AerospikeEntry;
     if (req.account !== undefined) {
-      const e = Object.hasOwn(this.config.aerospikeCloud, req.account) ? this.config.aerospikeCloud[req.account] : undefined;
+      const e = Object.hasOwn(this.config.aerospikeCloud, req.account)
+        ? this.config.aerospikeCloud[req.account]
+        : undefined;
       if (!e) throw notConfigured(`Aerospike Cloud account "${req.account}"`, Object.keys(this.config.aerospikeCloud));
       name = req.account;
       entry = e;
@@ -274,15 +316,29 @@ export class Authority {
           return false;
         }
       };
-      const atUrls = Object.entries(this.config.aerospikeCloud).filter(([, e]) => same(req.apiUrl, e.apiUrl) && same(req.tokenUrl, e.tokenUrl));
+      const atUrls = Object.entries(this.config.aerospikeCloud).filter(
+        ([, e]) => same(req.apiUrl, e.apiUrl) && same(req.tokenUrl, e.tokenUrl),
+      );
       if (!atUrls.length) {
-        throw notBound('cloud.clientSecretRef', req.clientSecretRef ?? '(none)', `token URL ${req.tokenUrl ?? '(none)'}`, 'no Aerospike Cloud account with that API and token URL is configured');
+        throw notBound(
+          'cloud.clientSecretRef',
+          req.clientSecretRef ?? '(none)',
+          `token URL ${req.tokenUrl ?? '(none)'}`,
+          'no Aerospike Cloud account with that API and token URL is configured',
+        );
       }
       const found = atUrls.find(([, e]) => e.clientId === req.clientIdRef && e.clientSecret === req.clientSecretRef);
       if (!found) {
-        const field = atUrls.some(([, e]) => e.clientId === req.clientIdRef) ? 'cloud.clientSecretRef' : 'cloud.clientIdRef';
+        const field = atUrls.some(([, e]) => e.clientId === req.clientIdRef)
+          ? 'cloud.clientSecretRef'
+          : 'cloud.clientIdRef';
         const ref = (field === 'cloud.clientIdRef' ? req.clientIdRef : req.clientSecretRef) ?? '(none)';
-        throw notBound(field, ref, `token URL ${req.tokenUrl}`, `aerospikeCloud.${atUrls.map(([n]) => n).join(', ')} bind${atUrls.length > 1 ? '' : 's'} other references`);
+        throw notBound(
+          field,
+          ref,
+          `token URL ${req.tokenUrl}`,
+          `aerospikeCloud.${atUrls.map(([n]) => n).join(', ')} bind${atUrls.length > 1 ? '' : 's'} other references`,
+        );
       }
       [name, entry] = found;
     }
@@ -332,7 +388,9 @@ export class Authority {
    * directory (symbolic links resolved, so a link cannot lead outside), or a Secrets Manager name
    * under a configured prefix.
    */
-  async credentialsTarget(target: { kind: 'file'; path: string } | { kind: 'aws-secretsmanager'; name: string; region?: string }): Promise<void> {
+  async credentialsTarget(
+    target: { kind: 'file'; path: string } | { kind: 'aws-secretsmanager'; name: string; region?: string },
+  ): Promise<void> {
     const c = this.config.credentials;
     if (target.kind === 'file') {
       const real = async (p: string) => fs.realpath(p).catch(() => path.resolve(p));

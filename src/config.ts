@@ -11,9 +11,7 @@ import { DEFAULT_TASK_QUEUE } from './api';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
-const hostPort = z
-  .string()
-  .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
 
 const EnvSchema = z.object({
   DBOPS_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),

@@ -11,7 +11,11 @@ function missing(field: string, what: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`${field}: ${what}`, 'SecretNotFound');
 }
 
-export function createSecretResolver(deps: { env: NodeJS.ProcessEnv; aws: AwsClients; defaultRegion?: string }): SecretResolver {
+export function createSecretResolver(deps: {
+  env: NodeJS.ProcessEnv;
+  aws: AwsClients;
+  defaultRegion?: string;
+}): SecretResolver {
   return async (refText, field) => {
     let ref;
     try {
@@ -30,7 +34,10 @@ export function createSecretResolver(deps: { env: NodeJS.ProcessEnv; aws: AwsCli
         try {
           return (await fs.readFile(ref.path, 'utf8')).replace(/\r?\n$/, '');
         } catch (err) {
-          throw missing(field, `cannot read ${ref.path} on the worker (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+          throw missing(
+            field,
+            `cannot read ${ref.path} on the worker (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          );
         }
       case 'aws-sm': {
         const sm = deps.aws.secretsManager(ref.region ?? deps.defaultRegion);
@@ -38,7 +45,8 @@ export function createSecretResolver(deps: { env: NodeJS.ProcessEnv; aws: AwsCli
         try {
           text = (await sm.send(new GetSecretValueCommand({ SecretId: ref.secretId }))).SecretString;
         } catch (err) {
-          if (err instanceof ResourceNotFoundException) throw missing(field, `Secrets Manager secret ${ref.secretId} does not exist`);
+          if (err instanceof ResourceNotFoundException)
+            throw missing(field, `Secrets Manager secret ${ref.secretId} does not exist`);
           throw err; // throttling, network: retryable
         }
         if (text === undefined) throw missing(field, `secret ${ref.secretId} has no SecretString`);

@@ -37,7 +37,15 @@ const DblabEntry = z
      * `<region>:<identifier>`; `*` matches any characters (e.g. `us-east-1:production-db`,
      * `eu-west-1:analytics-*`). A run naming another source is refused before anything is created.
      */
-    sources: z.array(z.string().max(128).regex(/^[a-z0-9*-]+:[A-Za-z0-9*-]+$/, 'must be <region>:<identifier>, * as a wildcard')).min(1).max(100),
+    sources: z
+      .array(
+        z
+          .string()
+          .max(128)
+          .regex(/^[a-z0-9*-]+:[A-Za-z0-9*-]+$/, 'must be <region>:<identifier>, * as a wildcard'),
+      )
+      .min(1)
+      .max(100),
     /** Let refreshes make their clone publicly accessible (clone.publiclyAccessible; default false). */
     allowPublicClone: z.boolean().optional(),
   })
@@ -46,7 +54,11 @@ const DblabEntry = z
 const DatabaseServerEntry = z
   .object({
     engine: z.enum(['postgres', 'mysql']),
-    host: z.string().min(1).max(253).regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
+    host: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
     port: z.number().int().min(1).max(65535).optional(),
     adminUser: z.string().min(1).max(128),
     /** Sent only to this server, over the TLS settings below. Omit only for servers that trust the worker. */
@@ -96,7 +108,16 @@ export const WorkerConfigSchema = z
          * associates with the customer VPC); default db.internal. A zone named like a real domain
          * would shadow that name inside the VPC.
          */
-        privateZoneSuffixes: z.array(z.string().min(1).max(253).regex(/^([a-z0-9-]+\.)*[a-z0-9-]+$/, 'must be a DNS suffix like db.internal')).max(100).optional(),
+        privateZoneSuffixes: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(253)
+              .regex(/^([a-z0-9-]+\.)*[a-z0-9-]+$/, 'must be a DNS suffix like db.internal'),
+          )
+          .max(100)
+          .optional(),
       })
       .strict()
       .optional(),
@@ -105,7 +126,16 @@ export const WorkerConfigSchema = z
         /** Directories where provisioning may write credentials files (absolute). */
         directories: z.array(z.string().max(4096).startsWith('/', 'must be an absolute path')).max(100).optional(),
         /** Secrets Manager name prefixes provisioning may create and delete secrets under. */
-        secretsManagerPrefixes: z.array(z.string().min(1).max(256).regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -')).max(100).optional(),
+        secretsManagerPrefixes: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(256)
+              .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'),
+          )
+          .max(100)
+          .optional(),
         /** Recovery window for Secrets Manager deletes (7-30 days). */
         recoveryWindowDays: z.number().int().min(7).max(30).optional(),
       })
@@ -159,8 +189,10 @@ export function workerConfig(raw: unknown, source: string): WorkerConfig {
   const problems: string[] = [];
   for (const [name, s] of Object.entries(c.databaseServers ?? {})) {
     const mode = s.tls?.mode;
-    if ((mode === 'verify-ca' || mode === 'verify-full') && !s.tls?.ca) problems.push(`databaseServers.${name}.tls.ca is required with mode ${mode}`);
-    if (Boolean(s.tls?.cert) !== Boolean(s.tls?.key)) problems.push(`databaseServers.${name}.tls: cert and key go together`);
+    if ((mode === 'verify-ca' || mode === 'verify-full') && !s.tls?.ca)
+      problems.push(`databaseServers.${name}.tls.ca is required with mode ${mode}`);
+    if (Boolean(s.tls?.cert) !== Boolean(s.tls?.key))
+      problems.push(`databaseServers.${name}.tls: cert and key go together`);
     if (s.adminPassword && s.iam) problems.push(`databaseServers.${name}: adminPassword and iam are exclusive`);
   }
   const seen = new Map<string, string>();
@@ -216,7 +248,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, dataDir: string): Worke
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new WorkerConfigError(`DBOPS_CONFIG ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new WorkerConfigError(
+      `DBOPS_CONFIG ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
   let raw: unknown;
   try {
@@ -263,6 +297,8 @@ export function readCloneCa(c: WorkerConfig): string | undefined {
   try {
     return fs.readFileSync(c.cloneCaFile, 'utf8');
   } catch (err) {
-    throw new WorkerConfigError(`${c.source}: refresh.cloneCaFile ${c.cloneCaFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new WorkerConfigError(
+      `${c.source}: refresh.cloneCaFile ${c.cloneCaFile}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
   }
 }

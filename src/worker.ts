@@ -88,7 +88,11 @@ export async function main(): Promise<void> {
     const added = await ensureSearchAttributes(admin, namespace);
     log(added.length ? `registered search attributes: ${added.join(', ')}` : 'search attributes already registered');
     // Activities that ask Temporal about runs (the clone janitor) use this client.
-    const temporalClient = new Client({ connection: admin, namespace, dataConverter: { payloadCodecs: loadPayloadCodecs(process.env) } });
+    const temporalClient = new Client({
+      connection: admin,
+      namespace,
+      dataConverter: { payloadCodecs: loadPayloadCodecs(process.env) },
+    });
 
     const connection = await NativeConnection.connect(connectionOptions);
     const worker = await createDbopsWorker({
@@ -101,7 +105,9 @@ export async function main(): Promise<void> {
       maxCachedWorkflows: settings.maxCachedWorkflows,
       env: process.env,
     });
-    log(`polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`);
+    log(
+      `polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`,
+    );
     await worker.run();
     log('worker stopped');
     await connection.close();

@@ -30,10 +30,19 @@ export class AwsClients {
 
   /** From an environment; keys given there are used as they are, else the SDK's default chain. */
   static fromEnv(env: NodeJS.ProcessEnv): AwsClients {
-    const credentials = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN }
-      : undefined;
-    return new AwsClients({ endpoint: env.AWS_ENDPOINT_URL, defaultRegion: env.AWS_REGION ?? env.AWS_DEFAULT_REGION, credentials });
+    const credentials =
+      env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            sessionToken: env.AWS_SESSION_TOKEN,
+          }
+        : undefined;
+    return new AwsClients({
+      endpoint: env.AWS_ENDPOINT_URL,
+      defaultRegion: env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+      credentials,
+    });
   }
 
   get defaultRegion(): string | undefined {
@@ -47,7 +56,11 @@ export class AwsClients {
     let client = this.cache.get(key) as T | undefined;
     if (!client) {
       const maxAttempts = this.opts.maxAttempts ?? 5;
-      const base: Record<string, unknown> = { region: r, maxAttempts, retryStrategy: new DbopsRetryStrategy(maxAttempts) };
+      const base: Record<string, unknown> = {
+        region: r,
+        maxAttempts,
+        retryStrategy: new DbopsRetryStrategy(maxAttempts),
+      };
       if (this.opts.endpoint) base.endpoint = this.opts.endpoint;
       if (this.opts.credentials) base.credentials = this.opts.credentials;
       if (roleArn) {
@@ -58,7 +71,8 @@ export class AwsClients {
         });
       }
       client = new ctor(base);
-      const stack = (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } }).middlewareStack;
+      const stack = (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } })
+        .middlewareStack;
       stack.add(commandNameMiddleware(), { step: 'initialize', name: 'dbopsCommandName' });
       const onCall = this.opts.onCall;
       if (onCall) {

@@ -6,7 +6,15 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 
-const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled', 'PriorRequestNotComplete', 'SlowDown']);
+const THROTTLING = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'RequestThrottled',
+  'PriorRequestNotComplete',
+  'SlowDown',
+]);
 
 /**
  * The resource is in a state that refuses the call for now (RDS: an instance or cluster being
@@ -15,9 +23,12 @@ const THROTTLING = new Set(['Throttling', 'ThrottlingException', 'RequestLimitEx
  * exception name, which differ for some RDS errors (InvalidDBInstanceState → InvalidDBInstanceStateFault).
  */
 export const BUSY = new Set([
-  'InvalidDBInstanceState', 'InvalidDBInstanceStateFault',
-  'InvalidDBClusterStateFault', 'InvalidDBClusterState',
-  'InvalidDBSnapshotState', 'InvalidDBSnapshotStateFault',
+  'InvalidDBInstanceState',
+  'InvalidDBInstanceStateFault',
+  'InvalidDBClusterStateFault',
+  'InvalidDBClusterState',
+  'InvalidDBSnapshotState',
+  'InvalidDBSnapshotStateFault',
   'InvalidDBClusterSnapshotStateFault',
   'ConcurrentModification',
 ]);
@@ -60,7 +71,10 @@ export function classifyAwsError(err: unknown): unknown {
   if (err instanceof ApplicationFailure) return err;
   const e = err as { name?: string; message?: string; $fault?: string; $metadata?: { httpStatusCode?: number } };
   if (e.$fault === 'client' && e.name && BUSY.has(e.name)) {
-    return ApplicationFailure.retryable(`${e.name}: ${e.message ?? 'the resource is busy'} (retried until its state allows the call)`, e.name);
+    return ApplicationFailure.retryable(
+      `${e.name}: ${e.message ?? 'the resource is busy'} (retried until its state allows the call)`,
+      e.name,
+    );
   }
   if (e.$fault === 'client' && e.name && !THROTTLING.has(e.name)) {
     return ApplicationFailure.nonRetryable(`${e.name}: ${e.message ?? 'request refused by AWS'}`, e.name);

@@ -9,7 +9,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Calls that may have taken effect even when their reply was lost. */
-export const NOT_SAFE_TO_REPEAT = /^(Create|Restore|Accept|Associate|Disassociate|Replace|Authorize|Delete|Reboot|Start|Stop|ChangeResourceRecordSets|Put)/;
+export const NOT_SAFE_TO_REPEAT =
+  /^(Create|Restore|Accept|Associate|Disassociate|Replace|Authorize|Delete|Reboot|Start|Stop|ChangeResourceRecordSets|Put)/;
 
 const currentCommand = new AsyncLocalStorage<string>();
 

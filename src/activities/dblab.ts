@@ -52,18 +52,35 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
   const dblab = boundDblab(plan, deps);
   const base = dblab.endpoint;
   let token: string | undefined;
-  const http = httpService({ label: 'DBLab', unavailableType: 'DblabUnavailable', timeoutMs: plan.requestTimeoutMs, fetch: deps.fetch, secrets: () => [token] });
+  const http = httpService({
+    label: 'DBLab',
+    unavailableType: 'DblabUnavailable',
+    timeoutMs: plan.requestTimeoutMs,
+    fetch: deps.fetch,
+    secrets: () => [token],
+  });
   const text = http.errorText;
 
   async function call(method: string, path: string, body?: unknown, auth = true): Promise<Response> {
     if (auth && token === undefined) token = await dblab.token();
-    const res = await http.send(`${base}${path}`, {
-      method,
-      headers: { Accept: 'application/json', ...(auth ? { 'Verification-Token': token! } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    }, `${method} ${path}`);
+    const res = await http.send(
+      `${base}${path}`,
+      {
+        method,
+        headers: {
+          Accept: 'application/json',
+          ...(auth ? { 'Verification-Token': token! } : {}),
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      },
+      `${method} ${path}`,
+    );
     if (res.status === 401 || res.status === 403) {
-      throw ApplicationFailure.nonRetryable(`DBLab at ${base} rejected the verification token (HTTP ${res.status}): check dblab.token`, 'DblabAuthFailed');
+      throw ApplicationFailure.nonRetryable(
+        `DBLab at ${base} rejected the verification token (HTTP ${res.status}): check dblab.token`,
+        'DblabAuthFailed',
+      );
     }
     return res;
   }
@@ -76,16 +93,24 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
     },
     async status(): Promise<StatusReply> {
       const res = await call('GET', '/status');
-      if (!res.ok) throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
+      if (!res.ok)
+        throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
       return (await res.json()) as StatusReply;
     },
     /** POST /admin/config with only the fields being changed. */
     async configure(change: object): Promise<void> {
       const res = await call('POST', '/admin/config', change);
       if (res.status === 400) {
-        throw ApplicationFailure.nonRetryable(`DBLab refused the configuration change: ${await text(res)} (are config changes enabled, and is DBLab in logical mode?)`, 'DblabConfigRefused');
+        throw ApplicationFailure.nonRetryable(
+          `DBLab refused the configuration change: ${await text(res)} (are config changes enabled, and is DBLab in logical mode?)`,
+          'DblabConfigRefused',
+        );
       }
-      if (!res.ok) throw ApplicationFailure.nonRetryable(`DBLab /admin/config: HTTP ${res.status}: ${await text(res)}`, 'DblabConfigRefused');
+      if (!res.ok)
+        throw ApplicationFailure.nonRetryable(
+          `DBLab /admin/config: HTTP ${res.status}: ${await text(res)}`,
+          'DblabConfigRefused',
+        );
     },
     async fullRefresh(triggeredAt?: Date): Promise<{ alreadyRunning: boolean }> {
       const res = await call('POST', '/full-refresh');
@@ -97,24 +122,39 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
         if (currentAttempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
         throw ApplicationFailure.nonRetryable(`DBLab would not start a full refresh: ${why}`, 'DblabBusy');
       }
-      throw ApplicationFailure.nonRetryable(`DBLab /full-refresh: HTTP ${res.status}: ${await text(res)}`, 'DblabRefreshRefused');
+      throw ApplicationFailure.nonRetryable(
+        `DBLab /full-refresh: HTTP ${res.status}: ${await text(res)}`,
+        'DblabRefreshRefused',
+      );
     },
   };
   return client;
 }
 
 /** The nested /admin/config body that points DBLab's logical dump at the clone. */
-export function sourceConfig(plan: RefreshPlan, clone: CloneEndpoint & { identifier: string }, login: { username: string; password?: string }): object {
+export function sourceConfig(
+  plan: RefreshPlan,
+  clone: CloneEndpoint & { identifier: string },
+  login: { username: string; password?: string },
+): object {
   const c = plan.config;
   const source: Record<string, unknown> = {
-    connection: { host: clone.host, port: clone.port, dbname: c.source.dbName, username: login.username, ...(login.password !== undefined ? { password: login.password } : {}) },
+    connection: {
+      host: clone.host,
+      port: clone.port,
+      dbname: c.source.dbName,
+      username: login.username,
+      ...(login.password !== undefined ? { password: login.password } : {}),
+    },
   };
   if (login.password === undefined) source.rdsIam = { dbInstanceIdentifier: clone.identifier };
   return {
     retrieval: {
       spec: {
         logicalDump: { options: { source, ...(c.dblab.parallelJobs ? { parallelJobs: c.dblab.parallelJobs } : {}) } },
-        ...(c.dblab.restoreParallelJobs ? { logicalRestore: { options: { parallelJobs: c.dblab.restoreParallelJobs } } } : {}),
+        ...(c.dblab.restoreParallelJobs
+          ? { logicalRestore: { options: { parallelJobs: c.dblab.restoreParallelJobs } } }
+          : {}),
       },
     },
   };
@@ -126,14 +166,26 @@ export interface WaitResult {
   transientErrors: number;
 }
 
-export function createDblabActivities(deps: DblabDeps & { cloneLogin: (plan: RefreshPlan, clone: CloneEndpoint & { identifier: string; masterUsername?: string }) => Promise<{ username: string; password?: string }> }) {
+export function createDblabActivities(
+  deps: DblabDeps & {
+    cloneLogin: (
+      plan: RefreshPlan,
+      clone: CloneEndpoint & { identifier: string; masterUsername?: string },
+    ) => Promise<{ username: string; password?: string }>;
+  },
+) {
   return {
     /** Healthy, token valid, and whether a refresh is already running. */
     async dblabCheck(plan: RefreshPlan): Promise<DblabCheck> {
       const c = createDblabClient(plan, deps);
       const health = await c.health();
       const s = await c.status();
-      return { version: health.version, status: s.retrieving?.status ?? 'unknown', busy: isBusy(s), lastRefresh: s.retrieving?.lastRefresh };
+      return {
+        version: health.version,
+        status: s.retrieving?.status ?? 'unknown',
+        busy: isBusy(s),
+        lastRefresh: s.retrieving?.lastRefresh,
+      };
     },
 
     /** Dry run: config changes allowed? (an empty change is accepted only when they are). */
@@ -141,10 +193,15 @@ export function createDblabActivities(deps: DblabDeps & { cloneLogin: (plan: Ref
       await createDblabClient(plan, deps).configure({});
     },
 
-    async dblabConfigure(plan: RefreshPlan, clone: CloneEndpoint & { identifier: string; masterUsername?: string }): Promise<{ detail: string }> {
+    async dblabConfigure(
+      plan: RefreshPlan,
+      clone: CloneEndpoint & { identifier: string; masterUsername?: string },
+    ): Promise<{ detail: string }> {
       const login = await deps.cloneLogin(plan, clone);
       await createDblabClient(plan, deps).configure(sourceConfig(plan, clone, login));
-      return { detail: `source ${clone.host}:${clone.port}/${plan.config.source.dbName} as ${login.username}${login.password === undefined ? ' (IAM)' : ''}` };
+      return {
+        detail: `source ${clone.host}:${clone.port}/${plan.config.source.dbName} as ${login.username}${login.password === undefined ? ' (IAM)' : ''}`,
+      };
     },
 
     async dblabFullRefresh(plan: RefreshPlan, triggeredAtIso?: string): Promise<{ detail: string }> {
@@ -165,31 +222,43 @@ export function createDblabActivities(deps: DblabDeps & { cloneLogin: (plan: Ref
       let polls = prev.polls ?? 0;
       let transientErrors = prev.transientErrors ?? 0;
       let lastStatus = 'unknown';
-      return pollUntil({ what: `DBLab at ${plan.dblabHost} to finish the full refresh`, interval: plan.pollInterval, timeout: plan.timeout }, async () => {
-        polls += 1;
-        let reply: StatusReply;
-        try {
-          reply = await c.status();
-        } catch (err) {
-          if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
-          transientErrors += 1;
-          lastStatus = `error: ${(err as Error).message}`;
-          return { done: false, status: lastStatus };
-        }
-        const v = interpretStatus(reply, triggeredAt, sawStart);
-        lastStatus = reply.retrieving?.status ?? 'unknown';
-        if (v.kind === 'done') return { done: true, value: { lastRefresh: v.lastRefresh, polls, transientErrors } };
-        if (v.kind === 'failed') throw ApplicationFailure.nonRetryable(`DBLab refresh failed: ${v.message}`, 'DblabRefreshFailed');
-        if (v.kind === 'running') sawStart = true;
-        if (!sawStart && Date.now() > startBy) {
-          throw ApplicationFailure.nonRetryable(
-            `DBLab did not start the refresh within ${plan.startDeadline} of the trigger (status still "${lastStatus}", lastRefresh ${reply.retrieving?.lastRefresh ?? 'never'})`,
-            'DblabRefreshNotStarted',
-          );
-        }
-        const hint = lastStatus === 'renewed' ? ' (renewed: waiting for the snapshot; if DBLab has no snapshot job configured it stays here)' : '';
-        return { done: false, status: `${lastStatus}${hint}` };
-      }, () => ({ sawStart, polls, transientErrors }));
+      return pollUntil(
+        {
+          what: `DBLab at ${plan.dblabHost} to finish the full refresh`,
+          interval: plan.pollInterval,
+          timeout: plan.timeout,
+        },
+        async () => {
+          polls += 1;
+          let reply: StatusReply;
+          try {
+            reply = await c.status();
+          } catch (err) {
+            if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+            transientErrors += 1;
+            lastStatus = `error: ${(err as Error).message}`;
+            return { done: false, status: lastStatus };
+          }
+          const v = interpretStatus(reply, triggeredAt, sawStart);
+          lastStatus = reply.retrieving?.status ?? 'unknown';
+          if (v.kind === 'done') return { done: true, value: { lastRefresh: v.lastRefresh, polls, transientErrors } };
+          if (v.kind === 'failed')
+            throw ApplicationFailure.nonRetryable(`DBLab refresh failed: ${v.message}`, 'DblabRefreshFailed');
+          if (v.kind === 'running') sawStart = true;
+          if (!sawStart && Date.now() > startBy) {
+            throw ApplicationFailure.nonRetryable(
+              `DBLab did not start the refresh within ${plan.startDeadline} of the trigger (status still "${lastStatus}", lastRefresh ${reply.retrieving?.lastRefresh ?? 'never'})`,
+              'DblabRefreshNotStarted',
+            );
+          }
+          const hint =
+            lastStatus === 'renewed'
+              ? ' (renewed: waiting for the snapshot; if DBLab has no snapshot job configured it stays here)'
+              : '';
+          return { done: false, status: `${lastStatus}${hint}` };
+        },
+        () => ({ sawStart, polls, transientErrors }),
+      );
     },
   };
 }

@@ -37,18 +37,19 @@ export interface Timing {
   activeTimeout: string;
 }
 
-
 export async function describeVpc(ec2: EC2Client, region: string, vpcId: string): Promise<CustomerVpc> {
   let vpcs;
   if (vpcId === 'default') {
-    vpcs = (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }))).Vpcs ?? [];
+    vpcs =
+      (await ec2.send(new DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }))).Vpcs ?? [];
     vpcs = vpcs.filter((v) => v.IsDefault); // filter in code too: emulators may ignore Filters
     if (vpcs.length === 0) throw ApplicationFailure.nonRetryable(`default VPC not found in ${region}`, 'VpcNotFound');
   } else {
     try {
       vpcs = (await ec2.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }))).Vpcs ?? [];
     } catch (err) {
-      if (isAwsError(err, AWS_ERRORS.vpcNotFound)) throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
+      if (isAwsError(err, AWS_ERRORS.vpcNotFound))
+        throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
       throw err;
     }
     if (vpcs.length === 0) throw ApplicationFailure.nonRetryable(`VPC ${vpcId} not found in ${region}`, 'VpcNotFound');
@@ -82,7 +83,9 @@ async function routeTablesOf(ec2: EC2Client, vpcId: string): Promise<RouteTable[
   const out: RouteTable[] = [];
   let NextToken: string | undefined;
   do {
-    const r = await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken }));
+    const r = await ec2.send(
+      new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken }),
+    );
     out.push(...(r.RouteTables ?? []).filter((t) => t.VpcId === vpcId));
     NextToken = r.NextToken;
   } while (NextToken);
@@ -95,8 +98,16 @@ function isMain(t: RouteTable): boolean {
 
 function targetOf(r: Route): string {
   return (
-    r.VpcPeeringConnectionId ?? r.GatewayId ?? r.NatGatewayId ?? r.TransitGatewayId ?? r.NetworkInterfaceId ?? r.InstanceId ??
-    r.LocalGatewayId ?? r.CarrierGatewayId ?? r.CoreNetworkArn ?? 'unknown target'
+    r.VpcPeeringConnectionId ??
+    r.GatewayId ??
+    r.NatGatewayId ??
+    r.TransitGatewayId ??
+    r.NetworkInterfaceId ??
+    r.InstanceId ??
+    r.LocalGatewayId ??
+    r.CarrierGatewayId ??
+    r.CoreNetworkArn ??
+    'unknown target'
   );
 }
 
@@ -116,13 +127,19 @@ export async function ensureRoutesIn(
 ): Promise<RouteChange[]> {
   let tables = await routeTablesOf(ec2, o.vpcId);
   if (o.tables === 'main') tables = tables.filter(isMain);
-  if (tables.length === 0) throw ApplicationFailure.nonRetryable(`VPC ${o.vpcId} has no ${o.tables === 'main' ? 'main ' : ''}route table`, 'RouteTableNotFound');
+  if (tables.length === 0)
+    throw ApplicationFailure.nonRetryable(
+      `VPC ${o.vpcId} has no ${o.tables === 'main' ? 'main ' : ''}route table`,
+      'RouteTableNotFound',
+    );
   // Check every table before changing any, so a conflict leaves nothing half-done.
   const plans = tables.map((t) => {
     const existing = (t.Routes ?? []).find((r) => r.DestinationCidrBlock === o.cidr);
     if (!existing) return { t, action: 'created' as const };
-    if (existing.VpcPeeringConnectionId === o.peeringId && existing.State !== 'blackhole') return { t, action: 'present' as const };
-    if (existing.State === 'blackhole') return { t, action: 'replaced-blackhole' as const, previous: targetOf(existing) };
+    if (existing.VpcPeeringConnectionId === o.peeringId && existing.State !== 'blackhole')
+      return { t, action: 'present' as const };
+    if (existing.State === 'blackhole')
+      return { t, action: 'replaced-blackhole' as const, previous: targetOf(existing) };
     if (!o.force) {
       throw ApplicationFailure.nonRetryable(
         `route for ${o.cidr} already exists in route table ${t.RouteTableId} but points to a different target (${targetOf(existing)}); use force to replace it`,
@@ -133,21 +150,30 @@ export async function ensureRoutesIn(
   });
   const changes: RouteChange[] = [];
   for (const p of plans) {
-    const params = { RouteTableId: p.t.RouteTableId!, DestinationCidrBlock: o.cidr, VpcPeeringConnectionId: o.peeringId };
+    const params = {
+      RouteTableId: p.t.RouteTableId!,
+      DestinationCidrBlock: o.cidr,
+      VpcPeeringConnectionId: o.peeringId,
+    };
     if (p.action === 'created') {
       try {
         await ec2.send(new CreateRouteCommand(params));
       } catch (err) {
         // A concurrent or earlier attempt made it already: replace only if it is not ours.
         if (!isAwsError(err, AWS_ERRORS.routeExists)) throw err;
-        const now = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [p.t.RouteTableId!] }))).RouteTables?.[0];
+        const now = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [p.t.RouteTableId!] })))
+          .RouteTables?.[0];
         const r = now?.Routes?.find((x) => x.DestinationCidrBlock === o.cidr);
         if (r?.VpcPeeringConnectionId !== o.peeringId) throw err;
       }
     } else if (p.action !== 'present') {
       await ec2.send(new ReplaceRouteCommand(params));
     }
-    changes.push({ routeTableId: p.t.RouteTableId!, action: p.action, previousTarget: 'previous' in p ? p.previous : undefined });
+    changes.push({
+      routeTableId: p.t.RouteTableId!,
+      action: p.action,
+      previousTarget: 'previous' in p ? p.previous : undefined,
+    });
   }
   return changes;
 }
@@ -159,7 +185,9 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
     for (const r of t.Routes ?? []) {
       if (r.VpcPeeringConnectionId !== o.peeringId || !r.DestinationCidrBlock) continue;
       try {
-        await ec2.send(new DeleteRouteCommand({ RouteTableId: t.RouteTableId!, DestinationCidrBlock: r.DestinationCidrBlock }));
+        await ec2.send(
+          new DeleteRouteCommand({ RouteTableId: t.RouteTableId!, DestinationCidrBlock: r.DestinationCidrBlock }),
+        );
       } catch (err) {
         if (!isAwsError(err, AWS_ERRORS.routeNotFound)) throw err;
       }
@@ -170,16 +198,22 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
 }
 
 export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timing: Timing): Promise<void> {
-  await pollUntil({ what: `peering ${peeringId} to become active`, interval: timing.pollInterval, timeout: timing.activeTimeout }, async () => {
-    const p = await describePeering(ec2, peeringId);
-    const state = p?.Status?.Code;
-    const action = acceptAction(state);
-    if (action === 'done') return { done: true, value: undefined };
-    if (action === 'fail') {
-      throw ApplicationFailure.nonRetryable(`peering ${peeringId} is ${state ?? 'gone'}${p?.Status?.Message ? ` (${p.Status.Message})` : ''}`, 'PeeringFailed');
-    }
-    return { done: false, status: state ?? 'unknown' };
-  });
+  await pollUntil(
+    { what: `peering ${peeringId} to become active`, interval: timing.pollInterval, timeout: timing.activeTimeout },
+    async () => {
+      const p = await describePeering(ec2, peeringId);
+      const state = p?.Status?.Code;
+      const action = acceptAction(state);
+      if (action === 'done') return { done: true, value: undefined };
+      if (action === 'fail') {
+        throw ApplicationFailure.nonRetryable(
+          `peering ${peeringId} is ${state ?? 'gone'}${p?.Status?.Message ? ` (${p.Status.Message})` : ''}`,
+          'PeeringFailed',
+        );
+      }
+      return { done: false, status: state ?? 'unknown' };
+    },
+  );
 }
 
 export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Authority, 'forceRouteCreation'> }) {
@@ -190,40 +224,68 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
     },
 
     /** Accepts in the customer VPC's region; handles every peering state; waits until active. */
-    async acceptPeering(i: { region: string; peeringId: string; timing: Timing }): Promise<{ changed: boolean; detail: string }> {
+    async acceptPeering(i: {
+      region: string;
+      peeringId: string;
+      timing: Timing;
+    }): Promise<{ changed: boolean; detail: string }> {
       const ec2 = deps.aws.ec2(i.region);
       let accepted = false;
-      await pollUntil({ what: `peering ${i.peeringId} to be accepted and active`, interval: i.timing.pollInterval, timeout: i.timing.activeTimeout }, async () => {
-        const p = await describePeering(ec2, i.peeringId);
-        const state = p?.Status?.Code;
-        switch (acceptAction(state)) {
-          case 'done':
-            return { done: true, value: undefined };
-          case 'accept':
-            await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
-            accepted = true;
-            return { done: false, status: 'accepted' };
-          case 'wait':
-            return { done: false, status: state! };
-          default:
-            throw ApplicationFailure.nonRetryable(
-              p ? `peering ${i.peeringId} is ${state}${p.Status?.Message ? ` (${p.Status.Message})` : ''}: it cannot be accepted` : `peering ${i.peeringId} not found in ${i.region}`,
-              'PeeringFailed',
-            );
-        }
-      });
-      return { changed: accepted, detail: accepted ? `accepted ${i.peeringId}; active` : `${i.peeringId} already active` };
+      await pollUntil(
+        {
+          what: `peering ${i.peeringId} to be accepted and active`,
+          interval: i.timing.pollInterval,
+          timeout: i.timing.activeTimeout,
+        },
+        async () => {
+          const p = await describePeering(ec2, i.peeringId);
+          const state = p?.Status?.Code;
+          switch (acceptAction(state)) {
+            case 'done':
+              return { done: true, value: undefined };
+            case 'accept':
+              await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+              accepted = true;
+              return { done: false, status: 'accepted' };
+            case 'wait':
+              return { done: false, status: state! };
+            default:
+              throw ApplicationFailure.nonRetryable(
+                p
+                  ? `peering ${i.peeringId} is ${state}${p.Status?.Message ? ` (${p.Status.Message})` : ''}: it cannot be accepted`
+                  : `peering ${i.peeringId} not found in ${i.region}`,
+                'PeeringFailed',
+              );
+          }
+        },
+      );
+      return {
+        changed: accepted,
+        detail: accepted ? `accepted ${i.peeringId}; active` : `${i.peeringId} already active`,
+      };
     },
 
     /** Waits for the peering to be active, then routes the database CIDR through it. */
     async ensureCustomerRoutes(i: {
-      region: string; vpcId: string; cidr: string; peeringId: string; tables: 'all' | 'main'; force: boolean; timing: Timing;
+      region: string;
+      vpcId: string;
+      cidr: string;
+      peeringId: string;
+      tables: 'all' | 'main';
+      force: boolean;
+      timing: Timing;
     }): Promise<{ changed: boolean; detail: string; changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
       await waitPeeringActive(ec2, i.peeringId, i.timing);
-      const changes = await ensureRoutesIn(ec2, { vpcId: i.vpcId, cidr: i.cidr, peeringId: i.peeringId, tables: i.tables, force: i.force });
+      const changes = await ensureRoutesIn(ec2, {
+        vpcId: i.vpcId,
+        cidr: i.cidr,
+        peeringId: i.peeringId,
+        tables: i.tables,
+        force: i.force,
+      });
       const made = changes.filter((c) => c.action !== 'present');
       const detail = made.length
         ? `${made.map((c) => `${c.routeTableId}: ${c.action}${c.previousTarget ? ` (was ${c.previousTarget})` : ''}`).join(', ')}`
@@ -231,9 +293,16 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       return { changed: made.length > 0, detail, changes };
     },
 
-    async removeCustomerRoutes(i: { region: string; vpcId: string; peeringId: string }): Promise<{ changed: boolean; detail: string }> {
+    async removeCustomerRoutes(i: {
+      region: string;
+      vpcId: string;
+      peeringId: string;
+    }): Promise<{ changed: boolean; detail: string }> {
       const removed = await removeRoutesIn(deps.aws.ec2(i.region), { vpcId: i.vpcId, peeringId: i.peeringId });
-      return { changed: removed.length > 0, detail: removed.length ? `removed ${removed.join(', ')}` : `no route points at ${i.peeringId}` };
+      return {
+        changed: removed.length > 0,
+        detail: removed.length ? `removed ${removed.join(', ')}` : `no route points at ${i.peeringId}`,
+      };
     },
 
     /** Everything the VPC already reaches: its CIDRs, route destinations, live peerings' other sides. */
@@ -248,15 +317,24 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
         peerings.push(...(r.VpcPeeringConnections ?? []));
         NextToken = r.NextToken;
       } while (NextToken);
-      const mine = peerings.filter((p) => p.RequesterVpcInfo?.VpcId === vpc.vpcId || p.AccepterVpcInfo?.VpcId === vpc.vpcId);
+      const mine = peerings.filter(
+        (p) => p.RequesterVpcInfo?.VpcId === vpc.vpcId || p.AccepterVpcInfo?.VpcId === vpc.vpcId,
+      );
       const inUse = collectInUse({
         vpcId: vpc.vpcId,
         cidrBlocks: vpc.cidrBlocks,
-        routeTables: tables.map((t) => ({ id: t.RouteTableId!, destinations: (t.Routes ?? []).map((r) => r.DestinationCidrBlock) })),
+        routeTables: tables.map((t) => ({
+          id: t.RouteTableId!,
+          destinations: (t.Routes ?? []).map((r) => r.DestinationCidrBlock),
+        })),
         peerings: mine.map((p) => {
           const other = p.RequesterVpcInfo?.VpcId === vpc.vpcId ? p.AccepterVpcInfo : p.RequesterVpcInfo;
           const blocks = (other?.CidrBlockSet ?? []).map((b) => b.CidrBlock!).filter(Boolean);
-          return { id: p.VpcPeeringConnectionId!, state: p.Status?.Code ?? '', otherSideCidrs: blocks.length ? blocks : [other?.CidrBlock].filter((x): x is string => !!x) };
+          return {
+            id: p.VpcPeeringConnectionId!,
+            state: p.Status?.Code ?? '',
+            otherSideCidrs: blocks.length ? blocks : [other?.CidrBlock].filter((x): x is string => !!x),
+          };
         }),
       });
       return { vpc, inUse };

@@ -38,7 +38,10 @@ export function httpService(o: HttpServiceOptions) {
     }
     if (res.status >= 500 || res.status === 429) {
       await res.body?.cancel().catch(() => undefined);
-      throw ApplicationFailure.retryable(`${o.label} ${what}: HTTP ${res.status}${res.status === 429 ? ' (rate limited)' : ''}`, o.unavailableType);
+      throw ApplicationFailure.retryable(
+        `${o.label} ${what}: HTTP ${res.status}${res.status === 429 ? ' (rate limited)' : ''}`,
+        o.unavailableType,
+      );
     }
     return res;
   }

@@ -49,7 +49,10 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   const aws = deps.aws ?? AwsClients.fromEnv(deps.env);
   const config = deps.config ?? localDevelopmentConfig(`${PROJECT_ROOT}/.dbops`);
-  const authority = new Authority(config, createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion }));
+  const authority = new Authority(
+    config,
+    createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion }),
+  );
   const iamToken = (hostname: string, port: number, username: string, region: string) =>
     new Signer({ hostname, port, username, region }).getAuthToken();
   const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint };
@@ -59,7 +62,9 @@ export function createActivities(deps: ActivityDeps) {
     ...withAwsErrors(createCredentialsActivities({ aws, authority })),
     ...withAwsErrors(createEc2Activities({ aws, authority })),
     ...withAwsErrors(createRoute53Activities({ aws })),
-    ...withAwsErrors(createDatabaseSideActivities({ aws, authority, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs })),
+    ...withAwsErrors(
+      createDatabaseSideActivities({ aws, authority, fetch: deps.fetch, requestTimeoutMs: deps.cloudRequestTimeoutMs }),
+    ),
     ...withAwsErrors(createDatabaseNetworkActivities({ aws, authority })),
     ...withAwsErrors(createRdsActivities({ aws })),
     ...withAwsErrors(prepare.activities),

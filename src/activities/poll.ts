@@ -33,7 +33,11 @@ export function previousDetails<T extends object>(): Partial<T> {
  * Polls `check` until done. `state` adds the caller's own progress to each heartbeat, so a
  * retried attempt can pick it up with previousDetails().
  */
-export async function pollUntil<T>(opts: PollOptions, check: () => Promise<PollStep<T>>, state?: () => object): Promise<T> {
+export async function pollUntil<T>(
+  opts: PollOptions,
+  check: () => Promise<PollStep<T>>,
+  state?: () => object,
+): Promise<T> {
   const ctx = inActivity();
   const previous = ctx?.info.heartbeatDetails as { startedAt?: number } | undefined;
   const startedAt = previous?.startedAt ?? Date.now();
@@ -46,7 +50,10 @@ export async function pollUntil<T>(opts: PollOptions, check: () => Promise<PollS
     last = step.status;
     ctx?.heartbeat({ ...state?.(), startedAt, waitingFor: opts.what, lastStatus: last });
     if (Date.now() + interval > deadline) {
-      throw ApplicationFailure.nonRetryable(`timed out after ${opts.timeout} waiting for ${opts.what} (last status: ${last})`, 'WaitTimeout');
+      throw ApplicationFailure.nonRetryable(
+        `timed out after ${opts.timeout} waiting for ${opts.what} (last status: ${last})`,
+        'WaitTimeout',
+      );
     }
     if (ctx) await ctx.sleep(interval);
     else await new Promise((r) => setTimeout(r, interval));

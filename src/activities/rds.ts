@@ -30,7 +30,6 @@ import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
 
-
 export interface Snapshot {
   id: string;
   createdAt: string;
@@ -70,15 +69,39 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
   let Marker: string | undefined;
   do {
     if (plan.aurora) {
-      const r = await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterIdentifier: src.identifier, ...(type !== 'any' ? { SnapshotType: type } : {}), Marker }));
+      const r = await rds.send(
+        new DescribeDBClusterSnapshotsCommand({
+          DBClusterIdentifier: src.identifier,
+          ...(type !== 'any' ? { SnapshotType: type } : {}),
+          Marker,
+        }),
+      );
       for (const s of r.DBClusterSnapshots ?? []) {
-        if (s.Status === 'available' && s.DBClusterIdentifier === src.identifier) out.push({ id: s.DBClusterSnapshotIdentifier!, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine });
+        if (s.Status === 'available' && s.DBClusterIdentifier === src.identifier)
+          out.push({
+            id: s.DBClusterSnapshotIdentifier!,
+            createdAt: s.SnapshotCreateTime!.toISOString(),
+            type: s.SnapshotType ?? '',
+            engine: s.Engine,
+          });
       }
       Marker = r.Marker;
     } else {
-      const r = await rds.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: src.identifier, ...(type !== 'any' ? { SnapshotType: type } : {}), Marker }));
+      const r = await rds.send(
+        new DescribeDBSnapshotsCommand({
+          DBInstanceIdentifier: src.identifier,
+          ...(type !== 'any' ? { SnapshotType: type } : {}),
+          Marker,
+        }),
+      );
       for (const s of r.DBSnapshots ?? []) {
-        if (s.Status === 'available' && s.DBInstanceIdentifier === src.identifier) out.push({ id: s.DBSnapshotIdentifier!, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine });
+        if (s.Status === 'available' && s.DBInstanceIdentifier === src.identifier)
+          out.push({
+            id: s.DBSnapshotIdentifier!,
+            createdAt: s.SnapshotCreateTime!.toISOString(),
+            type: s.SnapshotType ?? '',
+            engine: s.Engine,
+          });
       }
       Marker = r.Marker;
     }
@@ -91,18 +114,25 @@ function notOfSource(id: string, of: string | undefined, plan: RefreshPlan): str
   return `snapshot ${id} is of ${of ?? 'an unknown source'}, not of source ${plan.config.source.identifier}`;
 }
 
-async function explicitSnapshot(rds: RDSClient, plan: RefreshPlan, id: string): Promise<Snapshot | { problem: string }> {
+async function explicitSnapshot(
+  rds: RDSClient,
+  plan: RefreshPlan,
+  id: string,
+): Promise<Snapshot | { problem: string }> {
   try {
     if (plan.aurora) {
-      const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id }))).DBClusterSnapshots?.[0];
+      const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id })))
+        .DBClusterSnapshots?.[0];
       if (!s) return { problem: `snapshot ${id} does not exist` };
-      if (s.DBClusterIdentifier !== plan.config.source.identifier) return { problem: notOfSource(id, s.DBClusterIdentifier, plan) };
+      if (s.DBClusterIdentifier !== plan.config.source.identifier)
+        return { problem: notOfSource(id, s.DBClusterIdentifier, plan) };
       if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
       return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
     }
     const s = (await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0];
     if (!s) return { problem: `snapshot ${id} does not exist` };
-    if (s.DBInstanceIdentifier !== plan.config.source.identifier) return { problem: notOfSource(id, s.DBInstanceIdentifier, plan) };
+    if (s.DBInstanceIdentifier !== plan.config.source.identifier)
+      return { problem: notOfSource(id, s.DBInstanceIdentifier, plan) };
     if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
     return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
   } catch (err) {
@@ -128,21 +158,42 @@ async function taggedWith(rds: RDSClient, runId: string): Promise<{ instances: s
   let Marker: string | undefined;
   do {
     const r = await rds.send(new DescribeDBInstancesCommand({ Marker }));
-    for (const i of r.DBInstances ?? []) if (i.DBInstanceIdentifier && tagsOf(i.TagList)[RUN_ID_TAG] === runId) out.instances.push(i.DBInstanceIdentifier);
+    for (const i of r.DBInstances ?? [])
+      if (i.DBInstanceIdentifier && tagsOf(i.TagList)[RUN_ID_TAG] === runId) out.instances.push(i.DBInstanceIdentifier);
     Marker = r.Marker;
   } while (Marker);
   do {
     const r = await rds.send(new DescribeDBClustersCommand({ Marker }));
-    for (const c of r.DBClusters ?? []) if (c.DBClusterIdentifier && tagsOf(c.TagList)[RUN_ID_TAG] === runId) out.clusters.push(c.DBClusterIdentifier);
+    for (const c of r.DBClusters ?? [])
+      if (c.DBClusterIdentifier && tagsOf(c.TagList)[RUN_ID_TAG] === runId) out.clusters.push(c.DBClusterIdentifier);
     Marker = r.Marker;
   } while (Marker);
   return out;
 }
 
 /** Sets the clone's master password (called inside activities only: the value never enters history). */
-export async function setMasterPassword(rds: RDSClient, aurora: boolean, identifier: string, password: string): Promise<void> {
-  if (aurora) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: identifier, MasterUserPassword: password, ApplyImmediately: true }));
-  else await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: identifier, MasterUserPassword: password, ApplyImmediately: true }));
+export async function setMasterPassword(
+  rds: RDSClient,
+  aurora: boolean,
+  identifier: string,
+  password: string,
+): Promise<void> {
+  if (aurora)
+    await rds.send(
+      new ModifyDBClusterCommand({
+        DBClusterIdentifier: identifier,
+        MasterUserPassword: password,
+        ApplyImmediately: true,
+      }),
+    );
+  else
+    await rds.send(
+      new ModifyDBInstanceCommand({
+        DBInstanceIdentifier: identifier,
+        MasterUserPassword: password,
+        ApplyImmediately: true,
+      }),
+    );
 }
 
 export function createRdsActivities(deps: { aws: AwsClients }) {
@@ -151,9 +202,18 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
   async function deleteInstance(rds: RDSClient, id: string): Promise<boolean> {
     const i = await instance(rds, id);
     if (!i || i.DBInstanceStatus === 'deleting') return false;
-    if (i.DeletionProtection) await rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: false, ApplyImmediately: true }));
+    if (i.DeletionProtection)
+      await rds.send(
+        new ModifyDBInstanceCommand({ DBInstanceIdentifier: id, DeletionProtection: false, ApplyImmediately: true }),
+      );
     try {
-      await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true, DeleteAutomatedBackups: true }));
+      await rds.send(
+        new DeleteDBInstanceCommand({
+          DBInstanceIdentifier: id,
+          SkipFinalSnapshot: true,
+          DeleteAutomatedBackups: true,
+        }),
+      );
     } catch (err) {
       if (isAwsError(err, AWS_ERRORS.dbInstanceNotFound)) return false;
       throw err;
@@ -168,7 +228,10 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       const c = plan.config;
       const problems: string[] = [];
       const src = plan.aurora ? await cluster(rds, c.source.identifier) : await instance(rds, c.source.identifier);
-      if (!src) problems.push(`source ${plan.aurora ? 'cluster' : 'instance'} ${c.source.identifier} not found in ${c.aws.region}`);
+      if (!src)
+        problems.push(
+          `source ${plan.aurora ? 'cluster' : 'instance'} ${c.source.identifier} not found in ${c.aws.region}`,
+        );
       if (c.source.snapshotIdentifier) {
         const s = await explicitSnapshot(rds, plan, c.source.snapshotIdentifier);
         if ('problem' in s) problems.push(s.problem);
@@ -200,7 +263,8 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         let found: unknown[] | undefined;
         try {
           found = plan.aurora
-            ? (await rds.send(new DescribeDBClusterParameterGroupsCommand({ DBClusterParameterGroupName: name }))).DBClusterParameterGroups
+            ? (await rds.send(new DescribeDBClusterParameterGroupsCommand({ DBClusterParameterGroupName: name })))
+                .DBClusterParameterGroups
             : (await rds.send(new DescribeDBParameterGroupsCommand({ DBParameterGroupName: name }))).DBParameterGroups;
         } catch (err) {
           // only "not found" is a finding; throttling and the like are retried
@@ -222,10 +286,17 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       }
       const source = plan.aurora ? await cluster(rds, c.identifier) : await instance(rds, c.identifier);
       if (!source) {
-        throw ApplicationFailure.nonRetryable(`source ${plan.aurora ? 'cluster' : 'instance'} ${c.identifier} not found in ${plan.config.aws.region}`, 'SourceNotFound');
+        throw ApplicationFailure.nonRetryable(
+          `source ${plan.aurora ? 'cluster' : 'instance'} ${c.identifier} not found in ${plan.config.aws.region}`,
+          'SourceNotFound',
+        );
       }
       const all = await allSnapshots(rds, plan);
-      if (all.length === 0) throw ApplicationFailure.nonRetryable(`no available ${c.snapshotType ?? 'automated'} snapshot of ${c.identifier}`, 'SnapshotNotFound');
+      if (all.length === 0)
+        throw ApplicationFailure.nonRetryable(
+          `no available ${c.snapshotType ?? 'automated'} snapshot of ${c.identifier}`,
+          'SnapshotNotFound',
+        );
       return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
     },
 
@@ -234,7 +305,10 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
      * this run made it (its dbops:run-id tag). A resource of that name owned by anything else is
      * never adopted: CloneNameTaken, nothing changed.
      */
-    async rdsCreateClone(plan: RefreshPlan, o: { identifier: string; snapshot: Snapshot; tags: Tag[] }): Promise<{ changed: boolean; detail: string }> {
+    async rdsCreateClone(
+      plan: RefreshPlan,
+      o: { identifier: string; snapshot: Snapshot; tags: Tag[] },
+    ): Promise<{ changed: boolean; detail: string }> {
       const rds = rdsOf(plan);
       const c = plan.config.clone;
       const runId = tagsOf(o.tags)[RUN_ID_TAG];
@@ -250,7 +324,10 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       const raced = (err: unknown, kind: string, id: string) => {
         // Made by someone else between the check and the restore: the next attempt checks again.
         if (/AlreadyExists(Fault)?$/.test((err as { name?: string }).name ?? '')) {
-          return ApplicationFailure.retryable(`RDS ${kind} ${id} appeared while restoring it; checking its owner again`, 'CloneCreateRace');
+          return ApplicationFailure.retryable(
+            `RDS ${kind} ${id} appeared while restoring it; checking its owner again`,
+            'CloneCreateRace',
+          );
         }
         return err;
       };
@@ -259,54 +336,102 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         const cl = await cluster(rds, o.identifier);
         if (cl) ours('cluster', o.identifier, cl.TagList);
         else {
-          await rds.send(new RestoreDBClusterFromSnapshotCommand({
-            DBClusterIdentifier: o.identifier, SnapshotIdentifier: o.snapshot.id, Engine: o.snapshot.engine ?? 'aurora-postgresql',
-            DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, DBClusterParameterGroupName: c.parameterGroup,
-            EnableIAMDatabaseAuthentication: c.enableIAMAuth, DeletionProtection: false, Tags: o.tags,
-          })).catch((err) => Promise.reject(raced(err, 'cluster', o.identifier)));
+          await rds
+            .send(
+              new RestoreDBClusterFromSnapshotCommand({
+                DBClusterIdentifier: o.identifier,
+                SnapshotIdentifier: o.snapshot.id,
+                Engine: o.snapshot.engine ?? 'aurora-postgresql',
+                DBSubnetGroupName: c.subnetGroup,
+                VpcSecurityGroupIds: c.securityGroups,
+                DBClusterParameterGroupName: c.parameterGroup,
+                EnableIAMDatabaseAuthentication: c.enableIAMAuth,
+                DeletionProtection: false,
+                Tags: o.tags,
+              }),
+            )
+            .catch((err) => Promise.reject(raced(err, 'cluster', o.identifier)));
           made = true;
         }
         const member = await instance(rds, `${o.identifier}-1`);
         if (member) ours('instance', `${o.identifier}-1`, member.TagList);
         else {
-          await rds.send(new CreateDBInstanceCommand({
-            DBInstanceIdentifier: `${o.identifier}-1`, DBClusterIdentifier: o.identifier, Engine: o.snapshot.engine ?? 'aurora-postgresql',
-            DBInstanceClass: c.instanceClass, PubliclyAccessible: c.publiclyAccessible, Tags: o.tags,
-          })).catch((err) => Promise.reject(raced(err, 'instance', `${o.identifier}-1`)));
+          await rds
+            .send(
+              new CreateDBInstanceCommand({
+                DBInstanceIdentifier: `${o.identifier}-1`,
+                DBClusterIdentifier: o.identifier,
+                Engine: o.snapshot.engine ?? 'aurora-postgresql',
+                DBInstanceClass: c.instanceClass,
+                PubliclyAccessible: c.publiclyAccessible,
+                Tags: o.tags,
+              }),
+            )
+            .catch((err) => Promise.reject(raced(err, 'instance', `${o.identifier}-1`)));
           made = true;
         }
-        return { changed: made, detail: made ? `restoring cluster ${o.identifier} from ${o.snapshot.id}` : `cluster ${o.identifier} exists` };
+        return {
+          changed: made,
+          detail: made ? `restoring cluster ${o.identifier} from ${o.snapshot.id}` : `cluster ${o.identifier} exists`,
+        };
       }
       const existing = await instance(rds, o.identifier);
       if (existing) {
         ours('instance', o.identifier, existing.TagList);
         return { changed: false, detail: `instance ${o.identifier} exists` };
       }
-      await rds.send(new RestoreDBInstanceFromDBSnapshotCommand({
-        DBInstanceIdentifier: o.identifier, DBSnapshotIdentifier: o.snapshot.id, DBInstanceClass: c.instanceClass,
-        DBSubnetGroupName: c.subnetGroup, VpcSecurityGroupIds: c.securityGroups, PubliclyAccessible: c.publiclyAccessible,
-        EnableIAMDatabaseAuthentication: c.enableIAMAuth, DBParameterGroupName: c.parameterGroup, StorageType: c.storageType,
-        DeletionProtection: false, Tags: o.tags,
-      })).catch((err) => Promise.reject(raced(err, 'instance', o.identifier)));
+      await rds
+        .send(
+          new RestoreDBInstanceFromDBSnapshotCommand({
+            DBInstanceIdentifier: o.identifier,
+            DBSnapshotIdentifier: o.snapshot.id,
+            DBInstanceClass: c.instanceClass,
+            DBSubnetGroupName: c.subnetGroup,
+            VpcSecurityGroupIds: c.securityGroups,
+            PubliclyAccessible: c.publiclyAccessible,
+            EnableIAMDatabaseAuthentication: c.enableIAMAuth,
+            DBParameterGroupName: c.parameterGroup,
+            StorageType: c.storageType,
+            DeletionProtection: false,
+            Tags: o.tags,
+          }),
+        )
+        .catch((err) => Promise.reject(raced(err, 'instance', o.identifier)));
       return { changed: true, detail: `restoring ${o.identifier} from ${o.snapshot.id}` };
     },
 
     /** Waits (heartbeating) until the clone is available; its endpoint (Aurora: the writer). */
     async rdsWaitClone(plan: RefreshPlan, identifier: string): Promise<Clone> {
       const rds = rdsOf(plan);
-      return pollUntil({ what: `clone ${identifier} to become available`, interval: plan.pollInterval, timeout: plan.cloneTimeout }, async () => {
-        if (plan.aurora) {
-          const cl = await cluster(rds, identifier);
-          const member = await instance(rds, `${identifier}-1`);
-          if (!cl) throw ApplicationFailure.nonRetryable(`clone cluster ${identifier} disappeared`, 'CloneGone');
-          if (cl.Status !== 'available' || member?.DBInstanceStatus !== 'available') return { done: false, status: `cluster ${cl.Status}, instance ${member?.DBInstanceStatus ?? 'missing'}` };
-          return { done: true, value: { identifier, host: cl.Endpoint!, port: cl.Port ?? 5432, masterUsername: cl.MasterUsername } };
-        }
-        const i = await instance(rds, identifier);
-        if (!i) throw ApplicationFailure.nonRetryable(`clone ${identifier} disappeared`, 'CloneGone');
-        if (i.DBInstanceStatus !== 'available' || !i.Endpoint?.Address) return { done: false, status: i.DBInstanceStatus ?? 'unknown' };
-        return { done: true, value: { identifier, host: i.Endpoint.Address, port: i.Endpoint.Port ?? 5432, masterUsername: i.MasterUsername } };
-      });
+      return pollUntil(
+        { what: `clone ${identifier} to become available`, interval: plan.pollInterval, timeout: plan.cloneTimeout },
+        async () => {
+          if (plan.aurora) {
+            const cl = await cluster(rds, identifier);
+            const member = await instance(rds, `${identifier}-1`);
+            if (!cl) throw ApplicationFailure.nonRetryable(`clone cluster ${identifier} disappeared`, 'CloneGone');
+            if (cl.Status !== 'available' || member?.DBInstanceStatus !== 'available')
+              return { done: false, status: `cluster ${cl.Status}, instance ${member?.DBInstanceStatus ?? 'missing'}` };
+            return {
+              done: true,
+              value: { identifier, host: cl.Endpoint!, port: cl.Port ?? 5432, masterUsername: cl.MasterUsername },
+            };
+          }
+          const i = await instance(rds, identifier);
+          if (!i) throw ApplicationFailure.nonRetryable(`clone ${identifier} disappeared`, 'CloneGone');
+          if (i.DBInstanceStatus !== 'available' || !i.Endpoint?.Address)
+            return { done: false, status: i.DBInstanceStatus ?? 'unknown' };
+          return {
+            done: true,
+            value: {
+              identifier,
+              host: i.Endpoint.Address,
+              port: i.Endpoint.Port ?? 5432,
+              masterUsername: i.MasterUsername,
+            },
+          };
+        },
+      );
     },
 
     /**
@@ -356,7 +481,10 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       }
       const swept = [...instances, ...clusters].filter((x) => x !== identifier && x !== `${identifier}-1`);
       if (refused && instances.size + clusters.size === 0) {
-        return { changed: false, detail: `${refused.kind} ${identifier} is not this run's clone (its ${RUN_ID_TAG} tag is ${tagsOf(refused.tags)[RUN_ID_TAG] ?? 'missing'}); left alone` };
+        return {
+          changed: false,
+          detail: `${refused.kind} ${identifier} is not this run's clone (its ${RUN_ID_TAG} tag is ${tagsOf(refused.tags)[RUN_ID_TAG] ?? 'missing'}); left alone`,
+        };
       }
 
       // Aurora: every member of a cluster being deleted goes first, and is waited for.
@@ -370,15 +498,27 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       let changed = false;
       for (const m of instances) changed = (await deleteInstance(rds, m)) || changed;
       if (found.size || (plan.aurora && instances.size)) {
-        await pollUntil({ what: `instances of ${[...found.keys()].join(', ') || identifier} to be deleted`, interval: plan.pollInterval, timeout: '6h' }, async () => {
-          const left = [];
-          for (const m of instances) if (await instance(rds, m)) left.push(m);
-          return left.length ? { done: false, status: `waiting for ${left.join(', ')}` } : { done: true, value: undefined };
-        });
+        await pollUntil(
+          {
+            what: `instances of ${[...found.keys()].join(', ') || identifier} to be deleted`,
+            interval: plan.pollInterval,
+            timeout: '6h',
+          },
+          async () => {
+            const left = [];
+            for (const m of instances) if (await instance(rds, m)) left.push(m);
+            return left.length
+              ? { done: false, status: `waiting for ${left.join(', ')}` }
+              : { done: true, value: undefined };
+          },
+        );
       }
       for (const [c, d] of found) {
         if (d.Status === 'deleting') continue;
-        if (d.DeletionProtection) await rds.send(new ModifyDBClusterCommand({ DBClusterIdentifier: c, DeletionProtection: false, ApplyImmediately: true }));
+        if (d.DeletionProtection)
+          await rds.send(
+            new ModifyDBClusterCommand({ DBClusterIdentifier: c, DeletionProtection: false, ApplyImmediately: true }),
+          );
         try {
           await rds.send(new DeleteDBClusterCommand({ DBClusterIdentifier: c, SkipFinalSnapshot: true }));
           changed = true;
@@ -402,8 +542,20 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         const r = await rds.send(new DescribeDBInstancesCommand({ Marker }));
         for (const i of r.DBInstances ?? []) {
           const tags = tagsOf(i.TagList);
-          if (!i.DBInstanceIdentifier?.startsWith(CLONE_PREFIX) || tags.ManagedBy !== MANAGED_BY || i.DBClusterIdentifier) continue;
-          out.push({ identifier: i.DBInstanceIdentifier, kind: 'instance', status: i.DBInstanceStatus, deleteAfter: tags.DeleteAfter, workflowId: tags['dbops:workflow-id'], runId: tags['dbops:run-id'] });
+          if (
+            !i.DBInstanceIdentifier?.startsWith(CLONE_PREFIX) ||
+            tags.ManagedBy !== MANAGED_BY ||
+            i.DBClusterIdentifier
+          )
+            continue;
+          out.push({
+            identifier: i.DBInstanceIdentifier,
+            kind: 'instance',
+            status: i.DBInstanceStatus,
+            deleteAfter: tags.DeleteAfter,
+            workflowId: tags['dbops:workflow-id'],
+            runId: tags['dbops:run-id'],
+          });
         }
         Marker = r.Marker;
       } while (Marker);
@@ -412,7 +564,14 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         for (const c of r.DBClusters ?? []) {
           const tags = tagsOf(c.TagList);
           if (!c.DBClusterIdentifier?.startsWith(CLONE_PREFIX) || tags.ManagedBy !== MANAGED_BY) continue;
-          out.push({ identifier: c.DBClusterIdentifier, kind: 'cluster', status: c.Status, deleteAfter: tags.DeleteAfter, workflowId: tags['dbops:workflow-id'], runId: tags['dbops:run-id'] });
+          out.push({
+            identifier: c.DBClusterIdentifier,
+            kind: 'cluster',
+            status: c.Status,
+            deleteAfter: tags.DeleteAfter,
+            workflowId: tags['dbops:workflow-id'],
+            runId: tags['dbops:run-id'],
+          });
         }
         Marker = r.Marker;
       } while (Marker);

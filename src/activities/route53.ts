@@ -27,13 +27,22 @@ const bareId = (id: string) => id.replace(/^\/hostedzone\//, '');
 
 function rethrow(err: unknown, zone: string): never {
   if (isAwsError(err, AWS_ERRORS.hostedZoneNotFound)) {
-    throw ApplicationFailure.nonRetryable(`hosted zone ${zone} does not exist (or is not visible to this account)`, 'HostedZoneNotFound');
+    throw ApplicationFailure.nonRetryable(
+      `hosted zone ${zone} does not exist (or is not visible to this account)`,
+      'HostedZoneNotFound',
+    );
   }
   if (isAwsError(err, AWS_ERRORS.priorRequestNotComplete)) {
-    throw ApplicationFailure.retryable(`Route 53 is still processing an earlier change to ${zone}`, 'PriorRequestNotComplete');
+    throw ApplicationFailure.retryable(
+      `Route 53 is still processing an earlier change to ${zone}`,
+      'PriorRequestNotComplete',
+    );
   }
   if (isAwsError(err, AWS_ERRORS.zoneNotAuthorized)) {
-    throw ApplicationFailure.nonRetryable(`not authorised to associate with hosted zone ${zone}: the zone owner must authorise this VPC first`, 'HostedZoneNotAuthorized');
+    throw ApplicationFailure.nonRetryable(
+      `not authorised to associate with hosted zone ${zone}: the zone owner must authorise this VPC first`,
+      'HostedZoneNotAuthorized',
+    );
   }
   throw err;
 }
@@ -50,7 +59,9 @@ async function isAssociated(aws: AwsClients, a: ZoneAssociation): Promise<boolea
       rethrow(err, zone);
     }
   }
-  const list = await aws.route53().send(new ListHostedZonesByVPCCommand({ VPCId: a.vpcId, VPCRegion: a.region as never }));
+  const list = await aws
+    .route53()
+    .send(new ListHostedZonesByVPCCommand({ VPCId: a.vpcId, VPCRegion: a.region as never }));
   return (list.HostedZoneSummaries ?? []).some((s) => bareId(s.HostedZoneId ?? '') === zone);
 }
 
@@ -63,9 +74,15 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
 
     async associateVpcWithZone(a: ZoneAssociation): Promise<{ changed: boolean; detail: string }> {
       const zone = bareId(a.hostedZoneId);
-      if (await isAssociated(deps.aws, a)) return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
+      if (await isAssociated(deps.aws, a))
+        return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
       try {
-        await deps.aws.route53().send(new AssociateVPCWithHostedZoneCommand({ HostedZoneId: zone, VPC: { VPCId: a.vpcId, VPCRegion: a.region as never } }));
+        await deps.aws.route53().send(
+          new AssociateVPCWithHostedZoneCommand({
+            HostedZoneId: zone,
+            VPC: { VPCId: a.vpcId, VPCRegion: a.region as never },
+          }),
+        );
       } catch (err) {
         if (isAwsError(err, AWS_ERRORS.zoneAlreadyAssociated) || /already associated/i.test((err as Error).message)) {
           return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
@@ -77,11 +94,18 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
 
     async disassociateVpcFromZone(a: ZoneAssociation): Promise<{ changed: boolean; detail: string }> {
       const zone = bareId(a.hostedZoneId);
-      if (!(await isAssociated(deps.aws, a))) return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
+      if (!(await isAssociated(deps.aws, a)))
+        return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
       try {
-        await deps.aws.route53().send(new DisassociateVPCFromHostedZoneCommand({ HostedZoneId: zone, VPC: { VPCId: a.vpcId, VPCRegion: a.region as never } }));
+        await deps.aws.route53().send(
+          new DisassociateVPCFromHostedZoneCommand({
+            HostedZoneId: zone,
+            VPC: { VPCId: a.vpcId, VPCRegion: a.region as never },
+          }),
+        );
       } catch (err) {
-        if (isAwsError(err, AWS_ERRORS.zoneAssociationNotFound)) return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
+        if (isAwsError(err, AWS_ERRORS.zoneAssociationNotFound))
+          return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };
         rethrow(err, zone);
       }
       return { changed: true, detail: `disassociated ${a.vpcId} from ${zone}` };

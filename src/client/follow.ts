@@ -59,7 +59,10 @@ export async function startWorkflow(client: Client, req: StartRequest): Promise<
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      const running = await client.workflow.getHandle(req.workflowId).describe().catch(() => undefined);
+      const running = await client.workflow
+        .getHandle(req.workflowId)
+        .describe()
+        .catch(() => undefined);
       throw new AlreadyRunningError(
         `a run for this target is already in progress: workflow ${req.workflowId}` +
           (running ? ` (run ${running.runId}, started ${running.startTime.toISOString()})` : '') +
@@ -122,7 +125,12 @@ export async function follow(handle: WorkflowHandle, io: Io, opts: FollowOptions
 }
 
 /** The shared way every command starts a workflow and follows it. */
-export async function startAndFollow(client: Client, req: StartRequest, io: Io, opts: FollowOptions = {}): Promise<number> {
+export async function startAndFollow(
+  client: Client,
+  req: StartRequest,
+  io: Io,
+  opts: FollowOptions = {},
+): Promise<number> {
   const handle = await startWorkflow(client, req);
   io.err.write(`started ${req.workflowType} as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
   if (opts.detach) return 0;

@@ -26,7 +26,9 @@ function convert(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown 
     if (whole) return `env:${whole[1]}`;
     if (REFERENCE.test(value)) return value;
     if (value === '') return undefined;
-    throw new RefreshYamlError(`${path} holds a literal secret: write \${VAR} (or env:NAME, file:/path, aws-sm:<id>) so the secret stays out of workflow history`);
+    throw new RefreshYamlError(
+      `${path} holds a literal secret: write \${VAR} (or env:NAME, file:/path, aws-sm:<id>) so the secret stays out of workflow history`,
+    );
   }
   return value.replace(ANY_VAR, (_m, name: string) => {
     const v = env[name];
@@ -39,7 +41,11 @@ function convert(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown 
 function dropEmpty(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(dropEmpty);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== '' && v !== undefined && v !== null).map(([k, v]) => [k, dropEmpty(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== '' && v !== undefined && v !== null)
+        .map(([k, v]) => [k, dropEmpty(v)]),
+    );
   }
   return value;
 }

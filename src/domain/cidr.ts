@@ -6,7 +6,6 @@
 import ipaddr from 'ipaddr.js';
 import { InvalidInput } from './errors';
 
-
 export interface Block {
   text: string;
   base: number; // network address as an unsigned 32-bit number
@@ -85,7 +84,10 @@ export interface CidrPlan {
   tried: number;
 }
 
-function firstCollision(candidate: Block, inUse: Array<InUse & { block: Block }>): (InUse & { block: Block }) | undefined {
+function firstCollision(
+  candidate: Block,
+  inUse: Array<InUse & { block: Block }>,
+): (InUse & { block: Block }) | undefined {
   return inUse.find((u) => overlaps(candidate, u.block));
 }
 
@@ -93,7 +95,13 @@ function firstCollision(candidate: Block, inUse: Array<InUse & { block: Block }>
  * A requested block is checked against everything in use; without one, every /prefix block of
  * the pool is tried in order (10.128.0.0/19, 10.128.32.0/19, …, 10.255.224.0/19).
  */
-export function planCidr(opts: { vpcId: string; inUse: InUse[]; requested?: string; pool?: string; prefix?: number }): CidrPlan {
+export function planCidr(opts: {
+  vpcId: string;
+  inUse: InUse[];
+  requested?: string;
+  pool?: string;
+  prefix?: number;
+}): CidrPlan {
   const used = opts.inUse.map((u) => ({ ...u, block: parseCidr(u.cidr) }));
   if (opts.requested !== undefined) {
     const want = parseCidr(opts.requested, 'requested CIDR');
@@ -118,7 +126,9 @@ export function planCidr(opts: { vpcId: string; inUse: InUse[]; requested?: stri
     const candidate: Block = { text: blockText(base, prefix), base, bits: prefix };
     if (!firstCollision(candidate, used)) return { cidr: candidate.text, inUse: opts.inUse, tried: i + 1 };
   }
-  throw new InvalidInput(`no free /${prefix} block left in ${pool.text} for VPC ${opts.vpcId}: all ${count} collide with what the VPC already reaches`);
+  throw new InvalidInput(
+    `no free /${prefix} block left in ${pool.text} for VPC ${opts.vpcId}: all ${count} collide with what the VPC already reaches`,
+  );
 }
 
 function blockText(base: number, bits: number): string {
@@ -131,7 +141,8 @@ export function splitCidr(cidr: string, count: number): string[] {
   if (count < 1) throw new InvalidInput('need at least one subnet');
   const extra = Math.ceil(Math.log2(count));
   const bits = block.bits + extra;
-  if (bits > 28) throw new InvalidInput(`${block.text} is too small for ${count} subnets (AWS subnets are /28 at the smallest)`);
+  if (bits > 28)
+    throw new InvalidInput(`${block.text} is too small for ${count} subnets (AWS subnets are /28 at the smallest)`);
   const step = 2 ** (32 - bits);
   return Array.from({ length: count }, (_, i) => blockText(block.base + i * step, bits));
 }

@@ -6,11 +6,13 @@ import { z } from 'zod';
 import { issuesText, region, show } from './limits';
 import { InvalidInput } from './errors';
 
-export const CleanupInputSchema = z.object({
-  region: region(),
-  /** Only list what would be deleted. */
-  dryRun: z.boolean().optional(),
-}).strict();
+export const CleanupInputSchema = z
+  .object({
+    region: region(),
+    /** Only list what would be deleted. */
+    dryRun: z.boolean().optional(),
+  })
+  .strict();
 
 export type CleanupInput = z.input<typeof CleanupInputSchema>;
 
@@ -18,7 +20,6 @@ export interface CleanupPlan {
   region: string;
   dryRun: boolean;
 }
-
 
 export function planCleanup(raw: unknown): CleanupPlan {
   const r = CleanupInputSchema.safeParse(raw);

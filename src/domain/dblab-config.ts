@@ -4,10 +4,20 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
-import { boundedRecord, boundedString, configName, DURATION, durationMs, durationString, httpUrl, issuesText, region, secretRefString } from './limits';
+import {
+  boundedRecord,
+  boundedString,
+  configName,
+  DURATION,
+  durationMs,
+  durationString,
+  httpUrl,
+  issuesText,
+  region,
+  secretRefString,
+} from './limits';
 import { reservedNameProblem } from './sql-names';
 import { InvalidInput } from './errors';
-
 
 const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
 const secretRef = secretRefString();
@@ -36,74 +46,108 @@ const dblabInstance = configName('a DBLab instance of the worker configuration')
  * (`{ instance, …timing }`), or the DBLab given inline (`{ apiEndpoint, token, …timing }`). The
  * named and inline forms are exclusive.
  */
-const DblabObjectSchema = z.object({
-  instance: dblabInstance.optional(),
-  apiEndpoint: httpUrl().optional(),
-  token: secretRef.optional(),
-  ...dblabTiming,
-}).strict().superRefine((v, ctx) => {
-  if (v.instance !== undefined) {
-    const inline = (['apiEndpoint', 'token'] as const).filter((k) => v[k] !== undefined);
-    if (inline.length) ctx.addIssue({ code: 'custom', message: `give either instance (a configured DBLab) or apiEndpoint and token, not both (${inline.join(' and ')} given with instance)` });
-    return;
-  }
-  for (const k of ['apiEndpoint', 'token'] as const) {
-    if (v[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless instance names a configured DBLab' });
-  }
-});
+const DblabObjectSchema = z
+  .object({
+    instance: dblabInstance.optional(),
+    apiEndpoint: httpUrl().optional(),
+    token: secretRef.optional(),
+    ...dblabTiming,
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.instance !== undefined) {
+      const inline = (['apiEndpoint', 'token'] as const).filter((k) => v[k] !== undefined);
+      if (inline.length)
+        ctx.addIssue({
+          code: 'custom',
+          message: `give either instance (a configured DBLab) or apiEndpoint and token, not both (${inline.join(' and ')} given with instance)`,
+        });
+      return;
+    }
+    for (const k of ['apiEndpoint', 'token'] as const) {
+      if (v[k] === undefined)
+        ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless instance names a configured DBLab' });
+    }
+  });
 
 const DblabSchema = z.union([dblabInstance, DblabObjectSchema], {
-  error: (iss) => (iss.input === undefined
-    ? 'is required'
-    : 'must be the name of a configured DBLab instance, { instance, … } or { apiEndpoint, token, … }'),
+  error: (iss) =>
+    iss.input === undefined
+      ? 'is required'
+      : 'must be the name of a configured DBLab instance, { instance, … } or { apiEndpoint, token, … }',
 });
 
-export const RefreshConfigSchema = z.object({
-  source: z.object({
-    type: z.enum(['rds', 'aurora-cluster']),
-    identifier: boundedString(63).regex(RDS_ID, 'must be an RDS identifier (letters, digits, hyphens; starts with a letter)'),
-    /** A snapshot id or ARN (a shared snapshot); empty or absent: the latest. */
-    snapshotIdentifier: boundedString(512).optional(),
-    /** Which snapshots "latest" considers: automated (the reference default), manual, or any. */
-    snapshotType: z.enum(['automated', 'manual', 'any']).optional(),
-    dbName: boundedString(63).min(1),
-    username: boundedString(63).min(1).optional(),
-    password: secretRef.optional(),
-  }).strict(),
-  clone: z.object({
-    instanceClass: boundedString(64).regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an instance class like db.t3.medium'),
-    subnetGroup: boundedString(255).optional(),
-    securityGroups: z.array(boundedString(20).regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd')).max(5, 'must name at most 5 security groups').optional(),
-    publiclyAccessible: z.boolean().optional(),
-    enableIAMAuth: z.boolean().optional(),
-    parameterGroup: boundedString(255).optional(),
-    storageType: boundedString(32).optional(),
-    tags: boundedRecord(
-      boundedString(128).min(1, 'tag keys must not be empty').refine((k) => !RESERVED_TAG_KEY.test(k), 'is a tag key dbops sets itself (ManagedBy, AutoDelete, DeleteAfter, dbops:*) or AWS reserves (aws:*)'),
-      boundedString(256),
-      MAX_CLONE_TAGS,
-      `tags (AWS allows 50 per resource and dbops adds 5)`,
-    ).optional(),
-    maxAge: duration.optional(),
-    /**
-     * Reset the clone's master password and create a read-only user for DBLab on the clone, so
-     * production credentials are never needed (PostgreSQL).
-     */
-    prepare: z.object({
-      dblabUser: boundedString(63).regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name').superRefine((v, ctx) => {
-        const reserved = reservedNameProblem(v, 'postgres', 'user');
-        if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
-      }),
-      /** password: a password derived per clone; iam: GRANT rds_iam and DBLab logs in with IAM. */
-      auth: z.enum(['password', 'iam']).optional(),
-    }).strict().optional(),
-  }).strict(),
-  dblab: DblabSchema,
-  aws: z.object({ region: region() }).strict(),
-  dryRun: z.boolean().optional(),
-  /** How long to wait for the clone to become available. */
-  cloneTimeout: duration.optional(),
-}).strict();
+export const RefreshConfigSchema = z
+  .object({
+    source: z
+      .object({
+        type: z.enum(['rds', 'aurora-cluster']),
+        identifier: boundedString(63).regex(
+          RDS_ID,
+          'must be an RDS identifier (letters, digits, hyphens; starts with a letter)',
+        ),
+        /** A snapshot id or ARN (a shared snapshot); empty or absent: the latest. */
+        snapshotIdentifier: boundedString(512).optional(),
+        /** Which snapshots "latest" considers: automated (the reference default), manual, or any. */
+        snapshotType: z.enum(['automated', 'manual', 'any']).optional(),
+        dbName: boundedString(63).min(1),
+        username: boundedString(63).min(1).optional(),
+        password: secretRef.optional(),
+      })
+      .strict(),
+    clone: z
+      .object({
+        instanceClass: boundedString(64).regex(
+          /^db\.[a-z0-9]+\.[a-z0-9]+$/,
+          'must be an instance class like db.t3.medium',
+        ),
+        subnetGroup: boundedString(255).optional(),
+        securityGroups: z
+          .array(boundedString(20).regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd'))
+          .max(5, 'must name at most 5 security groups')
+          .optional(),
+        publiclyAccessible: z.boolean().optional(),
+        enableIAMAuth: z.boolean().optional(),
+        parameterGroup: boundedString(255).optional(),
+        storageType: boundedString(32).optional(),
+        tags: boundedRecord(
+          boundedString(128)
+            .min(1, 'tag keys must not be empty')
+            .refine(
+              (k) => !RESERVED_TAG_KEY.test(k),
+              'is a tag key dbops sets itself (ManagedBy, AutoDelete, DeleteAfter, dbops:*) or AWS reserves (aws:*)',
+            ),
+          boundedString(256),
+          MAX_CLONE_TAGS,
+          `tags (AWS allows 50 per resource and dbops adds 5)`,
+        ).optional(),
+        maxAge: duration.optional(),
+        /**
+         * Reset the clone's master password and create a read-only user for DBLab on the clone, so
+         * production credentials are never needed (PostgreSQL).
+         */
+        prepare: z
+          .object({
+            dblabUser: boundedString(63)
+              .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name')
+              .superRefine((v, ctx) => {
+                const reserved = reservedNameProblem(v, 'postgres', 'user');
+                if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
+              }),
+            /** password: a password derived per clone; iam: GRANT rds_iam and DBLab logs in with IAM. */
+            auth: z.enum(['password', 'iam']).optional(),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    dblab: DblabSchema,
+    aws: z.object({ region: region() }).strict(),
+    dryRun: z.boolean().optional(),
+    /** How long to wait for the clone to become available. */
+    cloneTimeout: duration.optional(),
+  })
+  .strict();
 
 /** The `dblab` settings once normalised: a named instance (`instance`) or the inline endpoint and token. */
 export interface DblabSettings {
@@ -145,7 +189,6 @@ export interface RefreshPlan {
   dryRun: boolean;
 }
 
-
 export const MANAGED_BY = 'dbops-dblab-refresh';
 export const CLONE_PREFIX = 'dblab-refresh-';
 /** The tag naming the run that owns a clone: only that run adopts or deletes it. */
@@ -161,9 +204,12 @@ export function planRefresh(raw: unknown): RefreshPlan {
   const problems: string[] = [];
   const timeout = c.dblab.timeout ?? '4h';
   const startDeadline = c.dblab.startDeadline ?? '15m';
-  if (durationMs(startDeadline) > durationMs(timeout)) problems.push(`dblab.startDeadline (${startDeadline}) is longer than dblab.timeout (${timeout})`);
-  if (durationMs(c.dblab.pollInterval ?? '30s') > durationMs(startDeadline)) problems.push('dblab.pollInterval is longer than dblab.startDeadline');
-  if (c.clone.prepare && c.source.type !== 'rds' && c.source.type !== 'aurora-cluster') problems.push('clone.prepare needs an RDS or Aurora source');
+  if (durationMs(startDeadline) > durationMs(timeout))
+    problems.push(`dblab.startDeadline (${startDeadline}) is longer than dblab.timeout (${timeout})`);
+  if (durationMs(c.dblab.pollInterval ?? '30s') > durationMs(startDeadline))
+    problems.push('dblab.pollInterval is longer than dblab.startDeadline');
+  if (c.clone.prepare && c.source.type !== 'rds' && c.source.type !== 'aurora-cluster')
+    problems.push('clone.prepare needs an RDS or Aurora source');
   if (problems.length) throw new InvalidInput(`invalid config: ${problems.join('; ')}`);
   return {
     config: c,
@@ -217,7 +263,13 @@ export function refreshTarget(input: unknown): string {
 }
 
 /** Tags of a clone: the reference's three (under our ManagedBy) plus who owns it, plus the user's. */
-export function cloneTags(o: { workflowId: string; runId: string; createdAt: Date; maxAgeMs: number; extra?: Record<string, string> }): Array<{ Key: string; Value: string }> {
+export function cloneTags(o: {
+  workflowId: string;
+  runId: string;
+  createdAt: Date;
+  maxAgeMs: number;
+  extra?: Record<string, string>;
+}): Array<{ Key: string; Value: string }> {
   const deleteAfter = new Date(o.createdAt.getTime() + o.maxAgeMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
   return [
     ...Object.entries(o.extra ?? {}).map(([Key, Value]) => ({ Key, Value })),

@@ -3,7 +3,8 @@
  * needs evidence that *this* refresh ran: a start seen after the trigger, or a lastRefresh newer
  * than the trigger. Pure; the waiting activity keeps `sawStart` across polls (and restarts).
  */
-export type RetrievalStatus = 'inactive' | 'pending' | 'failed' | 'refreshing' | 'renewed' | 'snapshotting' | 'finished' | string;
+export type RetrievalStatus =
+  'inactive' | 'pending' | 'failed' | 'refreshing' | 'renewed' | 'snapshotting' | 'finished' | string;
 
 export interface StatusReply {
   retrieving?: {
@@ -38,7 +39,8 @@ export function interpretStatus(reply: StatusReply, triggeredAt: Date, sawStart:
     return { kind: 'failed', message: alertMessage(reply) ?? 'DBLab reports the refresh failed (no alert message)' };
   }
   if (IN_PROGRESS.has(status)) return { kind: 'running', status, sawStart: true };
-  if (status === 'finished' && (sawStart || freshLast)) return { kind: 'done', lastRefresh: reply.retrieving?.lastRefresh ?? undefined };
+  if (status === 'finished' && (sawStart || freshLast))
+    return { kind: 'done', lastRefresh: reply.retrieving?.lastRefresh ?? undefined };
   // finished/failed from an earlier refresh, pending, inactive: nothing shows this refresh ran yet
   return sawStart ? { kind: 'running', status, sawStart: true } : { kind: 'not-started', status };
 }

@@ -44,10 +44,16 @@ export function truncate(text: string, max: number): string {
  * later check runs.
  */
 export function boundedString(max: number): z.ZodString {
-  return z
-    .string()
-    .max(max, { abort: true, message: `must be at most ${max} characters` })
-    .regex(/^[^\x00-\x1f\x7f]*$/, { abort: true, message: 'must not contain control characters (NUL, newline, tab, …)' });
+  return (
+    z
+      .string()
+      .max(max, { abort: true, message: `must be at most ${max} characters` })
+      // eslint-disable-next-line no-control-regex -- refusing control characters is the point
+      .regex(/^[^\x00-\x1f\x7f]*$/, {
+        abort: true,
+        message: 'must not contain control characters (NUL, newline, tab, …)',
+      })
+  );
 }
 
 /**
@@ -71,7 +77,10 @@ function hostLength(url: string): number {
 
 /** The name of an operator-configured entry of the worker configuration. */
 export function configName(what: string): z.ZodString {
-  return boundedString(MAX.configName).regex(CONFIG_NAME, `must name ${what}: a-z, 0-9 and -, starting with a letter (at most 63)`);
+  return boundedString(MAX.configName).regex(
+    CONFIG_NAME,
+    `must name ${what}: a-z, 0-9 and -, starting with a letter (at most 63)`,
+  );
 }
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -94,8 +103,15 @@ export function durationString(pattern: RegExp, message: string): z.ZodString {
 }
 
 /** A record of at most `maxEntries` entries. */
-export function boundedRecord<K extends z.ZodType<string, string>, V extends z.ZodType>(key: K, value: V, maxEntries: number, what: string) {
-  return z.record(key, value).refine((o) => Object.keys(o).length <= maxEntries, `must have at most ${maxEntries} ${what}`);
+export function boundedRecord<K extends z.ZodType<string, string>, V extends z.ZodType>(
+  key: K,
+  value: V,
+  maxEntries: number,
+  what: string,
+) {
+  return z
+    .record(key, value)
+    .refine((o) => Object.keys(o).length <= maxEntries, `must have at most ${maxEntries} ${what}`);
 }
 
 const MAX_ISSUES = 10;
@@ -117,7 +133,9 @@ function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [
   for (const i of issues) {
     const path = [...prefix, ...i.path];
     if (i.code === 'invalid_union') {
-      const forms = i.errors.filter((form) => !(form.length === 1 && form[0].code === 'invalid_type' && form[0].path.length === 0));
+      const forms = i.errors.filter(
+        (form) => !(form.length === 1 && form[0].code === 'invalid_type' && form[0].path.length === 0),
+      );
       if (forms.length === 1) {
         out.push(...problems(forms[0], path));
         continue;

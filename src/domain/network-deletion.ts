@@ -5,7 +5,13 @@
 import { z } from 'zod';
 import { CreateNetworkInputSchema, parse, type UnpeerVpcInput } from './peering';
 
-export const DeleteNetworkInputSchema = CreateNetworkInputSchema.pick({ databaseId: true, region: true, vpcId: true, cloud: true, timing: true }).strict();
+export const DeleteNetworkInputSchema = CreateNetworkInputSchema.pick({
+  databaseId: true,
+  region: true,
+  vpcId: true,
+  cloud: true,
+  timing: true,
+}).strict();
 export type DeleteNetworkInput = z.input<typeof DeleteNetworkInputSchema>;
 
 export interface NetworkDeletionPlan {
@@ -28,7 +34,9 @@ export function planNetworkDeletion(raw: unknown): NetworkDeletionPlan {
     databaseRegion,
     roleArn: i.cloud?.roleArn,
     unpeer: {
-      databaseId: i.databaseId, region: i.region, vpcId: i.vpcId,
+      databaseId: i.databaseId,
+      region: i.region,
+      vpcId: i.vpcId,
       cloud: { kind: 'aws', region: databaseRegion, ...(i.cloud?.roleArn ? { roleArn: i.cloud.roleArn } : {}) },
       ...(i.timing ? { timing: i.timing } : {}),
     },
@@ -61,22 +69,31 @@ export interface DatabaseNetworkState {
  */
 export function deletionBlockers(net: DatabaseNetworkState, customerVpcId: string | undefined): string[] {
   const problems: string[] = [];
-  if (!net.managedByDbops) problems.push(`VPC ${net.vpcId} was not made by dbops (no ManagedBy=dbops tag); delete it yourself`);
+  if (!net.managedByDbops)
+    problems.push(`VPC ${net.vpcId} was not made by dbops (no ManagedBy=dbops tag); delete it yourself`);
   const others = net.peerings.filter((p) => p.vpcId !== customerVpcId);
   if (others.length) {
-    problems.push(`it is still peered with ${others.map((p) => `${p.vpcId} (${p.peeringId}, ${p.status})`).join(', ')}: unpeer those first`);
+    problems.push(
+      `it is still peered with ${others.map((p) => `${p.vpcId} (${p.peeringId}, ${p.status})`).join(', ')}: unpeer those first`,
+    );
   }
   if (net.networkInterfaces.length) {
     const shown = net.networkInterfaces.slice(0, 5).map((n) => (n.description ? `${n.id} "${n.description}"` : n.id));
     const more = net.networkInterfaces.length > 5 ? ` and ${net.networkInterfaces.length - 5} more` : '';
-    problems.push(`${net.networkInterfaces.length} network interface(s) are in use in it (${shown.join(', ')}${more}): delete the databases and endpoints in it first`);
+    problems.push(
+      `${net.networkInterfaces.length} network interface(s) are in use in it (${shown.join(', ')}${more}): delete the databases and endpoints in it first`,
+    );
   }
   const foreign = net.subnets.filter((x) => !x.ours);
-  if (foreign.length) problems.push(`subnet(s) ${foreign.map((x) => x.id).join(', ')} were not made by dbops: delete them first`);
+  if (foreign.length)
+    problems.push(`subnet(s) ${foreign.map((x) => x.id).join(', ')} were not made by dbops: delete them first`);
   return problems;
 }
 
 /** The live peering between the network and the customer VPC, if any. */
-export function customerPeering(net: DatabaseNetworkState, customerVpcId: string): { peeringId: string; status: string } | undefined {
+export function customerPeering(
+  net: DatabaseNetworkState,
+  customerVpcId: string,
+): { peeringId: string; status: string } | undefined {
   return net.peerings.find((p) => p.vpcId === customerVpcId);
 }

@@ -4,7 +4,18 @@
  */
 import { z } from 'zod';
 import { parseCidr } from './cidr';
-import { boundedString, configName, durationString, httpUrl, issuesText, MAX, region as regionSchema, REGION, secretRefString, show } from './limits';
+import {
+  boundedString,
+  configName,
+  durationString,
+  httpUrl,
+  issuesText,
+  MAX,
+  region as regionSchema,
+  REGION,
+  secretRefString,
+  show,
+} from './limits';
 import { InvalidInput } from './errors';
 
 export { REGION };
@@ -24,13 +35,15 @@ const roleArn = boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN'
 const DURATION = /^\d+(ms|s|m|h)$/;
 const duration = durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
 
-const AwsCloudSchema = z.object({
-  kind: z.literal('aws'),
-  /** Region of the database network (default: the customer region). */
-  region: region.optional(),
-  /** Role to assume for the database account (default: the worker's own credentials). */
-  roleArn: roleArn.optional(),
-}).strict();
+const AwsCloudSchema = z
+  .object({
+    kind: z.literal('aws'),
+    /** Region of the database network (default: the customer region). */
+    region: region.optional(),
+    /** Role to assume for the database account (default: the worker's own credentials). */
+    roleArn: roleArn.optional(),
+  })
+  .strict();
 
 const AEROSPIKE_INLINE = ['apiUrl', 'tokenUrl', 'clientIdRef', 'clientSecretRef'] as const;
 
@@ -38,64 +51,101 @@ const AEROSPIKE_INLINE = ['apiUrl', 'tokenUrl', 'clientIdRef', 'clientSecretRef'
  * Aerospike Cloud: an operator-configured `account` (worker configuration), or the API given
  * inline (`apiUrl`, `tokenUrl`, `clientIdRef`, `clientSecretRef`); the two forms are exclusive.
  */
-const AerospikeCloudSchema = z.object({
-  kind: z.literal('aerospike-cloud'),
-  account: configName('an Aerospike Cloud account of the worker configuration').optional(),
-  apiUrl: httpUrl().optional(),
-  tokenUrl: httpUrl().optional(),
-  clientIdRef: secretRef.optional(),
-  clientSecretRef: secretRef.optional(),
-}).strict().superRefine((v, ctx) => {
-  const inline = AEROSPIKE_INLINE.filter((k) => v[k] !== undefined);
-  if (v.account !== undefined) {
-    if (inline.length) {
-      ctx.addIssue({ code: 'custom', message: `give either account (a configured Aerospike Cloud account) or ${AEROSPIKE_INLINE.join(', ')}, not both (${inline.join(', ')} given with account)` });
+const AerospikeCloudSchema = z
+  .object({
+    kind: z.literal('aerospike-cloud'),
+    account: configName('an Aerospike Cloud account of the worker configuration').optional(),
+    apiUrl: httpUrl().optional(),
+    tokenUrl: httpUrl().optional(),
+    clientIdRef: secretRef.optional(),
+    clientSecretRef: secretRef.optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    const inline = AEROSPIKE_INLINE.filter((k) => v[k] !== undefined);
+    if (v.account !== undefined) {
+      if (inline.length) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `give either account (a configured Aerospike Cloud account) or ${AEROSPIKE_INLINE.join(', ')}, not both (${inline.join(', ')} given with account)`,
+        });
+      }
+      return;
     }
-    return;
-  }
-  for (const k of AEROSPIKE_INLINE) {
-    if (v[k] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless account names a configured Aerospike Cloud account' });
-  }
-});
+    for (const k of AEROSPIKE_INLINE) {
+      if (v[k] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: 'is required unless account names a configured Aerospike Cloud account',
+        });
+    }
+  });
 
 export const CloudSchema = z.discriminatedUnion('kind', [AwsCloudSchema, AerospikeCloudSchema]);
 
 export type AwsCloud = z.infer<typeof AwsCloudSchema>;
 /** An Aerospike Cloud account named in the worker configuration. */
-export interface AerospikeCloudAccount { kind: 'aerospike-cloud'; account: string }
+export interface AerospikeCloudAccount {
+  kind: 'aerospike-cloud';
+  account: string;
+}
 /** The Aerospike Cloud API given in the input. */
-export interface AerospikeCloudInline { kind: 'aerospike-cloud'; apiUrl: string; tokenUrl: string; clientIdRef: string; clientSecretRef: string }
+export interface AerospikeCloudInline {
+  kind: 'aerospike-cloud';
+  apiUrl: string;
+  tokenUrl: string;
+  clientIdRef: string;
+  clientSecretRef: string;
+}
 export type AerospikeCloud = AerospikeCloudAccount | AerospikeCloudInline;
 export type Cloud = AwsCloud | AerospikeCloud;
 
 /** Advanced timing, mostly for tests and slow clouds. */
-export const TimingSchema = z.object({
-  pollInterval: duration.optional(),
-  /** How long initiate waits for the database to be ready and for the peering id. */
-  initiateTimeout: duration.optional(),
-  /** How long accept/route wait for the peering to become active. */
-  activeTimeout: duration.optional(),
-  heartbeatTimeout: duration.optional(),
-}).strict();
+export const TimingSchema = z
+  .object({
+    pollInterval: duration.optional(),
+    /** How long initiate waits for the database to be ready and for the peering id. */
+    initiateTimeout: duration.optional(),
+    /** How long accept/route wait for the peering to become active. */
+    activeTimeout: duration.optional(),
+    heartbeatTimeout: duration.optional(),
+  })
+  .strict();
 
-export const PeerVpcInputSchema = z.object({
-  databaseId: boundedString(128).regex(DATABASE_ID, 'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)'),
-  region,
-  vpcId: boundedString(21).refine((v) => v === 'default' || VPC_ID.test(v), 'must be a VPC id like vpc-0abc12345def67890, or "default"'),
-  stages: z.array(boundedString(32)).max(PEERING_STAGES.length, `must name at most ${PEERING_STAGES.length} stages`).optional(),
-  forceRouteCreation: z.boolean().optional(),
-  routeTables: z.enum(['all', 'main']).optional(),
-  /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
-  secureConnection: z.boolean().optional(),
-  cloud: CloudSchema,
-  timing: TimingSchema.optional(),
-}).strict();
+export const PeerVpcInputSchema = z
+  .object({
+    databaseId: boundedString(128).regex(
+      DATABASE_ID,
+      'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)',
+    ),
+    region,
+    vpcId: boundedString(21).refine(
+      (v) => v === 'default' || VPC_ID.test(v),
+      'must be a VPC id like vpc-0abc12345def67890, or "default"',
+    ),
+    stages: z
+      .array(boundedString(32))
+      .max(PEERING_STAGES.length, `must name at most ${PEERING_STAGES.length} stages`)
+      .optional(),
+    forceRouteCreation: z.boolean().optional(),
+    routeTables: z.enum(['all', 'main']).optional(),
+    /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
+    secureConnection: z.boolean().optional(),
+    cloud: CloudSchema,
+    timing: TimingSchema.optional(),
+  })
+  .strict();
 
 export type PeerVpcInput = Omit<z.input<typeof PeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
 
-export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({ stages: true, forceRouteCreation: true, routeTables: true, secureConnection: true }).strict();
+export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({
+  stages: true,
+  forceRouteCreation: true,
+  routeTables: true,
+  secureConnection: true,
+}).strict();
 export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
-
 
 export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
@@ -126,7 +176,9 @@ export function selectStages(named: readonly string[] | undefined): { stages: Pe
   if (!named || named.length === 0) return { stages: [...PEERING_STAGES], selected: false };
   const unknown = named.filter((n) => !(PEERING_STAGES as readonly string[]).includes(n));
   if (unknown.length) {
-    throw new InvalidInput(`unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}: stages are ${PEERING_STAGES.join(', ')}`);
+    throw new InvalidInput(
+      `unknown stage${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}: stages are ${PEERING_STAGES.join(', ')}`,
+    );
   }
   return { stages: PEERING_STAGES.filter((s) => named.includes(s)), selected: true };
 }
@@ -148,9 +200,17 @@ export function planPeering(raw: unknown): PeeringPlan {
   };
 }
 
-export function planUnpeering(raw: unknown): Omit<PeeringPlan, 'stages' | 'selected' | 'force' | 'routeTables' | 'secureConnection'> {
+export function planUnpeering(
+  raw: unknown,
+): Omit<PeeringPlan, 'stages' | 'selected' | 'force' | 'routeTables' | 'secureConnection'> {
   const i = parse(UnpeerVpcInputSchema, raw);
-  return { databaseId: i.databaseId, region: i.region, vpcId: i.vpcId, cloud: i.cloud as Cloud, timing: { ...DEFAULT_TIMING, ...i.timing } };
+  return {
+    databaseId: i.databaseId,
+    region: i.region,
+    vpcId: i.vpcId,
+    cloud: i.cloud as Cloud,
+    timing: { ...DEFAULT_TIMING, ...i.timing },
+  };
 }
 
 export function peeringWorkflowId(i: { databaseId: string; vpcId: string }): string {
@@ -189,26 +249,41 @@ export function initiateSettled(p: { status?: string; peeringId?: string | null 
   return 'wait';
 }
 
-export const CreateNetworkInputSchema = z.object({
-  databaseId: PeerVpcInputSchema.shape.databaseId,
-  region: PeerVpcInputSchema.shape.region,
-  vpcId: PeerVpcInputSchema.shape.vpcId,
-  /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
-  cidr: boundedString(18).superRefine((v, ctx) => {
-    try {
-      parseCidr(v, 'requested CIDR');
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    }
-  }).optional(),
-  /** One subnet per zone; default: the first zone of the database region. */
-  availabilityZones: z.array(boundedString(MAX.region).regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an availability zone like us-east-1a')).min(1).max(8).optional(),
-  zoneName: boundedString(253).regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal').optional(),
-  cloud: AwsCloudSchema.optional(),
-  routeTables: z.enum(['all', 'main']).optional(),
-  forceRouteCreation: z.boolean().optional(),
-  timing: TimingSchema.optional(),
-}).strict();
+export const CreateNetworkInputSchema = z
+  .object({
+    databaseId: PeerVpcInputSchema.shape.databaseId,
+    region: PeerVpcInputSchema.shape.region,
+    vpcId: PeerVpcInputSchema.shape.vpcId,
+    /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
+    cidr: boundedString(18)
+      .superRefine((v, ctx) => {
+        try {
+          parseCidr(v, 'requested CIDR');
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        }
+      })
+      .optional(),
+    /** One subnet per zone; default: the first zone of the database region. */
+    availabilityZones: z
+      .array(
+        boundedString(MAX.region).regex(
+          /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/,
+          'must be an availability zone like us-east-1a',
+        ),
+      )
+      .min(1)
+      .max(8)
+      .optional(),
+    zoneName: boundedString(253)
+      .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal')
+      .optional(),
+    cloud: AwsCloudSchema.optional(),
+    routeTables: z.enum(['all', 'main']).optional(),
+    forceRouteCreation: z.boolean().optional(),
+    timing: TimingSchema.optional(),
+  })
+  .strict();
 export type CreateNetworkInput = z.input<typeof CreateNetworkInputSchema>;
 
 export interface NetworkPlan {
@@ -228,7 +303,10 @@ export function planNetwork(raw: unknown): NetworkPlan {
   const databaseRegion = i.cloud?.region ?? i.region;
   const azs = i.availabilityZones ?? [`${databaseRegion}a`];
   const foreign = azs.filter((az) => az.slice(0, -1) !== databaseRegion);
-  if (foreign.length) throw new InvalidInput(`invalid input: availabilityZones ${foreign.join(', ')} are not in the database region ${databaseRegion}`);
+  if (foreign.length)
+    throw new InvalidInput(
+      `invalid input: availabilityZones ${foreign.join(', ')} are not in the database region ${databaseRegion}`,
+    );
   return {
     databaseId: i.databaseId,
     region: i.region,

@@ -33,12 +33,14 @@ function stageNote(s: StageProgress): string {
 
 /** Markdown shown as the workflow's current details in the Temporal Web UI. */
 export function progressMarkdown(p: Progress): string {
-  const rows = p.stages.map(
-    (s) => `| ${MARK[s.status]} ${s.name} | ${s.status} | ${escapeCell(stageNote(s))} |`,
-  );
-  return [`**${p.operation}** · \`${p.target}\``, '', '| stage | status | detail |', '| --- | --- | --- |', ...rows].join(
-    '\n',
-  );
+  const rows = p.stages.map((s) => `| ${MARK[s.status]} ${s.name} | ${s.status} | ${escapeCell(stageNote(s))} |`);
+  return [
+    `**${p.operation}** · \`${p.target}\``,
+    '',
+    '| stage | status | detail |',
+    '| --- | --- | --- |',
+    ...rows,
+  ].join('\n');
 }
 
 function durationText(s: StageProgress): string {

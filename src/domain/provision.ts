@@ -13,30 +13,44 @@ const secretRef = boundedString(MAX.secretRef).min(1);
 /** AWS region names, loosely (new partitions keep adding shapes: us-gov-west-1, us-isob-east-1, eusc-de-east-1). */
 const region = boundedString(MAX.region).regex(/^[a-z]{2,}(-[a-z]+)+-\d+$/, 'must be an AWS region like us-east-1');
 
-export const ServerSchema = z.object({
-  host: boundedString(253).min(1).regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
-  port: z.number().int().min(1).max(65535).optional(),
-  adminUser: boundedString(128).min(1),
-  /** Omit only for servers that trust the admin (local development). */
-  adminPasswordRef: secretRef.optional(),
-  /** Database the admin connects to (PostgreSQL; default "postgres"). */
-  adminDatabase: boundedString(63).min(1).optional(),
-  tls: z
-    .object({
-      mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']),
-      caRef: secretRef.optional(),
-      certRef: secretRef.optional(),
-      keyRef: secretRef.optional(),
-    })
-    .strict()
-    .optional(),
-  /** Log the admin in with an RDS IAM token instead of a password. */
-  iam: z.object({ region }).strict().optional(),
-}).strict();
+export const ServerSchema = z
+  .object({
+    host: boundedString(253)
+      .min(1)
+      .regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
+    port: z.number().int().min(1).max(65535).optional(),
+    adminUser: boundedString(128).min(1),
+    /** Omit only for servers that trust the admin (local development). */
+    adminPasswordRef: secretRef.optional(),
+    /** Database the admin connects to (PostgreSQL; default "postgres"). */
+    adminDatabase: boundedString(63).min(1).optional(),
+    tls: z
+      .object({
+        mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']),
+        caRef: secretRef.optional(),
+        certRef: secretRef.optional(),
+        keyRef: secretRef.optional(),
+      })
+      .strict()
+      .optional(),
+    /** Log the admin in with an RDS IAM token instead of a password. */
+    iam: z.object({ region }).strict().optional(),
+  })
+  .strict();
 
 export const CredentialsTargetSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('aws-secretsmanager'), name: boundedString(512).min(1).regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'), region: region.optional() }).strict(),
-  z.object({ kind: z.literal('file'), path: boundedString(MAX.path).startsWith('/', 'must be an absolute path') }).strict(),
+  z
+    .object({
+      kind: z.literal('aws-secretsmanager'),
+      name: boundedString(512)
+        .min(1)
+        .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'),
+      region: region.optional(),
+    })
+    .strict(),
+  z
+    .object({ kind: z.literal('file'), path: boundedString(MAX.path).startsWith('/', 'must be an absolute path') })
+    .strict(),
 ]);
 
 /**
@@ -45,25 +59,29 @@ export const CredentialsTargetSchema = z.discriminatedUnion('kind', [
  */
 const givenName = boundedString(128);
 
-export const ProvisionInputSchema = z.object({
-  engine: z.enum(['postgres', 'mysql']),
-  server: ServerSchema,
-  tenant: boundedString(200),
-  database: givenName.optional(),
-  user: givenName.optional(),
-  auth: z.enum(['password', 'iam']).default('password'),
-  credentialsTarget: CredentialsTargetSchema,
-}).strict();
+export const ProvisionInputSchema = z
+  .object({
+    engine: z.enum(['postgres', 'mysql']),
+    server: ServerSchema,
+    tenant: boundedString(200),
+    database: givenName.optional(),
+    user: givenName.optional(),
+    auth: z.enum(['password', 'iam']).default('password'),
+    credentialsTarget: CredentialsTargetSchema,
+  })
+  .strict();
 
-export const DeprovisionInputSchema = z.object({
-  engine: z.enum(['postgres', 'mysql']),
-  server: ServerSchema,
-  tenant: boundedString(200).optional(),
-  database: givenName.optional(),
-  user: givenName.optional(),
-  reclaimPolicy: z.enum(['delete', 'retain']),
-  credentialsTarget: CredentialsTargetSchema.optional(),
-}).strict();
+export const DeprovisionInputSchema = z
+  .object({
+    engine: z.enum(['postgres', 'mysql']),
+    server: ServerSchema,
+    tenant: boundedString(200).optional(),
+    database: givenName.optional(),
+    user: givenName.optional(),
+    reclaimPolicy: z.enum(['delete', 'retain']),
+    credentialsTarget: CredentialsTargetSchema.optional(),
+  })
+  .strict();
 
 export type ProvisionInput = z.input<typeof ProvisionInputSchema>;
 export type DeprovisionInput = z.input<typeof DeprovisionInputSchema>;
@@ -86,7 +104,6 @@ export interface SqlPlan {
    */
   runId?: string;
 }
-
 
 export const DEFAULT_PORT: Record<Engine, number> = { postgres: 5432, mysql: 3306 };
 
@@ -113,7 +130,8 @@ function checkServer(engine: Engine, server: ServerSpec, problems: string[]): vo
   if (server.tls?.mode === 'verify-full' || server.tls?.mode === 'verify-ca') {
     if (!server.tls.caRef) problems.push(`server.tls.caRef is required with mode ${server.tls.mode}`);
   }
-  if (Boolean(server.tls?.certRef) !== Boolean(server.tls?.keyRef)) problems.push('server.tls.certRef and keyRef go together');
+  if (Boolean(server.tls?.certRef) !== Boolean(server.tls?.keyRef))
+    problems.push('server.tls.certRef and keyRef go together');
   if (engine === 'mysql' && server.tls?.mode === 'verify-full' && isIpAddress(server.host)) {
     problems.push(
       `server.tls.mode verify-full needs server.host to be a DNS name on MySQL/MariaDB: the MySQL driver does not check an IP address (${server.host}) against the certificate; use the server's DNS name, or verify-ca`,
@@ -161,7 +179,9 @@ function names(
   const fromTenant = (kind: 'database' | 'user', name: string): string | undefined => {
     const reserved = reservedNameProblem(name, engine, kind);
     if (!reserved) return name;
-    problems.push(`${kind} "${name}" (derived from tenant ${JSON.stringify(tenant)}) ${reserved}; give another tenant, or name the ${kind}`);
+    problems.push(
+      `${kind} "${name}" (derived from tenant ${JSON.stringify(tenant)}) ${reserved}; give another tenant, or name the ${kind}`,
+    );
     return undefined;
   };
   const db = database !== undefined ? given(database, 'database') : derived && fromTenant('database', derived.database);
@@ -172,11 +192,15 @@ function names(
     return undefined;
   }
   if (u === server.adminUser.toLowerCase()) {
-    problems.push(`user "${u}"${user === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the server's admin user (server.adminUser); give another ${user === undefined ? 'tenant, or name the user' : 'user'}`);
+    problems.push(
+      `user "${u}"${user === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the server's admin user (server.adminUser); give another ${user === undefined ? 'tenant, or name the user' : 'user'}`,
+    );
     return undefined;
   }
   if (engine === 'postgres' && server.adminDatabase !== undefined && db === server.adminDatabase.toLowerCase()) {
-    problems.push(`database "${db}"${database === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the admin's database (server.adminDatabase); give another ${database === undefined ? 'tenant, or name the database' : 'database'}`);
+    problems.push(
+      `database "${db}"${database === undefined ? ` (derived from tenant ${JSON.stringify(tenant)})` : ''} is the admin's database (server.adminDatabase); give another ${database === undefined ? 'tenant, or name the database' : 'database'}`,
+    );
     return undefined;
   }
   return { database: db, user: u };
@@ -186,7 +210,14 @@ function fail(problems: string[]): never {
   throw new InvalidInput(`invalid input: ${problems.join('; ')}`);
 }
 
-type Common = { engine: Engine; server: ServerSpec; tenant?: string; database?: string; user?: string; credentialsTarget?: CredentialsTarget };
+type Common = {
+  engine: Engine;
+  server: ServerSpec;
+  tenant?: string;
+  database?: string;
+  user?: string;
+  credentialsTarget?: CredentialsTarget;
+};
 
 /** What both plans share: references checked, names derived or validated, port defaulted. */
 function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { input: T; plan: Omit<SqlPlan, 'auth'> } {
@@ -221,7 +252,12 @@ export function planDeprovision(raw: unknown): SqlPlan & { reclaimPolicy: 'delet
 }
 
 /** `<engine>://<host>:<port>/<database>`, best effort for inputs that do not validate. */
-export function sqlTarget(raw: { engine?: unknown; server?: { host?: unknown; port?: unknown }; tenant?: unknown; database?: unknown }): string {
+export function sqlTarget(raw: {
+  engine?: unknown;
+  server?: { host?: unknown; port?: unknown };
+  tenant?: unknown;
+  database?: unknown;
+}): string {
   const engine = raw.engine === 'mysql' ? 'mysql' : 'postgres';
   const port = typeof raw.server?.port === 'number' ? raw.server.port : DEFAULT_PORT[engine];
   let db = typeof raw.database === 'string' ? raw.database : undefined;

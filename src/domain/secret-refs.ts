@@ -14,13 +14,15 @@ export type SecretRef =
 export class SecretRefError extends Error {}
 
 export function parseSecretRef(ref: string, field: string): SecretRef {
-  if (typeof ref !== 'string' || ref.length === 0) throw new SecretRefError(`${field} must be a secret reference such as env:NAME`);
+  if (typeof ref !== 'string' || ref.length === 0)
+    throw new SecretRefError(`${field} must be a secret reference such as env:NAME`);
   const colon = ref.indexOf(':');
   const scheme = colon > 0 ? ref.slice(0, colon) : '';
   const rest = ref.slice(colon + 1);
   switch (scheme) {
     case 'env':
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(rest)) throw new SecretRefError(`${field}: "env:" must be followed by a variable name`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(rest))
+        throw new SecretRefError(`${field}: "env:" must be followed by a variable name`);
       return { kind: 'env', name: rest };
     case 'file':
       if (!rest.startsWith('/')) throw new SecretRefError(`${field}: "file:" must be followed by an absolute path`);

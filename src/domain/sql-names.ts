@@ -22,7 +22,9 @@ const RULE = '^[a-z][a-z0-9_]*$';
 export function nameProblem(name: string): string | undefined {
   if (name.length === 0) return 'is empty';
   if (name.includes('\0')) return 'contains a NUL byte';
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\x01-\x1f\x7f]/.test(name)) return 'contains a control character';
+  // eslint-disable-next-line no-control-regex -- the ASCII range starts at NUL
   if (/[^\x00-\x7f]/.test(name)) return 'contains a non-ASCII character';
   if (/['"`]/.test(name)) return 'contains a quote';
   if (name.includes(';')) return 'contains ";"';
@@ -154,4 +156,3 @@ export function connectionString(c: {
   const tls = c.sslMode && c.sslMode !== 'disable' ? `?tls=${c.sslMode === 'require' ? 'skip-verify' : 'true'}` : '';
   return `mysql://${cred}@tcp(${host}:${c.port})/${encodeURIComponent(c.database)}${tls}`;
 }
-

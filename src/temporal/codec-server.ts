@@ -37,7 +37,10 @@ function fromJson(p: JsonPayload): Payload {
 }
 
 function toJson(p: Payload): JsonPayload {
-  return { metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, b64(v)])), data: b64(p.data) };
+  return {
+    metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, b64(v)])),
+    data: b64(p.data),
+  };
 }
 
 export interface CodecServerOptions {
@@ -76,21 +79,26 @@ export function hostAllowed(value: string | undefined, allowed: string[] = []): 
 function bearerMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? '');
   // Hashing first gives equal lengths, so the comparison leaks neither the token nor its length.
-  const given = crypto.createHash('sha256').update(m ? m[1] : '').digest();
+  const given = crypto
+    .createHash('sha256')
+    .update(m ? m[1] : '')
+    .digest();
   const want = crypto.createHash('sha256').update(token).digest();
   return crypto.timingSafeEqual(given, want);
 }
 
 export function createCodecServer(codec: PayloadCodec, opts: CodecServerOptions): http.Server {
   const max = opts.maxBodyBytes ?? 16 * 1024 * 1024;
-  if (opts.token !== undefined && !/^\S+$/.test(opts.token)) throw new Error('the codec server token must be non-empty and without spaces');
+  if (opts.token !== undefined && !/^\S+$/.test(opts.token))
+    throw new Error('the codec server token must be non-empty and without spaces');
   return http.createServer((req, res) => {
     const send = (status: number, body?: unknown, headers: http.OutgoingHttpHeaders = {}) => {
       res.writeHead(status, body === undefined ? headers : { ...headers, 'Content-Type': 'application/json' });
       res.end(body === undefined ? undefined : JSON.stringify(body));
     };
     // A refused request's body is never read: the reply closes the connection.
-    const refuse = (status: number, error: string, headers: http.OutgoingHttpHeaders = {}) => send(status, { error }, { ...headers, Connection: 'close' });
+    const refuse = (status: number, error: string, headers: http.OutgoingHttpHeaders = {}) =>
+      send(status, { error }, { ...headers, Connection: 'close' });
     if (!hostAllowed(req.headers.host, opts.allowedHosts)) return refuse(403, 'host not allowed');
     const origin = req.headers.origin;
     if (origin !== undefined && !opts.origins.includes(origin)) return refuse(403, 'origin not allowed');
@@ -105,7 +113,8 @@ export function createCodecServer(codec: PayloadCodec, opts: CodecServerOptions)
       return refuse(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer' });
     }
     const path = (req.url ?? '').split('?')[0].replace(/\/+$/, '');
-    if (req.method !== 'POST' || (path !== '/decode' && path !== '/encode')) return refuse(404, 'POST /decode or /encode');
+    if (req.method !== 'POST' || (path !== '/decode' && path !== '/encode'))
+      return refuse(404, 'POST /decode or /encode');
     let size = 0;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => {

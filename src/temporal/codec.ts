@@ -29,7 +29,8 @@ export function parseCodecKeys(spec: string): CodecKey[] {
       const eq = entry.indexOf('=');
       if (eq <= 0) throw new CodecKeyError('DBOPS_CODEC_KEYS entries must look like <key-id>=<base64 32-byte key>');
       const id = entry.slice(0, eq);
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new CodecKeyError(`codec key id "${id}" must be 1-64 of A-Z a-z 0-9 . _ -`);
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(id))
+        throw new CodecKeyError(`codec key id "${id}" must be 1-64 of A-Z a-z 0-9 . _ -`);
       const key = Buffer.from(entry.slice(eq + 1), 'base64');
       if (key.length !== 32) throw new CodecKeyError(`codec key "${id}" must decode to 32 bytes, got ${key.length}`);
       return { id, key };
@@ -75,7 +76,10 @@ export class EncryptionCodec implements PayloadCodec {
       if (data.length < IV_BYTES + TAG_BYTES) throw new CodecKeyError('encrypted payload is truncated');
       const decipher = crypto.createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      const plain = Buffer.concat([
+        decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
+        decipher.final(),
+      ]);
       return temporal.api.common.v1.Payload.decode(plain);
     });
   }

@@ -93,7 +93,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
         'Set TEMPORAL_ADDRESS to use it, or DBOPS_DEV_SERVER_PORT to pick another port.',
     );
   }
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(opts.port), '--namespace', opts.namespace ?? 'default'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
+    '--namespace',
+    opts.namespace ?? 'default',
+  ];
   args.push('--log-level', 'warn');
   if (opts.uiPort !== undefined) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');

@@ -25,45 +25,71 @@ export async function cleanupRefreshClones(input: CleanupInput): Promise<Cleanup
   try {
     const valid: CleanupPlan = validInput(() => planCleanup(input));
     const { region, dryRun } = valid;
-    const clones = await progress.run('list', () => quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${region}` }, [region]), (c) => ({
-      detail: `${c.length} clone(s)`,
-    }));
+    const clones = await progress.run(
+      'list',
+      () =>
+        quick.rdsListRefreshClones.executeWithOptions({ summary: `list ${MANAGED_BY} clones in ${region}` }, [region]),
+      (c) => ({
+        detail: `${c.length} clone(s)`,
+      }),
+    );
     const now = Date.now();
-    const plan = await progress.run('decide', async () => {
-      const remove: CleanupResult['deleted'] = [];
-      const keep: CleanupResult['kept'] = [];
-      for (const c of clones) {
-        if (c.status === 'deleting') {
-          keep.push({ identifier: c.identifier, reason: 'already being deleted' });
-          continue;
+    const plan = await progress.run(
+      'decide',
+      async () => {
+        const remove: CleanupResult['deleted'] = [];
+        const keep: CleanupResult['kept'] = [];
+        for (const c of clones) {
+          if (c.status === 'deleting') {
+            keep.push({ identifier: c.identifier, reason: 'already being deleted' });
+            continue;
+          }
+          const expiry = c.deleteAfter ? Date.parse(c.deleteAfter) : NaN;
+          if (!Number.isNaN(expiry) && expiry < now) {
+            remove.push({ identifier: c.identifier, reason: `past DeleteAfter ${c.deleteAfter}` });
+            continue;
+          }
+          const owner = c.workflowId
+            ? await quick.workflowRunStatus.executeWithOptions({ summary: `is ${c.workflowId} still running?` }, [
+                c.workflowId,
+                c.runId,
+              ])
+            : 'NOT_FOUND';
+          if (owner === 'RUNNING')
+            keep.push({ identifier: c.identifier, reason: `its run of ${c.workflowId} is still running` });
+          else
+            remove.push({
+              identifier: c.identifier,
+              reason: `its run ${c.workflowId ? `of ${c.workflowId} ` : ''}is ${owner.toLowerCase().replace('_', ' ')}`,
+            });
         }
-        const expiry = c.deleteAfter ? Date.parse(c.deleteAfter) : NaN;
-        if (!Number.isNaN(expiry) && expiry < now) {
-          remove.push({ identifier: c.identifier, reason: `past DeleteAfter ${c.deleteAfter}` });
-          continue;
-        }
-        const owner = c.workflowId ? await quick.workflowRunStatus.executeWithOptions({ summary: `is ${c.workflowId} still running?` }, [c.workflowId, c.runId]) : 'NOT_FOUND';
-        if (owner === 'RUNNING') keep.push({ identifier: c.identifier, reason: `its run of ${c.workflowId} is still running` });
-        else remove.push({ identifier: c.identifier, reason: `its run ${c.workflowId ? `of ${c.workflowId} ` : ''}is ${owner.toLowerCase().replace('_', ' ')}` });
-      }
-      return {
-        remove, keep,
-        kinds: Object.fromEntries(clones.map((c) => [c.identifier, c.kind])),
-        owners: Object.fromEntries(clones.map((c) => [c.identifier, c.runId])) as Record<string, string | undefined>,
-      };
-    }, (d) => ({ detail: `${d.remove.length} to delete, ${d.keep.length} to keep` }));
+        return {
+          remove,
+          keep,
+          kinds: Object.fromEntries(clones.map((c) => [c.identifier, c.kind])),
+          owners: Object.fromEntries(clones.map((c) => [c.identifier, c.runId])) as Record<string, string | undefined>,
+        };
+      },
+      (d) => ({ detail: `${d.remove.length} to delete, ${d.keep.length} to keep` }),
+    );
 
-    if (dryRun) progress.skip('delete', `dry run: would delete ${plan.remove.map((r) => r.identifier).join(', ') || 'nothing'}`);
+    if (dryRun)
+      progress.skip('delete', `dry run: would delete ${plan.remove.map((r) => r.identifier).join(', ') || 'nothing'}`);
     else {
-      await progress.run('delete', async () => {
-        for (const r of plan.remove) {
-          await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
-            { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region } } }, r.identifier,
-            // only the clone as listed: if the name now belongs to another run, it is left alone
-            plan.owners[r.identifier] ? { runId: plan.owners[r.identifier]! } : undefined,
-          ]);
-        }
-      }, () => ({ skipped: plan.remove.length === 0, detail: `${plan.remove.length} deleted` }));
+      await progress.run(
+        'delete',
+        async () => {
+          for (const r of plan.remove) {
+            await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
+              { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region } } },
+              r.identifier,
+              // only the clone as listed: if the name now belongs to another run, it is left alone
+              plan.owners[r.identifier] ? { runId: plan.owners[r.identifier]! } : undefined,
+            ]);
+          }
+        },
+        () => ({ skipped: plan.remove.length === 0, detail: `${plan.remove.length} deleted` }),
+      );
     }
     return progress.finish({ region, dryRun, found: clones.length, deleted: plan.remove, kept: plan.keep });
   } catch (err) {

@@ -12,9 +12,24 @@
  * configuration in plan-cidr, before anything is made. Runs started before the patch keep the old
  * behaviour.
  */
-import { ApplicationFailure, CancelledFailure, CancellationScope, executeChild, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  CancellationScope,
+  executeChild,
+  isCancellation,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { planCidr, splitCidr } from '../domain/cidr';
-import { peeringTarget, peeringWorkflowId, planNetwork, planPeering, type CreateNetworkInput, type NetworkPlan } from '../domain/peering';
+import {
+  peeringTarget,
+  peeringWorkflowId,
+  planNetwork,
+  planPeering,
+  type CreateNetworkInput,
+  type NetworkPlan,
+} from '../domain/peering';
 import { ProgressTracker, validInput } from './progress';
 import { quick, undoing } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
@@ -47,7 +62,11 @@ export interface CreateNetworkResult {
 }
 
 export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<CreateNetworkResult> {
-  const progress = new ProgressTracker<CreateNetworkResult>('createDatabaseNetwork', peeringTarget(input ?? {}), NETWORK_STAGES);
+  const progress = new ProgressTracker<CreateNetworkResult>(
+    'createDatabaseNetwork',
+    peeringTarget(input ?? {}),
+    NETWORK_STAGES,
+  );
   const byRunTag = patched(UNDO_BY_RUN_TAG);
   // From history (the run's started event): the same on every replay, every attempt and after a reset.
   const info = workflowInfo();
@@ -61,58 +80,125 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
   let vpcRequested = false;
   let childStarted = false;
   try {
-    const planned = await progress.run('plan-cidr', async () => {
-      plan = validInput(() => planNetwork(input));
-      const p = plan;
-      const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
-      // With the patch, the zone name is checked here too (read-only), before anything is made.
-      const existing = await quick.findDatabaseNetwork.executeWithOptions({ summary: `look for database network ${p.databaseId}` }, [byRunTag ? { ...where, zoneName: p.zoneName } : where]);
-      if (existing) {
-        if (p.requestedCidr && p.requestedCidr !== existing.cidr) {
-          throw ApplicationFailure.nonRetryable(`database ${p.databaseId} already has network ${existing.vpcId} with CIDR ${existing.cidr}, not ${p.requestedCidr}`, 'DatabaseNetworkConflict');
+    const planned = await progress.run(
+      'plan-cidr',
+      async () => {
+        plan = validInput(() => planNetwork(input));
+        const p = plan;
+        const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
+        // With the patch, the zone name is checked here too (read-only), before anything is made.
+        const existing = await quick.findDatabaseNetwork.executeWithOptions(
+          { summary: `look for database network ${p.databaseId}` },
+          [byRunTag ? { ...where, zoneName: p.zoneName } : where],
+        );
+        if (existing) {
+          if (p.requestedCidr && p.requestedCidr !== existing.cidr) {
+            throw ApplicationFailure.nonRetryable(
+              `database ${p.databaseId} already has network ${existing.vpcId} with CIDR ${existing.cidr}, not ${p.requestedCidr}`,
+              'DatabaseNetworkConflict',
+            );
+          }
+          return {
+            cidr: existing.cidr,
+            detail: `database network ${existing.vpcId} exists with ${existing.cidr}`,
+            skipped: true,
+          };
         }
-        return { cidr: existing.cidr, detail: `database network ${existing.vpcId} exists with ${existing.cidr}`, skipped: true };
-      }
-      const seen = await quick.describeInUse.executeWithOptions({ summary: `list what ${p.vpcId} already reaches` }, [{ region: p.region, vpcId: p.vpcId }]);
-      const chosen = validInput(() => planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr }));
-      return { cidr: chosen.cidr, detail: `${chosen.cidr} (${seen.inUse.length} blocks in use, ${chosen.tried} tried)`, skipped: false };
-    }, (r) => ({ detail: r.detail, skipped: r.skipped }));
+        const seen = await quick.describeInUse.executeWithOptions({ summary: `list what ${p.vpcId} already reaches` }, [
+          { region: p.region, vpcId: p.vpcId },
+        ]);
+        const chosen = validInput(() =>
+          planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr }),
+        );
+        return {
+          cidr: chosen.cidr,
+          detail: `${chosen.cidr} (${seen.inUse.length} blocks in use, ${chosen.tried} tried)`,
+          skipped: false,
+        };
+      },
+      (r) => ({ detail: r.detail, skipped: r.skipped }),
+    );
     const p = plan!;
     const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
 
-    const vpc = await progress.run('create-vpc', () => {
-      vpcRequested = true;
-      return create(() => quick.createDatabaseVpc.executeWithOptions({ summary: `create VPC ${planned.cidr}` }, [{ ...where, cidr: planned.cidr, ...(runId ? { runId } : {}) }]));
-    }, (r) => ({
-      skipped: !r.changed, detail: r.vpcId,
-    }));
+    const vpc = await progress.run(
+      'create-vpc',
+      () => {
+        vpcRequested = true;
+        return create(() =>
+          quick.createDatabaseVpc.executeWithOptions({ summary: `create VPC ${planned.cidr}` }, [
+            { ...where, cidr: planned.cidr, ...(runId ? { runId } : {}) },
+          ]),
+        );
+      },
+      (r) => ({
+        skipped: !r.changed,
+        detail: r.vpcId,
+      }),
+    );
     createdVpc = vpc.changed;
-    const subnets = await progress.run('create-subnets', async () => {
-      const cidrs = validInput(() => splitCidr(planned.cidr, p.availabilityZones.length));
-      return create(() => quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [{
-        ...where, vpcId: vpc.vpcId, subnets: p.availabilityZones.map((az, i) => ({ az, cidr: cidrs[i] })),
-      }]));
-    }, (r) => ({ skipped: !r.changed, detail: r.subnetIds.join(', ') }));
-    const zone = await progress.run('create-hosted-zone', () => create(() => quick.createDatabaseHostedZone.executeWithOptions({ summary: `create private zone ${p.zoneName}` }, [{
-      ...where, vpcId: vpc.vpcId, zoneName: p.zoneName,
-    }])), (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }));
+    const subnets = await progress.run(
+      'create-subnets',
+      async () => {
+        const cidrs = validInput(() => splitCidr(planned.cidr, p.availabilityZones.length));
+        return create(() =>
+          quick.createDatabaseSubnets.executeWithOptions({ summary: `create ${cidrs.length} subnet(s)` }, [
+            {
+              ...where,
+              vpcId: vpc.vpcId,
+              subnets: p.availabilityZones.map((az, i) => ({ az, cidr: cidrs[i] })),
+            },
+          ]),
+        );
+      },
+      (r) => ({ skipped: !r.changed, detail: r.subnetIds.join(', ') }),
+    );
+    const zone = await progress.run(
+      'create-hosted-zone',
+      () =>
+        create(() =>
+          quick.createDatabaseHostedZone.executeWithOptions({ summary: `create private zone ${p.zoneName}` }, [
+            {
+              ...where,
+              vpcId: vpc.vpcId,
+              zoneName: p.zoneName,
+            },
+          ]),
+        ),
+      (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }),
+    );
 
-    const peering = await progress.run('peer', () => {
-      // Cancelled while the last create ran: the child is never started, and the network is undone.
-      guard.stopIfCancelled();
-      undoAfterPeer = byRunTag && vpc.changed && patched(UNDO_AFTER_PEER_CANCEL);
-      childStarted = true;
-      return executeChild(peerVpc, { workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }), args: [p.peer] });
-    }, (r) => ({ detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})` }));
+    const peering = await progress.run(
+      'peer',
+      () => {
+        // Cancelled while the last create ran: the child is never started, and the network is undone.
+        guard.stopIfCancelled();
+        undoAfterPeer = byRunTag && vpc.changed && patched(UNDO_AFTER_PEER_CANCEL);
+        childStarted = true;
+        return executeChild(peerVpc, {
+          workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }),
+          args: [p.peer],
+        });
+      },
+      (r) => ({
+        detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})`,
+      }),
+    );
 
     if (undoAfterPeer) guard.stopIfCancelled(); // cancelled while the child completed: undone like the others
     return progress.finish({
-      databaseId: p.databaseId, databaseVpcId: vpc.vpcId, cidr: planned.cidr, subnetIds: subnets.subnetIds, hostedZoneId: zone.hostedZoneId, peering,
+      databaseId: p.databaseId,
+      databaseVpcId: vpc.vpcId,
+      cidr: planned.cidr,
+      subnetIds: subnets.subnetIds,
+      hostedZoneId: zone.hostedZoneId,
+      peering,
     });
   } catch (err) {
     // Cancelled while the child ran (or once it had completed): the peering to this run's VPC and
     // then the network go. A child that failed on its own leaves the network for a re-run.
-    const cancelledAfterPeer = undoAfterPeer && (isCancellation(err) || CancellationScope.current().consideredCancelled);
+    const cancelledAfterPeer =
+      undoAfterPeer && (isCancellation(err) || CancellationScope.current().consideredCancelled);
     if (cancelledAfterPeer && plan) {
       const p = plan;
       await guard.undo(() => removePeeringOf(p));
@@ -122,13 +208,17 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       // run is being cancelled. Nothing carries the tag when the network existed before the run.
       const p = plan;
       await guard.undo(() =>
-        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn, runId }]),
+        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [
+          { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn, runId },
+        ]),
       );
     } else if (!byRunTag && plan && createdVpc && !childStarted) {
       // Undo what this run made, even when the run is being cancelled.
       const p = plan;
       await guard.undo(() =>
-        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [{ databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn }]),
+        quick.removeDatabaseNetwork.executeWithOptions({ summary: `remove the database network this run created` }, [
+          { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn },
+        ]),
       );
     }
     if (isCancellation(err)) throw err;
@@ -140,12 +230,21 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
 /** Removes the peering between the customer VPC and this run's database VPC, and the customer's routes via it. */
 async function removePeeringOf(p: NetworkPlan): Promise<void> {
   const plan = planPeering(p.peer); // validated when the run began
-  const customer = await undoing.resolveCustomerVpc.executeWithOptions({ summary: `undo: find VPC ${plan.vpcId}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
-  const { peering } = await undoing.databaseDescribe.executeWithOptions({ summary: 'undo: find the peering to the new network' }, [plan, customer]);
+  const customer = await undoing.resolveCustomerVpc.executeWithOptions({ summary: `undo: find VPC ${plan.vpcId}` }, [
+    { region: plan.region, vpcId: plan.vpcId },
+  ]);
+  const { peering } = await undoing.databaseDescribe.executeWithOptions(
+    { summary: 'undo: find the peering to the new network' },
+    [plan, customer],
+  );
   if (!peering) return;
   if (peering.peeringId) {
-    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${peering.peeringId}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId: peering.peeringId }]);
+    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${peering.peeringId}` }, [
+      { region: customer.region, vpcId: customer.vpcId, peeringId: peering.peeringId },
+    ]);
   }
-  await undoing.databaseDeletePeering.executeWithOptions({ summary: `undo: delete ${peering.peeringId ?? 'the peering request'}` }, [plan, customer]);
+  await undoing.databaseDeletePeering.executeWithOptions(
+    { summary: `undo: delete ${peering.peeringId ?? 'the peering request'}` },
+    [plan, customer],
+  );
 }
-

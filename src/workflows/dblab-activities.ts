@@ -1,6 +1,11 @@
 /** Activity proxies for the DBLab refresh workflows, with timeouts from the run's settings. */
 import type { Duration } from '@temporalio/common';
-import { proxyActivities, proxyLocalActivities, type ActivityInterfaceFor, type RetryPolicy } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityInterfaceFor,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { createClonePrepare } from '../activities/clone-prepare';
 import type { createDblabActivities } from '../activities/dblab';
 import type { createRdsActivities } from '../activities/rds';
@@ -35,5 +40,9 @@ export const deleting = proxyActivities<Acts>({
 export function waiting(plan: RefreshPlan): ActivityInterfaceFor<Acts> {
   const heartbeatMs = Math.max(3 * durationMs(plan.pollInterval), 5_000);
   const longest = Math.max(durationMs(plan.timeout), durationMs(plan.cloneTimeout)) + 30 * 60_000;
-  return proxyActivities<Acts>({ startToCloseTimeout: longest as Duration, heartbeatTimeout: heartbeatMs as Duration, retry: RETRY });
+  return proxyActivities<Acts>({
+    startToCloseTimeout: longest as Duration,
+    heartbeatTimeout: heartbeatMs as Duration,
+    retry: RETRY,
+  });
 }

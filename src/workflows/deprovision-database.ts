@@ -17,21 +17,53 @@ export interface DeprovisionResult {
 }
 
 export async function deprovisionDatabase(input: DeprovisionInput): Promise<DeprovisionResult> {
-  const progress = new ProgressTracker<DeprovisionResult>('deprovisionDatabase', sqlTarget(input ?? {}), DEPROVISION_STAGES);
+  const progress = new ProgressTracker<DeprovisionResult>(
+    'deprovisionDatabase',
+    sqlTarget(input ?? {}),
+    DEPROVISION_STAGES,
+  );
   try {
-    const plan = await progress.run('validate', async () => validInput(() => planDeprovision(input)), (p) => ({
-      detail: `database ${p.database}, user ${p.user}, reclaim ${p.reclaimPolicy}`,
-    }));
+    const plan = await progress.run(
+      'validate',
+      async () => validInput(() => planDeprovision(input)),
+      (p) => ({
+        detail: `database ${p.database}, user ${p.user}, reclaim ${p.reclaimPolicy}`,
+      }),
+    );
     const sql = sqlActivities(plan.engine);
 
-    await progress.run('connect', () => sql.connect.executeWithOptions({ summary: `log in to ${plan.engine} ${plan.server.host}:${plan.server.port}` }, [plan]), (r) => ({ detail: r.detail }));
-    const db = await progress.run('drop-database', () => sql.dropDatabase.executeWithOptions({ summary: `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}` }, [plan]), step);
-    const user = await progress.run('drop-user', () => sql.dropUser.executeWithOptions({ summary: `drop user ${plan.user}` }, [plan]), step);
+    await progress.run(
+      'connect',
+      () =>
+        sql.connect.executeWithOptions(
+          { summary: `log in to ${plan.engine} ${plan.server.host}:${plan.server.port}` },
+          [plan],
+        ),
+      (r) => ({ detail: r.detail }),
+    );
+    const db = await progress.run(
+      'drop-database',
+      () =>
+        sql.dropDatabase.executeWithOptions(
+          { summary: `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}` },
+          [plan],
+        ),
+      step,
+    );
+    const user = await progress.run(
+      'drop-user',
+      () => sql.dropUser.executeWithOptions({ summary: `drop user ${plan.user}` }, [plan]),
+      step,
+    );
     if (plan.credentialsTarget) {
-      await progress.run('remove-credentials', () => credentials.remove.executeWithOptions({ summary: 'remove the stored credentials' }, [plan]), (r) => ({
-        skipped: !r.changed,
-        detail: r.changed ? 'removed' : 'nothing stored',
-      }));
+      await progress.run(
+        'remove-credentials',
+        () => credentials.remove.executeWithOptions({ summary: 'remove the stored credentials' }, [plan]),
+        (r) => ({
+          skipped: !r.changed,
+          detail: r.changed ? 'removed' : 'nothing stored',
+        }),
+      );
     } else {
       progress.skip('remove-credentials', 'no credentials target given');
     }

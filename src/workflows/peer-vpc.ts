@@ -13,10 +13,24 @@
  * finish. The run id is the one on the run's started event (kept across resets, its own for each
  * run of a cron or retry chain).
  */
-import { ApplicationFailure, CancelledFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
-import { peeringTarget, planPeering, PEERING_STAGES, type PeerVpcInput, type PeeringPlan, type PeeringStage } from '../domain/peering';
+import {
+  peeringTarget,
+  planPeering,
+  PEERING_STAGES,
+  type PeerVpcInput,
+  type PeeringPlan,
+  type PeeringStage,
+} from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { quick, undoing, waiting } from './peering-activities';
 import { CancelGuard } from './undo';
@@ -47,7 +61,6 @@ export interface PeerVpcResult {
   stagesRun: PeeringStage[];
 }
 
-
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
@@ -56,12 +69,24 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
   let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
-    const { plan, customer, database, peering } = await progress.run('prepare', async () => {
-      const plan = validInput(() => planPeering(input));
-      const customer = await quick.resolveCustomerVpc.executeWithOptions({ summary: `find VPC ${plan.vpcId} in ${plan.region}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
-      const side = await quick.databaseDescribe.executeWithOptions({ summary: `look up database ${plan.databaseId} (${plan.cloud.kind})` }, [plan, customer]);
-      return { plan, customer, ...side };
-    }, (r) => ({ detail: `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}` }));
+    const { plan, customer, database, peering } = await progress.run(
+      'prepare',
+      async () => {
+        const plan = validInput(() => planPeering(input));
+        const customer = await quick.resolveCustomerVpc.executeWithOptions(
+          { summary: `find VPC ${plan.vpcId} in ${plan.region}` },
+          [{ region: plan.region, vpcId: plan.vpcId }],
+        );
+        const side = await quick.databaseDescribe.executeWithOptions(
+          { summary: `look up database ${plan.databaseId} (${plan.cloud.kind})` },
+          [plan, customer],
+        );
+        return { plan, customer, ...side };
+      },
+      (r) => ({
+        detail: `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,
+      }),
+    );
 
     const acts = waiting(plan.timing, guard.enabled);
     const want = (s: PeeringStage) => plan.stages.includes(s);
@@ -70,18 +95,28 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
     let databaseCidr = database.cidr;
     const needPeering = (): string => {
       if (!peeringId) {
-        throw ApplicationFailure.nonRetryable(`database ${plan.databaseId} has no peering with ${customer.vpcId} yet: run the initiate stage first`, 'PeeringNotFound');
+        throw ApplicationFailure.nonRetryable(
+          `database ${plan.databaseId} has no peering with ${customer.vpcId} yet: run the initiate stage first`,
+          'PeeringNotFound',
+        );
       }
       return peeringId;
     };
 
     if (want('initiate')) {
-      const r = await progress.run('initiate', () => {
-        guard.stopIfCancelled();
-        if (runId) undo = { plan, customer, runId };
-        const args: Parameters<typeof acts.databaseInitiate> = runId ? [plan, customer, runId] : [plan, customer];
-        return acts.databaseInitiate.executeWithOptions({ summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` }, args);
-      }, outcome);
+      const r = await progress.run(
+        'initiate',
+        () => {
+          guard.stopIfCancelled();
+          if (runId) undo = { plan, customer, runId };
+          const args: Parameters<typeof acts.databaseInitiate> = runId ? [plan, customer, runId] : [plan, customer];
+          return acts.databaseInitiate.executeWithOptions(
+            { summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` },
+            args,
+          );
+        },
+        outcome,
+      );
       if (undo) Object.assign(undo, { requested: r.changed, peeringId: r.peeringId });
       peeringId = r.peeringId;
       hostedZoneId = r.hostedZoneId ?? hostedZoneId;
@@ -89,44 +124,105 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
     } else progress.skip('initiate', 'not selected');
 
     if (want('accept')) {
-      await progress.run('accept', () => {
-        guard.stopIfCancelled();
-        return acts.acceptPeering.executeWithOptions({ summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` }, [{ region: customer.region, peeringId: needPeering(), timing: plan.timing }]);
-      }, outcome);
+      await progress.run(
+        'accept',
+        () => {
+          guard.stopIfCancelled();
+          return acts.acceptPeering.executeWithOptions(
+            { summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` },
+            [{ region: customer.region, peeringId: needPeering(), timing: plan.timing }],
+          );
+        },
+        outcome,
+      );
     } else progress.skip('accept', 'not selected');
 
     if (want('route')) {
-      await progress.run('route', async () => {
-        guard.stopIfCancelled();
-        const pcx = needPeering();
-        const mine = await acts.ensureCustomerRoutes.executeWithOptions({ summary: `route ${databaseCidr} → ${pcx} (${plan.routeTables} tables)` }, [{
-          region: customer.region, vpcId: customer.vpcId, cidr: databaseCidr, peeringId: pcx, tables: plan.routeTables, force: plan.force, timing: plan.timing,
-        }]);
-        const back = await guard.create(() => quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [plan, customer, pcx]));
-        return { changed: mine.changed || back.changed, detail: `${mine.detail}; ${back.detail}` };
-      }, outcome);
+      await progress.run(
+        'route',
+        async () => {
+          guard.stopIfCancelled();
+          const pcx = needPeering();
+          const mine = await acts.ensureCustomerRoutes.executeWithOptions(
+            { summary: `route ${databaseCidr} → ${pcx} (${plan.routeTables} tables)` },
+            [
+              {
+                region: customer.region,
+                vpcId: customer.vpcId,
+                cidr: databaseCidr,
+                peeringId: pcx,
+                tables: plan.routeTables,
+                force: plan.force,
+                timing: plan.timing,
+              },
+            ],
+          );
+          const back = await guard.create(() =>
+            quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [
+              plan,
+              customer,
+              pcx,
+            ]),
+          );
+          return { changed: mine.changed || back.changed, detail: `${mine.detail}; ${back.detail}` };
+        },
+        outcome,
+      );
     } else progress.skip('route', 'not selected');
 
     if (want('associate-dns')) {
-      await progress.run('associate-dns', async () => {
-        if (!hostedZoneId) {
-          throw ApplicationFailure.nonRetryable(`database ${plan.databaseId} has no private hosted zone to associate ${customer.vpcId} with`, 'HostedZoneNotFound');
-        }
-        const zone = hostedZoneId;
-        const auth = await guard.create(() => quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [plan, customer, zone]));
-        const association = { hostedZoneId: zone, vpcId: customer.vpcId, region: customer.region, crossAccount: auth.crossAccount, zoneOwnerRoleArn: auth.zoneOwnerRoleArn };
-        if (undo) {
-          // Read before associating (recorded in history): the undo removes only an association this run made.
-          const before = await quick.vpcAssociatedWithZone.executeWithOptions({ summary: `is ${customer.vpcId} associated with ${zone} already?` }, [association]);
-          if (!before) undo.zone = association;
-        }
-        return guard.create(() => quick.associateVpcWithZone.executeWithOptions({ summary: `associate ${customer.vpcId} with zone ${zone}` }, [association]));
-      }, outcome);
+      await progress.run(
+        'associate-dns',
+        async () => {
+          if (!hostedZoneId) {
+            throw ApplicationFailure.nonRetryable(
+              `database ${plan.databaseId} has no private hosted zone to associate ${customer.vpcId} with`,
+              'HostedZoneNotFound',
+            );
+          }
+          const zone = hostedZoneId;
+          const auth = await guard.create(() =>
+            quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [
+              plan,
+              customer,
+              zone,
+            ]),
+          );
+          const association = {
+            hostedZoneId: zone,
+            vpcId: customer.vpcId,
+            region: customer.region,
+            crossAccount: auth.crossAccount,
+            zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
+          };
+          if (undo) {
+            // Read before associating (recorded in history): the undo removes only an association this run made.
+            const before = await quick.vpcAssociatedWithZone.executeWithOptions(
+              { summary: `is ${customer.vpcId} associated with ${zone} already?` },
+              [association],
+            );
+            if (!before) undo.zone = association;
+          }
+          return guard.create(() =>
+            quick.associateVpcWithZone.executeWithOptions(
+              { summary: `associate ${customer.vpcId} with zone ${zone}` },
+              [association],
+            ),
+          );
+        },
+        outcome,
+      );
     } else progress.skip('associate-dns', 'not selected');
 
     guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
     return progress.finish({
-      databaseId: plan.databaseId, vpcId: customer.vpcId, region: customer.region, peeringId, databaseCidr, hostedZoneId, stagesRun: plan.stages,
+      databaseId: plan.databaseId,
+      vpcId: customer.vpcId,
+      region: customer.region,
+      peeringId,
+      databaseCidr,
+      hostedZoneId,
+      stagesRun: plan.stages,
     });
   } catch (err) {
     // Cancelled: also when the stage in flight failed after the cancellation (it could not be interrupted).
@@ -145,16 +241,33 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
  */
 async function undoPeering(u: PeeringUndo): Promise<void> {
   const { plan, customer, runId, zone } = u;
-  const { peering } = await undoing.databaseDescribe.executeWithOptions({ summary: 'undo: find the peering this run made' }, [plan, customer]);
+  const { peering } = await undoing.databaseDescribe.executeWithOptions(
+    { summary: 'undo: find the peering this run made' },
+    [plan, customer],
+  );
   const aws = plan.cloud.kind === 'aws';
-  const ours = peering !== undefined && (aws ? peering.run === runId : u.requested === true && peering.peeringId === u.peeringId);
+  const ours =
+    peering !== undefined && (aws ? peering.run === runId : u.requested === true && peering.peeringId === u.peeringId);
   if (!ours) return;
   const pcx = peering.peeringId;
-  if (zone) await undoing.disassociateVpcFromZone.executeWithOptions({ summary: `undo: disassociate ${customer.vpcId} from ${zone.hostedZoneId}` }, [zone]);
+  if (zone)
+    await undoing.disassociateVpcFromZone.executeWithOptions(
+      { summary: `undo: disassociate ${customer.vpcId} from ${zone.hostedZoneId}` },
+      [zone],
+    );
   if (pcx) {
-    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${pcx}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId: pcx }]);
-    await undoing.databaseRemoveReturnRoute.executeWithOptions({ summary: `undo: remove return routes via ${pcx}` }, [plan, customer, pcx]);
+    await undoing.removeCustomerRoutes.executeWithOptions({ summary: `undo: remove routes via ${pcx}` }, [
+      { region: customer.region, vpcId: customer.vpcId, peeringId: pcx },
+    ]);
+    await undoing.databaseRemoveReturnRoute.executeWithOptions({ summary: `undo: remove return routes via ${pcx}` }, [
+      plan,
+      customer,
+      pcx,
+    ]);
   }
   const only = { ...(pcx ? { peeringId: pcx } : {}), ...(aws ? { runId } : {}) };
-  await undoing.databaseDeletePeering.executeWithOptions({ summary: `undo: delete ${pcx ?? 'the peering request'} this run made` }, [plan, customer, only]);
+  await undoing.databaseDeletePeering.executeWithOptions(
+    { summary: `undo: delete ${pcx ?? 'the peering request'} this run made` },
+    [plan, customer, only],
+  );
 }

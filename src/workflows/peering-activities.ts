@@ -1,5 +1,10 @@
 /** Activity proxies for the peering workflows, with timeouts from the run's timing settings. */
-import { ActivityCancellationType, proxyActivities, type ActivityInterfaceFor, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { createDatabaseNetworkActivities } from '../activities/database-network';
 import type { createDatabaseSideActivities } from '../activities/database-side';
 import type { createEc2Activities } from '../activities/ec2';
@@ -17,7 +22,10 @@ const RETRY = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '
 export const quick = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: RETRY });
 
 /** The undo of a cancelled run: retried until done (only a non-retryable error stops it), like delete-clone. */
-export const undoing = proxyActivities<Acts>({ startToCloseTimeout: '2m', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' } });
+export const undoing = proxyActivities<Acts>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
 
 /**
  * Calls that wait (initiate, accept, route): heartbeat, and a start-to-close beyond their own

@@ -42,7 +42,10 @@ export function errorText(err: unknown): string {
 }
 
 /** A stage's outcome from an activity's `{ changed, detail }`: skipped when it changed nothing. */
-export const stepOutcome = (r: { changed: boolean; detail: string }): StageOutcome => ({ skipped: !r.changed, detail: r.detail });
+export const stepOutcome = (r: { changed: boolean; detail: string }): StageOutcome => ({
+  skipped: !r.changed,
+  detail: r.detail,
+});
 
 /** Runs the domain's planning; its InvalidInput becomes the run's non-retryable `InvalidInput` failure. */
 export function validInput<T>(plan: () => T): T {
@@ -159,7 +162,10 @@ export class ProgressTracker<R = unknown> {
       this.publish(`${name}:failed`);
       // The type an activity (or the workflow) refused with; an activity's arrives as the cause of an ActivityFailure.
       const refusal = err instanceof ApplicationFailure ? err : (err as { cause?: unknown })?.cause;
-      const kept = refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type) ? refusal.type : undefined;
+      const kept =
+        refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type)
+          ? refusal.type
+          : undefined;
       throw new StageFailed(name, s.error, kept);
     }
   }

@@ -19,7 +19,15 @@ import { CancelGuard } from './undo';
 /** Marks carry the run id; a cancelled run undoes what it created. */
 export const UNDO_ON_CANCEL = 'provision-database-undo-on-cancel';
 
-export const PROVISION_STAGES = ['validate', 'connect', 'ensure-database', 'ensure-user', 'grant', 'verify', 'store-credentials'] as const;
+export const PROVISION_STAGES = [
+  'validate',
+  'connect',
+  'ensure-database',
+  'ensure-user',
+  'grant',
+  'verify',
+  'store-credentials',
+] as const;
 
 export interface ProvisionResult {
   engine: string;
@@ -38,29 +46,61 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   let toUndo: SqlPlan | undefined;
   try {
-    const valid: SqlPlan = await progress.run('validate', async () => validInput(() => planProvision(input)), (p) => ({
-      detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
-    }));
+    const valid: SqlPlan = await progress.run(
+      'validate',
+      async () => validInput(() => planProvision(input)),
+      (p) => ({
+        detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
+      }),
+    );
     // From history (the run's started event): the same on every attempt, replay and reset.
     const plan: SqlPlan = guard.enabled ? { ...valid, runId: workflowInfo().originalExecutionRunId } : valid;
     const sql = sqlActivities(plan.engine);
     const where = `${plan.engine} ${plan.server.host}:${plan.server.port}`;
 
-    await progress.run('connect', async () => {
-      const r = await sql.connect.executeWithOptions({ summary: `log in to ${where} as ${plan.server.adminUser}` }, [plan]);
-      await credentials.check.executeWithOptions({ summary: 'check the credentials target' }, [plan]);
-      return r;
-    }, (r) => ({ detail: r.detail }));
+    await progress.run(
+      'connect',
+      async () => {
+        const r = await sql.connect.executeWithOptions({ summary: `log in to ${where} as ${plan.server.adminUser}` }, [
+          plan,
+        ]);
+        await credentials.check.executeWithOptions({ summary: 'check the credentials target' }, [plan]);
+        return r;
+      },
+      (r) => ({ detail: r.detail }),
+    );
     if (guard.enabled) toUndo = plan;
     const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
-    await progress.run('ensure-database', () => create(() => sql.ensureDatabase.executeWithOptions({ summary: `ensure database ${plan.database}` }, [plan])), step);
-    await progress.run('ensure-user', () => create(() => sql.ensureUser.executeWithOptions({ summary: `ensure user ${plan.user}` }, [plan])), step);
-    await progress.run('grant', () => create(() => sql.grant.executeWithOptions({ summary: `give ${plan.user} ${plan.database} only` }, [plan])), step);
-    await progress.run('verify', () => create(() => sql.verify.executeWithOptions({ summary: `log in as ${plan.user} and check its reach` }, [plan])), (r) => ({ detail: r.detail }));
-    const stored = await progress.run('store-credentials', () => create(() => credentials.store.executeWithOptions({ summary: 'store the connection string' }, [plan])), (r) => ({
-      skipped: !r.changed,
-      detail: r.credentialsRef,
-    }));
+    await progress.run(
+      'ensure-database',
+      () =>
+        create(() => sql.ensureDatabase.executeWithOptions({ summary: `ensure database ${plan.database}` }, [plan])),
+      step,
+    );
+    await progress.run(
+      'ensure-user',
+      () => create(() => sql.ensureUser.executeWithOptions({ summary: `ensure user ${plan.user}` }, [plan])),
+      step,
+    );
+    await progress.run(
+      'grant',
+      () => create(() => sql.grant.executeWithOptions({ summary: `give ${plan.user} ${plan.database} only` }, [plan])),
+      step,
+    );
+    await progress.run(
+      'verify',
+      () =>
+        create(() => sql.verify.executeWithOptions({ summary: `log in as ${plan.user} and check its reach` }, [plan])),
+      (r) => ({ detail: r.detail }),
+    );
+    const stored = await progress.run(
+      'store-credentials',
+      () => create(() => credentials.store.executeWithOptions({ summary: 'store the connection string' }, [plan])),
+      (r) => ({
+        skipped: !r.changed,
+        detail: r.credentialsRef,
+      }),
+    );
     guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
 
     return progress.finish({
@@ -79,9 +119,18 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
       const undo = { ...toUndo, reclaimPolicy: 'delete' as const, madeByRun: toUndo.runId };
       const sql = undo.engine === 'postgres' ? sqlUndo.postgres : sqlUndo.mysql;
       await guard.undo(async () => {
-        await sql.dropUser.executeWithOptions({ summary: `undo: drop user ${undo.user} if this run created it` }, [undo]);
-        await sql.dropDatabase.executeWithOptions({ summary: `undo: drop database ${undo.database} if this run created it and it is empty` }, [undo]);
-        if (undo.credentialsTarget) await sqlUndo.removeCredentials.executeWithOptions({ summary: 'undo: remove the credentials this run stored' }, [undo]);
+        await sql.dropUser.executeWithOptions({ summary: `undo: drop user ${undo.user} if this run created it` }, [
+          undo,
+        ]);
+        await sql.dropDatabase.executeWithOptions(
+          { summary: `undo: drop database ${undo.database} if this run created it and it is empty` },
+          [undo],
+        );
+        if (undo.credentialsTarget)
+          await sqlUndo.removeCredentials.executeWithOptions(
+            { summary: 'undo: remove the credentials this run stored' },
+            [undo],
+          );
       });
       if (!isCancellation(err)) throw new CancelledFailure('cancelled; what the run made is undone');
     }

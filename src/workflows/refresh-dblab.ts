@@ -6,7 +6,14 @@
  * workflow id refresh-dblab:<dblab host>.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
-import { cloneName, cloneTags, planRefresh, refreshTarget, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
+import {
+  cloneName,
+  cloneTags,
+  planRefresh,
+  refreshTarget,
+  type RefreshConfig,
+  type RefreshPlan,
+} from '../domain/dblab-config';
 import { errorText, ProgressTracker, validInput } from './progress';
 import { checking, deleting, quick, recorded, waiting } from './dblab-activities';
 
@@ -35,7 +42,16 @@ export const PATCHES = {
 } as const;
 
 export const REFRESH_STAGES = [
-  'validate', 'check-dblab', 'find-snapshot', 'create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone',
+  'validate',
+  'check-dblab',
+  'find-snapshot',
+  'create-clone',
+  'wait-clone',
+  'prepare-clone',
+  'configure-dblab',
+  'full-refresh',
+  'wait-refresh',
+  'delete-clone',
 ] as const;
 
 export interface RefreshResult {
@@ -57,23 +73,44 @@ export function validRefreshPlan(input: unknown): RefreshPlan {
 /** Dry run: every check, nothing created; all problems in one error. */
 async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPlan): Promise<RefreshResult> {
   const problems: string[] = [];
-  await progress.run('check-dblab', async () => {
-    try {
-      const c = await checking.dblabCheck.executeWithOptions({ summary: `check DBLab at ${plan.dblabHost}` }, [plan]);
-      if (c.busy) problems.push(`DBLab is busy (${c.status}): a refresh now would be skipped`);
-      await checking.dblabCheckConfigAccess.executeWithOptions({ summary: 'check DBLab accepts config changes' }, [plan]);
-    } catch (err) {
-      problems.push(errorText(err));
-    }
-  }, () => ({ detail: 'reachable, token, config access checked' }));
-  const snapshot = await progress.run('find-snapshot', async () => {
-    const found = await checking.rdsValidate.executeWithOptions({ summary: 'check source, snapshot, subnet/security/parameter groups' }, [plan]);
-    problems.push(...found);
-    return found.length ? undefined : checking.rdsFindSnapshot.executeWithOptions({ summary: 'find the snapshot' }, [plan]).catch((e) => void problems.push(errorText(e)));
-  }, (s) => ({ detail: s ? `would restore ${s.id}` : 'see problems' }));
+  await progress.run(
+    'check-dblab',
+    async () => {
+      try {
+        const c = await checking.dblabCheck.executeWithOptions({ summary: `check DBLab at ${plan.dblabHost}` }, [plan]);
+        if (c.busy) problems.push(`DBLab is busy (${c.status}): a refresh now would be skipped`);
+        await checking.dblabCheckConfigAccess.executeWithOptions({ summary: 'check DBLab accepts config changes' }, [
+          plan,
+        ]);
+      } catch (err) {
+        problems.push(errorText(err));
+      }
+    },
+    () => ({ detail: 'reachable, token, config access checked' }),
+  );
+  const snapshot = await progress.run(
+    'find-snapshot',
+    async () => {
+      const found = await checking.rdsValidate.executeWithOptions(
+        { summary: 'check source, snapshot, subnet/security/parameter groups' },
+        [plan],
+      );
+      problems.push(...found);
+      return found.length
+        ? undefined
+        : checking.rdsFindSnapshot
+            .executeWithOptions({ summary: 'find the snapshot' }, [plan])
+            .catch((e) => void problems.push(errorText(e)));
+    },
+    (s) => ({ detail: s ? `would restore ${s.id}` : 'see problems' }),
+  );
   progress.skipAfter('find-snapshot', 'dry run');
   if (problems.length) {
-    throw ApplicationFailure.nonRetryable(`dry run found ${problems.length} problem(s): ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`, 'DryRunProblems', problems);
+    throw ApplicationFailure.nonRetryable(
+      `dry run found ${problems.length} problem(s): ${problems.map((p, i) => `(${i + 1}) ${p}`).join('; ')}`,
+      'DryRunProblems',
+      problems,
+    );
   }
   return { outcome: 'dry-run-passed', dblabHost: plan.dblabHost, snapshot: snapshot?.id };
 }
@@ -86,53 +123,129 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
   let result: RefreshResult | undefined;
   let failure: unknown;
   try {
-    plan = await progress.run('validate', async () => validRefreshPlan(input), (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}` }));
+    plan = await progress.run(
+      'validate',
+      async () => validRefreshPlan(input),
+      (p) => ({
+        detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}`,
+      }),
+    );
     const p = plan;
     if (p.dryRun) return progress.finish(await dryRun(progress, p));
 
-    const check = await progress.run('check-dblab', () => quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]), (c) => ({
-      skipped: c.busy, detail: c.busy ? `DBLab is already refreshing (${c.status})` : `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}`,
-    }));
+    const check = await progress.run(
+      'check-dblab',
+      () => quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]),
+      (c) => ({
+        skipped: c.busy,
+        detail: c.busy
+          ? `DBLab is already refreshing (${c.status})`
+          : `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}`,
+      }),
+    );
     if (check.busy) {
       progress.skipAfter('check-dblab', 'DBLab is already refreshing');
-      return progress.finish({ outcome: 'skipped', dblabHost: p.dblabHost, reason: `DBLab is already refreshing (${check.status})` });
+      return progress.finish({
+        outcome: 'skipped',
+        dblabHost: p.dblabHost,
+        reason: `DBLab is already refreshing (${check.status})`,
+      });
     }
 
-    const snapshot = await progress.run('find-snapshot', () => quick.rdsFindSnapshot.executeWithOptions({ summary: `find the snapshot of ${p.config.source.identifier}` }, [p]), (s) => ({
-      detail: `${s.id} (${s.type}, ${s.createdAt})`,
-    }));
+    const snapshot = await progress.run(
+      'find-snapshot',
+      () =>
+        quick.rdsFindSnapshot.executeWithOptions({ summary: `find the snapshot of ${p.config.source.identifier}` }, [
+          p,
+        ]),
+      (s) => ({
+        detail: `${s.id} (${s.type}, ${s.createdAt})`,
+      }),
+    );
 
-    const tags = cloneTags({ workflowId: info.workflowId, runId: info.runId, createdAt: new Date(), maxAgeMs: p.maxAgeMs, extra: p.config.clone.tags });
-    const id = await progress.run('create-clone', async () => {
-      // Both patch decisions before the local activity is awaited: a decision taken after it would
-      // depend on where the local activity's marker lands in history.
-      const named = patched(PATCHES.nameFromHistory);
-      const settle = patched(PATCHES.createSettlesBeforeCleanup);
-      // The name is fixed here, in history, before anything exists: the clone can always be found.
-      clone = named
-        ? await recorded.refreshCloneName({ startedAt: info.startTime.toISOString(), runId: info.runId })
-        : cloneName(info.startTime, info.runId);
-      const name = clone;
-      const create = () => quick.rdsCreateClone.executeWithOptions({ summary: `restore ${name} from ${snapshot.id}` }, [p, { identifier: name, snapshot, tags }]);
-      // Not cancellable: a cancelled run waits until the restore has happened (or surely has not),
-      // so delete-clone, which runs next, finds what it made.
-      const r = settle ? await CancellationScope.nonCancellable(create) : await create();
-      return { name, detail: r.detail };
-    }, (r) => ({ detail: r.detail })).then((r) => r.name);
+    const tags = cloneTags({
+      workflowId: info.workflowId,
+      runId: info.runId,
+      createdAt: new Date(),
+      maxAgeMs: p.maxAgeMs,
+      extra: p.config.clone.tags,
+    });
+    const id = await progress
+      .run(
+        'create-clone',
+        async () => {
+          // Both patch decisions before the local activity is awaited: a decision taken after it would
+          // depend on where the local activity's marker lands in history.
+          const named = patched(PATCHES.nameFromHistory);
+          const settle = patched(PATCHES.createSettlesBeforeCleanup);
+          // The name is fixed here, in history, before anything exists: the clone can always be found.
+          clone = named
+            ? await recorded.refreshCloneName({ startedAt: info.startTime.toISOString(), runId: info.runId })
+            : cloneName(info.startTime, info.runId);
+          const name = clone;
+          const create = () =>
+            quick.rdsCreateClone.executeWithOptions({ summary: `restore ${name} from ${snapshot.id}` }, [
+              p,
+              { identifier: name, snapshot, tags },
+            ]);
+          // Not cancellable: a cancelled run waits until the restore has happened (or surely has not),
+          // so delete-clone, which runs next, finds what it made.
+          const r = settle ? await CancellationScope.nonCancellable(create) : await create();
+          return { name, detail: r.detail };
+        },
+        (r) => ({ detail: r.detail }),
+      )
+      .then((r) => r.name);
     const wait = waiting(p);
-    const endpoint = await progress.run('wait-clone', () => wait.rdsWaitClone.executeWithOptions({ summary: `wait for ${id} to be available` }, [p, id]), (c) => ({
-      detail: `${c.host}:${c.port}`,
-    }));
+    const endpoint = await progress.run(
+      'wait-clone',
+      () => wait.rdsWaitClone.executeWithOptions({ summary: `wait for ${id} to be available` }, [p, id]),
+      (c) => ({
+        detail: `${c.host}:${c.port}`,
+      }),
+    );
     if (p.config.clone.prepare) {
-      await progress.run('prepare-clone', () => quick.prepareClone.executeWithOptions({ summary: `reset master password, create ${p.config.clone.prepare!.dblabUser} on the clone` }, [p, endpoint]), (r) => ({ detail: r.detail }));
+      await progress.run(
+        'prepare-clone',
+        () =>
+          quick.prepareClone.executeWithOptions(
+            { summary: `reset master password, create ${p.config.clone.prepare!.dblabUser} on the clone` },
+            [p, endpoint],
+          ),
+        (r) => ({ detail: r.detail }),
+      );
     } else progress.skip('prepare-clone', 'not configured');
-    await progress.run('configure-dblab', () => quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]), (r) => ({ detail: r.detail }));
+    await progress.run(
+      'configure-dblab',
+      () => quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]),
+      (r) => ({ detail: r.detail }),
+    );
     const triggeredAt = new Date().toISOString();
-    await progress.run('full-refresh', () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p, triggeredAt]), (r) => ({ detail: r.detail }));
-    const done = await progress.run('wait-refresh', () => wait.dblabWaitRefresh.executeWithOptions({ summary: `wait for the refresh (up to ${p.timeout})` }, [p, triggeredAt]), (r) => ({
-      detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
-    }));
-    result = { outcome: 'refreshed', dblabHost: p.dblabHost, snapshot: snapshot.id, clone: id, lastRefresh: done.lastRefresh, polls: done.polls, transientErrors: done.transientErrors };
+    await progress.run(
+      'full-refresh',
+      () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p, triggeredAt]),
+      (r) => ({ detail: r.detail }),
+    );
+    const done = await progress.run(
+      'wait-refresh',
+      () =>
+        wait.dblabWaitRefresh.executeWithOptions({ summary: `wait for the refresh (up to ${p.timeout})` }, [
+          p,
+          triggeredAt,
+        ]),
+      (r) => ({
+        detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
+      }),
+    );
+    result = {
+      outcome: 'refreshed',
+      dblabHost: p.dblabHost,
+      snapshot: snapshot.id,
+      clone: id,
+      lastRefresh: done.lastRefresh,
+      polls: done.polls,
+      transientErrors: done.transientErrors,
+    };
   } catch (err) {
     failure = err;
   }
@@ -143,9 +256,17 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     const id = clone;
     try {
       await CancellationScope.nonCancellable(() =>
-        progress.run('delete-clone', () => deleting.rdsDeleteClone.executeWithOptions(
-          { summary: `delete ${id}` }, patched(PATCHES.deleteByRunTag) ? [p, id, { runId: info.runId, byTag: true }] : [p, id, { runId: info.runId }],
-        ), (r) => ({ detail: r.detail })),
+        progress.run(
+          'delete-clone',
+          () =>
+            deleting.rdsDeleteClone.executeWithOptions(
+              { summary: `delete ${id}` },
+              patched(PATCHES.deleteByRunTag)
+                ? [p, id, { runId: info.runId, byTag: true }]
+                : [p, id, { runId: info.runId }],
+            ),
+          (r) => ({ detail: r.detail }),
+        ),
       );
     } catch (err) {
       failure ??= err;

@@ -8,11 +8,7 @@
  *
  * Cancelling or terminating this run cancels the child, which still deletes its clone.
  */
-import {
-  ChildWorkflowCancellationType,
-  ParentClosePolicy,
-  startChild,
-} from '@temporalio/workflow';
+import { ChildWorkflowCancellationType, ParentClosePolicy, startChild } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { refreshTarget, refreshWorkflowId, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
@@ -26,40 +22,60 @@ export interface ScheduledRefreshResult extends RefreshResult {
 }
 
 export async function scheduledRefreshDblab(input: RefreshConfig): Promise<ScheduledRefreshResult> {
-  const progress = new ProgressTracker<ScheduledRefreshResult>('scheduledRefreshDblab', refreshTarget(input), SCHEDULED_REFRESH_STAGES);
+  const progress = new ProgressTracker<ScheduledRefreshResult>(
+    'scheduledRefreshDblab',
+    refreshTarget(input),
+    SCHEDULED_REFRESH_STAGES,
+  );
   try {
-    const plan: RefreshPlan = await progress.run('validate', async () => validRefreshPlan(input), (p) => ({ detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}` }));
+    const plan: RefreshPlan = await progress.run(
+      'validate',
+      async () => validRefreshPlan(input),
+      (p) => ({
+        detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}`,
+      }),
+    );
     const workflowId = refreshWorkflowId(plan);
 
-    const child = await progress.run('start-refresh', async () => {
-      try {
-        return await startChild(refreshDblab, {
-          workflowId,
-          args: [input],
-          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-          cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-          staticSummary: `scheduled refresh of DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
-        });
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
-        throw err;
-      }
-    }, (c) => ({
-      skipped: c === undefined,
-      detail: c ? `started ${workflowId}` : `another refresh of ${plan.dblabHost} is running (${workflowId})`,
-    }));
+    const child = await progress.run(
+      'start-refresh',
+      async () => {
+        try {
+          return await startChild(refreshDblab, {
+            workflowId,
+            args: [input],
+            parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+            cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+            staticSummary: `scheduled refresh of DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
+          });
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+          throw err;
+        }
+      },
+      (c) => ({
+        skipped: c === undefined,
+        detail: c ? `started ${workflowId}` : `another refresh of ${plan.dblabHost} is running (${workflowId})`,
+      }),
+    );
     if (!child) {
       progress.skip('refresh', 'another refresh is running');
       return progress.finish({
-        outcome: 'skipped', dblabHost: plan.dblabHost, refreshWorkflowId: workflowId,
+        outcome: 'skipped',
+        dblabHost: plan.dblabHost,
+        refreshWorkflowId: workflowId,
         reason: `another refresh of ${plan.dblabHost} is running (${workflowId})`,
       });
     }
 
-    const result = await progress.run('refresh', () => child.result(), (r) => ({
-      skipped: r.outcome === 'skipped',
-      detail: `${workflowId}: ${r.outcome}${r.reason ? ` (${r.reason})` : ''}${r.clone ? `, clone ${r.clone} deleted` : ''}`,
-    }));
+    const result = await progress.run(
+      'refresh',
+      () => child.result(),
+      (r) => ({
+        skipped: r.outcome === 'skipped',
+        detail: `${workflowId}: ${r.outcome}${r.reason ? ` (${r.reason})` : ''}${r.clone ? `, clone ${r.clone} deleted` : ''}`,
+      }),
+    );
     return progress.finish({ ...result, refreshWorkflowId: workflowId });
   } catch (err) {
     return progress.fail(err);

@@ -15,7 +15,10 @@ const connecting = proxyActivities<Registered>({ startToCloseTimeout: '1m', retr
 /** DDL and checks: bounded retries on transient errors. */
 const acting = proxyActivities<Registered>({ startToCloseTimeout: '5m', retry });
 /** The undo of a cancelled run: retried until done (only a non-retryable error stops it). */
-const undoing = proxyActivities<Registered>({ startToCloseTimeout: '5m', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } });
+const undoing = proxyActivities<Registered>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
 
 /** What a cancelled provisioning run calls to remove what it made. */
 export const sqlUndo = {

@@ -16,7 +16,8 @@ export class CancelGuard {
 
   /** Throws a cancellation once the run is cancelled, so nothing more is started. */
   stopIfCancelled(): void {
-    if (this.enabled && CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled before this step');
+    if (this.enabled && CancellationScope.current().consideredCancelled)
+      throw new CancelledFailure('cancelled before this step');
   }
 
   /** A create the caller's cancellation cannot abandon halfway. */

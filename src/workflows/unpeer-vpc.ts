@@ -16,16 +16,29 @@ export interface UnpeerVpcResult {
   removed: boolean;
 }
 
-
 export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult> {
   const progress = new ProgressTracker<UnpeerVpcResult>('unpeerVpc', peeringTarget(input ?? {}), UNPEER_STAGES);
   try {
-    const { plan, customer, database, peering } = await progress.run('prepare', async () => {
-      const plan = validInput(() => planUnpeering(input));
-      const customer = await quick.resolveCustomerVpc.executeWithOptions({ summary: `find VPC ${plan.vpcId} in ${plan.region}` }, [{ region: plan.region, vpcId: plan.vpcId }]);
-      const side = await quick.databaseDescribe.executeWithOptions({ summary: `look up database ${plan.databaseId}` }, [plan, customer]);
-      return { plan, customer, ...side };
-    }, (r) => ({ detail: r.peering ? `peering ${r.peering.peeringId ?? '(no id yet)'} is ${r.peering.status}` : `no peering between ${r.plan.databaseId} and ${r.customer.vpcId}` }));
+    const { plan, customer, database, peering } = await progress.run(
+      'prepare',
+      async () => {
+        const plan = validInput(() => planUnpeering(input));
+        const customer = await quick.resolveCustomerVpc.executeWithOptions(
+          { summary: `find VPC ${plan.vpcId} in ${plan.region}` },
+          [{ region: plan.region, vpcId: plan.vpcId }],
+        );
+        const side = await quick.databaseDescribe.executeWithOptions(
+          { summary: `look up database ${plan.databaseId}` },
+          [plan, customer],
+        );
+        return { plan, customer, ...side };
+      },
+      (r) => ({
+        detail: r.peering
+          ? `peering ${r.peering.peeringId ?? '(no id yet)'} is ${r.peering.status}`
+          : `no peering between ${r.plan.databaseId} and ${r.customer.vpcId}`,
+      }),
+    );
 
     const peeringId = peering?.peeringId;
     const zone = peering?.hostedZoneId ?? database.hostedZoneId;
@@ -33,20 +46,49 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult>
     const zoneOwnerRoleArn = plan.cloud.kind === 'aws' ? plan.cloud.roleArn : undefined;
 
     if (zone) {
-      await progress.run('disassociate-dns', () => quick.disassociateVpcFromZone.executeWithOptions({ summary: `disassociate ${customer.vpcId} from ${zone}` }, [{
-        hostedZoneId: zone, vpcId: customer.vpcId, region: customer.region, crossAccount, zoneOwnerRoleArn,
-      }]), outcome);
+      await progress.run(
+        'disassociate-dns',
+        () =>
+          quick.disassociateVpcFromZone.executeWithOptions({ summary: `disassociate ${customer.vpcId} from ${zone}` }, [
+            {
+              hostedZoneId: zone,
+              vpcId: customer.vpcId,
+              region: customer.region,
+              crossAccount,
+              zoneOwnerRoleArn,
+            },
+          ]),
+        outcome,
+      );
     } else progress.skip('disassociate-dns', 'the database has no hosted zone');
 
     if (peeringId) {
-      await progress.run('remove-routes', async () => {
-        const mine = await quick.removeCustomerRoutes.executeWithOptions({ summary: `remove routes via ${peeringId}` }, [{ region: customer.region, vpcId: customer.vpcId, peeringId }]);
-        const back = await quick.databaseRemoveReturnRoute.executeWithOptions({ summary: `remove return routes via ${peeringId}` }, [plan, customer, peeringId]);
-        return { changed: mine.changed || back.changed, detail: `${mine.detail}; ${back.detail}` };
-      }, outcome);
+      await progress.run(
+        'remove-routes',
+        async () => {
+          const mine = await quick.removeCustomerRoutes.executeWithOptions(
+            { summary: `remove routes via ${peeringId}` },
+            [{ region: customer.region, vpcId: customer.vpcId, peeringId }],
+          );
+          const back = await quick.databaseRemoveReturnRoute.executeWithOptions(
+            { summary: `remove return routes via ${peeringId}` },
+            [plan, customer, peeringId],
+          );
+          return { changed: mine.changed || back.changed, detail: `${mine.detail}; ${back.detail}` };
+        },
+        outcome,
+      );
     } else progress.skip('remove-routes', 'no peering id');
 
-    const deleted = await progress.run('delete-peering', () => quick.databaseDeletePeering.executeWithOptions({ summary: `delete the peering on the database side` }, [plan, customer]), outcome);
+    const deleted = await progress.run(
+      'delete-peering',
+      () =>
+        quick.databaseDeletePeering.executeWithOptions({ summary: `delete the peering on the database side` }, [
+          plan,
+          customer,
+        ]),
+      outcome,
+    );
     return progress.finish({ databaseId: plan.databaseId, vpcId: customer.vpcId, peeringId, removed: deleted.changed });
   } catch (err) {
     return progress.fail(err);

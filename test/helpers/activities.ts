@@ -28,7 +28,11 @@ export function motoAws(region = 'us-east-1'): AwsClients {
  */
 export function testConfig(extra: WorkerConfigInput = {}): WorkerConfig {
   return workerConfig(
-    { allowLoopbackDatabases: true, credentials: { directories: [os.tmpdir()], secretsManagerPrefixes: ['dbops-test/'] }, ...extra },
+    {
+      allowLoopbackDatabases: true,
+      credentials: { directories: [os.tmpdir()], secretsManagerPrefixes: ['dbops-test/'] },
+      ...extra,
+    },
     'test',
   );
 }

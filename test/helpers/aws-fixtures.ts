@@ -39,7 +39,11 @@ export function countingAws(region = 'us-east-1'): { aws: AwsClients; log: CallL
 
 /** A plain client set for arranging and asserting (not counted). */
 export function fixtureAws(region = 'us-east-1'): AwsClients {
-  return new AwsClients({ endpoint: motoEndpoint(), defaultRegion: region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  return new AwsClients({
+    endpoint: motoEndpoint(),
+    defaultRegion: region,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
 }
 
 let octet = 0;
@@ -58,11 +62,19 @@ export interface CustomerFixture {
 }
 
 /** A customer VPC with its main route table and a second table associated with a subnet. */
-export async function makeCustomerVpc(aws: AwsClients, region = 'us-east-1', cidr = nextCustomerCidr()): Promise<CustomerFixture> {
+export async function makeCustomerVpc(
+  aws: AwsClients,
+  region = 'us-east-1',
+  cidr = nextCustomerCidr(),
+): Promise<CustomerFixture> {
   const ec2 = aws.ec2(region);
   const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: cidr }))).Vpc!;
-  const tables = (await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))).RouteTables!.filter((t) => t.VpcId === vpc.VpcId);
-  const subnet = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc.VpcId!, CidrBlock: cidr.replace(/\.0\.0\/16$/, '.1.0/24') }))).Subnet!;
+  const tables = (
+    await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpc.VpcId!] }] }))
+  ).RouteTables!.filter((t) => t.VpcId === vpc.VpcId);
+  const subnet = (
+    await ec2.send(new CreateSubnetCommand({ VpcId: vpc.VpcId!, CidrBlock: cidr.replace(/\.0\.0\/16$/, '.1.0/24') }))
+  ).Subnet!;
   const rt = (await ec2.send(new CreateRouteTableCommand({ VpcId: vpc.VpcId! }))).RouteTable!;
   await ec2.send(new AssociateRouteTableCommand({ RouteTableId: rt.RouteTableId!, SubnetId: subnet.SubnetId! }));
   return { vpcId: vpc.VpcId!, cidr, region, mainTable: tables[0].RouteTableId!, subnetTable: rt.RouteTableId! };
@@ -82,14 +94,20 @@ export async function makeAwsDatabase(
 ): Promise<DatabaseFixture> {
   const ec2 = aws.ec2(o.region, o.roleArn);
   const tag = [{ Key: DATABASE_TAG, Value: o.databaseId }];
-  const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: o.cidr, TagSpecifications: [{ ResourceType: 'vpc', Tags: tag }] }))).Vpc!;
+  const vpc = (
+    await ec2.send(new CreateVpcCommand({ CidrBlock: o.cidr, TagSpecifications: [{ ResourceType: 'vpc', Tags: tag }] }))
+  ).Vpc!;
   let zoneId: string | undefined;
   if (o.zone !== false) {
     const r53 = aws.route53(o.roleArn);
-    const z = await r53.send(new CreateHostedZoneCommand({
-      Name: `${o.databaseId}.db.internal`, CallerReference: `${o.databaseId}-${Date.now()}`,
-      HostedZoneConfig: { PrivateZone: true }, VPC: { VPCId: vpc.VpcId!, VPCRegion: o.region as never },
-    }));
+    const z = await r53.send(
+      new CreateHostedZoneCommand({
+        Name: `${o.databaseId}.db.internal`,
+        CallerReference: `${o.databaseId}-${Date.now()}`,
+        HostedZoneConfig: { PrivateZone: true },
+        VPC: { VPCId: vpc.VpcId!, VPCRegion: o.region as never },
+      }),
+    );
     zoneId = z.HostedZone!.Id!.replace('/hostedzone/', '');
     await r53.send(new ChangeTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: zoneId, AddTags: tag }));
   }
@@ -97,13 +115,16 @@ export async function makeAwsDatabase(
 }
 
 export async function routesTo(aws: AwsClients, region: string, tableId: string, cidr: string, roleArn?: string) {
-  const t = (await aws.ec2(region, roleArn).send(new DescribeRouteTablesCommand({ RouteTableIds: [tableId] }))).RouteTables![0];
+  const t = (await aws.ec2(region, roleArn).send(new DescribeRouteTablesCommand({ RouteTableIds: [tableId] })))
+    .RouteTables![0];
   return (t.Routes ?? []).filter((r) => r.DestinationCidrBlock === cidr);
 }
 
 export async function peeringsBetween(aws: AwsClients, region: string, a: string, b: string) {
   const all = (await aws.ec2(region).send(new DescribeVpcPeeringConnectionsCommand({}))).VpcPeeringConnections ?? [];
-  return all.filter((p) => [p.RequesterVpcInfo?.VpcId, p.AccepterVpcInfo?.VpcId].sort().join() === [a, b].sort().join());
+  return all.filter(
+    (p) => [p.RequesterVpcInfo?.VpcId, p.AccepterVpcInfo?.VpcId].sort().join() === [a, b].sort().join(),
+  );
 }
 
 export async function zoneVpcs(aws: AwsClients, zoneId: string, roleArn?: string) {

@@ -6,7 +6,13 @@ import type { AwsClients } from '../../src/activities/aws-clients';
 import { peeringsBetween, routesTo, zoneVpcs } from './aws-fixtures';
 
 export async function routeTablesOf(aws: AwsClients, vpcId: string) {
-  return (await aws.ec2('us-east-1').send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).RouteTables ?? [];
+  return (
+    (
+      await aws
+        .ec2('us-east-1')
+        .send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))
+    ).RouteTables ?? []
+  );
 }
 
 /** VPCs tagged dbops:database-id=<databaseId>. */
@@ -16,7 +22,9 @@ export async function dbVpcs(aws: AwsClients, databaseId: string) {
 }
 
 export async function subnetsOf(aws: AwsClients, vpcId: string) {
-  return ((await aws.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter((s) => s.VpcId === vpcId);
+  return ((await aws.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter(
+    (s) => s.VpcId === vpcId,
+  );
 }
 
 /** Hosted zones named `name` (moto keeps a zone whose VPC is gone). */
@@ -35,9 +43,13 @@ export async function expectPeeredOnce(
   const pcx = await peeringsBetween(aws, 'us-east-1', customer.vpcId, db.vpcId);
   expect(pcx.map((p) => [p.VpcPeeringConnectionId, p.Status?.Code])).toEqual([[peeringId, 'active']]);
   for (const table of [customer.mainTable, customer.subnetTable]) {
-    expect((await routesTo(aws, 'us-east-1', table, db.cidr)).map((r) => r.VpcPeeringConnectionId)).toEqual([peeringId]);
+    expect((await routesTo(aws, 'us-east-1', table, db.cidr)).map((r) => r.VpcPeeringConnectionId)).toEqual([
+      peeringId,
+    ]);
   }
-  const back = (await routeTablesOf(aws, db.vpcId)).map((rt) => (rt.Routes ?? []).filter((r) => r.DestinationCidrBlock === customer.cidr).length);
+  const back = (await routeTablesOf(aws, db.vpcId)).map(
+    (rt) => (rt.Routes ?? []).filter((r) => r.DestinationCidrBlock === customer.cidr).length,
+  );
   expect(back.every((n) => n <= 1)).toBe(true);
   expect(back.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
   if (db.zoneId) expect((await zoneVpcs(aws, db.zoneId)).filter((v) => v.VPCId === customer.vpcId)).toHaveLength(1);
@@ -52,8 +64,17 @@ export async function expectNetworkOnce(
   result: { databaseVpcId: string; subnetIds: string[]; hostedZoneId: string; peering: { peeringId?: string } },
 ): Promise<void> {
   expect((await dbVpcs(aws, databaseId)).map((v) => v.VpcId)).toEqual([result.databaseVpcId]);
-  expect((await subnetsOf(aws, result.databaseVpcId)).map((s) => s.SubnetId).sort()).toEqual([...result.subnetIds].sort());
+  expect((await subnetsOf(aws, result.databaseVpcId)).map((s) => s.SubnetId).sort()).toEqual(
+    [...result.subnetIds].sort(),
+  );
   expect(result.subnetIds).toHaveLength(2);
-  expect((await zonesNamed(aws, `${databaseId}.db.internal`)).map((z) => z.Id!.replace('/hostedzone/', ''))).toEqual([result.hostedZoneId]);
-  await expectPeeredOnce(aws, customer, { vpcId: result.databaseVpcId, cidr, zoneId: result.hostedZoneId }, result.peering.peeringId!);
+  expect((await zonesNamed(aws, `${databaseId}.db.internal`)).map((z) => z.Id!.replace('/hostedzone/', ''))).toEqual([
+    result.hostedZoneId,
+  ]);
+  await expectPeeredOnce(
+    aws,
+    customer,
+    { vpcId: result.databaseVpcId, cidr, zoneId: result.hostedZoneId },
+    result.peering.peeringId!,
+  );
 }

@@ -18,14 +18,27 @@ export const SOURCE_PASSWORD = 'production-password-never-in-history';
 
 export async function makeRdsSource(aws: AwsClients, region = 'us-east-1'): Promise<string> {
   const id = uniqueName('prod').replace(/_/g, '-');
-  await aws.rds(region).send(new CreateDBInstanceCommand({
-    DBInstanceIdentifier: id, Engine: 'postgres', DBInstanceClass: 'db.t3.medium', MasterUsername: 'postgres',
-    MasterUserPassword: 'source-master-pw', AllocatedStorage: 20, DBName: 'postgres', BackupRetentionPeriod: 7,
-  }));
+  await aws.rds(region).send(
+    new CreateDBInstanceCommand({
+      DBInstanceIdentifier: id,
+      Engine: 'postgres',
+      DBInstanceClass: 'db.t3.medium',
+      MasterUsername: 'postgres',
+      MasterUserPassword: 'source-master-pw',
+      AllocatedStorage: 20,
+      DBName: 'postgres',
+      BackupRetentionPeriod: 7,
+    }),
+  );
   return id; // moto makes an automated snapshot rds:<id>-<date> right away
 }
 
-export async function makeManualSnapshots(aws: AwsClients, source: string, count: number, region = 'us-east-1'): Promise<string[]> {
+export async function makeManualSnapshots(
+  aws: AwsClients,
+  source: string,
+  count: number,
+  region = 'us-east-1',
+): Promise<string[]> {
   const ids = [];
   for (let i = 0; i < count; i++) {
     const id = `${source}-manual-${i}`;
@@ -36,12 +49,32 @@ export async function makeManualSnapshots(aws: AwsClients, source: string, count
   return ids;
 }
 
-export async function makeAuroraSource(aws: AwsClients, region = 'us-east-1'): Promise<{ cluster: string; snapshot: string }> {
+export async function makeAuroraSource(
+  aws: AwsClients,
+  region = 'us-east-1',
+): Promise<{ cluster: string; snapshot: string }> {
   const cluster = uniqueName('aurora').replace(/_/g, '-');
-  await aws.rds(region).send(new CreateDBClusterCommand({ DBClusterIdentifier: cluster, Engine: 'aurora-postgresql', MasterUsername: 'postgres', MasterUserPassword: 'source-master-pw', DatabaseName: 'postgres' }));
-  await aws.rds(region).send(new CreateDBInstanceCommand({ DBInstanceIdentifier: `${cluster}-1`, DBClusterIdentifier: cluster, Engine: 'aurora-postgresql', DBInstanceClass: 'db.r6g.large' }));
+  await aws.rds(region).send(
+    new CreateDBClusterCommand({
+      DBClusterIdentifier: cluster,
+      Engine: 'aurora-postgresql',
+      MasterUsername: 'postgres',
+      MasterUserPassword: 'source-master-pw',
+      DatabaseName: 'postgres',
+    }),
+  );
+  await aws.rds(region).send(
+    new CreateDBInstanceCommand({
+      DBInstanceIdentifier: `${cluster}-1`,
+      DBClusterIdentifier: cluster,
+      Engine: 'aurora-postgresql',
+      DBInstanceClass: 'db.r6g.large',
+    }),
+  );
   const snapshot = `${cluster}-snap`;
-  await aws.rds(region).send(new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: cluster, DBClusterSnapshotIdentifier: snapshot }));
+  await aws
+    .rds(region)
+    .send(new CreateDBClusterSnapshotCommand({ DBClusterIdentifier: cluster, DBClusterSnapshotIdentifier: snapshot }));
   return { cluster, snapshot };
 }
 
@@ -55,11 +88,29 @@ export async function clustersNamed(aws: AwsClients, prefix: string, region = 'u
   return all.map((c) => c.DBClusterIdentifier!).filter((c) => c.startsWith(prefix));
 }
 
-export function refreshConfig(o: { source: string; apiEndpoint: string; type?: 'rds' | 'aurora-cluster'; extra?: Record<string, unknown> }): RefreshConfig {
+export function refreshConfig(o: {
+  source: string;
+  apiEndpoint: string;
+  type?: 'rds' | 'aurora-cluster';
+  extra?: Record<string, unknown>;
+}): RefreshConfig {
   return {
-    source: { type: o.type ?? 'rds', identifier: o.source, dbName: 'postgres', username: 'postgres', password: 'env:SRC_PW' },
+    source: {
+      type: o.type ?? 'rds',
+      identifier: o.source,
+      dbName: 'postgres',
+      username: 'postgres',
+      password: 'env:SRC_PW',
+    },
     clone: { instanceClass: 'db.t3.medium', tags: { team: 'data' }, maxAge: '48h' },
-    dblab: { apiEndpoint: o.apiEndpoint, token: 'env:DBLAB_TOKEN', pollInterval: '100ms', timeout: '1m', startDeadline: '3s', requestTimeout: '1s' },
+    dblab: {
+      apiEndpoint: o.apiEndpoint,
+      token: 'env:DBLAB_TOKEN',
+      pollInterval: '100ms',
+      timeout: '1m',
+      startDeadline: '3s',
+      requestTimeout: '1s',
+    },
     aws: { region: 'us-east-1' },
     ...o.extra,
   } as RefreshConfig;
@@ -69,7 +120,11 @@ export function refreshConfig(o: { source: string; apiEndpoint: string; type?: '
 export async function taggedWith(aws: AwsClients, runId: string, region = 'us-east-1'): Promise<string[]> {
   const rds = aws.rds(region);
   const ours = (tags: Tag[] | undefined) => (tags ?? []).some((x) => x.Key === RUN_ID_TAG && x.Value === runId);
-  const instances = ((await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? []).filter((i) => ours(i.TagList)).map((i) => `instance ${i.DBInstanceIdentifier}`);
-  const clusters = ((await rds.send(new DescribeDBClustersCommand({}))).DBClusters ?? []).filter((c) => ours(c.TagList)).map((c) => `cluster ${c.DBClusterIdentifier}`);
+  const instances = ((await rds.send(new DescribeDBInstancesCommand({}))).DBInstances ?? [])
+    .filter((i) => ours(i.TagList))
+    .map((i) => `instance ${i.DBInstanceIdentifier}`);
+  const clusters = ((await rds.send(new DescribeDBClustersCommand({}))).DBClusters ?? [])
+    .filter((c) => ours(c.TagList))
+    .map((c) => `cluster ${c.DBClusterIdentifier}`);
   return [...instances, ...clusters];
 }

@@ -9,7 +9,13 @@
  * once, so a run takes well under a second.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  WorkflowFailedError,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress, StageStatus } from '../../src/api';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from './temporal';
@@ -41,7 +47,13 @@ export class MockActivities {
     for (const name of Object.keys(this.defaults)) {
       out[name] = async (...args: unknown[]) => {
         const info = Context.current().info;
-        this.calls.push({ name, args, workflowId: info.workflowExecution?.workflowId ?? '', workflowType: info.workflowType ?? '', local: info.isLocal });
+        this.calls.push({
+          name,
+          args,
+          workflowId: info.workflowExecution?.workflowId ?? '',
+          workflowType: info.workflowType ?? '',
+          local: info.isLocal,
+        });
         return (this.overrides.get(name) ?? this.defaults[name])(...args);
       };
     }
@@ -66,7 +78,9 @@ export class MockActivities {
 
   /** The argument lists of every call of `name`. */
   args(name: string, workflowId?: string): unknown[][] {
-    return this.of(workflowId).filter((c) => c.name === name).map((c) => c.args);
+    return this.of(workflowId)
+      .filter((c) => c.name === name)
+      .map((c) => c.args);
   }
 
   private of(workflowId?: string): Call[] {
@@ -125,7 +139,11 @@ export class Gate {
 export interface MockedWorld {
   t: TestEnv;
   worker: Worker;
-  start<A extends unknown[]>(workflowType: string, prefix: string, args: A): Promise<WorkflowHandleWithFirstExecutionRunId>;
+  start<A extends unknown[]>(
+    workflowType: string,
+    prefix: string,
+    args: A,
+  ): Promise<WorkflowHandleWithFirstExecutionRunId>;
   close(): Promise<void>;
 }
 
@@ -136,7 +154,8 @@ export async function mockedWorld(mocks: MockActivities): Promise<MockedWorld> {
   return {
     t,
     worker,
-    start: (workflowType, prefix, args) => t.client.workflow.start(workflowType, { taskQueue: t.taskQueue, workflowId: uniqueName(prefix), args }),
+    start: (workflowType, prefix, args) =>
+      t.client.workflow.start(workflowType, { taskQueue: t.taskQueue, workflowId: uniqueName(prefix), args }),
     async close() {
       worker.shutdown();
       await running;
@@ -159,7 +178,8 @@ export async function runFailure(handle: WorkflowHandle): Promise<Error> {
 /** Asserts the run failed with a non-retryable ApplicationFailure of `type`; returns it. */
 export async function expectFailure(handle: WorkflowHandle, type: string): Promise<ApplicationFailure> {
   const cause = await runFailure(handle);
-  if (!(cause instanceof ApplicationFailure)) throw new Error(`expected an ApplicationFailure, got ${cause.name}: ${cause.message}`);
+  if (!(cause instanceof ApplicationFailure))
+    throw new Error(`expected an ApplicationFailure, got ${cause.name}: ${cause.message}`);
   expect(cause.type).toBe(type);
   expect(cause.nonRetryable).toBe(true);
   return cause;

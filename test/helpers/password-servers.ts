@@ -23,11 +23,11 @@ export interface PasswordServer {
   stop(): Promise<void>;
 }
 
-
 /** Why a password server of this engine cannot be started here, or undefined. */
 export function passwordServerUnavailable(engine: 'postgres' | 'mysql'): string | undefined {
   if (engine === 'postgres') return postgresUnavailable();
-  if (!which('mariadbd') || !which('mariadb-install-db')) return 'MariaDB server binaries (mariadbd, mariadb-install-db) are not installed';
+  if (!which('mariadbd') || !which('mariadb-install-db'))
+    return 'MariaDB server binaries (mariadbd, mariadb-install-db) are not installed';
   return undefined;
 }
 
@@ -78,16 +78,29 @@ export async function startPasswordMariadb(): Promise<PasswordServer> {
   const socket = path.join(dir, 'sock');
   execFileSync(
     'mariadb-install-db',
-    ['--no-defaults', `--datadir=${data}`, `--user=${user}`, '--auth-root-authentication-method=normal', '--skip-test-db'],
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--user=${user}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+    ],
     { stdio: 'ignore' },
   );
   const port = await freePort();
   const proc: ChildProcess = spawn(
     'mariadbd',
     [
-      '--no-defaults', `--datadir=${data}`, `--user=${user}`, `--port=${port}`, '--bind-address=127.0.0.1',
-      `--socket=${socket}`, `--pid-file=${path.join(dir, 'pid')}`, `--log-error=${path.join(dir, 'error.log')}`,
-      '--skip-log-bin', '--innodb-buffer-pool-size=16M',
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--user=${user}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${socket}`,
+      `--pid-file=${path.join(dir, 'pid')}`,
+      `--log-error=${path.join(dir, 'error.log')}`,
+      '--skip-log-bin',
+      '--innodb-buffer-pool-size=16M',
     ],
     { stdio: 'ignore' },
   );
@@ -105,7 +118,9 @@ export async function startPasswordMariadb(): Promise<PasswordServer> {
     // Before the password is set only the socket lets root in.
     const c = await mysql.createConnection({ socketPath: socket, user: 'root' });
     try {
-      const [all] = await c.query<mysql.RowDataPacket[]>("SELECT User, Host FROM mysql.user WHERE User IN ('root', '') AND is_role = 'N'");
+      const [all] = await c.query<mysql.RowDataPacket[]>(
+        "SELECT User, Host FROM mysql.user WHERE User IN ('root', '') AND is_role = 'N'",
+      );
       for (const r of all) {
         // Anonymous accounts would match any user name from localhost.
         if (r.User === '') await c.query('DROP USER ?@?', ['', r.Host]);
@@ -116,7 +131,9 @@ export async function startPasswordMariadb(): Promise<PasswordServer> {
     }
     return { engine: 'mysql', host: '127.0.0.1', port, adminUser: 'root', adminPassword, stop };
   } catch (err) {
-    const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8').slice(-2000) : '';
+    const log = fs.existsSync(path.join(dir, 'error.log'))
+      ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8').slice(-2000)
+      : '';
     await stop();
     throw new Error(`the password MariaDB did not start: ${(err as Error).message}\n${log}`);
   }
@@ -134,12 +151,27 @@ export interface ServerAdmin {
 
 export async function serverAdmin(s: PasswordServer, database?: string): Promise<ServerAdmin> {
   if (s.engine === 'postgres') {
-    const c = new Client({ host: s.host, port: s.port, user: s.adminUser, password: s.adminPassword, database: database ?? 'postgres' });
+    const c = new Client({
+      host: s.host,
+      port: s.port,
+      user: s.adminUser,
+      password: s.adminPassword,
+      database: database ?? 'postgres',
+    });
     c.on('error', () => undefined);
     await c.connect();
     return { query: async (sql, params) => (await c.query(sql, params)).rows, close: () => c.end() };
   }
-  const c = await mysql.createConnection({ host: s.host, port: s.port, user: s.adminUser, password: s.adminPassword, database });
+  const c = await mysql.createConnection({
+    host: s.host,
+    port: s.port,
+    user: s.adminUser,
+    password: s.adminPassword,
+    database,
+  });
   c.on('error', () => undefined);
-  return { query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params))[0] as T[], close: () => c.end() };
+  return {
+    query: async <T>(sql: string, params?: unknown[]) => (await c.query(sql, params))[0] as T[],
+    close: () => c.end(),
+  };
 }

@@ -29,9 +29,17 @@ export interface HistoryFile {
 /** Every `test/fixtures/histories/<version>/*.json`, versions and files sorted. */
 export function listHistoryFiles(dir = HISTORIES_DIR): HistoryFile[] {
   if (!fs.existsSync(dir)) return [];
-  const versions = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const versions = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   return versions.flatMap((version) =>
-    fs.readdirSync(path.join(dir, version)).filter((f) => f.endsWith('.json')).sort().map((file) => ({ name: `${version}/${file}`, version, file })),
+    fs
+      .readdirSync(path.join(dir, version))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((file) => ({ name: `${version}/${file}`, version, file })),
   );
 }
 
@@ -72,7 +80,9 @@ function decode(payloads: Payload[] | null | undefined, where: string): unknown[
       return normalise(defaultPayloadConverter.fromPayload(p));
     } catch (err) {
       const encoding = Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString();
-      throw new Error(`${where}: argument ${i} cannot be decoded (encoding ${encoding}; record histories without DBOPS_CODEC_KEYS): ${(err as Error).message}`);
+      throw new Error(
+        `${where}: argument ${i} cannot be decoded (encoding ${encoding}; record histories without DBOPS_CODEC_KEYS): ${(err as Error).message}`,
+      );
     }
   });
 }
@@ -84,18 +94,37 @@ export function recordedCalls(history: History, name = 'history'): RecordedCall[
     const eventId = String(e.eventId);
     if (e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
       const a = e.activityTaskScheduledEventAttributes!;
-      out.push({ kind: 'activity', eventId, type: a.activityType?.name ?? '', args: decode(a.input?.payloads as Payload[], `${name} event ${eventId}`) });
+      out.push({
+        kind: 'activity',
+        eventId,
+        type: a.activityType?.name ?? '',
+        args: decode(a.input?.payloads as Payload[], `${name} event ${eventId}`),
+      });
     } else if (e.eventType === EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED) {
       const a = e.startChildWorkflowExecutionInitiatedEventAttributes!;
       out.push({
-        kind: 'childWorkflow', eventId, type: a.workflowType?.name ?? '', workflowId: a.workflowId ?? undefined,
+        kind: 'childWorkflow',
+        eventId,
+        type: a.workflowType?.name ?? '',
+        workflowId: a.workflowId ?? undefined,
         args: decode(a.input?.payloads as Payload[], `${name} event ${eventId}`),
       });
-    } else if (e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED && e.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) {
+    } else if (
+      e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED &&
+      e.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER
+    ) {
       // One marker per attempt that ended; a marker with `backoff` is followed by a retry's marker.
-      const [data] = decode(e.markerRecordedEventAttributes.details?.data?.payloads as Payload[], `${name} event ${eventId}`) as Array<Record<string, unknown> | null>;
+      const [data] = decode(
+        e.markerRecordedEventAttributes.details?.data?.payloads as Payload[],
+        `${name} event ${eventId}`,
+      ) as Array<Record<string, unknown> | null>;
       if (data?.backoff != null) continue;
-      out.push({ kind: 'localActivity', eventId, type: String(data?.activity_type ?? data?.activityType ?? ''), args: [] });
+      out.push({
+        kind: 'localActivity',
+        eventId,
+        type: String(data?.activity_type ?? data?.activityType ?? ''),
+        args: [],
+      });
     }
   }
   return out;
@@ -103,7 +132,8 @@ export function recordedCalls(history: History, name = 'history'): RecordedCall[
 
 /** The workflow id the history ran under (activities may be sent it, e.g. as a tag). */
 export function historyWorkflowId(history: History): string | undefined {
-  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes as { workflowId?: string } | null | undefined;
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes as
+    { workflowId?: string } | null | undefined;
   return started?.workflowId || undefined;
 }
 
@@ -141,7 +171,8 @@ export function diffValues(a: unknown, b: unknown, at: string, out: string[] = [
   if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; i < Math.max(a.length, b.length); i++) diffValues(a[i], b[i], `${at}[${i}]`, out, limit);
   } else if (isObj(a) && isObj(b) && !Array.isArray(a) && !Array.isArray(b)) {
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) diffValues(a[k], b[k], `${at}.${k}`, out, limit);
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
+      diffValues(a[k], b[k], `${at}.${k}`, out, limit);
   } else if (JSON.stringify(a) !== JSON.stringify(b)) {
     out.push(`${at}: history ${short(a)} ≠ now ${short(b)}`);
   }
@@ -174,7 +205,9 @@ export function compareCalls(name: string, history: History, current: CapturedCa
       const n = now[i];
       const where = `${name}: event ${r.eventId}, ${describe(r)}`;
       if (!n) {
-        problems.push(`${where}: the current code no longer schedules it (it schedules ${now.length} ${plural(kind)}, the history ${rec.length})`);
+        problems.push(
+          `${where}: the current code no longer schedules it (it schedules ${now.length} ${plural(kind)}, the history ${rec.length})`,
+        );
         break;
       }
       if (n.type !== r.type) {
@@ -186,19 +219,32 @@ export function compareCalls(name: string, history: History, current: CapturedCa
         diffs.push(`workflowId: history ${short(r.workflowId)} ≠ now ${short(n.workflowId)}`);
       }
       diffValues(r.args, JSON.parse(n.argsJson), 'args', diffs);
-      if (diffs.length) problems.push(`${where}: the current code sends different arguments:\n    ${diffs.join('\n    ')}`);
+      if (diffs.length)
+        problems.push(`${where}: the current code sends different arguments:\n    ${diffs.join('\n    ')}`);
     }
     if (closed && now.length > rec.length) {
-      problems.push(`${name}: the current code schedules ${describe(now[rec.length])} (and ${now.length - rec.length - 1} more) that the finished history never scheduled`);
+      problems.push(
+        `${name}: the current code schedules ${describe(now[rec.length])} (and ${now.length - rec.length - 1} more) that the finished history never scheduled`,
+      );
     }
   }
   // Local activities: a marker is written when one ends, so a history cut short may lack the last.
-  const recLocal = recorded.filter((c) => c.kind === 'localActivity').map((c) => c.type).sort();
-  const nowLocal = current.filter((c) => c.kind === 'localActivity').map((c) => c.type).sort();
+  const recLocal = recorded
+    .filter((c) => c.kind === 'localActivity')
+    .map((c) => c.type)
+    .sort();
+  const nowLocal = current
+    .filter((c) => c.kind === 'localActivity')
+    .map((c) => c.type)
+    .sort();
   const unmatched = [...nowLocal];
-  const missing = recLocal.filter((t) => (unmatched.includes(t) ? (unmatched.splice(unmatched.indexOf(t), 1), false) : true));
+  const missing = recLocal.filter((t) =>
+    unmatched.includes(t) ? (unmatched.splice(unmatched.indexOf(t), 1), false) : true,
+  );
   if (missing.length || (closed && unmatched.length)) {
-    problems.push(`${name}: local activities: the history recorded [${recLocal.join(', ')}], the current code schedules [${nowLocal.join(', ')}]`);
+    problems.push(
+      `${name}: local activities: the history recorded [${recLocal.join(', ')}], the current code schedules [${nowLocal.join(', ')}]`,
+    );
   }
   return problems;
 }
@@ -246,5 +292,7 @@ export function formatFailures(reports: ReplayReport[]): string | undefined {
     ...(r.replayError ? [`${r.name}: replay failed: ${r.replayError.message}`] : []),
     ...r.mismatches,
   ]);
-  return lines.length ? `${lines.length} replay problem(s) (see CONTRIBUTING.md, "When the replay check fails"):\n${lines.join('\n')}` : undefined;
+  return lines.length
+    ? `${lines.length} replay problem(s) (see CONTRIBUTING.md, "When the replay check fails"):\n${lines.join('\n')}`
+    : undefined;
 }

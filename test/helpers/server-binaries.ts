@@ -42,7 +42,9 @@ export function postgresRunner(dir: string): { run(cmd: string, args: string[]):
   const asPostgres = process.getuid?.() === 0;
   return {
     run: (cmd, args) =>
-      void (asPostgres ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'ignore' }) : execFileSync(cmd, args, { stdio: 'ignore' })),
+      void (asPostgres
+        ? execFileSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { stdio: 'ignore' })
+        : execFileSync(cmd, args, { stdio: 'ignore' })),
     own: (...paths) => {
       if (asPostgres) execFileSync('chown', ['-R', 'postgres', ...(paths.length ? paths : [dir])]);
     },

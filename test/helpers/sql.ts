@@ -48,7 +48,8 @@ export async function sqlAdmin(engine: Engine): Promise<SqlAdmin> {
     const c = new Client({ connectionString: PG_URL });
     await c.connect();
     return {
-      databaseExists: async (db) => (await c.query('select 1 from pg_database where datname = $1', [db])).rowCount === 1,
+      databaseExists: async (db) =>
+        (await c.query('select 1 from pg_database where datname = $1', [db])).rowCount === 1,
       userExists: async (u) => (await c.query('select 1 from pg_roles where rolname = $1', [u])).rowCount === 1,
       exec: async (sql) => void (await c.query(sql)),
       cleanup: async (db, user) => {
@@ -63,8 +64,11 @@ export async function sqlAdmin(engine: Engine): Promise<SqlAdmin> {
   }
   const c = await mysql.createConnection({ uri: MYSQL_URL });
   return {
-    databaseExists: async (db) => ((await c.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]))[0] as unknown[]).length === 1,
-    userExists: async (u) => ((await c.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [u]))[0] as unknown[]).length === 1,
+    databaseExists: async (db) =>
+      ((await c.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]))[0] as unknown[])
+        .length === 1,
+    userExists: async (u) =>
+      ((await c.query("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [u]))[0] as unknown[]).length === 1,
     exec: async (sql) => void (await c.query(sql)),
     cleanup: async (db, user) => {
       await c.query(`DROP DATABASE IF EXISTS \`${db}\``);
@@ -75,7 +79,9 @@ export async function sqlAdmin(engine: Engine): Promise<SqlAdmin> {
 }
 
 /** Connects with a kine-format connection string through the real driver; returns a query function. */
-export async function connectWith(connectionString: string): Promise<{ query(sql: string): Promise<unknown[]>; close(): Promise<void> }> {
+export async function connectWith(
+  connectionString: string,
+): Promise<{ query(sql: string): Promise<unknown[]>; close(): Promise<void> }> {
   if (connectionString.startsWith('postgres://')) {
     const c = new Client({ connectionString });
     await c.connect();

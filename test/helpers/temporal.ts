@@ -40,7 +40,11 @@ export async function openTestEnv(env: NodeJS.ProcessEnv = {}): Promise<TestEnv>
   quietRuntime();
   const connection = await Connection.connect({ address: testAddress() });
   const { loadPayloadCodecs } = await import('../../src/temporal/codec-config');
-  const client = new Client({ connection, namespace: 'default', dataConverter: { payloadCodecs: loadPayloadCodecs(env) } });
+  const client = new Client({
+    connection,
+    namespace: 'default',
+    dataConverter: { payloadCodecs: loadPayloadCodecs(env) },
+  });
   return { client, connection, taskQueue: uniqueName('tq'), env, close: () => connection.close() };
 }
 
@@ -103,7 +107,11 @@ export async function recordHistory(workflowId: string, name: string): Promise<v
         `while ${version} is still unreleased.`,
     );
   }
-  const { stdout } = await promisify(execFile)(`${VENV_BIN}/temporal`, ['workflow', 'show', '-w', workflowId, '-o', 'json', '--address', testAddress()], { maxBuffer: 1 << 26 });
+  const { stdout } = await promisify(execFile)(
+    `${VENV_BIN}/temporal`,
+    ['workflow', 'show', '-w', workflowId, '-o', 'json', '--address', testAddress()],
+    { maxBuffer: 1 << 26 },
+  );
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(file, stdout);
 }

@@ -22,9 +22,9 @@ export interface TlsMariadb {
   stop(): Promise<void>;
 }
 
-
 export function tlsMariadbUnavailable(): string | undefined {
-  if (!which('mariadbd') || !which('mariadb-install-db')) return 'MariaDB server binaries (mariadbd, mariadb-install-db) are not installed';
+  if (!which('mariadbd') || !which('mariadb-install-db'))
+    return 'MariaDB server binaries (mariadbd, mariadb-install-db) are not installed';
   if (!which('openssl')) return 'openssl is not installed';
   return undefined;
 }
@@ -36,7 +36,13 @@ export async function startTlsMariadb(): Promise<TlsMariadb> {
   const user = os.userInfo().username;
   execFileSync(
     'mariadb-install-db',
-    ['--no-defaults', `--datadir=${data}`, `--user=${user}`, '--auth-root-authentication-method=normal', '--skip-test-db'],
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--user=${user}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+    ],
     { stdio: 'ignore' },
   );
   const port = await freePort();
@@ -47,11 +53,21 @@ export async function startTlsMariadb(): Promise<TlsMariadb> {
   const proc: ChildProcess = spawn(
     'mariadbd',
     [
-      '--no-defaults', `--datadir=${data}`, `--user=${user}`, `--port=${port}`, '--bind-address=127.0.0.1',
-      `--socket=${path.join(dir, 'sock')}`, `--pid-file=${path.join(dir, 'pid')}`, `--log-error=${path.join(dir, 'error.log')}`,
-      '--skip-log-bin', '--innodb-buffer-pool-size=16M',
+      '--no-defaults',
+      `--datadir=${data}`,
+      `--user=${user}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${path.join(dir, 'sock')}`,
+      `--pid-file=${path.join(dir, 'pid')}`,
+      `--log-error=${path.join(dir, 'error.log')}`,
+      '--skip-log-bin',
+      '--innodb-buffer-pool-size=16M',
       // absolute paths: mariadbd changes into the data directory
-      `--ssl-ca=${path.join(dir, 'ca.pem')}`, `--ssl-cert=${cert}`, `--ssl-key=${key}`, '--require-secure-transport=ON',
+      `--ssl-ca=${path.join(dir, 'ca.pem')}`,
+      `--ssl-cert=${cert}`,
+      `--ssl-key=${key}`,
+      '--require-secure-transport=ON',
     ],
     { stdio: 'ignore' },
   );
@@ -59,10 +75,13 @@ export async function startTlsMariadb(): Promise<TlsMariadb> {
     await waitForPort('127.0.0.1', port, 30_000);
   } catch (err) {
     proc.kill('SIGKILL');
-    const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8').slice(-2000) : '';
+    const log = fs.existsSync(path.join(dir, 'error.log'))
+      ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8').slice(-2000)
+      : '';
     throw new Error(`the TLS MariaDB did not start: ${(err as Error).message}\n${log}`);
   }
-  const root = () => mysql.createConnection({ host: '127.0.0.1', port, user: 'root', ssl: { rejectUnauthorized: false } });
+  const root = () =>
+    mysql.createConnection({ host: '127.0.0.1', port, user: 'root', ssl: { rejectUnauthorized: false } });
   return {
     port,
     caFile: path.join(dir, 'ca.pem'),

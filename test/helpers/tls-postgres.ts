@@ -45,14 +45,53 @@ function ssl(args: string[], cwd: string): void {
  */
 export function makeTestCertificates(dir: string, servers: Record<string, string> = { server: 'localhost' }): void {
   for (const ca of ['ca', 'other-ca']) {
-    ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=dbops test ${ca}`, '-keyout', `${ca}.key`, '-out', `${ca}.pem`], dir);
+    ssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        `/CN=dbops test ${ca}`,
+        '-keyout',
+        `${ca}.key`,
+        '-out',
+        `${ca}.pem`,
+      ],
+      dir,
+    );
   }
   for (const [file, name] of Object.entries(servers)) {
     // A CN holds at most 64 characters (an RDS endpoint name can be longer); the name that counts is the subjectAltName.
     const cn = name.length <= 64 ? name : 'dbops test server';
-    ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${file}.key`, '-out', `${file}.csr`], dir);
+    ssl(
+      ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${file}.key`, '-out', `${file}.csr`],
+      dir,
+    );
     fs.writeFileSync(path.join(dir, `${file}.ext`), `subjectAltName=DNS:${name}\n`);
-    ssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${file}.ext`, '-out', `${file}.pem`], dir);
+    ssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${file}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-extfile',
+        `${file}.ext`,
+        '-out',
+        `${file}.pem`,
+      ],
+      dir,
+    );
   }
 }
 
@@ -71,7 +110,15 @@ export async function startTlsPostgres(opts: TlsPostgresOptions = {}): Promise<T
     fs.writeFileSync(path.join(dir, 'pwfile'), 'postgres\n');
     own(path.join(dir, 'pwfile'));
   }
-  run(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', ...(opts.passwordAuth ? ['--pwfile', path.join(dir, 'pwfile')] : [])]);
+  run(path.join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+    ...(opts.passwordAuth ? ['--pwfile', path.join(dir, 'pwfile')] : []),
+  ]);
   fs.copyFileSync(path.join(dir, 'server.pem'), path.join(data, 'server.crt'));
   fs.copyFileSync(path.join(dir, 'server.key'), path.join(data, 'server.key'));
   fs.chmodSync(path.join(data, 'server.key'), 0o600);

@@ -13,7 +13,10 @@ export interface WorkerProcess {
 }
 
 export function spawnWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'worker.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'worker.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   child.stdout!.on('data', (c) => (log += c));
   child.stderr!.on('data', (c) => (log += c));
@@ -23,7 +26,11 @@ export function spawnWorker(env: NodeJS.ProcessEnv): WorkerProcess {
 /** Polls `cond` every 100 ms until it is truthy (errors count as not yet). */
 export async function until(cond: () => Promise<unknown> | unknown, what: string, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!(await Promise.resolve().then(cond).catch(() => false))) {
+  while (
+    !(await Promise.resolve()
+      .then(cond)
+      .catch(() => false))
+  ) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }

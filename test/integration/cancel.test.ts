@@ -23,7 +23,14 @@ import { workerConfig } from '../../src/worker-config';
 import { DblabFake } from '../fixtures/dblab-fake';
 import { bindDblab, DBLAB_ENV, motoAws } from '../helpers/activities';
 import { DBLAB_TOKEN, makeRdsSource, refreshConfig, taggedWith } from '../helpers/dblab-fixtures';
-import { fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs } from '../helpers/aws-fixtures';
+import {
+  fixtureAws,
+  makeAwsDatabase,
+  makeCustomerVpc,
+  peeringsBetween,
+  routesTo,
+  zoneVpcs,
+} from '../helpers/aws-fixtures';
 import { dbVpcs, zonesNamed } from '../helpers/aws-state';
 import { adminUrl, connectWith, sqlAdmin, sqlAvailable, type SqlAdmin } from '../helpers/sql';
 import { makeWorker, openTestEnv, recordHistory, uniqueName, type TestEnv } from '../helpers/temporal';
@@ -53,7 +60,9 @@ class Gate {
       out[name] = async (...args: unknown[]) => {
         const value = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
         const wf = Context.current().info.workflowExecution?.workflowId ?? '';
-        const i = this.armed.findIndex((a) => a.name === name && (a.workflow === undefined || wf.startsWith(a.workflow)));
+        const i = this.armed.findIndex(
+          (a) => a.name === name && (a.workflow === undefined || wf.startsWith(a.workflow)),
+        );
         if (i >= 0) {
           const a = this.armed.splice(i, 1)[0]!;
           a.entered();
@@ -78,14 +87,29 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-cancel-'));
   t = await openTestEnv();
   // The machine's SQL servers: listed with their admin password when they have one (as in provision.test.ts).
-  const servers = Object.fromEntries((['postgres', 'mysql'] as Engine[]).flatMap((engine) => {
-    const a = adminUrl(engine);
-    return a.password ? [[engine, { engine, host: a.host, port: a.port, adminUser: a.user, adminPassword: `env:ADMIN_PW_${engine}` }]] : [];
-  }));
-  const env = { ...DBLAB_ENV, ...Object.fromEntries((['postgres', 'mysql'] as Engine[]).map((e) => [`ADMIN_PW_${e}`, adminUrl(e).password ?? ''])) };
-  const config = workerConfig({ allowLoopbackDatabases: true, credentials: { directories: [dir] }, databaseServers: servers }, 'test');
+  const servers = Object.fromEntries(
+    (['postgres', 'mysql'] as Engine[]).flatMap((engine) => {
+      const a = adminUrl(engine);
+      return a.password
+        ? [[engine, { engine, host: a.host, port: a.port, adminUser: a.user, adminPassword: `env:ADMIN_PW_${engine}` }]]
+        : [];
+    }),
+  );
+  const env = {
+    ...DBLAB_ENV,
+    ...Object.fromEntries(
+      (['postgres', 'mysql'] as Engine[]).map((e) => [`ADMIN_PW_${e}`, adminUrl(e).password ?? '']),
+    ),
+  };
+  const config = workerConfig(
+    { allowLoopbackDatabases: true, credentials: { directories: [dir] }, databaseServers: servers },
+    'test',
+  );
   bindDblab(config, dblab.url);
-  worker = await makeWorker(t, gate.wrap(createActivities({ env, aws: motoAws(), config }) as unknown as Record<string, unknown>));
+  worker = await makeWorker(
+    t,
+    gate.wrap(createActivities({ env, aws: motoAws(), config }) as unknown as Record<string, unknown>),
+  );
   running = worker.run();
 });
 afterAll(async () => {
@@ -97,14 +121,28 @@ afterAll(async () => {
 });
 
 /** Starts a run, waits until `activity` has done its work, cancels, lets the reply go; returns how the run ended. */
-async function cancelDuring(type: string, input: object, activity: string, whileHeld?: () => Promise<void>): Promise<{ h: WorkflowHandleWithFirstExecutionRunId; outcome: unknown }> {
+async function cancelDuring(
+  type: string,
+  input: object,
+  activity: string,
+  whileHeld?: () => Promise<void>,
+): Promise<{ h: WorkflowHandleWithFirstExecutionRunId; outcome: unknown }> {
   const g = gate.arm(activity);
-  const h = await t.client.workflow.start(type, { workflowId: uniqueName(`cancel-${type}`), taskQueue: t.taskQueue, args: [input] });
+  const h = await t.client.workflow.start(type, {
+    workflowId: uniqueName(`cancel-${type}`),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
   await Promise.race([
     g.entered,
     h.result().then(
       (r) => Promise.reject(new Error(`the run ended before ${activity} ran: ${JSON.stringify(r)}`)),
-      (e) => Promise.reject(new Error(`the run failed before ${activity} ran: ${(e as Error).message}; ${(e as { cause?: Error }).cause?.message}`)),
+      (e) =>
+        Promise.reject(
+          new Error(
+            `the run failed before ${activity} ran: ${(e as Error).message}; ${(e as { cause?: Error }).cause?.message}`,
+          ),
+        ),
     ),
   ]);
   try {
@@ -119,28 +157,43 @@ async function cancelDuring(type: string, input: object, activity: string, while
 function expectCancelled(outcome: unknown): void {
   expect(outcome).toBeInstanceOf(WorkflowFailedError);
   const cause = (outcome as WorkflowFailedError).cause;
-  if (!(cause instanceof CancelledFailure)) throw new Error(`not cancelled: ${cause?.name}: ${cause?.message}; ${(cause?.cause as Error | undefined)?.message}`);
+  if (!(cause instanceof CancelledFailure))
+    throw new Error(
+      `not cancelled: ${cause?.name}: ${cause?.message}; ${(cause?.cause as Error | undefined)?.message}`,
+    );
 }
 
 async function run(type: string, input: object): Promise<unknown> {
   return t.client.workflow.execute(type, { workflowId: uniqueName(type), taskQueue: t.taskQueue, args: [input] });
 }
 
-const live = (ps: Awaited<ReturnType<typeof peeringsBetween>>) => ps.filter((p) => !['deleted', 'rejected', 'failed', 'expired'].includes(p.Status?.Code ?? ''));
+const live = (ps: Awaited<ReturnType<typeof peeringsBetween>>) =>
+  ps.filter((p) => !['deleted', 'rejected', 'failed', 'expired'].includes(p.Status?.Code ?? ''));
 
 describe('peerVpc', () => {
   let n = 0;
   async function setup() {
     const customer = await makeCustomerVpc(fx);
     n += 1;
-    const database = await makeAwsDatabase(fx, { databaseId: uniqueName('cdb'), region: 'us-east-1', cidr: `10.${200 + (n % 40)}.0.0/19` });
-    const input = { databaseId: database.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: TIMING };
+    const database = await makeAwsDatabase(fx, {
+      databaseId: uniqueName('cdb'),
+      region: 'us-east-1',
+      cidr: `10.${200 + (n % 40)}.0.0/19`,
+    });
+    const input = {
+      databaseId: database.databaseId,
+      region: 'us-east-1',
+      vpcId: customer.vpcId,
+      cloud: { kind: 'aws' },
+      timing: TIMING,
+    };
     return { customer, database, input };
   }
 
   async function nothingLeft(s: Awaited<ReturnType<typeof setup>>): Promise<void> {
     expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId))).toEqual([]);
-    for (const table of [s.customer.mainTable, s.customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toEqual([]);
+    for (const table of [s.customer.mainTable, s.customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toEqual([]);
     expect((await zoneVpcs(fx, s.database.zoneId!)).map((v) => v.VPCId)).not.toContain(s.customer.vpcId);
   }
 
@@ -152,20 +205,28 @@ describe('peerVpc', () => {
     ['route (database side)', 'databaseReturnRoute'],
     ['associate-dns (authorise)', 'databaseAuthorizeZone'],
     ['associate-dns', 'associateVpcWithZone'],
-  ])('cancelled during %s: the run ends cancelled, no peering, route or zone association is left', async (_stage, activity) => {
-    const s = await setup();
-    const { h, outcome } = await cancelDuring('peerVpc', s.input, activity);
-    expectCancelled(outcome);
-    await nothingLeft(s);
-    // The stage in flight shows as cancelled (the last stage finished before the run saw the cancellation).
-    const p = await h.query<Progress>('progress');
-    if (activity !== 'associateVpcWithZone') expect(p.stages.some((x) => x.error === 'cancelled')).toBe(true);
-    if (activity === 'acceptPeering') await recordHistory(h.workflowId, 'peer-vpc-cancelled-in-accept');
-  });
+  ])(
+    'cancelled during %s: the run ends cancelled, no peering, route or zone association is left',
+    async (_stage, activity) => {
+      const s = await setup();
+      const { h, outcome } = await cancelDuring('peerVpc', s.input, activity);
+      expectCancelled(outcome);
+      await nothingLeft(s);
+      // The stage in flight shows as cancelled (the last stage finished before the run saw the cancellation).
+      const p = await h.query<Progress>('progress');
+      if (activity !== 'associateVpcWithZone') expect(p.stages.some((x) => x.error === 'cancelled')).toBe(true);
+      if (activity === 'acceptPeering') await recordHistory(h.workflowId, 'peer-vpc-cancelled-in-accept');
+    },
+  );
 
   test('a zone association that existed before the run is kept when the run is cancelled', async () => {
     const s = await setup();
-    await fx.route53().send(new AssociateVPCWithHostedZoneCommand({ HostedZoneId: s.database.zoneId!, VPC: { VPCId: s.customer.vpcId, VPCRegion: 'us-east-1' } }));
+    await fx.route53().send(
+      new AssociateVPCWithHostedZoneCommand({
+        HostedZoneId: s.database.zoneId!,
+        VPC: { VPCId: s.customer.vpcId, VPCRegion: 'us-east-1' },
+      }),
+    );
     const { outcome } = await cancelDuring('peerVpc', s.input, 'associateVpcWithZone');
     expectCancelled(outcome);
     expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId))).toEqual([]);
@@ -176,7 +237,11 @@ describe('peerVpc', () => {
     const s = await setup();
     const otherId = uniqueName('overlap');
     const prepared = gate.arm('databaseDescribe', otherId);
-    const other = await t.client.workflow.start('peerVpc', { workflowId: otherId, taskQueue: t.taskQueue, args: [s.input] });
+    const other = await t.client.workflow.start('peerVpc', {
+      workflowId: otherId,
+      taskQueue: t.taskQueue,
+      args: [s.input],
+    });
     await prepared.entered; // its prepare found no peering
     const legit = (await run('peerVpc', s.input)) as { peeringId: string };
     const accepting = gate.arm('acceptPeering', otherId);
@@ -185,8 +250,13 @@ describe('peerVpc', () => {
     await other.cancel();
     accepting.release();
     expectCancelled(await other.result().catch((e: unknown) => e));
-    expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId)).map((p) => p.VpcPeeringConnectionId)).toEqual([legit.peeringId]);
-    for (const table of [s.customer.mainTable, s.customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toHaveLength(1);
+    expect(
+      live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId)).map(
+        (p) => p.VpcPeeringConnectionId,
+      ),
+    ).toEqual([legit.peeringId]);
+    for (const table of [s.customer.mainTable, s.customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toHaveLength(1);
   });
 
   test('a run that found the peering already there undoes nothing when cancelled', async () => {
@@ -196,10 +266,13 @@ describe('peerVpc', () => {
     expect(before).toHaveLength(1);
     const { outcome } = await cancelDuring('peerVpc', s.input, 'ensureCustomerRoutes');
     expectCancelled(outcome);
-    expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId)).map((p) => p.VpcPeeringConnectionId)).toEqual(
-      before.map((p) => p.VpcPeeringConnectionId),
-    );
-    for (const table of [s.customer.mainTable, s.customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toHaveLength(1);
+    expect(
+      live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId)).map(
+        (p) => p.VpcPeeringConnectionId,
+      ),
+    ).toEqual(before.map((p) => p.VpcPeeringConnectionId));
+    for (const table of [s.customer.mainTable, s.customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, s.database.cidr)).toHaveLength(1);
     expect((await zoneVpcs(fx, s.database.zoneId!)).map((v) => v.VPCId)).toContain(s.customer.vpcId);
   });
 });
@@ -218,18 +291,24 @@ describe('createDatabaseNetwork', () => {
     n += 1;
     const databaseId = uniqueName('cnet');
     const input = {
-      databaseId, region: 'us-east-1', vpcId: customer.vpcId, availabilityZones: ['us-east-1a', 'us-east-1b'],
-      cidr: `10.${160 + n}.0.0/19`, timing: TIMING,
+      databaseId,
+      region: 'us-east-1',
+      vpcId: customer.vpcId,
+      availabilityZones: ['us-east-1a', 'us-east-1b'],
+      cidr: `10.${160 + n}.0.0/19`,
+      timing: TIMING,
     };
     const { h, outcome } = await cancelDuring('createDatabaseNetwork', input, activity);
     expectCancelled(outcome);
     if (activity === 'acceptPeering') await recordHistory(h.workflowId, 'create-database-network-cancelled-in-peer');
     expect(await dbVpcs(fx, databaseId)).toEqual([]);
     expect(await zonesNamed(fx, `${databaseId}.db.internal`)).toEqual([]);
-    const peerings = ((await fx.ec2('us-east-1').send(new DescribeVpcPeeringConnectionsCommand({}))).VpcPeeringConnections ?? [])
-      .filter((p) => p.AccepterVpcInfo?.VpcId === customer.vpcId);
+    const peerings = (
+      (await fx.ec2('us-east-1').send(new DescribeVpcPeeringConnectionsCommand({}))).VpcPeeringConnections ?? []
+    ).filter((p) => p.AccepterVpcInfo?.VpcId === customer.vpcId);
     expect(live(peerings)).toEqual([]);
-    for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, input.cidr)).toEqual([]);
+    for (const table of [customer.mainTable, customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, input.cidr)).toEqual([]);
   });
 });
 
@@ -256,7 +335,12 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
     const names = deriveNames(tenant, engine);
     made.push([names.database, names.user]);
     const file = path.join(dir, `${tenant}.json`);
-    const server = { host: a.host, port: a.port, adminUser: a.user, ...(a.password ? { adminPasswordRef: `env:ADMIN_PW_${engine}` } : {}) };
+    const server = {
+      host: a.host,
+      port: a.port,
+      adminUser: a.user,
+      ...(a.password ? { adminPasswordRef: `env:ADMIN_PW_${engine}` } : {}),
+    };
     return { names, file, input: { engine, server, tenant, credentialsTarget: { kind: 'file', path: file } } };
   }
 
@@ -267,15 +351,18 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
     ['grant', `${p}Grant`],
     ['verify', `${p}Verify`],
     ['store-credentials', 'storeCredentials'],
-  ])('cancelled during %s: the run ends cancelled; no database, user or credentials file is left', async (_stage, activity) => {
-    const x = input();
-    const { h, outcome } = await cancelDuring('provisionDatabase', x.input, activity);
-    expectCancelled(outcome);
-    if (activity === `${p}Grant`) await recordHistory(h.workflowId, `provision-${engine}-cancelled-in-grant`);
-    expect(await admin.databaseExists(x.names.database)).toBe(false);
-    expect(await admin.userExists(x.names.user)).toBe(false);
-    expect(fs.existsSync(x.file)).toBe(false);
-  });
+  ])(
+    'cancelled during %s: the run ends cancelled; no database, user or credentials file is left',
+    async (_stage, activity) => {
+      const x = input();
+      const { h, outcome } = await cancelDuring('provisionDatabase', x.input, activity);
+      expectCancelled(outcome);
+      if (activity === `${p}Grant`) await recordHistory(h.workflowId, `provision-${engine}-cancelled-in-grant`);
+      expect(await admin.databaseExists(x.names.database)).toBe(false);
+      expect(await admin.userExists(x.names.user)).toBe(false);
+      expect(fs.existsSync(x.file)).toBe(false);
+    },
+  );
 
   it('a re-run of an existing tenant, cancelled, keeps the database, the user and the working credentials', async () => {
     const x = input();
@@ -292,7 +379,12 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
 
   it('a later run of a cron chain, cancelled, keeps what an earlier run of the chain made (each run has its own id)', async () => {
     const x = input();
-    const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('cron-prov'), taskQueue: t.taskQueue, args: [x.input], cronSchedule: '* * * * *' });
+    const h = await t.client.workflow.start('provisionDatabase', {
+      workflowId: uniqueName('cron-prov'),
+      taskQueue: t.taskQueue,
+      args: [x.input],
+      cronSchedule: '* * * * *',
+    });
     try {
       // The first run provisions the tenant; the second (at the next minute) is cancelled at grant.
       const first = gate.arm(`${p}Grant`, h.workflowId);
@@ -302,7 +394,11 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
       await held.entered;
       await h.cancel();
       held.release();
-      await until(async () => (await h.describe()).status.name === 'CANCELLED', 'the cron run to end cancelled', 90_000);
+      await until(
+        async () => (await h.describe()).status.name === 'CANCELLED',
+        'the cron run to end cancelled',
+        90_000,
+      );
     } finally {
       await h.terminate().catch(() => undefined);
     }
@@ -316,9 +412,10 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
     const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}Verify`, async () => {
       // The run's user exists and its password is in the target: use it, as the tenant could.
       const stored = JSON.parse(fs.readFileSync(x.file, 'utf8')) as { password: string };
-      const url = engine === 'postgres'
-        ? `postgres://${x.names.user}:${stored.password}@${a.host}:${a.port}/${x.names.database}`
-        : `mysql://${x.names.user}:${stored.password}@tcp(${a.host}:${a.port})/${x.names.database}`;
+      const url =
+        engine === 'postgres'
+          ? `postgres://${x.names.user}:${stored.password}@${a.host}:${a.port}/${x.names.database}`
+          : `mysql://${x.names.user}:${stored.password}@tcp(${a.host}:${a.port})/${x.names.database}`;
       const c = await connectWith(url);
       await c.query('create table orders (id int)');
       await c.close();
@@ -346,15 +443,26 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
 describe('deletes', () => {
   test('a cancelled unpeerVpc stops where it was; a re-run finishes it', async () => {
     const customer = await makeCustomerVpc(fx);
-    const database = await makeAwsDatabase(fx, { databaseId: uniqueName('cdb'), region: 'us-east-1', cidr: '10.250.0.0/19' });
-    const input = { databaseId: database.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: TIMING };
+    const database = await makeAwsDatabase(fx, {
+      databaseId: uniqueName('cdb'),
+      region: 'us-east-1',
+      cidr: '10.250.0.0/19',
+    });
+    const input = {
+      databaseId: database.databaseId,
+      region: 'us-east-1',
+      vpcId: customer.vpcId,
+      cloud: { kind: 'aws' },
+      timing: TIMING,
+    };
     await run('peerVpc', input);
     const { outcome } = await cancelDuring('unpeerVpc', input, 'removeCustomerRoutes');
     expectCancelled(outcome);
     expect(live(await peeringsBetween(fx, 'us-east-1', database.vpcId, customer.vpcId))).toHaveLength(1); // delete-peering never started
     await run('unpeerVpc', input);
     expect(live(await peeringsBetween(fx, 'us-east-1', database.vpcId, customer.vpcId))).toEqual([]);
-    for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, database.cidr)).toEqual([]);
+    for (const table of [customer.mainTable, customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, database.cidr)).toEqual([]);
   });
 });
 
@@ -362,13 +470,28 @@ describe('createDatabaseNetwork, re-run', () => {
   test('a cancelled re-run of an existing network keeps the network and its peering', async () => {
     const customer = await makeCustomerVpc(fx);
     const databaseId = uniqueName('cnet-again');
-    const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, availabilityZones: ['us-east-1a'], cidr: '10.253.0.0/19', timing: TIMING };
-    const first = (await run('createDatabaseNetwork', input)) as { databaseVpcId: string; peering: { peeringId: string } };
+    const input = {
+      databaseId,
+      region: 'us-east-1',
+      vpcId: customer.vpcId,
+      availabilityZones: ['us-east-1a'],
+      cidr: '10.253.0.0/19',
+      timing: TIMING,
+    };
+    const first = (await run('createDatabaseNetwork', input)) as {
+      databaseVpcId: string;
+      peering: { peeringId: string };
+    };
     const { outcome } = await cancelDuring('createDatabaseNetwork', input, 'ensureCustomerRoutes');
     expectCancelled(outcome);
     expect((await dbVpcs(fx, databaseId)).map((v) => v.VpcId)).toEqual([first.databaseVpcId]);
-    expect(live(await peeringsBetween(fx, 'us-east-1', first.databaseVpcId, customer.vpcId)).map((p) => p.VpcPeeringConnectionId)).toEqual([first.peering.peeringId]);
-    for (const table of [customer.mainTable, customer.subnetTable]) expect(await routesTo(fx, 'us-east-1', table, input.cidr)).toHaveLength(1);
+    expect(
+      live(await peeringsBetween(fx, 'us-east-1', first.databaseVpcId, customer.vpcId)).map(
+        (p) => p.VpcPeeringConnectionId,
+      ),
+    ).toEqual([first.peering.peeringId]);
+    for (const table of [customer.mainTable, customer.subnetTable])
+      expect(await routesTo(fx, 'us-east-1', table, input.cidr)).toHaveLength(1);
   });
 });
 
@@ -376,7 +499,14 @@ describe('deleteDatabaseNetwork', () => {
   test('a cancelled delete stops where it was; a re-run finishes it', async () => {
     const customer = await makeCustomerVpc(fx);
     const databaseId = uniqueName('cdel');
-    const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, availabilityZones: ['us-east-1a'], cidr: '10.252.0.0/19', timing: TIMING };
+    const input = {
+      databaseId,
+      region: 'us-east-1',
+      vpcId: customer.vpcId,
+      availabilityZones: ['us-east-1a'],
+      cidr: '10.252.0.0/19',
+      timing: TIMING,
+    };
     await run('createDatabaseNetwork', input);
     const del = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, timing: TIMING };
     const { outcome } = await cancelDuring('deleteDatabaseNetwork', del, 'deleteDatabaseSubnets');
@@ -400,7 +530,11 @@ describe('refreshDblab', () => {
   ])('cancelled during %s: the run ends cancelled; no clone of the run is left', async (_stage, activity) => {
     const source = await makeRdsSource(fx);
     dblab.finishNow(); // the refresh an earlier case triggered is over
-    const { h, outcome } = await cancelDuring('refreshDblab', refreshConfig({ source, apiEndpoint: dblab.url }), activity);
+    const { h, outcome } = await cancelDuring(
+      'refreshDblab',
+      refreshConfig({ source, apiEndpoint: dblab.url }),
+      activity,
+    );
     expectCancelled(outcome);
     expect(await taggedWith(fx, h.firstExecutionRunId)).toEqual([]);
     // From create-clone on, a clone was made (so the check above could have failed) and deleted.

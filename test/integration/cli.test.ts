@@ -32,7 +32,11 @@ async function eventually(fn: () => Promise<boolean>, what: string): Promise<voi
 test('status prints the stage table, and -o json the progress object', async () => {
   await withWorker(t, {}, async () => {
     const id = uniqueName('cli-status');
-    const handle = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target: 'db-1' }] });
+    const handle = await t.client.workflow.start('twoStage', {
+      workflowId: id,
+      taskQueue: t.taskQueue,
+      args: [{ target: 'db-1' }],
+    });
     await eventually(async () => (await handle.query<Progress>('progress')).stages[1].status === 'running', 'stage 2');
 
     const text = await cli('status', id);
@@ -82,7 +86,11 @@ test('list filters by operation and target through the search attributes', async
 test('cancel stops a running run and --wait reports its final state', async () => {
   await withWorker(t, {}, async () => {
     const id = uniqueName('cli-cancel');
-    const h = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target: 'c' }] });
+    const h = await t.client.workflow.start('twoStage', {
+      workflowId: id,
+      taskQueue: t.taskQueue,
+      args: [{ target: 'c' }],
+    });
     await eventually(async () => (await h.query<Progress>('progress')).stages[1].status === 'running', 'stage 2');
     const r = await cli('cancel', id, '--wait');
     expect(r.code).toBe(0);
@@ -124,7 +132,9 @@ test('a second start for a target that is running is refused, naming the running
     const req = { workflowType: 'twoStage', workflowId: id, input: { target: 'd' }, taskQueue: t.taskQueue };
     expect(await startAndFollow(t.client, req, captureIo().io, { detach: true })).toBe(0);
     const err = await startAndFollow(t.client, req, captureIo().io, { detach: true }).catch((e: Error) => e);
-    expect((err as Error).message).toMatch(new RegExp(`already in progress: workflow ${id} \\(run [0-9a-f-]+, started`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`already in progress: workflow ${id} \\(run [0-9a-f-]+, started`),
+    );
     await t.client.workflow.getHandle(id).signal('release', {});
   });
 });
@@ -133,8 +143,17 @@ test('schedule create, list, trigger and delete', async () => {
   await withWorker(t, {}, async () => {
     const sid = uniqueName('sched');
     const created = await cli(
-      'schedule', 'create', sid, '--type', 'twoStage', '--input', '{"target":"scheduled","skipFirst":true}',
-      '--cron', '0 2 * * 0', '--workflow-id', `${sid}-run`,
+      'schedule',
+      'create',
+      sid,
+      '--type',
+      'twoStage',
+      '--input',
+      '{"target":"scheduled","skipFirst":true}',
+      '--cron',
+      '0 2 * * 0',
+      '--workflow-id',
+      `${sid}-run`,
     );
     expect(created.err).toBe('');
     expect(created.code).toBe(0);
@@ -146,13 +165,22 @@ test('schedule create, list, trigger and delete', async () => {
 
     await eventually(async () => (await cli('schedule', 'list')).out.includes(sid), 'schedule to be listed');
     const listed = JSON.parse((await cli('schedule', 'list', '-o', 'json')).out);
-    expect(listed.find((s: { scheduleId: string }) => s.scheduleId === sid)).toMatchObject({ workflowType: 'twoStage', paused: false });
+    expect(listed.find((s: { scheduleId: string }) => s.scheduleId === sid)).toMatchObject({
+      workflowType: 'twoStage',
+      paused: false,
+    });
 
     expect((await cli('schedule', 'trigger', sid)).code).toBe(0);
-    await eventually(async () => (await t.client.schedule.getHandle(sid).describe()).info.recentActions.length === 1, 'triggered run');
+    await eventually(
+      async () => (await t.client.schedule.getHandle(sid).describe()).info.recentActions.length === 1,
+      'triggered run',
+    );
     const started = (await t.client.schedule.getHandle(sid).describe()).info.recentActions[0].action.workflow;
     const run = t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId);
-    await eventually(async () => (await run.query<Progress>('progress')).stages[0].status === 'skipped', 'scheduled run to start');
+    await eventually(
+      async () => (await run.query<Progress>('progress')).stages[0].status === 'skipped',
+      'scheduled run to start',
+    );
     await run.signal('release', {});
     await run.result();
 
@@ -162,12 +190,34 @@ test('schedule create, list, trigger and delete', async () => {
 });
 
 test('bad schedule options are refused with a clear message', async () => {
-  const r = await cli('schedule', 'create', 'x', '--type', 'twoStage', '--input', '{}', '--cron', '* * * * *', '--overlap', 'sometimes');
+  const r = await cli(
+    'schedule',
+    'create',
+    'x',
+    '--type',
+    'twoStage',
+    '--input',
+    '{}',
+    '--cron',
+    '* * * * *',
+    '--overlap',
+    'sometimes',
+  );
   expect(r.code).toBe(1);
   expect(r.err).toContain('--overlap must be one of skip, buffer-one');
   const bad = await cli('schedule', 'create', 'x', '--type', 'twoStage', '--input', '{not json', '--cron', '* * * * *');
   expect(bad.err).toContain('--input is not valid JSON');
-  const refresh = await cli('schedule', 'create', 'x', '--type', 'refreshDblab', '--input', '{}', '--cron', '* * * * *');
+  const refresh = await cli(
+    'schedule',
+    'create',
+    'x',
+    '--type',
+    'refreshDblab',
+    '--input',
+    '{}',
+    '--cron',
+    '* * * * *',
+  );
   expect(refresh.code).toBe(1);
   expect(refresh.err).toContain('schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`)');
 });
@@ -178,9 +228,22 @@ test('the built dbops binary runs as users run it (node dist/client/cli.js)', as
   const path = await import('node:path');
   const { ROOT } = await import('../helpers/stack');
   const bin = path.join(ROOT, 'dist', 'client', 'cli.js');
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, ...env } });
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [bin, ...args], { env: { PATH: process.env.PATH, ...env } });
   const help = await run('--help');
-  for (const cmd of ['status', 'list', 'cancel', 'schedule', 'db', 'peer-vpc', 'unpeer-vpc', 'cidr', 'db-network', 'refresh', 'codec-server']) {
+  for (const cmd of [
+    'status',
+    'list',
+    'cancel',
+    'schedule',
+    'db',
+    'peer-vpc',
+    'unpeer-vpc',
+    'cidr',
+    'db-network',
+    'refresh',
+    'codec-server',
+  ]) {
     expect(help.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
   }
   const listed = await run('list', '--operation', 'twoStage', '-o', 'json', '--limit', '5');

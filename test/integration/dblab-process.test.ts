@@ -20,29 +20,49 @@ import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process
 
 const fx = fixtureAws();
 
-
-
 test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
   const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 25 });
   await fake.start();
   const t = await openTestEnv();
   const taskQueue = uniqueName('refresh-crash');
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: taskQueue,
-    AWS_ENDPOINT_URL: motoEndpoint(), AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
-    DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD,
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: testAddress(),
+    DBOPS_TASK_QUEUE: taskQueue,
+    AWS_ENDPOINT_URL: motoEndpoint(),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    DBLAB_TOKEN,
+    SRC_PW: SOURCE_PASSWORD,
     // The real worker reads its configuration file: the fake's endpoint is bound to the token.
-    DBOPS_CONFIG: writeWorkerConfig({ dblab: { fake: { endpoint: fake.url, token: 'env:DBLAB_TOKEN', sourcePassword: 'env:SRC_PW', sources: ['us-east-1:prod-*'] } } }),
+    DBOPS_CONFIG: writeWorkerConfig({
+      dblab: {
+        fake: {
+          endpoint: fake.url,
+          token: 'env:DBLAB_TOKEN',
+          sourcePassword: 'env:SRC_PW',
+          sources: ['us-east-1:prod-*'],
+        },
+      },
+    }),
   };
   let worker = spawnWorker(env);
   try {
     const source = await makeRdsSource(fx);
     await until(() => worker.log().includes('polling task queue'), 'worker start');
     const h = await t.client.workflow.start('refreshDblab', {
-      workflowId: uniqueName('refresh-crash'), taskQueue,
+      workflowId: uniqueName('refresh-crash'),
+      taskQueue,
       args: [refreshConfig({ source, apiEndpoint: fake.url, extra: {} })],
     });
-    await until(async () => (await h.query<Progress>('progress')).stages.find((s) => s.name === 'wait-refresh')?.status === 'running' && fake.status === 'refreshing', 'wait-refresh');
+    await until(
+      async () =>
+        (await h.query<Progress>('progress')).stages.find((s) => s.name === 'wait-refresh')?.status === 'running' &&
+        fake.status === 'refreshing',
+      'wait-refresh',
+    );
     worker.child.kill('SIGKILL');
     await new Promise((r) => worker.child.once('exit', r));
     worker = spawnWorker(env);
@@ -51,10 +71,14 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
     expect(result.outcome).toBe('refreshed');
     expect(fake.refreshesStarted).toBe(1);
     const events = (await h.fetchHistory()).events ?? [];
-    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    const scheduled = events
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
     expect(scheduled.filter((n) => n === 'rdsCreateClone')).toHaveLength(1);
     expect(scheduled.filter((n) => n === 'rdsDeleteClone')).toHaveLength(1);
-    const waits = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
+    const waits = events
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
     expect(Math.max(...waits)).toBeGreaterThanOrEqual(2); // the killed attempt was retried
     expect(await instancesNamed(fx, result.clone!)).toEqual([]);
   } finally {
@@ -70,31 +94,65 @@ test('dbops refresh schedule reads the reference YAML; the schedule (overlap Ski
   const t = await openTestEnv();
   const config = testConfig();
   bindDblab(config, fake.url);
-  const worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: countingAws().aws, temporal: t.client, config }));
+  const worker = await makeWorker(
+    t,
+    createActivities({
+      env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD },
+      aws: countingAws().aws,
+      temporal: t.client,
+      config,
+    }),
+  );
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-yaml-'));
   try {
     await worker.runUntil(async () => {
       const source = await makeRdsSource(fx);
       const file = path.join(dir, 'rds-refresh.yaml');
-      fs.writeFileSync(file, [
-        'source:', '  type: rds', `  identifier: \${SOURCE_ID}`, '  dbName: postgres', '  username: postgres', '  password: ${SRC_PW}',
-        'clone:', '  instanceClass: db.t3.medium', '  maxAge: 48h',
-        'dblab:', `  apiEndpoint: ${fake.url}`, '  token: ${DBLAB_TOKEN}', '  pollInterval: 100ms', '  timeout: 1m', '  startDeadline: 5s',
-        'aws:', '  region: us-east-1', '',
-      ].join('\n'));
+      fs.writeFileSync(
+        file,
+        [
+          'source:',
+          '  type: rds',
+          `  identifier: \${SOURCE_ID}`,
+          '  dbName: postgres',
+          '  username: postgres',
+          '  password: ${SRC_PW}',
+          'clone:',
+          '  instanceClass: db.t3.medium',
+          '  maxAge: 48h',
+          'dblab:',
+          `  apiEndpoint: ${fake.url}`,
+          '  token: ${DBLAB_TOKEN}',
+          '  pollInterval: 100ms',
+          '  timeout: 1m',
+          '  startDeadline: 5s',
+          'aws:',
+          '  region: us-east-1',
+          '',
+        ].join('\n'),
+      );
       const sid = uniqueName('refresh-sched');
       const env = { TEMPORAL_ADDRESS: testAddress(), DBOPS_TASK_QUEUE: t.taskQueue, SOURCE_ID: source };
       const io = captureIo();
-      const code = await runCli(['refresh', 'schedule', '--config', file, '--cron', '0 2 * * 0', '--schedule-id', sid], io.io, env);
+      const code = await runCli(
+        ['refresh', 'schedule', '--config', file, '--cron', '0 2 * * 0', '--schedule-id', sid],
+        io.io,
+        env,
+      );
       expect(io.err()).toBe('');
       expect(code).toBe(0);
       const host = new URL(fake.url).host;
-      expect(io.out()).toContain(`schedule ${sid} created: refresh of DBLab ${host} as refresh-dblab:${host}, cron 0 2 * * 0, overlap skip, catch-up 1h`);
+      expect(io.out()).toContain(
+        `schedule ${sid} created: refresh of DBLab ${host} as refresh-dblab:${host}, cron 0 2 * * 0, overlap skip, catch-up 1h`,
+      );
       const handle = t.client.schedule.getHandle(sid);
       const desc = await handle.describe();
       expect(desc.policies.overlap).toBe('SKIP');
       const action = desc.action as { args?: unknown[]; workflowType?: string; workflowId?: string };
-      expect(action).toMatchObject({ workflowType: 'scheduledRefreshDblab', workflowId: `scheduled-refresh-dblab:${host}` });
+      expect(action).toMatchObject({
+        workflowType: 'scheduledRefreshDblab',
+        workflowId: `scheduled-refresh-dblab:${host}`,
+      });
       expect(JSON.stringify(action.args)).toContain('"token":"env:DBLAB_TOKEN"');
       expect(JSON.stringify(action.args)).not.toContain(DBLAB_TOKEN);
 
@@ -108,7 +166,9 @@ test('dbops refresh schedule reads the reference YAML; the schedule (overlap Ski
       await handle.trigger();
       await until(async () => (await handle.describe()).info.recentActions.length === 1, 'the triggered run');
       const started = (await handle.describe()).info.recentActions[0].action.workflow;
-      const result = (await t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as ScheduledRefreshResult;
+      const result = (await t.client.workflow
+        .getHandle(started.workflowId, started.firstExecutionRunId)
+        .result()) as ScheduledRefreshResult;
       expect(result).toMatchObject({ outcome: 'refreshed', refreshWorkflowId: `refresh-dblab:${host}` });
       expect(fake.refreshesStarted).toBe(1);
       // the refresh itself ran as the child refresh-dblab:<host>, the id a manual `dbops refresh` uses

@@ -24,7 +24,14 @@ import { DblabFake } from '../fixtures/dblab-fake';
 import { bindDblab, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
 import {
-  clustersNamed, DBLAB_TOKEN, instancesNamed, makeAuroraSource, makeManualSnapshots, makeRdsSource, refreshConfig, SOURCE_PASSWORD,
+  clustersNamed,
+  DBLAB_TOKEN,
+  instancesNamed,
+  makeAuroraSource,
+  makeManualSnapshots,
+  makeRdsSource,
+  refreshConfig,
+  SOURCE_PASSWORD,
 } from '../helpers/dblab-fixtures';
 import { VENV_BIN } from '../helpers/stack';
 import { makeWorker, openTestEnv, recordHistory, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
@@ -46,7 +53,13 @@ if (clonePgSkip) console.warn(`prepare-clone test skipped: ${clonePgSkip}`);
 const CLONE_DOMAIN = 'aaaaaaaaaa.us-east-1.rds.amazonaws.com';
 let clonePg: TlsPostgres | undefined;
 const clonePgClient = () =>
-  new PgClient({ host: '127.0.0.1', port: clonePg!.port, user: 'postgres', database: 'postgres', ssl: cloneTlsOptions(`any.${CLONE_DOMAIN}`, fs.readFileSync(clonePg!.caFile, 'utf8')) });
+  new PgClient({
+    host: '127.0.0.1',
+    port: clonePg!.port,
+    user: 'postgres',
+    database: 'postgres',
+    ssl: cloneTlsOptions(`any.${CLONE_DOMAIN}`, fs.readFileSync(clonePg!.caFile, 'utf8')),
+  });
 
 beforeAll(async () => {
   clonePg = clonePgSkip ? undefined : await startTlsPostgres({ serverName: `*.${CLONE_DOMAIN}` });
@@ -56,7 +69,17 @@ beforeAll(async () => {
   const sqlEndpoint = (host: string, port: number) =>
     host.endsWith('.amazonaws.com') && clonePg ? { host: '127.0.0.1', port: clonePg.port } : { host, port };
   const cloneCa = clonePg && fs.readFileSync(clonePg.caFile, 'utf8');
-  worker = await makeWorker(t, createActivities({ env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD }, aws: counted.aws, sqlEndpoint, cloneCa, temporal: t.client, config: workerCfg }));
+  worker = await makeWorker(
+    t,
+    createActivities({
+      env: { DBLAB_TOKEN, SRC_PW: SOURCE_PASSWORD },
+      aws: counted.aws,
+      sqlEndpoint,
+      cloneCa,
+      temporal: t.client,
+      config: workerCfg,
+    }),
+  );
   running = worker.run();
 });
 afterAll(async () => {
@@ -77,53 +100,87 @@ async function refresh(config: object, id = uniqueName('refresh')) {
   const h = await t.client.workflow.start('refreshDblab', { workflowId: id, taskQueue: t.taskQueue, args: [config] });
   const result = await h.result().catch((e: unknown) => e);
   const progress = await h.query<Progress>('progress');
-  return { h, result, progress, failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined, statuses: Object.fromEntries(progress.stages.map((s) => [s.name, s.status])) };
+  return {
+    h,
+    result,
+    progress,
+    failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined,
+    statuses: Object.fromEntries(progress.stages.map((s) => [s.name, s.status])),
+  };
 }
 
 const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).length;
 
-(clonePgSkip ? test.skip : test)('RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted', async () => {
-  const source = await makeRdsSource(fx);
-  const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
-  const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
-  (config.clone as Record<string, unknown>).prepare = { dblabUser };
-  const r = await refresh(config);
-  try {
-    expect(r.failure).toBeUndefined();
-    expect(r.statuses).toEqual({
-      validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done', 'create-clone': 'done', 'wait-clone': 'done',
-      'prepare-clone': 'done', 'configure-dblab': 'done', 'full-refresh': 'done', 'wait-refresh': 'done', 'delete-clone': 'done',
-    });
-    const res = r.result as RefreshResult;
-    expect(res).toMatchObject({ outcome: 'refreshed', dblabHost: new URL(fake.url).host });
-    expect(res.snapshot).toMatch(new RegExp(`^rds:${source}-`));
-    expect(res.clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{10}$/);
-    await recordHistory(r.h.workflowId, 'refresh-dblab-rds-prepare');
-    expect(await instancesNamed(fx, res.clone!)).toEqual([]);
-    expect(fake.refreshesStarted).toBe(1);
-    const conn = (fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection;
-    expect(conn).toMatchObject({ host: `${res.clone}.aaaaaaaaaa.us-east-1.rds.amazonaws.com`, port: 5432, dbname: 'postgres', username: dblabUser });
-    expect(conn.password).toBe(derivePassword(DBLAB_TOKEN, res.clone!, 'dblab-user'));
-    expect(conn.password).not.toBe(SOURCE_PASSWORD); // production credentials not needed
-    const c = clonePgClient();
-    await c.connect();
-    const member = await c.query("select pg_has_role($1, 'pg_read_all_data', 'MEMBER') as m", [dblabUser]);
-    await c.end();
-    expect(member.rows[0].m).toBe(true);
-    // the clone was tagged for the janitor (the input of the create-clone activity, from history)
-    const created = (await r.h.fetchHistory()).events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone')!;
-    const payload = created.activityTaskScheduledEventAttributes!.input!.payloads![1];
-    const tags = Object.fromEntries((JSON.parse(Buffer.from(payload.data!).toString()).tags as Array<{ Key: string; Value: string }>).map((x) => [x.Key, x.Value]));
-    expect(tags).toMatchObject({ team: 'data', ManagedBy: 'dbops-dblab-refresh', AutoDelete: 'true', 'dbops:workflow-id': r.h.workflowId });
-    expect(Date.parse(tags.DeleteAfter) - Date.now()).toBeGreaterThan(47 * 3_600_000);
-  } finally {
-    const c = clonePgClient();
-    await c.connect();
-    await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
-    await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
-    await c.end();
-  }
-});
+(clonePgSkip ? test.skip : test)(
+  'RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted',
+  async () => {
+    const source = await makeRdsSource(fx);
+    const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
+    const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
+    (config.clone as Record<string, unknown>).prepare = { dblabUser };
+    const r = await refresh(config);
+    try {
+      expect(r.failure).toBeUndefined();
+      expect(r.statuses).toEqual({
+        validate: 'done',
+        'check-dblab': 'done',
+        'find-snapshot': 'done',
+        'create-clone': 'done',
+        'wait-clone': 'done',
+        'prepare-clone': 'done',
+        'configure-dblab': 'done',
+        'full-refresh': 'done',
+        'wait-refresh': 'done',
+        'delete-clone': 'done',
+      });
+      const res = r.result as RefreshResult;
+      expect(res).toMatchObject({ outcome: 'refreshed', dblabHost: new URL(fake.url).host });
+      expect(res.snapshot).toMatch(new RegExp(`^rds:${source}-`));
+      expect(res.clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{10}$/);
+      await recordHistory(r.h.workflowId, 'refresh-dblab-rds-prepare');
+      expect(await instancesNamed(fx, res.clone!)).toEqual([]);
+      expect(fake.refreshesStarted).toBe(1);
+      const conn = (fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection;
+      expect(conn).toMatchObject({
+        host: `${res.clone}.aaaaaaaaaa.us-east-1.rds.amazonaws.com`,
+        port: 5432,
+        dbname: 'postgres',
+        username: dblabUser,
+      });
+      expect(conn.password).toBe(derivePassword(DBLAB_TOKEN, res.clone!, 'dblab-user'));
+      expect(conn.password).not.toBe(SOURCE_PASSWORD); // production credentials not needed
+      const c = clonePgClient();
+      await c.connect();
+      const member = await c.query("select pg_has_role($1, 'pg_read_all_data', 'MEMBER') as m", [dblabUser]);
+      await c.end();
+      expect(member.rows[0].m).toBe(true);
+      // the clone was tagged for the janitor (the input of the create-clone activity, from history)
+      const created = (await r.h.fetchHistory()).events!.find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone',
+      )!;
+      const payload = created.activityTaskScheduledEventAttributes!.input!.payloads![1];
+      const tags = Object.fromEntries(
+        (JSON.parse(Buffer.from(payload.data!).toString()).tags as Array<{ Key: string; Value: string }>).map((x) => [
+          x.Key,
+          x.Value,
+        ]),
+      );
+      expect(tags).toMatchObject({
+        team: 'data',
+        ManagedBy: 'dbops-dblab-refresh',
+        AutoDelete: 'true',
+        'dbops:workflow-id': r.h.workflowId,
+      });
+      expect(Date.parse(tags.DeleteAfter) - Date.now()).toBeGreaterThan(47 * 3_600_000);
+    } finally {
+      const c = clonePgClient();
+      await c.connect();
+      await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
+      await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
+      await c.end();
+    }
+  },
+);
 
 test('Aurora full cycle from an explicit cluster snapshot: cluster and instance restored, then both deleted', async () => {
   const { cluster, snapshot } = await makeAuroraSource(fx);
@@ -133,12 +190,16 @@ test('Aurora full cycle from an explicit cluster snapshot: cluster and instance 
   expect(r.failure).toBeUndefined();
   const res = r.result as RefreshResult;
   expect(res.snapshot).toBe(snapshot);
-  expect(log.mutating()).toEqual(expect.arrayContaining(['RestoreDBClusterFromSnapshot', 'CreateDBInstance', 'DeleteDBInstance', 'DeleteDBCluster']));
+  expect(log.mutating()).toEqual(
+    expect.arrayContaining(['RestoreDBClusterFromSnapshot', 'CreateDBInstance', 'DeleteDBInstance', 'DeleteDBCluster']),
+  );
   expect(log.mutating().indexOf('DeleteDBInstance')).toBeLessThan(log.mutating().indexOf('DeleteDBCluster'));
   expect(await clustersNamed(fx, res.clone!)).toEqual([]);
   await recordHistory(r.h.workflowId, 'refresh-dblab-aurora');
   expect(await instancesNamed(fx, res.clone!)).toEqual([]);
-  expect((fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection.host).toMatch(new RegExp(`^${res.clone}\\.cluster-`));
+  expect((fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection.host).toMatch(
+    new RegExp(`^${res.clone}\\.cluster-`),
+  );
 });
 
 test('latest snapshot: the newest available one of the configured type', async () => {
@@ -152,10 +213,30 @@ test('latest snapshot: the newest available one of the configured type', async (
 });
 
 test.each([
-  ['configure-dblab refused', (f: DblabFake) => void (f.configChangesEnabled = false), 'configure-dblab', /DBLab refused the configuration change: configuration changes are disabled/],
-  ['full-refresh refused', (f: DblabFake) => void (f.refuseTrigger = true), 'full-refresh', /DBLab would not start a full refresh: There are no available pools for the refresh/],
-  ['refresh fails with an alert', (f: DblabFake) => void (f.failWith = 'pg_dump: connection to clone refused'), 'wait-refresh', /DBLab refresh failed: pg_dump: connection to clone refused/],
-  ['stale finished, refresh never starts', (f: DblabFake) => void (f.ignoreTrigger = true), 'wait-refresh', /DBLab did not start the refresh within 3s of the trigger \(status still "finished", lastRefresh 2020-01-01T00:00:00Z\)/],
+  [
+    'configure-dblab refused',
+    (f: DblabFake) => void (f.configChangesEnabled = false),
+    'configure-dblab',
+    /DBLab refused the configuration change: configuration changes are disabled/,
+  ],
+  [
+    'full-refresh refused',
+    (f: DblabFake) => void (f.refuseTrigger = true),
+    'full-refresh',
+    /DBLab would not start a full refresh: There are no available pools for the refresh/,
+  ],
+  [
+    'refresh fails with an alert',
+    (f: DblabFake) => void (f.failWith = 'pg_dump: connection to clone refused'),
+    'wait-refresh',
+    /DBLab refresh failed: pg_dump: connection to clone refused/,
+  ],
+  [
+    'stale finished, refresh never starts',
+    (f: DblabFake) => void (f.ignoreTrigger = true),
+    'wait-refresh',
+    /DBLab did not start the refresh within 3s of the trigger \(status still "finished", lastRefresh 2020-01-01T00:00:00Z\)/,
+  ],
 ])('%s: the run fails at that stage and still deletes the clone', async (_name, arrange, stage, message) => {
   const source = await makeRdsSource(fx);
   arrange(fake);
@@ -175,7 +256,11 @@ test('cancelled while waiting for the refresh: the clone is still deleted and th
   await f2.start();
   bindDblab(workerCfg, f2.url);
   try {
-    const h = await t.client.workflow.start('refreshDblab', { workflowId: uniqueName('cancel'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: f2.url })] });
+    const h = await t.client.workflow.start('refreshDblab', {
+      workflowId: uniqueName('cancel'),
+      taskQueue: t.taskQueue,
+      args: [refreshConfig({ source, apiEndpoint: f2.url })],
+    });
     for (let i = 0; i < 200; i++) {
       const p = await h.query<Progress>('progress');
       if (p.stages.find((s) => s.name === 'wait-refresh')?.status === 'running') break;
@@ -207,7 +292,13 @@ test('one refresh per DBLab across the schedule and manual runs; cancelling a sc
   await t.client.schedule.create({
     scheduleId: sid,
     spec: { cronExpressions: ['0 2 * * 0'] },
-    action: { type: 'startWorkflow', workflowType: 'scheduledRefreshDblab', workflowId: `scheduled-refresh-dblab:${host}`, taskQueue: t.taskQueue, args: [config] },
+    action: {
+      type: 'startWorkflow',
+      workflowType: 'scheduledRefreshDblab',
+      workflowId: `scheduled-refresh-dblab:${host}`,
+      taskQueue: t.taskQueue,
+      args: [config],
+    },
     policies: { overlap: ScheduleOverlapPolicy.SKIP },
   });
   const schedule = t.client.schedule.getHandle(sid);
@@ -221,12 +312,19 @@ test('one refresh per DBLab across the schedule and manual runs; cancelling a sc
     Object.fromEntries((await h.query<Progress>('progress')).stages.map((x) => [x.name, x.status]));
   try {
     // A manual refresh (the id `dbops refresh` uses) is running when the schedule fires.
-    const manual = await t.client.workflow.start('refreshDblab', { workflowId: refreshId, taskQueue: t.taskQueue, args: [config] });
+    const manual = await t.client.workflow.start('refreshDblab', {
+      workflowId: refreshId,
+      taskQueue: t.taskQueue,
+      args: [config],
+    });
     await until(() => restores() === 1, 'the manual run to restore its clone');
     const first = await fire(1);
     expect(first.workflowId).toMatch(new RegExp(`^scheduled-refresh-dblab:${host.replace(/[.]/g, '\\.')}-`));
     expect(await first.result()).toEqual({
-      outcome: 'skipped', dblabHost: host, refreshWorkflowId: refreshId, reason: `another refresh of ${host} is running (${refreshId})`,
+      outcome: 'skipped',
+      dblabHost: host,
+      refreshWorkflowId: refreshId,
+      reason: `another refresh of ${host} is running (${refreshId})`,
     } satisfies ScheduledRefreshResult);
     expect(await stages(first)).toEqual({ validate: 'done', 'start-refresh': 'skipped', refresh: 'skipped' });
     await recordHistory(first.workflowId, 'scheduled-refresh-dblab-skipped');
@@ -238,9 +336,16 @@ test('one refresh per DBLab across the schedule and manual runs; cancelling a sc
     // Nothing running: the scheduled run refreshes as refresh-dblab:<host>, so a manual start is refused.
     const second = await fire(2);
     const child = t.client.workflow.getHandle(refreshId);
-    await until(async () => (await child.describe()).runId !== manual.firstExecutionRunId && (await stages(child))['wait-refresh'] === 'running', 'the scheduled refresh to wait');
+    await until(
+      async () =>
+        (await child.describe()).runId !== manual.firstExecutionRunId &&
+        (await stages(child))['wait-refresh'] === 'running',
+      'the scheduled refresh to wait',
+    );
     expect((await stages(second))['start-refresh']).toBe('done');
-    const refused = await t.client.workflow.start('refreshDblab', { workflowId: refreshId, taskQueue: t.taskQueue, args: [config] }).catch((e: unknown) => e);
+    const refused = await t.client.workflow
+      .start('refreshDblab', { workflowId: refreshId, taskQueue: t.taskQueue, args: [config] })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
     expect(restores()).toBe(2);
 
@@ -267,30 +372,58 @@ test('a clone name owned by another run is never adopted or deleted; a restore r
   const rds = createRdsActivities({ aws });
   const plan = planRefresh(refreshConfig({ source, apiEndpoint: fake.url }));
   const snapshot = await rds.rdsFindSnapshot(plan);
-  const tags = (runId: string) => cloneTags({ workflowId: 'refresh-dblab:elsewhere', runId, createdAt: new Date(), maxAgeMs: 3_600_000 });
-  const makeInstance = (id: string, runId: string) => fx.rds('us-east-1').send(new CreateDBInstanceCommand({
-    DBInstanceIdentifier: id, Engine: 'postgres', DBInstanceClass: 'db.t3.medium', MasterUsername: 'u', MasterUserPassword: 'other-pw-1234', AllocatedStorage: 20, Tags: tags(runId),
-  }));
+  const tags = (runId: string) =>
+    cloneTags({ workflowId: 'refresh-dblab:elsewhere', runId, createdAt: new Date(), maxAgeMs: 3_600_000 });
+  const makeInstance = (id: string, runId: string) =>
+    fx.rds('us-east-1').send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: id,
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t3.medium',
+        MasterUsername: 'u',
+        MasterUserPassword: 'other-pw-1234',
+        AllocatedStorage: 20,
+        Tags: tags(runId),
+      }),
+    );
   const taken = `${CLONE_PREFIX}${uniqueName('taken')}`;
   const raced = `${CLONE_PREFIX}${uniqueName('raced')}`;
   try {
     // Another run's clone has the name this run picked.
     await makeInstance(taken, 'other-run');
-    const err = await rds.rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    const err = await rds
+      .rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('my-run') })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'CloneNameTaken', nonRetryable: true });
-    expect((err as Error).message).toBe(`an RDS instance named ${taken} already exists and is not this run's clone (its dbops:run-id tag is "other-run"); nothing was changed`);
+    expect((err as Error).message).toBe(
+      `an RDS instance named ${taken} already exists and is not this run's clone (its dbops:run-id tag is "other-run"); nothing was changed`,
+    );
     expect(await rds.rdsDeleteClone(plan, taken, { runId: 'my-run' })).toEqual({
-      changed: false, detail: `instance ${taken} is not this run's clone (its dbops:run-id tag is other-run); left alone`,
+      changed: false,
+      detail: `instance ${taken} is not this run's clone (its dbops:run-id tag is other-run); left alone`,
     });
     expect(await instancesNamed(fx, taken)).toEqual([taken]);
     // Its own run adopts it (an earlier attempt made it) and deletes it.
-    expect(await rds.rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('other-run') })).toEqual({ changed: false, detail: `instance ${taken} exists` });
-    expect(await rds.rdsDeleteClone(plan, taken, { runId: 'other-run' })).toEqual({ changed: true, detail: `deleted ${taken}` });
+    expect(await rds.rdsCreateClone(plan, { identifier: taken, snapshot, tags: tags('other-run') })).toEqual({
+      changed: false,
+      detail: `instance ${taken} exists`,
+    });
+    expect(await rds.rdsDeleteClone(plan, taken, { runId: 'other-run' })).toEqual({
+      changed: true,
+      detail: `deleted ${taken}`,
+    });
 
     // The name is taken between this run's check and its restore (a real race against moto).
-    type Mw = (next: (a: unknown) => Promise<unknown>, ctx: { commandName?: string }) => (args: unknown) => Promise<unknown>;
-    const stack = (aws.rds('us-east-1') as unknown as { middlewareStack: { add(mw: Mw, o: object): void; remove(name: string): boolean } }).middlewareStack;
+    type Mw = (
+      next: (a: unknown) => Promise<unknown>,
+      ctx: { commandName?: string },
+    ) => (args: unknown) => Promise<unknown>;
+    const stack = (
+      aws.rds('us-east-1') as unknown as {
+        middlewareStack: { add(mw: Mw, o: object): void; remove(name: string): boolean };
+      }
+    ).middlewareStack;
     stack.add(
       (next, ctx) => async (args) => {
         if (ctx.commandName === 'RestoreDBInstanceFromDBSnapshotCommand') await makeInstance(raced, 'other-run');
@@ -298,17 +431,24 @@ test('a clone name owned by another run is never adopted or deleted; a restore r
       },
       { step: 'initialize', name: 'takeTheNameFirst' },
     );
-    const race = await rds.rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    const race = await rds
+      .rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') })
+      .catch((e: unknown) => e);
     expect(race).toMatchObject({ type: 'CloneCreateRace', nonRetryable: false });
     stack.remove('takeTheNameFirst');
     // the retry looks again and refuses to adopt it
-    const retried = await rds.rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') }).catch((e: unknown) => e);
+    const retried = await rds
+      .rdsCreateClone(plan, { identifier: raced, snapshot, tags: tags('my-run') })
+      .catch((e: unknown) => e);
     expect(retried).toMatchObject({ type: 'CloneNameTaken' });
     expect(await rds.rdsDeleteClone(plan, raced, { runId: 'my-run' })).toMatchObject({ changed: false });
     expect(await instancesNamed(fx, raced)).toEqual([raced]);
   } finally {
     for (const id of [taken, raced]) {
-      await fx.rds('us-east-1').send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true })).catch(() => undefined);
+      await fx
+        .rds('us-east-1')
+        .send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true }))
+        .catch(() => undefined);
     }
   }
 });
@@ -319,16 +459,20 @@ test('a lost reply to POST /full-refresh: the retried attempt finds the refresh 
   const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
   expect(r.failure).toBeUndefined();
   expect(r.result).toMatchObject({ outcome: 'refreshed' });
-  expect(r.progress.stages.find((s) => s.name === 'full-refresh')?.detail).toBe('refresh already started by an earlier attempt');
+  expect(r.progress.stages.find((s) => s.name === 'full-refresh')?.detail).toBe(
+    'refresh already started by an earlier attempt',
+  );
   expect(fake.refreshesStarted).toBe(1);
   expect(r.statuses['delete-clone']).toBe('done');
 });
 
-test('a 503 to POST /full-refresh, then a 400 for another reason: the run fails there with DBLab\'s reason, and deletes the clone', async () => {
+test("a 503 to POST /full-refresh, then a 400 for another reason: the run fails there with DBLab's reason, and deletes the clone", async () => {
   const source = await makeRdsSource(fx);
   fake.triggerFaults = ['error-before', 'refuse'];
   const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
-  expect(r.failure).toBe('stage "full-refresh" failed: DBLab would not start a full refresh: There are no available pools for the refresh');
+  expect(r.failure).toBe(
+    'stage "full-refresh" failed: DBLab would not start a full refresh: There are no available pools for the refresh',
+  );
   expect(r.statuses['wait-refresh']).toBe('pending');
   expect(r.statuses['delete-clone']).toBe('done');
   expect(fake.refreshesStarted).toBe(0);
@@ -364,14 +508,30 @@ test('dry run checks everything, creates nothing and reports every problem at on
   config.clone.parameterGroup = 'no-such-parameter-group';
   config.dblab.token = 'env:WRONG_TOKEN';
   const other = await openTestEnv();
-  const w = await makeWorker(other, createActivities({
-    env: { WRONG_TOKEN: 'wrong', SRC_PW: 'x' },
-    aws: countingAws().aws,
-    // The operator bound a wrong token to this DBLab: the dry run reports DBLab's refusal.
-    config: testConfig({ dblab: { wrong: { endpoint: fake.url, token: 'env:WRONG_TOKEN', sourcePassword: 'env:SRC_PW', sources: ['us-east-1:*'] } } }),
-  }));
+  const w = await makeWorker(
+    other,
+    createActivities({
+      env: { WRONG_TOKEN: 'wrong', SRC_PW: 'x' },
+      aws: countingAws().aws,
+      // The operator bound a wrong token to this DBLab: the dry run reports DBLab's refusal.
+      config: testConfig({
+        dblab: {
+          wrong: {
+            endpoint: fake.url,
+            token: 'env:WRONG_TOKEN',
+            sourcePassword: 'env:SRC_PW',
+            sources: ['us-east-1:*'],
+          },
+        },
+      }),
+    }),
+  );
   const { result, progress } = await w.runUntil(async () => {
-    const h = await other.client.workflow.start('refreshDblab', { workflowId: uniqueName('dry'), taskQueue: other.taskQueue, args: [config] });
+    const h = await other.client.workflow.start('refreshDblab', {
+      workflowId: uniqueName('dry'),
+      taskQueue: other.taskQueue,
+      args: [config],
+    });
     return { result: await h.result().catch((e: unknown) => e), progress: await h.query<Progress>('progress') };
   });
   await other.close();
@@ -382,7 +542,15 @@ test('dry run checks everything, creates nothing and reports every problem at on
   expect(msg).toContain('subnet group no-such-subnet-group not found');
   expect(msg).toContain('security group sg-0123456789abcdef0 not found');
   expect(msg).toContain('parameter group no-such-parameter-group not found');
-  expect(progress.stages.filter((s) => s.status === 'skipped').map((s) => s.name)).toEqual(['create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone']);
+  expect(progress.stages.filter((s) => s.status === 'skipped').map((s) => s.name)).toEqual([
+    'create-clone',
+    'wait-clone',
+    'prepare-clone',
+    'configure-dblab',
+    'full-refresh',
+    'wait-refresh',
+    'delete-clone',
+  ]);
   expect(fake.configs).toEqual([]);
 });
 
@@ -397,13 +565,38 @@ test('a clean dry run passes and names the snapshot it would use', async () => {
 });
 
 test.each([
-  ['bad duration', (c: any) => (c.dblab.timeout = 'four hours'), 'validate', /dblab.timeout: must be a duration like 30s, 10m, 4h or 2d/],
+  [
+    'bad duration',
+    (c: any) => (c.dblab.timeout = 'four hours'),
+    'validate',
+    /dblab.timeout: must be a duration like 30s, 10m, 4h or 2d/,
+  ],
   ['missing field', (c: any) => delete c.clone.instanceClass, 'validate', /clone.instanceClass/],
-  ['literal token', (c: any) => (c.dblab.token = 'plaintext-token'), 'validate', /dblab.token: must be a secret reference/],
-  ['unknown source', (c: any) => (c.source.identifier = 'no-such-source'), 'find-snapshot', /source instance no-such-source not found in us-east-1/],
-  ['missing snapshot', (c: any) => (c.source.snapshotIdentifier = 'nope'), 'find-snapshot', /snapshot nope does not exist/],
+  [
+    'literal token',
+    (c: any) => (c.dblab.token = 'plaintext-token'),
+    'validate',
+    /dblab.token: must be a secret reference/,
+  ],
+  [
+    'unknown source',
+    (c: any) => (c.source.identifier = 'no-such-source'),
+    'find-snapshot',
+    /source instance no-such-source not found in us-east-1/,
+  ],
+  [
+    'missing snapshot',
+    (c: any) => (c.source.snapshotIdentifier = 'nope'),
+    'find-snapshot',
+    /snapshot nope does not exist/,
+  ],
   // Another reference than the one the operator bound to this DBLab: refused before it is resolved.
-  ['DBLab token not bound to that endpoint', (c: any) => (c.dblab.token = 'env:SRC_PW'), 'check-dblab', /dblab.token env:SRC_PW is not bound to DBLab http:\/\/127.0.0.1:\d+ on this worker \(dblab.fake-\d+ binds another token\)/],
+  [
+    'DBLab token not bound to that endpoint',
+    (c: any) => (c.dblab.token = 'env:SRC_PW'),
+    'check-dblab',
+    /dblab.token env:SRC_PW is not bound to DBLab http:\/\/127.0.0.1:\d+ on this worker \(dblab.fake-\d+ binds another token\)/,
+  ],
 ])('bad input (%s) fails before any clone is made', async (_n, mutate, stage, message) => {
   const source = await makeRdsSource(fx);
   const config = refreshConfig({ source, apiEndpoint: fake.url }) as any;
@@ -420,10 +613,21 @@ test('no secret appears in the exported history (token, source password, derived
   const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
   expect(r.failure).toBeUndefined();
   const clone = (r.result as RefreshResult).clone!;
-  const { stdout } = await promisify(execFile)(`${VENV_BIN}/temporal`, ['workflow', 'show', '-w', r.h.workflowId, '-o', 'json', '--address', testAddress()], { maxBuffer: 1 << 24 });
-  const payloads = (stdout.match(/"data":\s*"([^"]+)"/g) ?? []).map((m) => Buffer.from(m.split('"')[3], 'base64').toString('latin1')).join('\n');
+  const { stdout } = await promisify(execFile)(
+    `${VENV_BIN}/temporal`,
+    ['workflow', 'show', '-w', r.h.workflowId, '-o', 'json', '--address', testAddress()],
+    { maxBuffer: 1 << 24 },
+  );
+  const payloads = (stdout.match(/"data":\s*"([^"]+)"/g) ?? [])
+    .map((m) => Buffer.from(m.split('"')[3], 'base64').toString('latin1'))
+    .join('\n');
   expect(payloads).toContain(source); // we really looked inside the payloads
-  for (const secret of [DBLAB_TOKEN, SOURCE_PASSWORD, derivePassword(DBLAB_TOKEN, clone, 'master'), derivePassword(DBLAB_TOKEN, clone, 'dblab-user')]) {
+  for (const secret of [
+    DBLAB_TOKEN,
+    SOURCE_PASSWORD,
+    derivePassword(DBLAB_TOKEN, clone, 'master'),
+    derivePassword(DBLAB_TOKEN, clone, 'dblab-user'),
+  ]) {
     expect(stdout).not.toContain(secret);
     expect(payloads).not.toContain(secret);
   }
@@ -433,31 +637,65 @@ test('janitor: deletes clones past DeleteAfter or whose run is over; keeps the r
   const region = 'eu-central-1';
   const rds = fx.rds(region);
   const tag = (workflowId: string, deleteAfter: string, runId = 'r') => [
-    { Key: 'ManagedBy', Value: MANAGED_BY }, { Key: 'DeleteAfter', Value: deleteAfter }, { Key: 'dbops:workflow-id', Value: workflowId }, { Key: 'dbops:run-id', Value: runId },
+    { Key: 'ManagedBy', Value: MANAGED_BY },
+    { Key: 'DeleteAfter', Value: deleteAfter },
+    { Key: 'dbops:workflow-id', Value: workflowId },
+    { Key: 'dbops:run-id', Value: runId },
   ];
   const future = new Date(Date.now() + 86_400_000).toISOString();
   const past = new Date(Date.now() - 60_000).toISOString();
   const n = uniqueName('j');
   // a running owner: a fixture workflow waiting for a signal
   const ownerId = uniqueName('owner');
-  const owner = await t.client.workflow.start('twoStage', { workflowId: ownerId, taskQueue: t.taskQueue, args: [{ target: 'owner' }] });
+  const owner = await t.client.workflow.start('twoStage', {
+    workflowId: ownerId,
+    taskQueue: t.taskQueue,
+    args: [{ target: 'owner' }],
+  });
   const make = (id: string, Tags: Array<{ Key: string; Value: string }>) =>
-    rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: id, Engine: 'postgres', DBInstanceClass: 'db.t3.micro', MasterUsername: 'u', MasterUserPassword: 'passw0rd1', AllocatedStorage: 20, Tags }));
+    rds.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: id,
+        Engine: 'postgres',
+        DBInstanceClass: 'db.t3.micro',
+        MasterUsername: 'u',
+        MasterUserPassword: 'passw0rd1',
+        AllocatedStorage: 20,
+        Tags,
+      }),
+    );
   await make(`${CLONE_PREFIX}${n}-expired`, tag(ownerId, past, owner.firstExecutionRunId));
   await make(`${CLONE_PREFIX}${n}-running`, tag(ownerId, future, owner.firstExecutionRunId));
   await make(`${CLONE_PREFIX}${n}-orphan`, tag('refresh-dblab:gone.example:2345', future));
   await make(`${CLONE_PREFIX}${n}-untagged`, [{ Key: 'DeleteAfter', Value: past }]);
   await make(`other-${n}`, tag('x', past));
 
-  const janitor = async (dryRun: boolean) => (await t.client.workflow.execute('cleanupRefreshClones', { workflowId: uniqueName('janitor'), taskQueue: t.taskQueue, args: [{ region, dryRun }] })) as CleanupResult;
+  const janitor = async (dryRun: boolean) =>
+    (await t.client.workflow.execute('cleanupRefreshClones', {
+      workflowId: uniqueName('janitor'),
+      taskQueue: t.taskQueue,
+      args: [{ region, dryRun }],
+    })) as CleanupResult;
   const dry = await janitor(true);
-  expect(dry.deleted.map((d) => d.identifier).filter((i) => i.includes(n)).sort()).toEqual([`${CLONE_PREFIX}${n}-expired`, `${CLONE_PREFIX}${n}-orphan`]);
-  expect(dry.kept.find((k) => k.identifier.endsWith(`${n}-running`))?.reason).toBe(`its run of ${ownerId} is still running`);
+  expect(
+    dry.deleted
+      .map((d) => d.identifier)
+      .filter((i) => i.includes(n))
+      .sort(),
+  ).toEqual([`${CLONE_PREFIX}${n}-expired`, `${CLONE_PREFIX}${n}-orphan`]);
+  expect(dry.kept.find((k) => k.identifier.endsWith(`${n}-running`))?.reason).toBe(
+    `its run of ${ownerId} is still running`,
+  );
   expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).length).toBe(4);
 
   const real = await janitor(false);
-  expect(real.deleted.find((d) => d.identifier.endsWith('-orphan'))?.reason).toBe('its run of refresh-dblab:gone.example:2345 is not found');
-  expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).sort()).toEqual([`${CLONE_PREFIX}${n}-running`, `${CLONE_PREFIX}${n}-untagged`]);
+  expect(real.deleted.find((d) => d.identifier.endsWith('-orphan'))?.reason).toBe(
+    'its run of refresh-dblab:gone.example:2345 is not found',
+  );
+  expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).sort()).toEqual([
+    `${CLONE_PREFIX}${n}-running`,
+    `${CLONE_PREFIX}${n}-untagged`,
+  ]);
   expect(await instancesNamed(fx, `other-${n}`, region)).toEqual([`other-${n}`]);
   await owner.signal('release', {});
 });

@@ -19,10 +19,21 @@ const stub = (name: string) => async () => {
   throw ApplicationFailure.nonRetryable(`stub ${name} called`, 'StubCalled');
 };
 const STUBBED = [
-  'rdsListRefreshClones', 'workflowRunStatus', 'rdsDeleteClone',
-  'postgresConnect', 'mysqlConnect', 'checkCredentialsTarget',
-  'resolveCustomerVpc', 'databaseDescribe', 'findDatabaseNetwork', 'describeInUse', 'inspectDatabaseNetwork',
-  'dblabCheck', 'dblabCheckConfigAccess', 'rdsValidate', 'rdsFindSnapshot',
+  'rdsListRefreshClones',
+  'workflowRunStatus',
+  'rdsDeleteClone',
+  'postgresConnect',
+  'mysqlConnect',
+  'checkCredentialsTarget',
+  'resolveCustomerVpc',
+  'databaseDescribe',
+  'findDatabaseNetwork',
+  'describeInUse',
+  'inspectDatabaseNetwork',
+  'dblabCheck',
+  'dblabCheckConfigAccess',
+  'rdsValidate',
+  'rdsFindSnapshot',
 ];
 const activities = Object.fromEntries(STUBBED.map((n) => [n, stub(n)]));
 
@@ -41,7 +52,13 @@ afterAll(async () => {
 });
 
 const refresh = {
-  source: { type: 'rds', identifier: 'production-db', dbName: 'postgres', username: 'postgres', password: 'env:SRC_PW' },
+  source: {
+    type: 'rds',
+    identifier: 'production-db',
+    dbName: 'postgres',
+    username: 'postgres',
+    password: 'env:SRC_PW',
+  },
   clone: { instanceClass: 'db.t3.medium' },
   dblab: { apiEndpoint: 'https://dblab.example.com:2345', token: 'env:DBLAB_TOKEN' },
   aws: { region: 'us-east-1' },
@@ -65,8 +82,15 @@ interface Outcome {
 
 async function runInvalid(workflowType: string, input: unknown): Promise<Outcome> {
   const started = Date.now();
-  const handle = await t.client.workflow.start(workflowType, { workflowId: uniqueName(`invalid-${workflowType}`), taskQueue: t.taskQueue, args: [input] });
-  const err = await handle.result().then(() => undefined, (e: unknown) => e);
+  const handle = await t.client.workflow.start(workflowType, {
+    workflowId: uniqueName(`invalid-${workflowType}`),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const ms = Date.now() - started;
   expect(err).toBeInstanceOf(WorkflowFailedError);
   const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
@@ -97,14 +121,59 @@ test('the janitor refuses a misspelt dryRun instead of deleting for real', async
 test('a 100 000-character id fails validation (not the server) in every workflow type, naming the field', async () => {
   const cases: Array<[string, unknown, RegExp, string]> = [
     ['cleanupRefreshClones', { region: HUGE }, /^invalid input: region: must be at most 32 characters$/, ''],
-    ['provisionDatabase', { ...provision, tenant: HUGE }, /^stage "validate" failed: invalid input: tenant: must be at most 200 characters$/, 'validate'],
-    ['deprovisionDatabase', { ...provision, credentialsTarget: undefined, reclaimPolicy: 'retain', server: { ...provision.server, host: HUGE } }, /^stage "validate" failed: invalid input: server\.host: must be at most 253 characters$/, 'validate'],
-    ['refreshDblab', { ...refresh, source: { ...refresh.source, identifier: HUGE } }, /^stage "validate" failed: invalid config: source\.identifier: must be at most 63 characters$/, 'validate'],
-    ['scheduledRefreshDblab', { ...refresh, dblab: HUGE }, /^stage "validate" failed: invalid config: dblab: must be at most 63 characters$/, 'validate'],
-    ['peerVpc', { ...peer, databaseId: HUGE }, /^stage "prepare" failed: invalid input: databaseId: must be at most 128 characters$/, 'prepare'],
-    ['unpeerVpc', { ...peer, vpcId: HUGE }, /^stage "prepare" failed: invalid input: vpcId: must be at most 21 characters$/, 'prepare'],
-    ['createDatabaseNetwork', { ...peer, cloud: undefined, zoneName: HUGE }, /^stage "plan-cidr" failed: invalid input: zoneName: must be at most 253 characters$/, 'plan-cidr'],
-    ['deleteDatabaseNetwork', { ...peer, cloud: undefined, databaseId: HUGE }, /^stage "prepare" failed: invalid input: databaseId: must be at most 128 characters$/, 'prepare'],
+    [
+      'provisionDatabase',
+      { ...provision, tenant: HUGE },
+      /^stage "validate" failed: invalid input: tenant: must be at most 200 characters$/,
+      'validate',
+    ],
+    [
+      'deprovisionDatabase',
+      {
+        ...provision,
+        credentialsTarget: undefined,
+        reclaimPolicy: 'retain',
+        server: { ...provision.server, host: HUGE },
+      },
+      /^stage "validate" failed: invalid input: server\.host: must be at most 253 characters$/,
+      'validate',
+    ],
+    [
+      'refreshDblab',
+      { ...refresh, source: { ...refresh.source, identifier: HUGE } },
+      /^stage "validate" failed: invalid config: source\.identifier: must be at most 63 characters$/,
+      'validate',
+    ],
+    [
+      'scheduledRefreshDblab',
+      { ...refresh, dblab: HUGE },
+      /^stage "validate" failed: invalid config: dblab: must be at most 63 characters$/,
+      'validate',
+    ],
+    [
+      'peerVpc',
+      { ...peer, databaseId: HUGE },
+      /^stage "prepare" failed: invalid input: databaseId: must be at most 128 characters$/,
+      'prepare',
+    ],
+    [
+      'unpeerVpc',
+      { ...peer, vpcId: HUGE },
+      /^stage "prepare" failed: invalid input: vpcId: must be at most 21 characters$/,
+      'prepare',
+    ],
+    [
+      'createDatabaseNetwork',
+      { ...peer, cloud: undefined, zoneName: HUGE },
+      /^stage "plan-cidr" failed: invalid input: zoneName: must be at most 253 characters$/,
+      'plan-cidr',
+    ],
+    [
+      'deleteDatabaseNetwork',
+      { ...peer, cloud: undefined, databaseId: HUGE },
+      /^stage "prepare" failed: invalid input: databaseId: must be at most 128 characters$/,
+      'prepare',
+    ],
   ];
   for (const [type, input, message, stage] of cases) {
     const o = await runInvalid(type, input);

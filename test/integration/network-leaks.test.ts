@@ -25,14 +25,15 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-
 async function dbVpcs(databaseId: string) {
   const all = (await fx.ec2('us-east-1').send(new DescribeVpcsCommand({}))).Vpcs ?? [];
   return all.filter((v) => v.Tags?.some((x) => x.Key === DATABASE_TAG && x.Value === databaseId));
 }
 
 async function subnetsOf(vpcId: string) {
-  return ((await fx.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter((s) => s.VpcId === vpcId);
+  return ((await fx.ec2('us-east-1').send(new DescribeSubnetsCommand({}))).Subnets ?? []).filter(
+    (s) => s.VpcId === vpcId,
+  );
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -48,7 +49,9 @@ const EventType = temporal.api.enums.v1.EventType;
 /** The run's history replays through the current workflow code (the new code path is deterministic). */
 async function replays(h: WorkflowHandle): Promise<void> {
   const bundle = { codePath: process.env.DBOPS_TEST_WORKFLOW_BUNDLE! };
-  await expect(Worker.runReplayHistory({ workflowBundle: bundle }, await h.fetchHistory(), h.workflowId)).resolves.toBeUndefined();
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: bundle }, await h.fetchHistory(), h.workflowId),
+  ).resolves.toBeUndefined();
 }
 
 /** Hosted zones named `name` (moto keeps a zone whose VPC is gone). */
@@ -68,8 +71,18 @@ async function cancellationSeen(h: WorkflowHandle): Promise<void> {
 
 function start(databaseId: string, vpcId: string, extra: Record<string, unknown> = {}) {
   return t.client.workflow.start('createDatabaseNetwork', {
-    workflowId: uniqueName('net-leak'), taskQueue: t.taskQueue,
-    args: [{ databaseId, region: 'us-east-1', vpcId, availabilityZones: ['us-east-1a', 'us-east-1b'], timing: { pollInterval: '200ms' }, ...extra }],
+    workflowId: uniqueName('net-leak'),
+    taskQueue: t.taskQueue,
+    args: [
+      {
+        databaseId,
+        region: 'us-east-1',
+        vpcId,
+        availabilityZones: ['us-east-1a', 'us-east-1b'],
+        timing: { pollInterval: '200ms' },
+        ...extra,
+      },
+    ],
   });
 }
 
@@ -82,7 +95,10 @@ test('cancelled while CreateVpc is in flight: the create finishes, is undone, no
     await h.cancel();
     await cancellationSeen(h);
     proxy.release(); // now AWS acts on it
-    const err = await h.result().then(() => undefined, (e: unknown) => e);
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     expect((await h.describe()).status.name).toBe('CANCELLED');
@@ -139,7 +155,10 @@ test('CreateVpc reply lost (the retried attempt finds the VPC), then a later sta
     const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: InvalidDomainName/);
-    expect(proxy.faults).toEqual([{ action: 'CreateVpc', fault: 'lose-reply' }, { action: 'CreateHostedZone', fault: 'error' }]);
+    expect(proxy.faults).toEqual([
+      { action: 'CreateVpc', fault: 'lose-reply' },
+      { action: 'CreateHostedZone', fault: 'error' },
+    ]);
     expect(proxy.executed.get('CreateVpc')).toBe(1);
     expect(proxy.seen.get('CreateVpc')).toBe(1); // the retry found the VPC instead of making another
     expect(proxy.executed.get('CreateSubnet')).toBe(2);
@@ -153,24 +172,43 @@ test('CreateVpc reply lost (the retried attempt finds the VPC), then a later sta
 test('a failing run leaves alone the network it found (made by an earlier run): only its own run tag is undone', async () => {
   const customer = await makeCustomerVpc(fx);
   const databaseId = uniqueName('leak-keep');
-  const made = await throughFaults(t, [], async () => (await (await start(databaseId, customer.vpcId, { cidr: '10.246.0.0/19' })).result()) as CreateNetworkResult);
+  const made = await throughFaults(
+    t,
+    [],
+    async () =>
+      (await (await start(databaseId, customer.vpcId, { cidr: '10.246.0.0/19' })).result()) as CreateNetworkResult,
+  );
   const [vpc] = await dbVpcs(databaseId);
   const runTag = vpc.Tags?.find((x) => x.Key === RUN_TAG)?.Value;
   expect(runTag).toMatch(/^[0-9a-f-]{36}$/);
   // A second run for the same database finds that network and then fails at its zone: Route 53
   // refuses to read the zone's tags (an error injected by the proxy).
-  await throughFaults(t, [{ action: 'ListTagsForResource', fault: 'error', code: 'InvalidInput', times: 100 }], async (proxy) => {
-    const h = await start(databaseId, customer.vpcId);
-    const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
-    expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: /);
-    // plan-cidr found the network: skipped, like the creates it made unnecessary.
-    expect((await h.query<Progress>('progress')).stages.map((s) => s.status)).toEqual(['skipped', 'skipped', 'skipped', 'failed', 'pending']);
-    expect((await dbVpcs(databaseId)).map((v) => v.VpcId)).toEqual([made.databaseVpcId]);
-    expect((await subnetsOf(made.databaseVpcId)).map((s) => s.SubnetId).sort()).toEqual([...made.subnetIds].sort());
-    const zones = await fx.route53().send(new ListHostedZonesByVPCCommand({ VPCId: made.databaseVpcId, VPCRegion: 'us-east-1' }));
-    expect(zones.HostedZoneSummaries?.map((z) => z.HostedZoneId!.replace('/hostedzone/', ''))).toEqual([made.hostedZoneId]);
-    expect(proxy.seen.get('DeleteVpc')).toBeUndefined();
-    expect(proxy.seen.get('DeleteSubnet')).toBeUndefined();
-    await replays(h);
-  });
+  await throughFaults(
+    t,
+    [{ action: 'ListTagsForResource', fault: 'error', code: 'InvalidInput', times: 100 }],
+    async (proxy) => {
+      const h = await start(databaseId, customer.vpcId);
+      const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
+      expect(err.cause?.message).toMatch(/^stage "create-hosted-zone" failed: /);
+      // plan-cidr found the network: skipped, like the creates it made unnecessary.
+      expect((await h.query<Progress>('progress')).stages.map((s) => s.status)).toEqual([
+        'skipped',
+        'skipped',
+        'skipped',
+        'failed',
+        'pending',
+      ]);
+      expect((await dbVpcs(databaseId)).map((v) => v.VpcId)).toEqual([made.databaseVpcId]);
+      expect((await subnetsOf(made.databaseVpcId)).map((s) => s.SubnetId).sort()).toEqual([...made.subnetIds].sort());
+      const zones = await fx
+        .route53()
+        .send(new ListHostedZonesByVPCCommand({ VPCId: made.databaseVpcId, VPCRegion: 'us-east-1' }));
+      expect(zones.HostedZoneSummaries?.map((z) => z.HostedZoneId!.replace('/hostedzone/', ''))).toEqual([
+        made.hostedZoneId,
+      ]);
+      expect(proxy.seen.get('DeleteVpc')).toBeUndefined();
+      expect(proxy.seen.get('DeleteSubnet')).toBeUndefined();
+      await replays(h);
+    },
+  );
 });

@@ -10,7 +10,14 @@ import { createActivities } from '../../src/activities';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import { AerospikeCloudFake } from '../fixtures/aerospike-cloud-fake';
 import { testConfig } from '../helpers/activities';
-import { countingAws, fixtureAws, makeCustomerVpc, peeringsBetween, routesTo, type CallLog } from '../helpers/aws-fixtures';
+import {
+  countingAws,
+  fixtureAws,
+  makeCustomerVpc,
+  peeringsBetween,
+  routesTo,
+  type CallLog,
+} from '../helpers/aws-fixtures';
 import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
 
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
@@ -24,7 +31,13 @@ let log: CallLog;
 let fake: AerospikeCloudFake;
 
 beforeAll(async () => {
-  fake = new AerospikeCloudFake({ aws: fx, clientId: 'client-1', clientSecret: SECRET, initiatingLists: 2, pageSize: 2 });
+  fake = new AerospikeCloudFake({
+    aws: fx,
+    clientId: 'client-1',
+    clientSecret: SECRET,
+    initiatingLists: 2,
+    pageSize: 2,
+  });
   await fake.start();
   t = await openTestEnv();
   const counted = countingAws();
@@ -34,8 +47,18 @@ beforeAll(async () => {
   // a second account on the same URLs, for the rejected-credentials test).
   const config = testConfig({
     aerospikeCloud: {
-      fake: { apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientId: 'env:AS_CLIENT_ID', clientSecret: 'env:AS_CLIENT_SECRET' },
-      'fake-wrong': { apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientId: 'env:AS_CLIENT_ID', clientSecret: 'env:AS_WRONG_SECRET' },
+      fake: {
+        apiUrl: fake.apiUrl,
+        tokenUrl: fake.tokenUrl,
+        clientId: 'env:AS_CLIENT_ID',
+        clientSecret: 'env:AS_CLIENT_SECRET',
+      },
+      'fake-wrong': {
+        apiUrl: fake.apiUrl,
+        tokenUrl: fake.tokenUrl,
+        clientId: 'env:AS_CLIENT_ID',
+        clientSecret: 'env:AS_WRONG_SECRET',
+      },
     },
   });
   worker = await makeWorker(t, createActivities({ env, aws: counted.aws, cloudRequestTimeoutMs: 500, config }));
@@ -51,13 +74,37 @@ afterAll(async () => {
 async function setup(o: { provisioningGets?: number; otherPeerings?: number } = {}) {
   const customer = await makeCustomerVpc(fx);
   const databaseId = uniqueName('as-db');
-  const cluster = await fake.addCluster(databaseId, { cidrBlock: '10.250.0.0/19', region: 'us-east-1', provisioningGets: o.provisioningGets });
+  const cluster = await fake.addCluster(databaseId, {
+    cidrBlock: '10.250.0.0/19',
+    region: 'us-east-1',
+    provisioningGets: o.provisioningGets,
+  });
   for (let i = 0; i < (o.otherPeerings ?? 0); i++) {
-    cluster.peerings.push({ id: `other-${i}`, vpcId: `vpc-0000000${i}`, accountId: '999999999999', region: 'us-east-1', status: 'active', peeringId: `pcx-other${i}`, cidrBlock: '172.16.0.0/16', privateHostedZoneId: null, isSecureConnection: false, listsSeen: 9 });
+    cluster.peerings.push({
+      id: `other-${i}`,
+      vpcId: `vpc-0000000${i}`,
+      accountId: '999999999999',
+      region: 'us-east-1',
+      status: 'active',
+      peeringId: `pcx-other${i}`,
+      cidrBlock: '172.16.0.0/16',
+      privateHostedZoneId: null,
+      isSecureConnection: false,
+      listsSeen: 9,
+    });
   }
   const input = {
-    databaseId, region: 'us-east-1', vpcId: customer.vpcId, timing: TIMING,
-    cloud: { kind: 'aerospike-cloud', apiUrl: fake.apiUrl, tokenUrl: fake.tokenUrl, clientIdRef: 'env:AS_CLIENT_ID', clientSecretRef: 'env:AS_CLIENT_SECRET' },
+    databaseId,
+    region: 'us-east-1',
+    vpcId: customer.vpcId,
+    timing: TIMING,
+    cloud: {
+      kind: 'aerospike-cloud',
+      apiUrl: fake.apiUrl,
+      tokenUrl: fake.tokenUrl,
+      clientIdRef: 'env:AS_CLIENT_ID',
+      clientSecretRef: 'env:AS_CLIENT_SECRET',
+    },
   };
   return { customer, cluster, input };
 }
@@ -65,12 +112,21 @@ async function setup(o: { provisioningGets?: number; otherPeerings?: number } = 
 async function run(type: 'peerVpc' | 'unpeerVpc', input: object) {
   log.reset();
   fake.requests.splice(0);
-  const h = await t.client.workflow.start(type, { workflowId: uniqueName(type), taskQueue: t.taskQueue, args: [input] });
+  const h = await t.client.workflow.start(type, {
+    workflowId: uniqueName(type),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
   const result = await h.result().catch((e: unknown) => e);
   return {
-    h, result, progress: await h.query<Progress>('progress'), mutating: log.mutating(),
+    h,
+    result,
+    progress: await h.query<Progress>('progress'),
+    mutating: log.mutating(),
     failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined,
-    api: fake.requests.map((r) => `${r.method} ${r.path.replace(/\/v2\/database\/clusters\/[^/]+/, '/cluster')} ${r.status}`),
+    api: fake.requests.map(
+      (r) => `${r.method} ${r.path.replace(/\/v2\/database\/clusters\/[^/]+/, '/cluster')} ${r.status}`,
+    ),
   };
 }
 
@@ -88,8 +144,12 @@ test('full run waits out provisioning and initiating-request, pages through peer
   expect(r.api).toContain('GET /cluster/vpc-peerings?limit=100&offset=2 200'); // the fake caps pages at 2
   const pcx = await peeringsBetween(fx, 'us-east-1', customer.vpcId, cluster.vpcId!);
   expect(pcx.map((p) => [p.Status?.Code, p.RequesterVpcInfo?.OwnerId])).toEqual([['active', '333333333333']]);
-  expect((await routesTo(fx, 'us-east-1', customer.subnetTable, '10.250.0.0/19'))[0].VpcPeeringConnectionId).toBe(res.peeringId);
-  expect(r.progress.stages.find((s) => s.name === 'route')?.detail).toContain('return route managed by Aerospike Cloud');
+  expect((await routesTo(fx, 'us-east-1', customer.subnetTable, '10.250.0.0/19'))[0].VpcPeeringConnectionId).toBe(
+    res.peeringId,
+  );
+  expect(r.progress.stages.find((s) => s.name === 'route')?.detail).toContain(
+    'return route managed by Aerospike Cloud',
+  );
 
   const again = await run('peerVpc', input);
   expect(again.failure).toBeUndefined();
@@ -111,7 +171,9 @@ test('an expired token (401) is refreshed once and the run goes on', async () =>
 test('wrong API credentials fail at prepare without retry and without the secret in the message', async () => {
   const { input } = await setup();
   const r = await run('peerVpc', { ...input, cloud: { ...input.cloud, clientSecretRef: 'env:AS_WRONG_SECRET' } });
-  expect(r.failure).toBe('stage "prepare" failed: Aerospike Cloud rejected the API credentials (HTTP 401: Bad client credentials)');
+  expect(r.failure).toBe(
+    'stage "prepare" failed: Aerospike Cloud rejected the API credentials (HTTP 401: Bad client credentials)',
+  );
   expect(r.api.filter((x) => x.startsWith('POST /oauth/token'))).toHaveLength(1);
   expect(JSON.stringify(r.progress)).not.toContain('not-the-secret-at-all');
 });
@@ -139,12 +201,24 @@ test('unpeer deletes the peering through the API and cleans up the customer side
   const { customer, cluster, input } = await setup();
   const peered = await run('peerVpc', input);
   const pcx = (peered.result as PeerVpcResult).peeringId!;
-  const u = await run('unpeerVpc', { databaseId: input.databaseId, region: input.region, vpcId: input.vpcId, cloud: input.cloud, timing: TIMING });
+  const u = await run('unpeerVpc', {
+    databaseId: input.databaseId,
+    region: input.region,
+    vpcId: input.vpcId,
+    cloud: input.cloud,
+    timing: TIMING,
+  });
   expect(u.failure).toBeUndefined();
   expect(u.api).toContain(`DELETE /cluster/vpc-peerings/${pcx} 204`);
   expect(cluster.peerings.find((p) => p.peeringId === pcx)?.status).toBe('deleted');
   expect(await routesTo(fx, 'us-east-1', customer.mainTable, '10.250.0.0/19')).toEqual([]);
-  const again = await run('unpeerVpc', { databaseId: input.databaseId, region: input.region, vpcId: input.vpcId, cloud: input.cloud, timing: TIMING });
+  const again = await run('unpeerVpc', {
+    databaseId: input.databaseId,
+    region: input.region,
+    vpcId: input.vpcId,
+    cloud: input.cloud,
+    timing: TIMING,
+  });
   expect(again.api.filter((x) => x.startsWith('DELETE'))).toEqual([]);
   expect(again.mutating).toEqual([]);
 });

@@ -31,7 +31,11 @@ import { createRoute53Activities } from '../../src/activities/route53';
 
 const ec2Mock = mockClient(EC2Client);
 const r53Mock = mockClient(Route53Client);
-const aws = new AwsClients({ defaultRegion: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
+const aws = new AwsClients({
+  defaultRegion: 'us-east-1',
+  credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  maxAttempts: 1,
+});
 const timing = { pollInterval: '10ms', activeTimeout: '2s' };
 
 beforeEach(() => {
@@ -40,32 +44,61 @@ beforeEach(() => {
 });
 
 const peering = (state: string) => ({
-  VpcPeeringConnections: [{ VpcPeeringConnectionId: 'pcx-1', Status: { Code: state as VpcPeeringConnectionStateReasonCode, Message: state } }],
+  VpcPeeringConnections: [
+    { VpcPeeringConnectionId: 'pcx-1', Status: { Code: state as VpcPeeringConnectionStateReasonCode, Message: state } },
+  ],
 });
 
 test('a blackhole route to the database CIDR is replaced in place (moto has no blackhole state)', async () => {
   ec2Mock.on(DescribeRouteTablesCommand).resolves({
-    RouteTables: [{
-      RouteTableId: 'rtb-1', VpcId: 'vpc-1', Associations: [{ Main: true }],
-      Routes: [{ DestinationCidrBlock: '10.128.0.0/19', VpcPeeringConnectionId: 'pcx-old', State: 'blackhole' }],
-    }],
+    RouteTables: [
+      {
+        RouteTableId: 'rtb-1',
+        VpcId: 'vpc-1',
+        Associations: [{ Main: true }],
+        Routes: [{ DestinationCidrBlock: '10.128.0.0/19', VpcPeeringConnectionId: 'pcx-old', State: 'blackhole' }],
+      },
+    ],
   });
-  const changes = await ensureRoutesIn(aws.ec2('us-east-1'), { vpcId: 'vpc-1', cidr: '10.128.0.0/19', peeringId: 'pcx-1', tables: 'all', force: false });
+  const changes = await ensureRoutesIn(aws.ec2('us-east-1'), {
+    vpcId: 'vpc-1',
+    cidr: '10.128.0.0/19',
+    peeringId: 'pcx-1',
+    tables: 'all',
+    force: false,
+  });
   expect(changes).toEqual([{ routeTableId: 'rtb-1', action: 'replaced-blackhole', previousTarget: 'pcx-old' }]);
-  expect(ec2Mock.commandCalls(ReplaceRouteCommand)[0].args[0].input).toEqual({ RouteTableId: 'rtb-1', DestinationCidrBlock: '10.128.0.0/19', VpcPeeringConnectionId: 'pcx-1' });
+  expect(ec2Mock.commandCalls(ReplaceRouteCommand)[0].args[0].input).toEqual({
+    RouteTableId: 'rtb-1',
+    DestinationCidrBlock: '10.128.0.0/19',
+    VpcPeeringConnectionId: 'pcx-1',
+  });
   expect(ec2Mock.commandCalls(CreateRouteCommand)).toHaveLength(0);
 });
 
 test('a blackhole route that already names this peering is also replaced (it is not working)', async () => {
   ec2Mock.on(DescribeRouteTablesCommand).resolves({
-    RouteTables: [{ RouteTableId: 'rtb-1', VpcId: 'vpc-1', Routes: [{ DestinationCidrBlock: '10.128.0.0/19', VpcPeeringConnectionId: 'pcx-1', State: 'blackhole' }] }],
+    RouteTables: [
+      {
+        RouteTableId: 'rtb-1',
+        VpcId: 'vpc-1',
+        Routes: [{ DestinationCidrBlock: '10.128.0.0/19', VpcPeeringConnectionId: 'pcx-1', State: 'blackhole' }],
+      },
+    ],
   });
-  const changes = await ensureRoutesIn(aws.ec2('us-east-1'), { vpcId: 'vpc-1', cidr: '10.128.0.0/19', peeringId: 'pcx-1', tables: 'all', force: false });
+  const changes = await ensureRoutesIn(aws.ec2('us-east-1'), {
+    vpcId: 'vpc-1',
+    cidr: '10.128.0.0/19',
+    peeringId: 'pcx-1',
+    tables: 'all',
+    force: false,
+  });
   expect(changes[0].action).toBe('replaced-blackhole');
 });
 
 test('accept waits through provisioning until active (transitional state moto skips)', async () => {
-  ec2Mock.on(DescribeVpcPeeringConnectionsCommand)
+  ec2Mock
+    .on(DescribeVpcPeeringConnectionsCommand)
     .resolvesOnce(peering('pending-acceptance'))
     .resolvesOnce(peering('provisioning'))
     .resolvesOnce(peering('provisioning'))
@@ -76,44 +109,93 @@ test('accept waits through provisioning until active (transitional state moto sk
   expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(4);
 });
 
-test.each(['rejected', 'expired', 'failed', 'deleted'])('accept of a %s peering fails without retry, naming the state', async (state) => {
-  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering(state));
-  const err = await createEc2Activities({ aws }).acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing }).catch((e: unknown) => e);
-  expect(err).toBeInstanceOf(ApplicationFailure);
-  expect((err as ApplicationFailure).nonRetryable).toBe(true);
-  expect((err as ApplicationFailure).message).toBe(`peering pcx-1 is ${state} (${state}): it cannot be accepted`);
-  expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(0);
-});
+test.each(['rejected', 'expired', 'failed', 'deleted'])(
+  'accept of a %s peering fails without retry, naming the state',
+  async (state) => {
+    ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering(state));
+    const err = await createEc2Activities({ aws })
+      .acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as ApplicationFailure).message).toBe(`peering pcx-1 is ${state} (${state}): it cannot be accepted`);
+    expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(0);
+  },
+);
 
 test('accept gives up at its deadline with the last state seen', async () => {
   ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering('provisioning'));
-  const err = (await createEc2Activities({ aws }).acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing: { pollInterval: '20ms', activeTimeout: '100ms' } }).catch((e: unknown) => e)) as ApplicationFailure;
+  const err = (await createEc2Activities({ aws })
+    .acceptPeering({
+      region: 'us-east-1',
+      peeringId: 'pcx-1',
+      timing: { pollInterval: '20ms', activeTimeout: '100ms' },
+    })
+    .catch((e: unknown) => e)) as ApplicationFailure;
   expect(err.type).toBe('WaitTimeout');
-  expect(err.message).toBe('timed out after 100ms waiting for peering pcx-1 to be accepted and active (last status: provisioning)');
+  expect(err.message).toBe(
+    'timed out after 100ms waiting for peering pcx-1 to be accepted and active (last status: provisioning)',
+  );
 });
 
 test('PriorRequestNotComplete from Route 53 is a retryable failure (the activity retry waits it out)', async () => {
   r53Mock.on(GetHostedZoneCommand).resolves({ HostedZone: { Id: 'Z1', Name: 'x', CallerReference: 'c' }, VPCs: [] });
-  r53Mock.on(AssociateVPCWithHostedZoneCommand).rejects(Object.assign(new Error('busy'), { name: 'PriorRequestNotComplete' }));
-  const err = (await createRoute53Activities({ aws }).associateVpcWithZone({ hostedZoneId: 'Z1', vpcId: 'vpc-1', region: 'us-east-1', crossAccount: false }).catch((e: unknown) => e)) as ApplicationFailure;
+  r53Mock
+    .on(AssociateVPCWithHostedZoneCommand)
+    .rejects(Object.assign(new Error('busy'), { name: 'PriorRequestNotComplete' }));
+  const err = (await createRoute53Activities({ aws })
+    .associateVpcWithZone({ hostedZoneId: 'Z1', vpcId: 'vpc-1', region: 'us-east-1', crossAccount: false })
+    .catch((e: unknown) => e)) as ApplicationFailure;
   expect(err.type).toBe('PriorRequestNotComplete');
   expect(err.nonRetryable).toBe(false);
 });
 
 test('cross-account AWS side: the zone owner authorises, then the customer associates (moto lacks this)', async () => {
-  ec2Mock.on(DescribeVpcsCommand).resolves({ Vpcs: [{ VpcId: 'vpc-db', OwnerId: '222222222222', CidrBlock: '10.128.0.0/19', Tags: [{ Key: 'dbops:database-id', Value: 'db-1' }] }] });
+  ec2Mock.on(DescribeVpcsCommand).resolves({
+    Vpcs: [
+      {
+        VpcId: 'vpc-db',
+        OwnerId: '222222222222',
+        CidrBlock: '10.128.0.0/19',
+        Tags: [{ Key: 'dbops:database-id', Value: 'db-1' }],
+      },
+    ],
+  });
   r53Mock.on(ListHostedZonesByVPCCommand).resolves({ HostedZoneSummaries: [] });
   r53Mock.on(ListTagsForResourceCommand).resolves({});
-  r53Mock.on(GetHostedZoneCommand).resolves({ HostedZone: { Id: 'Z1', Name: 'x', CallerReference: 'c' }, VPCs: [{ VPCId: 'vpc-db', VPCRegion: 'us-east-1' }] });
+  r53Mock.on(GetHostedZoneCommand).resolves({
+    HostedZone: { Id: 'Z1', Name: 'x', CallerReference: 'c' },
+    VPCs: [{ VPCId: 'vpc-db', VPCRegion: 'us-east-1' }],
+  });
   r53Mock.on(AssociateVPCWithHostedZoneCommand).resolves({});
-  const noRole = new AwsClients({ defaultRegion: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
+  const noRole = new AwsClients({
+    defaultRegion: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    maxAttempts: 1,
+  });
   const side = awsDatabaseSide(noRole, { databaseId: 'db-1', region: 'us-east-1', cloud: { kind: 'aws' } });
-  const customer = { vpcId: 'vpc-c', region: 'us-east-1', accountId: '123456789012', cidr: '10.0.0.0/16', cidrBlocks: ['10.0.0.0/16'] };
+  const customer = {
+    vpcId: 'vpc-c',
+    region: 'us-east-1',
+    accountId: '123456789012',
+    cidr: '10.0.0.0/16',
+    cidrBlocks: ['10.0.0.0/16'],
+  };
   const auth = await side.authorizeZone(customer, 'Z1');
   expect(auth.crossAccount).toBe(true);
-  expect(r53Mock.commandCalls(CreateVPCAssociationAuthorizationCommand)[0].args[0].input).toEqual({ HostedZoneId: 'Z1', VPC: { VPCId: 'vpc-c', VPCRegion: 'us-east-1' } });
-  const r = await createRoute53Activities({ aws: noRole }).associateVpcWithZone({ hostedZoneId: 'Z1', vpcId: 'vpc-c', region: 'us-east-1', ...auth });
+  expect(r53Mock.commandCalls(CreateVPCAssociationAuthorizationCommand)[0].args[0].input).toEqual({
+    HostedZoneId: 'Z1',
+    VPC: { VPCId: 'vpc-c', VPCRegion: 'us-east-1' },
+  });
+  const r = await createRoute53Activities({ aws: noRole }).associateVpcWithZone({
+    hostedZoneId: 'Z1',
+    vpcId: 'vpc-c',
+    region: 'us-east-1',
+    ...auth,
+  });
   expect(r.changed).toBe(true);
   const order = r53Mock.calls().map((c) => (c.args[0] as object).constructor.name);
-  expect(order.indexOf('CreateVPCAssociationAuthorizationCommand')).toBeLessThan(order.indexOf('AssociateVPCWithHostedZoneCommand'));
+  expect(order.indexOf('CreateVPCAssociationAuthorizationCommand')).toBeLessThan(
+    order.indexOf('AssociateVPCWithHostedZoneCommand'),
+  );
 });

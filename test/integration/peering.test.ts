@@ -12,7 +12,14 @@ import { createActivities } from '../../src/activities';
 import { testConfig } from '../helpers/activities';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import {
-  countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc, peeringsBetween, routesTo, zoneVpcs, type CallLog,
+  countingAws,
+  fixtureAws,
+  makeAwsDatabase,
+  makeCustomerVpc,
+  peeringsBetween,
+  routesTo,
+  zoneVpcs,
+  type CallLog,
 } from '../helpers/aws-fixtures';
 import { makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
 import { VENV_BIN } from '../helpers/stack';
@@ -31,7 +38,16 @@ beforeAll(async () => {
   log = counted.log;
   // The operator lets runs assume the database account's role of the cross-account test, and
   // replace routes (forceRouteCreation).
-  worker = await makeWorker(t, createActivities({ env: {}, aws: counted.aws, config: testConfig({ aws: { assumeRoles: ['arn:aws:iam::222222222222:role/dbops-database'], allowForceRouteCreation: true } }) }));
+  worker = await makeWorker(
+    t,
+    createActivities({
+      env: {},
+      aws: counted.aws,
+      config: testConfig({
+        aws: { assumeRoles: ['arn:aws:iam::222222222222:role/dbops-database'], allowForceRouteCreation: true },
+      }),
+    }),
+  );
   running = worker.run();
 });
 afterAll(async () => {
@@ -46,10 +62,16 @@ async function setup(o: { region?: string; dbRegion?: string; roleArn?: string; 
   const customer = await makeCustomerVpc(fx, region);
   dbCounter += 1;
   const database = await makeAwsDatabase(fx, {
-    databaseId: uniqueName('db'), region: o.dbRegion ?? region, cidr: `10.${128 + dbCounter}.0.0/19`, roleArn: o.roleArn, zone: o.zone,
+    databaseId: uniqueName('db'),
+    region: o.dbRegion ?? region,
+    cidr: `10.${128 + dbCounter}.0.0/19`,
+    roleArn: o.roleArn,
+    zone: o.zone,
   });
   const input = {
-    databaseId: database.databaseId, region, vpcId: customer.vpcId,
+    databaseId: database.databaseId,
+    region,
+    vpcId: customer.vpcId,
     cloud: { kind: 'aws', ...(o.dbRegion ? { region: o.dbRegion } : {}), ...(o.roleArn ? { roleArn: o.roleArn } : {}) },
     timing: TIMING,
   };
@@ -58,10 +80,20 @@ async function setup(o: { region?: string; dbRegion?: string; roleArn?: string; 
 
 async function run(type: 'peerVpc' | 'unpeerVpc', input: object) {
   log.reset();
-  const h = await t.client.workflow.start(type, { workflowId: uniqueName(type), taskQueue: t.taskQueue, args: [input] });
+  const h = await t.client.workflow.start(type, {
+    workflowId: uniqueName(type),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
   const result = await h.result().catch((e: unknown) => e);
   const progress = await h.query<Progress>('progress');
-  return { h, result, progress, failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined, mutating: log.mutating() };
+  return {
+    h,
+    result,
+    progress,
+    failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined,
+    mutating: log.mutating(),
+  };
 }
 
 const statuses = (p: Progress) => Object.fromEntries(p.stages.map((s) => [s.name, s.status]));
@@ -70,34 +102,69 @@ test('full run: peering active, routes in every table both ways, VPC in the host
   const { customer, database, input } = await setup();
   const r = await run('peerVpc', input);
   expect(r.failure).toBeUndefined();
-  expect(statuses(r.progress)).toEqual({ prepare: 'done', initiate: 'done', accept: 'done', route: 'done', 'associate-dns': 'done' });
+  expect(statuses(r.progress)).toEqual({
+    prepare: 'done',
+    initiate: 'done',
+    accept: 'done',
+    route: 'done',
+    'associate-dns': 'done',
+  });
   const res = r.result as PeerVpcResult;
-  expect(res).toMatchObject({ databaseId: database.databaseId, vpcId: customer.vpcId, region: 'us-east-1', databaseCidr: database.cidr, hostedZoneId: database.zoneId });
+  expect(res).toMatchObject({
+    databaseId: database.databaseId,
+    vpcId: customer.vpcId,
+    region: 'us-east-1',
+    databaseCidr: database.cidr,
+    hostedZoneId: database.zoneId,
+  });
   const pcx = await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId);
   expect(pcx.map((p) => [p.VpcPeeringConnectionId, p.Status?.Code])).toEqual([[res.peeringId, 'active']]);
   for (const table of [customer.mainTable, customer.subnetTable]) {
-    expect((await routesTo(fx, 'us-east-1', table, database.cidr)).map((x) => x.VpcPeeringConnectionId)).toEqual([res.peeringId]);
+    expect((await routesTo(fx, 'us-east-1', table, database.cidr)).map((x) => x.VpcPeeringConnectionId)).toEqual([
+      res.peeringId,
+    ]);
   }
   expect(await zoneVpcs(fx, database.zoneId!)).toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
-  expect(r.mutating).toEqual(expect.arrayContaining(['CreateVpcPeeringConnection', 'AcceptVpcPeeringConnection', 'CreateRoute', 'AssociateVPCWithHostedZone']));
+  expect(r.mutating).toEqual(
+    expect.arrayContaining([
+      'CreateVpcPeeringConnection',
+      'AcceptVpcPeeringConnection',
+      'CreateRoute',
+      'AssociateVPCWithHostedZone',
+    ]),
+  );
   expect(r.mutating.filter((c) => c === 'CreateVpcPeeringConnection')).toHaveLength(1);
 
   const again = await run('peerVpc', input);
   expect(again.failure).toBeUndefined();
   expect(again.mutating).toEqual([]);
-  expect(statuses(again.progress)).toEqual({ prepare: 'done', initiate: 'skipped', accept: 'skipped', route: 'skipped', 'associate-dns': 'skipped' });
+  expect(statuses(again.progress)).toEqual({
+    prepare: 'done',
+    initiate: 'skipped',
+    accept: 'skipped',
+    route: 'skipped',
+    'associate-dns': 'skipped',
+  });
   expect((again.result as PeerVpcResult).peeringId).toBe(res.peeringId);
 });
 
 test('each stage alone, one after another, does only its own part', async () => {
   const { customer, database, input } = await setup();
-  const one = async (stage: string) => (await run('peerVpc', { ...input, stages: [stage] }));
+  const one = async (stage: string) => await run('peerVpc', { ...input, stages: [stage] });
 
   const i = await one('initiate');
-  expect(statuses(i.progress)).toEqual({ prepare: 'done', initiate: 'done', accept: 'skipped', route: 'skipped', 'associate-dns': 'skipped' });
+  expect(statuses(i.progress)).toEqual({
+    prepare: 'done',
+    initiate: 'done',
+    accept: 'skipped',
+    route: 'skipped',
+    'associate-dns': 'skipped',
+  });
   expect(i.progress.stages[2].detail).toBe('not selected');
   expect(i.mutating).toEqual(['CreateVpcPeeringConnection']);
-  expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId))[0].Status?.Code).toBe('pending-acceptance');
+  expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId))[0].Status?.Code).toBe(
+    'pending-acceptance',
+  );
 
   const a = await one('accept');
   expect(a.mutating).toEqual(['AcceptVpcPeeringConnection']);
@@ -128,13 +195,20 @@ test('a route conflict fails the route stage with the upstream message, changes 
   const ec2 = fx.ec2('us-east-1');
   const igw = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
   await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: customer.vpcId }));
-  await ec2.send(new CreateRouteCommand({ RouteTableId: customer.subnetTable, DestinationCidrBlock: database.cidr, GatewayId: igw }));
+  await ec2.send(
+    new CreateRouteCommand({ RouteTableId: customer.subnetTable, DestinationCidrBlock: database.cidr, GatewayId: igw }),
+  );
 
   const r = await run('peerVpc', input);
   expect(r.failure).toBe(
     `stage "route" failed: route for ${database.cidr} already exists in route table ${customer.subnetTable} but points to a different target (${igw}); use force to replace it`,
   );
-  expect(statuses(r.progress)).toMatchObject({ initiate: 'done', accept: 'done', route: 'failed', 'associate-dns': 'pending' });
+  expect(statuses(r.progress)).toMatchObject({
+    initiate: 'done',
+    accept: 'done',
+    route: 'failed',
+    'associate-dns': 'pending',
+  });
   expect(await routesTo(fx, 'us-east-1', customer.mainTable, database.cidr)).toEqual([]);
   expect(await zoneVpcs(fx, database.zoneId!)).not.toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
 
@@ -144,7 +218,9 @@ test('a route conflict fails the route stage with the upstream message, changes 
   expect(forced.mutating).not.toContain('DeleteRoute'); // replaced in place: no gap
   const pcx = (forced.result as PeerVpcResult).peeringId;
   expect((await routesTo(fx, 'us-east-1', customer.subnetTable, database.cidr))[0].VpcPeeringConnectionId).toBe(pcx);
-  expect(forced.progress.stages.find((s) => s.name === 'route')?.detail).toContain(`${customer.subnetTable}: replaced-forced (was ${igw})`);
+  expect(forced.progress.stages.find((s) => s.name === 'route')?.detail).toContain(
+    `${customer.subnetTable}: replaced-forced (was ${igw})`,
+  );
 });
 
 test('routeTables "main" routes only the main table; "all" (the default) every table', async () => {
@@ -158,7 +234,13 @@ test('routeTables "main" routes only the main table; "all" (the default) every t
 test('"default" resolves to the region\'s default VPC', async () => {
   const region = 'us-west-2';
   const database = await makeAwsDatabase(fx, { databaseId: uniqueName('db'), region, cidr: '10.200.0.0/19' });
-  const r = await run('peerVpc', { databaseId: database.databaseId, region, vpcId: 'default', cloud: { kind: 'aws' }, timing: TIMING });
+  const r = await run('peerVpc', {
+    databaseId: database.databaseId,
+    region,
+    vpcId: 'default',
+    cloud: { kind: 'aws' },
+    timing: TIMING,
+  });
   expect(r.failure).toBeUndefined();
   expect((r.result as PeerVpcResult).vpcId).toMatch(/^vpc-/);
   expect(r.progress.stages[0].detail).toContain('172.31.0.0/16');
@@ -191,19 +273,26 @@ test('cross-account: the database network in another account, reached by assumin
   expect((await routesTo(fx, 'us-east-1', customer.subnetTable, database.cidr))[0].VpcPeeringConnectionId).toBe(pcx);
 });
 
-test('unpeer removes the association, only this peering\'s routes, and the peering; a second unpeer changes nothing', async () => {
+test("unpeer removes the association, only this peering's routes, and the peering; a second unpeer changes nothing", async () => {
   const { customer, database, input } = await setup();
   const peered = await run('peerVpc', input);
   const pcx = (peered.result as PeerVpcResult).peeringId!;
   const ec2 = fx.ec2('us-east-1');
   const igw = (await ec2.send(new CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
   await ec2.send(new AttachInternetGatewayCommand({ InternetGatewayId: igw, VpcId: customer.vpcId }));
-  await ec2.send(new CreateRouteCommand({ RouteTableId: customer.mainTable, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }));
+  await ec2.send(
+    new CreateRouteCommand({ RouteTableId: customer.mainTable, DestinationCidrBlock: '0.0.0.0/0', GatewayId: igw }),
+  );
 
   const { stages: _s, ...unpeerInput } = { ...input, stages: undefined };
   const u = await run('unpeerVpc', unpeerInput);
   expect(u.failure).toBeUndefined();
-  expect(statuses(u.progress)).toEqual({ prepare: 'done', 'disassociate-dns': 'done', 'remove-routes': 'done', 'delete-peering': 'done' });
+  expect(statuses(u.progress)).toEqual({
+    prepare: 'done',
+    'disassociate-dns': 'done',
+    'remove-routes': 'done',
+    'delete-peering': 'done',
+  });
   expect(await zoneVpcs(fx, database.zoneId!)).not.toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
   expect(await routesTo(fx, 'us-east-1', customer.mainTable, database.cidr)).toEqual([]);
   expect((await routesTo(fx, 'us-east-1', customer.mainTable, '0.0.0.0/0'))[0].GatewayId).toBe(igw);
@@ -218,7 +307,9 @@ test('unpeer removes the association, only this peering\'s routes, and the peeri
 test('a database without a hosted zone fails associate-dns clearly', async () => {
   const { database, input } = await setup({ zone: false });
   const r = await run('peerVpc', input);
-  expect(r.failure).toBe(`stage "associate-dns" failed: database ${database.databaseId} has no private hosted zone to associate ${input.vpcId} with`);
+  expect(r.failure).toBe(
+    `stage "associate-dns" failed: database ${database.databaseId} has no private hosted zone to associate ${input.vpcId} with`,
+  );
   expect(statuses(r.progress)).toMatchObject({ route: 'done', 'associate-dns': 'failed' });
 });
 
@@ -227,7 +318,10 @@ test.each([
   [{ region: 'mars-1' }, /region: must be an AWS region like us-east-1/],
   [{ stages: ['initiate', 'dance'] }, /unknown stage "dance": stages are initiate, accept, route, associate-dns/],
   [{ cloud: { kind: 'gcp' } }, /cloud/],
-  [{ databaseId: 'no-such-db' }, /stage "prepare" failed: database no-such-db not found: no VPC tagged dbops:database-id=no-such-db in us-east-1/],
+  [
+    { databaseId: 'no-such-db' },
+    /stage "prepare" failed: database no-such-db not found: no VPC tagged dbops:database-id=no-such-db in us-east-1/,
+  ],
   [{ vpcId: 'vpc-0123456789abcdef0' }, /VPC vpc-0123456789abcdef0 not found in us-east-1/],
 ])('bad input %j fails at prepare, creating nothing', async (patch, message) => {
   const { input } = await setup();
@@ -240,12 +334,23 @@ test.each([
 
 test('no default VPC in the region: a clear error', async () => {
   const roleArn = 'arn:aws:iam::444444444444:role/customer';
-  const { DescribeVpcsCommand, DeleteVpcCommand, DescribeSubnetsCommand, DeleteSubnetCommand, DescribeInternetGatewaysCommand, DetachInternetGatewayCommand, DeleteInternetGatewayCommand } = await import('@aws-sdk/client-ec2');
+  const {
+    DescribeVpcsCommand,
+    DeleteVpcCommand,
+    DescribeSubnetsCommand,
+    DeleteSubnetCommand,
+    DescribeInternetGatewaysCommand,
+    DetachInternetGatewayCommand,
+    DeleteInternetGatewayCommand,
+  } = await import('@aws-sdk/client-ec2');
   const ec2 = fx.ec2('ap-south-1', roleArn);
   const vpcs = (await ec2.send(new DescribeVpcsCommand({}))).Vpcs!.filter((v) => v.IsDefault);
   for (const v of vpcs) {
-    for (const s of (await ec2.send(new DescribeSubnetsCommand({}))).Subnets!.filter((x) => x.VpcId === v.VpcId)) await ec2.send(new DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
-    for (const g of (await ec2.send(new DescribeInternetGatewaysCommand({}))).InternetGateways!.filter((x) => x.Attachments?.some((a) => a.VpcId === v.VpcId))) {
+    for (const s of (await ec2.send(new DescribeSubnetsCommand({}))).Subnets!.filter((x) => x.VpcId === v.VpcId))
+      await ec2.send(new DeleteSubnetCommand({ SubnetId: s.SubnetId! }));
+    for (const g of (await ec2.send(new DescribeInternetGatewaysCommand({}))).InternetGateways!.filter((x) =>
+      x.Attachments?.some((a) => a.VpcId === v.VpcId),
+    )) {
       await ec2.send(new DetachInternetGatewayCommand({ InternetGatewayId: g.InternetGatewayId!, VpcId: v.VpcId! }));
       await ec2.send(new DeleteInternetGatewayCommand({ InternetGatewayId: g.InternetGatewayId! }));
     }
@@ -255,14 +360,28 @@ test('no default VPC in the region: a clear error', async () => {
   const { AwsClients } = await import('../../src/activities/aws-clients');
   const { STSClient, AssumeRoleCommand } = await import('@aws-sdk/client-sts');
   const { motoEndpoint } = await import('../helpers/activities');
-  const creds = (await new STSClient({ region: 'us-east-1', endpoint: motoEndpoint(), credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } })
-    .send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 't' }))).Credentials!;
-  const aws = new AwsClients({ endpoint: motoEndpoint(), defaultRegion: 'ap-south-1', credentials: { accessKeyId: creds.AccessKeyId!, secretAccessKey: creds.SecretAccessKey!, sessionToken: creds.SessionToken } });
+  const creds = (
+    await new STSClient({
+      region: 'us-east-1',
+      endpoint: motoEndpoint(),
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    }).send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 't' }))
+  ).Credentials!;
+  const aws = new AwsClients({
+    endpoint: motoEndpoint(),
+    defaultRegion: 'ap-south-1',
+    credentials: {
+      accessKeyId: creds.AccessKeyId!,
+      secretAccessKey: creds.SecretAccessKey!,
+      sessionToken: creds.SessionToken,
+    },
+  });
   const other = await openTestEnv();
   const w = await makeWorker(other, createActivities({ env: {}, aws }));
   await w.runUntil(async () => {
     const h = await other.client.workflow.start('peerVpc', {
-      workflowId: uniqueName('nodefault'), taskQueue: other.taskQueue,
+      workflowId: uniqueName('nodefault'),
+      taskQueue: other.taskQueue,
       args: [{ databaseId: 'db-x', region: 'ap-south-1', vpcId: 'default', cloud: { kind: 'aws' }, timing: TIMING }],
     });
     const err = (await h.result().catch((e: unknown) => e)) as WorkflowFailedError;
@@ -275,8 +394,21 @@ test('started with `temporal workflow start --input`, watched with `temporal wor
   const { input } = await setup();
   const id = uniqueName('cli-peer');
   // async: the worker answering the query runs in this process
-  const temporal = async (...args: string[]) => (await promisify(execFile)(`${VENV_BIN}/temporal`, [...args, '--address', testAddress()], { encoding: 'utf8' })).stdout;
-  await temporal('workflow', 'start', '--type', 'peerVpc', '--task-queue', t.taskQueue, '--workflow-id', id, '--input', JSON.stringify(input));
+  const temporal = async (...args: string[]) =>
+    (await promisify(execFile)(`${VENV_BIN}/temporal`, [...args, '--address', testAddress()], { encoding: 'utf8' }))
+      .stdout;
+  await temporal(
+    'workflow',
+    'start',
+    '--type',
+    'peerVpc',
+    '--task-queue',
+    t.taskQueue,
+    '--workflow-id',
+    id,
+    '--input',
+    JSON.stringify(input),
+  );
   await t.client.workflow.getHandle(id).result();
   const out = JSON.parse(await temporal('workflow', 'query', '-w', id, '--type', 'progress', '-o', 'json'));
   const progress = (out.queryResult ?? out)[0] as Progress;

@@ -36,10 +36,19 @@ describe.each(engines)('%s', (engine, available) => {
    * unlisted loopback server, as in local development).
    */
   function config(servers: WorkerConfigInput['databaseServers'] = mainServer()) {
-    return workerConfig({ allowLoopbackDatabases: true, credentials: { directories: [dir], secretsManagerPrefixes: ['dbops/'] }, databaseServers: servers }, 'test');
+    return workerConfig(
+      {
+        allowLoopbackDatabases: true,
+        credentials: { directories: [dir], secretsManagerPrefixes: ['dbops/'] },
+        databaseServers: servers,
+      },
+      'test',
+    );
   }
   function mainServer(): WorkerConfigInput['databaseServers'] {
-    return a.password ? { main: { engine, host: a.host, port: a.port, adminUser: a.user, adminPassword: 'env:DBOPS_TEST_ADMIN_PW' } } : {};
+    return a.password
+      ? { main: { engine, host: a.host, port: a.port, adminUser: a.user, adminPassword: 'env:DBOPS_TEST_ADMIN_PW' } }
+      : {};
   }
   const activities = (c = config()) => createActivities({ env, aws: motoAws(), config: c });
 
@@ -48,7 +57,11 @@ describe.each(engines)('%s', (engine, available) => {
     const taskQueue = uniqueName('tq');
     const w = await makeWorker(t, activities(config(servers)), taskQueue);
     return w.runUntil(async () => {
-      const h = await t.client.workflow.start('provisionDatabase', { workflowId: uniqueName('prov'), taskQueue, args: [input] });
+      const h = await t.client.workflow.start('provisionDatabase', {
+        workflowId: uniqueName('prov'),
+        taskQueue,
+        args: [input],
+      });
       return { h, result: await h.result().catch((e: unknown) => e) };
     });
   }
@@ -72,7 +85,12 @@ describe.each(engines)('%s', (engine, available) => {
   });
 
   function server() {
-    return { host: a.host, port: a.port, adminUser: a.user, ...(a.password ? { adminPasswordRef: 'env:DBOPS_TEST_ADMIN_PW' } : {}) };
+    return {
+      host: a.host,
+      port: a.port,
+      adminUser: a.user,
+      ...(a.password ? { adminPasswordRef: 'env:DBOPS_TEST_ADMIN_PW' } : {}),
+    };
   }
 
   function tenantInput(tenant: string, extra: Record<string, unknown> = {}) {
@@ -88,7 +106,11 @@ describe.each(engines)('%s', (engine, available) => {
   }
 
   async function provision(input: object, id = uniqueName('prov')) {
-    const h = await t.client.workflow.start('provisionDatabase', { workflowId: id, taskQueue: t.taskQueue, args: [input] });
+    const h = await t.client.workflow.start('provisionDatabase', {
+      workflowId: id,
+      taskQueue: t.taskQueue,
+      args: [input],
+    });
     const result = await h.result().catch((e: unknown) => e);
     return { h, result, progress: await h.query<Progress<ProvisionResult>>('progress') };
   }
@@ -102,8 +124,14 @@ describe.each(engines)('%s', (engine, available) => {
     const { h, result, progress } = await provision(input);
     const names = deriveNames(tenant, engine);
     expect(result).toEqual({
-      engine, host: a.host, port: a.port, database: names.database, user: names.user,
-      auth: 'password', sslMode: 'disable', credentialsRef: `file:${input.credentialsTarget.path}`,
+      engine,
+      host: a.host,
+      port: a.port,
+      database: names.database,
+      user: names.user,
+      auth: 'password',
+      sslMode: 'disable',
+      credentialsRef: `file:${input.credentialsTarget.path}`,
     });
     expect(Object.values(stageStatus(progress))).toEqual(['done', 'done', 'done', 'done', 'done', 'done', 'done']);
     const stored = JSON.parse(fs.readFileSync(input.credentialsTarget.path, 'utf8'));
@@ -130,8 +158,13 @@ describe.each(engines)('%s', (engine, available) => {
     const second = await provision(input);
     expect(second.result).toEqual(first.result);
     expect(stageStatus(second.progress)).toEqual({
-      validate: 'done', connect: 'done', 'ensure-database': 'skipped', 'ensure-user': 'skipped',
-      grant: 'skipped', verify: 'done', 'store-credentials': 'skipped',
+      validate: 'done',
+      connect: 'done',
+      'ensure-database': 'skipped',
+      'ensure-user': 'skipped',
+      grant: 'skipped',
+      verify: 'done',
+      'store-credentials': 'skipped',
     });
     expect(fs.readFileSync(input.credentialsTarget.path, 'utf8')).toBe(before);
   });
@@ -139,7 +172,7 @@ describe.each(engines)('%s', (engine, available) => {
   run('two runs for the same tenant at once end with one database, one user and one password', async () => {
     const input = tenantInput(uniqueName('race').replace(/-/g, '_'));
     const [r1, r2] = await Promise.all([provision(input), provision(input)]);
-    expect([failureOf(r1.result), failureOf(r2.result)]).toEqual(["", ""]);
+    expect([failureOf(r1.result), failureOf(r2.result)]).toEqual(['', '']);
     expect(r1.result).toEqual(r2.result);
     const names = deriveNames(input.tenant, engine);
     expect(await admin.databaseExists(names.database)).toBe(true);
@@ -161,13 +194,16 @@ describe.each(engines)('%s', (engine, available) => {
     );
     const { progress } = await provision(input);
     expect(progress.stages.find((s) => s.name === 'ensure-user')).toMatchObject({
-      status: 'done', detail: `user ${names.user} existed with another password: set the stored one`,
+      status: 'done',
+      detail: `user ${names.user} existed with another password: set the stored one`,
     });
     const stored = JSON.parse(fs.readFileSync(input.credentialsTarget.path, 'utf8'));
     if (engine === 'postgres') {
       // trust auth on this machine accepts any password, so check the stored verifier itself
       const { scramMatches } = await import('../../src/activities/sql/passwords');
-      const pg = new (await import('pg')).Client({ connectionString: process.env.DBOPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres' });
+      const pg = new (await import('pg')).Client({
+        connectionString: process.env.DBOPS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      });
       await pg.connect();
       const row = (await pg.query('select rolpassword from pg_authid where rolname = $1', [names.user])).rows[0];
       await pg.end();
@@ -176,7 +212,9 @@ describe.each(engines)('%s', (engine, available) => {
     } else {
       const conn = await connectWith(stored.connectionString);
       await conn.close();
-      await expect(connectWith(stored.connectionString.replace(/:[^:@]+@tcp/, ':old-password-1234@tcp'))).rejects.toThrow(/Access denied/);
+      await expect(
+        connectWith(stored.connectionString.replace(/:[^:@]+@tcp/, ':old-password-1234@tcp')),
+      ).rejects.toThrow(/Access denied/);
     }
   });
 
@@ -187,10 +225,13 @@ describe.each(engines)('%s', (engine, available) => {
     await provision(inB);
     const b = JSON.parse(fs.readFileSync(inB.credentialsTarget.path, 'utf8'));
     const dbA = deriveNames(inA.tenant, engine).database;
-    const intoA = engine === 'postgres'
-      ? b.connectionString.replace(/\/[^/?]+\?/, `/${dbA}?`)
-      : b.connectionString.replace(/\)\/[^?]+$/, `)/${dbA}`);
-    await expect(connectWith(intoA)).rejects.toThrow(engine === 'postgres' ? /permission denied for database/ : /Access denied for user/);
+    const intoA =
+      engine === 'postgres'
+        ? b.connectionString.replace(/\/[^/?]+\?/, `/${dbA}?`)
+        : b.connectionString.replace(/\)\/[^?]+$/, `)/${dbA}`);
+    await expect(connectWith(intoA)).rejects.toThrow(
+      engine === 'postgres' ? /permission denied for database/ : /Access denied for user/,
+    );
   });
 
   run('a partial earlier failure is completed by the next run', async () => {
@@ -218,7 +259,12 @@ describe.each(engines)('%s', (engine, available) => {
       [{ tenant: '' }, /tenant is empty/],
     ];
     for (const [fields, message] of bad) {
-      const { result, progress } = await provision({ engine, server: server(), credentialsTarget: { kind: 'file', path: path.join(dir, 'bad.json') }, ...fields });
+      const { result, progress } = await provision({
+        engine,
+        server: server(),
+        credentialsTarget: { kind: 'file', path: path.join(dir, 'bad.json') },
+        ...fields,
+      });
       expect(result).toBeInstanceOf(WorkflowFailedError);
       expect((result as WorkflowFailedError).cause?.message).toMatch(message);
       expect(stageStatus(progress)).toMatchObject({ validate: 'failed', connect: 'pending' });
@@ -226,63 +272,89 @@ describe.each(engines)('%s', (engine, available) => {
     expect(fs.existsSync(path.join(dir, 'bad.json'))).toBe(false);
   });
 
-  run('long tenants get length-safe names with a deterministic hash suffix; too-long given names are refused', async () => {
-    const tenant = `${uniqueName('long').replace(/-/g, '_')}_${'x'.repeat(80)}`;
-    const input = tenantInput(tenant);
-    const { result } = await provision(input);
-    expect(failureOf(result)).toBe('');
-    const r = result as ProvisionResult;
-    const limits = engine === 'postgres' ? [63, 63] : [64, 32];
-    expect(r.database.length).toBeLessThanOrEqual(limits[0]);
-    expect(r.user.length).toBeLessThanOrEqual(limits[1]);
-    expect(r.user).toMatch(/_[0-9a-f]{8}$/);
-    expect(await admin.databaseExists(r.database)).toBe(true);
-    expect(await admin.userExists(r.user)).toBe(true);
+  run(
+    'long tenants get length-safe names with a deterministic hash suffix; too-long given names are refused',
+    async () => {
+      const tenant = `${uniqueName('long').replace(/-/g, '_')}_${'x'.repeat(80)}`;
+      const input = tenantInput(tenant);
+      const { result } = await provision(input);
+      expect(failureOf(result)).toBe('');
+      const r = result as ProvisionResult;
+      const limits = engine === 'postgres' ? [63, 63] : [64, 32];
+      expect(r.database.length).toBeLessThanOrEqual(limits[0]);
+      expect(r.user.length).toBeLessThanOrEqual(limits[1]);
+      expect(r.user).toMatch(/_[0-9a-f]{8}$/);
+      expect(await admin.databaseExists(r.database)).toBe(true);
+      expect(await admin.userExists(r.user)).toBe(true);
 
-    const tooLong = await provision({ ...input, database: 'd'.repeat(70) });
-    expect((tooLong.result as WorkflowFailedError).cause?.message).toMatch(/database "d{70}" is 70 bytes; .* allows \d+ for a database name/);
-  });
+      const tooLong = await provision({ ...input, database: 'd'.repeat(70) });
+      expect((tooLong.result as WorkflowFailedError).cause?.message).toMatch(
+        /database "d{70}" is 70 bytes; .* allows \d+ for a database name/,
+      );
+    },
+  );
 
-  run('deprovision with retain keeps the data and drops the login; with delete drops both; both idempotent', async () => {
-    for (const policy of ['retain', 'delete'] as const) {
-      const input = tenantInput(uniqueName(`dep_${policy}`).replace(/-/g, '_'));
-      await provision(input);
-      const names = deriveNames(input.tenant, engine);
-      const dep = { engine, server: server(), tenant: input.tenant, reclaimPolicy: policy, credentialsTarget: input.credentialsTarget };
-      for (const attempt of [1, 2]) {
-        const h = await t.client.workflow.start('deprovisionDatabase', { workflowId: uniqueName('deprov'), taskQueue: t.taskQueue, args: [dep] });
-        const res = await h.result();
-        expect(res).toMatchObject({
+  run(
+    'deprovision with retain keeps the data and drops the login; with delete drops both; both idempotent',
+    async () => {
+      for (const policy of ['retain', 'delete'] as const) {
+        const input = tenantInput(uniqueName(`dep_${policy}`).replace(/-/g, '_'));
+        await provision(input);
+        const names = deriveNames(input.tenant, engine);
+        const dep = {
+          engine,
+          server: server(),
+          tenant: input.tenant,
           reclaimPolicy: policy,
-          databaseDropped: attempt === 1 && policy === 'delete',
-          userDropped: attempt === 1,
-        });
+          credentialsTarget: input.credentialsTarget,
+        };
+        for (const attempt of [1, 2]) {
+          const h = await t.client.workflow.start('deprovisionDatabase', {
+            workflowId: uniqueName('deprov'),
+            taskQueue: t.taskQueue,
+            args: [dep],
+          });
+          const res = await h.result();
+          expect(res).toMatchObject({
+            reclaimPolicy: policy,
+            databaseDropped: attempt === 1 && policy === 'delete',
+            userDropped: attempt === 1,
+          });
+        }
+        expect(await admin.userExists(names.user)).toBe(false);
+        expect(await admin.databaseExists(names.database)).toBe(policy === 'retain');
+        expect(fs.existsSync(input.credentialsTarget.path)).toBe(false);
       }
-      expect(await admin.userExists(names.user)).toBe(false);
-      expect(await admin.databaseExists(names.database)).toBe(policy === 'retain');
-      expect(fs.existsSync(input.credentialsTarget.path)).toBe(false);
-    }
-  });
+    },
+  );
 
   run('IAM auth on a server without it fails at connect with the exact reason, creating nothing', async () => {
     const input = tenantInput(uniqueName('iam').replace(/-/g, '_'), { auth: 'iam' });
     const { result, progress } = await provision(input);
     const names = deriveNames(input.tenant, engine);
     expect((result as WorkflowFailedError).cause?.message).toMatch(
-      engine === 'postgres' ? /stage "connect" failed: IAM database authentication is not available .* role "rds_iam" does not exist/ : /stage "connect" failed: IAM database authentication is not available .* plugin AWSAuthenticationPlugin is not loaded/,
+      engine === 'postgres'
+        ? /stage "connect" failed: IAM database authentication is not available .* role "rds_iam" does not exist/
+        : /stage "connect" failed: IAM database authentication is not available .* plugin AWSAuthenticationPlugin is not loaded/,
     );
     expect(stageStatus(progress)['ensure-database']).toBe('pending');
     expect(await admin.databaseExists(names.database)).toBe(false);
   });
 
-  run('a secret reference the worker does not bind to this server fails at connect, before anything is created', async () => {
-    const input = tenantInput(uniqueName('noref').replace(/-/g, '_'));
-    const { result } = await provision({ ...input, server: { ...server(), adminPasswordRef: 'env:DBOPS_NOT_SET_ANYWHERE' } });
-    expect((result as WorkflowFailedError).cause?.message).toMatch(
-      /^stage "connect" failed: server\.adminPasswordRef env:DBOPS_NOT_SET_ANYWHERE is not bound to .* on this worker/,
-    );
-    expect(await admin.databaseExists(deriveNames(input.tenant, engine).database)).toBe(false);
-  });
+  run(
+    'a secret reference the worker does not bind to this server fails at connect, before anything is created',
+    async () => {
+      const input = tenantInput(uniqueName('noref').replace(/-/g, '_'));
+      const { result } = await provision({
+        ...input,
+        server: { ...server(), adminPasswordRef: 'env:DBOPS_NOT_SET_ANYWHERE' },
+      });
+      expect((result as WorkflowFailedError).cause?.message).toMatch(
+        /^stage "connect" failed: server\.adminPasswordRef env:DBOPS_NOT_SET_ANYWHERE is not bound to .* on this worker/,
+      );
+      expect(await admin.databaseExists(deriveNames(input.tenant, engine).database)).toBe(false);
+    },
+  );
 
   run('a wrong admin login is not retried and names the user, never the password', async () => {
     const input = tenantInput(uniqueName('badlogin').replace(/-/g, '_'));
@@ -296,32 +368,55 @@ describe.each(engines)('%s', (engine, available) => {
     expect(err.cause?.message).toMatch(/stage "connect" failed: .* rejected the login of (no_such_admin_user|root)/);
     expect(err.cause?.message).not.toContain('definitely-not-the-admin-password');
     const history = await h.fetchHistory();
-    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    const attempts = history
+      .events!.filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts).toEqual([1]);
   });
 
   run('an unreachable server is retried a few times, then fails naming host and port', async () => {
     const input = tenantInput(uniqueName('unreach').replace(/-/g, '_'));
     const { result } = await provision({ ...input, server: { host: '127.0.0.1', port: 1, adminUser: a.user } });
-    expect((result as WorkflowFailedError).cause?.message).toMatch(/stage "connect" failed: cannot reach (postgres|mysql) server 127\.0\.0\.1:1 while trying to log in as the admin user \(ECONNREFUSED\)/);
+    expect((result as WorkflowFailedError).cause?.message).toMatch(
+      /stage "connect" failed: cannot reach (postgres|mysql) server 127\.0\.0\.1:1 while trying to log in as the admin user \(ECONNREFUSED\)/,
+    );
   });
 
   run('TLS asked of a server that does not offer it fails clearly and is not retried', async () => {
     const input = tenantInput(uniqueName('tls').replace(/-/g, '_'));
     // The TLS mode is the operator's, per server.
-    const entry = { ...mainServer()?.main, engine, host: a.host, port: a.port, adminUser: a.user, tls: { mode: 'require' as const } };
-    const { result } = await provisionWith({ tls: entry }, { ...input, server: { ...server(), tls: { mode: 'require' } } });
-    expect((result as WorkflowFailedError).cause?.message).toMatch(/stage "connect" failed: TLS problem with .*: the server does not offer TLS but server.tls.mode asks for it/);
+    const entry = {
+      ...mainServer()?.main,
+      engine,
+      host: a.host,
+      port: a.port,
+      adminUser: a.user,
+      tls: { mode: 'require' as const },
+    };
+    const { result } = await provisionWith(
+      { tls: entry },
+      { ...input, server: { ...server(), tls: { mode: 'require' } } },
+    );
+    expect((result as WorkflowFailedError).cause?.message).toMatch(
+      /stage "connect" failed: TLS problem with .*: the server does not offer TLS but server.tls.mode asks for it/,
+    );
   });
 
   run('credentials can be kept in AWS Secrets Manager (moto); the result names the secret ARN', async () => {
     const tenant = uniqueName('sm').replace(/-/g, '_');
-    const input = { ...tenantInput(tenant), credentialsTarget: { kind: 'aws-secretsmanager', name: `dbops/${tenant}` } };
+    const input = {
+      ...tenantInput(tenant),
+      credentialsTarget: { kind: 'aws-secretsmanager', name: `dbops/${tenant}` },
+    };
     const { result } = await provision(input);
-    expect((result as ProvisionResult).credentialsRef).toMatch(new RegExp(`^aws-sm:arn:aws:secretsmanager:us-east-1:\\d{12}:secret:dbops/${tenant}-`));
+    expect((result as ProvisionResult).credentialsRef).toMatch(
+      new RegExp(`^aws-sm:arn:aws:secretsmanager:us-east-1:\\d{12}:secret:dbops/${tenant}-`),
+    );
     const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     const { motoAws } = await import('../helpers/activities');
-    const secret = await motoAws().secretsManager().send(new GetSecretValueCommand({ SecretId: `dbops/${tenant}` }));
+    const secret = await motoAws()
+      .secretsManager()
+      .send(new GetSecretValueCommand({ SecretId: `dbops/${tenant}` }));
     const stored = JSON.parse(secret.SecretString!);
     const conn = await connectWith(stored.connectionString);
     await conn.close();

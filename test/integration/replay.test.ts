@@ -11,7 +11,13 @@ import { DblabFake } from '../fixtures/dblab-fake';
 import { bindDblab, DBLAB_ENV, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, makeRdsSource, refreshConfig } from '../helpers/dblab-fixtures';
-import { formatFailures, listHistoryFiles, looseHistoryFiles, readHistory, replayAndCompare } from '../helpers/replay-check';
+import {
+  formatFailures,
+  listHistoryFiles,
+  looseHistoryFiles,
+  readHistory,
+  replayAndCompare,
+} from '../helpers/replay-check';
 import { makeWorker, openTestEnv, recordHistory, uniqueName } from '../helpers/temporal';
 
 type History = temporal.api.history.v1.IHistory;
@@ -20,13 +26,26 @@ test('a full peerVpc run, recorded now, replays and sends the same activity argu
   const t = await openTestEnv();
   const fx = fixtureAws();
   const customer = await makeCustomerVpc(fx);
-  const database = await makeAwsDatabase(fx, { databaseId: uniqueName('replay'), region: 'us-east-1', cidr: '10.190.0.0/19' });
+  const database = await makeAwsDatabase(fx, {
+    databaseId: uniqueName('replay'),
+    region: 'us-east-1',
+    cidr: '10.190.0.0/19',
+  });
   const worker = await makeWorker(t, createActivities({ env: {}, aws: countingAws().aws }));
   const workflowId = uniqueName('replay');
   const history = await worker.runUntil(async () => {
     const h = await t.client.workflow.start('peerVpc', {
-      workflowId, taskQueue: t.taskQueue,
-      args: [{ databaseId: database.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing: { pollInterval: '200ms' } }],
+      workflowId,
+      taskQueue: t.taskQueue,
+      args: [
+        {
+          databaseId: database.databaseId,
+          region: 'us-east-1',
+          vpcId: customer.vpcId,
+          cloud: { kind: 'aws' },
+          timing: { pollInterval: '200ms' },
+        },
+      ],
     });
     await h.result();
     return h.fetchHistory();
@@ -45,12 +64,15 @@ test('every kept history lies in a version folder, and there is at least one', (
   expect(versions.length).toBeGreaterThan(0);
 });
 
-test.each(versions)('histories recorded by %s replay and the current code sends what they recorded', async (version) => {
-  const files = kept.filter((h) => h.version === version);
-  const reports = await replayAndCompare(files.map((h) => ({ name: h.name, history: readHistory(h.name) })));
-  expect(reports.map((r) => r.name)).toEqual(files.map((h) => h.name));
-  expect(formatFailures(reports)).toBeUndefined();
-});
+test.each(versions)(
+  'histories recorded by %s replay and the current code sends what they recorded',
+  async (version) => {
+    const files = kept.filter((h) => h.version === version);
+    const reports = await replayAndCompare(files.map((h) => ({ name: h.name, history: readHistory(h.name) })));
+    expect(reports.map((r) => r.name)).toEqual(files.map((h) => h.name));
+    expect(formatFailures(reports)).toBeUndefined();
+  },
+);
 
 /** A refreshDblab run (RDS, no prepare) on the current code, against moto and the DBLab fake. */
 async function recordRefresh(): Promise<History> {
@@ -61,10 +83,15 @@ async function recordRefresh(): Promise<History> {
   bindDblab(config, fake.url);
   try {
     const source = await makeRdsSource(fixtureAws());
-    const worker = await makeWorker(t, createActivities({ env: DBLAB_ENV, aws: countingAws().aws, temporal: t.client, config }));
+    const worker = await makeWorker(
+      t,
+      createActivities({ env: DBLAB_ENV, aws: countingAws().aws, temporal: t.client, config }),
+    );
     return await worker.runUntil(async () => {
       const h = await t.client.workflow.start('refreshDblab', {
-        workflowId: uniqueName('replay-refresh'), taskQueue: t.taskQueue, args: [refreshConfig({ source, apiEndpoint: fake.url })],
+        workflowId: uniqueName('replay-refresh'),
+        taskQueue: t.taskQueue,
+        args: [refreshConfig({ source, apiEndpoint: fake.url })],
       });
       await h.result();
       return h.fetchHistory();
@@ -78,7 +105,9 @@ async function recordRefresh(): Promise<History> {
 test('the comparison catches a changed activity argument that plain replay lets through (a renamed clone)', async () => {
   const history = await recordRefresh();
   const altered = temporal.api.history.v1.History.decode(temporal.api.history.v1.History.encode(history).finish());
-  const event = altered.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone')!;
+  const event = altered.events.find(
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'rdsCreateClone',
+  )!;
   const payload = event.activityTaskScheduledEventAttributes!.input!.payloads![1];
   const arg = JSON.parse(Buffer.from(payload.data!).toString());
   expect(arg.identifier).toMatch(/^dblab-refresh-/);
@@ -95,7 +124,9 @@ test('the comparison catches a changed activity argument that plain replay lets 
   expect(renamed.replayError).toBeUndefined();
   expect(renamed.mismatches).toHaveLength(1);
   const [message] = renamed.mismatches;
-  expect(message).toContain(`refresh (clone renamed): event ${event.eventId}, activity rdsCreateClone: the current code sends different arguments`);
+  expect(message).toContain(
+    `refresh (clone renamed): event ${event.eventId}, activity rdsCreateClone: the current code sends different arguments`,
+  );
   expect(message).toContain(`args[1].identifier: history "dblab-refresh-renamed" ≠ now "${arg.identifier}"`);
   expect(message.split('\n')).toHaveLength(2); // a short diff, not the payloads
 });

@@ -40,8 +40,6 @@ function decodedPayloads(history: unknown): string {
   return out.join('\n');
 }
 
-
-
 describe.each([
   ['without a codec', false],
   ['with the encryption codec', true],
@@ -78,9 +76,21 @@ describe.each([
       const io = captureIo();
       const code = await runCli(
         [
-          'db', 'provision', '--engine', 'postgres', '--host', a.host, '--port', String(a.port), '--admin-user', a.user,
+          'db',
+          'provision',
+          '--engine',
+          'postgres',
+          '--host',
+          a.host,
+          '--port',
+          String(a.port),
+          '--admin-user',
+          a.user,
           ...(a.password ? ['--admin-password-ref', 'env:ADMIN_PW'] : []),
-          '--tenant', tenant, '--credentials-file', creds,
+          '--tenant',
+          tenant,
+          '--credentials-file',
+          creds,
         ],
         io.io,
         env,
@@ -93,7 +103,16 @@ describe.each([
       expect(password).toHaveLength(43);
       const exported = execFileSync(
         path.join(VENV_BIN, 'temporal'),
-        ['workflow', 'show', '-w', `provision-db:postgres:${a.host}:${names.database}`, '-o', 'json', '--address', testAddress()],
+        [
+          'workflow',
+          'show',
+          '-w',
+          `provision-db:postgres:${a.host}:${names.database}`,
+          '-o',
+          'json',
+          '--address',
+          testAddress(),
+        ],
         { encoding: 'utf8' },
       );
       expect(exported).not.toContain(password);
@@ -109,12 +128,18 @@ describe.each([
       expect(exported).toContain(Buffer.from('binary/encrypted').toString('base64'));
 
       // The Web UI's codec request, answered by the codec server holding the key.
-      const server = createCodecServer(new EncryptionCodec(parseCodecKeys(codecKeys)), { origins: ['http://localhost:8233'] });
+      const server = createCodecServer(new EncryptionCodec(parseCodecKeys(codecKeys)), {
+        origins: ['http://localhost:8233'],
+      });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       try {
         const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        const first = (JSON.parse(exported).events as Array<Record<string, any>>)[0].workflowExecutionStartedEventAttributes.input.payloads;
-        const pre = await fetch(`${url}/decode`, { method: 'OPTIONS', headers: { Origin: 'http://localhost:8233', 'Access-Control-Request-Headers': 'content-type,x-namespace' } });
+        const first = (JSON.parse(exported).events as Array<Record<string, any>>)[0]
+          .workflowExecutionStartedEventAttributes.input.payloads;
+        const pre = await fetch(`${url}/decode`, {
+          method: 'OPTIONS',
+          headers: { Origin: 'http://localhost:8233', 'Access-Control-Request-Headers': 'content-type,x-namespace' },
+        });
         expect(pre.status).toBe(204);
         expect(pre.headers.get('access-control-allow-origin')).toBe('http://localhost:8233');
         expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Namespace/i);
@@ -126,7 +151,10 @@ describe.each([
         expect(res.status).toBe(200);
         const decoded = (await res.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> };
         expect(Buffer.from(decoded.payloads[0].metadata.encoding, 'base64').toString()).toBe('json/plain');
-        expect(JSON.parse(Buffer.from(decoded.payloads[0].data, 'base64').toString())).toMatchObject({ engine: 'postgres', tenant });
+        expect(JSON.parse(Buffer.from(decoded.payloads[0].data, 'base64').toString())).toMatchObject({
+          engine: 'postgres',
+          tenant,
+        });
       } finally {
         server.close();
       }

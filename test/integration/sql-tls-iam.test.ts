@@ -28,7 +28,11 @@ if (tlsSkip) console.warn(`TLS tests skipped: ${tlsSkip}`);
  * One describe block's stack: a throw-away TLS-only server, a worker, and provision(), which runs
  * provisionDatabase against the server and reports the result, the failure message and the stages.
  */
-function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engine: 'postgres' | 'mysql', adminUser: string, start: () => Promise<S>) {
+function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(
+  engine: 'postgres' | 'mysql',
+  adminUser: string,
+  start: () => Promise<S>,
+) {
   const s = {} as { server: S; t: TestEnv; dir: string };
   beforeAll(async () => {
     s.server = await start();
@@ -46,26 +50,50 @@ function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engin
    * case runs on its own worker whose configuration lists the server with the TLS settings the input
    * repeats (without TLS: an unlisted loopback server, as in local development).
    */
-  async function provision(host: string, tls?: { mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'; caRef?: string }) {
+  async function provision(
+    host: string,
+    tls?: { mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'; caRef?: string },
+  ) {
     const tenant = uniqueName('tls').replace(/-/g, '_');
     const input = {
-      engine, tenant,
+      engine,
+      tenant,
       server: { host, port: s.server.port, adminUser, ...(tls ? { tls } : {}) },
       credentialsTarget: { kind: 'file', path: path.join(s.dir, `${tenant}.json`) },
     };
-    const config = workerConfig({
-      allowLoopbackDatabases: true,
-      credentials: { directories: [s.dir] },
-      ...(tls ? { databaseServers: { tls: { engine, host, port: s.server.port, adminUser, tls: { mode: tls.mode, ...(tls.caRef ? { ca: tls.caRef } : {}) } } } } : {}),
-    }, 'test');
+    const config = workerConfig(
+      {
+        allowLoopbackDatabases: true,
+        credentials: { directories: [s.dir] },
+        ...(tls
+          ? {
+              databaseServers: {
+                tls: {
+                  engine,
+                  host,
+                  port: s.server.port,
+                  adminUser,
+                  tls: { mode: tls.mode, ...(tls.caRef ? { ca: tls.caRef } : {}) },
+                },
+              },
+            }
+          : {}),
+      },
+      'test',
+    );
     const taskQueue = uniqueName('tq');
     const worker = await makeWorker(s.t, createActivities({ env: {}, aws: motoAws(), config }), taskQueue);
     return worker.runUntil(async () => {
-      const h = await s.t.client.workflow.start('provisionDatabase', { workflowId: uniqueName(`tls-${engine}`), taskQueue, args: [input] });
+      const h = await s.t.client.workflow.start('provisionDatabase', {
+        workflowId: uniqueName(`tls-${engine}`),
+        taskQueue,
+        args: [input],
+      });
       const r = await h.result().catch((e: unknown) => e);
       const progress = await h.query<{ stages: Array<{ name: string; status: string }> }>('progress');
       return {
-        r, file: input.credentialsTarget.path,
+        r,
+        file: input.credentialsTarget.path,
         message: r instanceof WorkflowFailedError ? r.cause?.message : undefined,
         statuses: Object.fromEntries(progress.stages.map((x) => [x.name, x.status])),
       };
@@ -79,7 +107,9 @@ function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engin
 
   test('no TLS configured: fails at connect saying the server requires TLS', async () => {
     const { message } = await provision('127.0.0.1');
-    expect(message).toMatch(/stage "connect" failed: TLS problem with postgres server 127\.0\.0\.1:\d+: the server requires TLS: set server\.tls\.mode/);
+    expect(message).toMatch(
+      /stage "connect" failed: TLS problem with postgres server 127\.0\.0\.1:\d+: the server requires TLS: set server\.tls\.mode/,
+    );
   });
 
   test('mode require: provisions over TLS and the connection string says so', async () => {
@@ -93,9 +123,13 @@ function tlsServerSuite<S extends { port: number; stop(): Promise<void> }>(engin
     const good = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().caFile}` });
     expect(good.message).toBeUndefined();
     const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().otherCaFile}` });
-    expect(wrongCa.message).toMatch(/TLS problem with postgres server localhost:\d+: the server's certificate was not accepted/);
+    expect(wrongCa.message).toMatch(
+      /TLS problem with postgres server localhost:\d+: the server's certificate was not accepted/,
+    );
     const wrongHost = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${server().caFile}` });
-    expect(wrongHost.message).toMatch(/TLS problem .*certificate was not accepted.*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/);
+    expect(wrongHost.message).toMatch(
+      /TLS problem .*certificate was not accepted.*(IP: 127\.0\.0\.1 is not in the cert's list|altnames)/,
+    );
     const verifyCa = await provision('127.0.0.1', { mode: 'verify-ca', caRef: `file:${server().caFile}` });
     expect(verifyCa.message).toBeUndefined(); // verify-ca checks the chain, not the name
   });
@@ -109,7 +143,9 @@ if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
 
   test('no TLS configured: MariaDB answers "access denied", and the message points at server.tls', async () => {
     const { message } = await provision('127.0.0.1');
-    expect(message).toMatch(/stage "connect" failed: mysql server 127\.0\.0\.1:\d+ rejected the login of root: .*if the server requires TLS \(require_secure_transport\), set server\.tls\.mode/);
+    expect(message).toMatch(
+      /stage "connect" failed: mysql server 127\.0\.0\.1:\d+ rejected the login of root: .*if the server requires TLS \(require_secure_transport\), set server\.tls\.mode/,
+    );
   });
 
   test('mode require: provisions over TLS, the new user logs in over TLS, and the connection string says so', async () => {
@@ -126,13 +162,17 @@ if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
     expect(JSON.parse(fs.readFileSync(good.file, 'utf8')).connectionString).toMatch(/\?tls=true$/);
 
     const wrongCa = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().otherCaFile}` });
-    expect(wrongCa.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted/);
+    expect(wrongCa.message).toMatch(
+      /TLS problem with mysql server localhost:\d+: the server's certificate was not accepted/,
+    );
     expect(wrongCa.statuses.connect).toBe('failed');
 
     await server().useOtherName(true); // now the certificate names db.other.invalid, not localhost
     try {
       const wrongName = await provision('localhost', { mode: 'verify-full', caRef: `file:${server().caFile}` });
-      expect(wrongName.message).toMatch(/TLS problem with mysql server localhost:\d+: the server's certificate was not accepted.*localhost.*db\.other\.invalid/);
+      expect(wrongName.message).toMatch(
+        /TLS problem with mysql server localhost:\d+: the server's certificate was not accepted.*localhost.*db\.other\.invalid/,
+      );
       const caOnly = await provision('localhost', { mode: 'verify-ca', caRef: `file:${server().caFile}` });
       expect(caOnly.message).toBeUndefined();
     } finally {
@@ -141,8 +181,13 @@ if (tlsMySkip) console.warn(`MySQL TLS tests skipped: ${tlsMySkip}`);
   });
 
   test('verify-full with an IP address is refused before anything is made: the driver could not check it', async () => {
-    const { message, statuses } = await provision('127.0.0.1', { mode: 'verify-full', caRef: `file:${server().caFile}` });
-    expect(message).toMatch(/stage "validate" failed: invalid input: server\.tls\.mode verify-full needs server\.host to be a DNS name on MySQL\/MariaDB/);
+    const { message, statuses } = await provision('127.0.0.1', {
+      mode: 'verify-full',
+      caRef: `file:${server().caFile}`,
+    });
+    expect(message).toMatch(
+      /stage "validate" failed: invalid input: server\.tls\.mode verify-full needs server\.host to be a DNS name on MySQL\/MariaDB/,
+    );
     expect(statuses.connect).toBe('pending');
   });
 });
@@ -154,44 +199,60 @@ describe('IAM statements on servers without IAM support', () => {
     return { aws, authority: new Authority(config, createSecretResolver({ env: {}, aws })) };
   };
 
-  (sqlAvailable('postgres') ? test : test.skip)('PostgreSQL: GRANT rds_iam fails with the server\'s exact error, classified', async () => {
-    const a = adminUrl('postgres');
-    const user = uniqueName('iam_pg').replace(/-/g, '_');
-    const plan = planProvision({
-      engine: 'postgres', tenant: 'x', user, auth: 'iam',
-      server: { host: a.host, port: a.port, adminUser: a.user },
-      credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
-    });
-    const admin = await sqlAdmin('postgres');
-    try {
-      // ensureUser directly (the workflow's connect stage stops before this on such a server)
-      const err = await createPostgresActivities(deps()).ensureUser(plan).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(ApplicationFailure);
-      expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
-      expect((err as ApplicationFailure).message).toContain('(role "rds_iam" does not exist)');
-    } finally {
-      await admin.cleanup('none', user);
-      await admin.close();
-    }
-  });
+  (sqlAvailable('postgres') ? test : test.skip)(
+    "PostgreSQL: GRANT rds_iam fails with the server's exact error, classified",
+    async () => {
+      const a = adminUrl('postgres');
+      const user = uniqueName('iam_pg').replace(/-/g, '_');
+      const plan = planProvision({
+        engine: 'postgres',
+        tenant: 'x',
+        user,
+        auth: 'iam',
+        server: { host: a.host, port: a.port, adminUser: a.user },
+        credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
+      });
+      const admin = await sqlAdmin('postgres');
+      try {
+        // ensureUser directly (the workflow's connect stage stops before this on such a server)
+        const err = await createPostgresActivities(deps())
+          .ensureUser(plan)
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ApplicationFailure);
+        expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
+        expect((err as ApplicationFailure).message).toContain('(role "rds_iam" does not exist)');
+      } finally {
+        await admin.cleanup('none', user);
+        await admin.close();
+      }
+    },
+  );
 
-  (sqlAvailable('mysql') ? test : test.skip)('MariaDB: IDENTIFIED WITH AWSAuthenticationPlugin fails with error 1524, classified', async () => {
-    const a = adminUrl('mysql');
-    const user = uniqueName('iam_my').replace(/-/g, '_');
-    const plan = planProvision({
-      engine: 'mysql', tenant: 'x', user, auth: 'iam',
-      server: { host: a.host, port: a.port, adminUser: a.user },
-      credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
-    });
-    const admin = await sqlAdmin('mysql');
-    try {
-      const err = await createMysqlActivities(deps()).ensureUser(plan).catch((e: unknown) => e);
-      expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
-      expect((err as ApplicationFailure).message).toMatch(/Plugin 'AWSAuthenticationPlugin' is not loaded/);
-      expect(await admin.userExists(user)).toBe(false);
-    } finally {
-      await admin.cleanup('none', user);
-      await admin.close();
-    }
-  });
+  (sqlAvailable('mysql') ? test : test.skip)(
+    'MariaDB: IDENTIFIED WITH AWSAuthenticationPlugin fails with error 1524, classified',
+    async () => {
+      const a = adminUrl('mysql');
+      const user = uniqueName('iam_my').replace(/-/g, '_');
+      const plan = planProvision({
+        engine: 'mysql',
+        tenant: 'x',
+        user,
+        auth: 'iam',
+        server: { host: a.host, port: a.port, adminUser: a.user },
+        credentialsTarget: { kind: 'file', path: '/tmp/unused.json' },
+      });
+      const admin = await sqlAdmin('mysql');
+      try {
+        const err = await createMysqlActivities(deps())
+          .ensureUser(plan)
+          .catch((e: unknown) => e);
+        expect((err as ApplicationFailure).type).toBe('SqlIamUnavailable');
+        expect((err as ApplicationFailure).message).toMatch(/Plugin 'AWSAuthenticationPlugin' is not loaded/);
+        expect(await admin.userExists(user)).toBe(false);
+      } finally {
+        await admin.cleanup('none', user);
+        await admin.close();
+      }
+    },
+  );
 });

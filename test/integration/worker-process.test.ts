@@ -13,7 +13,6 @@ import { spawnWorker, writeWorkerConfig, type WorkerProcess } from '../helpers/w
 
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
 
-
 async function waitForOutput(r: WorkerProcess, pattern: RegExp, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(r.log())) {
@@ -49,7 +48,9 @@ test('npm start: embedded dev server with Web UI, metrics, graceful stop, state 
     await waitForOutput(first, /polling task queue "dbops"/);
     expect(first.log()).toContain('TEMPORAL_ADDRESS is not set: starting the embedded Temporal dev server');
     // No DBOPS_CONFIG: the local-development default, said at start-up, with its credentials directory made.
-    expect(first.log()).toContain('configuration: the built-in local-development default (no DBOPS_CONFIG): 0 DBLab instance(s); 0 database server(s) + unlisted loopback servers without secrets');
+    expect(first.log()).toContain(
+      'configuration: the built-in local-development default (no DBOPS_CONFIG): 0 DBLab instance(s); 0 database server(s) + unlisted loopback servers without secrets',
+    );
     expect(fs.statSync(path.join(dataDir, 'credentials')).mode & 0o777).toBe(0o700);
     expect(first.log()).toContain(`Web UI: http://localhost:${uiPort}`);
     expect(first.log()).toContain('registered search attributes: DbopsOperation, DbopsTarget, DbopsStage');
@@ -62,7 +63,11 @@ test('npm start: embedded dev server with Web UI, metrics, graceful stop, state 
     // A run that stays open (nobody polls its task queue) so the restart must keep it.
     const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
     const client = new Client({ connection });
-    await client.workflow.start('someWorkflow', { workflowId: 'kept-across-restart', taskQueue: 'nobody-polls', args: [{}] });
+    await client.workflow.start('someWorkflow', {
+      workflowId: 'kept-across-restart',
+      taskQueue: 'nobody-polls',
+      args: [{}],
+    });
     await connection.close();
   } finally {
     expect(await stop(first)).toBe(0);
@@ -95,10 +100,14 @@ test('a bad setting stops the worker with a message naming the variable', async 
 });
 
 test('a bad worker configuration stops the worker with a message naming the entry', async () => {
-  const file = writeWorkerConfig({ dblab: { staging: { endpoint: 'https://dblab.example.com', token: 'my-literal-token', sources: ['us-east-1:db'] } } });
+  const file = writeWorkerConfig({
+    dblab: { staging: { endpoint: 'https://dblab.example.com', token: 'my-literal-token', sources: ['us-east-1:db'] } },
+  });
   const r = spawnWorker({ PATH: process.env.PATH, DBOPS_CONFIG: file });
   const code = await new Promise((res) => r.child.once('exit', res));
   expect(code).toBe(1);
-  expect(r.log()).toContain(`invalid configuration: DBOPS_CONFIG ${file}: dblab.staging.token: must be a secret reference`);
+  expect(r.log()).toContain(
+    `invalid configuration: DBOPS_CONFIG ${file}: dblab.staging.token: must be a secret reference`,
+  );
   expect(r.log()).not.toContain('my-literal-token');
 });

@@ -117,7 +117,12 @@ export class CrashProxy extends AwsFaultProxy {
       return writeHead(...a);
     };
     // The fixture reads the body again: hand it a replay of the request.
-    const replay = Object.assign(Readable.from(body.length ? [body] : []), { method: req.method, url: req.url, headers: req.headers, socket: req.socket });
+    const replay = Object.assign(Readable.from(body.length ? [body] : []), {
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      socket: req.socket,
+    });
     await super.handle(replay as unknown as http.IncomingMessage, res);
     const hook = this.replyHook;
     if (hook && hook.action === action && (this.executed.get(action) ?? 0) > 0) {
@@ -173,8 +178,12 @@ export async function expediteRetries(client: Client, workflowId: string, runId?
     const hb = Number(a.activityOptions?.heartbeatTimeout?.seconds ?? 0);
     if (hb > 0 && hb <= 10) continue; // a short heartbeat timeout notices the dead worker by itself
     await svc.updateActivityOptions({
-      namespace: 'default', execution: { workflowId, runId: d.workflowExecutionInfo?.execution?.runId }, identity: 'crash-harness',
-      id: a.activityId, activityOptions: { startToCloseTimeout: { seconds: 10 as never /* protobufjs encodes a number for int64 */ } }, updateMask: { paths: ['start_to_close_timeout'] },
+      namespace: 'default',
+      execution: { workflowId, runId: d.workflowExecutionInfo?.execution?.runId },
+      identity: 'crash-harness',
+      id: a.activityId,
+      activityOptions: { startToCloseTimeout: { seconds: 10 as never /* protobufjs encodes a number for int64 */ } },
+      updateMask: { paths: ['start_to_close_timeout'] },
     });
     n += 1;
   }

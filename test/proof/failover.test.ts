@@ -41,23 +41,39 @@ let cidrOctet = 200;
 const nextDbCidr = () => `10.${++cidrOctet}.0.0/19`;
 
 const timeout = <T>(p: Promise<T>, ms: number, what: string) =>
-  Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
+  Promise.race([
+    p,
+    new Promise<never>((_, rej) =>
+      setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref(),
+    ),
+  ]);
 
 /** The env of a worker process on `address`, its AWS endpoint the proxy. */
 function workerEnv(address: string, taskQueue: string, proxy: CrashProxy): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: address, DBOPS_TASK_QUEUE: taskQueue,
-    AWS_ENDPOINT_URL: proxy.url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing',
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TEMPORAL_ADDRESS: address,
+    DBOPS_TASK_QUEUE: taskQueue,
+    AWS_ENDPOINT_URL: proxy.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
   };
 }
 
 /** The worker identities (pid@host) of the run's started activities, its children's included. */
 async function attemptHolders(client: Client, workflowId: string, runId?: string): Promise<string[]> {
-  const d = await client.workflowService.describeWorkflowExecution({ namespace: 'default', execution: { workflowId, runId } });
+  const d = await client.workflowService.describeWorkflowExecution({
+    namespace: 'default',
+    execution: { workflowId, runId },
+  });
   const mine = (d.pendingActivities ?? [])
     .filter((a) => a.state === PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)
     .map((a) => a.lastWorkerIdentity ?? '');
-  const children = await Promise.all((d.pendingChildren ?? []).map((c) => attemptHolders(client, c.workflowId!, c.runId ?? undefined)));
+  const children = await Promise.all(
+    (d.pendingChildren ?? []).map((c) => attemptHolders(client, c.workflowId!, c.runId ?? undefined)),
+  );
   return [...mine, ...children.flat()];
 }
 
@@ -81,12 +97,22 @@ async function traceOf(client: Client, workflowId: string): Promise<WorkerTrace>
     const events = (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
     const scheduled = new Map<string, string>();
     for (const e of events) {
-      const who = e.workflowTaskStartedEventAttributes?.identity ?? e.workflowTaskCompletedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
+      const who =
+        e.workflowTaskStartedEventAttributes?.identity ??
+        e.workflowTaskCompletedEventAttributes?.identity ??
+        e.activityTaskStartedEventAttributes?.identity;
       if (who) trace.identities.add(who);
-      if (e.workflowTaskCompletedEventAttributes?.identity && id === workflowId) trace.completedBy = e.workflowTaskCompletedEventAttributes.identity;
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      if (e.workflowTaskCompletedEventAttributes?.identity && id === workflowId)
+        trace.completedBy = e.workflowTaskCompletedEventAttributes.identity;
+      if (e.activityTaskScheduledEventAttributes)
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const started = e.activityTaskStartedEventAttributes;
-      if (started) trace.activities.push({ type: scheduled.get(String(started.scheduledEventId)) ?? '?', attempt: started.attempt ?? 0, identity: started.identity ?? '' });
+      if (started)
+        trace.activities.push({
+          type: scheduled.get(String(started.scheduledEventId)) ?? '?',
+          attempt: started.attempt ?? 0,
+          identity: started.identity ?? '',
+        });
       const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
       if (child) await visit(child);
     }
@@ -94,7 +120,6 @@ async function traceOf(client: Client, workflowId: string): Promise<WorkerTrace>
   await visit(workflowId);
   return trace;
 }
-
 
 /** The proxy counted one successful call of each step of a peering. */
 function expectPeeringCallsOnce(proxy: CrashProxy): void {
@@ -132,11 +157,18 @@ describe('two worker processes on one task queue, the one running the attempt SI
    * attempt sent it is killed, the call goes through to AWS, and `afterKill` (if any) runs. The
    * survivor must finish the run alone.
    */
-  async function failover<R>(o: { action: string; start: (taskQueue: string) => Promise<WorkflowHandle>; afterKill?: (h: WorkflowHandle) => Promise<void> }) {
+  async function failover<R>(o: {
+    action: string;
+    start: (taskQueue: string) => Promise<WorkflowHandle>;
+    afterKill?: (h: WorkflowHandle) => Promise<void>;
+  }) {
     const proxy = new CrashProxy(motoEndpoint());
     await proxy.start();
     const taskQueue = uniqueName('failover-tq');
-    const workers = [new CrashableWorker(workerEnv(testAddress(), taskQueue, proxy)), new CrashableWorker(workerEnv(testAddress(), taskQueue, proxy))];
+    const workers = [
+      new CrashableWorker(workerEnv(testAddress(), taskQueue, proxy)),
+      new CrashableWorker(workerEnv(testAddress(), taskQueue, proxy)),
+    ];
     try {
       await Promise.all(workers.map((w) => w.start()));
       proxy.reset();
@@ -146,7 +178,8 @@ describe('two worker processes on one task queue, the one running the attempt SI
       const holders = await attemptHolders(t.client, h.workflowId);
       expect(holders).toHaveLength(1);
       const victim = workers.find((w) => identityOf(w) === holders[0]);
-      if (!victim) throw new Error(`the attempt's worker ${holders[0]} is none of ours: ${workers.map(identityOf).join(', ')}`);
+      if (!victim)
+        throw new Error(`the attempt's worker ${holders[0]} is none of ours: ${workers.map(identityOf).join(', ')}`);
       const survivor = workers.find((w) => w !== victim)!;
       await victim.killNow();
       await forwardHeld(proxy, o.action);
@@ -166,16 +199,25 @@ describe('two worker processes on one task queue, the one running the attempt SI
 
   test('peerVpc: SIGKILL the worker with CreateVpcPeeringConnection in flight; the other finishes: one peering, one route per table, one association', async () => {
     const customer = await makeCustomerVpc(fx);
-    const db = await makeAwsDatabase(fx, { databaseId: uniqueName('failover-db'), region: 'us-east-1', cidr: nextDbCidr() });
+    const db = await makeAwsDatabase(fx, {
+      databaseId: uniqueName('failover-db'),
+      region: 'us-east-1',
+      cidr: nextDbCidr(),
+    });
     // initiate heartbeats: with the worker dead, Temporal times the attempt out after 15 s of
     // silence and gives the retry to the worker still polling (no UpdateActivityOptions needed).
     const timing = { pollInterval: '200ms', initiateTimeout: '2m', activeTimeout: '1m', heartbeatTimeout: '15s' };
     const { h, result, proxy, victim, survivor } = await failover<PeerVpcResult>({
       action: 'CreateVpcPeeringConnection',
-      start: (taskQueue) => t.client.workflow.start('peerVpc', {
-        workflowId: uniqueName('failover-peer'), taskQueue, workflowTaskTimeout: '5s',
-        args: [{ databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing }],
-      }),
+      start: (taskQueue) =>
+        t.client.workflow.start('peerVpc', {
+          workflowId: uniqueName('failover-peer'),
+          taskQueue,
+          workflowTaskTimeout: '5s',
+          args: [
+            { databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing },
+          ],
+        }),
     });
     await expectPeeredOnce(fx, customer, db, result.peeringId!);
     expectPeeringCallsOnce(proxy);
@@ -194,10 +236,22 @@ describe('two worker processes on one task queue, the one running the attempt SI
     const timing = { pollInterval: '200ms', initiateTimeout: '2m', activeTimeout: '1m', heartbeatTimeout: '2s' };
     const { h, result, proxy, victim, survivor } = await failover<CreateNetworkResult>({
       action: 'CreateVpc',
-      start: (taskQueue) => t.client.workflow.start('createDatabaseNetwork', {
-        workflowId: uniqueName('failover-net'), taskQueue, workflowTaskTimeout: '5s',
-        args: [{ databaseId, region: 'us-east-1', vpcId: customer.vpcId, cidr, availabilityZones: ['us-east-1a', 'us-east-1b'], timing }],
-      }),
+      start: (taskQueue) =>
+        t.client.workflow.start('createDatabaseNetwork', {
+          workflowId: uniqueName('failover-net'),
+          taskQueue,
+          workflowTaskTimeout: '5s',
+          args: [
+            {
+              databaseId,
+              region: 'us-east-1',
+              vpcId: customer.vpcId,
+              cidr,
+              availabilityZones: ['us-east-1a', 'us-east-1b'],
+              timing,
+            },
+          ],
+        }),
       // The create does not heartbeat: its attempt would wait out start-to-close (2 min) for the
       // dead worker. Shorten it (crash-harness.ts): the retry then comes within seconds.
       afterKill: async (h) => void (await expediteRetries(t.client, h.workflowId)),
@@ -209,7 +263,9 @@ describe('two worker processes on one task queue, the one running the attempt SI
     expectPeeringCallsOnce(proxy);
     expect(proxy.seen.get('DeleteVpc')).toBeUndefined(); // nothing was undone and redone
     const trace = await traceOf(t.client, h.workflowId);
-    expect(trace.activities.filter((a) => a.type === 'createDatabaseVpc').map((a) => [a.attempt, a.identity])).toEqual([[2, survivor]]);
+    expect(trace.activities.filter((a) => a.type === 'createDatabaseVpc').map((a) => [a.attempt, a.identity])).toEqual([
+      [2, survivor],
+    ]);
     expect(trace.completedBy).toBe(survivor);
     expect([...trace.identities].filter((i) => i !== victim && i !== survivor)).toEqual([]);
   });
@@ -228,7 +284,12 @@ describe('the Temporal server stopped and started again with its state file mid-
 
   /** A dev server of its own, as the embedded default runs it: state in a SQLite file; fixed port. */
   const startServer = async () => {
-    server = await startDevServer({ cli: path.join(VENV_BIN, 'temporal'), port, dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal.log') });
+    server = await startDevServer({
+      cli: path.join(VENV_BIN, 'temporal'),
+      port,
+      dbFile: path.join(dir, 'temporal.db'),
+      logFile: path.join(dir, 'temporal.log'),
+    });
   };
 
   beforeAll(async () => {
@@ -258,14 +319,30 @@ describe('the Temporal server stopped and started again with its state file mid-
    * stays down `downFor` ms and is started again on the same port with the same file. The held
    * call goes through to AWS either after the restart or right after the server went down.
    */
-  async function throughOutage(o: { signal: 'SIGTERM' | 'SIGKILL'; reply: 'after-restart' | 'while-down'; downFor: number; heartbeatTimeout: string }) {
+  async function throughOutage(o: {
+    signal: 'SIGTERM' | 'SIGKILL';
+    reply: 'after-restart' | 'while-down';
+    downFor: number;
+    heartbeatTimeout: string;
+  }) {
     const customer = await makeCustomerVpc(fx);
-    const db = await makeAwsDatabase(fx, { databaseId: uniqueName('outage-db'), region: 'us-east-1', cidr: nextDbCidr() });
-    const timing = { pollInterval: '200ms', initiateTimeout: '2m', activeTimeout: '1m', heartbeatTimeout: o.heartbeatTimeout };
+    const db = await makeAwsDatabase(fx, {
+      databaseId: uniqueName('outage-db'),
+      region: 'us-east-1',
+      cidr: nextDbCidr(),
+    });
+    const timing = {
+      pollInterval: '200ms',
+      initiateTimeout: '2m',
+      activeTimeout: '1m',
+      heartbeatTimeout: o.heartbeatTimeout,
+    };
     proxy.reset();
     proxy.stopAt('CreateVpcPeeringConnection');
     const h = await client.workflow.start('peerVpc', {
-      workflowId: uniqueName(`outage-${o.signal.toLowerCase()}`), taskQueue, workflowTaskTimeout: '5s',
+      workflowId: uniqueName(`outage-${o.signal.toLowerCase()}`),
+      taskQueue,
+      workflowTaskTimeout: '5s',
       args: [{ databaseId: db.databaseId, region: 'us-east-1', vpcId: customer.vpcId, cloud: { kind: 'aws' }, timing }],
     });
     try {
@@ -278,7 +355,11 @@ describe('the Temporal server stopped and started again with its state file mid-
       expect(alive(worker)).toBe(true); // polling a server that is not there does not stop the worker
       await startServer();
       if (o.reply === 'after-restart') await forwardHeld(proxy, 'CreateVpcPeeringConnection');
-      const result = (await timeout(h.result(), 180_000, 'the run to finish after the server came back')) as PeerVpcResult;
+      const result = (await timeout(
+        h.result(),
+        180_000,
+        'the run to finish after the server came back',
+      )) as PeerVpcResult;
       await expectPeeredOnce(fx, customer, db, result.peeringId!);
       expectPeeringCallsOnce(proxy);
       // The same worker process did everything, before and after the outage, and is still running.
@@ -292,19 +373,27 @@ describe('the Temporal server stopped and started again with its state file mid-
     }
   }
 
-  test.each(['SIGTERM', 'SIGKILL'] as const)('%s the server while CreateVpcPeeringConnection is in flight, start it again, let the call through: one peering; the same worker finishes', async (signal) => {
-    // The product's default heartbeat timeout (1 min) outlasts the outage: the held attempt is
-    // still the current one when the server is back, and its reply is taken as it is.
-    const { trace } = await throughOutage({ signal, reply: 'after-restart', downFor: 5_000, heartbeatTimeout: '1m' });
-    expect(trace.activities.filter((a) => a.type === 'databaseInitiate').map((a) => a.attempt)).toEqual([1]);
-  });
+  test.each(['SIGTERM', 'SIGKILL'] as const)(
+    '%s the server while CreateVpcPeeringConnection is in flight, start it again, let the call through: one peering; the same worker finishes',
+    async (signal) => {
+      // The product's default heartbeat timeout (1 min) outlasts the outage: the held attempt is
+      // still the current one when the server is back, and its reply is taken as it is.
+      const { trace } = await throughOutage({ signal, reply: 'after-restart', downFor: 5_000, heartbeatTimeout: '1m' });
+      expect(trace.activities.filter((a) => a.type === 'databaseInitiate').map((a) => a.attempt)).toEqual([1]);
+    },
+  );
 
   test('SIGKILL the server; AWS answers while it is down for longer than the worker retries its report: the retried attempt finds the peering, one peering', async () => {
     // The worker retries reporting the result for about 10 s ("Network error while completing
     // activity" in its log), then drops it. Once the server is back, the attempt times out on its
     // heartbeat (15 s) and is retried on the same worker, which finds the peering AWS made and
     // does not ask again.
-    const { trace } = await throughOutage({ signal: 'SIGKILL', reply: 'while-down', downFor: 20_000, heartbeatTimeout: '15s' });
+    const { trace } = await throughOutage({
+      signal: 'SIGKILL',
+      reply: 'while-down',
+      downFor: 20_000,
+      heartbeatTimeout: '15s',
+    });
     expect(trace.activities.filter((a) => a.type === 'databaseInitiate').map((a) => a.attempt)).toEqual([2]);
   });
 });

@@ -57,7 +57,9 @@ const TYPES = Object.keys(SPECS);
  * refused properly. Empty since every string refuses control characters (limits.ts).
  */
 const GAP_FIELDS: Record<string, string[]> = {};
-const KNOWN_GAPS = Object.entries(GAP_FIELDS).flatMap(([type, fields]) => fields.flatMap((f) => ['nul', 'newline', 'control'].map((w) => `${type} ${f}: ${w}`)));
+const KNOWN_GAPS = Object.entries(GAP_FIELDS).flatMap(([type, fields]) =>
+  fields.flatMap((f) => ['nul', 'newline', 'control'].map((w) => `${type} ${f}: ${w}`)),
+);
 const isKnownGap = (type: string, c: FuzzCase) => KNOWN_GAPS.includes(`${type} ${c.label}`);
 
 test('the fuzz set covers every workflow type, each base is valid and each case is refused by validation', () => {
@@ -90,7 +92,10 @@ describe('through the Temporal server', () => {
     t = await openTestEnv();
     const counted = countingAws();
     log = counted.log;
-    worker = await makeWorker(t, createActivities({ env: {}, aws: counted.aws, config: testConfig(), temporal: t.client }));
+    worker = await makeWorker(
+      t,
+      createActivities({ env: {}, aws: counted.aws, config: testConfig(), temporal: t.client }),
+    );
     running = worker.run();
   });
   afterAll(async () => {
@@ -103,8 +108,16 @@ describe('through the Temporal server', () => {
   async function run(type: string, c: FuzzCase): Promise<{ problems: string[]; ms: number }> {
     const problems: string[] = [];
     const started = Date.now();
-    const h = await t.client.workflow.start(type, { workflowId: uniqueName(`fuzz-${type}`), taskQueue: t.taskQueue, args: [c.input], workflowExecutionTimeout: '1m' });
-    const err = await h.result().then(() => undefined, (e: unknown) => e);
+    const h = await t.client.workflow.start(type, {
+      workflowId: uniqueName(`fuzz-${type}`),
+      taskQueue: t.taskQueue,
+      args: [c.input],
+      workflowExecutionTimeout: '1m',
+    });
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const ms = Date.now() - started;
     if (ms > DEADLINE_MS) problems.push(`took ${ms} ms`);
     if (!(err instanceof WorkflowFailedError)) {
@@ -115,7 +128,8 @@ describe('through the Temporal server', () => {
       else {
         if (f.type !== 'InvalidInput') problems.push(`type ${f.type}`);
         if (!f.nonRetryable) problems.push('retryable');
-        for (const e of c.expect) if (!f.message.includes(e)) problems.push(`message does not name ${JSON.stringify(e.slice(0, 40))}`);
+        for (const e of c.expect)
+          if (!f.message.includes(e)) problems.push(`message does not name ${JSON.stringify(e.slice(0, 40))}`);
         if (c.secret && f.message.includes(c.secret)) problems.push('message repeats the literal secret');
         if (f.message.length > 4000) problems.push(`message is ${f.message.length} characters`);
         if (problems.length) problems.push(`message: ${f.message.slice(0, 300)}`);
@@ -123,23 +137,34 @@ describe('through the Temporal server', () => {
     }
     const events = (await h.fetchHistory()).events ?? [];
     // failed, not terminated or timed out
-    if (!events[events.length - 1]?.workflowExecutionFailedEventAttributes) problems.push(`the run did not end failed (last event ${events[events.length - 1]?.eventType})`);
-    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => e.activityTaskScheduledEventAttributes!.activityType?.name);
+    if (!events[events.length - 1]?.workflowExecutionFailedEventAttributes)
+      problems.push(`the run did not end failed (last event ${events[events.length - 1]?.eventType})`);
+    const scheduled = events
+      .filter((e) => e.activityTaskScheduledEventAttributes)
+      .map((e) => e.activityTaskScheduledEventAttributes!.activityType?.name);
     if (scheduled.length) problems.push(`activities scheduled: ${scheduled.join(', ')}`);
-    if (events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)) problems.push('a child workflow was started');
+    if (events.some((e) => e.startChildWorkflowExecutionInitiatedEventAttributes))
+      problems.push('a child workflow was started');
     if (events.some((e) => e.workflowTaskFailedEventAttributes)) problems.push('a workflow task failed');
     return { problems, ms };
   }
 
   async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
     let next = 0;
-    await Promise.all(Array.from({ length: n }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }));
+    await Promise.all(
+      Array.from({ length: n }, async () => {
+        while (next < items.length) await fn(items[next++]);
+      }),
+    );
   }
 
   test('every malformed input fails fast, non-retryably, naming the problem, with nothing done', async () => {
-    const work = TYPES.flatMap((type) => spread(casesFor(type).cases.filter((c) => !isKnownGap(type, c)), PER_TYPE).map((c) => ({ type, c })));
+    const work = TYPES.flatMap((type) =>
+      spread(
+        casesFor(type).cases.filter((c) => !isKnownGap(type, c)),
+        PER_TYPE,
+      ).map((c) => ({ type, c })),
+    );
     const bad: string[] = [];
     const summary: Record<string, { cases: number; refused: number; slowestMs: number }> = {};
     const began = Date.now();
@@ -153,7 +178,10 @@ describe('through the Temporal server', () => {
     });
     console.log(
       `fuzz: ${work.length} malformed inputs through Temporal (of ${TYPES.reduce((n, type) => n + casesFor(type).cases.length, 0)} generated) in ${((Date.now() - began) / 1000).toFixed(1)} s\n` +
-        TYPES.map((type) => `  ${type.padEnd(22)} ${summary[type].refused}/${summary[type].cases} refused properly, slowest ${summary[type].slowestMs} ms`).join('\n'),
+        TYPES.map(
+          (type) =>
+            `  ${type.padEnd(22)} ${summary[type].refused}/${summary[type].cases} refused properly, slowest ${summary[type].slowestMs} ms`,
+        ).join('\n'),
     );
     for (const type of TYPES) expect(summary[type].cases).toBeGreaterThanOrEqual(MIN_PER_TYPE);
     expect(bad).toEqual([]);

@@ -21,7 +21,9 @@ test('containment and overlap work both ways; disjoint neighbours do not overlap
 });
 
 test('the first free /19 is the documented default when nothing collides', () => {
-  expect(planCidr({ vpcId: 'vpc-1', inUse: [{ cidr: '172.31.0.0/16', source: 'the CIDR of VPC vpc-1' }] })).toMatchObject({ cidr: '10.128.0.0/19', tried: 1 });
+  expect(
+    planCidr({ vpcId: 'vpc-1', inUse: [{ cidr: '172.31.0.0/16', source: 'the CIDR of VPC vpc-1' }] }),
+  ).toMatchObject({ cidr: '10.128.0.0/19', tried: 1 });
 });
 
 test('every /19 is tried in order, not only the second octet (upstream skips 10.128.32.0/19)', () => {
@@ -31,8 +33,12 @@ test('every /19 is tried in order, not only the second octet (upstream skips 10.
 });
 
 test('a smaller block inside a candidate, and a larger block around it, both collide', () => {
-  expect(planCidr({ vpcId: 'v', inUse: [{ cidr: '10.128.5.0/24', source: 'a route in rtb-1' }] }).cidr).toBe('10.128.32.0/19');
-  expect(planCidr({ vpcId: 'v', inUse: [{ cidr: '10.128.0.0/16', source: 'a route in rtb-1' }] }).cidr).toBe('10.129.0.0/19');
+  expect(planCidr({ vpcId: 'v', inUse: [{ cidr: '10.128.5.0/24', source: 'a route in rtb-1' }] }).cidr).toBe(
+    '10.128.32.0/19',
+  );
+  expect(planCidr({ vpcId: 'v', inUse: [{ cidr: '10.128.0.0/16', source: 'a route in rtb-1' }] }).cidr).toBe(
+    '10.129.0.0/19',
+  );
 });
 
 test('0.0.0.0/0 and IPv6 destinations are ignored when collecting what is in use', () => {
@@ -47,12 +53,21 @@ test('0.0.0.0/0 and IPv6 destinations are ignored when collecting what is in use
       { id: 'pcx-pending', state: 'pending-acceptance', otherSideCidrs: ['10.132.0.0/19'] },
     ],
   });
-  expect(inUse.map((u) => u.cidr).sort()).toEqual(['10.0.0.0/16', '10.0.0.0/16', '10.128.0.0/19', '10.129.0.0/19', '10.132.0.0/19']);
+  expect(inUse.map((u) => u.cidr).sort()).toEqual([
+    '10.0.0.0/16',
+    '10.0.0.0/16',
+    '10.128.0.0/19',
+    '10.129.0.0/19',
+    '10.132.0.0/19',
+  ]);
   expect(planCidr({ vpcId: 'vpc-1', inUse }).cidr).toBe('10.128.32.0/19');
 });
 
 test('a requested block that collides is refused naming what it hits; equal blocks say "already in use"', () => {
-  const inUse = [{ cidr: '10.128.0.0/16', source: 'peering pcx-9' }, { cidr: '10.200.0.0/19', source: 'a route in rtb-2' }];
+  const inUse = [
+    { cidr: '10.128.0.0/16', source: 'peering pcx-9' },
+    { cidr: '10.200.0.0/19', source: 'a route in rtb-2' },
+  ];
   expect(() => planCidr({ vpcId: 'vpc-1', inUse, requested: '10.128.64.0/19' })).toThrow(
     'requested CIDR 10.128.64.0/19 overlaps with 10.128.0.0/16 in VPC vpc-1 (peering pcx-9)',
   );

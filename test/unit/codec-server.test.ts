@@ -44,7 +44,9 @@ class CountingCodec implements PayloadCodec {
 }
 
 const toJson = (p: Payload) => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')]),
+  ),
   data: Buffer.from(p.data!).toString('base64'),
 });
 
@@ -77,15 +79,26 @@ function call(port: number, r: Req): Promise<Reply> {
       headers['Content-Type'] ??= 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(r.body));
     }
-    const req = http.request({ host: '127.0.0.1', port, method: r.method ?? 'POST', path: r.path ?? '/decode', headers, setHost: false, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => {
-        const reply = { status: res.statusCode!, headers: res.headers, body };
-        replies.push(reply);
-        resolve(reply);
-      });
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: r.method ?? 'POST',
+        path: r.path ?? '/decode',
+        headers,
+        setHost: false,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => {
+          const reply = { status: res.statusCode!, headers: res.headers, body };
+          replies.push(reply);
+          resolve(reply);
+        });
+      },
+    );
     req.on('error', reject);
     if (r.body !== undefined && r.partialBody) req.write(r.body.slice(0, 10));
     else req.end(r.body);
@@ -93,7 +106,10 @@ function call(port: number, r: Req): Promise<Reply> {
   });
 }
 
-async function withServer<T>(opts: CodecServerOptions, fn: (port: number, codec: CountingCodec) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  opts: CodecServerOptions,
+  fn: (port: number, codec: CountingCodec) => Promise<T>,
+): Promise<T> {
   const codec = new CountingCodec();
   const server = createCodecServer(codec, opts);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -110,7 +126,16 @@ const corsHeaders = (r: Reply) => Object.keys(r.headers).filter((h) => h.startsW
 test('a foreign Host header is refused with 403 before the body is read; the codec is never called', async () => {
   await withServer({ origins: [UI] }, async (port, codec) => {
     const body = await encryptedBody({ secret: 'hunter2' });
-    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1.evil.example:${port}`, `localhost.evil.example`, '10.0.0.5', '[::2]', '', null]) {
+    for (const host of [
+      'evil.example',
+      `evil.example:${port}`,
+      `127.0.0.1.evil.example:${port}`,
+      `localhost.evil.example`,
+      '10.0.0.5',
+      '[::2]',
+      '',
+      null,
+    ]) {
       const r = await call(port, { host, body, headers: { Origin: UI } });
       // No Host at all: Node's HTTP/1.1 server answers 400 itself.
       expect([host, r.status]).toEqual([host, host === null ? 400 : 403]);
@@ -121,7 +146,11 @@ test('a foreign Host header is refused with 403 before the body is read; the cod
     const partial = await call(port, { host: `evil.example:${port}`, body, partialBody: true });
     expect(partial.status).toBe(403);
     // The preflight too.
-    const pre = await call(port, { method: 'OPTIONS', host: `rebind.evil.example:${port}`, headers: { Origin: UI, 'Access-Control-Request-Method': 'POST' } });
+    const pre = await call(port, {
+      method: 'OPTIONS',
+      host: `rebind.evil.example:${port}`,
+      headers: { Origin: UI, 'Access-Control-Request-Method': 'POST' },
+    });
     expect(pre.status).toBe(403);
     expect(corsHeaders(pre)).toEqual([]);
     expect(codec.calls).toBe(0);
@@ -141,18 +170,21 @@ test('loopback Host headers (any port) are accepted and /decode decrypts', async
 });
 
 test('allowed hosts: a name with any port, or name:port exactly; loopback still works, others still refused', async () => {
-  await withServer({ origins: [UI], allowedHosts: ['codec.internal', 'codec.example.com:8443'] }, async (port, codec) => {
-    const body = await encryptedBody('v');
-    const status = async (host: string) => (await call(port, { host, body })).status;
-    expect(await status('codec.internal')).toBe(200);
-    expect(await status('Codec.Internal:9000')).toBe(200);
-    expect(await status('codec.example.com:8443')).toBe(200);
-    expect(await status('codec.example.com')).toBe(403);
-    expect(await status('codec.example.com:443')).toBe(403);
-    expect(await status(`localhost:${port}`)).toBe(200);
-    expect(await status('evil.example')).toBe(403);
-    expect(codec.calls).toBe(4);
-  });
+  await withServer(
+    { origins: [UI], allowedHosts: ['codec.internal', 'codec.example.com:8443'] },
+    async (port, codec) => {
+      const body = await encryptedBody('v');
+      const status = async (host: string) => (await call(port, { host, body })).status;
+      expect(await status('codec.internal')).toBe(200);
+      expect(await status('Codec.Internal:9000')).toBe(200);
+      expect(await status('codec.example.com:8443')).toBe(200);
+      expect(await status('codec.example.com')).toBe(403);
+      expect(await status('codec.example.com:443')).toBe(403);
+      expect(await status(`localhost:${port}`)).toBe(200);
+      expect(await status('evil.example')).toBe(403);
+      expect(codec.calls).toBe(4);
+    },
+  );
   expect(hostAllowed('codec.internal.evil.example', ['codec.internal'])).toBe(false);
   expect(hostAllowed('user@localhost')).toBe(false);
 });
@@ -160,21 +192,41 @@ test('allowed hosts: a name with any port, or name:port exactly; loopback still 
 test('CORS: the allowed origin gets CORS headers without credentials; another origin gets 403 and no CORS headers', async () => {
   await withServer({ origins: [UI] }, async (port, codec) => {
     const host = `127.0.0.1:${port}`;
-    const pre = await call(port, { method: 'OPTIONS', host, headers: { Origin: UI, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace' } });
+    const pre = await call(port, {
+      method: 'OPTIONS',
+      host,
+      headers: {
+        Origin: UI,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type,x-namespace',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe(UI);
     expect(pre.headers['access-control-allow-headers']).toMatch(/X-Namespace/i);
     expect(pre.headers['access-control-allow-credentials']).toBeUndefined();
-    const ok = await call(port, { host, body: await encryptedBody(1), headers: { Origin: UI, 'X-Namespace': 'default' } });
+    const ok = await call(port, {
+      host,
+      body: await encryptedBody(1),
+      headers: { Origin: UI, 'X-Namespace': 'default' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers['access-control-allow-origin']).toBe(UI);
     expect(ok.headers['access-control-allow-credentials']).toBeUndefined();
 
     for (const origin of ['https://evil.example', 'http://localhost:8234', 'null']) {
-      const p = await call(port, { method: 'OPTIONS', host, headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' } });
+      const p = await call(port, {
+        method: 'OPTIONS',
+        host,
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' },
+      });
       expect(p.status).toBe(403);
       expect(corsHeaders(p)).toEqual([]);
-      const r = await call(port, { host, body: await encryptedBody(2), headers: { Origin: origin, 'Content-Type': 'text/plain' } });
+      const r = await call(port, {
+        host,
+        body: await encryptedBody(2),
+        headers: { Origin: origin, 'Content-Type': 'text/plain' },
+      });
       expect(r.status).toBe(403);
       expect(corsHeaders(r)).toEqual([]);
     }
@@ -186,13 +238,29 @@ test('bearer token: missing or wrong is 401 and never reaches the codec; the rig
   await withServer({ origins: [UI], token: TOKEN }, async (port, codec) => {
     const host = `localhost:${port}`;
     const body = await encryptedBody({ x: 1 });
-    for (const auth of [undefined, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(1)}`, 'Bearer ', `Basic ${TOKEN}`, TOKEN, `Bearer ${TOKEN} extra`]) {
+    for (const auth of [
+      undefined,
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(1)}`,
+      'Bearer ',
+      `Basic ${TOKEN}`,
+      TOKEN,
+      `Bearer ${TOKEN} extra`,
+    ]) {
       const r = await call(port, { host, body, headers: auth === undefined ? {} : { Authorization: auth } });
       expect([auth, r.status]).toEqual([auth, 401]);
       expect(r.headers['www-authenticate']).toBe('Bearer');
     }
     expect(codec.calls).toBe(0);
-    const pre = await call(port, { method: 'OPTIONS', host, headers: { Origin: UI, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type' } });
+    const pre = await call(port, {
+      method: 'OPTIONS',
+      host,
+      headers: {
+        Origin: UI,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization,content-type',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-headers']).toMatch(/Authorization/);
     for (const auth of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`]) {
@@ -201,7 +269,9 @@ test('bearer token: missing or wrong is 401 and never reaches the codec; the rig
       expect(decodedValue(ok.body)).toEqual({ x: 1 });
     }
     // The Host check still comes first, token or not.
-    expect((await call(port, { host: 'evil.example', body, headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(403);
+    expect(
+      (await call(port, { host: 'evil.example', body, headers: { Authorization: `Bearer ${TOKEN}` } })).status,
+    ).toBe(403);
     expect(codec.calls).toBe(2);
   });
   expect(() => createCodecServer(new CountingCodec(), { origins: [], token: '' })).toThrow(/non-empty/);
@@ -211,7 +281,9 @@ test('flags: the token comes from DBOPS_CODEC_SERVER_TOKEN or --token-env, never
   const base = { origin: [UI], allowHost: ['a.example'] };
   expect(codecServerOptions(base, {})).toEqual({ origins: [UI], allowedHosts: ['a.example'], token: undefined });
   expect(codecServerOptions(base, { [CODEC_TOKEN_ENV]: 'abc' }).token).toBe('abc');
-  expect(codecServerOptions({ ...base, tokenEnv: 'MY_TOKEN' }, { MY_TOKEN: 'xyz', [CODEC_TOKEN_ENV]: 'abc' }).token).toBe('xyz');
+  expect(
+    codecServerOptions({ ...base, tokenEnv: 'MY_TOKEN' }, { MY_TOKEN: 'xyz', [CODEC_TOKEN_ENV]: 'abc' }).token,
+  ).toBe('xyz');
   expect(() => codecServerOptions({ ...base, tokenEnv: 'MY_TOKEN' }, {})).toThrow(/MY_TOKEN is not set/);
 });
 
@@ -232,7 +304,17 @@ test('dbops codec-server: --allow-host is repeatable, --token-env names the vari
 
   const c = io();
   const running = runCli(
-    ['codec-server', '--port', '0', '--allow-host', 'one.example', '--allow-host', 'two.example:7000', '--token-env', 'CODEC_TOKEN'],
+    [
+      'codec-server',
+      '--port',
+      '0',
+      '--allow-host',
+      'one.example',
+      '--allow-host',
+      'two.example:7000',
+      '--token-env',
+      'CODEC_TOKEN',
+    ],
     c.io,
     { DBOPS_CODEC_KEYS: KEYS, CODEC_TOKEN: TOKEN },
   );

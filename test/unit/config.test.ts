@@ -13,7 +13,12 @@ test('defaults: task queue dbops, embedded dev server on 7233 with UI 8233, data
 });
 
 test('Temporal connection settings come from the TEMPORAL_* variables (envconfig)', () => {
-  const s = loadSettings({ ...noFile, TEMPORAL_ADDRESS: 'temporal.example:7233', TEMPORAL_NAMESPACE: 'ops', TEMPORAL_API_KEY: 'k' });
+  const s = loadSettings({
+    ...noFile,
+    TEMPORAL_ADDRESS: 'temporal.example:7233',
+    TEMPORAL_NAMESPACE: 'ops',
+    TEMPORAL_API_KEY: 'k',
+  });
   expect(s.temporal.explicitAddress).toBe(true);
   expect(s.temporal.connectionOptions.address).toBe('temporal.example:7233');
   expect(s.temporal.namespace).toBe('ops');
@@ -22,7 +27,12 @@ test('Temporal connection settings come from the TEMPORAL_* variables (envconfig
 });
 
 test('DBOPS_* overrides are parsed and checked', () => {
-  const s = loadSettings({ ...noFile, DBOPS_TASK_QUEUE: 'ops-q', DBOPS_METRICS_ADDRESS: '0.0.0.0:9464', DBOPS_DEV_SERVER_PORT: '17233' });
+  const s = loadSettings({
+    ...noFile,
+    DBOPS_TASK_QUEUE: 'ops-q',
+    DBOPS_METRICS_ADDRESS: '0.0.0.0:9464',
+    DBOPS_DEV_SERVER_PORT: '17233',
+  });
   expect(s.taskQueue).toBe('ops-q');
   expect(s.metricsAddress).toBe('0.0.0.0:9464');
   expect(s.devServer.port).toBe(17233);
@@ -31,7 +41,9 @@ test('DBOPS_* overrides are parsed and checked', () => {
 test('bad values name the variable', () => {
   expect(() => loadSettings({ ...noFile, DBOPS_DEV_SERVER_PORT: '70000' })).toThrow(ConfigError);
   expect(() => loadSettings({ ...noFile, DBOPS_DEV_SERVER_PORT: '70000' })).toThrow(/DBOPS_DEV_SERVER_PORT/);
-  expect(() => loadSettings({ ...noFile, DBOPS_SHUTDOWN_GRACE: 'soon' })).toThrow(/DBOPS_SHUTDOWN_GRACE: expected a duration/);
+  expect(() => loadSettings({ ...noFile, DBOPS_SHUTDOWN_GRACE: 'soon' })).toThrow(
+    /DBOPS_SHUTDOWN_GRACE: expected a duration/,
+  );
 });
 
 test('worker capacity settings', () => {
@@ -39,5 +51,7 @@ test('worker capacity settings', () => {
   expect(loadSettings({ ...noFile }).maxCachedWorkflows).toBeUndefined();
   const s = loadSettings({ ...noFile, DBOPS_MAX_CONCURRENT_ACTIVITIES: '50', DBOPS_MAX_CACHED_WORKFLOWS: '20' });
   expect([s.maxConcurrentActivities, s.maxCachedWorkflows]).toEqual([50, 20]);
-  expect(() => loadSettings({ ...noFile, DBOPS_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(/DBOPS_MAX_CONCURRENT_ACTIVITIES/);
+  expect(() => loadSettings({ ...noFile, DBOPS_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(
+    /DBOPS_MAX_CONCURRENT_ACTIVITIES/,
+  );
 });

@@ -11,7 +11,10 @@ interface Service {
   ports?: string[];
   depends_on?: Record<string, { condition: string }>;
 }
-const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
 const s = compose.services;
 
 test('has Temporal on PostgreSQL, the schema setup, the Web UI and the worker', () => {
@@ -44,7 +47,9 @@ test('the worker is built from the Dockerfile and pointed at the server by TEMPO
   expect(s.worker.environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
   // The worker reads its configuration (what runs may use and where) from a mounted file.
   expect(s.worker.environment?.DBOPS_CONFIG).toBe('/etc/dbops/worker.yaml');
-  expect((s.worker as { volumes?: string[] }).volumes).toContain('${DBOPS_CONFIG_FILE:-./examples/worker-config.yaml}:/etc/dbops/worker.yaml:ro');
+  expect((s.worker as { volumes?: string[] }).volumes).toContain(
+    '${DBOPS_CONFIG_FILE:-./examples/worker-config.yaml}:/etc/dbops/worker.yaml:ro',
+  );
   expect(s['temporal-ui'].environment?.TEMPORAL_ADDRESS).toBe('temporal:7233');
   expect(s.worker.depends_on?.temporal.condition).toBe('service_healthy');
   const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');

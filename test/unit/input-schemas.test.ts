@@ -8,19 +8,24 @@ import { InvalidInput } from '../../src/domain/errors';
 import { RefreshConfigSchema } from '../../src/domain/dblab-config';
 import { issuesText, truncate } from '../../src/domain/limits';
 import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
-import { CreateNetworkInputSchema, PeerVpcInputSchema, planPeering, UnpeerVpcInputSchema } from '../../src/domain/peering';
+import {
+  CreateNetworkInputSchema,
+  PeerVpcInputSchema,
+  planPeering,
+  UnpeerVpcInputSchema,
+} from '../../src/domain/peering';
 import { boundedTarget, MAX_TARGET_LENGTH } from '../../src/domain/progress-table';
 import { DeprovisionInputSchema, ProvisionInputSchema } from '../../src/domain/provision';
 
 const SCHEMAS: Record<string, z.ZodType> = {
-  'peerVpc': PeerVpcInputSchema,
-  'unpeerVpc': UnpeerVpcInputSchema,
-  'createDatabaseNetwork': CreateNetworkInputSchema,
-  'deleteDatabaseNetwork': DeleteNetworkInputSchema,
+  peerVpc: PeerVpcInputSchema,
+  unpeerVpc: UnpeerVpcInputSchema,
+  createDatabaseNetwork: CreateNetworkInputSchema,
+  deleteDatabaseNetwork: DeleteNetworkInputSchema,
   'refreshDblab / scheduledRefreshDblab': RefreshConfigSchema,
-  'cleanupRefreshClones': CleanupInputSchema,
-  'provisionDatabase': ProvisionInputSchema,
-  'deprovisionDatabase': DeprovisionInputSchema,
+  cleanupRefreshClones: CleanupInputSchema,
+  provisionDatabase: ProvisionInputSchema,
+  deprovisionDatabase: DeprovisionInputSchema,
 };
 
 type Def = { type: string; [k: string]: unknown };
@@ -35,7 +40,8 @@ function unbounded(schema: z.ZodType, path: string, out: string[]): string[] {
       break;
     case 'number': {
       const n = schema as z.ZodNumber;
-      if (!Number.isFinite(n.maxValue) || n.maxValue! >= Number.MAX_SAFE_INTEGER) out.push(`${path}: number without a maximum`);
+      if (!Number.isFinite(n.maxValue) || n.maxValue! >= Number.MAX_SAFE_INTEGER)
+        out.push(`${path}: number without a maximum`);
       break;
     }
     case 'array': {
@@ -47,7 +53,8 @@ function unbounded(schema: z.ZodType, path: string, out: string[]): string[] {
     case 'object': {
       const catchall = d.catchall as z.ZodType | undefined;
       if (!catchall || defOf(catchall).type !== 'never') out.push(`${path}: object that is not strict`);
-      for (const [k, v] of Object.entries(d.shape as Record<string, z.ZodType>)) unbounded(v, path ? `${path}.${k}` : k, out);
+      for (const [k, v] of Object.entries(d.shape as Record<string, z.ZodType>))
+        unbounded(v, path ? `${path}.${k}` : k, out);
       break;
     }
     case 'record':
@@ -75,14 +82,20 @@ function unbounded(schema: z.ZodType, path: string, out: string[]): string[] {
   return out;
 }
 
-test.each(Object.entries(SCHEMAS))('%s: every object is strict, every string, array and number bounded', (_, schema) => {
-  expect(unbounded(schema, '', [])).toEqual([]);
-});
+test.each(Object.entries(SCHEMAS))(
+  '%s: every object is strict, every string, array and number bounded',
+  (_, schema) => {
+    expect(unbounded(schema, '', [])).toEqual([]);
+  },
+);
 
 test('the walker itself finds an unbounded string, array, number and a non-strict object', () => {
   const loose = z.object({ a: z.string(), b: z.array(z.string().max(1)), c: z.number(), d: z.object({}) }).strict();
   expect(unbounded(loose, '', [])).toEqual([
-    'a: string without a maximum length', 'b: array without a maximum length', 'c: number without a maximum', 'd: object that is not strict',
+    'a: string without a maximum length',
+    'b: array without a maximum length',
+    'c: number without a maximum',
+    'd: object that is not strict',
   ]);
 });
 
@@ -94,17 +107,29 @@ describe('cleanupRefreshClones (the janitor)', () => {
 
   test('a misspelt dryRun fails instead of being ignored (the run would delete for real)', () => {
     expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow(InvalidInput);
-    expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow('invalid input: input: Unrecognized key: "dryrun"');
-    expect(() => planCleanup({ region: 'us-east-1', dry_run: true, force: 1 })).toThrow('invalid input: input: Unrecognized keys: "dry_run", "force"');
+    expect(() => planCleanup({ region: 'us-east-1', dryrun: true })).toThrow(
+      'invalid input: input: Unrecognized key: "dryrun"',
+    );
+    expect(() => planCleanup({ region: 'us-east-1', dry_run: true, force: 1 })).toThrow(
+      'invalid input: input: Unrecognized keys: "dry_run", "force"',
+    );
   });
 
   test('wrong types, a bad region and an over-long region name their field', () => {
-    expect(() => planCleanup({ region: 'us-east-1', dryRun: 'yes' })).toThrow('invalid input: dryRun: Invalid input: expected boolean, received string');
-    expect(() => planCleanup({ region: 42 })).toThrow('invalid input: region: Invalid input: expected string, received number');
+    expect(() => planCleanup({ region: 'us-east-1', dryRun: 'yes' })).toThrow(
+      'invalid input: dryRun: Invalid input: expected boolean, received string',
+    );
+    expect(() => planCleanup({ region: 42 })).toThrow(
+      'invalid input: region: Invalid input: expected string, received number',
+    );
     expect(() => planCleanup({})).toThrow('invalid input: region: Invalid input: expected string, received undefined');
     expect(() => planCleanup(null)).toThrow('invalid input: input: Invalid input: expected object, received null');
-    expect(() => planCleanup({ region: 'useast1' })).toThrow('invalid input: region: must be an AWS region like us-east-1');
-    expect(() => planCleanup({ region: 'x'.repeat(100_000) })).toThrow(/^invalid input: region: must be at most 32 characters$/);
+    expect(() => planCleanup({ region: 'useast1' })).toThrow(
+      'invalid input: region: must be an AWS region like us-east-1',
+    );
+    expect(() => planCleanup({ region: 'x'.repeat(100_000) })).toThrow(
+      /^invalid input: region: must be at most 32 characters$/,
+    );
   });
 
   test('the progress target is the region, whatever the input', () => {
@@ -128,14 +153,23 @@ describe('bounded echoes', () => {
     const key = 'k'.repeat(100_000);
     let message = '';
     try {
-      planPeering({ databaseId: 'db-1', region: 'us-east-1', vpcId: 'vpc-0abc12345def67890', cloud: { kind: 'aws' }, [key]: 1 });
+      planPeering({
+        databaseId: 'db-1',
+        region: 'us-east-1',
+        vpcId: 'vpc-0abc12345def67890',
+        cloud: { kind: 'aws' },
+        [key]: 1,
+      });
     } catch (e) {
       message = (e as Error).message;
     }
     expect(message).toMatch(/^invalid input: input: Unrecognized key: "k+…$/);
     expect(message.length).toBeLessThan(400);
 
-    const many = z.object({ tags: z.array(z.string().max(1)).max(1000) }).strict().safeParse({ tags: Array.from({ length: 25 }, () => 'too long') });
+    const many = z
+      .object({ tags: z.array(z.string().max(1)).max(1000) })
+      .strict()
+      .safeParse({ tags: Array.from({ length: 25 }, () => 'too long') });
     const text = issuesText(many.error!, 'input');
     expect(text.split('; ')).toHaveLength(11);
     expect(text).toMatch(/^tags\.0: .*; and 15 more problem\(s\)$/);
@@ -150,8 +184,12 @@ test('URLs are http(s), with a host a DNS name could be (it ends up in workflow 
     dblab: { apiEndpoint, token: 'env:DBLAB_TOKEN' },
     aws: { region: 'us-east-1' },
   });
-  expect(() => planRefresh(config(`https://${'a'.repeat(254)}:2345`))).toThrow('invalid config: dblab.apiEndpoint: must have a host name of at most 253 characters');
-  expect(planRefresh(config(`https://${'a'.repeat(63)}.example.com:2345`)).dblabHost).toBe(`${'a'.repeat(63)}.example.com:2345`);
+  expect(() => planRefresh(config(`https://${'a'.repeat(254)}:2345`))).toThrow(
+    'invalid config: dblab.apiEndpoint: must have a host name of at most 253 characters',
+  );
+  expect(planRefresh(config(`https://${'a'.repeat(63)}.example.com:2345`)).dblabHost).toBe(
+    `${'a'.repeat(63)}.example.com:2345`,
+  );
   expect(() => planRefresh(config('not a url'))).toThrow('invalid config: dblab.apiEndpoint: must be a URL');
 });
 

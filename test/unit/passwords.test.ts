@@ -30,25 +30,55 @@ test('generated passwords are 43 URL-safe characters and distinct', () => {
 });
 
 test('error classification: network retried; auth, TLS and permission not; secrets scrubbed', () => {
-  const ctx = { engine: 'postgres' as const, host: 'h', port: 5432, login: 'admin', action: 'do x', secrets: ['topsecretvalue'] };
+  const ctx = {
+    engine: 'postgres' as const,
+    host: 'h',
+    port: 5432,
+    login: 'admin',
+    action: 'do x',
+    secrets: ['topsecretvalue'],
+  };
   const net = classifySqlError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), ctx);
   expect([net.type, net.nonRetryable]).toEqual(['SqlServerUnreachable', false]);
-  const auth = classifySqlError(Object.assign(new Error('password topsecretvalue authentication failed'), { code: '28P01' }), ctx);
+  const auth = classifySqlError(
+    Object.assign(new Error('password topsecretvalue authentication failed'), { code: '28P01' }),
+    ctx,
+  );
   expect([auth.type, auth.nonRetryable]).toEqual(['SqlAuthFailed', true]);
   expect(auth.message).not.toContain('topsecretvalue');
-  const tls = classifySqlError(Object.assign(new Error('self-signed certificate'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), ctx);
+  const tls = classifySqlError(
+    Object.assign(new Error('self-signed certificate'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }),
+    ctx,
+  );
   expect([tls.type, tls.nonRetryable]).toEqual(['SqlTlsError', true]);
-  expect(tls.message).toContain("certificate was not accepted");
-  const hba = classifySqlError(Object.assign(new Error('no pg_hba.conf entry for host "1.2.3.4", user "a", database "b", no encryption'), { code: '28000' }), ctx);
+  expect(tls.message).toContain('certificate was not accepted');
+  const hba = classifySqlError(
+    Object.assign(new Error('no pg_hba.conf entry for host "1.2.3.4", user "a", database "b", no encryption'), {
+      code: '28000',
+    }),
+    ctx,
+  );
   expect(hba.type).toBe('SqlTlsError');
   expect(hba.message).toContain('the server requires TLS');
-  const perm = classifySqlError(Object.assign(new Error('permission denied to create database'), { code: '42501' }), ctx);
+  const perm = classifySqlError(
+    Object.assign(new Error('permission denied to create database'), { code: '42501' }),
+    ctx,
+  );
   expect([perm.type, perm.nonRetryable]).toEqual(['SqlPermissionDenied', true]);
   const deadlock = classifySqlError(Object.assign(new Error('deadlock detected'), { code: '40P01' }), ctx);
   expect(deadlock.nonRetryable).toBe(false);
-  const my = classifySqlError(Object.assign(new Error('Access denied'), { errno: 1045, code: 'ER_ACCESS_DENIED_ERROR' }), { ...ctx, engine: 'mysql' });
+  const my = classifySqlError(
+    Object.assign(new Error('Access denied'), { errno: 1045, code: 'ER_ACCESS_DENIED_ERROR' }),
+    { ...ctx, engine: 'mysql' },
+  );
   expect(my.type).toBe('SqlAuthFailed');
-  const secure = classifySqlError(Object.assign(new Error('Connections using insecure transport are prohibited while --require_secure_transport=ON.'), { errno: 3159 }), { ...ctx, engine: 'mysql' });
+  const secure = classifySqlError(
+    Object.assign(
+      new Error('Connections using insecure transport are prohibited while --require_secure_transport=ON.'),
+      { errno: 3159 },
+    ),
+    { ...ctx, engine: 'mysql' },
+  );
   expect(secure.type).toBe('SqlTlsError');
   expect(scrub('a topsecretvalue b', ['topsecretvalue'])).toBe('a *** b');
 });

@@ -31,7 +31,23 @@ test('text table aligns names and shows durations of finished stages', () => {
 
 test('current stage: running first, then failed, then the last finished', () => {
   expect(currentStage(p)?.name).toBe('route');
-  expect(currentStage({ ...p, stages: [{ name: 'a', status: 'done' }, { name: 'b', status: 'running' }] })?.name).toBe('b');
-  expect(currentStage({ ...p, stages: [{ name: 'a', status: 'done' }, { name: 'b', status: 'pending' }] })?.name).toBe('a');
+  expect(
+    currentStage({
+      ...p,
+      stages: [
+        { name: 'a', status: 'done' },
+        { name: 'b', status: 'running' },
+      ],
+    })?.name,
+  ).toBe('b');
+  expect(
+    currentStage({
+      ...p,
+      stages: [
+        { name: 'a', status: 'done' },
+        { name: 'b', status: 'pending' },
+      ],
+    })?.name,
+  ).toBe('a');
   expect(currentStage({ ...p, stages: [{ name: 'a', status: 'pending' }] })).toBeUndefined();
 });

@@ -33,13 +33,17 @@ test('names are lower-cased and kept when valid', () => {
 
 test('length limits per engine and kind: PostgreSQL 63, MySQL database 64 (escaped), user 32', () => {
   expect(validateName('a'.repeat(63), 'postgres', 'database', 'database')).toHaveLength(63);
-  expect(() => validateName('a'.repeat(64), 'postgres', 'user', 'user')).toThrow(/is 64 bytes; postgres allows 63 for a user name/);
+  expect(() => validateName('a'.repeat(64), 'postgres', 'user', 'user')).toThrow(
+    /is 64 bytes; postgres allows 63 for a user name/,
+  );
   expect(() => validateName('a'.repeat(33), 'mysql', 'user', 'user')).toThrow(/allows 32 for a user name/);
   expect(validateName('a'.repeat(64), 'mysql', 'database', 'database')).toHaveLength(64);
   // 60 letters + 3 underscores = 63 characters, 66 once escaped for GRANT
   const underscored = `${'a'.repeat(20)}_${'b'.repeat(20)}_${'c'.repeat(19)}_d`;
   expect(nameCost(underscored, 'mysql', 'database')).toBe(underscored.length + 3);
-  expect(() => validateName(underscored, 'mysql', 'database', 'database')).toThrow(/once "_" is escaped for GRANT; mysql allows 64/);
+  expect(() => validateName(underscored, 'mysql', 'database', 'database')).toThrow(
+    /once "_" is escaped for GRANT; mysql allows 64/,
+  );
 });
 
 test('derived names: tenant normalised, deterministic hash suffix when too long, within every limit', () => {
@@ -71,10 +75,39 @@ test('quoting doubles the quote character; MySQL grant names escape the wildcard
 });
 
 test('connection strings in the kine formats, credentials percent-encoded', () => {
-  expect(connectionString({ engine: 'postgres', host: 'db.local', port: 5432, database: 'acme', user: 'acme_app', password: 'p@ss/w:rd?', sslMode: 'verify-full' }))
-    .toBe('postgres://acme_app:p%40ss%2Fw%3Ard%3F@db.local:5432/acme?sslmode=verify-full');
-  expect(connectionString({ engine: 'mysql', host: '10.0.0.5', port: 3306, database: 'acme', user: 'acme_app', password: 'a b' }))
-    .toBe('mysql://acme_app:a%20b@tcp(10.0.0.5:3306)/acme');
-  expect(connectionString({ engine: 'mysql', host: 'h', port: 3306, database: 'd', user: 'u', password: 'x', sslMode: 'verify-full' })).toMatch(/\?tls=true$/);
-  expect(connectionString({ engine: 'postgres', host: '::1', port: 5432, database: 'd', user: 'u' })).toBe('postgres://u@[::1]:5432/d?sslmode=disable');
+  expect(
+    connectionString({
+      engine: 'postgres',
+      host: 'db.local',
+      port: 5432,
+      database: 'acme',
+      user: 'acme_app',
+      password: 'p@ss/w:rd?',
+      sslMode: 'verify-full',
+    }),
+  ).toBe('postgres://acme_app:p%40ss%2Fw%3Ard%3F@db.local:5432/acme?sslmode=verify-full');
+  expect(
+    connectionString({
+      engine: 'mysql',
+      host: '10.0.0.5',
+      port: 3306,
+      database: 'acme',
+      user: 'acme_app',
+      password: 'a b',
+    }),
+  ).toBe('mysql://acme_app:a%20b@tcp(10.0.0.5:3306)/acme');
+  expect(
+    connectionString({
+      engine: 'mysql',
+      host: 'h',
+      port: 3306,
+      database: 'd',
+      user: 'u',
+      password: 'x',
+      sslMode: 'verify-full',
+    }),
+  ).toMatch(/\?tls=true$/);
+  expect(connectionString({ engine: 'postgres', host: '::1', port: 5432, database: 'd', user: 'u' })).toBe(
+    'postgres://u@[::1]:5432/d?sslmode=disable',
+  );
 });

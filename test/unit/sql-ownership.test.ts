@@ -29,8 +29,20 @@ function refusal(fn: () => unknown): { type?: string; message: string; nonRetrya
 
 describe('marks', () => {
   test('round trip; anything else is no mark', () => {
-    expect(parseMark(JSON.stringify(makeMark({ database: 'a', user: 'b' }, 'file:/x.json')))).toEqual({ managedBy: 'dbops', database: 'a', user: 'b', credentials: 'file:/x.json' });
-    for (const c of [null, '', 'hand made', '{"managedBy":"someone","database":"a","user":"b"}', '{"managedBy":"dbops","database":1,"user":"b"}', '[]']) {
+    expect(parseMark(JSON.stringify(makeMark({ database: 'a', user: 'b' }, 'file:/x.json')))).toEqual({
+      managedBy: 'dbops',
+      database: 'a',
+      user: 'b',
+      credentials: 'file:/x.json',
+    });
+    for (const c of [
+      null,
+      '',
+      'hand made',
+      '{"managedBy":"someone","database":"a","user":"b"}',
+      '{"managedBy":"dbops","database":1,"user":"b"}',
+      '[]',
+    ]) {
       expect(parseMark(c)).toBeUndefined();
     }
   });
@@ -40,19 +52,32 @@ describe('judgeOwnership', () => {
   const exists = (f: Partial<ObjectFacts> = {}): ObjectFacts => ({ exists: true, ...f });
 
   test('absent and own objects pass; an unmarked one needs adopt; deprovision never adopts', () => {
-    expect(judgeOwnership(plan(), server(), { database: { exists: false }, user: { exists: false } }, 'provision')).toEqual({ database: 'absent', user: 'absent' });
-    expect(judgeOwnership(plan(), server(), { database: exists({ mark: ours }), user: exists({ mark: ours }) }, 'deprovision')).toEqual({ database: 'ours', user: 'ours' });
+    expect(
+      judgeOwnership(plan(), server(), { database: { exists: false }, user: { exists: false } }, 'provision'),
+    ).toEqual({ database: 'absent', user: 'absent' });
+    expect(
+      judgeOwnership(
+        plan(),
+        server(),
+        { database: exists({ mark: ours }), user: exists({ mark: ours }) },
+        'deprovision',
+      ),
+    ).toEqual({ database: 'ours', user: 'ours' });
     const r = refusal(() => judgeOwnership(plan(), server(), { database: exists() }, 'provision'));
     expect(r).toMatchObject({ type: 'NotOwnedByDbops', nonRetryable: true });
     expect(r.message).toMatch(/adopt: true on databaseServers\.main in DBOPS_CONFIG/);
     expect(judgeOwnership(plan(), server(true), { database: exists() }, 'provision').database).toBe('adopt');
-    expect(refusal(() => judgeOwnership(plan(), server(true), { database: exists() }, 'deprovision')).type).toBe('NotOwnedByDbops');
+    expect(refusal(() => judgeOwnership(plan(), server(true), { database: exists() }, 'deprovision')).type).toBe(
+      'NotOwnedByDbops',
+    );
   });
 
   test("another tenant's mark is refused, adopt or not", () => {
     const other = makeMark({ database: 'other', user: 'acme_app' });
     for (const adopt of [false, true]) {
-      expect(refusal(() => judgeOwnership(plan(), server(adopt), { user: exists({ mark: other }) }, 'provision'))).toMatchObject({ type: 'NotOwnedByDbops' });
+      expect(
+        refusal(() => judgeOwnership(plan(), server(adopt), { user: exists({ mark: other }) }, 'provision')),
+      ).toMatchObject({ type: 'NotOwnedByDbops' });
     }
   });
 
@@ -73,17 +98,28 @@ describe('judgeOwnership', () => {
       expect(refusal(() => judgeOwnership(plan(over), server(adopt), facts, 'provision')).type).toBe('ProtectedObject');
     }
     // the session's own login counts as the admin too
-    expect(refusal(() => judgeOwnership(plan({ user: 'session_admin' }), server(), { user: { exists: false } }, 'provision', ['session_admin'])).type).toBe('ProtectedObject');
+    expect(
+      refusal(() =>
+        judgeOwnership(plan({ user: 'session_admin' }), server(), { user: { exists: false } }, 'provision', [
+          'session_admin',
+        ]),
+      ).type,
+    ).toBe('ProtectedObject');
   });
 });
 
 describe('classifyMysqlGrants', () => {
   test('USAGE and grants on the tenant database (escaped) are fine', () => {
-    expect(classifyMysqlGrants([
-      "GRANT USAGE ON *.* TO `acme_app`@`%` IDENTIFIED BY PASSWORD '*ABC'",
-      'GRANT ALL PRIVILEGES ON `acme\\_db`.* TO `acme_app`@`%`',
-      'GRANT SELECT ON `acme_db`.`t` TO `acme_app`@`%`',
-    ], 'acme_db')).toEqual({});
+    expect(
+      classifyMysqlGrants(
+        [
+          "GRANT USAGE ON *.* TO `acme_app`@`%` IDENTIFIED BY PASSWORD '*ABC'",
+          'GRANT ALL PRIVILEGES ON `acme\\_db`.* TO `acme_app`@`%`',
+          'GRANT SELECT ON `acme_db`.`t` TO `acme_app`@`%`',
+        ],
+        'acme_db',
+      ),
+    ).toEqual({});
   });
 
   test('global privileges, PROXY and roles make an account untouchable (MariaDB and MySQL 8 forms)', () => {
@@ -100,7 +136,11 @@ describe('classifyMysqlGrants', () => {
   });
 
   test('privileges on other databases (or an unescaped wildcard pattern) block adoption only', () => {
-    for (const line of ['GRANT SELECT ON `mysql`.* TO `u`@`%`', 'GRANT ALL PRIVILEGES ON `acme_db`.* TO `u`@`%`', 'GRANT EXECUTE ON PROCEDURE `other`.`p` TO `u`@`%`']) {
+    for (const line of [
+      'GRANT SELECT ON `mysql`.* TO `u`@`%`',
+      'GRANT ALL PRIVILEGES ON `acme_db`.* TO `u`@`%`',
+      'GRANT EXECUTE ON PROCEDURE `other`.`p` TO `u`@`%`',
+    ]) {
       const r = classifyMysqlGrants([line], 'acme_db');
       expect(r.protectedReason).toBeUndefined();
       expect(r.adoptBlocker).toMatch(/outside database acme_db/);

@@ -15,7 +15,13 @@ export const DB_CIDR = '10.128.0.0/19';
 export const TIMING = { pollInterval: '10ms', initiateTimeout: '5s', activeTimeout: '5s', heartbeatTimeout: '1s' };
 
 export function customerVpc(region: string, vpcId: string): CustomerVpc {
-  return { vpcId: vpcId === 'default' ? DEFAULT_VPC : vpcId, region, accountId: '111111111111', cidr: '10.0.0.0/16', cidrBlocks: ['10.0.0.0/16'] };
+  return {
+    vpcId: vpcId === 'default' ? DEFAULT_VPC : vpcId,
+    region,
+    accountId: '111111111111',
+    cidr: '10.0.0.0/16',
+    cidrBlocks: ['10.0.0.0/16'],
+  };
 }
 
 const step = (detail: string) => async () => ({ changed: true, detail });
@@ -23,10 +29,22 @@ const step = (detail: string) => async () => ({ changed: true, detail });
 /** ec2, route53 and database-side activities a peering (peerVpc, unpeerVpc) calls. */
 export const peeringActivities: Record<string, Impl> = {
   resolveCustomerVpc: async (i: { region: string; vpcId: string }) => customerVpc(i.region, i.vpcId),
-  databaseDescribe: async () => ({ database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' } }),
-  databaseInitiate: async () => ({ changed: true, peeringId: PCX, hostedZoneId: ZONE, databaseCidr: DB_CIDR, detail: `requested ${PCX} (pending-acceptance)` }),
+  databaseDescribe: async () => ({
+    database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' },
+  }),
+  databaseInitiate: async () => ({
+    changed: true,
+    peeringId: PCX,
+    hostedZoneId: ZONE,
+    databaseCidr: DB_CIDR,
+    detail: `requested ${PCX} (pending-acceptance)`,
+  }),
   acceptPeering: step(`accepted ${PCX}; active`),
-  ensureCustomerRoutes: async () => ({ changed: true, detail: 'rtb-1: created', changes: [{ routeTableId: 'rtb-1', action: 'created' }] }),
+  ensureCustomerRoutes: async () => ({
+    changed: true,
+    detail: 'rtb-1: created',
+    changes: [{ routeTableId: 'rtb-1', action: 'created' }],
+  }),
   databaseReturnRoute: step('return route created'),
   databaseAuthorizeZone: async () => ({ crossAccount: true }),
   vpcAssociatedWithZone: async () => false,
@@ -54,9 +72,15 @@ export function networkState(over: Partial<DatabaseNetworkState> = {}): Database
 /** The database-network activities (createDatabaseNetwork, deleteDatabaseNetwork). */
 export const networkActivities: Record<string, Impl> = {
   findDatabaseNetwork: async () => undefined,
-  describeInUse: async (i: { region: string; vpcId: string }) => ({ vpc: customerVpc(i.region, i.vpcId), inUse: [{ cidr: '10.0.0.0/16', source: `the CIDR of VPC ${i.vpcId}` }] }),
+  describeInUse: async (i: { region: string; vpcId: string }) => ({
+    vpc: customerVpc(i.region, i.vpcId),
+    inUse: [{ cidr: '10.0.0.0/16', source: `the CIDR of VPC ${i.vpcId}` }],
+  }),
   createDatabaseVpc: async () => ({ changed: true, vpcId: 'vpc-0db00000000000000' }),
-  createDatabaseSubnets: async (o: { subnets: unknown[] }) => ({ changed: true, subnetIds: o.subnets.map((_, i) => `subnet-0${i}`) }),
+  createDatabaseSubnets: async (o: { subnets: unknown[] }) => ({
+    changed: true,
+    subnetIds: o.subnets.map((_, i) => `subnet-0${i}`),
+  }),
   createDatabaseHostedZone: async () => ({ changed: true, hostedZoneId: ZONE }),
   removeDatabaseNetwork: async () => ['deleted vpc-0db00000000000000'],
   inspectDatabaseNetwork: async () => networkState(),

@@ -10,11 +10,31 @@
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { CloneRecord } from '../../src/activities/rds';
 import { cloneName, type RefreshPlan } from '../../src/domain/dblab-config';
-import { Gate, MockActivities, expectCancelled, expectFailure, failing, mockedWorld, progressOf, stagesOf, type MockedWorld } from '../helpers/mocked-activities';
+import {
+  Gate,
+  MockActivities,
+  expectCancelled,
+  expectFailure,
+  failing,
+  mockedWorld,
+  progressOf,
+  stagesOf,
+  type MockedWorld,
+} from '../helpers/mocked-activities';
 
 const REGION = 'us-east-1';
-const SNAPSHOT = { id: 'rds:app-prod-2026-11-22-03-00', createdAt: '2026-11-22T03:00:00.000Z', type: 'automated', engine: 'postgres' };
-const endpointOf = (id: string) => ({ identifier: id, host: `${id}.abc123.${REGION}.rds.amazonaws.com`, port: 5432, masterUsername: 'postgres' });
+const SNAPSHOT = {
+  id: 'rds:app-prod-2026-11-22-03-00',
+  createdAt: '2026-11-22T03:00:00.000Z',
+  type: 'automated',
+  engine: 'postgres',
+};
+const endpointOf = (id: string) => ({
+  identifier: id,
+  host: `${id}.abc123.${REGION}.rds.amazonaws.com`,
+  port: 5432,
+  masterUsername: 'postgres',
+});
 
 const mocks = new MockActivities({
   dblabCheck: async () => ({ version: 'v3.5.0', status: 'OK', busy: false, lastRefresh: '2026-11-21T04:00:00Z' }),
@@ -22,9 +42,15 @@ const mocks = new MockActivities({
   rdsValidate: async () => [],
   rdsFindSnapshot: async () => SNAPSHOT,
   refreshCloneName: async (o: { startedAt: string; runId: string }) => cloneName(new Date(o.startedAt), o.runId),
-  rdsCreateClone: async (_p: RefreshPlan, o: { identifier: string }) => ({ changed: true, detail: `restoring ${o.identifier}` }),
+  rdsCreateClone: async (_p: RefreshPlan, o: { identifier: string }) => ({
+    changed: true,
+    detail: `restoring ${o.identifier}`,
+  }),
   rdsWaitClone: async (_p: RefreshPlan, id: string) => endpointOf(id),
-  prepareClone: async () => ({ changed: true, detail: 'master password reset; read-only user dblab created on the clone' }),
+  prepareClone: async () => ({
+    changed: true,
+    detail: 'master password reset; read-only user dblab created on the clone',
+  }),
   dblabConfigure: async () => ({ detail: 'DBLab points at the clone' }),
   dblabFullRefresh: async () => ({ detail: 'full refresh triggered' }),
   dblabWaitRefresh: async () => ({ lastRefresh: '2026-11-22T05:00:00Z', polls: 3, transientErrors: 1 }),
@@ -43,7 +69,13 @@ afterAll(async () => {
 beforeEach(() => mocks.reset());
 
 describe('refreshDblab', () => {
-  const DBLAB = { apiEndpoint: 'http://dblab.example.internal:2345', token: 'env:DBLAB_TOKEN', pollInterval: '1s', timeout: '1m', startDeadline: '30s' };
+  const DBLAB = {
+    apiEndpoint: 'http://dblab.example.internal:2345',
+    token: 'env:DBLAB_TOKEN',
+    pollInterval: '1s',
+    timeout: '1m',
+    startDeadline: '30s',
+  };
   const config = (over: Record<string, unknown> = {}) => ({
     source: { type: 'rds', identifier: 'app-prod', dbName: 'app' },
     clone: { instanceClass: 'db.t3.medium' },
@@ -52,9 +84,24 @@ describe('refreshDblab', () => {
     cloneTimeout: '1m',
     ...over,
   });
-  const refresh = (c: object): Promise<WorkflowHandleWithFirstExecutionRunId> => w.start('refreshDblab', 'refresh', [c]);
-  const STAGES = ['validate', 'check-dblab', 'find-snapshot', 'create-clone', 'wait-clone', 'prepare-clone', 'configure-dblab', 'full-refresh', 'wait-refresh', 'delete-clone'];
-  const all = (status: string, over: Record<string, string> = {}) => ({ ...Object.fromEntries(STAGES.map((s) => [s, status])), ...over });
+  const refresh = (c: object): Promise<WorkflowHandleWithFirstExecutionRunId> =>
+    w.start('refreshDblab', 'refresh', [c]);
+  const STAGES = [
+    'validate',
+    'check-dblab',
+    'find-snapshot',
+    'create-clone',
+    'wait-clone',
+    'prepare-clone',
+    'configure-dblab',
+    'full-refresh',
+    'wait-refresh',
+    'delete-clone',
+  ];
+  const all = (status: string, over: Record<string, string> = {}) => ({
+    ...Object.fromEntries(STAGES.map((s) => [s, status])),
+    ...over,
+  });
   /** The clone name the run recorded (refreshCloneName's answer). */
   const cloneOf = () => (mocks.args('rdsCreateClone')[0][1] as { identifier: string }).identifier;
 
@@ -62,17 +109,32 @@ describe('refreshDblab', () => {
     const h = await refresh(config());
     const r = await h.result();
     expect(mocks.names()).toEqual([
-      'dblabCheck', 'rdsFindSnapshot', 'refreshCloneName', 'rdsCreateClone', 'rdsWaitClone', 'dblabConfigure', 'dblabFullRefresh', 'dblabWaitRefresh', 'rdsDeleteClone',
+      'dblabCheck',
+      'rdsFindSnapshot',
+      'refreshCloneName',
+      'rdsCreateClone',
+      'rdsWaitClone',
+      'dblabConfigure',
+      'dblabFullRefresh',
+      'dblabWaitRefresh',
+      'rdsDeleteClone',
     ]);
     expect(mocks.calls.find((c) => c.name === 'refreshCloneName')!.local).toBe(true);
     const clone = cloneOf();
     expect(clone).toMatch(/^dblab-refresh-\d{8}-\d{6}-[0-9a-f]{10}$/);
-    const [plan, create] = mocks.args('rdsCreateClone')[0] as [RefreshPlan, { snapshot: unknown; tags: Array<{ Key: string; Value: string }> }];
+    const [plan, create] = mocks.args('rdsCreateClone')[0] as [
+      RefreshPlan,
+      { snapshot: unknown; tags: Array<{ Key: string; Value: string }> },
+    ];
     expect(plan).toMatchObject({ dblabHost: 'dblab.example.internal:2345', aurora: false, dryRun: false });
     expect(create.snapshot).toEqual(SNAPSHOT);
-    expect(create.tags).toEqual(expect.arrayContaining([
-      { Key: 'ManagedBy', Value: 'dbops-dblab-refresh' }, { Key: 'dbops:workflow-id', Value: h.workflowId }, { Key: 'dbops:run-id', Value: h.firstExecutionRunId },
-    ]));
+    expect(create.tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'ManagedBy', Value: 'dbops-dblab-refresh' },
+        { Key: 'dbops:workflow-id', Value: h.workflowId },
+        { Key: 'dbops:run-id', Value: h.firstExecutionRunId },
+      ]),
+    );
     expect(mocks.args('rdsWaitClone')[0][1]).toBe(clone);
     expect(mocks.args('dblabConfigure')[0][1]).toEqual(endpointOf(clone));
     const triggeredAt = mocks.args('dblabFullRefresh')[0][1];
@@ -80,15 +142,27 @@ describe('refreshDblab', () => {
     expect(mocks.args('rdsDeleteClone')).toEqual([[plan, clone, { runId: h.firstExecutionRunId, byTag: true }]]);
     expect(await stagesOf(h)).toEqual(all('done', { 'prepare-clone': 'skipped' }));
     expect(r).toEqual({
-      outcome: 'refreshed', dblabHost: 'dblab.example.internal:2345', snapshot: SNAPSHOT.id, clone, lastRefresh: '2026-11-22T05:00:00Z', polls: 3, transientErrors: 1,
+      outcome: 'refreshed',
+      dblabHost: 'dblab.example.internal:2345',
+      snapshot: SNAPSHOT.id,
+      clone,
+      lastRefresh: '2026-11-22T05:00:00Z',
+      polls: 3,
+      transientErrors: 1,
     });
   });
 
-  test('clone.prepare runs prepare-clone on the clone\'s endpoint before DBLab is configured', async () => {
-    const h = await refresh(config({ clone: { instanceClass: 'db.t3.medium', prepare: { dblabUser: 'dblab_reader' } } }));
+  test("clone.prepare runs prepare-clone on the clone's endpoint before DBLab is configured", async () => {
+    const h = await refresh(
+      config({ clone: { instanceClass: 'db.t3.medium', prepare: { dblabUser: 'dblab_reader' } } }),
+    );
     await h.result();
     const names = mocks.names();
-    expect(names.slice(names.indexOf('rdsWaitClone'), names.indexOf('dblabConfigure') + 1)).toEqual(['rdsWaitClone', 'prepareClone', 'dblabConfigure']);
+    expect(names.slice(names.indexOf('rdsWaitClone'), names.indexOf('dblabConfigure') + 1)).toEqual([
+      'rdsWaitClone',
+      'prepareClone',
+      'dblabConfigure',
+    ]);
     expect(mocks.args('prepareClone')[0][1]).toEqual(endpointOf(cloneOf()));
     expect(await stagesOf(h)).toEqual(all('done'));
   });
@@ -102,14 +176,20 @@ describe('refreshDblab', () => {
     const p = await progressOf(h);
     expect(p.stages[1].detail).toBe('DBLab is already refreshing (refreshing)');
     expect(p.stages[2].detail).toBe('DBLab is already refreshing');
-    expect(r).toEqual({ outcome: 'skipped', dblabHost: 'dblab.example.internal:2345', reason: 'DBLab is already refreshing (refreshing)' });
+    expect(r).toEqual({
+      outcome: 'skipped',
+      dblabHost: 'dblab.example.internal:2345',
+      reason: 'DBLab is already refreshing (refreshing)',
+    });
   });
 
   test('dry run: every check, nothing created; stages after find-snapshot skipped', async () => {
     const h = await refresh(config({ dryRun: true }));
     const r = await h.result();
     expect(mocks.names()).toEqual(['dblabCheck', 'dblabCheckConfigAccess', 'rdsValidate', 'rdsFindSnapshot']);
-    expect(await stagesOf(h)).toEqual(all('skipped', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done' }));
+    expect(await stagesOf(h)).toEqual(
+      all('skipped', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done' }),
+    );
     expect((await progressOf(h)).stages[2].detail).toBe(`would restore ${SNAPSHOT.id}`);
     expect(r).toEqual({ outcome: 'dry-run-passed', dblabHost: 'dblab.example.internal:2345', snapshot: SNAPSHOT.id });
   });
@@ -124,7 +204,9 @@ describe('refreshDblab', () => {
       'dry run found 3 problem(s): (1) DBLab is busy (refreshing): a refresh now would be skipped; (2) DBLab refuses config changes (403); (3) subnet group db-subnets not found',
     );
     expect(mocks.names()).toEqual(['dblabCheck', 'dblabCheckConfigAccess', 'rdsValidate']);
-    expect(await stagesOf(h)).toEqual(all('skipped', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done' }));
+    expect(await stagesOf(h)).toEqual(
+      all('skipped', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done' }),
+    );
   });
 
   test('a stage failing after the clone exists fails the run naming it, and the clone is still deleted', async () => {
@@ -134,8 +216,13 @@ describe('refreshDblab', () => {
     expect(f.message).toBe('stage "full-refresh" failed: DBLab answered 500');
     expect(f.details).toEqual([{ stage: 'full-refresh' }]);
     expect(mocks.names().slice(-2)).toEqual(['dblabFullRefresh', 'rdsDeleteClone']);
-    expect(mocks.args('rdsDeleteClone')[0].slice(1)).toEqual([cloneOf(), { runId: h.firstExecutionRunId, byTag: true }]);
-    expect(await stagesOf(h)).toEqual(all('done', { 'prepare-clone': 'skipped', 'full-refresh': 'failed', 'wait-refresh': 'pending' }));
+    expect(mocks.args('rdsDeleteClone')[0].slice(1)).toEqual([
+      cloneOf(),
+      { runId: h.firstExecutionRunId, byTag: true },
+    ]);
+    expect(await stagesOf(h)).toEqual(
+      all('done', { 'prepare-clone': 'skipped', 'full-refresh': 'failed', 'wait-refresh': 'pending' }),
+    );
   });
 
   test('a failure before any clone is made deletes nothing; the later stages stay pending', async () => {
@@ -144,7 +231,9 @@ describe('refreshDblab', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "find-snapshot" failed: no automated snapshot of app-prod');
     expect(mocks.names()).toEqual(['dblabCheck', 'rdsFindSnapshot']);
-    expect(await stagesOf(h)).toEqual(all('pending', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'failed' }));
+    expect(await stagesOf(h)).toEqual(
+      all('pending', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'failed' }),
+    );
   });
 
   test('a clone that cannot be deleted fails an otherwise successful run at delete-clone', async () => {
@@ -163,11 +252,27 @@ describe('refreshDblab', () => {
     await h.cancel();
     gate.release();
     await expectCancelled(h);
-    expect(mocks.names()).toEqual(['dblabCheck', 'rdsFindSnapshot', 'refreshCloneName', 'rdsCreateClone', 'rdsDeleteClone']);
-    expect(mocks.args('rdsDeleteClone')[0].slice(1)).toEqual([cloneOf(), { runId: h.firstExecutionRunId, byTag: true }]);
-    expect(await stagesOf(h)).toEqual(all('pending', {
-      validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done', 'create-clone': 'done', 'wait-clone': 'failed', 'delete-clone': 'done',
-    }));
+    expect(mocks.names()).toEqual([
+      'dblabCheck',
+      'rdsFindSnapshot',
+      'refreshCloneName',
+      'rdsCreateClone',
+      'rdsDeleteClone',
+    ]);
+    expect(mocks.args('rdsDeleteClone')[0].slice(1)).toEqual([
+      cloneOf(),
+      { runId: h.firstExecutionRunId, byTag: true },
+    ]);
+    expect(await stagesOf(h)).toEqual(
+      all('pending', {
+        validate: 'done',
+        'check-dblab': 'done',
+        'find-snapshot': 'done',
+        'create-clone': 'done',
+        'wait-clone': 'failed',
+        'delete-clone': 'done',
+      }),
+    );
     expect((await progressOf(h)).stages[4].error).toBe('cancelled');
   });
 
@@ -184,11 +289,19 @@ describe('refreshDblab', () => {
     }
     expect(mocks.names().slice(-2)).toEqual(['dblabWaitRefresh', 'rdsDeleteClone']);
     expect(mocks.args('rdsDeleteClone')[0][1]).toBe(cloneOf());
-    expect(await stagesOf(h)).toMatchObject({ 'full-refresh': 'done', 'wait-refresh': 'failed', 'delete-clone': 'done' });
+    expect(await stagesOf(h)).toMatchObject({
+      'full-refresh': 'done',
+      'wait-refresh': 'failed',
+      'delete-clone': 'done',
+    });
   });
 
   test.each([
-    ['startDeadline beyond timeout', { dblab: { ...DBLAB, startDeadline: '2m' } }, /startDeadline \(2m\) is longer than dblab.timeout/],
+    [
+      'startDeadline beyond timeout',
+      { dblab: { ...DBLAB, startDeadline: '2m' } },
+      /startDeadline \(2m\) is longer than dblab.timeout/,
+    ],
     ['a literal token', { dblab: { ...DBLAB, token: 'hunter2' } }, /token/],
     ['a reserved clone tag', { clone: { instanceClass: 'db.t3.medium', tags: { ManagedBy: 'me' } } }, /ManagedBy/],
   ])('invalid input (%s) fails as InvalidInput and calls no activity', async (_what, over, message) => {
@@ -204,10 +317,38 @@ describe('cleanupRefreshClones', () => {
   const cleanup = (i: object) => w.start('cleanupRefreshClones', 'cleanup', [i]);
   const FUTURE = '2999-01-01T00:00:00Z';
   const clones: CloneRecord[] = [
-    { identifier: 'dblab-refresh-a', kind: 'instance', status: 'available', deleteAfter: '2000-01-01T00:00:00Z', workflowId: 'wf-a', runId: 'run-a' },
-    { identifier: 'dblab-refresh-b', kind: 'cluster', status: 'available', deleteAfter: FUTURE, workflowId: 'wf-b', runId: 'run-b' },
-    { identifier: 'dblab-refresh-c', kind: 'cluster', status: 'available', deleteAfter: FUTURE, workflowId: 'wf-c', runId: 'run-c' },
-    { identifier: 'dblab-refresh-d', kind: 'instance', status: 'deleting', deleteAfter: '2000-01-01T00:00:00Z', workflowId: 'wf-d', runId: 'run-d' },
+    {
+      identifier: 'dblab-refresh-a',
+      kind: 'instance',
+      status: 'available',
+      deleteAfter: '2000-01-01T00:00:00Z',
+      workflowId: 'wf-a',
+      runId: 'run-a',
+    },
+    {
+      identifier: 'dblab-refresh-b',
+      kind: 'cluster',
+      status: 'available',
+      deleteAfter: FUTURE,
+      workflowId: 'wf-b',
+      runId: 'run-b',
+    },
+    {
+      identifier: 'dblab-refresh-c',
+      kind: 'cluster',
+      status: 'available',
+      deleteAfter: FUTURE,
+      workflowId: 'wf-c',
+      runId: 'run-c',
+    },
+    {
+      identifier: 'dblab-refresh-d',
+      kind: 'instance',
+      status: 'deleting',
+      deleteAfter: '2000-01-01T00:00:00Z',
+      workflowId: 'wf-d',
+      runId: 'run-d',
+    },
     { identifier: 'dblab-refresh-e', kind: 'instance', status: 'available' },
   ];
   const where = (aurora: boolean) => ({ aurora, pollInterval: '30s', config: { aws: { region: REGION } } });
@@ -216,21 +357,39 @@ describe('cleanupRefreshClones', () => {
     mocks.set('workflowRunStatus', async (wf: string) => (wf === 'wf-b' ? 'RUNNING' : 'COMPLETED'));
   };
 
-  test('deletes expired clones and those whose run ended; keeps running runs\' and those being deleted', async () => {
+  test("deletes expired clones and those whose run ended; keeps running runs' and those being deleted", async () => {
     setClones();
     const h = await cleanup({ region: REGION });
     const r = await h.result();
-    expect(mocks.names()).toEqual(['rdsListRefreshClones', 'workflowRunStatus', 'workflowRunStatus', 'rdsDeleteClone', 'rdsDeleteClone', 'rdsDeleteClone']);
+    expect(mocks.names()).toEqual([
+      'rdsListRefreshClones',
+      'workflowRunStatus',
+      'workflowRunStatus',
+      'rdsDeleteClone',
+      'rdsDeleteClone',
+      'rdsDeleteClone',
+    ]);
     expect(mocks.args('rdsListRefreshClones')).toEqual([[REGION]]);
     // Only clones not expired and with an owner are asked about, by their run.
-    expect(mocks.args('workflowRunStatus')).toEqual([['wf-b', 'run-b'], ['wf-c', 'run-c']]);
+    expect(mocks.args('workflowRunStatus')).toEqual([
+      ['wf-b', 'run-b'],
+      ['wf-c', 'run-c'],
+    ]);
     expect(mocks.args('rdsDeleteClone').map((a) => a.slice(0, 2))).toEqual([
-      [where(false), 'dblab-refresh-a'], [where(true), 'dblab-refresh-c'], [where(false), 'dblab-refresh-e'],
+      [where(false), 'dblab-refresh-a'],
+      [where(true), 'dblab-refresh-c'],
+      [where(false), 'dblab-refresh-e'],
     ]);
     // Each deleted only if it is still the listed run's clone.
-    expect(mocks.args('rdsDeleteClone').map((a) => a[2] ?? null)).toEqual([{ runId: 'run-a' }, { runId: 'run-c' }, null]);
+    expect(mocks.args('rdsDeleteClone').map((a) => a[2] ?? null)).toEqual([
+      { runId: 'run-a' },
+      { runId: 'run-c' },
+      null,
+    ]);
     expect(r).toEqual({
-      region: REGION, dryRun: false, found: 5,
+      region: REGION,
+      dryRun: false,
+      found: 5,
       deleted: [
         { identifier: 'dblab-refresh-a', reason: 'past DeleteAfter 2000-01-01T00:00:00Z' },
         { identifier: 'dblab-refresh-c', reason: 'its run of wf-c is completed' },
@@ -250,8 +409,18 @@ describe('cleanupRefreshClones', () => {
     const r = await h.result();
     expect(mocks.names()).not.toContain('rdsDeleteClone');
     expect(await stagesOf(h)).toEqual({ list: 'done', decide: 'done', delete: 'skipped' });
-    expect((await progressOf(h)).stages[2].detail).toBe('dry run: would delete dblab-refresh-a, dblab-refresh-c, dblab-refresh-e');
-    expect(r).toMatchObject({ dryRun: true, found: 5, deleted: [{ identifier: 'dblab-refresh-a' }, { identifier: 'dblab-refresh-c' }, { identifier: 'dblab-refresh-e' }] });
+    expect((await progressOf(h)).stages[2].detail).toBe(
+      'dry run: would delete dblab-refresh-a, dblab-refresh-c, dblab-refresh-e',
+    );
+    expect(r).toMatchObject({
+      dryRun: true,
+      found: 5,
+      deleted: [
+        { identifier: 'dblab-refresh-a' },
+        { identifier: 'dblab-refresh-c' },
+        { identifier: 'dblab-refresh-e' },
+      ],
+    });
   });
 
   test('nothing to delete: the delete stage shows skipped', async () => {

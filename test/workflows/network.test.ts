@@ -9,9 +9,29 @@
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
-import { Gate, MockActivities, expectCancelled, expectFailure, failing, mockedWorld, progressOf, stagesOf, type MockedWorld } from '../helpers/mocked-activities';
+import {
+  Gate,
+  MockActivities,
+  expectCancelled,
+  expectFailure,
+  failing,
+  mockedWorld,
+  progressOf,
+  stagesOf,
+  type MockedWorld,
+} from '../helpers/mocked-activities';
 import { uniqueName } from '../helpers/temporal';
-import { CUSTOMER_VPC, DB_CIDR, DEFAULT_VPC, PCX, TIMING, ZONE, networkActivities, networkState, peeringActivities } from './canned';
+import {
+  CUSTOMER_VPC,
+  DB_CIDR,
+  DEFAULT_VPC,
+  PCX,
+  TIMING,
+  ZONE,
+  networkActivities,
+  networkState,
+  peeringActivities,
+} from './canned';
 
 const mocks = new MockActivities({ ...peeringActivities, ...networkActivities });
 let w: MockedWorld;
@@ -26,10 +46,23 @@ beforeEach(() => mocks.reset());
 
 const REGION = 'us-east-1';
 const DB_VPC = 'vpc-0db00000000000000';
-const input = (over: Record<string, unknown> = {}) => ({ databaseId: uniqueName('db'), region: REGION, vpcId: CUSTOMER_VPC, timing: TIMING, ...over });
+const input = (over: Record<string, unknown> = {}) => ({
+  databaseId: uniqueName('db'),
+  region: REGION,
+  vpcId: CUSTOMER_VPC,
+  timing: TIMING,
+  ...over,
+});
 const PEER_CALLS = [
-  'resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering', 'ensureCustomerRoutes', 'databaseReturnRoute',
-  'databaseAuthorizeZone', 'vpcAssociatedWithZone', 'associateVpcWithZone',
+  'resolveCustomerVpc',
+  'databaseDescribe',
+  'databaseInitiate',
+  'acceptPeering',
+  'ensureCustomerRoutes',
+  'databaseReturnRoute',
+  'databaseAuthorizeZone',
+  'vpcAssociatedWithZone',
+  'associateVpcWithZone',
 ];
 const peerId = (databaseId: string, vpcId = CUSTOMER_VPC) => `peer-vpc:${databaseId}:${vpcId}`;
 const unpeerId = (databaseId: string, vpcId = CUSTOMER_VPC) => `unpeer-vpc:${databaseId}:${vpcId}`;
@@ -42,25 +75,56 @@ describe('createDatabaseNetwork', () => {
     const h = await create(i);
     const r = await h.result();
     const where = { databaseId: i.databaseId, region: REGION };
-    expect(mocks.names(h.workflowId)).toEqual(['findDatabaseNetwork', 'describeInUse', 'createDatabaseVpc', 'createDatabaseSubnets', 'createDatabaseHostedZone']);
+    expect(mocks.names(h.workflowId)).toEqual([
+      'findDatabaseNetwork',
+      'describeInUse',
+      'createDatabaseVpc',
+      'createDatabaseSubnets',
+      'createDatabaseHostedZone',
+    ]);
     expect(mocks.args('findDatabaseNetwork')).toEqual([[{ ...where, zoneName: `${i.databaseId}.db.internal` }]]);
     expect(mocks.args('createDatabaseVpc')).toEqual([[{ ...where, cidr: DB_CIDR, runId: h.firstExecutionRunId }]]);
-    expect(mocks.args('createDatabaseSubnets')).toEqual([[{ ...where, vpcId: DB_VPC, subnets: [{ az: 'us-east-1a', cidr: DB_CIDR }] }]]);
-    expect(mocks.args('createDatabaseHostedZone')).toEqual([[{ ...where, vpcId: DB_VPC, zoneName: `${i.databaseId}.db.internal` }]]);
+    expect(mocks.args('createDatabaseSubnets')).toEqual([
+      [{ ...where, vpcId: DB_VPC, subnets: [{ az: 'us-east-1a', cidr: DB_CIDR }] }],
+    ]);
+    expect(mocks.args('createDatabaseHostedZone')).toEqual([
+      [{ ...where, vpcId: DB_VPC, zoneName: `${i.databaseId}.db.internal` }],
+    ]);
     // The child peers the customer VPC with the new network, after everything was created.
     expect(mocks.names(peerId(i.databaseId))).toEqual(PEER_CALLS);
     expect(mocks.calls.findIndex((c) => c.workflowId === peerId(i.databaseId))).toBe(5);
-    expect(mocks.args('databaseInitiate')[0][0]).toMatchObject({ databaseId: i.databaseId, cloud: { kind: 'aws', region: REGION }, timing: TIMING });
+    expect(mocks.args('databaseInitiate')[0][0]).toMatchObject({
+      databaseId: i.databaseId,
+      cloud: { kind: 'aws', region: REGION },
+      timing: TIMING,
+    });
     expect(mocks.names()).not.toContain('removeDatabaseNetwork');
-    expect(await stagesOf(h)).toEqual({ 'plan-cidr': 'done', 'create-vpc': 'done', 'create-subnets': 'done', 'create-hosted-zone': 'done', peer: 'done' });
-    expect(r).toMatchObject({ databaseId: i.databaseId, databaseVpcId: DB_VPC, cidr: DB_CIDR, subnetIds: ['subnet-00'], hostedZoneId: ZONE, peering: { peeringId: PCX } });
+    expect(await stagesOf(h)).toEqual({
+      'plan-cidr': 'done',
+      'create-vpc': 'done',
+      'create-subnets': 'done',
+      'create-hosted-zone': 'done',
+      peer: 'done',
+    });
+    expect(r).toMatchObject({
+      databaseId: i.databaseId,
+      databaseVpcId: DB_VPC,
+      cidr: DB_CIDR,
+      subnetIds: ['subnet-00'],
+      hostedZoneId: ZONE,
+      peering: { peeringId: PCX },
+    });
   });
 
   test('one subnet per availability zone, each a slice of the planned CIDR', async () => {
     const h = await create(input({ availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'] }));
     await h.result();
     expect(mocks.args('createDatabaseSubnets')[0][0]).toMatchObject({
-      subnets: [{ az: 'us-east-1a', cidr: '10.128.0.0/21' }, { az: 'us-east-1b', cidr: '10.128.8.0/21' }, { az: 'us-east-1c', cidr: '10.128.16.0/21' }],
+      subnets: [
+        { az: 'us-east-1a', cidr: '10.128.0.0/21' },
+        { az: 'us-east-1b', cidr: '10.128.8.0/21' },
+        { az: 'us-east-1c', cidr: '10.128.16.0/21' },
+      ],
     });
   });
 
@@ -71,9 +135,19 @@ describe('createDatabaseNetwork', () => {
     mocks.set('createDatabaseHostedZone', async () => ({ changed: false, hostedZoneId: ZONE }));
     const h = await create(input());
     await h.result();
-    expect(mocks.names(h.workflowId)).toEqual(['findDatabaseNetwork', 'createDatabaseVpc', 'createDatabaseSubnets', 'createDatabaseHostedZone']);
+    expect(mocks.names(h.workflowId)).toEqual([
+      'findDatabaseNetwork',
+      'createDatabaseVpc',
+      'createDatabaseSubnets',
+      'createDatabaseHostedZone',
+    ]);
     expect(mocks.args('createDatabaseVpc')[0][0]).toMatchObject({ cidr: '10.200.0.0/19' });
-    expect(await stagesOf(h)).toMatchObject({ 'create-vpc': 'skipped', 'create-subnets': 'skipped', 'create-hosted-zone': 'skipped', peer: 'done' });
+    expect(await stagesOf(h)).toMatchObject({
+      'create-vpc': 'skipped',
+      'create-subnets': 'skipped',
+      'create-hosted-zone': 'skipped',
+      peer: 'done',
+    });
     expect((await progressOf(h)).stages[0].detail).toBe(`database network ${DB_VPC} exists with 10.200.0.0/19`);
   });
 
@@ -84,13 +158,21 @@ describe('createDatabaseNetwork', () => {
     expect((await stagesOf(h))['plan-cidr']).toBe('skipped');
   });
 
-  test('a requested CIDR other than the existing network\'s fails plan-cidr; nothing is created or removed', async () => {
+  test("a requested CIDR other than the existing network's fails plan-cidr; nothing is created or removed", async () => {
     mocks.set('findDatabaseNetwork', async () => ({ vpcId: DB_VPC, cidr: '10.200.0.0/19' }));
     const h = await create(input({ cidr: '10.128.0.0/19' }));
     const f = await expectFailure(h, 'StageFailed');
-    expect(f.message).toMatch(/^stage "plan-cidr" failed: database .* already has network vpc-0db00000000000000 with CIDR 10.200.0.0\/19, not 10.128.0.0\/19$/);
+    expect(f.message).toMatch(
+      /^stage "plan-cidr" failed: database .* already has network vpc-0db00000000000000 with CIDR 10.200.0.0\/19, not 10.128.0.0\/19$/,
+    );
     expect(mocks.names()).toEqual(['findDatabaseNetwork']);
-    expect(await stagesOf(h)).toEqual({ 'plan-cidr': 'failed', 'create-vpc': 'pending', 'create-subnets': 'pending', 'create-hosted-zone': 'pending', peer: 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      'plan-cidr': 'failed',
+      'create-vpc': 'pending',
+      'create-subnets': 'pending',
+      'create-hosted-zone': 'pending',
+      peer: 'pending',
+    });
   });
 
   test('a requested CIDR the customer VPC already uses is refused as InvalidInput from inside plan-cidr', async () => {
@@ -107,9 +189,24 @@ describe('createDatabaseNetwork', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "create-hosted-zone" failed: zone name taken');
     expect(f.details).toEqual([{ stage: 'create-hosted-zone' }]);
-    expect(mocks.names()).toEqual(['findDatabaseNetwork', 'describeInUse', 'createDatabaseVpc', 'createDatabaseSubnets', 'createDatabaseHostedZone', 'removeDatabaseNetwork']);
-    expect(mocks.args('removeDatabaseNetwork')).toEqual([[{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }]]);
-    expect(await stagesOf(h)).toEqual({ 'plan-cidr': 'done', 'create-vpc': 'done', 'create-subnets': 'done', 'create-hosted-zone': 'failed', peer: 'pending' });
+    expect(mocks.names()).toEqual([
+      'findDatabaseNetwork',
+      'describeInUse',
+      'createDatabaseVpc',
+      'createDatabaseSubnets',
+      'createDatabaseHostedZone',
+      'removeDatabaseNetwork',
+    ]);
+    expect(mocks.args('removeDatabaseNetwork')).toEqual([
+      [{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }],
+    ]);
+    expect(await stagesOf(h)).toEqual({
+      'plan-cidr': 'done',
+      'create-vpc': 'done',
+      'create-subnets': 'done',
+      'create-hosted-zone': 'failed',
+      peer: 'pending',
+    });
   });
 
   test('a failure in the child peerVpc fails the run at peer and leaves the network for a re-run', async () => {
@@ -119,7 +216,12 @@ describe('createDatabaseNetwork', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "peer" failed: /);
     expect(f.details).toEqual([{ stage: 'peer' }]);
-    expect(mocks.names(peerId(i.databaseId))).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering']);
+    expect(mocks.names(peerId(i.databaseId))).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'databaseInitiate',
+      'acceptPeering',
+    ]);
     expect(mocks.names()).not.toContain('removeDatabaseNetwork');
     expect(await stagesOf(h)).toMatchObject({ 'create-hosted-zone': 'done', peer: 'failed' });
   });
@@ -133,23 +235,54 @@ describe('createDatabaseNetwork', () => {
     await h.cancel();
     gate.release();
     await expectCancelled(h);
-    expect(mocks.names()).toEqual(['findDatabaseNetwork', 'describeInUse', 'createDatabaseVpc', 'createDatabaseSubnets', 'removeDatabaseNetwork']);
-    expect(mocks.args('removeDatabaseNetwork')).toEqual([[{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }]]);
-    expect(await stagesOf(h)).toEqual({ 'plan-cidr': 'done', 'create-vpc': 'done', 'create-subnets': 'done', 'create-hosted-zone': 'failed', peer: 'pending' });
+    expect(mocks.names()).toEqual([
+      'findDatabaseNetwork',
+      'describeInUse',
+      'createDatabaseVpc',
+      'createDatabaseSubnets',
+      'removeDatabaseNetwork',
+    ]);
+    expect(mocks.args('removeDatabaseNetwork')).toEqual([
+      [{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }],
+    ]);
+    expect(await stagesOf(h)).toEqual({
+      'plan-cidr': 'done',
+      'create-vpc': 'done',
+      'create-subnets': 'done',
+      'create-hosted-zone': 'failed',
+      peer: 'pending',
+    });
   });
 
   test('cancelled while the VPC is created: it completes and is removed, nothing else is created', async () => {
     const gate = new Gate();
     mocks.set('createDatabaseVpc', gate.then({ changed: true, vpcId: DB_VPC }));
-    const i = input({ cloud: { kind: 'aws', region: 'eu-west-1', roleArn: 'arn:aws:iam::222222222222:role/net' }, availabilityZones: ['eu-west-1b'] });
+    const i = input({
+      cloud: { kind: 'aws', region: 'eu-west-1', roleArn: 'arn:aws:iam::222222222222:role/net' },
+      availabilityZones: ['eu-west-1b'],
+    });
     const h = await create(i);
     await gate.entered;
     await h.cancel();
     gate.release();
     await expectCancelled(h);
-    expect(mocks.names()).toEqual(['findDatabaseNetwork', 'describeInUse', 'createDatabaseVpc', 'removeDatabaseNetwork']);
+    expect(mocks.names()).toEqual([
+      'findDatabaseNetwork',
+      'describeInUse',
+      'createDatabaseVpc',
+      'removeDatabaseNetwork',
+    ]);
     // The database network lives in the cloud's region and account, not the customer's.
-    expect(mocks.args('removeDatabaseNetwork')).toEqual([[{ databaseId: i.databaseId, region: 'eu-west-1', roleArn: 'arn:aws:iam::222222222222:role/net', runId: h.firstExecutionRunId }]]);
+    expect(mocks.args('removeDatabaseNetwork')).toEqual([
+      [
+        {
+          databaseId: i.databaseId,
+          region: 'eu-west-1',
+          roleArn: 'arn:aws:iam::222222222222:role/net',
+          runId: h.firstExecutionRunId,
+        },
+      ],
+    ]);
     expect(mocks.args('describeInUse')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC }]]);
   });
 
@@ -164,7 +297,10 @@ describe('createDatabaseNetwork', () => {
     mocks.set('databaseDescribe', async () => {
       const database = { cidr: '10.200.0.0/19', hostedZoneId: ZONE, status: 'available' };
       if (describes++ === 0) return { database };
-      return { database, peering: { peeringId: PCX, status: 'pending-acceptance', run: Context.current().info.workflowExecution?.runId } };
+      return {
+        database,
+        peering: { peeringId: PCX, status: 'pending-acceptance', run: Context.current().info.workflowExecution?.runId },
+      };
     });
     const i = input();
     const h = await create(i);
@@ -177,10 +313,24 @@ describe('createDatabaseNetwork', () => {
     }
     const child = peerId(i.databaseId);
     expect(mocks.names(child)).toEqual([
-      'resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'databaseDescribe', 'removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering',
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'databaseInitiate',
+      'databaseDescribe',
+      'removeCustomerRoutes',
+      'databaseRemoveReturnRoute',
+      'databaseDeletePeering',
     ]);
-    expect(mocks.names(h.workflowId).slice(-5)).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'removeCustomerRoutes', 'databaseDeletePeering', 'removeDatabaseNetwork']);
-    expect(mocks.args('removeDatabaseNetwork')).toEqual([[{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }]]);
+    expect(mocks.names(h.workflowId).slice(-5)).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'removeCustomerRoutes',
+      'databaseDeletePeering',
+      'removeDatabaseNetwork',
+    ]);
+    expect(mocks.args('removeDatabaseNetwork')).toEqual([
+      [{ databaseId: i.databaseId, region: REGION, runId: h.firstExecutionRunId }],
+    ]);
     // Order: the child's undo, then the parent's.
     const last = (wf: string) => mocks.calls.map((c) => c.workflowId).lastIndexOf(wf);
     expect(last(child)).toBeLessThan(last(h.workflowId));
@@ -202,7 +352,11 @@ describe('createDatabaseNetwork', () => {
   });
 
   test.each([
-    ['an availability zone outside the database region', { availabilityZones: ['us-west-2a'] }, /not in the database region us-east-1/],
+    [
+      'an availability zone outside the database region',
+      { availabilityZones: ['us-west-2a'] },
+      /not in the database region us-east-1/,
+    ],
     ['a malformed CIDR', { cidr: '10.0.0.300/19' }, /cidr/],
     ['an Aerospike cloud', { cloud: { kind: 'aerospike-cloud', account: 'x' } }, /cloud/],
   ])('invalid input (%s) fails as InvalidInput and calls no activity', async (_what, over, message) => {
@@ -216,7 +370,10 @@ describe('createDatabaseNetwork', () => {
 
 describe('deleteDatabaseNetwork', () => {
   const del = (i: object): Promise<WorkflowHandle> => w.start('deleteDatabaseNetwork', 'delnet', [i]);
-  const peered = async () => ({ database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' }, peering: { peeringId: PCX, status: 'active' } });
+  const peered = async () => ({
+    database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
+    peering: { peeringId: PCX, status: 'active' },
+  });
 
   test('a full run unpeers (child unpeerVpc), then deletes zone, subnets and VPC in order', async () => {
     mocks.set('databaseDescribe', peered);
@@ -224,16 +381,37 @@ describe('deleteDatabaseNetwork', () => {
     const h = await del(i);
     const r = await h.result();
     const where = { databaseId: i.databaseId, region: REGION };
-    expect(mocks.names(h.workflowId)).toEqual(['inspectDatabaseNetwork', 'deleteDatabaseHostedZone', 'deleteDatabaseSubnets', 'deleteDatabaseVpc']);
-    expect(mocks.names(unpeerId(i.databaseId))).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'disassociateVpcFromZone', 'removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering']);
-    expect(mocks.calls.findIndex((c) => c.name === 'deleteDatabaseHostedZone')).toBeGreaterThan(mocks.calls.findIndex((c) => c.name === 'databaseDeletePeering'));
+    expect(mocks.names(h.workflowId)).toEqual([
+      'inspectDatabaseNetwork',
+      'deleteDatabaseHostedZone',
+      'deleteDatabaseSubnets',
+      'deleteDatabaseVpc',
+    ]);
+    expect(mocks.names(unpeerId(i.databaseId))).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'disassociateVpcFromZone',
+      'removeCustomerRoutes',
+      'databaseRemoveReturnRoute',
+      'databaseDeletePeering',
+    ]);
+    expect(mocks.calls.findIndex((c) => c.name === 'deleteDatabaseHostedZone')).toBeGreaterThan(
+      mocks.calls.findIndex((c) => c.name === 'databaseDeletePeering'),
+    );
     expect(mocks.args('inspectDatabaseNetwork')).toEqual([[where]]);
     expect(mocks.args('deleteDatabaseHostedZone')).toEqual([[{ ...where, hostedZoneId: ZONE }]]);
     expect(mocks.args('deleteDatabaseSubnets')).toEqual([[{ ...where, vpcId: DB_VPC }]]);
     expect(mocks.args('deleteDatabaseVpc')).toEqual([[{ ...where, vpcId: DB_VPC }]]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', unpeer: 'done', 'delete-hosted-zone': 'done', 'delete-subnets': 'done', 'delete-vpc': 'done' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      unpeer: 'done',
+      'delete-hosted-zone': 'done',
+      'delete-subnets': 'done',
+      'delete-vpc': 'done',
+    });
     expect(r).toEqual({
-      databaseId: i.databaseId, databaseVpcId: DB_VPC,
+      databaseId: i.databaseId,
+      databaseVpcId: DB_VPC,
       deleted: [`peering ${PCX}`, `deleted hosted zone ${ZONE}`, 'deleted subnet-0a', `deleted ${DB_VPC}`],
     });
   });
@@ -244,7 +422,13 @@ describe('deleteDatabaseNetwork', () => {
     const h = await del(i);
     const r = await h.result();
     expect(mocks.names()).toEqual(['inspectDatabaseNetwork']);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', unpeer: 'skipped', 'delete-hosted-zone': 'skipped', 'delete-subnets': 'skipped', 'delete-vpc': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      unpeer: 'skipped',
+      'delete-hosted-zone': 'skipped',
+      'delete-subnets': 'skipped',
+      'delete-vpc': 'skipped',
+    });
     expect((await progressOf(h)).stages[1].detail).toBe('no database network');
     expect(r).toEqual({ databaseId: i.databaseId, deleted: [] });
   });
@@ -255,13 +439,21 @@ describe('deleteDatabaseNetwork', () => {
     const h = await del(input());
     const r = await h.result();
     expect(mocks.names()).toEqual(['inspectDatabaseNetwork', 'deleteDatabaseSubnets', 'deleteDatabaseVpc']);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', unpeer: 'skipped', 'delete-hosted-zone': 'skipped', 'delete-subnets': 'skipped', 'delete-vpc': 'done' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      unpeer: 'skipped',
+      'delete-hosted-zone': 'skipped',
+      'delete-subnets': 'skipped',
+      'delete-vpc': 'done',
+    });
     expect(r).toMatchObject({ deleted: [`deleted ${DB_VPC}`] });
   });
 
   test('"default" is resolved to tell the customer peering from others', async () => {
     mocks.set('databaseDescribe', peered);
-    mocks.set('inspectDatabaseNetwork', async () => networkState({ peerings: [{ peeringId: PCX, vpcId: DEFAULT_VPC, status: 'active' }] }));
+    mocks.set('inspectDatabaseNetwork', async () =>
+      networkState({ peerings: [{ peeringId: PCX, vpcId: DEFAULT_VPC, status: 'active' }] }),
+    );
     const i = input({ vpcId: 'default' });
     const h = await del(i);
     await h.result();
@@ -272,19 +464,36 @@ describe('deleteDatabaseNetwork', () => {
   });
 
   test('a network something else uses is refused in prepare, naming every blocker, and nothing is changed', async () => {
-    mocks.set('inspectDatabaseNetwork', async () => networkState({
-      managedByDbops: false,
-      peerings: [{ peeringId: PCX, vpcId: CUSTOMER_VPC, status: 'active' }, { peeringId: 'pcx-other', vpcId: 'vpc-0ther000000000000', status: 'active' }],
-      networkInterfaces: [{ id: 'eni-1', description: 'RDS' }],
-      subnets: [{ id: 'subnet-0a', ours: true }, { id: 'subnet-foreign', ours: false }],
-    }));
+    mocks.set('inspectDatabaseNetwork', async () =>
+      networkState({
+        managedByDbops: false,
+        peerings: [
+          { peeringId: PCX, vpcId: CUSTOMER_VPC, status: 'active' },
+          { peeringId: 'pcx-other', vpcId: 'vpc-0ther000000000000', status: 'active' },
+        ],
+        networkInterfaces: [{ id: 'eni-1', description: 'RDS' }],
+        subnets: [
+          { id: 'subnet-0a', ours: true },
+          { id: 'subnet-foreign', ours: false },
+        ],
+      }),
+    );
     const h = await del(input());
     const f = await expectFailure(h, 'StageFailed');
-    expect(f.message).toMatch(/^stage "prepare" failed: database network vpc-0db00000000000000 of .* cannot be deleted: /);
-    for (const m of ['not made by dbops', 'pcx-other', 'eni-1', 'subnet-foreign', 'nothing was changed']) expect(f.message).toContain(m);
+    expect(f.message).toMatch(
+      /^stage "prepare" failed: database network vpc-0db00000000000000 of .* cannot be deleted: /,
+    );
+    for (const m of ['not made by dbops', 'pcx-other', 'eni-1', 'subnet-foreign', 'nothing was changed'])
+      expect(f.message).toContain(m);
     expect(f.message).not.toContain(PCX); // the customer's own peering is no blocker
     expect(mocks.names()).toEqual(['inspectDatabaseNetwork']);
-    expect(await stagesOf(h)).toEqual({ prepare: 'failed', unpeer: 'pending', 'delete-hosted-zone': 'pending', 'delete-subnets': 'pending', 'delete-vpc': 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'failed',
+      unpeer: 'pending',
+      'delete-hosted-zone': 'pending',
+      'delete-subnets': 'pending',
+      'delete-vpc': 'pending',
+    });
   });
 
   test('a failing delete fails the run naming the stage; the VPC is not deleted', async () => {
@@ -295,7 +504,13 @@ describe('deleteDatabaseNetwork', () => {
     expect(f.message).toBe('stage "delete-subnets" failed: subnet has dependencies');
     expect(f.details).toEqual([{ stage: 'delete-subnets' }]);
     expect(mocks.names()).toEqual(['inspectDatabaseNetwork', 'deleteDatabaseHostedZone', 'deleteDatabaseSubnets']);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', unpeer: 'skipped', 'delete-hosted-zone': 'done', 'delete-subnets': 'failed', 'delete-vpc': 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      unpeer: 'skipped',
+      'delete-hosted-zone': 'done',
+      'delete-subnets': 'failed',
+      'delete-vpc': 'pending',
+    });
   });
 
   test('invalid input (createDatabaseNetwork-only fields) fails as InvalidInput and calls no activity', async () => {

@@ -8,7 +8,17 @@
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
-import { Gate, MockActivities, expectCancelled, expectFailure, failing, mockedWorld, progressOf, stagesOf, type MockedWorld } from '../helpers/mocked-activities';
+import {
+  Gate,
+  MockActivities,
+  expectCancelled,
+  expectFailure,
+  failing,
+  mockedWorld,
+  progressOf,
+  stagesOf,
+  type MockedWorld,
+} from '../helpers/mocked-activities';
 import { uniqueName } from '../helpers/temporal';
 import { CUSTOMER_VPC, DB_CIDR, DEFAULT_VPC, PCX, TIMING, ZONE, customerVpc, peeringActivities } from './canned';
 
@@ -25,15 +35,29 @@ beforeEach(() => mocks.reset());
 
 const REGION = 'us-east-1';
 const input = (over: Record<string, unknown> = {}) => ({
-  databaseId: uniqueName('db'), region: REGION, vpcId: CUSTOMER_VPC, cloud: { kind: 'aws' }, timing: TIMING, ...over,
+  databaseId: uniqueName('db'),
+  region: REGION,
+  vpcId: CUSTOMER_VPC,
+  cloud: { kind: 'aws' },
+  timing: TIMING,
+  ...over,
 });
 const peer = (i: object): Promise<WorkflowHandle> => w.start('peerVpc', 'peer', [i]);
 const unpeer = (i: object): Promise<WorkflowHandle> => w.start('unpeerVpc', 'unpeer', [i]);
 const CUSTOMER = customerVpc(REGION, CUSTOMER_VPC);
 const ASSOCIATION = { hostedZoneId: ZONE, vpcId: CUSTOMER_VPC, region: REGION, crossAccount: true };
-const UNDO = ['databaseDescribe', 'disassociateVpcFromZone', 'removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering'];
+const UNDO = [
+  'databaseDescribe',
+  'disassociateVpcFromZone',
+  'removeCustomerRoutes',
+  'databaseRemoveReturnRoute',
+  'databaseDeletePeering',
+];
 /** A database side that already has the peering (made before this run). */
-const existingPeering = async () => ({ database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' }, peering: { peeringId: PCX, status: 'active' } });
+const existingPeering = async () => ({
+  database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
+  peering: { peeringId: PCX, status: 'active' },
+});
 /**
  * No peering at prepare; from then on the peering the calling run requested: on AWS it carries
  * that run's id in its dbops:run-id tag (the run id the activity's workflow runs under).
@@ -43,7 +67,14 @@ function peeringOfTheRun(peeringId: string | null = PCX) {
   return async () => {
     const database = { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' };
     if (calls++ === 0) return { database };
-    return { database, peering: { ...(peeringId ? { peeringId } : {}), status: 'active', run: Context.current().info.workflowExecution?.runId } };
+    return {
+      database,
+      peering: {
+        ...(peeringId ? { peeringId } : {}),
+        status: 'active',
+        run: Context.current().info.workflowExecution?.runId,
+      },
+    };
   };
 }
 
@@ -53,18 +84,48 @@ describe('peerVpc', () => {
     const h = await peer(i);
     const r = await h.result();
     expect(mocks.names()).toEqual([
-      'resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering', 'ensureCustomerRoutes', 'databaseReturnRoute',
-      'databaseAuthorizeZone', 'vpcAssociatedWithZone', 'associateVpcWithZone',
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'databaseInitiate',
+      'acceptPeering',
+      'ensureCustomerRoutes',
+      'databaseReturnRoute',
+      'databaseAuthorizeZone',
+      'vpcAssociatedWithZone',
+      'associateVpcWithZone',
     ]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'done', accept: 'done', route: 'done', 'associate-dns': 'done' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'done',
+      accept: 'done',
+      route: 'done',
+      'associate-dns': 'done',
+    });
     expect(r).toEqual({
-      databaseId: i.databaseId, vpcId: CUSTOMER_VPC, region: REGION, peeringId: PCX, databaseCidr: DB_CIDR, hostedZoneId: ZONE,
+      databaseId: i.databaseId,
+      vpcId: CUSTOMER_VPC,
+      region: REGION,
+      peeringId: PCX,
+      databaseCidr: DB_CIDR,
+      hostedZoneId: ZONE,
       stagesRun: ['initiate', 'accept', 'route', 'associate-dns'],
     });
     // The peering id from initiate flows into the later stages.
     expect(mocks.args('resolveCustomerVpc')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC }]]);
     expect(mocks.args('acceptPeering')).toEqual([[{ region: REGION, peeringId: PCX, timing: TIMING }]]);
-    expect(mocks.args('ensureCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, cidr: DB_CIDR, peeringId: PCX, tables: 'all', force: false, timing: TIMING }]]);
+    expect(mocks.args('ensureCustomerRoutes')).toEqual([
+      [
+        {
+          region: REGION,
+          vpcId: CUSTOMER_VPC,
+          cidr: DB_CIDR,
+          peeringId: PCX,
+          tables: 'all',
+          force: false,
+          timing: TIMING,
+        },
+      ],
+    ]);
     expect(mocks.args('databaseReturnRoute')[0].slice(1)).toEqual([CUSTOMER, PCX]);
     expect(mocks.args('associateVpcWithZone')).toEqual([[ASSOCIATION]]);
     expect((await progressOf(h)).result).toEqual(r);
@@ -72,14 +133,25 @@ describe('peerVpc', () => {
 
   test('stages whose work is already done show as skipped; a peering found in prepare is not checked for undo', async () => {
     mocks.set('databaseDescribe', existingPeering);
-    mocks.set('databaseInitiate', async () => ({ changed: false, peeringId: PCX, databaseCidr: DB_CIDR, detail: `found ${PCX} (active)` }));
+    mocks.set('databaseInitiate', async () => ({
+      changed: false,
+      peeringId: PCX,
+      databaseCidr: DB_CIDR,
+      detail: `found ${PCX} (active)`,
+    }));
     mocks.set('acceptPeering', async () => ({ changed: false, detail: `${PCX} already active` }));
     mocks.set('ensureCustomerRoutes', async () => ({ changed: false, detail: 'already routed', changes: [] }));
     mocks.set('databaseReturnRoute', async () => ({ changed: false, detail: 'return route present' }));
     mocks.set('associateVpcWithZone', async () => ({ changed: false, detail: 'already associated' }));
     const h = await peer(input());
     await h.result();
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'skipped', accept: 'skipped', route: 'skipped', 'associate-dns': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'skipped',
+      accept: 'skipped',
+      route: 'skipped',
+      'associate-dns': 'skipped',
+    });
     // The association is read before associating, so an undo would know whether it was there before.
     expect(mocks.names().slice(-2)).toEqual(['vpcAssociatedWithZone', 'associateVpcWithZone']);
   });
@@ -98,9 +170,21 @@ describe('peerVpc', () => {
     mocks.set('databaseDescribe', existingPeering);
     const h = await peer(input({ stages: ['route', 'accept'] }));
     const r = await h.result();
-    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'acceptPeering', 'ensureCustomerRoutes', 'databaseReturnRoute']);
+    expect(mocks.names()).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'acceptPeering',
+      'ensureCustomerRoutes',
+      'databaseReturnRoute',
+    ]);
     expect(mocks.args('acceptPeering')[0][0]).toMatchObject({ peeringId: PCX });
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'skipped', accept: 'done', route: 'done', 'associate-dns': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'skipped',
+      accept: 'done',
+      route: 'done',
+      'associate-dns': 'skipped',
+    });
     expect((await progressOf(h)).stages.find((s) => s.name === 'initiate')!.detail).toBe('not selected');
     expect(r).toMatchObject({ stagesRun: ['accept', 'route'], peeringId: PCX });
   });
@@ -108,10 +192,17 @@ describe('peerVpc', () => {
   test('a named stage that needs a peering which does not exist fails naming the stage, calling nothing', async () => {
     const h = await peer(input({ stages: ['accept'] }));
     const f = await expectFailure(h, 'StageFailed');
-    expect(f.message).toMatch(/^stage "accept" failed: database .* has no peering with vpc-0123456789abcdef0 yet: run the initiate stage first$/);
+    expect(f.message).toMatch(
+      /^stage "accept" failed: database .* has no peering with vpc-0123456789abcdef0 yet: run the initiate stage first$/,
+    );
     expect(f.details).toEqual([{ stage: 'accept' }]);
     expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe']);
-    expect(await stagesOf(h)).toMatchObject({ initiate: 'skipped', accept: 'failed', route: 'pending', 'associate-dns': 'pending' });
+    expect(await stagesOf(h)).toMatchObject({
+      initiate: 'skipped',
+      accept: 'failed',
+      route: 'pending',
+      'associate-dns': 'pending',
+    });
   });
 
   test('a failing stage fails the run as StageFailed naming it; later stages stay pending and nothing is undone', async () => {
@@ -120,14 +211,27 @@ describe('peerVpc', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "accept" failed: peering pcx-x is rejected: it cannot be accepted');
     expect(f.details).toEqual([{ stage: 'accept' }]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'done', accept: 'failed', route: 'pending', 'associate-dns': 'pending' });
-    expect((await progressOf(h)).stages.find((s) => s.name === 'accept')!.error).toBe('peering pcx-x is rejected: it cannot be accepted');
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'done',
+      accept: 'failed',
+      route: 'pending',
+      'associate-dns': 'pending',
+    });
+    expect((await progressOf(h)).stages.find((s) => s.name === 'accept')!.error).toBe(
+      'peering pcx-x is rejected: it cannot be accepted',
+    );
     expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering']);
   });
 
   test('a database side without a hosted zone fails associate-dns without calling Route 53', async () => {
     mocks.set('databaseDescribe', async () => ({ database: { cidr: DB_CIDR, status: 'available' } }));
-    mocks.set('databaseInitiate', async () => ({ changed: true, peeringId: PCX, databaseCidr: DB_CIDR, detail: 'requested' }));
+    mocks.set('databaseInitiate', async () => ({
+      changed: true,
+      peeringId: PCX,
+      databaseCidr: DB_CIDR,
+      detail: 'requested',
+    }));
     const h = await peer(input());
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "associate-dns" failed: database .* has no private hosted zone to associate/);
@@ -144,7 +248,13 @@ describe('peerVpc', () => {
     const f = await expectFailure(h, 'InvalidInput');
     expect(f.message).toMatch(message);
     expect(mocks.names()).toEqual([]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'failed', initiate: 'pending', accept: 'pending', route: 'pending', 'associate-dns': 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'failed',
+      initiate: 'pending',
+      accept: 'pending',
+      route: 'pending',
+      'associate-dns': 'pending',
+    });
   });
 
   test('cancelled while initiate waits: the waiting activity is cancelled, the peering request is deleted, the run ends cancelled', async () => {
@@ -171,11 +281,25 @@ describe('peerVpc', () => {
     }
     expect(cancelledSeen).toBe(true); // the workflow waited for the activity to stop (WAIT_CANCELLATION_COMPLETED)
     // No peering id yet: only the database-side request (tagged with the run) is deleted.
-    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'databaseDescribe', 'databaseDeletePeering']);
+    expect(mocks.names()).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'databaseInitiate',
+      'databaseDescribe',
+      'databaseDeletePeering',
+    ]);
     const runId = (await h.describe()).runId;
     expect(mocks.args('databaseInitiate')[0][2]).toBe(runId);
-    expect(mocks.args('databaseDeletePeering')).toEqual([[expect.objectContaining({ databaseId: i.databaseId, vpcId: CUSTOMER_VPC }), CUSTOMER, { runId }]]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'failed', accept: 'pending', route: 'pending', 'associate-dns': 'pending' });
+    expect(mocks.args('databaseDeletePeering')).toEqual([
+      [expect.objectContaining({ databaseId: i.databaseId, vpcId: CUSTOMER_VPC }), CUSTOMER, { runId }],
+    ]);
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'failed',
+      accept: 'pending',
+      route: 'pending',
+      'associate-dns': 'pending',
+    });
     expect((await progressOf(h)).stages.find((s) => s.name === 'initiate')!.error).toBe('cancelled');
   });
 
@@ -190,12 +314,22 @@ describe('peerVpc', () => {
     gate.release();
     await expectCancelled(h);
     expect(mocks.names()).toEqual([
-      'resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering', 'ensureCustomerRoutes', 'databaseReturnRoute',
-      'databaseDescribe', 'removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering',
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'databaseInitiate',
+      'acceptPeering',
+      'ensureCustomerRoutes',
+      'databaseReturnRoute',
+      'databaseDescribe',
+      'removeCustomerRoutes',
+      'databaseRemoveReturnRoute',
+      'databaseDeletePeering',
     ]);
     expect(mocks.args('databaseDeletePeering')[0][2]).toEqual({ peeringId: PCX, runId: (await h.describe()).runId });
     expect(mocks.args('removeCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, peeringId: PCX }]]);
-    expect(mocks.args('databaseRemoveReturnRoute')).toEqual([[expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER, PCX]]);
+    expect(mocks.args('databaseRemoveReturnRoute')).toEqual([
+      [expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER, PCX],
+    ]);
     expect(await stagesOf(h)).toMatchObject({ route: 'done', 'associate-dns': 'failed' });
   });
 
@@ -211,7 +345,13 @@ describe('peerVpc', () => {
     expect(mocks.names().slice(-5)).toEqual(UNDO);
     expect(mocks.args('disassociateVpcFromZone')).toEqual([[ASSOCIATION]]);
     expect(mocks.args('removeCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, peeringId: PCX }]]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', initiate: 'done', accept: 'done', route: 'done', 'associate-dns': 'done' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      initiate: 'done',
+      accept: 'done',
+      route: 'done',
+      'associate-dns': 'done',
+    });
   });
 
   test('cancelled while associating, when the VPC was associated before the run: the association is kept', async () => {
@@ -225,10 +365,14 @@ describe('peerVpc', () => {
     gate.release();
     await expectCancelled(h);
     expect(mocks.names()).not.toContain('disassociateVpcFromZone');
-    expect(mocks.names().slice(-3)).toEqual(['removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering']);
+    expect(mocks.names().slice(-3)).toEqual([
+      'removeCustomerRoutes',
+      'databaseRemoveReturnRoute',
+      'databaseDeletePeering',
+    ]);
   });
 
-  test('cancelled when the peering carries another run\'s id: nothing of it is undone', async () => {
+  test("cancelled when the peering carries another run's id: nothing of it is undone", async () => {
     const gate = new Gate();
     let calls = 0;
     mocks.set('databaseDescribe', async () => ({
@@ -261,16 +405,33 @@ describe('peerVpc', () => {
 describe('unpeerVpc', () => {
   test('a full run removes the association, the routes on both sides and the peering, in order', async () => {
     mocks.set('databaseDescribe', async () => ({
-      database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' }, peering: { peeringId: PCX, status: 'active' },
+      database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' },
+      peering: { peeringId: PCX, status: 'active' },
     }));
     const i = input({ cloud: { kind: 'aws', roleArn: 'arn:aws:iam::222222222222:role/db-owner' } });
     const h = await unpeer(i);
     const r = await h.result();
-    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'disassociateVpcFromZone', 'removeCustomerRoutes', 'databaseRemoveReturnRoute', 'databaseDeletePeering']);
-    expect(mocks.args('disassociateVpcFromZone')).toEqual([[{ ...ASSOCIATION, zoneOwnerRoleArn: 'arn:aws:iam::222222222222:role/db-owner' }]]);
+    expect(mocks.names()).toEqual([
+      'resolveCustomerVpc',
+      'databaseDescribe',
+      'disassociateVpcFromZone',
+      'removeCustomerRoutes',
+      'databaseRemoveReturnRoute',
+      'databaseDeletePeering',
+    ]);
+    expect(mocks.args('disassociateVpcFromZone')).toEqual([
+      [{ ...ASSOCIATION, zoneOwnerRoleArn: 'arn:aws:iam::222222222222:role/db-owner' }],
+    ]);
     expect(mocks.args('removeCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, peeringId: PCX }]]);
-    expect(mocks.args('databaseDeletePeering')).toEqual([[expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER]]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', 'disassociate-dns': 'done', 'remove-routes': 'done', 'delete-peering': 'done' });
+    expect(mocks.args('databaseDeletePeering')).toEqual([
+      [expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER],
+    ]);
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      'disassociate-dns': 'done',
+      'remove-routes': 'done',
+      'delete-peering': 'done',
+    });
     expect(r).toEqual({ databaseId: i.databaseId, vpcId: CUSTOMER_VPC, peeringId: PCX, removed: true });
   });
 
@@ -281,7 +442,12 @@ describe('unpeerVpc', () => {
     const r = await h.result();
     expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'databaseDeletePeering']);
     expect(mocks.args('databaseDeletePeering')[0][1]).toEqual(customerVpc(REGION, 'default'));
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', 'disassociate-dns': 'skipped', 'remove-routes': 'skipped', 'delete-peering': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      'disassociate-dns': 'skipped',
+      'remove-routes': 'skipped',
+      'delete-peering': 'skipped',
+    });
     expect(r).toMatchObject({ vpcId: DEFAULT_VPC, removed: false });
   });
 
@@ -292,7 +458,12 @@ describe('unpeerVpc', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "remove-routes" failed: database network unreachable');
     expect(f.details).toEqual([{ stage: 'remove-routes' }]);
-    expect(await stagesOf(h)).toEqual({ prepare: 'done', 'disassociate-dns': 'done', 'remove-routes': 'failed', 'delete-peering': 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      prepare: 'done',
+      'disassociate-dns': 'done',
+      'remove-routes': 'failed',
+      'delete-peering': 'pending',
+    });
     expect(mocks.names()).not.toContain('databaseDeletePeering');
   });
 

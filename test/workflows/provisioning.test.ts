@@ -9,14 +9,32 @@
  */
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { SqlPlan } from '../../src/domain/provision';
-import { Gate, MockActivities, expectCancelled, expectFailure, failing, mockedWorld, progressOf, stagesOf, type Impl, type MockedWorld } from '../helpers/mocked-activities';
+import {
+  Gate,
+  MockActivities,
+  expectCancelled,
+  expectFailure,
+  failing,
+  mockedWorld,
+  progressOf,
+  stagesOf,
+  type Impl,
+  type MockedWorld,
+} from '../helpers/mocked-activities';
 
-const step = (detail: string): Impl => async () => ({ changed: true, detail });
-const unchanged = (detail: string): Impl => async () => ({ changed: false, detail });
+const step =
+  (detail: string): Impl =>
+  async () => ({ changed: true, detail });
+const unchanged =
+  (detail: string): Impl =>
+  async () => ({ changed: false, detail });
 
 function engineSteps(engine: 'postgres' | 'mysql'): Record<string, Impl> {
   return {
-    [`${engine}Connect`]: async () => ({ serverVersion: '16.2', detail: `${engine} 16.2, admin can create databases and users` }),
+    [`${engine}Connect`]: async () => ({
+      serverVersion: '16.2',
+      detail: `${engine} 16.2, admin can create databases and users`,
+    }),
     [`${engine}EnsureDatabase`]: step('created database'),
     [`${engine}EnsureUser`]: step('created user'),
     [`${engine}Grant`]: step('granted'),
@@ -30,7 +48,10 @@ const mocks = new MockActivities({
   ...engineSteps('postgres'),
   ...engineSteps('mysql'),
   checkCredentialsTarget: async () => undefined,
-  storeCredentials: async (plan: SqlPlan) => ({ changed: true, credentialsRef: `file:${(plan.credentialsTarget as { path: string }).path}` }),
+  storeCredentials: async (plan: SqlPlan) => ({
+    changed: true,
+    credentialsRef: `file:${(plan.credentialsTarget as { path: string }).path}`,
+  }),
   removeCredentials: async () => ({ changed: true }),
 });
 let w: MockedWorld;
@@ -45,26 +66,59 @@ beforeEach(() => mocks.reset());
 
 const CREDS = { kind: 'file', path: '/tmp/dbops-workflow-tests/acme.json' };
 const SERVER = { host: 'db.example.internal', adminUser: 'dbadmin', adminPasswordRef: 'env:ADMIN_PW' };
-const input = (over: Record<string, unknown> = {}) => ({ engine: 'postgres', server: SERVER, tenant: 'acme-prod', credentialsTarget: CREDS, ...over });
+const input = (over: Record<string, unknown> = {}) => ({
+  engine: 'postgres',
+  server: SERVER,
+  tenant: 'acme-prod',
+  credentialsTarget: CREDS,
+  ...over,
+});
 const PG_PLAN = {
-  engine: 'postgres', server: { ...SERVER, port: 5432 }, database: 'acme_prod', user: 'acme_prod_app', auth: 'password', sslMode: 'disable', credentialsTarget: CREDS,
+  engine: 'postgres',
+  server: { ...SERVER, port: 5432 },
+  database: 'acme_prod',
+  user: 'acme_prod_app',
+  auth: 'password',
+  sslMode: 'disable',
+  credentialsTarget: CREDS,
 };
 
 describe('provisionDatabase', () => {
-  const provision = (i: object): Promise<WorkflowHandleWithFirstExecutionRunId> => w.start('provisionDatabase', 'prov', [i]);
-  const ALL_DONE = { validate: 'done', connect: 'done', 'ensure-database': 'done', 'ensure-user': 'done', grant: 'done', verify: 'done', 'store-credentials': 'done' };
+  const provision = (i: object): Promise<WorkflowHandleWithFirstExecutionRunId> =>
+    w.start('provisionDatabase', 'prov', [i]);
+  const ALL_DONE = {
+    validate: 'done',
+    connect: 'done',
+    'ensure-database': 'done',
+    'ensure-user': 'done',
+    grant: 'done',
+    verify: 'done',
+    'store-credentials': 'done',
+  };
 
-  test('a full run calls the engine\'s steps in order with the plan (names derived, run id set) and ends with every stage done', async () => {
+  test("a full run calls the engine's steps in order with the plan (names derived, run id set) and ends with every stage done", async () => {
     const h = await provision(input());
     const r = await h.result();
     expect(mocks.names()).toEqual([
-      'postgresConnect', 'checkCredentialsTarget', 'postgresEnsureDatabase', 'postgresEnsureUser', 'postgresGrant', 'postgresVerify', 'storeCredentials',
+      'postgresConnect',
+      'checkCredentialsTarget',
+      'postgresEnsureDatabase',
+      'postgresEnsureUser',
+      'postgresGrant',
+      'postgresVerify',
+      'storeCredentials',
     ]);
     const plan = { ...PG_PLAN, runId: h.firstExecutionRunId };
     for (const c of mocks.calls) expect(c.args).toEqual([plan]);
     expect(await stagesOf(h)).toEqual(ALL_DONE);
     expect(r).toEqual({
-      engine: 'postgres', host: SERVER.host, port: 5432, database: 'acme_prod', user: 'acme_prod_app', auth: 'password', sslMode: 'disable',
+      engine: 'postgres',
+      host: SERVER.host,
+      port: 5432,
+      database: 'acme_prod',
+      user: 'acme_prod_app',
+      auth: 'password',
+      sslMode: 'disable',
       credentialsRef: `file:${CREDS.path}`,
     });
     expect((await progressOf(h)).result).toEqual(r);
@@ -75,9 +129,23 @@ describe('provisionDatabase', () => {
     mocks.set('storeCredentials', async () => ({ changed: false, credentialsRef: `file:${CREDS.path}` }));
     const h = await provision(input({ engine: 'mysql', server: { ...SERVER, port: 3307 } }));
     const r = await h.result();
-    expect(mocks.names()).toEqual(['mysqlConnect', 'checkCredentialsTarget', 'mysqlEnsureDatabase', 'mysqlEnsureUser', 'mysqlGrant', 'mysqlVerify', 'storeCredentials']);
+    expect(mocks.names()).toEqual([
+      'mysqlConnect',
+      'checkCredentialsTarget',
+      'mysqlEnsureDatabase',
+      'mysqlEnsureUser',
+      'mysqlGrant',
+      'mysqlVerify',
+      'storeCredentials',
+    ]);
     expect(mocks.args('mysqlEnsureDatabase')[0][0]).toMatchObject({ engine: 'mysql', server: { port: 3307 } });
-    expect(await stagesOf(h)).toEqual({ ...ALL_DONE, 'ensure-database': 'skipped', 'ensure-user': 'skipped', grant: 'skipped', 'store-credentials': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      ...ALL_DONE,
+      'ensure-database': 'skipped',
+      'ensure-user': 'skipped',
+      grant: 'skipped',
+      'store-credentials': 'skipped',
+    });
     expect(r).toMatchObject({ engine: 'mysql', port: 3307, credentialsRef: `file:${CREDS.path}` });
   });
 
@@ -87,12 +155,23 @@ describe('provisionDatabase', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "grant" failed: permission denied to grant');
     expect(f.details).toEqual([{ stage: 'grant' }]);
-    expect(await stagesOf(h)).toEqual({ ...ALL_DONE, grant: 'failed', verify: 'pending', 'store-credentials': 'pending' });
-    expect(mocks.names()).toEqual(['postgresConnect', 'checkCredentialsTarget', 'postgresEnsureDatabase', 'postgresEnsureUser', 'postgresGrant']);
+    expect(await stagesOf(h)).toEqual({
+      ...ALL_DONE,
+      grant: 'failed',
+      verify: 'pending',
+      'store-credentials': 'pending',
+    });
+    expect(mocks.names()).toEqual([
+      'postgresConnect',
+      'checkCredentialsTarget',
+      'postgresEnsureDatabase',
+      'postgresEnsureUser',
+      'postgresGrant',
+    ]);
   });
 
   test('an unusable credentials target fails connect, before anything is created', async () => {
-    mocks.set('checkCredentialsTarget', failing('credentials file /tmp/x is not this tenant\'s', 'NotOwnedByDbops'));
+    mocks.set('checkCredentialsTarget', failing("credentials file /tmp/x is not this tenant's", 'NotOwnedByDbops'));
     const h = await provision(input());
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "connect" failed: credentials file/);
@@ -109,13 +188,30 @@ describe('provisionDatabase', () => {
     gate.release();
     await expectCancelled(h);
     expect(mocks.names()).toEqual([
-      'postgresConnect', 'checkCredentialsTarget', 'postgresEnsureDatabase', 'postgresEnsureUser',
-      'postgresDropUser', 'postgresDropDatabase', 'removeCredentials',
+      'postgresConnect',
+      'checkCredentialsTarget',
+      'postgresEnsureDatabase',
+      'postgresEnsureUser',
+      'postgresDropUser',
+      'postgresDropDatabase',
+      'removeCredentials',
     ]);
     // The undo names this run: the activities drop only what carries its run id in their mark.
-    const undo = { ...PG_PLAN, runId: h.firstExecutionRunId, reclaimPolicy: 'delete', madeByRun: h.firstExecutionRunId };
-    for (const a of ['postgresDropUser', 'postgresDropDatabase', 'removeCredentials']) expect(mocks.args(a)).toEqual([[undo]]);
-    expect(await stagesOf(h)).toEqual({ ...ALL_DONE, 'ensure-user': 'done', grant: 'failed', verify: 'pending', 'store-credentials': 'pending' });
+    const undo = {
+      ...PG_PLAN,
+      runId: h.firstExecutionRunId,
+      reclaimPolicy: 'delete',
+      madeByRun: h.firstExecutionRunId,
+    };
+    for (const a of ['postgresDropUser', 'postgresDropDatabase', 'removeCredentials'])
+      expect(mocks.args(a)).toEqual([[undo]]);
+    expect(await stagesOf(h)).toEqual({
+      ...ALL_DONE,
+      'ensure-user': 'done',
+      grant: 'failed',
+      verify: 'pending',
+      'store-credentials': 'pending',
+    });
     expect((await progressOf(h)).stages.find((s) => s.name === 'grant')!.error).toBe('cancelled');
   });
 
@@ -127,8 +223,17 @@ describe('provisionDatabase', () => {
     await h.cancel();
     gate.release();
     await expectCancelled(h);
-    expect(mocks.names().slice(-4)).toEqual(['storeCredentials', 'mysqlDropUser', 'mysqlDropDatabase', 'removeCredentials']);
-    expect(mocks.args('mysqlDropUser')[0][0]).toMatchObject({ engine: 'mysql', madeByRun: h.firstExecutionRunId, reclaimPolicy: 'delete' });
+    expect(mocks.names().slice(-4)).toEqual([
+      'storeCredentials',
+      'mysqlDropUser',
+      'mysqlDropDatabase',
+      'removeCredentials',
+    ]);
+    expect(mocks.args('mysqlDropUser')[0][0]).toMatchObject({
+      engine: 'mysql',
+      madeByRun: h.firstExecutionRunId,
+      reclaimPolicy: 'delete',
+    });
     expect(await stagesOf(h)).toEqual(ALL_DONE);
   });
 
@@ -171,8 +276,20 @@ describe('deprovisionDatabase', () => {
     const r = await h.result();
     expect(mocks.names()).toEqual(['postgresConnect', 'postgresDropDatabase', 'postgresDropUser', 'removeCredentials']);
     for (const c of mocks.calls) expect(c.args).toEqual([{ ...PG_PLAN, reclaimPolicy: 'delete' }]);
-    expect(await stagesOf(h)).toEqual({ validate: 'done', connect: 'done', 'drop-database': 'done', 'drop-user': 'done', 'remove-credentials': 'done' });
-    expect(r).toEqual({ database: 'acme_prod', user: 'acme_prod_app', reclaimPolicy: 'delete', databaseDropped: true, userDropped: true });
+    expect(await stagesOf(h)).toEqual({
+      validate: 'done',
+      connect: 'done',
+      'drop-database': 'done',
+      'drop-user': 'done',
+      'remove-credentials': 'done',
+    });
+    expect(r).toEqual({
+      database: 'acme_prod',
+      user: 'acme_prod_app',
+      reclaimPolicy: 'delete',
+      databaseDropped: true,
+      userDropped: true,
+    });
   });
 
   test('reclaim "retain" without a credentials target: the kept database shows skipped, remove-credentials is skipped', async () => {
@@ -180,7 +297,13 @@ describe('deprovisionDatabase', () => {
     const h = await deprovision(input({ engine: 'mysql', reclaimPolicy: 'retain', credentialsTarget: undefined }));
     const r = await h.result();
     expect(mocks.names()).toEqual(['mysqlConnect', 'mysqlDropDatabase', 'mysqlDropUser']);
-    expect(await stagesOf(h)).toEqual({ validate: 'done', connect: 'done', 'drop-database': 'skipped', 'drop-user': 'done', 'remove-credentials': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      validate: 'done',
+      connect: 'done',
+      'drop-database': 'skipped',
+      'drop-user': 'done',
+      'remove-credentials': 'skipped',
+    });
     expect((await progressOf(h)).stages[4].detail).toBe('no credentials target given');
     expect(r).toMatchObject({ reclaimPolicy: 'retain', databaseDropped: false, userDropped: true });
   });
@@ -191,18 +314,33 @@ describe('deprovisionDatabase', () => {
     mocks.set('removeCredentials', async () => ({ changed: false }));
     const h = await deprovision(input({ reclaimPolicy: 'delete' }));
     const r = await h.result();
-    expect(await stagesOf(h)).toEqual({ validate: 'done', connect: 'done', 'drop-database': 'skipped', 'drop-user': 'skipped', 'remove-credentials': 'skipped' });
+    expect(await stagesOf(h)).toEqual({
+      validate: 'done',
+      connect: 'done',
+      'drop-database': 'skipped',
+      'drop-user': 'skipped',
+      'remove-credentials': 'skipped',
+    });
     expect((await progressOf(h)).stages[4].detail).toBe('nothing stored');
     expect(r).toMatchObject({ databaseDropped: false, userDropped: false });
   });
 
   test('a failing stage fails the run naming it; the credentials are not removed', async () => {
-    mocks.set('postgresDropUser', failing('role "acme_prod_app" cannot be dropped because some objects depend on it', 'SqlError'));
+    mocks.set(
+      'postgresDropUser',
+      failing('role "acme_prod_app" cannot be dropped because some objects depend on it', 'SqlError'),
+    );
     const h = await deprovision(input({ reclaimPolicy: 'delete' }));
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "drop-user" failed: role "acme_prod_app" cannot be dropped/);
     expect(mocks.names()).toEqual(['postgresConnect', 'postgresDropDatabase', 'postgresDropUser']);
-    expect(await stagesOf(h)).toEqual({ validate: 'done', connect: 'done', 'drop-database': 'done', 'drop-user': 'failed', 'remove-credentials': 'pending' });
+    expect(await stagesOf(h)).toEqual({
+      validate: 'done',
+      connect: 'done',
+      'drop-database': 'done',
+      'drop-user': 'failed',
+      'remove-credentials': 'pending',
+    });
   });
 
   test('invalid input (no reclaimPolicy) fails as InvalidInput and calls no activity', async () => {

@@ -17,10 +17,16 @@ export function createDatabaseNetworkActivities(deps: { aws: AwsClients; authori
 
   return {
     /** The database network if it exists already (its VPC and CIDR). Read-only. */
-    async findDatabaseNetwork(o: NetworkRef & { zoneName?: string }): Promise<{ vpcId: string; cidr: string } | undefined> {
+    async findDatabaseNetwork(
+      o: NetworkRef & { zoneName?: string },
+    ): Promise<{ vpcId: string; cidr: string } | undefined> {
       // The zone createDatabaseNetwork would make: refused here, in its read-only first stage.
       if (o.zoneName !== undefined) deps.authority.privateZoneName(o.zoneName);
-      const v = await awsDatabaseSide(deps.aws, { databaseId: o.databaseId, region: o.region, cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) } }).findVpc();
+      const v = await awsDatabaseSide(deps.aws, {
+        databaseId: o.databaseId,
+        region: o.region,
+        cloud: { kind: 'aws', region: o.region, roleArn: role(o.roleArn) },
+      }).findVpc();
       return v ? { vpcId: v.VpcId!, cidr: v.CidrBlock! } : undefined;
     },
     async createDatabaseVpc(o: NetworkRef & { cidr: string; runId?: string }) {

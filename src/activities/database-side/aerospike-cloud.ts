@@ -12,7 +12,6 @@ import { httpService } from '../http';
 import { pollUntil } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
 
-
 interface ApiPeering {
   id?: string;
   vpcId: string;
@@ -44,29 +43,44 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
   let secrets: string[] = [];
 
   // No redirects (http.ts): a 307 would re-post the client secret, any redirect would carry the bearer token.
-  const http = httpService({ label: 'Aerospike Cloud API', unavailableType: 'CloudApiUnavailable', timeoutMs, fetch: o.fetch, secrets: () => secrets });
+  const http = httpService({
+    label: 'Aerospike Cloud API',
+    unavailableType: 'CloudApiUnavailable',
+    timeoutMs,
+    fetch: o.fetch,
+    secrets: () => secrets,
+  });
   const { send, errorText } = http;
 
   async function token(force = false): Promise<string> {
-    const [clientId, clientSecret] = await Promise.all([
-      o.account.clientId(),
-      o.account.clientSecret(),
-    ]);
+    const [clientId, clientSecret] = await Promise.all([o.account.clientId(), o.account.clientSecret()]);
     secrets = [clientId, clientSecret];
     // Keyed by the secret's hash too: a changed secret must not reuse a token from the old one.
     const key = `${tokenUrl}|${clientId}|${crypto.createHash('sha256').update(clientSecret).digest('hex')}`;
     const cached = tokens.get(key);
     if (!force && cached && cached.expiresAt > Date.now() + 60_000) return cached.token;
-    const res = await send(tokenUrl, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
-    }, 'token request');
+    const res = await send(
+      tokenUrl,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: clientId,
+          client_secret: clientSecret,
+        }).toString(),
+      },
+      'token request',
+    );
     if (!res.ok) {
-      throw ApplicationFailure.nonRetryable(`Aerospike Cloud rejected the API credentials (HTTP ${res.status}: ${await errorText(res)})`, 'CloudAuthFailed');
+      throw ApplicationFailure.nonRetryable(
+        `Aerospike Cloud rejected the API credentials (HTTP ${res.status}: ${await errorText(res)})`,
+        'CloudAuthFailed',
+      );
     }
     const j = (await res.json()) as { access_token?: string; expires_in?: number };
-    if (!j.access_token) throw ApplicationFailure.nonRetryable('Aerospike Cloud token reply has no access_token', 'CloudAuthFailed');
+    if (!j.access_token)
+      throw ApplicationFailure.nonRetryable('Aerospike Cloud token reply has no access_token', 'CloudAuthFailed');
     secrets.push(j.access_token);
     tokens.set(key, { token: j.access_token, expiresAt: Date.now() + (j.expires_in ?? 300) * 1000 });
     return j.access_token;
@@ -76,23 +90,40 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
   async function api(method: string, url: string, what: string, body?: unknown): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       const t = await token(attempt > 0);
-      const res = await send(url, {
-        method,
-        headers: { Authorization: `Bearer ${t}`, Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
-        body: body ? JSON.stringify(body) : undefined,
-      }, what);
+      const res = await send(
+        url,
+        {
+          method,
+          headers: {
+            Authorization: `Bearer ${t}`,
+            Accept: 'application/json',
+            ...(body ? { 'Content-Type': 'application/json' } : {}),
+          },
+          body: body ? JSON.stringify(body) : undefined,
+        },
+        what,
+      );
       if ((res.status === 401 || res.status === 403) && attempt === 0) {
         tokens.clear();
         continue;
       }
       if (res.status === 401 || res.status === 403) {
-        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API ${what}: not authorised (HTTP ${res.status}: ${await errorText(res)})`, 'CloudAuthFailed');
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API ${what}: not authorised (HTTP ${res.status}: ${await errorText(res)})`,
+          'CloudAuthFailed',
+        );
       }
       if (res.status === 404 && what.startsWith('get cluster')) {
-        throw ApplicationFailure.nonRetryable(`database ${plan.databaseId} not found in Aerospike Cloud`, 'DatabaseNotFound');
+        throw ApplicationFailure.nonRetryable(
+          `database ${plan.databaseId} not found in Aerospike Cloud`,
+          'DatabaseNotFound',
+        );
       }
       if (res.status === 400 || res.status === 409 || res.status === 422) {
-        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API ${what} refused: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API ${what} refused: HTTP ${res.status}: ${await errorText(res)}`,
+          'CloudApiRejected',
+        );
       }
       return res;
     }
@@ -100,7 +131,11 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
 
   async function getCluster(): Promise<{ infrastructure?: { cidrBlock?: string }; health?: { status?: string } }> {
     const res = await api('GET', cluster, 'get cluster');
-    if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API get cluster: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+    if (!res.ok)
+      throw ApplicationFailure.nonRetryable(
+        `Aerospike Cloud API get cluster: HTTP ${res.status}: ${await errorText(res)}`,
+        'CloudApiRejected',
+      );
     return (await res.json()) as { infrastructure?: { cidrBlock?: string }; health?: { status?: string } };
   }
 
@@ -108,7 +143,11 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
     const all: ApiPeering[] = [];
     for (;;) {
       const res = await api('GET', `${cluster}/vpc-peerings?limit=${pageSize}&offset=${all.length}`, 'list peerings');
-      if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API list peerings: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+      if (!res.ok)
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API list peerings: HTTP ${res.status}: ${await errorText(res)}`,
+          'CloudApiRejected',
+        );
       const j = (await res.json()) as { vpcPeerings?: ApiPeering[]; count?: number };
       const page = j.vpcPeerings ?? [];
       all.push(...page);
@@ -132,15 +171,24 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
       return { cidr: c.infrastructure?.cidrBlock ?? '', status: c.health?.status ?? 'unknown', hostedZoneId: zone };
     },
     async waitReady(timing: Timing & { initiateTimeout: string }) {
-      return pollUntil({ what: `database ${plan.databaseId} to finish provisioning`, interval: timing.pollInterval, timeout: timing.initiateTimeout }, async () => {
-        const c = await getCluster();
-        const status = c.health?.status ?? 'unknown';
-        if (status === 'provisioning' || !c.infrastructure?.cidrBlock) return { done: false, status };
-        return { done: true, value: { cidr: c.infrastructure.cidrBlock, status } };
-      });
+      return pollUntil(
+        {
+          what: `database ${plan.databaseId} to finish provisioning`,
+          interval: timing.pollInterval,
+          timeout: timing.initiateTimeout,
+        },
+        async () => {
+          const c = await getCluster();
+          const status = c.health?.status ?? 'unknown';
+          if (status === 'provisioning' || !c.infrastructure?.cidrBlock) return { done: false, status };
+          return { done: true, value: { cidr: c.infrastructure.cidrBlock, status } };
+        },
+      );
     },
     async findPeering(customer: CustomerVpc) {
-      const p = (await listPeerings()).find((x) => x.vpcId === customer.vpcId && !['deleted', 'deleting'].includes(x.status ?? ''));
+      const p = (await listPeerings()).find(
+        (x) => x.vpcId === customer.vpcId && !['deleted', 'deleting'].includes(x.status ?? ''),
+      );
       return p ? toPeering(p) : undefined;
     },
     async requestPeering(customer: CustomerVpc, secure: boolean) {
@@ -151,7 +199,11 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
         region: customer.region,
         isSecureConnection: secure,
       });
-      if (!res.ok) throw ApplicationFailure.nonRetryable(`Aerospike Cloud API create peering: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+      if (!res.ok)
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API create peering: HTTP ${res.status}: ${await errorText(res)}`,
+          'CloudApiRejected',
+        );
     },
     async ensureReturnRoute() {
       return { changed: false, detail: 'return route managed by Aerospike Cloud' };
@@ -161,9 +213,16 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
     },
     async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
       if (!peering.peeringId) return;
-      const res = await api('DELETE', `${cluster}/vpc-peerings/${encodeURIComponent(peering.peeringId)}`, 'delete peering');
+      const res = await api(
+        'DELETE',
+        `${cluster}/vpc-peerings/${encodeURIComponent(peering.peeringId)}`,
+        'delete peering',
+      );
       if (!res.ok && res.status !== 404) {
-        throw ApplicationFailure.nonRetryable(`Aerospike Cloud API delete peering: HTTP ${res.status}: ${await errorText(res)}`, 'CloudApiRejected');
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API delete peering: HTTP ${res.status}: ${await errorText(res)}`,
+          'CloudApiRejected',
+        );
       }
     },
     async authorizeZone() {

@@ -33,7 +33,10 @@ export const bareZone = (id: string) => id.replace(/^\/hostedzone\//, '');
 
 type AwsCloud = Extract<PeeringPlan['cloud'], { kind: 'aws' }>;
 
-export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databaseId' | 'region'> & { cloud: AwsCloud }): DatabaseSide & {
+export function awsDatabaseSide(
+  aws: AwsClients,
+  plan: Pick<PeeringPlan, 'databaseId' | 'region'> & { cloud: AwsCloud },
+): DatabaseSide & {
   region: string;
   findVpc(): Promise<Vpc | undefined>;
 } {
@@ -43,8 +46,12 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
   const r53 = () => aws.route53(roleArn);
 
   async function findVpc(): Promise<Vpc | undefined> {
-    const r = await ec2().send(new DescribeVpcsCommand({ Filters: [{ Name: `tag:${DATABASE_TAG}`, Values: [plan.databaseId] }] }));
-    return (r.Vpcs ?? []).find((v) => (v.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId));
+    const r = await ec2().send(
+      new DescribeVpcsCommand({ Filters: [{ Name: `tag:${DATABASE_TAG}`, Values: [plan.databaseId] }] }),
+    );
+    return (r.Vpcs ?? []).find((v) =>
+      (v.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId),
+    );
   }
 
   async function vpc(): Promise<Vpc> {
@@ -63,18 +70,27 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
     for (const z of list.HostedZoneSummaries ?? []) {
       const id = bareZone(z.HostedZoneId!);
       const tags = await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id }));
-      if ((tags.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId)) return id;
+      if ((tags.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId))
+        return id;
     }
     return undefined;
   }
 
   async function peeringsOf(v: Vpc, customer: CustomerVpc) {
-    const r = await ec2().send(new DescribeVpcPeeringConnectionsCommand({
-      Filters: [{ Name: 'requester-vpc-info.vpc-id', Values: [v.VpcId!] }, { Name: 'accepter-vpc-info.vpc-id', Values: [customer.vpcId] }],
-    }));
+    const r = await ec2().send(
+      new DescribeVpcPeeringConnectionsCommand({
+        Filters: [
+          { Name: 'requester-vpc-info.vpc-id', Values: [v.VpcId!] },
+          { Name: 'accepter-vpc-info.vpc-id', Values: [customer.vpcId] },
+        ],
+      }),
+    );
     // Filter in code too: emulators ignore these Filters.
     return (r.VpcPeeringConnections ?? []).filter(
-      (p) => p.RequesterVpcInfo?.VpcId === v.VpcId && p.AccepterVpcInfo?.VpcId === customer.vpcId && LIVE.has(p.Status?.Code ?? ''),
+      (p) =>
+        p.RequesterVpcInfo?.VpcId === v.VpcId &&
+        p.AccepterVpcInfo?.VpcId === customer.vpcId &&
+        LIVE.has(p.Status?.Code ?? ''),
     );
   }
 
@@ -83,7 +99,12 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
     findVpc,
     async describe() {
       const v = await vpc();
-      return { cidr: v.CidrBlock!, hostedZoneId: await zoneOf(v), status: v.State ?? 'available', accountId: v.OwnerId };
+      return {
+        cidr: v.CidrBlock!,
+        hostedZoneId: await zoneOf(v),
+        status: v.State ?? 'available',
+        accountId: v.OwnerId,
+      };
     },
     async waitReady() {
       return side.describe(); // a VPC is usable as soon as it exists
@@ -92,37 +113,60 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
       const v = await vpc();
       const p = (await peeringsOf(v, customer))[0];
       const run = p?.Tags?.find((t) => t.Key === RUN_TAG)?.Value;
-      return p ? { peeringId: p.VpcPeeringConnectionId, status: p.Status?.Code ?? 'unknown', hostedZoneId: await zoneOf(v), ...(run ? { run } : {}) } : undefined;
+      return p
+        ? {
+            peeringId: p.VpcPeeringConnectionId,
+            status: p.Status?.Code ?? 'unknown',
+            hostedZoneId: await zoneOf(v),
+            ...(run ? { run } : {}),
+          }
+        : undefined;
     },
     async requestPeering(customer: CustomerVpc, _secure: boolean, runId?: string) {
       const v = await vpc();
-      await ec2().send(new CreateVpcPeeringConnectionCommand({
-        VpcId: v.VpcId!,
-        PeerVpcId: customer.vpcId,
-        PeerOwnerId: customer.accountId,
-        PeerRegion: customer.region,
-        TagSpecifications: [{ ResourceType: 'vpc-peering-connection', Tags: [
-        { Key: DATABASE_TAG, Value: plan.databaseId }, { Key: 'ManagedBy', Value: 'dbops' }, ...(runId ? [{ Key: RUN_TAG, Value: runId }] : []),
-      ] }],
-      }));
+      await ec2().send(
+        new CreateVpcPeeringConnectionCommand({
+          VpcId: v.VpcId!,
+          PeerVpcId: customer.vpcId,
+          PeerOwnerId: customer.accountId,
+          PeerRegion: customer.region,
+          TagSpecifications: [
+            {
+              ResourceType: 'vpc-peering-connection',
+              Tags: [
+                { Key: DATABASE_TAG, Value: plan.databaseId },
+                { Key: 'ManagedBy', Value: 'dbops' },
+                ...(runId ? [{ Key: RUN_TAG, Value: runId }] : []),
+              ],
+            },
+          ],
+        }),
+      );
     },
     async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {
       const v = await vpc();
       const changes = [];
       for (const cidr of customer.cidrBlocks) {
-        changes.push(...(await ensureRoutesIn(ec2(), { vpcId: v.VpcId!, cidr, peeringId, tables: 'all', force: false })));
+        changes.push(
+          ...(await ensureRoutesIn(ec2(), { vpcId: v.VpcId!, cidr, peeringId, tables: 'all', force: false })),
+        );
       }
       const made = changes.filter((c) => c.action !== 'present');
       return {
         changed: made.length > 0,
-        detail: made.length ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)` : 'return route present',
+        detail: made.length
+          ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)`
+          : 'return route present',
       };
     },
     async removeReturnRoute(_customer: CustomerVpc, peeringId: string) {
       const v = await findVpc();
       if (!v) return { changed: false, detail: 'database network gone' };
       const removed = await removeRoutesIn(ec2(), { vpcId: v.VpcId!, peeringId });
-      return { changed: removed.length > 0, detail: removed.length ? `removed return routes ${removed.join(', ')}` : 'no return route' };
+      return {
+        changed: removed.length > 0,
+        detail: removed.length ? `removed return routes ${removed.join(', ')}` : 'no return route',
+      };
     },
     async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
       if (!peering.peeringId) return;
@@ -137,7 +181,12 @@ export function awsDatabaseSide(aws: AwsClients, plan: Pick<PeeringPlan, 'databa
       const crossAccount = v.OwnerId !== customer.accountId;
       if (crossAccount) {
         // The zone owner authorises; the VPC owner then associates. (Not modelled by moto.)
-        await r53().send(new CreateVPCAssociationAuthorizationCommand({ HostedZoneId: bareZone(hostedZoneId), VPC: { VPCId: customer.vpcId, VPCRegion: customer.region as never } }));
+        await r53().send(
+          new CreateVPCAssociationAuthorizationCommand({
+            HostedZoneId: bareZone(hostedZoneId),
+            VPC: { VPCId: customer.vpcId, VPCRegion: customer.region as never },
+          }),
+        );
       }
       return { crossAccount, zoneOwnerRoleArn: roleArn };
     },

@@ -39,7 +39,10 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
 
   return {
     /** The database (CIDR, hosted zone) and any peering it already has with this VPC. Read-only. */
-    async databaseDescribe(plan: SidePlan, customer: CustomerVpc): Promise<{ database: DatabaseInfo; peering?: DatabasePeering }> {
+    async databaseDescribe(
+      plan: SidePlan,
+      customer: CustomerVpc,
+    ): Promise<{ database: DatabaseInfo; peering?: DatabasePeering }> {
       // Checked here, in the read-only prepare stage, so a refused run changes nothing.
       if ((plan as { force?: boolean }).force) deps.authority.forceRouteCreation();
       const side = sideFor(plan);
@@ -51,7 +54,11 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
      * Initiate: waits for the database to be ready, asks for the peering unless one exists, then
      * waits (bounded) until the database side reports its pcx id.
      */
-    async databaseInitiate(plan: SidePlan, customer: CustomerVpc, runId?: string): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
+    async databaseInitiate(
+      plan: SidePlan,
+      customer: CustomerVpc,
+      runId?: string,
+    ): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
       const side = sideFor(plan);
       const database = await side.waitReady(plan.timing);
       let requested = false;
@@ -60,12 +67,20 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
         requested = true;
       }
       const peering = await pollUntil(
-        { what: `the database side to report a peering id for ${customer.vpcId}`, interval: plan.timing.pollInterval, timeout: plan.timing.initiateTimeout },
+        {
+          what: `the database side to report a peering id for ${customer.vpcId}`,
+          interval: plan.timing.pollInterval,
+          timeout: plan.timing.initiateTimeout,
+        },
         async () => {
           const p = await side.findPeering(customer);
           if (!p) return { done: false, status: 'not listed yet' };
           const s = initiateSettled(p);
-          if (s === 'fail') throw ApplicationFailure.nonRetryable(`the database side reports the peering for ${customer.vpcId} as ${p.status}`, 'PeeringFailed');
+          if (s === 'fail')
+            throw ApplicationFailure.nonRetryable(
+              `the database side reports the peering for ${customer.vpcId} as ${p.status}`,
+              'PeeringFailed',
+            );
           return s === 'ready' ? { done: true, value: p } : { done: false, status: p.status };
         },
       );
@@ -94,11 +109,19 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
      * Deletes the peering with the customer VPC. `only` (the undo of a cancelled peerVpc): only the
      * peering with that id, and on AWS only when it carries that run's tag.
      */
-    async databaseDeletePeering(plan: SidePlan, customer: CustomerVpc, only?: { peeringId?: string; runId?: string }): Promise<StepResult> {
+    async databaseDeletePeering(
+      plan: SidePlan,
+      customer: CustomerVpc,
+      only?: { peeringId?: string; runId?: string },
+    ): Promise<StepResult> {
       const side = sideFor(plan);
       const p = await side.findPeering(customer);
       if (!p) return { changed: false, detail: `no peering with ${customer.vpcId}` };
-      if (only && ((only.peeringId !== undefined && p.peeringId !== only.peeringId) || (only.runId !== undefined && p.run !== only.runId))) {
+      if (
+        only &&
+        ((only.peeringId !== undefined && p.peeringId !== only.peeringId) ||
+          (only.runId !== undefined && p.run !== only.runId))
+      ) {
         return { changed: false, detail: `kept ${p.peeringId ?? 'the peering request'}: this run did not make it` };
       }
       await side.deletePeering(customer, p);

@@ -31,7 +31,10 @@ export interface DatabaseSide {
   removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
   deletePeering(customer: CustomerVpc, peering: DatabasePeering): Promise<void>;
   /** Lets the customer account associate its VPC with the zone (cross-account AWS kind). */
-  authorizeZone(customer: CustomerVpc, hostedZoneId: string): Promise<{ crossAccount: boolean; zoneOwnerRoleArn?: string }>;
+  authorizeZone(
+    customer: CustomerVpc,
+    hostedZoneId: string,
+  ): Promise<{ crossAccount: boolean; zoneOwnerRoleArn?: string }>;
 }
 
 export type SideFactory = (plan: Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud'>) => DatabaseSide;

@@ -69,11 +69,24 @@ export async function resolveServer(plan: SqlPlan, deps: SqlDeps): Promise<Resol
     if (!deps.iamToken) throw new Error('IAM admin login is not configured on this worker');
     password = () => deps.iamToken!(s.host, s.port, s.adminUser, iam.region);
   }
-  return { host, port, adminUser: s.adminUser, adminDatabase: s.adminDatabase ?? 'postgres', entryName: s.name, adopt: s.adopt, adminPassword: password, tls, secrets };
+  return {
+    host,
+    port,
+    adminUser: s.adminUser,
+    adminDatabase: s.adminDatabase ?? 'postgres',
+    entryName: s.name,
+    adopt: s.adopt,
+    adminPassword: password,
+    tls,
+    secrets,
+  };
 }
 
 /** The server's login and ownership policy, without resolving any secret. */
-export function serverPolicy(plan: SqlPlan, deps: SqlDeps): Pick<ResolvedServer, 'adminUser' | 'adminDatabase' | 'adopt' | 'entryName'> {
+export function serverPolicy(
+  plan: SqlPlan,
+  deps: SqlDeps,
+): Pick<ResolvedServer, 'adminUser' | 'adminDatabase' | 'adopt' | 'entryName'> {
   const s = deps.authority.sqlServer(plan.engine, plan.server);
   return { adminUser: s.adminUser, adminDatabase: s.adminDatabase ?? 'postgres', adopt: s.adopt, entryName: s.name };
 }

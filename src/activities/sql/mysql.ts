@@ -67,10 +67,21 @@ type MyFacts = ObjectFacts & { pending?: boolean };
  */
 function mysqlSsl(tls: TlsOptions | false) {
   if (tls === false) return undefined;
-  return { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, verifyIdentity: tls.verifyHostname };
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    verifyIdentity: tls.verifyHostname,
+  };
 }
 
-async function open(server: ResolvedServer, user: string, password: string | undefined, database?: string): Promise<Connection> {
+async function open(
+  server: ResolvedServer,
+  user: string,
+  password: string | undefined,
+  database?: string,
+): Promise<Connection> {
   const conn = await mysql.createConnection({
     host: server.host,
     port: server.port,
@@ -102,7 +113,10 @@ function unquote(ident: string): string {
  * Reads SHOW GRANTS lines of an account: what makes it untouchable (global privileges, PROXY,
  * roles) and what keeps it from being adopted for `database` (privileges anywhere else).
  */
-export function classifyMysqlGrants(lines: string[], database: string): { protectedReason?: string; adoptBlocker?: string } {
+export function classifyMysqlGrants(
+  lines: string[],
+  database: string,
+): { protectedReason?: string; adoptBlocker?: string } {
   const globals: string[] = [];
   const elsewhere: string[] = [];
   const escaped = database.replace(/\\/g, '\\\\').replace(/[_%]/g, (c) => `\\${c}`);
@@ -111,15 +125,20 @@ export function classifyMysqlGrants(lines: string[], database: string): { protec
       globals.push('PROXY');
       continue;
     }
-    const m = /^GRANT (.+?) ON (?:(?:PROCEDURE|FUNCTION|PACKAGE BODY|PACKAGE) )?(`(?:[^`]|``)*`|\*)\.(`(?:[^`]|``)*`|\*) TO /i.exec(line);
+    const m =
+      /^GRANT (.+?) ON (?:(?:PROCEDURE|FUNCTION|PACKAGE BODY|PACKAGE) )?(`(?:[^`]|``)*`|\*)\.(`(?:[^`]|``)*`|\*) TO /i.exec(
+        line,
+      );
     if (!m) {
-      if (/^GRANT /i.test(line) && !/ ON /i.test(line)) globals.push('a role'); // GRANT `role` TO `u`@`%`
+      if (/^GRANT /i.test(line) && !/ ON /i.test(line))
+        globals.push('a role'); // GRANT `role` TO `u`@`%`
       else elsewhere.push(line.slice(0, 80));
       continue;
     }
     const [, privs, db, table] = m;
     if (db === '*') {
-      if (privs.trim().toUpperCase() !== 'USAGE' || /WITH GRANT OPTION/i.test(line)) globals.push(`${privs.trim()} ON *.*`);
+      if (privs.trim().toUpperCase() !== 'USAGE' || /WITH GRANT OPTION/i.test(line))
+        globals.push(`${privs.trim()} ON *.*`);
       continue;
     }
     const name = unquote(db);
@@ -128,7 +147,9 @@ export function classifyMysqlGrants(lines: string[], database: string): { protec
   }
   return {
     ...(globals.length ? { protectedReason: `it has server-wide privileges (${globals.join('; ')})` } : {}),
-    ...(elsewhere.length ? { adoptBlocker: `it has privileges outside database ${database} (${elsewhere.join('; ')})` } : {}),
+    ...(elsewhere.length
+      ? { adoptBlocker: `it has privileges outside database ${database} (${elsewhere.join('; ')})` }
+      : {}),
   };
 }
 
@@ -138,21 +159,42 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
    * something take named locks first (per database, and per user where a user is changed) so
    * concurrent runs take turns.
    */
-  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, locks: Array<'database' | 'user'> = ['database']): Promise<T> {
+  async function admin<T>(
+    plan: SqlPlan,
+    action: string,
+    fn: (s: Session) => Promise<T>,
+    locks: Array<'database' | 'user'> = ['database'],
+  ): Promise<T> {
     const server = await resolveServer(plan, deps);
     let sql: Connection | undefined;
     try {
       const password = typeof server.adminPassword === 'function' ? await server.adminPassword() : server.adminPassword;
       if (password) server.secrets.push(password);
       sql = await open(server, server.adminUser, password);
-      for (const key of locks.map((l) => (l === 'database' ? `dbops:${plan.database}` : `dbops:user:${plan.user}`).slice(0, 64))) {
+      for (const key of locks.map((l) =>
+        (l === 'database' ? `dbops:${plan.database}` : `dbops:user:${plan.user}`).slice(0, 64),
+      )) {
         const [got] = await sql.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [key]);
-        if (got[0].got !== 1) throw ApplicationFailure.retryable(`another run holds the lock for ${plan.database}`, 'SqlLockBusy');
+        if (got[0].got !== 1)
+          throw ApplicationFailure.retryable(`another run holds the lock for ${plan.database}`, 'SqlLockBusy');
       }
       const [v] = await sql.query<RowDataPacket[]>('SELECT VERSION() AS v, CURRENT_USER() AS me');
-      return await fn({ sql, server, mariadb: /mariadb/i.test(String(v[0].v)), me: String(v[0].me).replace(/@[^@]*$/, '') });
+      return await fn({
+        sql,
+        server,
+        mariadb: /mariadb/i.test(String(v[0].v)),
+        me: String(v[0].me).replace(/@[^@]*$/, ''),
+      });
     } catch (err) {
-      throw classifySqlError(err, { engine: 'mysql', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets, tls: server.tls !== false });
+      throw classifySqlError(err, {
+        engine: 'mysql',
+        host: plan.server.host,
+        port: plan.server.port,
+        login: server.adminUser,
+        action,
+        secrets: server.secrets,
+        tls: server.tls !== false,
+      });
     } finally {
       await sql?.end().catch(() => undefined);
     }
@@ -193,7 +235,11 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
        ) ENGINE=InnoDB`,
     );
     // Registries made before rows named their run get the column (a concurrent run may add it first).
-    const [has] = await rows(sql, "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'objects' AND COLUMN_NAME = 'run_id'", [REGISTRY_DB]);
+    const [has] = await rows(
+      sql,
+      "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'objects' AND COLUMN_NAME = 'run_id'",
+      [REGISTRY_DB],
+    );
     if (Number(has.n) === 0) {
       await sql.query(`ALTER TABLE ${REGISTRY} ADD COLUMN run_id VARCHAR(64) NULL`).catch((err: { errno?: number }) => {
         if (err.errno !== DUPLICATE_COLUMN) throw err;
@@ -202,7 +248,15 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
   }
 
   /** A registry row; `run_id` is absent in registries made before rows named their run. */
-  interface RegistryRow { kind: string; name: string; db: string; user: string; credentials: string | null; state: string; run_id?: string | null }
+  interface RegistryRow {
+    kind: string;
+    name: string;
+    db: string;
+    user: string;
+    credentials: string | null;
+    state: string;
+    run_id?: string | null;
+  }
 
   /** The registry rows for the plan's database and user (none when there is no registry yet). */
   async function registry(sql: Connection, plan: SqlPlan): Promise<{ database?: RegistryRow; user?: RegistryRow }> {
@@ -221,7 +275,8 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     return { database: found.find((r) => r.kind === 'database'), user: found.find((r) => r.kind === 'user') };
   }
 
-  const markOf = (r: RegistryRow): OwnershipMark => makeMark({ database: r.db, user: r.user }, r.credentials ?? undefined, r.run_id ?? undefined);
+  const markOf = (r: RegistryRow): OwnershipMark =>
+    makeMark({ database: r.db, user: r.user }, r.credentials ?? undefined, r.run_id ?? undefined);
 
   /**
    * What the live catalog and the registry say about the plan's database and user. `password`:
@@ -246,7 +301,9 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         } else database.note = 'a dbops run was interrupted while creating it, and it is no longer empty';
       }
     }
-    const hosts = (await rows(sql, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [plan.user])).map((r) => String(r.h));
+    const hosts = (await rows(sql, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [plan.user])).map((r) =>
+      String(r.h),
+    );
     const user: MyFacts = { exists: hosts.length > 0 };
     const others = hosts.filter((h) => h !== '%');
     if (others.length) {
@@ -260,7 +317,9 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
           // Made by a run that stopped before confirming it: it has the password dbops claimed.
           user.mark = markOf(reg.user);
           user.pending = true;
-        } else user.note = 'a dbops run was interrupted while creating it, and it does not have the password that run stored';
+        } else
+          user.note =
+            'a dbops run was interrupted while creating it, and it does not have the password that run stored';
       }
     }
     return { database, user };
@@ -268,7 +327,9 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
 
   /** CREATE/ALTER USER clause setting the password: a hash on MariaDB, the value over the wire on MySQL 8. */
   function identifiedBy(s: Session, password: string): string {
-    return s.mariadb ? `IDENTIFIED BY PASSWORD ${mysql.escape(mysqlNativeHash(password))}` : `IDENTIFIED BY ${mysql.escape(password)}`;
+    return s.mariadb
+      ? `IDENTIFIED BY PASSWORD ${mysql.escape(mysqlNativeHash(password))}`
+      : `IDENTIFIED BY ${mysql.escape(password)}`;
   }
 
   async function loginWorks(server: ResolvedServer, user: string, password: string): Promise<boolean> {
@@ -283,7 +344,14 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
   }
 
   /** Records a mark (pending or created) for an object that does not exist or is being adopted. */
-  async function record(sql: Connection, kind: 'database' | 'user', plan: SqlPlan, state: 'pending' | 'created', credentials: string | null, run: string | null): Promise<void> {
+  async function record(
+    sql: Connection,
+    kind: 'database' | 'user',
+    plan: SqlPlan,
+    state: 'pending' | 'created',
+    credentials: string | null,
+    run: string | null,
+  ): Promise<void> {
     await sql.query(
       `REPLACE INTO ${REGISTRY} (kind, name, db, \`user\`, credentials, state, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user, credentials, state, run],
@@ -298,27 +366,48 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user],
     );
     if (r.affectedRows !== 1) {
-      throw ApplicationFailure.nonRetryable(`the dbops registry row for ${kind} ${kind === 'database' ? plan.database : plan.user} changed while it was being made`, NOT_OWNED);
+      throw ApplicationFailure.nonRetryable(
+        `the dbops registry row for ${kind} ${kind === 'database' ? plan.database : plan.user} changed while it was being made`,
+        NOT_OWNED,
+      );
     }
   }
 
   async function forget(sql: Connection, kind: 'database' | 'user', plan: SqlPlan): Promise<void> {
     try {
-      await sql.query(`DELETE FROM ${REGISTRY} WHERE kind = ? AND name = ? AND db = ? AND \`user\` = ?`, [kind, kind === 'database' ? plan.database : plan.user, plan.database, plan.user]);
+      await sql.query(`DELETE FROM ${REGISTRY} WHERE kind = ? AND name = ? AND db = ? AND \`user\` = ?`, [
+        kind,
+        kind === 'database' ? plan.database : plan.user,
+        plan.database,
+        plan.user,
+      ]);
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
       if (errno !== NO_SUCH_TABLE && errno !== UNKNOWN_DATABASE) throw err;
     }
   }
 
-  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) => requireOurs('mysql', plan, kind, name, o);
+  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) =>
+    requireOurs('mysql', plan, kind, name, o);
 
   /** As in postgres.ts: another credentials target than the mark's must hold the user's current password. */
-  async function checkCredentialsContinuity(s: Session, plan: SqlPlan, user: MyFacts, ownership: Ownership, ref: string, password: string | undefined): Promise<void> {
+  async function checkCredentialsContinuity(
+    s: Session,
+    plan: SqlPlan,
+    user: MyFacts,
+    ownership: Ownership,
+    ref: string,
+    password: string | undefined,
+  ): Promise<void> {
     const markRef = user.mark?.credentials;
     if (plan.auth !== 'password' || ownership !== 'ours' || !markRef || markRef === ref) return;
     if (password === undefined) {
-      throw credentialsMismatch(plan, markRef, ref, `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`);
+      throw credentialsMismatch(
+        plan,
+        markRef,
+        ref,
+        `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`,
+      );
     }
     if (!(await loginWorks(s.server, plan.user, password))) {
       throw credentialsMismatch(plan, markRef, ref, `${ref} holds another password than the one the user has`);
@@ -331,38 +420,52 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       // The credentials target first: an unusable or foreign one is refused before any SQL.
       const target = plan.credentialsTarget ? await inspectCredentialsTarget(plan, deps) : undefined;
       const stored = target?.state === 'ours' ? target.stored.password : undefined;
-      return admin(plan, 'log in as the admin user', async (s) => {
-        const { sql, mariadb } = s;
-        const [info] = await rows(sql, 'SELECT VERSION() AS v, CURRENT_USER() AS me');
-        const grants = (await rows(sql, 'SHOW GRANTS')).map((r) => String(Object.values(r)[0]));
-        const all = grants.some((g) => /^GRANT ALL PRIVILEGES ON \*\.\* TO .* WITH GRANT OPTION/.test(g));
-        const canCreateUser = all || grants.some((g) => /ON \*\.\*/.test(g) && /CREATE USER/.test(g) && /GRANT OPTION/.test(g));
-        if (!canCreateUser) {
-          throw ApplicationFailure.nonRetryable(
-            `admin user ${info.me} on mysql server ${plan.server.host}:${plan.server.port} needs CREATE USER, CREATE and GRANT OPTION on *.*`,
-            'SqlPermissionDenied',
-          );
-        }
-        if (plan.auth === 'iam') {
-          const plugin = await rows(sql, "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'AWSAuthenticationPlugin'");
-          if (plugin.length === 0) {
+      return admin(
+        plan,
+        'log in as the admin user',
+        async (s) => {
+          const { sql, mariadb } = s;
+          const [info] = await rows(sql, 'SELECT VERSION() AS v, CURRENT_USER() AS me');
+          const grants = (await rows(sql, 'SHOW GRANTS')).map((r) => String(Object.values(r)[0]));
+          const all = grants.some((g) => /^GRANT ALL PRIVILEGES ON \*\.\* TO .* WITH GRANT OPTION/.test(g));
+          const canCreateUser =
+            all || grants.some((g) => /ON \*\.\*/.test(g) && /CREATE USER/.test(g) && /GRANT OPTION/.test(g));
+          if (!canCreateUser) {
             throw ApplicationFailure.nonRetryable(
-              `IAM database authentication is not available on mysql server ${plan.server.host}:${plan.server.port}: plugin AWSAuthenticationPlugin is not loaded (it needs RDS/Aurora MySQL with IAM authentication enabled)`,
-              'SqlIamUnavailable',
+              `admin user ${info.me} on mysql server ${plan.server.host}:${plan.server.port} needs CREATE USER, CREATE and GRANT OPTION on *.*`,
+              'SqlPermissionDenied',
             );
           }
-        }
-        // Read-only: what exists, whose it is, and whether this run may touch it.
-        const f = await facts(s, plan, stored);
-        const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
-        if (mode === 'provision' && target) await checkCredentialsContinuity(s, plan, f.user, own.user, target.ref, stored);
-        const version = `${mariadb ? 'MariaDB' : 'MySQL'} ${String(info.v).split('-')[0]}`;
-        const found = [
-          own.database !== 'absent' && `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
-          own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
-        ].filter(Boolean);
-        return { serverVersion: version, detail: `${version} as ${info.me}${found.length ? `; ${found.join(', ')}` : ''}` };
-      }, []);
+          if (plan.auth === 'iam') {
+            const plugin = await rows(
+              sql,
+              "SELECT PLUGIN_STATUS FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'AWSAuthenticationPlugin'",
+            );
+            if (plugin.length === 0) {
+              throw ApplicationFailure.nonRetryable(
+                `IAM database authentication is not available on mysql server ${plan.server.host}:${plan.server.port}: plugin AWSAuthenticationPlugin is not loaded (it needs RDS/Aurora MySQL with IAM authentication enabled)`,
+                'SqlIamUnavailable',
+              );
+            }
+          }
+          // Read-only: what exists, whose it is, and whether this run may touch it.
+          const f = await facts(s, plan, stored);
+          const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
+          if (mode === 'provision' && target)
+            await checkCredentialsContinuity(s, plan, f.user, own.user, target.ref, stored);
+          const version = `${mariadb ? 'MariaDB' : 'MySQL'} ${String(info.v).split('-')[0]}`;
+          const found = [
+            own.database !== 'absent' &&
+              `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
+            own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+          ].filter(Boolean);
+          return {
+            serverVersion: version,
+            detail: `${version} as ${info.me}${found.length ? `; ${found.join(', ')}` : ''}`,
+          };
+        },
+        [],
+      );
     },
 
     async ensureDatabase(plan) {
@@ -373,13 +476,20 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
           const f = await facts(s, plan);
           const own = judgeOwnership(plan, s.server, { database: f.database }, 'provision', [s.me]).database;
           if (own === 'ours') {
-            if (!f.database.pending) return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
+            if (!f.database.pending)
+              return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
             await confirm(sql, 'database', plan);
-            return { changed: true, detail: `database ${plan.database} was made by an interrupted run (still empty): confirmed` };
+            return {
+              changed: true,
+              detail: `database ${plan.database} was made by an interrupted run (still empty): confirmed`,
+            };
           }
           if (own === 'adopt') {
             await record(sql, 'database', plan, 'created', null, null);
-            return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): recorded as dbops's` };
+            return {
+              changed: true,
+              detail: `adopted database ${plan.database} (adopt is on for this server): recorded as dbops's`,
+            };
           }
           // Recorded before it exists, confirmed after: a crash in between is resolved by the next run.
           await record(sql, 'database', plan, 'pending', null, plan.runId ?? null);
@@ -400,76 +510,111 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       judgeOwnership(plan, serverPolicy(plan, deps), { user: { exists: false } }, 'provision');
       const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
       const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : null;
-      return admin(plan, `create user ${plan.user}`, async (s) => {
-        const { sql } = s;
-        await ensureRegistry(sql);
-        const auth = password !== undefined ? identifiedBy(s, password) : "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'";
-        const changes: string[] = [];
-        for (let attempt = 0; ; attempt++) {
-          const f = await facts(s, plan, password);
-          const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
-          if (own === 'absent') {
-            await record(sql, 'user', plan, 'pending', ref, plan.runId ?? null);
-            try {
-              await sql.query(`CREATE USER ${account(plan.user)} ${auth}`);
-            } catch (err) {
-              if ((err as { errno?: number }).errno === USER_OP_FAILED && attempt === 0) continue; // made concurrently: judge again
-              throw err;
+      return admin(
+        plan,
+        `create user ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          await ensureRegistry(sql);
+          const auth =
+            password !== undefined ? identifiedBy(s, password) : "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'";
+          const changes: string[] = [];
+          for (let attempt = 0; ; attempt++) {
+            const f = await facts(s, plan, password);
+            const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
+            if (own === 'absent') {
+              await record(sql, 'user', plan, 'pending', ref, plan.runId ?? null);
+              try {
+                await sql.query(`CREATE USER ${account(plan.user)} ${auth}`);
+              } catch (err) {
+                if ((err as { errno?: number }).errno === USER_OP_FAILED && attempt === 0) continue; // made concurrently: judge again
+                throw err;
+              }
+              await confirm(sql, 'user', plan);
+              return { changed: true, detail: `created user ${plan.user}` };
             }
-            await confirm(sql, 'user', plan);
-            return { changed: true, detail: `created user ${plan.user}` };
+            if (own === 'adopt') {
+              await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
+              await record(sql, 'user', plan, 'created', ref, null);
+              return {
+                changed: true,
+                detail: `adopted user ${plan.user} (adopt is on for this server): set the stored credentials, recorded as dbops's`,
+              };
+            }
+            // ours
+            if (ref && password !== undefined) await checkCredentialsContinuity(s, plan, f.user, own, ref, password);
+            if (f.user.pending) {
+              await confirm(sql, 'user', plan);
+              changes.push(`user ${plan.user} was made by an interrupted run (it has the stored password): confirmed`);
+            }
+            if (password !== undefined && !(await loginWorks(s.server, plan.user, password))) {
+              await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
+              changes.push(`user ${plan.user} existed with another password: set the stored one`);
+            }
+            if (ref && f.user.mark?.credentials !== ref) {
+              await sql.query(
+                `UPDATE ${REGISTRY} SET credentials = ? WHERE kind = 'user' AND name = ? AND db = ? AND \`user\` = ?`,
+                [ref, plan.user, plan.database, plan.user],
+              );
+              changes.push(`its credentials are now recorded at ${ref}`);
+            }
+            break;
           }
-          if (own === 'adopt') {
-            await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
-            await record(sql, 'user', plan, 'created', ref, null);
-            return { changed: true, detail: `adopted user ${plan.user} (adopt is on for this server): set the stored credentials, recorded as dbops's` };
-          }
-          // ours
-          if (ref && password !== undefined) await checkCredentialsContinuity(s, plan, f.user, own, ref, password);
-          if (f.user.pending) {
-            await confirm(sql, 'user', plan);
-            changes.push(`user ${plan.user} was made by an interrupted run (it has the stored password): confirmed`);
-          }
-          if (password !== undefined && !(await loginWorks(s.server, plan.user, password))) {
-            await sql.query(`ALTER USER ${account(plan.user)} ${auth}`);
-            changes.push(`user ${plan.user} existed with another password: set the stored one`);
-          }
-          if (ref && f.user.mark?.credentials !== ref) {
-            await sql.query(`UPDATE ${REGISTRY} SET credentials = ? WHERE kind = 'user' AND name = ? AND db = ? AND \`user\` = ?`, [ref, plan.user, plan.database, plan.user]);
-            changes.push(`its credentials are now recorded at ${ref}`);
-          }
-          break;
-        }
-        if (changes.length) return { changed: true, detail: changes.join('; ') };
-        return { changed: false, detail: password === undefined ? `IAM user ${plan.user} already exists` : `user ${plan.user} already exists with the stored password` };
-      }, ['database', 'user']);
+          if (changes.length) return { changed: true, detail: changes.join('; ') };
+          return {
+            changed: false,
+            detail:
+              password === undefined
+                ? `IAM user ${plan.user} already exists`
+                : `user ${plan.user} already exists with the stored password`,
+          };
+        },
+        ['database', 'user'],
+      );
     },
 
     async grant(plan) {
-      return admin(plan, `grant ${plan.database} to ${plan.user}`, async (s) => {
-        const { sql } = s;
-        const own = judgeOwnership(plan, s.server, await facts(s, plan), 'provision', [s.me]);
-        needsOurs(plan, 'database', plan.database, own.database);
-        needsOurs(plan, 'user', plan.user, own.user);
-        const grantDb = mysqlGrantDatabase(plan.database);
-        const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) => String(Object.values(r)[0]));
-        if (grants.some((g) => g.startsWith(`GRANT ALL PRIVILEGES ON ${grantDb}.*`))) {
-          return { changed: false, detail: `${plan.user} already has ALL on ${plan.database}` };
-        }
-        await sql.query(`GRANT ALL PRIVILEGES ON ${grantDb}.* TO ${account(plan.user)}`);
-        return { changed: true, detail: `granted ALL on ${plan.database}.* to ${plan.user}` };
-      }, ['database', 'user']);
+      return admin(
+        plan,
+        `grant ${plan.database} to ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          const own = judgeOwnership(plan, s.server, await facts(s, plan), 'provision', [s.me]);
+          needsOurs(plan, 'database', plan.database, own.database);
+          needsOurs(plan, 'user', plan.user, own.user);
+          const grantDb = mysqlGrantDatabase(plan.database);
+          const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) =>
+            String(Object.values(r)[0]),
+          );
+          if (grants.some((g) => g.startsWith(`GRANT ALL PRIVILEGES ON ${grantDb}.*`))) {
+            return { changed: false, detail: `${plan.user} already has ALL on ${plan.database}` };
+          }
+          await sql.query(`GRANT ALL PRIVILEGES ON ${grantDb}.* TO ${account(plan.user)}`);
+          return { changed: true, detail: `granted ALL on ${plan.database}.* to ${plan.user}` };
+        },
+        ['database', 'user'],
+      );
     },
 
     async verify(plan) {
       if (plan.auth === 'iam') {
-        return admin(plan, `check the grants of ${plan.user}`, async ({ sql }) => {
-          const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) => String(Object.values(r)[0]));
-          if (!grants.some((g) => g.includes(`${mysqlGrantDatabase(plan.database)}.*`))) {
-            throw ApplicationFailure.nonRetryable(`user ${plan.user} has no grant on ${plan.database}`, 'VerifyFailed');
-          }
-          return { changed: false, detail: 'grants checked; login not tried (an IAM token login needs RDS)' };
-        }, []);
+        return admin(
+          plan,
+          `check the grants of ${plan.user}`,
+          async ({ sql }) => {
+            const grants = (await rows(sql, `SHOW GRANTS FOR ${account(plan.user)}`)).map((r) =>
+              String(Object.values(r)[0]),
+            );
+            if (!grants.some((g) => g.includes(`${mysqlGrantDatabase(plan.database)}.*`))) {
+              throw ApplicationFailure.nonRetryable(
+                `user ${plan.user} has no grant on ${plan.database}`,
+                'VerifyFailed',
+              );
+            }
+            return { changed: false, detail: 'grants checked; login not tried (an IAM token login needs RDS)' };
+          },
+          [],
+        );
       }
       const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
@@ -477,7 +622,11 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       // One name per run (DDL commits at once in MySQL): a probe that a cut connection left behind
       // is dropped by the run's next attempt instead of staying in the tenant's database. No tenant
       // table has this name (it carries a hash of the run id).
-      const table = `dbops_verify_${crypto.createHash('sha256').update(plan.runId ?? crypto.randomBytes(16).toString('hex')).digest('hex').slice(0, 12)}`;
+      const table = `dbops_verify_${crypto
+        .createHash('sha256')
+        .update(plan.runId ?? crypto.randomBytes(16).toString('hex'))
+        .digest('hex')
+        .slice(0, 12)}`;
       try {
         me = await open(server, plan.user, stored?.password, plan.database);
         await me.query(`DROP TABLE IF EXISTS ${q(table)}`);
@@ -486,55 +635,77 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         const visible = (await rows(me, 'SHOW DATABASES')).map((r) => String(Object.values(r)[0]));
         const foreign = visible.filter((d) => d !== plan.database && d !== 'information_schema');
         if (foreign.length) {
-          throw ApplicationFailure.nonRetryable(`user ${plan.user} can see other databases: ${foreign.join(', ')}`, 'VerifyFailed');
+          throw ApplicationFailure.nonRetryable(
+            `user ${plan.user} can see other databases: ${foreign.join(', ')}`,
+            'VerifyFailed',
+          );
         }
       } catch (err) {
         throw classifySqlError(err, {
-          engine: 'mysql', host: plan.server.host, port: plan.server.port, login: plan.user, tls: server.tls !== false,
-          action: `create a table in ${plan.database} as ${plan.user}`, secrets: [...server.secrets, stored?.password ?? ''],
+          engine: 'mysql',
+          host: plan.server.host,
+          port: plan.server.port,
+          login: plan.user,
+          tls: server.tls !== false,
+          action: `create a table in ${plan.database} as ${plan.user}`,
+          secrets: [...server.secrets, stored?.password ?? ''],
         });
       } finally {
         await me?.end().catch(() => undefined);
       }
-      return { changed: false, detail: `${plan.user} logged in, created a table in ${plan.database} and sees no other database` };
+      return {
+        changed: false,
+        detail: `${plan.user} logged in, created a table in ${plan.database} and sees no other database`,
+      };
     },
 
     async dropDatabase(plan: DeprovisionPlan): Promise<StepResult> {
-      return admin(plan, `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}`, async (s) => {
-        const { sql } = s;
-        // Only a database marked for this tenant is dropped (adopt never applies here).
-        const f = await facts(s, plan);
-        const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]).database;
-        if (plan.reclaimPolicy === 'retain') return { changed: false, detail: `database ${plan.database} kept (reclaimPolicy retain)` };
-        if (own === 'absent') {
-          await forget(sql, 'database', plan); // a stale row of a database someone dropped
-          return { changed: false, detail: `database ${plan.database} does not exist` };
-        }
-        const kept = notMadeByRun(plan, 'database', plan.database, f.database.mark);
-        if (kept) return { changed: false, detail: kept };
-        if (plan.madeByRun !== undefined && !(await databaseEmpty(sql, plan.database))) return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
-        await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)}`);
-        await forget(sql, 'database', plan);
-        return { changed: true, detail: `dropped database ${plan.database}` };
-      });
+      return admin(
+        plan,
+        `${plan.reclaimPolicy === 'delete' ? 'drop' : 'keep'} database ${plan.database}`,
+        async (s) => {
+          const { sql } = s;
+          // Only a database marked for this tenant is dropped (adopt never applies here).
+          const f = await facts(s, plan);
+          const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]).database;
+          if (plan.reclaimPolicy === 'retain')
+            return { changed: false, detail: `database ${plan.database} kept (reclaimPolicy retain)` };
+          if (own === 'absent') {
+            await forget(sql, 'database', plan); // a stale row of a database someone dropped
+            return { changed: false, detail: `database ${plan.database} does not exist` };
+          }
+          const kept = notMadeByRun(plan, 'database', plan.database, f.database.mark);
+          if (kept) return { changed: false, detail: kept };
+          if (plan.madeByRun !== undefined && !(await databaseEmpty(sql, plan.database)))
+            return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
+          await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)}`);
+          await forget(sql, 'database', plan);
+          return { changed: true, detail: `dropped database ${plan.database}` };
+        },
+      );
     },
 
     async dropUser(plan: DeprovisionPlan): Promise<StepResult> {
-      return admin(plan, `drop user ${plan.user}`, async (s) => {
-        const { sql } = s;
-        // Only a user marked for this tenant is dropped (adopt never applies here).
-        const { user } = await facts(s, plan);
-        const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
-        if (own === 'absent') {
+      return admin(
+        plan,
+        `drop user ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          // Only a user marked for this tenant is dropped (adopt never applies here).
+          const { user } = await facts(s, plan);
+          const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
+          if (own === 'absent') {
+            await forget(sql, 'user', plan);
+            return { changed: false, detail: `user ${plan.user} does not exist` };
+          }
+          const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
+          if (kept) return { changed: false, detail: kept };
+          await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
           await forget(sql, 'user', plan);
-          return { changed: false, detail: `user ${plan.user} does not exist` };
-        }
-        const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
-        if (kept) return { changed: false, detail: kept };
-        await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
-        await forget(sql, 'user', plan);
-        return { changed: true, detail: `dropped user ${plan.user}` };
-      }, ['database', 'user']);
+          return { changed: true, detail: `dropped user ${plan.user}` };
+        },
+        ['database', 'user'],
+      );
     },
   };
 }

@@ -51,7 +51,12 @@ interface PgFacts {
   user: ObjectFacts;
 }
 
-function clientFor(server: ResolvedServer, user: string, password: ResolvedServer['adminPassword'], database: string): Client {
+function clientFor(
+  server: ResolvedServer,
+  user: string,
+  password: ResolvedServer['adminPassword'],
+  database: string,
+): Client {
   return new Client({
     host: server.host,
     port: server.port,
@@ -80,18 +85,33 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
    * changed), so concurrent runs take turns (catalog updates on the same row would otherwise fail
    * with "tuple concurrently updated"); the locks go with the connection.
    */
-  async function admin<T>(plan: SqlPlan, action: string, fn: (s: Session) => Promise<T>, database?: string, locks: Array<'database' | 'user'> = ['database']): Promise<T> {
+  async function admin<T>(
+    plan: SqlPlan,
+    action: string,
+    fn: (s: Session) => Promise<T>,
+    database?: string,
+    locks: Array<'database' | 'user'> = ['database'],
+  ): Promise<T> {
     const server = await resolveServer(plan, deps);
     const sql = clientFor(server, server.adminUser, server.adminPassword, database ?? server.adminDatabase);
     sql.on('error', () => undefined); // a dropped idle connection must not crash the worker
     try {
       await sql.connect();
-      if (locks.includes('database')) await sql.query("select pg_advisory_lock(hashtext('dbops:' || $1))", [plan.database]);
-      if (locks.includes('user')) await sql.query("select pg_advisory_lock(hashtext('dbops:user:' || $1))", [plan.user]);
+      if (locks.includes('database'))
+        await sql.query("select pg_advisory_lock(hashtext('dbops:' || $1))", [plan.database]);
+      if (locks.includes('user'))
+        await sql.query("select pg_advisory_lock(hashtext('dbops:user:' || $1))", [plan.user]);
       const me = (await one<{ me: string }>(sql, 'select current_user as me'))!.me;
       return await fn({ sql, server, plan, me });
     } catch (err) {
-      throw classifySqlError(err, { engine: 'postgres', host: plan.server.host, port: plan.server.port, login: server.adminUser, action, secrets: server.secrets });
+      throw classifySqlError(err, {
+        engine: 'postgres',
+        host: plan.server.host,
+        port: plan.server.port,
+        login: server.adminUser,
+        action,
+        secrets: server.secrets,
+      });
     } finally {
       await sql.end().catch(() => undefined);
     }
@@ -115,21 +135,29 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
 
   /** Whether the tenant's database holds no table, view, sequence or function of its own yet. */
   async function isEmpty(plan: SqlPlan): Promise<boolean> {
-    return admin(plan, `look inside database ${plan.database}`, async ({ sql }) => {
-      const n = await one<{ n: string }>(
-        sql,
-        `select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    return admin(
+      plan,
+      `look inside database ${plan.database}`,
+      async ({ sql }) => {
+        const n = await one<{ n: string }>(
+          sql,
+          `select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
                   where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
                     and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f'))
               + (select count(*) from pg_proc p join pg_namespace n on n.oid = p.pronamespace
                   where n.nspname not in ('pg_catalog', 'information_schema')) as n`,
-      );
-      return Number(n?.n ?? 0) === 0;
-    }, plan.database, []);
+        );
+        return Number(n?.n ?? 0) === 0;
+      },
+      plan.database,
+      [],
+    );
   }
 
   async function isSuperuser(sql: Client): Promise<boolean> {
-    return (await one<{ s: boolean }>(sql, 'select rolsuper as s from pg_roles where rolname = current_user'))?.s ?? false;
+    return (
+      (await one<{ s: boolean }>(sql, 'select rolsuper as s from pg_roles where rolname = current_user'))?.s ?? false
+    );
   }
 
   /** On RDS the admin is not superuser: it must be a member of a role to hand objects to it. */
@@ -163,7 +191,13 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       else if (!db.allowconn) database.protectedReason = 'it does not allow connections (a system database)';
     }
     const role = await one<{
-      oid: string; su: boolean; crole: boolean; repl: boolean; bypass: boolean; cdb: boolean; c: string | null;
+      oid: string;
+      su: boolean;
+      crole: boolean;
+      repl: boolean;
+      bypass: boolean;
+      cdb: boolean;
+      c: string | null;
     }>(
       sql,
       `select oid::text as oid, rolsuper as su, rolcreaterole as crole, rolreplication as repl, rolbypassrls as bypass,
@@ -174,18 +208,28 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     const user: ObjectFacts = { exists: Boolean(role) };
     if (role) {
       user.mark = parseMark(role.c);
-      const attrs = [role.su && 'SUPERUSER', role.crole && 'CREATEROLE', role.repl && 'REPLICATION', role.bypass && 'BYPASSRLS', role.cdb && 'CREATEDB'].filter(Boolean);
+      const attrs = [
+        role.su && 'SUPERUSER',
+        role.crole && 'CREATEROLE',
+        role.repl && 'REPLICATION',
+        role.bypass && 'BYPASSRLS',
+        role.cdb && 'CREATEDB',
+      ].filter(Boolean);
       if (attrs.length) user.protectedReason = `it is a privileged role (${attrs.join(', ')})`;
-      const memberOf = (await sql.query<{ r: string }>(
-        `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.roleid
+      const memberOf = (
+        await sql.query<{ r: string }>(
+          `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.roleid
           where m.member = $1::oid and r.rolname <> 'rds_iam' order by 1`,
-        [role.oid],
-      )).rows.map((x) => x.r);
-      const members = (await sql.query<{ r: string }>(
-        `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.member
+          [role.oid],
+        )
+      ).rows.map((x) => x.r);
+      const members = (
+        await sql.query<{ r: string }>(
+          `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.member
           where m.roleid = $1::oid and r.rolname <> current_user order by 1`,
-        [role.oid],
-      )).rows.map((x) => x.r);
+          [role.oid],
+        )
+      ).rows.map((x) => x.r);
       const reach = (await one<{ n: string }>(
         sql,
         `select count(*)::text as n from pg_shdepend s
@@ -206,7 +250,9 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
   /** Whether `password` already works for the role (checked without changing anything). */
   async function passwordMatches(s: Session, password: string): Promise<boolean> {
     if (await isSuperuser(s.sql)) {
-      const row = await one<{ p: string | null }>(s.sql, 'select rolpassword as p from pg_authid where rolname = $1', [s.plan.user]);
+      const row = await one<{ p: string | null }>(s.sql, 'select rolpassword as p from pg_authid where rolname = $1', [
+        s.plan.user,
+      ]);
       return scramMatches(password, row?.p);
     }
     const probe = clientFor(s.server, s.plan.user, password, s.plan.database);
@@ -229,57 +275,87 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
    * unless that target already holds the password the user has. `password`: what the run's target
    * holds (undefined: nothing yet).
    */
-  async function checkCredentialsContinuity(s: Session, user: ObjectFacts, ownership: Ownership, ref: string, password: string | undefined): Promise<void> {
+  async function checkCredentialsContinuity(
+    s: Session,
+    user: ObjectFacts,
+    ownership: Ownership,
+    ref: string,
+    password: string | undefined,
+  ): Promise<void> {
     const markRef = user.mark?.credentials;
     if (s.plan.auth !== 'password' || ownership !== 'ours' || !markRef || markRef === ref) return;
     if (password === undefined) {
-      throw credentialsMismatch(s.plan, markRef, ref, `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`);
+      throw credentialsMismatch(
+        s.plan,
+        markRef,
+        ref,
+        `${ref} holds nothing yet, so this run would give the user a new password and the connection string in ${markRef} would stop working`,
+      );
     }
     if (!(await passwordMatches(s, password))) {
       throw credentialsMismatch(s.plan, markRef, ref, `${ref} holds another password than the one the user has`);
     }
   }
 
-  const markSql = (kind: 'DATABASE' | 'ROLE', name: string, mark: object) => `COMMENT ON ${kind} ${q(name)} IS ${escapeLiteral(JSON.stringify(mark))}`;
+  const markSql = (kind: 'DATABASE' | 'ROLE', name: string, mark: object) =>
+    `COMMENT ON ${kind} ${q(name)} IS ${escapeLiteral(JSON.stringify(mark))}`;
 
-  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) => requireOurs('postgres', plan, kind, name, o);
+  const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) =>
+    requireOurs('postgres', plan, kind, name, o);
 
   return {
     async connect(plan) {
       const mode = isDeprovision(plan) ? 'deprovision' : 'provision';
       // The credentials target first: an unusable or foreign one is refused before any SQL.
       const target = plan.credentialsTarget ? await inspectCredentialsTarget(plan, deps) : undefined;
-      return admin(plan, 'log in as the admin user', async (s) => {
-        const { sql } = s;
-        const r = (await one<{ v: string; num: string; su: boolean; cdb: boolean; crole: boolean; me: string }>(
-          sql,
-          `select version() as v, current_setting('server_version_num') as num, r.rolsuper as su, r.rolcreatedb as cdb,
+      return admin(
+        plan,
+        'log in as the admin user',
+        async (s) => {
+          const { sql } = s;
+          const r = (await one<{ v: string; num: string; su: boolean; cdb: boolean; crole: boolean; me: string }>(
+            sql,
+            `select version() as v, current_setting('server_version_num') as num, r.rolsuper as su, r.rolcreatedb as cdb,
                   r.rolcreaterole as crole, current_user as me
              from pg_roles r where r.rolname = current_user`,
-        ))!;
-        if (!r.su && !(r.cdb && r.crole)) {
-          throw ApplicationFailure.nonRetryable(
-            `admin user ${r.me} on postgres server ${plan.server.host}:${plan.server.port} needs CREATEDB and CREATEROLE (or superuser)`,
-            'SqlPermissionDenied',
-          );
-        }
-        if (plan.auth === 'iam' && !(await roleExists(sql, 'rds_iam'))) {
-          throw ApplicationFailure.nonRetryable(
-            `IAM database authentication is not available on postgres server ${plan.server.host}:${plan.server.port}: role "rds_iam" does not exist (it needs RDS/Aurora PostgreSQL)`,
-            'SqlIamUnavailable',
-          );
-        }
-        // Read-only: what exists, whose it is, and whether this run may touch it.
-        const f = await facts(sql, plan);
-        const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
-        if (mode === 'provision' && target) await checkCredentialsContinuity(s, f.user, own.user, target.ref, target.state === 'ours' ? target.stored.password : undefined);
-        const version = r.v.split(' ').slice(0, 2).join(' ');
-        const found = [
-          own.database !== 'absent' && `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
-          own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
-        ].filter(Boolean);
-        return { serverVersion: version, detail: `${version} as ${r.me}${r.su ? ' (superuser)' : ''}${found.length ? `; ${found.join(', ')}` : ''}` };
-      }, undefined, []);
+          ))!;
+          if (!r.su && !(r.cdb && r.crole)) {
+            throw ApplicationFailure.nonRetryable(
+              `admin user ${r.me} on postgres server ${plan.server.host}:${plan.server.port} needs CREATEDB and CREATEROLE (or superuser)`,
+              'SqlPermissionDenied',
+            );
+          }
+          if (plan.auth === 'iam' && !(await roleExists(sql, 'rds_iam'))) {
+            throw ApplicationFailure.nonRetryable(
+              `IAM database authentication is not available on postgres server ${plan.server.host}:${plan.server.port}: role "rds_iam" does not exist (it needs RDS/Aurora PostgreSQL)`,
+              'SqlIamUnavailable',
+            );
+          }
+          // Read-only: what exists, whose it is, and whether this run may touch it.
+          const f = await facts(sql, plan);
+          const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
+          if (mode === 'provision' && target)
+            await checkCredentialsContinuity(
+              s,
+              f.user,
+              own.user,
+              target.ref,
+              target.state === 'ours' ? target.stored.password : undefined,
+            );
+          const version = r.v.split(' ').slice(0, 2).join(' ');
+          const found = [
+            own.database !== 'absent' &&
+              `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
+            own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+          ].filter(Boolean);
+          return {
+            serverVersion: version,
+            detail: `${version} as ${r.me}${r.su ? ' (superuser)' : ''}${found.length ? `; ${found.join(', ')}` : ''}`,
+          };
+        },
+        undefined,
+        [],
+      );
     },
 
     async ensureDatabase(plan) {
@@ -288,10 +364,14 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
         for (let attempt = 0; ; attempt++) {
           const f = await facts(sql, plan);
           const own = judgeOwnership(plan, s.server, { database: f.database }, 'provision', [s.me]).database;
-          if (own === 'ours') return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
+          if (own === 'ours')
+            return { changed: false, detail: `database ${plan.database} already exists (made by dbops)` };
           if (own === 'adopt') {
             await sql.query(markSql('DATABASE', plan.database, makeMark(plan)));
-            return { changed: true, detail: `adopted database ${plan.database} (adopt is on for this server): marked as dbops's` };
+            return {
+              changed: true,
+              detail: `adopted database ${plan.database} (adopt is on for this server): marked as dbops's`,
+            };
           }
           // CREATE DATABASE cannot run in a transaction with its mark, so the database is made under
           // a pending name no input can give, then marked and renamed in one transaction: a crash
@@ -310,7 +390,10 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
             if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue;
             throw err;
           }
-          return { changed: true, detail: `created database ${plan.database}${pendingExists ? ' (finished what an earlier attempt began)' : ''}` };
+          return {
+            changed: true,
+            detail: `created database ${plan.database}${pendingExists ? ' (finished what an earlier attempt began)' : ''}`,
+          };
         }
       });
     },
@@ -320,101 +403,135 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       judgeOwnership(plan, serverPolicy(plan, deps), { user: { exists: false } }, 'provision');
       const password = plan.auth === 'password' ? await claimPassword(plan, deps) : undefined;
       const ref = plan.credentialsTarget ? targetRef(plan.credentialsTarget) : undefined;
-      return admin(plan, `create user ${plan.user}`, async (s) => {
-        const { sql } = s;
-        const changes: string[] = [];
-        for (let attempt = 0; ; attempt++) {
-          const f = await facts(sql, plan);
-          const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
-          const login = password !== undefined ? `LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}` : 'LOGIN';
-          if (own === 'absent') {
-            try {
-              // The role and its mark in one transaction: there is never an unmarked role of dbops's.
-              // With IAM, rds_iam too: on a server without IAM support nothing is left behind.
-              await tx(sql, [`CREATE ROLE ${q(plan.user)} ${login}`, markSql('ROLE', plan.user, makeMark(plan, ref, plan.runId)), ...(plan.auth === 'iam' ? [`GRANT rds_iam TO ${q(plan.user)}`] : [])]);
-              changes.push(`created user ${plan.user}`);
-              break;
-            } catch (err) {
-              if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue; // made concurrently: judge again
-              throw err;
+      return admin(
+        plan,
+        `create user ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          const changes: string[] = [];
+          for (let attempt = 0; ; attempt++) {
+            const f = await facts(sql, plan);
+            const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
+            const login = password !== undefined ? `LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}` : 'LOGIN';
+            if (own === 'absent') {
+              try {
+                // The role and its mark in one transaction: there is never an unmarked role of dbops's.
+                // With IAM, rds_iam too: on a server without IAM support nothing is left behind.
+                await tx(sql, [
+                  `CREATE ROLE ${q(plan.user)} ${login}`,
+                  markSql('ROLE', plan.user, makeMark(plan, ref, plan.runId)),
+                  ...(plan.auth === 'iam' ? [`GRANT rds_iam TO ${q(plan.user)}`] : []),
+                ]);
+                changes.push(`created user ${plan.user}`);
+                break;
+              } catch (err) {
+                if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue; // made concurrently: judge again
+                throw err;
+              }
             }
-          }
-          if (own === 'adopt') {
-            await tx(sql, [`ALTER ROLE ${q(plan.user)} WITH ${login}`, markSql('ROLE', plan.user, makeMark(plan, ref))]);
-            changes.push(`adopted user ${plan.user} (adopt is on for this server): ${password !== undefined ? 'set the stored password, ' : ''}marked as dbops's`);
+            if (own === 'adopt') {
+              await tx(sql, [
+                `ALTER ROLE ${q(plan.user)} WITH ${login}`,
+                markSql('ROLE', plan.user, makeMark(plan, ref)),
+              ]);
+              changes.push(
+                `adopted user ${plan.user} (adopt is on for this server): ${password !== undefined ? 'set the stored password, ' : ''}marked as dbops's`,
+              );
+              break;
+            }
+            // ours
+            if (ref && password !== undefined) await checkCredentialsContinuity(s, f.user, own, ref, password);
+            if (password !== undefined) {
+              const canLogin = (
+                await one<{ l: boolean }>(sql, 'select rolcanlogin as l from pg_roles where rolname = $1', [plan.user])
+              )?.l;
+              if (!(canLogin && (await passwordMatches(s, password)))) {
+                await sql.query(`ALTER ROLE ${q(plan.user)} WITH ${login}`);
+                changes.push(`user ${plan.user} existed with another password: set the stored one`);
+              }
+            }
+            if (ref && f.user.mark?.credentials !== ref) {
+              await sql.query(markSql('ROLE', plan.user, makeMark(plan, ref, f.user.mark?.run)));
+              changes.push(`its credentials are now recorded at ${ref}`);
+            }
             break;
           }
-          // ours
-          if (ref && password !== undefined) await checkCredentialsContinuity(s, f.user, own, ref, password);
-          if (password !== undefined) {
-            const canLogin = (await one<{ l: boolean }>(sql, 'select rolcanlogin as l from pg_roles where rolname = $1', [plan.user]))?.l;
-            if (!(canLogin && (await passwordMatches(s, password)))) {
-              await sql.query(`ALTER ROLE ${q(plan.user)} WITH ${login}`);
-              changes.push(`user ${plan.user} existed with another password: set the stored one`);
+          if (plan.auth === 'iam') {
+            const m = await one<{ m: boolean }>(sql, "select pg_has_role($1, 'rds_iam', 'MEMBER') as m", [plan.user]);
+            if (!m?.m) {
+              await sql.query(`GRANT rds_iam TO ${q(plan.user)}`);
+              changes.push(`made ${plan.user} a member of rds_iam`);
             }
           }
-          if (ref && f.user.mark?.credentials !== ref) {
-            await sql.query(markSql('ROLE', plan.user, makeMark(plan, ref, f.user.mark?.run)));
-            changes.push(`its credentials are now recorded at ${ref}`);
-          }
-          break;
-        }
-        if (plan.auth === 'iam') {
-          const m = await one<{ m: boolean }>(sql, "select pg_has_role($1, 'rds_iam', 'MEMBER') as m", [plan.user]);
-          if (!m?.m) {
-            await sql.query(`GRANT rds_iam TO ${q(plan.user)}`);
-            changes.push(`made ${plan.user} a member of rds_iam`);
-          }
-        }
-        return changes.length
-          ? { changed: true, detail: changes.join('; ') }
-          : { changed: false, detail: `user ${plan.user} already exists${password !== undefined ? ' with the stored password' : ''}` };
-      }, undefined, ['database', 'user']);
+          return changes.length
+            ? { changed: true, detail: changes.join('; ') }
+            : {
+                changed: false,
+                detail: `user ${plan.user} already exists${password !== undefined ? ' with the stored password' : ''}`,
+              };
+        },
+        undefined,
+        ['database', 'user'],
+      );
     },
 
     async grant(plan) {
       const changes: string[] = [];
-      const version = await admin(plan, `grant ${plan.database} to ${plan.user}`, async (s) => {
-        const { sql } = s;
-        const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'provision', [s.me]);
-        needsOurs(plan, 'database', plan.database, own.database);
-        needsOurs(plan, 'user', plan.user, own.user);
-        const db = (await one<{ owner: string; public: boolean }>(
-          sql,
-          `select pg_get_userbyid(d.datdba) as owner,
+      const version = await admin(
+        plan,
+        `grant ${plan.database} to ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'provision', [s.me]);
+          needsOurs(plan, 'database', plan.database, own.database);
+          needsOurs(plan, 'user', plan.user, own.user);
+          const db = (await one<{ owner: string; public: boolean }>(
+            sql,
+            `select pg_get_userbyid(d.datdba) as owner,
                   exists(select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0) as public
              from pg_database d where d.datname = $1`,
-          [plan.database],
-        ))!;
-        if (db.owner !== plan.user) {
-          // A database dbops made belongs to the admin until this step (or to the user after it).
-          // Owned by anyone else, it is handed over only when the operator allows adopting here:
-          // its comment alone (which its owner can rewrite) is not enough to take it from that owner.
-          if (db.owner !== s.me && !s.server.adopt) {
-            throw ApplicationFailure.nonRetryable(
-              `database ${plan.database} on postgres server ${plan.server.host}:${plan.server.port} is owned by role ${db.owner}, neither ${plan.user} nor the admin; dbops does not take it from its owner unless the operator sets adopt: true on this server in DBOPS_CONFIG`,
-              NOT_OWNED,
-            );
+            [plan.database],
+          ))!;
+          if (db.owner !== plan.user) {
+            // A database dbops made belongs to the admin until this step (or to the user after it).
+            // Owned by anyone else, it is handed over only when the operator allows adopting here:
+            // its comment alone (which its owner can rewrite) is not enough to take it from that owner.
+            if (db.owner !== s.me && !s.server.adopt) {
+              throw ApplicationFailure.nonRetryable(
+                `database ${plan.database} on postgres server ${plan.server.host}:${plan.server.port} is owned by role ${db.owner}, neither ${plan.user} nor the admin; dbops does not take it from its owner unless the operator sets adopt: true on this server in DBOPS_CONFIG`,
+                NOT_OWNED,
+              );
+            }
+            await ensureMembership(sql, plan.user);
+            await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.user)}`);
+            changes.push(`owner ${db.owner} → ${plan.user}`);
           }
-          await ensureMembership(sql, plan.user);
-          await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.user)}`);
-          changes.push(`owner ${db.owner} → ${plan.user}`);
-        }
-        if (db.public) {
-          await sql.query(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
-          changes.push('revoked PUBLIC access');
-        }
-        return Number((await one<{ n: string }>(sql, "select current_setting('server_version_num') as n"))!.n);
-      }, undefined, ['database', 'user']);
+          if (db.public) {
+            await sql.query(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
+            changes.push('revoked PUBLIC access');
+          }
+          return Number((await one<{ n: string }>(sql, "select current_setting('server_version_num') as n"))!.n);
+        },
+        undefined,
+        ['database', 'user'],
+      );
       if (version < 150000) {
         // Before PostgreSQL 15 everyone may create in schema public: take that away.
-        await admin(plan, `restrict schema public in ${plan.database}`, async ({ sql }) => {
-          const open = await one(sql, `select 1 from pg_namespace n, aclexplode(n.nspacl) a where n.nspname = 'public' and a.grantee = 0 and a.privilege_type = 'CREATE'`);
-          if (open) {
-            await sql.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
-            changes.push('revoked CREATE on schema public from PUBLIC');
-          }
-        }, plan.database);
+        await admin(
+          plan,
+          `restrict schema public in ${plan.database}`,
+          async ({ sql }) => {
+            const open = await one(
+              sql,
+              `select 1 from pg_namespace n, aclexplode(n.nspacl) a where n.nspname = 'public' and a.grantee = 0 and a.privilege_type = 'CREATE'`,
+            );
+            if (open) {
+              await sql.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+              changes.push('revoked CREATE on schema public from PUBLIC');
+            }
+          },
+          plan.database,
+        );
       }
       return changes.length
         ? { changed: true, detail: changes.join('; ') }
@@ -422,24 +539,36 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     },
 
     async verify(plan) {
-      const others = await admin(plan, `check the privileges of ${plan.user}`, async ({ sql }) => {
-        const r = (await one<{ su: boolean; cdb: boolean; crole: boolean }>(
-          sql,
-          'select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole from pg_roles where rolname = $1',
-          [plan.user],
-        ))!;
-        if (r.su || r.cdb || r.crole) {
-          throw ApplicationFailure.nonRetryable(`user ${plan.user} has server-wide privileges (superuser, CREATEDB or CREATEROLE)`, 'VerifyFailed');
-        }
-        const rows = await sql.query<{ datname: string }>(
-          `select datname from pg_database
+      const others = await admin(
+        plan,
+        `check the privileges of ${plan.user}`,
+        async ({ sql }) => {
+          const r = (await one<{ su: boolean; cdb: boolean; crole: boolean }>(
+            sql,
+            'select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole from pg_roles where rolname = $1',
+            [plan.user],
+          ))!;
+          if (r.su || r.cdb || r.crole) {
+            throw ApplicationFailure.nonRetryable(
+              `user ${plan.user} has server-wide privileges (superuser, CREATEDB or CREATEROLE)`,
+              'VerifyFailed',
+            );
+          }
+          const rows = await sql.query<{ datname: string }>(
+            `select datname from pg_database
             where not datistemplate and datname <> $2 and has_database_privilege($1, datname, 'CONNECT') order by datname`,
-          [plan.user, plan.database],
-        );
-        return rows.rows.map((x) => x.datname);
-      }, undefined, []);
+            [plan.user, plan.database],
+          );
+          return rows.rows.map((x) => x.datname);
+        },
+        undefined,
+        [],
+      );
       if (plan.auth === 'iam') {
-        return { changed: false, detail: `privileges checked; login not tried (an IAM token login needs RDS)${others.length ? `; may also connect to: ${others.join(', ')}` : ''}` };
+        return {
+          changed: false,
+          detail: `privileges checked; login not tried (an IAM token login needs RDS)${others.length ? `; may also connect to: ${others.join(', ')}` : ''}`,
+        };
       }
       const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
@@ -455,8 +584,12 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
         // Reading another tenant's database is refused by its REVOKE ... FROM PUBLIC.
       } catch (err) {
         throw classifySqlError(err, {
-          engine: 'postgres', host: plan.server.host, port: plan.server.port, login: plan.user,
-          action: `create a table in ${plan.database} as ${plan.user}`, secrets: [...server.secrets, stored?.password ?? ''],
+          engine: 'postgres',
+          host: plan.server.host,
+          port: plan.server.port,
+          login: plan.user,
+          action: `create a table in ${plan.database} as ${plan.user}`,
+          secrets: [...server.secrets, stored?.password ?? ''],
         });
       } finally {
         await me.end().catch(() => undefined);
@@ -476,62 +609,98 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           if (own.database === 'absent') return { changed: false, detail: `database ${plan.database} does not exist` };
           const kept = notMadeByRun(plan, 'database', plan.database, f.database.mark);
           if (kept) return { changed: false, detail: kept };
-          if (plan.madeByRun !== undefined && !(await isEmpty(plan))) return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
+          if (plan.madeByRun !== undefined && !(await isEmpty(plan)))
+            return { changed: false, detail: `database ${plan.database} kept: it holds data already` };
           if (own.user === 'ours') await ensureMembership(sql, plan.user).catch(() => undefined);
           await sql.query(`DROP DATABASE IF EXISTS ${q(plan.database)} WITH (FORCE)`);
           return { changed: true, detail: `dropped database ${plan.database}` };
         });
       }
       // retain: keep the data, hand it to the admin so the login can go.
-      const changed = await admin(plan, `take over database ${plan.database}`, async (s) => {
-        const { sql } = s;
-        const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'deprovision', [s.me]);
-        if (own.database === 'absent') return false;
-        const owner = (await one<{ o: string }>(sql, 'select pg_get_userbyid(datdba) as o from pg_database where datname = $1', [plan.database]))!.o;
-        if (owner !== plan.user || own.user === 'absent') return false;
-        await ensureMembership(sql, plan.user);
-        await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO CURRENT_USER`);
-        return true;
-      }, undefined, ['database', 'user']);
-      if (changed) {
-        await admin(plan, `reassign objects in ${plan.database}`, async (s) => {
+      const changed = await admin(
+        plan,
+        `take over database ${plan.database}`,
+        async (s) => {
           const { sql } = s;
-          const own = judgeOwnership(plan, s.server, { user: (await facts(sql, plan)).user }, 'deprovision', [s.me]).user;
-          if (own === 'ours') {
-            await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
-            await sql.query(`DROP OWNED BY ${q(plan.user)}`);
-          }
-        }, plan.database);
+          const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'deprovision', [s.me]);
+          if (own.database === 'absent') return false;
+          const owner = (await one<{ o: string }>(
+            sql,
+            'select pg_get_userbyid(datdba) as o from pg_database where datname = $1',
+            [plan.database],
+          ))!.o;
+          if (owner !== plan.user || own.user === 'absent') return false;
+          await ensureMembership(sql, plan.user);
+          await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO CURRENT_USER`);
+          return true;
+        },
+        undefined,
+        ['database', 'user'],
+      );
+      if (changed) {
+        await admin(
+          plan,
+          `reassign objects in ${plan.database}`,
+          async (s) => {
+            const { sql } = s;
+            const own = judgeOwnership(plan, s.server, { user: (await facts(sql, plan)).user }, 'deprovision', [
+              s.me,
+            ]).user;
+            if (own === 'ours') {
+              await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
+              await sql.query(`DROP OWNED BY ${q(plan.user)}`);
+            }
+          },
+          plan.database,
+        );
       }
       return changed
-        ? { changed: true, detail: `kept database ${plan.database}; its objects now belong to ${plan.server.adminUser}` }
+        ? {
+            changed: true,
+            detail: `kept database ${plan.database}; its objects now belong to ${plan.server.adminUser}`,
+          }
         : { changed: false, detail: `database ${plan.database} kept (not owned by ${plan.user})` };
     },
 
     async dropUser(plan: DeprovisionPlan): Promise<StepResult> {
-      return admin(plan, `drop user ${plan.user}`, async (s) => {
-        const { sql } = s;
-        // Only a role carrying this tenant's mark is reassigned and dropped (adopt never applies here).
-        const { user } = await facts(sql, plan);
-        const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
-        if (own === 'absent') return { changed: false, detail: `user ${plan.user} does not exist` };
-        const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
-        if (kept) return { changed: false, detail: kept };
-        await ensureMembership(sql, plan.user);
-        if (plan.madeByRun !== undefined && (await one(sql, 'select 1 from pg_database where datname = $1', [plan.database]))) {
-          // The undo of a cancelled run runs before the database is dropped (or kept, holding data):
-          // what the user made in it goes to the admin first, as deprovisioning with retain does.
-          await admin(plan, `reassign objects in ${plan.database}`, async ({ sql: inDb }) => {
-            await inDb.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
-            await inDb.query(`DROP OWNED BY ${q(plan.user)}`);
-          }, plan.database, []);
-        }
-        await sql.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [plan.user]);
-        await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
-        await sql.query(`DROP OWNED BY ${q(plan.user)}`);
-        await sql.query(`DROP ROLE IF EXISTS ${q(plan.user)}`);
-        return { changed: true, detail: `dropped user ${plan.user}` };
-      }, undefined, ['database', 'user']);
+      return admin(
+        plan,
+        `drop user ${plan.user}`,
+        async (s) => {
+          const { sql } = s;
+          // Only a role carrying this tenant's mark is reassigned and dropped (adopt never applies here).
+          const { user } = await facts(sql, plan);
+          const own = judgeOwnership(plan, s.server, { user }, 'deprovision', [s.me]).user;
+          if (own === 'absent') return { changed: false, detail: `user ${plan.user} does not exist` };
+          const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
+          if (kept) return { changed: false, detail: kept };
+          await ensureMembership(sql, plan.user);
+          if (
+            plan.madeByRun !== undefined &&
+            (await one(sql, 'select 1 from pg_database where datname = $1', [plan.database]))
+          ) {
+            // The undo of a cancelled run runs before the database is dropped (or kept, holding data):
+            // what the user made in it goes to the admin first, as deprovisioning with retain does.
+            await admin(
+              plan,
+              `reassign objects in ${plan.database}`,
+              async ({ sql: inDb }) => {
+                await inDb.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
+                await inDb.query(`DROP OWNED BY ${q(plan.user)}`);
+              },
+              plan.database,
+              [],
+            );
+          }
+          await sql.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [plan.user]);
+          await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
+          await sql.query(`DROP OWNED BY ${q(plan.user)}`);
+          await sql.query(`DROP ROLE IF EXISTS ${q(plan.user)}`);
+          return { changed: true, detail: `dropped user ${plan.user}` };
+        },
+        undefined,
+        ['database', 'user'],
+      );
     },
   };
 }

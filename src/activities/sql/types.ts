@@ -82,7 +82,9 @@ export interface OwnershipMark {
 
 export function makeMark(plan: Pick<SqlPlan, 'database' | 'user'>, credentials?: string, run?: string): OwnershipMark {
   return {
-    managedBy: 'dbops', database: plan.database, user: plan.user,
+    managedBy: 'dbops',
+    database: plan.database,
+    user: plan.user,
     ...(credentials !== undefined ? { credentials } : {}),
     ...(run !== undefined ? { run } : {}),
   };
@@ -92,7 +94,12 @@ export function makeMark(plan: Pick<SqlPlan, 'database' | 'user'>, credentials?:
  * For the undo of a cancelled run (`madeByRun`): why an object that is dbops's is kept, or
  * undefined when this run made it. Only meaningful for an object judged 'ours'.
  */
-export function notMadeByRun(plan: SqlPlan, kind: string, name: string, mark: OwnershipMark | undefined): string | undefined {
+export function notMadeByRun(
+  plan: SqlPlan,
+  kind: string,
+  name: string,
+  mark: OwnershipMark | undefined,
+): string | undefined {
   const run = (plan as Partial<DeprovisionPlan>).madeByRun;
   if (run === undefined || mark?.run === run) return undefined;
   return `${kind} ${name} kept: this run did not create it`;
@@ -160,14 +167,18 @@ export function judgeOwnership(
 ): { database: Ownership; user: Ownership } {
   const at = where(plan);
   const protectedObject = (what: string, why: string) =>
-    ApplicationFailure.nonRetryable(`refusing to touch ${what} on ${at}: ${why}; dbops never changes, adopts or drops it`, PROTECTED);
+    ApplicationFailure.nonRetryable(
+      `refusing to touch ${what} on ${at}: ${why}; dbops never changes, adopts or drops it`,
+      PROTECTED,
+    );
 
   // What is never a tenant's, checked even when it does not exist here.
   if (facts.database) {
     const db = plan.database.toLowerCase();
     const reservedDb = reservedNameProblem(db, plan.engine, 'database');
     if (reservedDb) throw protectedObject(`database ${plan.database}`, `it ${reservedDb}`);
-    if (plan.engine === 'postgres' && db === server.adminDatabase.toLowerCase()) throw protectedObject(`database ${plan.database}`, 'it is the database the admin connects to');
+    if (plan.engine === 'postgres' && db === server.adminDatabase.toLowerCase())
+      throw protectedObject(`database ${plan.database}`, 'it is the database the admin connects to');
     if (!/^[a-z]/.test(db)) throw protectedObject(`database ${plan.database}`, 'tenant names start with a letter');
   }
   if (facts.user) {
@@ -178,8 +189,10 @@ export function judgeOwnership(
     if (reserved) throw protectedObject(`user ${plan.user}`, `it ${reserved}`);
     if (!/^[a-z]/.test(u)) throw protectedObject(`user ${plan.user}`, 'tenant names start with a letter');
   }
-  if (facts.database?.exists && facts.database.protectedReason) throw protectedObject(`database ${plan.database}`, facts.database.protectedReason);
-  if (facts.user?.exists && facts.user.protectedReason) throw protectedObject(`user ${plan.user}`, facts.user.protectedReason);
+  if (facts.database?.exists && facts.database.protectedReason)
+    throw protectedObject(`database ${plan.database}`, facts.database.protectedReason);
+  if (facts.user?.exists && facts.user.protectedReason)
+    throw protectedObject(`user ${plan.user}`, facts.user.protectedReason);
 
   const decide = (kind: 'database' | 'user', name: string, f: ObjectFacts | undefined): Ownership => {
     if (!f || !f.exists) return 'absent';
@@ -222,7 +235,13 @@ export function credentialsMismatch(plan: SqlPlan, markRef: string, planRef: str
 }
 
 /** Throws unless an earlier ensure stage made and marked the object (grant and verify need it so). */
-export function requireOurs(engine: 'postgres' | 'mysql', plan: SqlPlan, kind: string, name: string, o: Ownership): void {
+export function requireOurs(
+  engine: 'postgres' | 'mysql',
+  plan: SqlPlan,
+  kind: string,
+  name: string,
+  o: Ownership,
+): void {
   if (o === 'ours') return;
   const where = `${engine} server ${plan.server.host}:${plan.server.port}`;
   throw ApplicationFailure.nonRetryable(

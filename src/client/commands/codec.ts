@@ -33,14 +33,20 @@ export function registerCodecCommands(program: Command, ctx: CliContext): void {
     .description('serve /decode and /encode for the Temporal Web UI with the keys in DBOPS_CODEC_KEYS')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '8888')
-    .option('--origin <url...>', 'Web UI origins allowed to call it', ['http://localhost:8233', 'http://localhost:8080'])
+    .option('--origin <url...>', 'Web UI origins allowed to call it', [
+      'http://localhost:8233',
+      'http://localhost:8080',
+    ])
     .option(
       '--allow-host <host>',
       'Host header accepted besides localhost, 127.0.0.1 and [::1] (name or name:port; repeatable)',
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
-    .option('--token-env <var>', `environment variable holding a bearer token every request must carry (default: ${CODEC_TOKEN_ENV}, if set)`)
+    .option(
+      '--token-env <var>',
+      `environment variable holding a bearer token every request must carry (default: ${CODEC_TOKEN_ENV}, if set)`,
+    )
     .action(async (o: CodecServerFlags & { host: string; port: string }) => {
       const spec = ctx.env.DBOPS_CODEC_KEYS;
       if (!spec) throw new Error('DBOPS_CODEC_KEYS is not set: the codec server needs the same keys as the worker');
@@ -58,10 +64,14 @@ export function registerCodecCommands(program: Command, ctx: CliContext): void {
           `in the Web UI set the codec endpoint to ${url}\n`,
       );
       if (!isLoopback(o.host) && o.allowHost.length === 0) {
-        ctx.io.err.write(`dbops: listening on ${o.host}, but only loopback Host headers are accepted: add --allow-host <name> for the name clients use\n`);
+        ctx.io.err.write(
+          `dbops: listening on ${o.host}, but only loopback Host headers are accepted: add --allow-host <name> for the name clients use\n`,
+        );
       }
       if (!isLoopback(o.host) && !opts.token) {
-        ctx.io.err.write(`dbops: listening on ${o.host} without a token: anyone who can reach it can decode; set ${CODEC_TOKEN_ENV} or --token-env\n`);
+        ctx.io.err.write(
+          `dbops: listening on ${o.host} without a token: anyone who can reach it can decode; set ${CODEC_TOKEN_ENV} or --token-env\n`,
+        );
       }
       await new Promise<void>((resolve) => {
         const stop = () => {

@@ -67,9 +67,11 @@ function server(f: ServerFlags): ProvisionInput['server'] {
 }
 
 function target(f: ServerFlags): ProvisionInput['credentialsTarget'] | undefined {
-  if (f.credentialsFile && f.credentialsSecret) throw new Error('give --credentials-file or --credentials-secret, not both');
+  if (f.credentialsFile && f.credentialsSecret)
+    throw new Error('give --credentials-file or --credentials-secret, not both');
   if (f.credentialsFile) return { kind: 'file', path: f.credentialsFile };
-  if (f.credentialsSecret) return { kind: 'aws-secretsmanager', name: f.credentialsSecret, region: f.credentialsRegion };
+  if (f.credentialsSecret)
+    return { kind: 'aws-secretsmanager', name: f.credentialsSecret, region: f.credentialsRegion };
   return undefined;
 }
 
@@ -114,20 +116,29 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     .option('--database <name>', 'database name (default: derived from the tenant)')
     .option('--user <name>', 'user name (default: derived from the tenant)')
     .option('--auth <auth>', 'password or iam', 'password')
-    .action(async (f: ServerFlags & { tenant: string; database?: string; user?: string; auth: string }, cmd: Command) => {
-      const input: ProvisionInput = clean({
-        engine: f.engine as 'postgres',
-        server: server(f),
-        tenant: f.tenant,
-        database: f.database,
-        user: f.user,
-        auth: f.auth as 'password',
-        credentialsTarget: target(f)!,
-      });
-      const plan = planProvision(input); // bad input fails here, before anything starts
-      const code = await startSqlRun(ctx, f, 'provisionDatabase', provisionWorkflowId(plan), input, `provision ${plan.database} on ${plan.engine} ${plan.server.host}`);
-      setExitCode(cmd, code);
-    });
+    .action(
+      async (f: ServerFlags & { tenant: string; database?: string; user?: string; auth: string }, cmd: Command) => {
+        const input: ProvisionInput = clean({
+          engine: f.engine as 'postgres',
+          server: server(f),
+          tenant: f.tenant,
+          database: f.database,
+          user: f.user,
+          auth: f.auth as 'password',
+          credentialsTarget: target(f)!,
+        });
+        const plan = planProvision(input); // bad input fails here, before anything starts
+        const code = await startSqlRun(
+          ctx,
+          f,
+          'provisionDatabase',
+          provisionWorkflowId(plan),
+          input,
+          `provision ${plan.database} on ${plan.engine} ${plan.server.host}`,
+        );
+        setExitCode(cmd, code);
+      },
+    );
 
   serverOptions(db.command('deprovision'))
     .description("remove a tenant's login and (with --reclaim-policy delete) its database")
@@ -135,19 +146,24 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     .option('--database <name>', 'database name')
     .option('--user <name>', 'user name')
     .requiredOption('--reclaim-policy <policy>', 'delete (drop the data) or retain (keep it, drop the login)')
-    .action(async (f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string }, cmd: Command) => {
-      const input: DeprovisionInput = clean({
-        engine: f.engine as 'postgres',
-        server: server(f),
-        tenant: f.tenant,
-        database: f.database,
-        user: f.user,
-        reclaimPolicy: f.reclaimPolicy as 'delete',
-        credentialsTarget: target(f),
-      });
-      const plan = planDeprovision(input);
-      const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
-      const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
-      setExitCode(cmd, code);
-    });
+    .action(
+      async (
+        f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
+        cmd: Command,
+      ) => {
+        const input: DeprovisionInput = clean({
+          engine: f.engine as 'postgres',
+          server: server(f),
+          tenant: f.tenant,
+          database: f.database,
+          user: f.user,
+          reclaimPolicy: f.reclaimPolicy as 'delete',
+          credentialsTarget: target(f),
+        });
+        const plan = planDeprovision(input);
+        const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
+        const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
+        setExitCode(cmd, code);
+      },
+    );
 }

@@ -1,7 +1,12 @@
 /** `dbops refresh`, `dbops refresh schedule`, `dbops refresh cleanup`. */
 import type { Command } from 'commander';
 import { SA_OPERATION, SA_TARGET } from '../../api';
-import { planRefresh, refreshWorkflowId, scheduledRefreshWorkflowId, type RefreshConfig } from '../../domain/dblab-config';
+import {
+  planRefresh,
+  refreshWorkflowId,
+  scheduledRefreshWorkflowId,
+  type RefreshConfig,
+} from '../../domain/dblab-config';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import { startAndFollow } from '../follow';
@@ -27,17 +32,30 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
       const input = loadConfig(o.config, ctx.env, o.dryRun);
       const plan = planRefresh(input);
       const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(client, {
-        workflowType: 'refreshDblab', workflowId: refreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
-        staticSummary: `${plan.dryRun ? 'dry run: ' : ''}refresh DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
-        typedSearchAttributes: [{ key: SA_OPERATION, value: 'refreshDblab' }, { key: SA_TARGET, value: plan.dblabHost }],
-      }, ctx.io, { detach: o.detach });
+      const code = await startAndFollow(
+        client,
+        {
+          workflowType: 'refreshDblab',
+          workflowId: refreshWorkflowId(plan),
+          input,
+          taskQueue: settings.taskQueue,
+          staticSummary: `${plan.dryRun ? 'dry run: ' : ''}refresh DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
+          typedSearchAttributes: [
+            { key: SA_OPERATION, value: 'refreshDblab' },
+            { key: SA_TARGET, value: plan.dblabHost },
+          ],
+        },
+        ctx.io,
+        { detach: o.detach },
+      );
       setExitCode(cmd, code);
     });
 
   refresh
     .command('schedule')
-    .description('put the refresh on a Temporal schedule; a scheduled run is skipped while any refresh of that DBLab runs')
+    .description(
+      'put the refresh on a Temporal schedule; a scheduled run is skipped while any refresh of that DBLab runs',
+    )
     .requiredOption('--config <file>', 'the rds-refresh YAML (or JSON) config')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--schedule-id <id>', 'schedule id (default: refresh-dblab:<dblab host>)')
@@ -50,8 +68,15 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
       // The schedule starts scheduledRefreshDblab, which runs the refresh as a child under
       // refresh-dblab:<host>, the id a manual `dbops refresh` uses too: one refresh at a time.
       await createSchedule(client, {
-        scheduleId: id, cron: o.cron, workflowType: 'scheduledRefreshDblab', workflowId: scheduledRefreshWorkflowId(plan), input, taskQueue: settings.taskQueue,
-        overlap: 'skip', catchupWindow: o.catchupWindow, note: `DBLab ${plan.dblabHost} refresh from ${plan.config.source.identifier}`,
+        scheduleId: id,
+        cron: o.cron,
+        workflowType: 'scheduledRefreshDblab',
+        workflowId: scheduledRefreshWorkflowId(plan),
+        input,
+        taskQueue: settings.taskQueue,
+        overlap: 'skip',
+        catchupWindow: o.catchupWindow,
+        note: `DBLab ${plan.dblabHost} refresh from ${plan.config.source.identifier}`,
       });
       ctx.io.out.write(
         `schedule ${id} created: refresh of DBLab ${plan.dblabHost} as ${refreshWorkflowId(plan)}, cron ${o.cron.join(' | ')}, overlap skip, catch-up ${o.catchupWindow}\n`,
@@ -66,11 +91,21 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
     .option('--detach', 'start the run and return without following it')
     .action(async (o: { region: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
       const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(client, {
-        workflowType: 'cleanupRefreshClones', workflowId: `cleanup-refresh-clones:${o.region}`, input: { region: o.region, dryRun: o.dryRun ?? false },
-        taskQueue: settings.taskQueue,
-        typedSearchAttributes: [{ key: SA_OPERATION, value: 'cleanupRefreshClones' }, { key: SA_TARGET, value: o.region }],
-      }, ctx.io, { detach: o.detach });
+      const code = await startAndFollow(
+        client,
+        {
+          workflowType: 'cleanupRefreshClones',
+          workflowId: `cleanup-refresh-clones:${o.region}`,
+          input: { region: o.region, dryRun: o.dryRun ?? false },
+          taskQueue: settings.taskQueue,
+          typedSearchAttributes: [
+            { key: SA_OPERATION, value: 'cleanupRefreshClones' },
+            { key: SA_TARGET, value: o.region },
+          ],
+        },
+        ctx.io,
+        { detach: o.detach },
+      );
       setExitCode(cmd, code);
     });
 }

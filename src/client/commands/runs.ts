@@ -80,7 +80,11 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       }
       const cols = ['workflowId', 'type', 'status', 'stage', 'started'];
       const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
-      const line = (r: Record<string, string>) => cols.map((c, i) => r[c].padEnd(widths[i])).join('  ').trimEnd();
+      const line = (r: Record<string, string>) =>
+        cols
+          .map((c, i) => r[c].padEnd(widths[i]))
+          .join('  ')
+          .trimEnd();
       ctx.io.out.write(`${line(Object.fromEntries(cols.map((c) => [c, c.toUpperCase()])))}\n`);
       for (const r of rows) ctx.io.out.write(`${line(r)}\n`);
     });

@@ -59,26 +59,39 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
     .requiredOption('--input <json>', 'the workflow input: JSON or @file.json')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--workflow-id <id>', 'id of each started run (default: the schedule id)')
-    .option('--overlap <policy>', `what to do when the previous run still runs: ${Object.keys(OVERLAP).join(', ')}`, 'skip')
+    .option(
+      '--overlap <policy>',
+      `what to do when the previous run still runs: ${Object.keys(OVERLAP).join(', ')}`,
+      'skip',
+    )
     .option('--catchup-window <duration>', 'missed runs within this window are still started after an outage', '1h')
-    .action(async (scheduleId: string, o: { type: string; input: string; cron: string[]; workflowId?: string; overlap: string; catchupWindow: string }) => {
-      if (o.type === 'refreshDblab') {
-        // Scheduled runs get their own ids, so a scheduled refreshDblab could run beside a manual one.
-        throw new Error('schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one');
-      }
-      const { client, settings } = await ctx.connect();
-      await createSchedule(client, {
-        scheduleId,
-        cron: o.cron,
-        workflowType: o.type,
-        workflowId: o.workflowId ?? scheduleId,
-        input: readJsonInput(o.input),
-        taskQueue: settings.taskQueue,
-        overlap: o.overlap,
-        catchupWindow: o.catchupWindow,
-      });
-      ctx.io.out.write(`schedule ${scheduleId} created (${o.type}, cron ${o.cron.join(' | ')}, overlap ${o.overlap})\n`);
-    });
+    .action(
+      async (
+        scheduleId: string,
+        o: { type: string; input: string; cron: string[]; workflowId?: string; overlap: string; catchupWindow: string },
+      ) => {
+        if (o.type === 'refreshDblab') {
+          // Scheduled runs get their own ids, so a scheduled refreshDblab could run beside a manual one.
+          throw new Error(
+            'schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one',
+          );
+        }
+        const { client, settings } = await ctx.connect();
+        await createSchedule(client, {
+          scheduleId,
+          cron: o.cron,
+          workflowType: o.type,
+          workflowId: o.workflowId ?? scheduleId,
+          input: readJsonInput(o.input),
+          taskQueue: settings.taskQueue,
+          overlap: o.overlap,
+          catchupWindow: o.catchupWindow,
+        });
+        ctx.io.out.write(
+          `schedule ${scheduleId} created (${o.type}, cron ${o.cron.join(' | ')}, overlap ${o.overlap})\n`,
+        );
+      },
+    );
 
   schedule
     .command('list')
@@ -100,7 +113,9 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
       }
       if (rows.length === 0) ctx.io.out.write('no schedules\n');
       for (const r of rows) {
-        ctx.io.out.write(`${r.scheduleId}  ${r.workflowType}  ${r.paused ? 'paused' : 'active'}  next ${r.next || '-'}\n`);
+        ctx.io.out.write(
+          `${r.scheduleId}  ${r.workflowType}  ${r.paused ? 'paused' : 'active'}  next ${r.next || '-'}\n`,
+        );
       }
     });
 
@@ -115,7 +130,7 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
 
   schedule
     .command('trigger')
-    .description('start one run now, with the schedule\'s overlap policy')
+    .description("start one run now, with the schedule's overlap policy")
     .argument('<schedule-id>')
     .action(async (scheduleId: string) => {
       const { client } = await ctx.connect();
