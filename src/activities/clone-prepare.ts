@@ -25,6 +25,7 @@ import { setMasterPassword } from './rds';
 import { classifySqlError, scrub, type SqlErrorContext } from './sql/errors';
 import type { EndpointResolver } from './sql/connection';
 import { scramVerifier } from './sql/passwords';
+import type { StepResult } from './types';
 
 export function derivePassword(token: string, cloneId: string, purpose: 'master' | 'dblab-user'): string {
   return crypto.createHmac('sha256', token).update(`dbops:${purpose}:${cloneId}`).digest('base64url');
@@ -98,7 +99,7 @@ export function createClonePrepare(deps: PrepareDeps) {
     return { username }; // IAM: DBLab signs its own token (rdsIam)
   }
 
-  async function prepareClone(plan: RefreshPlan, clone: CloneRef): Promise<{ changed: boolean; detail: string }> {
+  async function prepareClone(plan: RefreshPlan, clone: CloneRef): Promise<StepResult> {
     const prep = plan.config.clone.prepare;
     if (!prep) return { changed: false, detail: 'not configured' };
     const t = await token(plan);

@@ -23,6 +23,7 @@ import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
 import type { Authority } from '../authority';
+import type { StepResult } from './types';
 
 export interface CustomerVpc {
   vpcId: string;
@@ -224,11 +225,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
     },
 
     /** Accepts in the customer VPC's region; handles every peering state; waits until active. */
-    async acceptPeering(i: {
-      region: string;
-      peeringId: string;
-      timing: Timing;
-    }): Promise<{ changed: boolean; detail: string }> {
+    async acceptPeering(i: { region: string; peeringId: string; timing: Timing }): Promise<StepResult> {
       const ec2 = deps.aws.ec2(i.region);
       let accepted = false;
       await pollUntil(
@@ -274,7 +271,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       tables: 'all' | 'main';
       force: boolean;
       timing: Timing;
-    }): Promise<{ changed: boolean; detail: string; changes: RouteChange[] }> {
+    }): Promise<StepResult & { changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
@@ -293,11 +290,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       return { changed: made.length > 0, detail, changes };
     },
 
-    async removeCustomerRoutes(i: {
-      region: string;
-      vpcId: string;
-      peeringId: string;
-    }): Promise<{ changed: boolean; detail: string }> {
+    async removeCustomerRoutes(i: { region: string; vpcId: string; peeringId: string }): Promise<StepResult> {
       const removed = await removeRoutesIn(deps.aws.ec2(i.region), { vpcId: i.vpcId, peeringId: i.peeringId });
       return {
         changed: removed.length > 0,

@@ -29,6 +29,7 @@ import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } fro
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
+import type { StepResult } from './types';
 
 export interface Snapshot {
   id: string;
@@ -308,7 +309,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     async rdsCreateClone(
       plan: RefreshPlan,
       o: { identifier: string; snapshot: Snapshot; tags: Tag[] },
-    ): Promise<{ changed: boolean; detail: string }> {
+    ): Promise<StepResult> {
       const rds = rdsOf(plan);
       const c = plan.config.clone;
       const runId = tagsOf(o.tags)[RUN_ID_TAG];
@@ -454,7 +455,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } },
       identifier: string,
       owner?: { runId: string; byTag?: boolean },
-    ): Promise<{ changed: boolean; detail: string }> {
+    ): Promise<StepResult> {
       const rds = deps.aws.rds(plan.config.aws.region);
       const owned = (tags: Tag[] | undefined) => owner === undefined || tagsOf(tags)[RUN_ID_TAG] === owner.runId;
       const instances = new Set<string>();

@@ -12,6 +12,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
+import type { StepResult } from './types';
 
 export interface ZoneAssociation {
   hostedZoneId: string;
@@ -72,7 +73,7 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       return isAssociated(deps.aws, a);
     },
 
-    async associateVpcWithZone(a: ZoneAssociation): Promise<{ changed: boolean; detail: string }> {
+    async associateVpcWithZone(a: ZoneAssociation): Promise<StepResult> {
       const zone = bareId(a.hostedZoneId);
       if (await isAssociated(deps.aws, a))
         return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
@@ -92,7 +93,7 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       return { changed: true, detail: `associated ${a.vpcId} (${a.region}) with ${zone}` };
     },
 
-    async disassociateVpcFromZone(a: ZoneAssociation): Promise<{ changed: boolean; detail: string }> {
+    async disassociateVpcFromZone(a: ZoneAssociation): Promise<StepResult> {
       const zone = bareId(a.hostedZoneId);
       if (!(await isAssociated(deps.aws, a)))
         return { changed: false, detail: `${a.vpcId} is not associated with ${zone}` };

@@ -19,6 +19,7 @@ import { peeringTarget, unpeeringWorkflowId } from '../domain/peering';
 import { ProgressTracker, validInput, type StageOutcome } from './progress';
 import { quick } from './peering-activities';
 import { unpeerVpc } from './unpeer-vpc';
+import type { StepResult } from '../activities/types';
 
 export const DELETE_NETWORK_STAGES = [
   'prepare',
@@ -51,7 +52,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
   );
   const deleted: string[] = [];
   /** A delete step's outcome, and what it deleted for the result. */
-  const recorded = (r: { changed: boolean; detail: string }): StageOutcome => {
+  const recorded = (r: StepResult): StageOutcome => {
     if (r.changed) deleted.push(r.detail);
     return { skipped: !r.changed, detail: r.detail };
   };

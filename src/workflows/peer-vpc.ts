@@ -32,7 +32,7 @@ import {
   type PeeringStage,
 } from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { quick, undoing, waiting } from './peering-activities';
+import { lookUp, quick, undoing, waiting } from './peering-activities';
 import { CancelGuard } from './undo';
 
 /** A cancelled run undoes the peering it made. */
@@ -73,15 +73,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       'prepare',
       async () => {
         const plan = validInput(() => planPeering(input));
-        const customer = await quick.resolveCustomerVpc.executeWithOptions(
-          { summary: `find VPC ${plan.vpcId} in ${plan.region}` },
-          [{ region: plan.region, vpcId: plan.vpcId }],
-        );
-        const side = await quick.databaseDescribe.executeWithOptions(
-          { summary: `look up database ${plan.databaseId} (${plan.cloud.kind})` },
-          [plan, customer],
-        );
-        return { plan, customer, ...side };
+        return { plan, ...(await lookUp(plan)) };
       },
       (r) => ({
         detail: `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,

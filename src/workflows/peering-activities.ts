@@ -41,3 +41,21 @@ export function waiting(timing: PeeringPlan['timing'], settle = false): Activity
   };
   return proxyActivities<Acts>(opts);
 }
+
+/**
+ * prepare's reads, the same for peerVpc and unpeerVpc: the customer VPC ("default" resolved) and
+ * the database side (its CIDR and zone, and any peering it has with that VPC). Read-only.
+ */
+export async function lookUp(
+  plan: Parameters<Acts['databaseDescribe']>[0] & { vpcId: string; region: string; databaseId: string },
+) {
+  const customer = await quick.resolveCustomerVpc.executeWithOptions(
+    { summary: `find VPC ${plan.vpcId} in ${plan.region}` },
+    [{ region: plan.region, vpcId: plan.vpcId }],
+  );
+  const side = await quick.databaseDescribe.executeWithOptions(
+    { summary: `look up database ${plan.databaseId} (${plan.cloud.kind})` },
+    [plan, customer],
+  );
+  return { customer, ...side };
+}

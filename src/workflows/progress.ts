@@ -15,6 +15,7 @@ import {
 import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress, type StageProgress } from '../api';
 import { InvalidInput } from '../domain/errors';
 import { boundedTarget, progressMarkdown } from '../domain/progress-table';
+import type { StepResult } from '../activities/types';
 
 export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
 
@@ -42,7 +43,7 @@ export function errorText(err: unknown): string {
 }
 
 /** A stage's outcome from an activity's `{ changed, detail }`: skipped when it changed nothing. */
-export const stepOutcome = (r: { changed: boolean; detail: string }): StageOutcome => ({
+export const stepOutcome = (r: StepResult): StageOutcome => ({
   skipped: !r.changed,
   detail: r.detail,
 });

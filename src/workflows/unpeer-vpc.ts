@@ -5,7 +5,7 @@
  */
 import { peeringTarget, planUnpeering, type UnpeerVpcInput } from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { quick } from './peering-activities';
+import { lookUp, quick } from './peering-activities';
 
 export const UNPEER_STAGES = ['prepare', 'disassociate-dns', 'remove-routes', 'delete-peering'] as const;
 
@@ -23,15 +23,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult>
       'prepare',
       async () => {
         const plan = validInput(() => planUnpeering(input));
-        const customer = await quick.resolveCustomerVpc.executeWithOptions(
-          { summary: `find VPC ${plan.vpcId} in ${plan.region}` },
-          [{ region: plan.region, vpcId: plan.vpcId }],
-        );
-        const side = await quick.databaseDescribe.executeWithOptions(
-          { summary: `look up database ${plan.databaseId}` },
-          [plan, customer],
-        );
-        return { plan, customer, ...side };
+        return { plan, ...(await lookUp(plan)) };
       },
       (r) => ({
         detail: r.peering

@@ -1,6 +1,7 @@
 /** The database side of a peering, behind one interface so more kinds can be added. */
 import type { PeeringPlan } from '../../domain/peering';
 import type { CustomerVpc, Timing } from '../ec2';
+import type { StepResult } from '../types';
 
 export interface DatabaseInfo {
   cidr: string;
@@ -27,8 +28,8 @@ export interface DatabaseSide {
   /** `runId`: tag the request with the run that makes it, where the side can (AWS). */
   requestPeering(customer: CustomerVpc, secure: boolean, runId?: string): Promise<void>;
   /** The route back (customer CIDR → pcx) on the database side, when the side is ours to route. */
-  ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
-  removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<{ changed: boolean; detail: string }>;
+  ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
+  removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
   deletePeering(customer: CustomerVpc, peering: DatabasePeering): Promise<void>;
   /** Lets the customer account associate its VPC with the zone (cross-account AWS kind). */
   authorizeZone(
