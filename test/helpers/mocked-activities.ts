@@ -164,6 +164,30 @@ export async function mockedWorld(mocks: MockActivities): Promise<MockedWorld> {
   };
 }
 
+/**
+ * The per-file set-up of a mocked-activity test: one worker for the file, the calls reset before
+ * each test. Returns the world once beforeAll has run.
+ */
+export function useMockedWorld(mocks: MockActivities): () => MockedWorld {
+  let w: MockedWorld | undefined;
+  beforeAll(async () => {
+    w = await mockedWorld(mocks);
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+  beforeEach(() => mocks.reset());
+  return () => w!;
+}
+
+/** Cancels the run while `gate` holds its activity, lets the activity go, and expects the run to end cancelled. */
+export async function cancelWhileHeld(gate: Gate, handle: WorkflowHandle): Promise<void> {
+  await gate.entered;
+  await handle.cancel();
+  gate.release();
+  await expectCancelled(handle);
+}
+
 /** The failure a run ended with (the cause of its WorkflowFailedError); throws if it completed. */
 export async function runFailure(handle: WorkflowHandle): Promise<Error> {
   try {

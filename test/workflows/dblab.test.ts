@@ -16,10 +16,10 @@ import {
   expectCancelled,
   expectFailure,
   failing,
-  mockedWorld,
+  useMockedWorld,
+  cancelWhileHeld,
   progressOf,
   stagesOf,
-  type MockedWorld,
 } from '../helpers/mocked-activities';
 
 const REGION = 'us-east-1';
@@ -58,15 +58,7 @@ const mocks = new MockActivities({
   rdsListRefreshClones: async (): Promise<CloneRecord[]> => [],
   workflowRunStatus: async () => 'COMPLETED',
 });
-let w: MockedWorld;
-
-beforeAll(async () => {
-  w = await mockedWorld(mocks);
-});
-afterAll(async () => {
-  await w?.close();
-});
-beforeEach(() => mocks.reset());
+const world = useMockedWorld(mocks);
 
 describe('refreshDblab', () => {
   const DBLAB = {
@@ -85,7 +77,7 @@ describe('refreshDblab', () => {
     ...over,
   });
   const refresh = (c: object): Promise<WorkflowHandleWithFirstExecutionRunId> =>
-    w.start('refreshDblab', 'refresh', [c]);
+    world().start('refreshDblab', 'refresh', [c]);
   const STAGES = [
     'validate',
     'check-dblab',
@@ -248,10 +240,7 @@ describe('refreshDblab', () => {
     const gate = new Gate();
     mocks.set('rdsCreateClone', gate.then({ changed: true, detail: 'restoring' }));
     const h = await refresh(config());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
       'dblabCheck',
       'rdsFindSnapshot',
@@ -314,7 +303,7 @@ describe('refreshDblab', () => {
 });
 
 describe('cleanupRefreshClones', () => {
-  const cleanup = (i: object) => w.start('cleanupRefreshClones', 'cleanup', [i]);
+  const cleanup = (i: object) => world().start('cleanupRefreshClones', 'cleanup', [i]);
   const FUTURE = '2999-01-01T00:00:00Z';
   const clones: CloneRecord[] = [
     {

@@ -15,10 +15,10 @@ import {
   expectCancelled,
   expectFailure,
   failing,
-  mockedWorld,
+  useMockedWorld,
+  cancelWhileHeld,
   progressOf,
   stagesOf,
-  type MockedWorld,
 } from '../helpers/mocked-activities';
 import { uniqueName } from '../helpers/temporal';
 import {
@@ -34,15 +34,7 @@ import {
 } from './canned';
 
 const mocks = new MockActivities({ ...peeringActivities, ...networkActivities });
-let w: MockedWorld;
-
-beforeAll(async () => {
-  w = await mockedWorld(mocks);
-});
-afterAll(async () => {
-  await w?.close();
-});
-beforeEach(() => mocks.reset());
+const world = useMockedWorld(mocks);
 
 const REGION = 'us-east-1';
 const DB_VPC = 'vpc-0db00000000000000';
@@ -68,7 +60,7 @@ const peerId = (databaseId: string, vpcId = CUSTOMER_VPC) => `peer-vpc:${databas
 const unpeerId = (databaseId: string, vpcId = CUSTOMER_VPC) => `unpeer-vpc:${databaseId}:${vpcId}`;
 
 describe('createDatabaseNetwork', () => {
-  const create = (i: object) => w.start('createDatabaseNetwork', 'net', [i]);
+  const create = (i: object) => world().start('createDatabaseNetwork', 'net', [i]);
 
   test('a full run plans the CIDR, creates VPC, subnets and zone, then peers them in a child peerVpc', async () => {
     const i = input();
@@ -231,10 +223,7 @@ describe('createDatabaseNetwork', () => {
     mocks.set('createDatabaseSubnets', gate.then({ changed: true, subnetIds: ['subnet-00'] }));
     const i = input();
     const h = await create(i);
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
       'findDatabaseNetwork',
       'describeInUse',
@@ -262,10 +251,7 @@ describe('createDatabaseNetwork', () => {
       availabilityZones: ['eu-west-1b'],
     });
     const h = await create(i);
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
       'findDatabaseNetwork',
       'describeInUse',
@@ -343,10 +329,7 @@ describe('createDatabaseNetwork', () => {
     mocks.set('createDatabaseVpc', async () => ({ changed: false, vpcId: DB_VPC }));
     mocks.set('acceptPeering', gate.then({ changed: false, detail: 'already active' }));
     const h = await create(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names(h.workflowId)).not.toContain('removeDatabaseNetwork');
     expect(mocks.names(h.workflowId)).not.toContain('databaseDeletePeering');
   });
@@ -369,7 +352,7 @@ describe('createDatabaseNetwork', () => {
 });
 
 describe('deleteDatabaseNetwork', () => {
-  const del = (i: object): Promise<WorkflowHandle> => w.start('deleteDatabaseNetwork', 'delnet', [i]);
+  const del = (i: object): Promise<WorkflowHandle> => world().start('deleteDatabaseNetwork', 'delnet', [i]);
   const peered = async () => ({
     database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
     peering: { peeringId: PCX, status: 'active' },

@@ -14,24 +14,16 @@ import {
   expectCancelled,
   expectFailure,
   failing,
-  mockedWorld,
+  useMockedWorld,
+  cancelWhileHeld,
   progressOf,
   stagesOf,
-  type MockedWorld,
 } from '../helpers/mocked-activities';
 import { uniqueName } from '../helpers/temporal';
 import { CUSTOMER_VPC, DB_CIDR, DEFAULT_VPC, PCX, TIMING, ZONE, customerVpc, peeringActivities } from './canned';
 
 const mocks = new MockActivities(peeringActivities);
-let w: MockedWorld;
-
-beforeAll(async () => {
-  w = await mockedWorld(mocks);
-});
-afterAll(async () => {
-  await w?.close();
-});
-beforeEach(() => mocks.reset());
+const world = useMockedWorld(mocks);
 
 const REGION = 'us-east-1';
 const input = (over: Record<string, unknown> = {}) => ({
@@ -42,8 +34,8 @@ const input = (over: Record<string, unknown> = {}) => ({
   timing: TIMING,
   ...over,
 });
-const peer = (i: object): Promise<WorkflowHandle> => w.start('peerVpc', 'peer', [i]);
-const unpeer = (i: object): Promise<WorkflowHandle> => w.start('unpeerVpc', 'unpeer', [i]);
+const peer = (i: object): Promise<WorkflowHandle> => world().start('peerVpc', 'peer', [i]);
+const unpeer = (i: object): Promise<WorkflowHandle> => world().start('unpeerVpc', 'unpeer', [i]);
 const CUSTOMER = customerVpc(REGION, CUSTOMER_VPC);
 const ASSOCIATION = { hostedZoneId: ZONE, vpcId: CUSTOMER_VPC, region: REGION, crossAccount: true };
 const UNDO = [
@@ -309,10 +301,7 @@ describe('peerVpc', () => {
     mocks.set('databaseDescribe', peeringOfTheRun());
     const i = input();
     const h = await peer(i);
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
       'resolveCustomerVpc',
       'databaseDescribe',
@@ -338,10 +327,7 @@ describe('peerVpc', () => {
     mocks.set('associateVpcWithZone', gate.then({ changed: true, detail: 'associated' }));
     mocks.set('databaseDescribe', peeringOfTheRun());
     const h = await peer(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names().slice(-5)).toEqual(UNDO);
     expect(mocks.args('disassociateVpcFromZone')).toEqual([[ASSOCIATION]]);
     expect(mocks.args('removeCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, peeringId: PCX }]]);
@@ -360,10 +346,7 @@ describe('peerVpc', () => {
     mocks.set('associateVpcWithZone', gate.then({ changed: false, detail: 'already associated' }));
     mocks.set('databaseDescribe', peeringOfTheRun());
     const h = await peer(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).not.toContain('disassociateVpcFromZone');
     expect(mocks.names().slice(-3)).toEqual([
       'removeCustomerRoutes',
@@ -381,10 +364,7 @@ describe('peerVpc', () => {
     }));
     mocks.set('acceptPeering', gate.then({ changed: true, detail: 'accepted' }));
     const h = await peer(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names().slice(-1)).toEqual(['databaseDescribe']);
     for (const u of UNDO.slice(1)) expect(mocks.names()).not.toContain(u);
   });
@@ -394,10 +374,7 @@ describe('peerVpc', () => {
     mocks.set('databaseDescribe', existingPeering);
     mocks.set('databaseReturnRoute', gate.then({ changed: false, detail: 'present' }));
     const h = await peer(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     for (const u of UNDO.slice(1)) expect(mocks.names()).not.toContain(u);
   });
 });

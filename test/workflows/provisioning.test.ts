@@ -15,11 +15,11 @@ import {
   expectCancelled,
   expectFailure,
   failing,
-  mockedWorld,
+  useMockedWorld,
+  cancelWhileHeld,
   progressOf,
   stagesOf,
   type Impl,
-  type MockedWorld,
 } from '../helpers/mocked-activities';
 
 const step =
@@ -54,15 +54,7 @@ const mocks = new MockActivities({
   }),
   removeCredentials: async () => ({ changed: true }),
 });
-let w: MockedWorld;
-
-beforeAll(async () => {
-  w = await mockedWorld(mocks);
-});
-afterAll(async () => {
-  await w?.close();
-});
-beforeEach(() => mocks.reset());
+const world = useMockedWorld(mocks);
 
 const CREDS = { kind: 'file', path: '/tmp/dbops-workflow-tests/acme.json' };
 const SERVER = { host: 'db.example.internal', adminUser: 'dbadmin', adminPasswordRef: 'env:ADMIN_PW' };
@@ -85,7 +77,7 @@ const PG_PLAN = {
 
 describe('provisionDatabase', () => {
   const provision = (i: object): Promise<WorkflowHandleWithFirstExecutionRunId> =>
-    w.start('provisionDatabase', 'prov', [i]);
+    world().start('provisionDatabase', 'prov', [i]);
   const ALL_DONE = {
     validate: 'done',
     connect: 'done',
@@ -183,10 +175,7 @@ describe('provisionDatabase', () => {
     const gate = new Gate();
     mocks.set('postgresEnsureUser', gate.then({ changed: true, detail: 'created user' }));
     const h = await provision(input());
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
       'postgresConnect',
       'checkCredentialsTarget',
@@ -219,10 +208,7 @@ describe('provisionDatabase', () => {
     const gate = new Gate();
     mocks.set('storeCredentials', gate.then({ changed: true, credentialsRef: `file:${CREDS.path}` }));
     const h = await provision(input({ engine: 'mysql' }));
-    await gate.entered;
-    await h.cancel();
-    gate.release();
-    await expectCancelled(h);
+    await cancelWhileHeld(gate, h);
     expect(mocks.names().slice(-4)).toEqual([
       'storeCredentials',
       'mysqlDropUser',
@@ -269,7 +255,7 @@ describe('provisionDatabase', () => {
 });
 
 describe('deprovisionDatabase', () => {
-  const deprovision = (i: object) => w.start('deprovisionDatabase', 'deprov', [i]);
+  const deprovision = (i: object) => world().start('deprovisionDatabase', 'deprov', [i]);
 
   test('reclaim "delete": connect, drop database, drop user, remove credentials, in order', async () => {
     const h = await deprovision(input({ reclaimPolicy: 'delete' }));
