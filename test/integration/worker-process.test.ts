@@ -70,7 +70,12 @@ test('npm start: embedded dev server with Web UI, metrics, graceful stop, state 
     });
     await connection.close();
   } finally {
-    expect(await stop(first)).toBe(0);
+    const code = await stop(first);
+    // On failure, show why the worker did not stop cleanly (its last output lines).
+    expect({ code, log: code === 0 ? '' : first.log().split('\n').slice(-15).join('\n') }).toEqual({
+      code: 0,
+      log: '',
+    });
   }
   expect(first.log()).toContain('worker stopped');
   expect(first.log()).toContain('stopping the embedded dev server');
