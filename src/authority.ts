@@ -9,7 +9,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import type { SecretResolver } from './secrets';
+import type { SecretResolver } from './activities/secrets';
 import {
   defaultPort,
   normaliseUrl,

@@ -25,7 +25,7 @@ import { setMasterPassword } from './rds';
 import { classifySqlError, scrub, type SqlErrorContext } from './sql/errors';
 import type { EndpointResolver } from './sql/connection';
 import { scramVerifier } from './sql/passwords';
-import type { StepResult } from './types';
+import type { CloneEndpoint, StepResult } from './types';
 
 export function derivePassword(token: string, cloneId: string, purpose: 'master' | 'dblab-user'): string {
   return crypto.createHmac('sha256', token).update(`dbops:${purpose}:${cloneId}`).digest('base64url');
@@ -74,18 +74,11 @@ export interface PrepareDeps {
   cloneCa?: string;
 }
 
-export interface CloneRef {
-  identifier: string;
-  host: string;
-  port: number;
-  masterUsername?: string;
-}
-
 export function createClonePrepare(deps: PrepareDeps) {
   const token = (plan: RefreshPlan) => boundDblab(plan, deps).token();
 
   /** The login DBLab uses on the clone. */
-  async function cloneLogin(plan: RefreshPlan, clone: CloneRef): Promise<{ username: string; password?: string }> {
+  async function cloneLogin(plan: RefreshPlan, clone: CloneEndpoint): Promise<{ username: string; password?: string }> {
     const prep = plan.config.clone.prepare;
     if (prep) {
       if (prep.auth === 'iam') return { username: prep.dblabUser };
@@ -99,7 +92,7 @@ export function createClonePrepare(deps: PrepareDeps) {
     return { username }; // IAM: DBLab signs its own token (rdsIam)
   }
 
-  async function prepareClone(plan: RefreshPlan, clone: CloneRef): Promise<StepResult> {
+  async function prepareClone(plan: RefreshPlan, clone: CloneEndpoint): Promise<StepResult> {
     const prep = plan.config.clone.prepare;
     if (!prep) return { changed: false, detail: 'not configured' };
     const t = await token(plan);

@@ -11,6 +11,7 @@ import { interpretStatus, isBusy, startedSince, type StatusReply } from '../doma
 import type { Authority, BoundDblab } from '../authority';
 import { httpService } from './http';
 import { pollUntil, previousDetails } from './poll';
+import type { CloneEndpoint } from './types';
 
 export interface DblabDeps {
   authority: Authority;
@@ -26,11 +27,6 @@ export function boundDblab(plan: Pick<RefreshPlan, 'config'>, deps: Pick<DblabDe
     source: { region: c.aws.region, identifier: c.source.identifier },
     publicClone: c.clone.publiclyAccessible ?? false,
   });
-}
-
-export interface CloneEndpoint {
-  host: string;
-  port: number;
 }
 
 export interface DblabCheck {
@@ -134,7 +130,7 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
 /** The nested /admin/config body that points DBLab's logical dump at the clone. */
 export function sourceConfig(
   plan: RefreshPlan,
-  clone: CloneEndpoint & { identifier: string },
+  clone: CloneEndpoint,
   login: { username: string; password?: string },
 ): object {
   const c = plan.config;
@@ -168,10 +164,7 @@ export interface WaitResult {
 
 export function createDblabActivities(
   deps: DblabDeps & {
-    cloneLogin: (
-      plan: RefreshPlan,
-      clone: CloneEndpoint & { identifier: string; masterUsername?: string },
-    ) => Promise<{ username: string; password?: string }>;
+    cloneLogin: (plan: RefreshPlan, clone: CloneEndpoint) => Promise<{ username: string; password?: string }>;
   },
 ) {
   return {
@@ -193,10 +186,7 @@ export function createDblabActivities(
       await createDblabClient(plan, deps).configure({});
     },
 
-    async dblabConfigure(
-      plan: RefreshPlan,
-      clone: CloneEndpoint & { identifier: string; masterUsername?: string },
-    ): Promise<{ detail: string }> {
+    async dblabConfigure(plan: RefreshPlan, clone: CloneEndpoint): Promise<{ detail: string }> {
       const login = await deps.cloneLogin(plan, clone);
       await createDblabClient(plan, deps).configure(sourceConfig(plan, clone, login));
       return {

@@ -7,7 +7,7 @@ import { Signer } from '@aws-sdk/rds-signer';
 import type { Client } from '@temporalio/client';
 import { Authority } from '../authority';
 import { PROJECT_ROOT } from '../config';
-import { createSecretResolver } from '../secrets';
+import { createSecretResolver } from './secrets';
 import { localDevelopmentConfig, type WorkerConfig } from '../worker-config';
 import { AwsClients } from './aws-clients';
 import { createClonePrepare } from './clone-prepare';

@@ -29,20 +29,13 @@ import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } fro
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollUntil } from './poll';
-import type { StepResult } from './types';
+import type { CloneEndpoint, StepResult } from './types';
 
 export interface Snapshot {
   id: string;
   createdAt: string;
   type: string;
   engine?: string;
-}
-
-export interface Clone {
-  identifier: string;
-  host: string;
-  port: number;
-  masterUsername?: string;
 }
 
 async function instance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
@@ -143,6 +136,15 @@ async function explicitSnapshot(
 }
 
 const tagsOf = (list: Tag[] | undefined) => Object.fromEntries((list ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+
+/** Where a clone lives: what the janitor knows of a clone it listed. */
+export interface CloneSite {
+  region: string;
+  kind: CloneRecord['kind'];
+}
+
+/** The refresh's plan, as refreshDblab sends it to delete its clone (and the janitor before 0.3.0). */
+type RefreshPlanSite = Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } };
 
 export interface CloneRecord {
   identifier: string;
@@ -402,7 +404,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     },
 
     /** Waits (heartbeating) until the clone is available; its endpoint (Aurora: the writer). */
-    async rdsWaitClone(plan: RefreshPlan, identifier: string): Promise<Clone> {
+    async rdsWaitClone(plan: RefreshPlan, identifier: string): Promise<CloneEndpoint> {
       const rds = rdsOf(plan);
       return pollUntil(
         { what: `clone ${identifier} to become available`, interval: plan.pollInterval, timeout: plan.cloneTimeout },
@@ -452,11 +454,19 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
      * no attempt of its create reported it.
      */
     async rdsDeleteClone(
-      plan: Pick<RefreshPlan, 'aurora' | 'pollInterval'> & { config: { aws: { region: string } } },
+      at: CloneSite | RefreshPlanSite,
       identifier: string,
       owner?: { runId: string; byTag?: boolean },
     ): Promise<StepResult> {
-      const rds = deps.aws.rds(plan.config.aws.region);
+      const plan =
+        'kind' in at
+          ? { region: at.region, aurora: at.kind === 'cluster', pollInterval: '30s' }
+          : {
+              region: at.config.aws.region,
+              aurora: at.aurora,
+              pollInterval: at.pollInterval,
+            };
+      const rds = deps.aws.rds(plan.region);
       const owned = (tags: Tag[] | undefined) => owner === undefined || tagsOf(tags)[RUN_ID_TAG] === owner.runId;
       const instances = new Set<string>();
       const clusters = new Set<string>();

@@ -6,6 +6,17 @@ export interface StepResult {
   detail: string;
 }
 
+/**
+ * A refresh clone once it is available: its RDS identifier (instance, or Aurora cluster), the
+ * endpoint DBLab and the clone preparation connect to, and its master user.
+ */
+export interface CloneEndpoint {
+  identifier: string;
+  host: string;
+  port: number;
+  masterUsername?: string;
+}
+
 /** Where a database network lives: its database id, region and (other account) role. */
 export interface NetworkRef {
   databaseId: string;

@@ -179,11 +179,20 @@ export function show(v: unknown): string {
   }
 }
 
-/** AWS region names, e.g. us-east-1, us-gov-west-1. */
-export const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/;
+/**
+ * The one region rule: AWS region names, loosely, since new partitions keep adding shapes
+ * (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1, ap-southeast-7).
+ */
+export const REGION = /^[a-z]{2,}(-[a-z]+)+-\d+$/;
+/** An availability zone: its region's name and a letter (us-east-1a). */
+export const AVAILABILITY_ZONE = new RegExp(`${REGION.source.slice(0, -1)}[a-z]$`);
 
 export function region(): z.ZodString {
   return boundedString(MAX.region).regex(REGION, 'must be an AWS region like us-east-1');
+}
+
+export function availabilityZone(): z.ZodString {
+  return boundedString(MAX.region).regex(AVAILABILITY_ZONE, 'must be an availability zone like us-east-1a');
 }
 
 /** A secret reference (env:NAME, file:/path, aws-sm:<id>[#key]); a literal value is refused. */

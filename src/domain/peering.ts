@@ -11,14 +11,12 @@ import {
   httpUrl,
   issuesText,
   MAX,
+  availabilityZone,
   region as regionSchema,
-  REGION,
   secretRefString,
   show,
 } from './limits';
 import { InvalidInput } from './errors';
-
-export { REGION };
 
 export const PEERING_STAGES = ['initiate', 'accept', 'route', 'associate-dns'] as const;
 export type PeeringStage = (typeof PEERING_STAGES)[number];
@@ -265,16 +263,7 @@ export const CreateNetworkInputSchema = z
       })
       .optional(),
     /** One subnet per zone; default: the first zone of the database region. */
-    availabilityZones: z
-      .array(
-        boundedString(MAX.region).regex(
-          /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/,
-          'must be an availability zone like us-east-1a',
-        ),
-      )
-      .min(1)
-      .max(8)
-      .optional(),
+    availabilityZones: z.array(availabilityZone()).min(1).max(8).optional(),
     zoneName: boundedString(253)
       .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal')
       .optional(),

@@ -3,15 +3,13 @@
  * references checked for form), and the workflow ids. Pure; used by the workflows and the client.
  */
 import { z } from 'zod';
-import { boundedString, issuesText, MAX, show } from './limits';
+import { boundedString, issuesText, MAX, region, show } from './limits';
 import { parseSecretRef, SecretRefError } from './secret-refs';
 import { deriveNames, reservedNameProblem, validateName, NameError, type Engine, type SslMode } from './sql-names';
 import { InvalidInput } from './errors';
 
 /** Checked for form in checkServer (every problem at once, with the field's name). */
 const secretRef = boundedString(MAX.secretRef).min(1);
-/** AWS region names, loosely (new partitions keep adding shapes: us-gov-west-1, us-isob-east-1, eusc-de-east-1). */
-const region = boundedString(MAX.region).regex(/^[a-z]{2,}(-[a-z]+)+-\d+$/, 'must be an AWS region like us-east-1');
 
 export const ServerSchema = z
   .object({
@@ -34,7 +32,7 @@ export const ServerSchema = z
       .strict()
       .optional(),
     /** Log the admin in with an RDS IAM token instead of a password. */
-    iam: z.object({ region }).strict().optional(),
+    iam: z.object({ region: region() }).strict().optional(),
   })
   .strict();
 
@@ -45,7 +43,7 @@ export const CredentialsTargetSchema = z.discriminatedUnion('kind', [
       name: boundedString(512)
         .min(1)
         .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'),
-      region: region.optional(),
+      region: region().optional(),
     })
     .strict(),
   z

@@ -1,6 +1,6 @@
 /**
  * Secret references: what workflows carry instead of secrets. Parsed (pure) here, resolved only
- * inside activities (src/secrets.ts).
+ * inside activities (src/activities/secrets.ts).
  *   env:NAME                      an environment variable of the worker
  *   file:/abs/path                a file on the worker (trailing newline trimmed)
  *   aws-sm:<secret id or ARN>     an AWS Secrets Manager secret (SecretString)

@@ -3,10 +3,20 @@
  * tag; instances and clusters; paginated) and deletes those past their DeleteAfter tag or whose
  * owning workflow run is no longer running. dryRun lists what it would delete. Meant for a schedule.
  */
+import { patched } from '@temporalio/workflow';
 import { cleanupTarget, planCleanup, type CleanupInput, type CleanupPlan } from '../domain/cleanup';
 import { MANAGED_BY } from '../domain/dblab-config';
 import { ProgressTracker, validInput } from './progress';
 import { deleting, quick } from './dblab-activities';
+
+/** Behaviour changes, each behind a patch (CONTRIBUTING.md). */
+export const PATCHES = {
+  /**
+   * delete-clone is told where the clone lives (`{ region, kind }`), not handed a partial
+   * refresh plan. Before: `{ aurora, pollInterval: '30s', config: { aws: { region } } }`.
+   */
+  cloneSite: 'cleanup-refresh-clones-delete-by-clone-site',
+} as const;
 
 export const CLEANUP_STAGES = ['list', 'decide', 'delete'] as const;
 
@@ -79,9 +89,13 @@ export async function cleanupRefreshClones(input: CleanupInput): Promise<Cleanup
       await progress.run(
         'delete',
         async () => {
+          const bySite = patched(PATCHES.cloneSite);
           for (const r of plan.remove) {
+            const kind = plan.kinds[r.identifier];
             await deleting.rdsDeleteClone.executeWithOptions({ summary: `delete ${r.identifier}` }, [
-              { aurora: plan.kinds[r.identifier] === 'cluster', pollInterval: '30s', config: { aws: { region } } },
+              bySite
+                ? { region, kind }
+                : { aurora: kind === 'cluster', pollInterval: '30s', config: { aws: { region } } },
               r.identifier,
               // only the clone as listed: if the name now belongs to another run, it is left alone
               plan.owners[r.identifier] ? { runId: plan.owners[r.identifier]! } : undefined,

@@ -670,9 +670,10 @@ test('janitor: deletes clones past DeleteAfter or whose run is over; keeps the r
   await make(`${CLONE_PREFIX}${n}-untagged`, [{ Key: 'DeleteAfter', Value: past }]);
   await make(`other-${n}`, tag('x', past));
 
+  let lastJanitor = '';
   const janitor = async (dryRun: boolean) =>
     (await t.client.workflow.execute('cleanupRefreshClones', {
-      workflowId: uniqueName('janitor'),
+      workflowId: (lastJanitor = uniqueName('janitor')),
       taskQueue: t.taskQueue,
       args: [{ region, dryRun }],
     })) as CleanupResult;
@@ -689,6 +690,7 @@ test('janitor: deletes clones past DeleteAfter or whose run is over; keeps the r
   expect((await instancesNamed(fx, CLONE_PREFIX + n, region)).length).toBe(4);
 
   const real = await janitor(false);
+  await recordHistory(lastJanitor, 'cleanup-refresh-clones');
   expect(real.deleted.find((d) => d.identifier.endsWith('-orphan'))?.reason).toBe(
     'its run of refresh-dblab:gone.example:2345 is not found',
   );

@@ -13,7 +13,7 @@ import { createMysqlActivities } from '../../src/activities/sql/mysql';
 import { createPostgresActivities } from '../../src/activities/sql/postgres';
 import { Authority } from '../../src/authority';
 import { planProvision } from '../../src/domain/provision';
-import { createSecretResolver } from '../../src/secrets';
+import { createSecretResolver } from '../../src/activities/secrets';
 import { workerConfig } from '../../src/worker-config';
 import { motoAws } from '../helpers/activities';
 import { adminUrl, sqlAdmin, sqlAvailable } from '../helpers/sql';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { CleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
 import { InvalidInput } from '../../src/domain/errors';
 import { RefreshConfigSchema } from '../../src/domain/dblab-config';
-import { issuesText, truncate } from '../../src/domain/limits';
+import { AVAILABILITY_ZONE, issuesText, REGION, truncate } from '../../src/domain/limits';
 import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
 import {
   CreateNetworkInputSchema,
@@ -15,7 +15,7 @@ import {
   UnpeerVpcInputSchema,
 } from '../../src/domain/peering';
 import { boundedTarget, MAX_TARGET_LENGTH } from '../../src/domain/progress-table';
-import { DeprovisionInputSchema, ProvisionInputSchema } from '../../src/domain/provision';
+import { DeprovisionInputSchema, ProvisionInputSchema, ServerSchema } from '../../src/domain/provision';
 
 const SCHEMAS: Record<string, z.ZodType> = {
   peerVpc: PeerVpcInputSchema,
@@ -97,6 +97,27 @@ test('the walker itself finds an unbounded string, array, number and a non-stric
     'c: number without a maximum',
     'd: object that is not strict',
   ]);
+});
+
+describe('one region rule for every input', () => {
+  const real = ['us-east-1', 'us-gov-west-1', 'cn-north-1', 'us-isob-east-1', 'eu-isoe-west-1', 'eusc-de-east-1'];
+  const wrong = ['US-EAST-1', 'us-east', 'useast1', 'us-east-1a', 'us_east_1', ' us-east-1'];
+  const peering = { databaseId: 'db-1', vpcId: 'vpc-0123abcd', cloud: { kind: 'aws' } };
+
+  test.each(real)('%s is a region in peering, provisioning, refresh and the janitor', (r) => {
+    expect(REGION.test(r)).toBe(true);
+    expect(AVAILABILITY_ZONE.test(`${r}b`)).toBe(true);
+    expect(() => planCleanup({ region: r })).not.toThrow();
+    expect(() => planPeering({ ...peering, region: r })).not.toThrow();
+    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(true);
+  });
+
+  test.each(wrong)('%j is refused everywhere', (r) => {
+    expect(REGION.test(r)).toBe(false);
+    expect(() => planCleanup({ region: r })).toThrow('region: must be an AWS region like us-east-1');
+    expect(() => planPeering({ ...peering, region: r })).toThrow(InvalidInput);
+    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
+  });
 });
 
 describe('cleanupRefreshClones (the janitor)', () => {

@@ -340,7 +340,7 @@ describe('cleanupRefreshClones', () => {
     },
     { identifier: 'dblab-refresh-e', kind: 'instance', status: 'available' },
   ];
-  const where = (aurora: boolean) => ({ aurora, pollInterval: '30s', config: { aws: { region: REGION } } });
+  const where = (aurora: boolean) => ({ region: REGION, kind: aurora ? 'cluster' : 'instance' });
   const setClones = () => {
     mocks.set('rdsListRefreshClones', async () => clones);
     mocks.set('workflowRunStatus', async (wf: string) => (wf === 'wf-b' ? 'RUNNING' : 'COMPLETED'));

@@ -2,8 +2,8 @@
 import fs from 'node:fs/promises';
 import { GetSecretValueCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { ApplicationFailure } from '@temporalio/common';
-import { parseSecretRef, SecretRefError } from './domain/secret-refs';
-import type { AwsClients } from './activities/aws-clients';
+import { parseSecretRef, SecretRefError } from '../domain/secret-refs';
+import type { AwsClients } from './aws-clients';
 
 export type SecretResolver = (ref: string, field: string) => Promise<string>;
 
