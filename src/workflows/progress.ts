@@ -7,6 +7,7 @@ import {
   ApplicationFailure,
   defineQuery,
   isCancellation,
+  patched,
   TemporalFailure,
   setCurrentDetails,
   setHandler,
@@ -72,8 +73,16 @@ export class StageFailed extends Error {
   }
 }
 
+/**
+ * DbopsStage is upserted only when its value changes (a stage's start and end used to upsert the
+ * same value twice: one history event each). Runs without the marker keep upserting every time.
+ */
+export const UPSERT_ON_CHANGE = 'progress-search-attributes-on-change';
+
 export class ProgressTracker<R = unknown> {
   private readonly state: Progress<R>;
+  /** The DbopsStage value last upserted; undefined for runs that upsert on every change. */
+  private readonly upserted?: { stage?: string };
 
   constructor(operation: string, rawTarget: string, stageNames: readonly string[]) {
     // Computed from the input before validation: bounded, so an absurd input cannot make the
@@ -85,6 +94,7 @@ export class ProgressTracker<R = unknown> {
       stages: stageNames.map((name) => ({ name, status: 'pending' })),
     };
     setHandler(progressQuery, () => this.snapshot());
+    if (patched(UPSERT_ON_CHANGE)) this.upserted = {};
     upsertSearchAttributes([
       { key: SA_OPERATION, value: operation },
       { key: SA_TARGET, value: target },
@@ -104,7 +114,9 @@ export class ProgressTracker<R = unknown> {
 
   private publish(stageLabel: string | undefined): void {
     setCurrentDetails(progressMarkdown(this.state));
-    if (stageLabel !== undefined) upsertSearchAttributes([{ key: SA_STAGE, value: stageLabel }]);
+    if (stageLabel === undefined || this.upserted?.stage === stageLabel) return;
+    if (this.upserted) this.upserted.stage = stageLabel;
+    upsertSearchAttributes([{ key: SA_STAGE, value: stageLabel }]);
   }
 
   /** Records a detail line on a stage without changing its status (e.g. "waiting for pcx-…"). */

@@ -66,6 +66,13 @@ test('a run shows its stages in the query, the Web UI details and the search att
     expect(end.stages[1].detail).toBe('released');
     expect(end.result).toEqual({ target, stages: 2 });
     expect((await handle.describe()).typedSearchAttributes.get(SA_STAGE)).toBe('finished');
+
+    // DbopsStage is upserted when it changes, not twice per stage: one history event per value.
+    const upserts = ((await handle.fetchHistory()).events ?? [])
+      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.[SA_STAGE.name])
+      .filter((f) => f !== undefined && f !== null)
+      .map((f) => JSON.parse(Buffer.from(f.data as Uint8Array).toString()) as string);
+    expect(upserts).toEqual(['first', 'second', 'finished']);
   });
 });
 
