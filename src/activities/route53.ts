@@ -73,9 +73,14 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       return isAssociated(deps.aws, a);
     },
 
-    async associateVpcWithZone(a: ZoneAssociation): Promise<StepResult> {
+    /**
+     * `read`: the workflow has just read the association (vpcAssociatedWithZone) and found none, so
+     * it is not read again; a retried attempt after a lost reply gets "already associated" from
+     * Route 53 instead, which counts as done.
+     */
+    async associateVpcWithZone(a: ZoneAssociation, read?: { associated: false }): Promise<StepResult> {
       const zone = bareId(a.hostedZoneId);
-      if (await isAssociated(deps.aws, a))
+      if (!read && (await isAssociated(deps.aws, a)))
         return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
       try {
         await deps.aws.route53().send(

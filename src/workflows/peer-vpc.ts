@@ -38,6 +38,17 @@ import { CancelGuard } from './undo';
 /** A cancelled run undoes the peering it made. */
 export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
 
+/** Behaviour changes since 0.2.0, each behind a patch (CONTRIBUTING.md). */
+export const PATCHES = {
+  /**
+   * The stages after prepare get the database network prepare found (its VPC, CIDR, account and
+   * zone) in their plan and do not look it up again. Before: each looked it up by tag.
+   */
+  resolvedDatabase: 'peer-vpc-resolved-database',
+  /** associate-dns reads the association once: associated → nothing to do, else associate unread. */
+  associateAfterOneRead: 'peer-vpc-associate-after-one-read',
+} as const;
+
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
   plan: PeeringPlan;
@@ -80,6 +91,19 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       }),
     );
 
+    // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.
+    const side =
+      patched(PATCHES.resolvedDatabase) && database.vpcId
+        ? {
+            ...plan,
+            resolved: {
+              vpcId: database.vpcId,
+              cidr: database.cidr,
+              accountId: database.accountId,
+              hostedZoneId: database.hostedZoneId,
+            },
+          }
+        : plan;
     const acts = waiting(plan.timing, guard.enabled);
     const want = (s: PeeringStage) => plan.stages.includes(s);
     let peeringId = peering?.peeringId;
@@ -101,7 +125,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         () => {
           guard.stopIfCancelled();
           if (runId) undo = { plan, customer, runId };
-          const args: Parameters<typeof acts.databaseInitiate> = runId ? [plan, customer, runId] : [plan, customer];
+          const args: Parameters<typeof acts.databaseInitiate> = runId ? [side, customer, runId] : [side, customer];
           return acts.databaseInitiate.executeWithOptions(
             { summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` },
             args,
@@ -151,7 +175,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           );
           const back = await guard.create(() =>
             quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [
-              plan,
+              side,
               customer,
               pcx,
             ]),
@@ -175,7 +199,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           const zone = hostedZoneId;
           const auth = await guard.create(() =>
             quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [
-              plan,
+              side,
               customer,
               zone,
             ]),
@@ -187,6 +211,21 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             crossAccount: auth.crossAccount,
             zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
           };
+          if (patched(PATCHES.associateAfterOneRead)) {
+            // One read (recorded in history): the undo removes only an association this run made.
+            const before = await quick.vpcAssociatedWithZone.executeWithOptions(
+              { summary: `is ${customer.vpcId} associated with ${zone} already?` },
+              [association],
+            );
+            if (before) return { changed: false, detail: `${customer.vpcId} already associated with ${zone}` };
+            if (undo) undo.zone = association;
+            return guard.create(() =>
+              quick.associateVpcWithZone.executeWithOptions(
+                { summary: `associate ${customer.vpcId} with zone ${zone}` },
+                [association, { associated: false }],
+              ),
+            );
+          }
           if (undo) {
             // Read before associating (recorded in history): the undo removes only an association this run made.
             const before = await quick.vpcAssociatedWithZone.executeWithOptions(

@@ -119,7 +119,9 @@ describe('peerVpc', () => {
       ],
     ]);
     expect(mocks.args('databaseReturnRoute')[0].slice(1)).toEqual([CUSTOMER, PCX]);
-    expect(mocks.args('associateVpcWithZone')).toEqual([[ASSOCIATION]]);
+    // associate-dns reads once, then associates without reading again.
+    expect(mocks.args('vpcAssociatedWithZone')).toEqual([[ASSOCIATION]]);
+    expect(mocks.args('associateVpcWithZone')).toEqual([[ASSOCIATION, { associated: false }]]);
     expect((await progressOf(h)).result).toEqual(r);
   });
 
@@ -340,13 +342,32 @@ describe('peerVpc', () => {
     });
   });
 
+  test('the stages after prepare get the database network prepare found, not to look it up again', async () => {
+    const found = {
+      cidr: DB_CIDR,
+      hostedZoneId: ZONE,
+      status: 'available',
+      accountId: '222222222222',
+      vpcId: 'vpc-db',
+    };
+    mocks.set('databaseDescribe', async () => ({ database: found }));
+    const h = await peer(input());
+    await h.result();
+    const resolved = { vpcId: 'vpc-db', cidr: DB_CIDR, accountId: '222222222222', hostedZoneId: ZONE };
+    for (const a of ['databaseInitiate', 'databaseReturnRoute', 'databaseAuthorizeZone'])
+      expect([a, (mocks.args(a)[0][0] as { resolved?: unknown }).resolved]).toEqual([a, resolved]);
+    // prepare itself looks the database up.
+    expect((mocks.args('databaseDescribe')[0][0] as { resolved?: unknown }).resolved).toBeUndefined();
+  });
+
   test('cancelled while associating, when the VPC was associated before the run: the association is kept', async () => {
     const gate = new Gate();
-    mocks.set('vpcAssociatedWithZone', async () => true);
-    mocks.set('associateVpcWithZone', gate.then({ changed: false, detail: 'already associated' }));
+    mocks.set('vpcAssociatedWithZone', gate.then(true));
     mocks.set('databaseDescribe', peeringOfTheRun());
     const h = await peer(input());
     await cancelWhileHeld(gate, h);
+    // Associated already: nothing to associate, and nothing of the association to undo.
+    expect(mocks.names()).not.toContain('associateVpcWithZone');
     expect(mocks.names()).not.toContain('disassociateVpcFromZone');
     expect(mocks.names().slice(-3)).toEqual([
       'removeCustomerRoutes',
