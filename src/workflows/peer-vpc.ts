@@ -38,15 +38,19 @@ import { CancelGuard } from './undo';
 /** A cancelled run undoes the peering it made. */
 export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
 
-/** Behaviour changes since 0.2.0, each behind a patch (CONTRIBUTING.md). */
+/**
+ * Behaviour changes since 0.2.0, each behind a patch (CONTRIBUTING.md). A patch costs two history
+ * events (its marker and a search-attribute upsert), so one id covers one release's changes of a
+ * kind; it is asked where each change starts, so a run upgraded mid-way takes the changes ahead.
+ */
 export const PATCHES = {
   /**
-   * The stages after prepare get the database network prepare found (its VPC, CIDR, account and
-   * zone) in their plan and do not look it up again. Before: each looked it up by tag.
+   * Fewer AWS calls: (1) the stages after prepare get the database network prepare found (its
+   * VPC, CIDR, account and zone) in their plan and do not look it up again (before: each looked it
+   * up by tag); (2) associate-dns reads the association once: associated → nothing to do, else
+   * associate without reading again (before: associateVpcWithZone read it again).
    */
-  resolvedDatabase: 'peer-vpc-resolved-database',
-  /** associate-dns reads the association once: associated → nothing to do, else associate unread. */
-  associateAfterOneRead: 'peer-vpc-associate-after-one-read',
+  fewerAwsCalls: 'peer-vpc-fewer-aws-calls',
 } as const;
 
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
@@ -93,7 +97,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
 
     // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.
     const side =
-      patched(PATCHES.resolvedDatabase) && database.vpcId
+      patched(PATCHES.fewerAwsCalls) && database.vpcId
         ? {
             ...plan,
             resolved: {
@@ -211,7 +215,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             crossAccount: auth.crossAccount,
             zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
           };
-          if (patched(PATCHES.associateAfterOneRead)) {
+          if (patched(PATCHES.fewerAwsCalls)) {
             // One read (recorded in history): the undo removes only an association this run made.
             const before = await quick.vpcAssociatedWithZone.executeWithOptions(
               { summary: `is ${customer.vpcId} associated with ${zone} already?` },
