@@ -45,7 +45,8 @@ export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
  */
 export const PATCHES = {
   /**
-   * Fewer AWS calls: (1) the stages after prepare get the database network prepare found (its
+   * Fewer AWS calls: (0) a peering prepare found active skips initiate and accept without calling
+   * them; (1) the stages after prepare get the database network prepare found (its
    * VPC, CIDR, account and zone) in their plan and do not look it up again (before: each looked it
    * up by tag); (2) associate-dns reads the association once: associated → nothing to do, else
    * associate without reading again (before: associateVpcWithZone read it again).
@@ -95,9 +96,10 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       }),
     );
 
+    const fewer = patched(PATCHES.fewerAwsCalls);
     // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.
     const side =
-      patched(PATCHES.fewerAwsCalls) && database.vpcId
+      fewer && database.vpcId
         ? {
             ...plan,
             resolved: {
@@ -108,6 +110,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             },
           }
         : plan;
+    /** Since 0.3.0: a peering prepare found active needs neither initiate nor accept (a re-run). */
+    const active = fewer && peering?.status === 'active' ? peering.peeringId : undefined;
     const acts = waiting(plan.timing, guard.enabled);
     const want = (s: PeeringStage) => plan.stages.includes(s);
     let peeringId = peering?.peeringId;
@@ -123,7 +127,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       return peeringId;
     };
 
-    if (want('initiate')) {
+    if (want('initiate') && active) progress.skip('initiate', `found ${active} (active)`);
+    else if (want('initiate')) {
       const r = await progress.run(
         'initiate',
         () => {
@@ -143,7 +148,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       databaseCidr = r.databaseCidr || databaseCidr;
     } else progress.skip('initiate', 'not selected');
 
-    if (want('accept')) {
+    if (want('accept') && active) progress.skip('accept', `${active} is active`);
+    else if (want('accept')) {
       await progress.run(
         'accept',
         () => {

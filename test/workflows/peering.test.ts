@@ -161,7 +161,10 @@ describe('peerVpc', () => {
   });
 
   test('named stages run alone, in canonical order, using the peering prepare found', async () => {
-    mocks.set('databaseDescribe', existingPeering);
+    mocks.set('databaseDescribe', async () => ({
+      ...(await existingPeering()),
+      peering: { peeringId: PCX, status: 'pending-acceptance' },
+    }));
     const h = await peer(input({ stages: ['route', 'accept'] }));
     const r = await h.result();
     expect(mocks.names()).toEqual([
@@ -340,6 +343,20 @@ describe('peerVpc', () => {
       route: 'done',
       'associate-dns': 'done',
     });
+  });
+
+  test('a re-run of an active peering neither initiates nor accepts: both skipped without a call', async () => {
+    mocks.set('databaseDescribe', existingPeering);
+    const h = await peer(input());
+    await h.result();
+    expect(mocks.names()).not.toContain('databaseInitiate');
+    expect(mocks.names()).not.toContain('acceptPeering');
+    const p = await progressOf(h);
+    expect(p.stages.slice(1, 3)).toMatchObject([
+      { name: 'initiate', status: 'skipped', detail: `found ${PCX} (active)` },
+      { name: 'accept', status: 'skipped', detail: `${PCX} is active` },
+    ]);
+    expect(mocks.names()).toContain('ensureCustomerRoutes');
   });
 
   test('the stages after prepare get the database network prepare found, not to look it up again', async () => {
