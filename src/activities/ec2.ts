@@ -228,6 +228,16 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
     async acceptPeering(i: { region: string; peeringId: string; timing: Timing }): Promise<StepResult> {
       const ec2 = deps.aws.ec2(i.region);
       let accepted = false;
+      // Act first: a peering initiate just reported pending is accepted in one call, whose answer
+      // says its state. Not pending (accepted already, still initiating, gone): the loop reads it.
+      try {
+        const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+        accepted = true;
+        if (r.VpcPeeringConnection?.Status?.Code === 'active')
+          return { changed: true, detail: `accepted ${i.peeringId}; active` };
+      } catch (err) {
+        if (!isAwsError(err, [...AWS_ERRORS.peeringStateTransition, ...AWS_ERRORS.peeringNotFound])) throw err;
+      }
       await pollUntil(
         {
           what: `peering ${i.peeringId} to be accepted and active`,
@@ -240,10 +250,13 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
           switch (acceptAction(state)) {
             case 'done':
               return { done: true, value: undefined };
-            case 'accept':
-              await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+            case 'accept': {
+              const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
               accepted = true;
-              return { done: false, status: 'accepted' };
+              return r.VpcPeeringConnection?.Status?.Code === 'active'
+                ? { done: true, value: undefined }
+                : { done: false, status: 'accepted' };
+            }
             case 'wait':
               return { done: false, status: state! };
             default:
