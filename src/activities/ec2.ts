@@ -284,11 +284,13 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       tables: 'all' | 'main';
       force: boolean;
       timing: Timing;
+      /** The workflow has just seen the peering active (accept ran, or prepare found it): not read again. */
+      active?: true;
     }): Promise<StepResult & { changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
-      await waitPeeringActive(ec2, i.peeringId, i.timing);
+      if (!i.active) await waitPeeringActive(ec2, i.peeringId, i.timing);
       const changes = await ensureRoutesIn(ec2, {
         vpcId: i.vpcId,
         cidr: i.cidr,
