@@ -31,19 +31,27 @@ function stop(r: WorkerProcess): Promise<number | null> {
   });
 }
 
-test('npm start: embedded dev server with Web UI, metrics, graceful stop, state kept across restarts', async () => {
-  expect(fs.existsSync(WORKER)).toBe(true); // built by scripts/setup.sh (npm test)
+/** A worker environment with its own data directory and free dev-server ports. */
+async function ownServerEnv(extra: NodeJS.ProcessEnv = {}): Promise<{ env: NodeJS.ProcessEnv; dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
-  const [port, uiPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, uiPort] = [await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     DBOPS_DATA_DIR: dataDir,
     DBOPS_DEV_SERVER_PORT: String(port),
     DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
-    DBOPS_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     DBOPS_SHUTDOWN_GRACE: '2s',
+    ...extra,
   };
+  return { env, dataDir };
+}
+
+test('npm start: embedded dev server with Web UI, metrics, graceful stop, state kept across restarts', async () => {
+  expect(fs.existsSync(WORKER)).toBe(true); // built by scripts/setup.sh (npm test)
+  const metricsPort = await freePort();
+  const { env, dataDir } = await ownServerEnv({ DBOPS_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
+  const [port, uiPort] = [env.DBOPS_DEV_SERVER_PORT, env.DBOPS_DEV_SERVER_UI_PORT];
   const first = spawnWorker(env);
   try {
     await waitForOutput(first, /polling task queue "dbops"/);
@@ -108,16 +116,8 @@ function alive(pid: number): boolean {
 }
 
 test('a crashed worker leaves its dev server to the next start, which reuses it; SIGTERM to npm start stops both', async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
-  const [port, uiPort] = [await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DBOPS_DATA_DIR: dataDir,
-    DBOPS_DEV_SERVER_PORT: String(port),
-    DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
-    DBOPS_SHUTDOWN_GRACE: '2s',
-  };
+  const { env, dataDir } = await ownServerEnv();
+  const port = env.DBOPS_DEV_SERVER_PORT;
   const stateFile = path.join(dataDir, 'temporal-dev-server.json');
   let serverPid = 0;
   try {
@@ -156,17 +156,8 @@ test('a crashed worker leaves its dev server to the next start, which reuses it;
 });
 
 test('DBOPS_LOG_FORMAT=json: every line the worker writes is one JSON object', async () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
-  const [port, uiPort] = [await freePort(), await freePort()];
-  const r = spawnWorker({
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    DBOPS_DATA_DIR: dataDir,
-    DBOPS_DEV_SERVER_PORT: String(port),
-    DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
-    DBOPS_SHUTDOWN_GRACE: '2s',
-    DBOPS_LOG_FORMAT: 'json',
-  });
+  const { env, dataDir } = await ownServerEnv({ DBOPS_LOG_FORMAT: 'json' });
+  const r = spawnWorker(env);
   try {
     await waitForOutput(r, /"message":"polling task queue \\"dbops\\"/);
   } finally {
