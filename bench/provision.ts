@@ -14,6 +14,7 @@ import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@te
 import { Client, Pool, escapeLiteral } from 'pg';
 import { createActivities } from '../src/activities';
 import { AwsClients } from '../src/activities/aws-clients';
+import { SqlPools } from '../src/activities/sql/admin-pools';
 import { scramVerifier } from '../src/activities/sql/passwords';
 import { deriveNames, quotePgIdent as q } from '../src/domain/sql-names';
 import { workerConfig } from '../src/worker-config';
@@ -34,6 +35,8 @@ interface Round {
   p50Ms: number;
   p95Ms: number;
   sessionsPerRun?: number;
+  /** Most connections dbops had open to the server at once (sampled every 50 ms). */
+  peakConnections?: number;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -42,8 +45,21 @@ function percentile(xs: number[], p: number): number {
 }
 
 /** N jobs at once; wall time from the first start to the last end, and each job's own latency. */
-async function round(n: number, job: (i: number) => Promise<void>, sessions?: () => Promise<number>): Promise<Round> {
+async function round(
+  n: number,
+  job: (i: number) => Promise<void>,
+  sessions?: () => Promise<number>,
+  connections?: () => Promise<number>,
+): Promise<Round> {
   const before = sessions ? await sessions() : 0;
+  let peak = 0;
+  let sampling = Boolean(connections);
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await connections!());
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
   const lat: number[] = [];
   let failed = 0;
   const [wallMs] = await timed(() =>
@@ -59,6 +75,8 @@ async function round(n: number, job: (i: number) => Promise<void>, sessions?: ()
       }),
     ),
   );
+  sampling = false;
+  await sampler;
   const r: Round = {
     n,
     wallMs: Math.round(wallMs),
@@ -67,7 +85,8 @@ async function round(n: number, job: (i: number) => Promise<void>, sessions?: ()
     p50Ms: Math.round(percentile(lat, 50)),
     p95Ms: Math.round(percentile(lat, 95)),
   };
-  if (sessions) r.sessionsPerRun = Math.round((((await sessions()) - before - 1) / n) * 10) / 10;
+  if (connections) r.peakConnections = peak;
+  if (sessions) r.sessionsPerRun = Math.round((((await sessions()) - before) / n) * 10) / 10;
   process.stderr.write(`[bench] ${JSON.stringify(r)}\n`);
   return r;
 }
@@ -84,6 +103,9 @@ function summary(rounds: Round[]) {
     p95MsMedian: median(rs.map((r) => r.p95Ms)),
     failed: rs.reduce((a, r) => a + r.failed, 0),
     ...(rs[0].sessionsPerRun !== undefined ? { sessionsPerRunMedian: median(rs.map((r) => r.sessionsPerRun!)) } : {}),
+    ...(rs[0].peakConnections !== undefined
+      ? { peakConnectionsMax: Math.max(...rs.map((r) => r.peakConnections!)) }
+      : {}),
     rounds: rs,
   }));
 }
@@ -125,6 +147,14 @@ async function main(): Promise<void> {
   });
   const sessions = async () =>
     Number((await admin.query<{ n: string }>('select sum(sessions)::text as n from pg_stat_database')).rows[0].n);
+  const dbopsConnections = async () =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          "select count(*)::text as n from pg_stat_activity where application_name = 'dbops'",
+        )
+      ).rows[0].n,
+    );
   const maxConnections = (await admin.query<{ m: string }>('show max_connections')).rows[0].m;
 
   let seq = 0;
@@ -158,7 +188,8 @@ async function main(): Promise<void> {
   };
 
   // provisionDatabase through Temporal, with the worker's real activities.
-  const activities = createActivities({ env, aws, config });
+  const sqlPools = new SqlPools({ max: POOL_MAX, idleSeconds: 30 });
+  const activities = createActivities({ env, aws, config, sqlPools });
   const worker = await stack.makeWorker('bench-provision', activities);
   const input = (tenant: string) => ({
     engine: 'postgres',
@@ -180,13 +211,13 @@ async function main(): Promise<void> {
       await cleanup();
       for (const n of NS)
         for (let r = 0; r < REPS; r++) {
-          rounds.push(await round(n, provision, sessions));
+          rounds.push(await round(n, provision, sessions, dbopsConnections));
           await cleanup();
         }
     });
     results.provisionDatabase = summary(rounds);
   }
-  await (activities as { close?: () => Promise<void> }).close?.();
+  await sqlPools.close();
 
   // The dev server's ceiling: one no-op activity per workflow, on a worker of its own.
   if (WHICH.includes('noop')) {
