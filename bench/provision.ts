@@ -187,35 +187,47 @@ async function main(): Promise<void> {
     reps: REPS,
   };
 
-  // provisionDatabase through Temporal, with the worker's real activities.
+  // provisionDatabase through Temporal, with the worker's real activities. BENCH_BASELINE names
+  // the compiled src/ of another version (e.g. main's): its activities run on a worker of their
+  // own, round for round alternating with this version's, so both see the same machine load.
   const sqlPools = new SqlPools({ max: POOL_MAX, idleSeconds: 30 });
-  const activities = createActivities({ env, aws, config, sqlPools });
-  const worker = await stack.makeWorker('bench-provision', activities);
+  const variants: Array<{ name: string; activities: object }> = [
+    { name: 'provisionDatabase', activities: createActivities({ env, aws, config, sqlPools }) },
+  ];
+  if (process.env.BENCH_BASELINE) {
+    const base = require(path.resolve(process.env.BENCH_BASELINE, 'activities')) as {
+      createActivities: typeof createActivities;
+    };
+    variants.push({ name: 'provisionDatabaseBaseline', activities: base.createActivities({ env, aws, config }) });
+  }
   const input = (tenant: string) => ({
     engine: 'postgres',
     server: { host: pg.host, port: pg.port, adminUser: pg.adminUser, adminPasswordRef: 'env:BENCH_PG_PW' },
     tenant,
     credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
   });
-  const provision = async () => {
+  const provision = (taskQueue: string) => async () => {
     await stack.client.workflow.execute('provisionDatabase', {
       workflowId: `bench-prov-${process.pid}-${++seq}`,
-      taskQueue: 'bench-provision',
+      taskQueue,
       args: [input(nextTenant())],
     });
   };
   if (WHICH.includes('provision')) {
-    const rounds: Round[] = [];
-    await worker.runUntil(async () => {
-      await provision(); // warm-up: bundle, first connections
-      await cleanup();
-      for (const n of NS)
-        for (let r = 0; r < REPS; r++) {
-          rounds.push(await round(n, provision, sessions, dbopsConnections));
+    const workers = await Promise.all(variants.map((v) => stack.makeWorker(`bench-${v.name}`, v.activities)));
+    const running = workers.map((w) => w.run());
+    const rounds = new Map<string, Round[]>(variants.map((v) => [v.name, []]));
+    for (const v of variants) await provision(`bench-${v.name}`)(); // warm-up: bundle, first connections
+    await cleanup();
+    for (const n of NS)
+      for (let r = 0; r < REPS; r++)
+        for (const v of variants) {
+          rounds.get(v.name)!.push(await round(n, provision(`bench-${v.name}`), sessions, dbopsConnections));
           await cleanup();
         }
-    });
-    results.provisionDatabase = summary(rounds);
+    for (const w of workers) w.shutdown();
+    await Promise.all(running);
+    for (const v of variants) results[v.name] = summary(rounds.get(v.name)!);
   }
   await sqlPools.close();
 
