@@ -12,6 +12,7 @@
  * same size: a worker holds at most 2 × max connections to one server, however many runs there are.
  */
 import crypto from 'node:crypto';
+import { asyncLocalStorage } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 
 export interface SqlPoolSettings {
@@ -35,7 +36,10 @@ export interface EnginePool<C> {
   end(): Promise<void>;
 }
 
-/** At most `size` holders at once; the others wait in order. */
+/**
+ * At most `size` holders at once; the others wait in order. A waiter whose activity is cancelled
+ * (timed out, the worker stopping) leaves the queue, so a dead attempt never takes a turn.
+ */
 export class Gate {
   private free: number;
   private readonly waiting: Array<() => void> = [];
@@ -46,7 +50,7 @@ export class Gate {
 
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else await this.wait(asyncLocalStorage.getStore()?.cancellationSignal);
     try {
       return await fn();
     } finally {
@@ -54,6 +58,23 @@ export class Gate {
       if (next) next();
       else this.free += 1;
     }
+  }
+
+  private wait(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const turn = () => {
+        signal?.removeEventListener('abort', leave);
+        resolve();
+      };
+      const leave = () => {
+        const i = this.waiting.indexOf(turn);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(ApplicationFailure.retryable('cancelled while waiting for a SQL connection', 'SqlWaitCancelled'));
+      };
+      if (signal?.aborted) return leave();
+      signal?.addEventListener('abort', leave, { once: true });
+      this.waiting.push(turn);
+    });
   }
 }
 
