@@ -13,6 +13,21 @@ export const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:9464');
 
+const SqlPoolEnv = z.object({
+  DBOPS_SQL_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
+  DBOPS_SQL_POOL_IDLE: z.coerce.number().int().min(1).max(86_400).default(30),
+});
+
+/** The worker's SQL admin pools (src/activities/sql/admin-pools.ts): size and idle time (seconds). */
+export function sqlPoolSettings(env: NodeJS.ProcessEnv): { max: number; idleSeconds: number } {
+  const parsed = SqlPoolEnv.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${problems}`);
+  }
+  return { max: parsed.data.DBOPS_SQL_POOL_MAX, idleSeconds: parsed.data.DBOPS_SQL_POOL_IDLE };
+}
+
 const EnvSchema = z.object({
   DBOPS_TASK_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUE),
   DBOPS_DATA_DIR: z.string().min(1).optional(),
@@ -28,6 +43,7 @@ const EnvSchema = z.object({
   DBOPS_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).optional(),
   DBOPS_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
   DBOPS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
+  ...SqlPoolEnv.shape,
 });
 
 export interface Settings {
@@ -43,6 +59,8 @@ export interface Settings {
   maxConcurrentActivities: number;
   /** Workflow sandboxes kept in memory (SDK default when unset): lower trades memory for replays. */
   maxCachedWorkflows?: number;
+  /** One admin pool per SQL server on this worker: connections at most, idle seconds before one closes. */
+  sqlPool: { max: number; idleSeconds: number };
   /** Connection settings from envconfig; `address` undefined means "use the embedded dev server". */
   temporal: ClientConnectConfig & { explicitAddress: boolean };
 }
@@ -74,6 +92,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logFormat: e.DBOPS_LOG_FORMAT,
     maxConcurrentActivities: e.DBOPS_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: e.DBOPS_MAX_CACHED_WORKFLOWS,
+    sqlPool: { max: e.DBOPS_SQL_POOL_MAX, idleSeconds: e.DBOPS_SQL_POOL_IDLE },
     temporal: { ...temporal, explicitAddress: Boolean(temporal.connectionOptions.address) },
   };
 }

@@ -8,6 +8,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterSt
 import { Client, Connection } from '@temporalio/client';
 import { loadSettings, type Settings } from './config';
 import { createActivities } from './activities';
+import { SqlPools } from './activities/sql/admin-pools';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { loadPayloadCodecs } from './temporal/codec-config';
@@ -102,11 +103,13 @@ export async function main(): Promise<void> {
     });
 
     const connection = await NativeConnection.connect(connectionOptions);
+    // One bounded admin pool per SQL server, shared by all runs; closed once the worker has stopped.
+    const sqlPools = new SqlPools(settings.sqlPool);
     const worker = await createDbopsWorker({
       connection,
       namespace,
       taskQueue: settings.taskQueue,
-      activities: createActivities({ env: process.env, temporal: temporalClient, config, cloneCa }),
+      activities: createActivities({ env: process.env, temporal: temporalClient, config, cloneCa, sqlPools }),
       shutdownGraceTime: settings.shutdownGrace,
       maxConcurrentActivities: settings.maxConcurrentActivities,
       maxCachedWorkflows: settings.maxCachedWorkflows,
@@ -115,7 +118,11 @@ export async function main(): Promise<void> {
     log(
       `polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`,
     );
-    await worker.run();
+    try {
+      await worker.run();
+    } finally {
+      await sqlPools.close();
+    }
     log('worker stopped');
     await connection.close();
     await admin.close();

@@ -6,7 +6,7 @@
 import { Signer } from '@aws-sdk/rds-signer';
 import type { Client } from '@temporalio/client';
 import { Authority } from '../authority';
-import { PROJECT_ROOT } from '../config';
+import { PROJECT_ROOT, sqlPoolSettings } from '../config';
 import { createSecretResolver } from './secrets';
 import { localDevelopmentConfig, type WorkerConfig } from '../worker-config';
 import { AwsClients } from './aws-clients';
@@ -20,6 +20,7 @@ import { createDatabaseSideActivities } from './database-side';
 import { withAwsErrors } from './aws-errors';
 import { createEc2Activities } from './ec2';
 import { createRoute53Activities } from './route53';
+import { SqlPools } from './sql/admin-pools';
 import type { EndpointResolver } from './sql/connection';
 import { createMysqlActivities } from './sql/mysql';
 import { createPostgresActivities } from './sql/postgres';
@@ -44,6 +45,12 @@ export interface ActivityDeps {
   cloudRequestTimeoutMs?: number;
   /** Temporal client for activities that ask about runs (the clone janitor). */
   temporal?: Client;
+  /**
+   * The worker's SQL admin pools; the worker closes them when it stops. Default: pools of their
+   * own, sized by DBOPS_SQL_POOL_MAX / DBOPS_SQL_POOL_IDLE in `env` (idle ones never keep the
+   * process alive).
+   */
+  sqlPools?: SqlPools;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -55,7 +62,8 @@ export function createActivities(deps: ActivityDeps) {
   );
   const iamToken = (hostname: string, port: number, username: string, region: string) =>
     new Signer({ hostname, port, username, region }).getAuthToken();
-  const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint };
+  const pools = deps.sqlPools ?? new SqlPools(sqlPoolSettings(deps.env));
+  const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint, pools };
   const prepare = createClonePrepare({ aws, authority, endpoint: deps.sqlEndpoint, cloneCa: deps.cloneCa });
   return {
     ...sqlActivityRegistry(createPostgresActivities(sqlDeps), createMysqlActivities(sqlDeps)),

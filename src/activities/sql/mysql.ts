@@ -21,7 +21,9 @@ import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names
 import type { AwsClients } from '../aws-clients';
 import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
-import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps, type TlsOptions } from './connection';
+import { SqlPools } from './admin-pools';
+import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from './connection';
+import { mysqlConnection as open, mysqlServerKey, withMysqlAdmin } from './mysql-pool';
 import { mysqlNativeHash } from './passwords';
 import {
   credentialsMismatch,
@@ -59,45 +61,6 @@ interface Session {
 
 /** A registry row's facts: the mark, and whether it is still `pending` (made, not yet confirmed). */
 type MyFacts = ObjectFacts & { pending?: boolean };
-
-/**
- * mysql2's own TLS options. It ignores `servername` and `checkServerIdentity` (it sets both
- * itself) and checks the host name only with `verifyIdentity`, against the host it connects to;
- * for an IP address it checks nothing, which is why planning refuses verify-full with an IP.
- */
-function mysqlSsl(tls: TlsOptions | false) {
-  if (tls === false) return undefined;
-  return {
-    ca: tls.ca,
-    cert: tls.cert,
-    key: tls.key,
-    rejectUnauthorized: tls.rejectUnauthorized,
-    verifyIdentity: tls.verifyHostname,
-  };
-}
-
-async function open(
-  server: ResolvedServer,
-  user: string,
-  password: string | undefined,
-  database?: string,
-): Promise<Connection> {
-  const conn = await mysql.createConnection({
-    host: server.host,
-    port: server.port,
-    user,
-    password,
-    database,
-    ssl: mysqlSsl(server.tls),
-    connectTimeout: 10_000,
-    multipleStatements: false,
-    ...(typeof server.adminPassword === 'function' && user === server.adminUser
-      ? { authPlugins: { mysql_clear_password: () => () => Buffer.from(`${password}\0`) } }
-      : {}),
-  });
-  conn.on('error', () => undefined);
-  return conn;
-}
 
 /** `'user'@'%'` with the user name escaped as a string literal. */
 function account(user: string): string {
@@ -153,11 +116,15 @@ export function classifyMysqlGrants(
   };
 }
 
-export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlEngineActivities {
+export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+  const pools = deps.pools ?? new SqlPools();
+
   /**
-   * Runs `fn` on a dedicated admin connection; every error leaves classified. Steps that change
-   * something take named locks first (per database, and per user where a user is changed) so
-   * concurrent runs take turns.
+   * Runs `fn` as the admin on a connection of the worker's pool for the server (admin-pools.ts;
+   * an IAM login on a short-lived connection of its own); every error leaves classified. Steps
+   * that change something take named locks first (per database, and per user where a user is
+   * changed) so concurrent runs take turns; they are released before the connection goes back to
+   * the pool, and go with it when it is closed after an error.
    */
   async function admin<T>(
     plan: SqlPlan,
@@ -166,24 +133,35 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
     locks: Array<'database' | 'user'> = ['database'],
   ): Promise<T> {
     const server = await resolveServer(plan, deps);
-    let sql: Connection | undefined;
+    const keys = locks.map((l) =>
+      (l === 'database' ? `dbops:${plan.database}` : `dbops:user:${plan.user}`).slice(0, 64),
+    );
+    // Who the admin is and the locks, in one round trip (the database's first: always this order).
+    const begin = async (sql: Connection): Promise<Session> => {
+      const lock = keys.map((_, i) => `, GET_LOCK(?, 60) AS l${i}`).join('');
+      const [r] = await rows(sql, `SELECT VERSION() AS v, CURRENT_USER() AS me${lock}`, keys);
+      if (keys.some((_, i) => r[`l${i}`] !== 1))
+        throw ApplicationFailure.retryable(`another run holds the lock for ${plan.database}`, 'SqlLockBusy');
+      return { sql, server, mariadb: /mariadb/i.test(String(r.v)), me: String(r.me).replace(/@[^@]*$/, '') };
+    };
     try {
+      const iam = typeof server.adminPassword === 'function';
       const password = typeof server.adminPassword === 'function' ? await server.adminPassword() : server.adminPassword;
       if (password) server.secrets.push(password);
-      sql = await open(server, server.adminUser, password);
-      for (const key of locks.map((l) =>
-        (l === 'database' ? `dbops:${plan.database}` : `dbops:user:${plan.user}`).slice(0, 64),
-      )) {
-        const [got] = await sql.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [key]);
-        if (got[0].got !== 1)
-          throw ApplicationFailure.retryable(`another run holds the lock for ${plan.database}`, 'SqlLockBusy');
+      if (!iam) {
+        return await withMysqlAdmin(pools, server, password, begin, async (sql, s) => {
+          const v = await fn(s);
+          if (keys.length) await sql.query(`SELECT ${keys.map(() => 'RELEASE_LOCK(?)').join(', ')}`, keys);
+          return v;
+        });
       }
-      const [v] = await sql.query<RowDataPacket[]>('SELECT VERSION() AS v, CURRENT_USER() AS me');
-      return await fn({
-        sql,
-        server,
-        mariadb: /mariadb/i.test(String(v[0].v)),
-        me: String(v[0].me).replace(/@[^@]*$/, ''),
+      return await pools.shortLived(mysqlServerKey(server), async () => {
+        const sql = await open(server, server.adminUser, password);
+        try {
+          return await fn(await begin(sql));
+        } finally {
+          await sql.end().catch(() => undefined);
+        }
       });
     } catch (err) {
       throw classifySqlError(err, {
@@ -195,8 +173,6 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         secrets: server.secrets,
         tls: server.tls !== false,
       });
-    } finally {
-      await sql?.end().catch(() => undefined);
     }
   }
 
@@ -333,14 +309,16 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
   }
 
   async function loginWorks(server: ResolvedServer, user: string, password: string): Promise<boolean> {
-    try {
-      const c = await open(server, user, password);
-      await c.end();
-      return true;
-    } catch (err) {
-      if ((err as { errno?: number }).errno === 1045) return false;
-      throw err;
-    }
+    return pools.shortLived(mysqlServerKey(server), async () => {
+      try {
+        const c = await open(server, user, password);
+        await c.end();
+        return true;
+      } catch (err) {
+        if ((err as { errno?: number }).errno === 1045) return false;
+        throw err;
+      }
+    });
   }
 
   /** Records a mark (pending or created) for an object that does not exist or is being adopted. */
@@ -618,7 +596,6 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
       }
       const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
-      let me: Connection | undefined;
       // One name per run (DDL commits at once in MySQL): a probe that a cut connection left behind
       // is dropped by the run's next attempt instead of staying in the tenant's database. No tenant
       // table has this name (it carries a hash of the run id).
@@ -628,18 +605,25 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
         .digest('hex')
         .slice(0, 12)}`;
       try {
-        me = await open(server, plan.user, stored?.password, plan.database);
-        await me.query(`DROP TABLE IF EXISTS ${q(table)}`);
-        await me.query(`CREATE TABLE ${q(table)} (id INT)`);
-        await me.query(`DROP TABLE ${q(table)}`);
-        const visible = (await rows(me, 'SHOW DATABASES')).map((r) => String(Object.values(r)[0]));
-        const foreign = visible.filter((d) => d !== plan.database && d !== 'information_schema');
-        if (foreign.length) {
-          throw ApplicationFailure.nonRetryable(
-            `user ${plan.user} can see other databases: ${foreign.join(', ')}`,
-            'VerifyFailed',
-          );
-        }
+        await pools.shortLived(mysqlServerKey(server), async () => {
+          let me: Connection | undefined;
+          try {
+            me = await open(server, plan.user, stored?.password, plan.database);
+            await me.query(`DROP TABLE IF EXISTS ${q(table)}`);
+            await me.query(`CREATE TABLE ${q(table)} (id INT)`);
+            await me.query(`DROP TABLE ${q(table)}`);
+            const visible = (await rows(me, 'SHOW DATABASES')).map((r) => String(Object.values(r)[0]));
+            const foreign = visible.filter((d) => d !== plan.database && d !== 'information_schema');
+            if (foreign.length) {
+              throw ApplicationFailure.nonRetryable(
+                `user ${plan.user} can see other databases: ${foreign.join(', ')}`,
+                'VerifyFailed',
+              );
+            }
+          } finally {
+            await me?.end().catch(() => undefined);
+          }
+        });
       } catch (err) {
         throw classifySqlError(err, {
           engine: 'mysql',
@@ -650,8 +634,6 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients }): SqlE
           action: `create a table in ${plan.database} as ${plan.user}`,
           secrets: [...server.secrets, stored?.password ?? ''],
         });
-      } finally {
-        await me?.end().catch(() => undefined);
       }
       return {
         changed: false,

@@ -10,7 +10,7 @@
  * read-only, before anything is created; each step checks again against the live catalog.
  */
 import crypto from 'node:crypto';
-import { Client, escapeLiteral } from 'pg';
+import { escapeLiteral, type ClientBase } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { sha256Hex } from '../../domain/hash';
@@ -18,7 +18,9 @@ import { quotePgIdent as q } from '../../domain/sql-names';
 import type { AwsClients } from '../aws-clients';
 import { claimPassword, inspectCredentialsTarget, readCredentials, targetRef } from '../credentials';
 import { classifySqlError } from './errors';
+import { SqlPools } from './admin-pools';
 import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from './connection';
+import { pgClient, pgServerKey, withPgAdmin } from './postgres-pool';
 import { scramMatches, scramVerifier } from './passwords';
 import {
   credentialsMismatch,
@@ -39,7 +41,7 @@ import {
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
 
 interface Session {
-  sql: Client;
+  sql: ClientBase;
   server: ResolvedServer;
   plan: SqlPlan;
   /** The admin's own role name, as the server knows it. */
@@ -51,25 +53,6 @@ interface PgFacts {
   user: ObjectFacts;
 }
 
-function clientFor(
-  server: ResolvedServer,
-  user: string,
-  password: ResolvedServer['adminPassword'],
-  database: string,
-): Client {
-  return new Client({
-    host: server.host,
-    port: server.port,
-    user,
-    password: password as string | (() => Promise<string>) | undefined,
-    database,
-    ssl: server.tls === false ? false : server.tls,
-    connectionTimeoutMillis: 10_000,
-    statement_timeout: 120_000,
-    application_name: 'dbops',
-  });
-}
-
 /**
  * Where a tenant's database is created before it carries dbops's mark: `_dbops_pending_<hash>`.
  * Input names start with a letter, so no run can name (or adopt) it.
@@ -78,12 +61,16 @@ export function pendingDatabaseName(database: string): string {
   return `_dbops_pending_${sha256Hex(`dbops:${database}`).slice(0, 16)}`;
 }
 
-export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): SqlEngineActivities {
+export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+  const pools = deps.pools ?? new SqlPools();
+
   /**
-   * Runs `fn` on a dedicated admin connection; every error leaves classified. Steps that change
-   * something hold session advisory locks first (per database, and per user where a user is
-   * changed), so concurrent runs take turns (catalog updates on the same row would otherwise fail
-   * with "tuple concurrently updated"); the locks go with the connection.
+   * Runs `fn` as the admin, on a connection of the worker's pool for the server (admin-pools.ts),
+   * or, inside a tenant's database, on a short-lived connection of its own; every error leaves
+   * classified. Steps that change something hold session advisory locks first (per database, and
+   * per user where a user is changed), so concurrent runs take turns (catalog updates on the same
+   * row would otherwise fail with "tuple concurrently updated"); they are released before the
+   * connection goes back to the pool, and go with it when it is closed after an error.
    */
   async function admin<T>(
     plan: SqlPlan,
@@ -93,16 +80,34 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     locks: Array<'database' | 'user'> = ['database'],
   ): Promise<T> {
     const server = await resolveServer(plan, deps);
-    const sql = clientFor(server, server.adminUser, server.adminPassword, database ?? server.adminDatabase);
-    sql.on('error', () => undefined); // a dropped idle connection must not crash the worker
+    const db = database ?? server.adminDatabase;
+    // Who the admin is, and the locks, in one round trip (the database's first: always this order).
+    const open = async (sql: ClientBase): Promise<string> => {
+      const keys = [
+        ...(locks.includes('database') ? [`dbops:${plan.database}`] : []),
+        ...(locks.includes('user') ? [`dbops:user:${plan.user}`] : []),
+      ];
+      const lock = keys.map((_, i) => `, pg_advisory_lock(hashtext($${i + 1}))`).join('');
+      return (await one<{ me: string }>(sql, `select current_user as me${lock}`, keys))!.me;
+    };
     try {
-      await sql.connect();
-      if (locks.includes('database'))
-        await sql.query("select pg_advisory_lock(hashtext('dbops:' || $1))", [plan.database]);
-      if (locks.includes('user'))
-        await sql.query("select pg_advisory_lock(hashtext('dbops:user:' || $1))", [plan.user]);
-      const me = (await one<{ me: string }>(sql, 'select current_user as me'))!.me;
-      return await fn({ sql, server, plan, me });
+      if (db === server.adminDatabase) {
+        return await withPgAdmin(pools, server, db, open, async (sql, me) => {
+          const v = await fn({ sql, server, plan, me });
+          if (locks.length) await sql.query('select pg_advisory_unlock_all()');
+          return v;
+        });
+      }
+      // Inside a tenant's database (rare: before PostgreSQL 15, and deprovisioning): its own connection.
+      return await pools.shortLived(pgServerKey(server), async () => {
+        const sql = pgClient(server, server.adminUser, server.adminPassword, db);
+        try {
+          await sql.connect();
+          return await fn({ sql, server, plan, me: await open(sql) });
+        } finally {
+          await sql.end().catch(() => undefined);
+        }
+      });
     } catch (err) {
       throw classifySqlError(err, {
         engine: 'postgres',
@@ -112,25 +117,20 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
         action,
         secrets: server.secrets,
       });
-    } finally {
-      await sql.end().catch(() => undefined);
     }
   }
 
-  async function one<T>(sql: Client, text: string, params: unknown[] = []): Promise<T | undefined> {
+  async function one<T>(sql: ClientBase, text: string, params: unknown[] = []): Promise<T | undefined> {
     return (await sql.query(text, params)).rows[0] as T | undefined;
   }
 
-  /** Runs statements in one transaction (CREATE ROLE and its mark commit together or not at all). */
-  async function tx(sql: Client, statements: string[]): Promise<void> {
-    await sql.query('BEGIN');
-    try {
-      for (const s of statements) await sql.query(s);
-      await sql.query('COMMIT');
-    } catch (err) {
-      await sql.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+  /**
+   * Runs statements in one transaction (CREATE ROLE and its mark commit together or not at all),
+   * sent as one query: PostgreSQL runs the statements of one simple query as a single transaction,
+   * rolled back whole when one fails.
+   */
+  async function tx(sql: ClientBase, statements: string[]): Promise<void> {
+    await sql.query(statements.join(';\n'));
   }
 
   /** Whether the tenant's database holds no table, view, sequence or function of its own yet. */
@@ -154,20 +154,20 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
     );
   }
 
-  async function isSuperuser(sql: Client): Promise<boolean> {
+  async function isSuperuser(sql: ClientBase): Promise<boolean> {
     return (
       (await one<{ s: boolean }>(sql, 'select rolsuper as s from pg_roles where rolname = current_user'))?.s ?? false
     );
   }
 
   /** On RDS the admin is not superuser: it must be a member of a role to hand objects to it. */
-  async function ensureMembership(sql: Client, role: string): Promise<void> {
-    if (await isSuperuser(sql)) return;
+  async function ensureMembership(sql: ClientBase, role: string, superuser?: boolean): Promise<void> {
+    if (superuser ?? (await isSuperuser(sql))) return;
     const m = await one<{ m: boolean }>(sql, "select pg_has_role(current_user, $1, 'MEMBER') as m", [role]);
     if (!m?.m) await sql.query(`GRANT ${q(role)} TO CURRENT_USER`);
   }
 
-  async function roleExists(sql: Client, role: string): Promise<boolean> {
+  async function roleExists(sql: ClientBase, role: string): Promise<boolean> {
     return Boolean(await one(sql, 'select 1 from pg_roles where rolname = $1', [role]));
   }
 
@@ -176,71 +176,66 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
    * dbops mark, and what makes them untouchable (privileged role, template or system database) or
    * not adoptable (a role that reaches beyond the tenant's database).
    */
-  async function facts(sql: Client, plan: SqlPlan): Promise<PgFacts> {
-    const db = await one<{ oid: string; template: boolean; allowconn: boolean; c: string | null }>(
-      sql,
-      `select oid::text as oid, datistemplate as template, datallowconn as allowconn, shobj_description(oid, 'pg_database') as c
-         from pg_database where datname = $1`,
-      [plan.database],
-    );
-    const database: PgFacts['database'] = { exists: Boolean(db) };
-    if (db) {
-      database.oid = db.oid;
-      database.mark = parseMark(db.c);
-      if (db.template) database.protectedReason = 'it is a template database';
-      else if (!db.allowconn) database.protectedReason = 'it does not allow connections (a system database)';
-    }
-    const role = await one<{
-      oid: string;
+  async function facts(sql: ClientBase, plan: SqlPlan): Promise<PgFacts> {
+    // One round trip: the database and the role (each row null when absent), the role's
+    // memberships both ways, and how much it owns or holds outside the tenant's database.
+    const f = (await one<{
+      db_oid: string | null;
+      template: boolean;
+      allowconn: boolean;
+      db_c: string | null;
+      role_oid: string | null;
       su: boolean;
       crole: boolean;
       repl: boolean;
       bypass: boolean;
       cdb: boolean;
-      c: string | null;
+      role_c: string | null;
+      member_of: string[];
+      members: string[];
+      reach: string;
     }>(
       sql,
-      `select oid::text as oid, rolsuper as su, rolcreaterole as crole, rolreplication as repl, rolbypassrls as bypass,
-              rolcreatedb as cdb, shobj_description(oid, 'pg_authid') as c
-         from pg_roles where rolname = $1`,
-      [plan.user],
-    );
-    const user: ObjectFacts = { exists: Boolean(role) };
-    if (role) {
-      user.mark = parseMark(role.c);
+      `select d.oid::text as db_oid, d.datistemplate as template, d.datallowconn as allowconn,
+              shobj_description(d.oid, 'pg_database') as db_c,
+              r.oid::text as role_oid, r.rolsuper as su, r.rolcreaterole as crole, r.rolreplication as repl,
+              r.rolbypassrls as bypass, r.rolcreatedb as cdb, shobj_description(r.oid, 'pg_authid') as role_c,
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                     where m.member = r.oid and g.rolname <> 'rds_iam' order by 1) as member_of,
+              array(select g.rolname::text from pg_auth_members m join pg_roles g on g.oid = m.member
+                     where m.roleid = r.oid and g.rolname <> current_user order by 1) as members,
+              (select count(*) from pg_shdepend s
+                where s.refclassid = 'pg_authid'::regclass and s.refobjid = r.oid
+                  and not (d.oid is not null and (s.dbid = d.oid
+                       or (s.dbid = 0 and s.classid = 'pg_database'::regclass and s.objid = d.oid))))::text as reach
+         from (select 1) as one
+         left join pg_database d on d.datname = $1
+         left join pg_roles r on r.rolname = $2`,
+      [plan.database, plan.user],
+    ))!;
+    const database: PgFacts['database'] = { exists: f.db_oid !== null };
+    if (f.db_oid !== null) {
+      database.oid = f.db_oid;
+      database.mark = parseMark(f.db_c);
+      if (f.template) database.protectedReason = 'it is a template database';
+      else if (!f.allowconn) database.protectedReason = 'it does not allow connections (a system database)';
+    }
+    const user: ObjectFacts = { exists: f.role_oid !== null };
+    if (f.role_oid !== null) {
+      user.mark = parseMark(f.role_c);
       const attrs = [
-        role.su && 'SUPERUSER',
-        role.crole && 'CREATEROLE',
-        role.repl && 'REPLICATION',
-        role.bypass && 'BYPASSRLS',
-        role.cdb && 'CREATEDB',
+        f.su && 'SUPERUSER',
+        f.crole && 'CREATEROLE',
+        f.repl && 'REPLICATION',
+        f.bypass && 'BYPASSRLS',
+        f.cdb && 'CREATEDB',
       ].filter(Boolean);
       if (attrs.length) user.protectedReason = `it is a privileged role (${attrs.join(', ')})`;
-      const memberOf = (
-        await sql.query<{ r: string }>(
-          `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.roleid
-          where m.member = $1::oid and r.rolname <> 'rds_iam' order by 1`,
-          [role.oid],
-        )
-      ).rows.map((x) => x.r);
-      const members = (
-        await sql.query<{ r: string }>(
-          `select r.rolname as r from pg_auth_members m join pg_roles r on r.oid = m.member
-          where m.roleid = $1::oid and r.rolname <> current_user order by 1`,
-          [role.oid],
-        )
-      ).rows.map((x) => x.r);
-      const reach = (await one<{ n: string }>(
-        sql,
-        `select count(*)::text as n from pg_shdepend s
-          where s.refclassid = 'pg_authid'::regclass and s.refobjid = $1::oid
-            and not ($2::oid is not null and (s.dbid = $2::oid or (s.dbid = 0 and s.classid = 'pg_database'::regclass and s.objid = $2::oid)))`,
-        [role.oid, database.oid ?? null],
-      ))!.n;
+      const { member_of: memberOf, members } = f;
       const blockers = [
         memberOf.length && `it is a member of ${memberOf.join(', ')}`,
         members.length && `${members.join(', ')} ${members.length === 1 ? 'is a member' : 'are members'} of it`,
-        Number(reach) > 0 && `it owns objects or holds privileges outside database ${plan.database}`,
+        Number(f.reach) > 0 && `it owns objects or holds privileges outside database ${plan.database}`,
       ].filter(Boolean);
       if (blockers.length) user.adoptBlocker = blockers.join('; ');
     }
@@ -255,18 +250,19 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       ]);
       return scramMatches(password, row?.p);
     }
-    const probe = clientFor(s.server, s.plan.user, password, s.plan.database);
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return true;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === '28P01' || code === '28000') return false;
-      throw err;
-    } finally {
-      await probe.end().catch(() => undefined);
-    }
+    return pools.shortLived(pgServerKey(s.server), async () => {
+      const probe = pgClient(s.server, s.plan.user, password, s.plan.database);
+      try {
+        await probe.connect();
+        return true;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code === '28P01' || code === '28000') return false;
+        throw err;
+      } finally {
+        await probe.end().catch(() => undefined);
+      }
+    });
   }
 
   /**
@@ -380,12 +376,11 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           const pendingExists = Boolean(await one(sql, 'select 1 from pg_database where datname = $1', [pending]));
           if (!pendingExists) await sql.query(`CREATE DATABASE ${q(pending)}`);
           try {
-            await sql.query('BEGIN');
-            await sql.query(markSql('DATABASE', pending, makeMark(plan, undefined, plan.runId)));
-            await sql.query(`ALTER DATABASE ${q(pending)} RENAME TO ${q(plan.database)}`);
-            await sql.query('COMMIT');
+            await tx(sql, [
+              markSql('DATABASE', pending, makeMark(plan, undefined, plan.runId)),
+              `ALTER DATABASE ${q(pending)} RENAME TO ${q(plan.database)}`,
+            ]);
           } catch (err) {
-            await sql.query('ROLLBACK').catch(() => undefined);
             // Someone else made it between the check and the rename: judge it again (unmarked: refused).
             if (ALREADY_EXISTS.has((err as { code?: string }).code ?? '') && attempt === 0) continue;
             throw err;
@@ -485,13 +480,16 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           const own = judgeOwnership(plan, s.server, await facts(sql, plan), 'provision', [s.me]);
           needsOurs(plan, 'database', plan.database, own.database);
           needsOurs(plan, 'user', plan.user, own.user);
-          const db = (await one<{ owner: string; public: boolean }>(
+          const db = (await one<{ owner: string; public: boolean; version: string; su: boolean }>(
             sql,
             `select pg_get_userbyid(d.datdba) as owner,
-                  exists(select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0) as public
+                  exists(select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0) as public,
+                  current_setting('server_version_num') as version,
+                  (select rolsuper from pg_roles where rolname = current_user) as su
              from pg_database d where d.datname = $1`,
             [plan.database],
           ))!;
+          const statements: string[] = [];
           if (db.owner !== plan.user) {
             // A database dbops made belongs to the admin until this step (or to the user after it).
             // Owned by anyone else, it is handed over only when the operator allows adopting here:
@@ -502,15 +500,16 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
                 NOT_OWNED,
               );
             }
-            await ensureMembership(sql, plan.user);
-            await sql.query(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.user)}`);
+            await ensureMembership(sql, plan.user, db.su);
+            statements.push(`ALTER DATABASE ${q(plan.database)} OWNER TO ${q(plan.user)}`);
             changes.push(`owner ${db.owner} → ${plan.user}`);
           }
           if (db.public) {
-            await sql.query(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
+            statements.push(`REVOKE ALL ON DATABASE ${q(plan.database)} FROM PUBLIC`);
             changes.push('revoked PUBLIC access');
           }
-          return Number((await one<{ n: string }>(sql, "select current_setting('server_version_num') as n"))!.n);
+          if (statements.length) await tx(sql, statements);
+          return Number(db.version);
         },
         undefined,
         ['database', 'user'],
@@ -543,10 +542,14 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
         plan,
         `check the privileges of ${plan.user}`,
         async ({ sql }) => {
-          const r = (await one<{ su: boolean; cdb: boolean; crole: boolean }>(
+          const r = (await one<{ su: boolean; cdb: boolean; crole: boolean; others: string[] }>(
             sql,
-            'select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole from pg_roles where rolname = $1',
-            [plan.user],
+            `select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole,
+                    array(select datname::text from pg_database
+                           where not datistemplate and datname <> $2 and has_database_privilege($1, datname, 'CONNECT')
+                           order by datname) as others
+               from pg_roles where rolname = $1`,
+            [plan.user, plan.database],
           ))!;
           if (r.su || r.cdb || r.crole) {
             throw ApplicationFailure.nonRetryable(
@@ -554,12 +557,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
               'VerifyFailed',
             );
           }
-          const rows = await sql.query<{ datname: string }>(
-            `select datname from pg_database
-            where not datistemplate and datname <> $2 and has_database_privilege($1, datname, 'CONNECT') order by datname`,
-            [plan.user, plan.database],
-          );
-          return rows.rows.map((x) => x.datname);
+          return r.others;
         },
         undefined,
         [],
@@ -572,16 +570,19 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
       }
       const stored = await readCredentials(plan, deps);
       const server = await resolveServer(plan, deps);
-      const me = clientFor(server, plan.user, stored?.password, plan.database);
-      me.on('error', () => undefined);
       const table = `dbops_verify_${crypto.randomBytes(6).toString('hex')}`;
       try {
-        await me.connect();
-        // In a transaction that is rolled back: a connection cut halfway leaves no probe table.
-        await me.query('BEGIN');
-        await me.query(`CREATE TABLE ${q(table)} (id int)`);
-        await me.query('ROLLBACK');
-        // Reading another tenant's database is refused by its REVOKE ... FROM PUBLIC.
+        await pools.shortLived(pgServerKey(server), async () => {
+          const me = pgClient(server, plan.user, stored?.password, plan.database);
+          try {
+            await me.connect();
+            // In a transaction that is rolled back (one round trip): a connection cut halfway leaves no probe table.
+            await me.query(`BEGIN; CREATE TABLE ${q(table)} (id int); ROLLBACK`);
+            // Reading another tenant's database is refused by its REVOKE ... FROM PUBLIC.
+          } finally {
+            await me.end().catch(() => undefined);
+          }
+        });
       } catch (err) {
         throw classifySqlError(err, {
           engine: 'postgres',
@@ -591,8 +592,6 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients }): S
           action: `create a table in ${plan.database} as ${plan.user}`,
           secrets: [...server.secrets, stored?.password ?? ''],
         });
-      } finally {
-        await me.end().catch(() => undefined);
       }
       const note = others.length ? `; it may also connect to (PUBLIC CONNECT): ${others.join(', ')}` : '';
       return { changed: false, detail: `${plan.user} logged in and created a table in ${plan.database}${note}` };

@@ -1,0 +1,336 @@
+/**
+ * provisionDatabase throughput: N runs started at once on one worker (N = 10, 100, 500 by
+ * default), against a throw-away PostgreSQL with password logins (scram-sha-256, like a real
+ * server), so every new connection pays its authentication. Beside it, in the same process and on
+ * the same servers: a one-activity no-op workflow (the dev server's ceiling for one worker) and a
+ * plain script running the same DDL through a pg pool of DBOPS_SQL_POOL_MAX connections
+ * (PostgreSQL's own ceiling here). Reports runs/s (median and min–max over BENCH_REPS rounds),
+ * per-run latency p50/p95, failed runs and PostgreSQL sessions opened per run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Pool, escapeLiteral } from 'pg';
+import { createActivities } from '../src/activities';
+import { AwsClients } from '../src/activities/aws-clients';
+import { SqlPools } from '../src/activities/sql/admin-pools';
+import { scramVerifier } from '../src/activities/sql/passwords';
+import { deriveNames, quotePgIdent as q } from '../src/domain/sql-names';
+import { workerConfig } from '../src/worker-config';
+import { startPasswordPostgres } from '../test/helpers/password-servers';
+import { ROOT } from '../test/helpers/stack';
+import { median, startStack, timed } from './common';
+
+const NS = (process.env.BENCH_N ?? '10,100,500').split(',').map(Number);
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const POOL_MAX = Number(process.env.DBOPS_SQL_POOL_MAX ?? 10);
+const WHICH = (process.env.BENCH_WHAT ?? 'provision,noop,plain').split(',');
+
+interface Round {
+  n: number;
+  wallMs: number;
+  runsPerSec: number;
+  failed: number;
+  p50Ms: number;
+  p95Ms: number;
+  sessionsPerRun?: number;
+  /** Most connections dbops had open to the server at once (sampled every 50 ms). */
+  peakConnections?: number;
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] : NaN;
+}
+
+/** N jobs at once; wall time from the first start to the last end, and each job's own latency. */
+async function round(
+  n: number,
+  job: (i: number) => Promise<void>,
+  sessions?: () => Promise<number>,
+  connections?: () => Promise<number>,
+): Promise<Round> {
+  const before = sessions ? await sessions() : 0;
+  let peak = 0;
+  let sampling = Boolean(connections);
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, await connections!());
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  })();
+  const lat: number[] = [];
+  let failed = 0;
+  const [wallMs] = await timed(() =>
+    Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const [ms] = await timed(() =>
+          job(i).catch((err: unknown) => {
+            failed += 1;
+            if (failed <= 3) process.stderr.write(`[bench] run failed: ${(err as Error).message}\n`);
+          }),
+        );
+        lat.push(ms);
+      }),
+    ),
+  );
+  sampling = false;
+  await sampler;
+  const r: Round = {
+    n,
+    wallMs: Math.round(wallMs),
+    runsPerSec: Math.round((n / (wallMs / 1000)) * 10) / 10,
+    failed,
+    p50Ms: Math.round(percentile(lat, 50)),
+    p95Ms: Math.round(percentile(lat, 95)),
+  };
+  if (connections) r.peakConnections = peak;
+  if (sessions) r.sessionsPerRun = Math.round((((await sessions()) - before) / n) * 10) / 10;
+  process.stderr.write(`[bench] ${JSON.stringify(r)}\n`);
+  return r;
+}
+
+function summary(rounds: Round[]) {
+  const by = new Map<number, Round[]>();
+  for (const r of rounds) by.set(r.n, [...(by.get(r.n) ?? []), r]);
+  return [...by].map(([n, rs]) => ({
+    n,
+    runsPerSecMedian: median(rs.map((r) => r.runsPerSec)),
+    runsPerSecMin: Math.min(...rs.map((r) => r.runsPerSec)),
+    runsPerSecMax: Math.max(...rs.map((r) => r.runsPerSec)),
+    p50MsMedian: median(rs.map((r) => r.p50Ms)),
+    p95MsMedian: median(rs.map((r) => r.p95Ms)),
+    failed: rs.reduce((a, r) => a + r.failed, 0),
+    ...(rs[0].sessionsPerRun !== undefined ? { sessionsPerRunMedian: median(rs.map((r) => r.sessionsPerRun!)) } : {}),
+    ...(rs[0].peakConnections !== undefined
+      ? { peakConnectionsMax: Math.max(...rs.map((r) => r.peakConnections!)) }
+      : {}),
+    rounds: rs,
+  }));
+}
+
+async function main(): Promise<void> {
+  const load = { uptimeBefore: os.loadavg(), cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30) };
+  const stack = await startStack();
+  const pg = await startPasswordPostgres();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-bench-prov-'));
+  fs.chmodSync(dir, 0o700);
+  const env = { BENCH_PG_PW: pg.adminPassword };
+  const config = workerConfig(
+    {
+      credentials: { directories: [dir], secretsManagerPrefixes: ['dbops-bench/'] },
+      databaseServers: {
+        bench: {
+          engine: 'postgres',
+          host: pg.host,
+          port: pg.port,
+          adminUser: pg.adminUser,
+          adminPassword: 'env:BENCH_PG_PW',
+        },
+      },
+    },
+    'bench',
+  );
+  const aws = new AwsClients({
+    endpoint: stack.motoEndpoint,
+    defaultRegion: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  });
+  const admin = new Pool({
+    host: pg.host,
+    port: pg.port,
+    user: pg.adminUser,
+    password: pg.adminPassword,
+    database: 'postgres',
+    max: POOL_MAX,
+  });
+  const sessions = async () =>
+    Number((await admin.query<{ n: string }>('select sum(sessions)::text as n from pg_stat_database')).rows[0].n);
+  const dbopsConnections = async () =>
+    Number(
+      (
+        await admin.query<{ n: string }>(
+          "select count(*)::text as n from pg_stat_activity where application_name = 'dbops'",
+        )
+      ).rows[0].n,
+    );
+  const maxConnections = (await admin.query<{ m: string }>('show max_connections')).rows[0].m;
+
+  let seq = 0;
+  const tenants: string[] = [];
+  const nextTenant = () => {
+    const t = `bench-${process.pid}-${++seq}`;
+    tenants.push(t);
+    return t;
+  };
+  /** Drops what a round made (not timed). */
+  const cleanup = async () => {
+    const list = tenants.splice(0);
+    for (let i = 0; i < list.length; i += POOL_MAX) {
+      await Promise.all(
+        list.slice(i, i + POOL_MAX).map(async (t) => {
+          const { database, user } = deriveNames(t, 'postgres');
+          await admin.query(`DROP DATABASE IF EXISTS ${q(database)} WITH (FORCE)`);
+          await admin.query(`DROP ROLE IF EXISTS ${q(user)}`);
+          fs.rmSync(path.join(dir, `${t}.json`), { force: true });
+        }),
+      );
+    }
+  };
+
+  const results: Record<string, unknown> = {
+    benchmark: 'provision',
+    date: new Date().toISOString(),
+    machine: load,
+    postgres: { maxConnections, auth: 'scram-sha-256', poolMax: POOL_MAX },
+    reps: REPS,
+  };
+
+  // provisionDatabase through Temporal, with the worker's real activities. BENCH_BASELINE names
+  // the compiled src/ of another version (e.g. main's): its activities run on a worker of their
+  // own, round for round alternating with this version's, so both see the same machine load.
+  const sqlPools = new SqlPools({ max: POOL_MAX, idleSeconds: 30 });
+  const variants: Array<{ name: string; activities: object }> = [
+    { name: 'provisionDatabase', activities: createActivities({ env, aws, config, sqlPools }) },
+  ];
+  if (process.env.BENCH_BASELINE) {
+    const base = require(path.resolve(process.env.BENCH_BASELINE, 'activities')) as {
+      createActivities: typeof createActivities;
+    };
+    variants.push({ name: 'provisionDatabaseBaseline', activities: base.createActivities({ env, aws, config }) });
+  }
+  const input = (tenant: string) => ({
+    engine: 'postgres',
+    server: { host: pg.host, port: pg.port, adminUser: pg.adminUser, adminPasswordRef: 'env:BENCH_PG_PW' },
+    tenant,
+    credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
+  });
+  const provision = (taskQueue: string) => async () => {
+    await stack.client.workflow.execute('provisionDatabase', {
+      workflowId: `bench-prov-${process.pid}-${++seq}`,
+      taskQueue,
+      args: [input(nextTenant())],
+    });
+  };
+  if (WHICH.includes('provision')) {
+    const workers = await Promise.all(variants.map((v) => stack.makeWorker(`bench-${v.name}`, v.activities)));
+    const running = workers.map((w) => w.run());
+    const rounds = new Map<string, Round[]>(variants.map((v) => [v.name, []]));
+    for (const v of variants) await provision(`bench-${v.name}`)(); // warm-up: bundle, first connections
+    await cleanup();
+    for (const n of NS)
+      for (let r = 0; r < REPS; r++)
+        for (const v of variants) {
+          rounds.get(v.name)!.push(await round(n, provision(`bench-${v.name}`), sessions, dbopsConnections));
+          await cleanup();
+        }
+    for (const w of workers) w.shutdown();
+    await Promise.all(running);
+    for (const v of variants) results[v.name] = summary(rounds.get(v.name)!);
+  }
+  await sqlPools.close();
+
+  // The dev server's ceiling: one no-op activity per workflow, on a worker of its own.
+  if (WHICH.includes('noop')) {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: path.join(ROOT, 'bench', 'workflows', 'noop.ts'),
+      logger: new DefaultLogger('ERROR'),
+    });
+    const noopWorker = await Worker.create({
+      connection: await NativeConnection.connect({ address: stack.address }),
+      taskQueue: 'bench-noop',
+      workflowBundle: { code },
+      activities: { benchNoop: async () => undefined },
+      maxConcurrentActivityTaskExecutions: 500,
+      shutdownGraceTime: '1s',
+    });
+    const noop = async () => {
+      await stack.client.workflow.execute('benchNoopWorkflow', {
+        workflowId: `bench-noop-${process.pid}-${++seq}`,
+        taskQueue: 'bench-noop',
+      });
+    };
+    const rounds: Round[] = [];
+    await noopWorker.runUntil(async () => {
+      await noop();
+      for (const n of NS) for (let r = 0; r < REPS; r++) rounds.push(await round(n, noop));
+    });
+    results.noopWorkflow = summary(rounds);
+  }
+
+  // PostgreSQL's ceiling: the same DDL a run makes, from a plain script with one pool (and the
+  // tenant logins bounded to as many at once, so N=500 does not exceed max_connections).
+  if (WHICH.includes('plain')) {
+    let free = POOL_MAX;
+    const waiting: Array<() => void> = [];
+    const limited = async <T>(fn: () => Promise<T>): Promise<T> => {
+      if (free > 0) free -= 1;
+      else await new Promise<void>((res) => waiting.push(res));
+      try {
+        return await fn();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else free += 1;
+      }
+    };
+    const ddl = async () => {
+      const t = nextTenant();
+      const { database, user } = deriveNames(t, 'postgres');
+      const password = 'bench-password-not-secret-0123456789';
+      const mark = (run: string) => escapeLiteral(JSON.stringify({ managedBy: 'dbops', database, user, run }));
+      const pending = `_dbops_pending_${database}`.slice(0, 63);
+      await admin.query(`CREATE DATABASE ${q(pending)}`);
+      const c = await admin.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`COMMENT ON DATABASE ${q(pending)} IS ${mark(t)}`);
+        await c.query(`ALTER DATABASE ${q(pending)} RENAME TO ${q(database)}`);
+        await c.query('COMMIT');
+        await c.query('BEGIN');
+        await c.query(`CREATE ROLE ${q(user)} LOGIN PASSWORD ${escapeLiteral(scramVerifier(password))}`);
+        await c.query(`COMMENT ON ROLE ${q(user)} IS ${mark(t)}`);
+        await c.query('COMMIT');
+        await c.query(`ALTER DATABASE ${q(database)} OWNER TO ${q(user)}`);
+        await c.query(`REVOKE ALL ON DATABASE ${q(database)} FROM PUBLIC`);
+      } finally {
+        c.release();
+      }
+      // The tenant's own login (a new connection, as verify makes).
+      await limited(async () => {
+        const me = new Client({ host: pg.host, port: pg.port, user, password, database });
+        await me.connect();
+        try {
+          await me.query('BEGIN');
+          await me.query('CREATE TABLE probe (id int)');
+          await me.query('ROLLBACK');
+        } finally {
+          await me.end();
+        }
+      });
+    };
+    const rounds: Round[] = [];
+    for (const n of NS)
+      for (let r = 0; r < REPS; r++) {
+        rounds.push(await round(n, ddl, sessions));
+        await cleanup();
+      }
+    results.plainScriptPool = summary(rounds);
+  }
+
+  results.machine = { ...load, uptimeAfter: os.loadavg() };
+  await admin.end();
+  await pg.stop();
+  await stack.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  },
+);
