@@ -12,7 +12,7 @@ import {
 } from '../../domain/provision';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
-import { startAndFollow } from '../follow';
+import { startRun, type WorkflowInput } from '../workflow-types';
 
 interface ServerFlags {
   engine: string;
@@ -80,16 +80,16 @@ function clean<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
-async function startSqlRun(
+async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase'>(
   ctx: CliContext,
   f: ServerFlags,
-  workflowType: string,
+  workflowType: K,
   workflowId: string,
-  input: ProvisionInput | DeprovisionInput,
+  input: WorkflowInput<K>,
   staticSummary: string,
 ): Promise<number> {
   const { client, settings } = await ctx.connect();
-  return startAndFollow(
+  return startRun<K>(
     client,
     {
       workflowType,

@@ -21,7 +21,7 @@ import {
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
-import { startAndFollow } from '../follow';
+import { startRun, type WorkflowInput } from '../workflow-types';
 
 interface CloudFlags {
   databaseId: string;
@@ -90,16 +90,18 @@ function cloud(f: CloudFlags): PeerVpcInput['cloud'] {
   return awsCloud(f);
 }
 
-async function start(
+type PeeringWorkflow = 'peerVpc' | 'unpeerVpc' | 'createDatabaseNetwork' | 'deleteDatabaseNetwork';
+
+async function start<K extends PeeringWorkflow>(
   ctx: CliContext,
   cmd: Command,
-  workflowType: string,
+  workflowType: K,
   workflowId: string,
-  input: object,
+  input: WorkflowInput<K>,
   detach?: boolean,
 ): Promise<void> {
   const { client, settings } = await ctx.connect();
-  const code = await startAndFollow(
+  const code = await startRun<K>(
     client,
     {
       workflowType,

@@ -9,7 +9,7 @@ import {
 } from '../../domain/dblab-config';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
-import { startAndFollow } from '../follow';
+import { startRun } from '../workflow-types';
 import { readJsonInput } from '../input';
 import { readRefreshYamlFile } from '../rds-refresh-yaml';
 import { createSchedule } from './schedule';
@@ -32,7 +32,7 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
       const input = loadConfig(o.config, ctx.env, o.dryRun);
       const plan = planRefresh(input);
       const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(
+      const code = await startRun(
         client,
         {
           workflowType: 'refreshDblab',
@@ -91,7 +91,7 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
     .option('--detach', 'start the run and return without following it')
     .action(async (o: { region: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
       const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(
+      const code = await startRun(
         client,
         {
           workflowType: 'cleanupRefreshClones',

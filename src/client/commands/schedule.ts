@@ -1,9 +1,16 @@
 /** `dbops schedule create|list|delete|trigger`: Temporal Schedules for any dbops workflow. */
 import type { Command } from 'commander';
-import { Client, ScheduleOverlapPolicy, type ScheduleOptionsAction } from '@temporalio/client';
+import { Client, ScheduleOverlapPolicy, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { CliContext } from '../context';
 import { readJsonInput } from '../input';
+import {
+  isWorkflowName,
+  WORKFLOW_NAMES,
+  type WorkflowInput,
+  type WorkflowName,
+  type Workflows,
+} from '../workflow-types';
 
 const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP,
@@ -14,12 +21,13 @@ const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
   'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
 };
 
-export interface ScheduleRequest {
+/** A schedule that starts the dbops workflow K: `input` must be what that workflow takes. */
+export interface ScheduleRequest<K extends WorkflowName> {
   scheduleId: string;
   cron: string[];
-  workflowType: string;
+  workflowType: K;
   workflowId: string;
-  input: unknown;
+  input: WorkflowInput<K>;
   taskQueue: string;
   overlap?: string;
   catchupWindow?: string;
@@ -27,19 +35,20 @@ export interface ScheduleRequest {
 }
 
 /** Creates a schedule; shared by `dbops schedule create` and the capability commands that schedule. */
-export async function createSchedule(client: Client, r: ScheduleRequest): Promise<void> {
+export async function createSchedule<K extends WorkflowName>(client: Client, r: ScheduleRequest<K>): Promise<void> {
   const overlap = OVERLAP[r.overlap ?? 'skip'];
   if (!overlap) throw new Error(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
   if (r.catchupWindow !== undefined && !/^\d+(s|m|h|d)$/.test(r.catchupWindow)) {
     throw new Error('--catchup-window must be a duration like 10m, 1h or 1d');
   }
-  const action: ScheduleOptionsAction = {
+  const action = {
     type: 'startWorkflow',
     workflowType: r.workflowType,
     workflowId: r.workflowId,
     taskQueue: r.taskQueue,
     args: [r.input],
-  };
+    // [input] is Parameters<Workflows[K]> (one argument), which TypeScript cannot see for a generic K.
+  } as unknown as ScheduleOptionsStartWorkflowAction<Workflows[K]>;
   await client.schedule.create({
     scheduleId: r.scheduleId,
     spec: { cronExpressions: r.cron },
@@ -55,7 +64,7 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
   schedule
     .command('create')
     .argument('<schedule-id>')
-    .requiredOption('--type <workflow-type>', 'workflow type, e.g. scheduledRefreshDblab or cleanupRefreshClones')
+    .requiredOption('--type <workflow-type>', `workflow type: ${WORKFLOW_NAMES.join(', ')}`)
     .requiredOption('--input <json>', 'the workflow input: JSON or @file.json')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--workflow-id <id>', 'id of each started run (default: the schedule id)')
@@ -70,7 +79,11 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
         scheduleId: string,
         o: { type: string; input: string; cron: string[]; workflowId?: string; overlap: string; catchupWindow: string },
       ) => {
-        if (o.type === 'refreshDblab') {
+        const type = o.type;
+        if (!isWorkflowName(type)) {
+          throw new Error(`--type must be a dbops workflow type: ${WORKFLOW_NAMES.join(', ')}`);
+        }
+        if (type === 'refreshDblab') {
           // Scheduled runs get their own ids, so a scheduled refreshDblab could run beside a manual one.
           throw new Error(
             'schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one',
@@ -80,9 +93,10 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
         await createSchedule(client, {
           scheduleId,
           cron: o.cron,
-          workflowType: o.type,
+          workflowType: type,
           workflowId: o.workflowId ?? scheduleId,
-          input: readJsonInput(o.input),
+          // JSON from the command line: its shape is checked by the workflow's input schema when it runs.
+          input: readJsonInput(o.input) as WorkflowInput<typeof type>,
           taskQueue: settings.taskQueue,
           overlap: o.overlap,
           catchupWindow: o.catchupWindow,
