@@ -15,7 +15,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+/** `workflowsPath`: the workflows the benchmark's workers run (default: the product's). */
+export async function startStack(o: { workflowsPath?: string } = {}): Promise<Stack> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const logs = path.join(ROOT, 'build', 'bench');
   fs.mkdirSync(logs, { recursive: true });
@@ -27,7 +28,7 @@ export async function startStack(): Promise<Stack> {
   const connection = await Connection.connect({ address: temporal.address });
   await ensureSearchAttributes(connection, 'default');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+    workflowsPath: o.workflowsPath ?? path.join(ROOT, 'src', 'workflows', 'index.ts'),
     logger: new DefaultLogger('ERROR'),
   });
   const client = new Client({ connection });

@@ -14,6 +14,7 @@ import {
 import type { TypedSearchAttributes, Workflow } from '@temporalio/common';
 import { PROGRESS_QUERY, type Progress } from '../api';
 import { progressText } from '../domain/progress-table';
+import type { StartRequest, WorkflowName, Workflows } from './workflow-types';
 
 export interface Io {
   out: Writable & { isTTY?: boolean };
@@ -145,4 +146,14 @@ export async function startAndFollow<W extends Workflow = never>(
   io.err.write(`started ${req.workflowType} as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
   if (opts.detach) return 0;
   return follow(handle, io, opts);
+}
+
+/** Starts the dbops workflow K, type-checked against its input, and follows it (see startAndFollow). */
+export function startRun<K extends WorkflowName>(
+  client: Client,
+  req: StartRequest<K>,
+  io: Io,
+  opts: FollowOptions = {},
+): Promise<number> {
+  return startAndFollow<Workflows[K]>(client, req, io, opts);
 }

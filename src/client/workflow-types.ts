@@ -2,9 +2,8 @@
  * The dbops workflow types as the client sees them: names and input types come from the workflow
  * functions themselves, imported for their types only (the CLI never loads workflow code).
  */
-import type { Client } from '@temporalio/client';
 import type * as workflows from '../workflows';
-import { startAndFollow, type FollowOptions, type Io, type WorkflowStart } from './follow';
+import type { WorkflowStart } from './follow';
 
 export type Workflows = typeof workflows;
 export type WorkflowName = keyof Workflows;
@@ -30,14 +29,4 @@ export const WORKFLOW_NAMES = Object.keys(KNOWN) as WorkflowName[];
 
 export function isWorkflowName(name: string): name is WorkflowName {
   return Object.hasOwn(KNOWN, name);
-}
-
-/** Starts the dbops workflow K, type-checked, and follows it (see startAndFollow). */
-export function startRun<K extends WorkflowName>(
-  client: Client,
-  req: StartRequest<K>,
-  io: Io,
-  opts: FollowOptions = {},
-): Promise<number> {
-  return startAndFollow<Workflows[K]>(client, req, io, opts);
 }

@@ -266,6 +266,9 @@ test('the built dbops binary runs as users run it (node dist/client/cli.js)', as
   ]) {
     expect(help.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
   }
+  // Each command's help is complete although its code is loaded only when it runs.
+  expect((await run('peer-vpc', '--help')).stdout).toMatch(/--stage-associate-dns[\s\S]*--secure-connection/);
+  expect((await run('schedule', 'create', '--help')).stdout).toContain('--overlap <policy>');
   const listed = await run('list', '--operation', 'twoStage', '-o', 'json', '--limit', '5');
   expect(Array.isArray(JSON.parse(listed.stdout))).toBe(true);
   const bad = await run('status', 'nope-' + Date.now()).catch((e: { code: number; stderr: string }) => e);

@@ -4,8 +4,9 @@
  * wrong input would compile. The run-time half: the names `dbops schedule create --type` accepts.
  */
 import type { Client } from '@temporalio/client';
-import { createSchedule } from '../../src/client/commands/schedule';
-import { isWorkflowName, startRun, WORKFLOW_NAMES, type StartRequest } from '../../src/client/workflow-types';
+import { createSchedule } from '../../src/client/actions/schedule';
+import { startRun } from '../../src/client/follow';
+import { isWorkflowName, WORKFLOW_NAMES, type StartRequest } from '../../src/client/workflow-types';
 import { captureIo } from '../helpers/temporal';
 
 const base = { workflowId: 'w', taskQueue: 'q' };
