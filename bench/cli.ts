@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, VENV_BIN } from '../test/helpers/stack';
-import { median, startStack } from './common';
+import { median, runBench, startStack } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 
@@ -22,6 +22,8 @@ interface Figures {
   minMs: number;
   maxMs: number;
   tool: 'hyperfine' | 'spawn';
+  /** CPU time (user + sys) of the command, median: less disturbed by other load than wall time. */
+  cpuMedianMs?: number;
 }
 
 function hyperfine(): string | undefined {
@@ -31,17 +33,33 @@ function hyperfine(): string | undefined {
   return fs.existsSync(venv) ? venv : undefined;
 }
 
-function runOnce(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+const TIME = '/usr/bin/time';
+const cpuFile = path.join(os.tmpdir(), `bench-cli-cpu-${process.pid}`);
+
+/** Wall ms; with /usr/bin/time also the CPU ms (user + sys) of the command, steadier on a busy machine. */
+function runOnce(argv: string[], env: NodeJS.ProcessEnv, cpu: number[]): Promise<number> {
+  const timed = fs.existsSync(TIME);
+  const cmd = timed ? [TIME, '-f', '%U %S', '-o', cpuFile, ...argv] : argv;
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd[0], cmd.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (code === 0) resolve(ms);
-      else reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
+      if (code === 0) {
+        if (timed)
+          cpu.push(
+            fs
+              .readFileSync(cpuFile, 'utf8')
+              .trim()
+              .split(/\s+/)
+              .map(Number)
+              .reduce((a, b) => a + b) * 1000,
+          );
+        resolve(ms);
+      } else reject(new Error(`${argv.join(' ')} exited ${code}: ${err}`));
     });
   });
 }
@@ -63,10 +81,11 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv): P
     const ms = r.times.map((s) => s * 1000);
     return figures(label, ms, 'hyperfine');
   }
-  for (let i = 0; i < 2; i++) await runOnce(argv, env);
+  for (let i = 0; i < 2; i++) await runOnce(argv, env, []);
   const ms: number[] = [];
-  for (let i = 0; i < RUNS; i++) ms.push(await runOnce(argv, env));
-  return figures(label, ms, 'spawn');
+  const cpu: number[] = [];
+  for (let i = 0; i < RUNS; i++) ms.push(await runOnce(argv, env, cpu));
+  return { ...figures(label, ms, 'spawn'), ...(cpu.length ? { cpuMedianMs: Math.round(median(cpu)) } : {}) };
 }
 
 function figures(command: string, ms: number[], tool: Figures['tool']): Figures {
@@ -122,10 +141,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`${(err as Error).stack}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -63,3 +63,14 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const v = await fn();
   return [Number(process.hrtime.bigint() - t0) / 1e6, v];
 }
+
+/** Runs a benchmark's main and exits (the stack's child processes would keep the process alive). */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`${(err as Error).stack}\n`);
+      process.exit(1);
+    },
+  );
+}
