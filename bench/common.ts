@@ -15,7 +15,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
+/** `workflowsPath`: the workflows the benchmark's workers run (default: the product's). */
+export async function startStack(o: { workflowsPath?: string } = {}): Promise<Stack> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const logs = path.join(ROOT, 'build', 'bench');
   fs.mkdirSync(logs, { recursive: true });
@@ -27,7 +28,7 @@ export async function startStack(): Promise<Stack> {
   const connection = await Connection.connect({ address: temporal.address });
   await ensureSearchAttributes(connection, 'default');
   const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+    workflowsPath: o.workflowsPath ?? path.join(ROOT, 'src', 'workflows', 'index.ts'),
     logger: new DefaultLogger('ERROR'),
   });
   const client = new Client({ connection });
@@ -61,4 +62,15 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = process.hrtime.bigint();
   const v = await fn();
   return [Number(process.hrtime.bigint() - t0) / 1e6, v];
+}
+
+/** Runs a benchmark's main and exits (the stack's child processes would keep the process alive). */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`${(err as Error).stack}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -26,6 +26,6 @@ fi
 
 # Build when a source file is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then
-  log "building (tsc)"
-  npx tsc -p . && touch dist/.built
+  log "building (tsc, then the workflow bundle dist/workflows.bundle.js)"
+  npx tsc -p . && node dist/build-workflow-bundle.js >&2 && touch dist/.built
 fi

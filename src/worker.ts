@@ -13,6 +13,7 @@ import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { loadPayloadCodecs } from './temporal/codec-config';
 import { logFunction, type LogFormat } from './temporal/log-format';
+import { workflowBundleForWorker } from './temporal/workflow-bundle';
 import { describeConfig, loadWorkerConfig, readCloneCa, WorkerConfigError } from './worker-config';
 
 let logFormat: LogFormat = 'text';
@@ -49,17 +50,24 @@ export interface DbopsWorkerOptions {
   shutdownGraceTime?: Settings['shutdownGrace'];
   maxConcurrentActivities?: number;
   maxCachedWorkflows?: number;
-  /** Pre-built workflow bundle (tests share one); default: bundle src/workflows at start-up. */
+  /**
+   * Pre-built workflow bundle (tests share one); default: dist/workflows.bundle.js when it matches
+   * the files it was built from, else the workflows bundled now.
+   */
   workflowBundle?: { codePath: string } | { code: string };
+  /** Gets the one line saying which bundle the worker runs (when workflowBundle is not given). */
+  log?: (line: string) => void;
 }
 
 /** The worker with everything dbops registers: workflows, activities, payload codec. */
-export function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
+export async function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
+  const workflowBundle =
+    o.workflowBundle ?? (await workflowBundleForWorker(__dirname, Runtime.instance().logger, o.log ?? (() => {})));
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    workflowBundle,
     activities: o.activities,
     dataConverter: { payloadCodecs: loadPayloadCodecs(o.env) },
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
@@ -114,6 +122,7 @@ export async function main(): Promise<void> {
       maxConcurrentActivities: settings.maxConcurrentActivities,
       maxCachedWorkflows: settings.maxCachedWorkflows,
       env: process.env,
+      log,
     });
     log(
       `polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`,

@@ -11,7 +11,7 @@ import { registerPeeringCommands } from './commands/peering';
 import { registerRefreshCommands } from './commands/refresh';
 import { exitCodeOf } from './exit';
 
-export function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
+function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
   const program = new Command('dbops')
     .description('Durable cloud-database operations on Temporal')
     .exitOverride()

@@ -1,6 +1,6 @@
 /** What every command needs: where to write, and a lazily opened Temporal connection. */
 import type { Io } from './follow';
-import { connectClient, type Connected } from './connect';
+import type { Connected } from './connect';
 
 export interface CliContext {
   io: Io;
@@ -13,7 +13,8 @@ export function makeContext(io: Io, env: NodeJS.ProcessEnv): CliContext & { clos
   return {
     io,
     env,
-    connect: () => (connected ??= connectClient(env)),
+    // The Temporal client library is loaded by the first command that connects, not by `--help`.
+    connect: () => (connected ??= import('./connect').then((m) => m.connectClient(env))),
     close: async () => {
       if (connected) await (await connected.catch(() => undefined))?.close();
     },

@@ -9,20 +9,27 @@ import {
   WorkflowFailedError,
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
-import type { TypedSearchAttributes } from '@temporalio/common';
+import type { TypedSearchAttributes, Workflow } from '@temporalio/common';
 import { PROGRESS_QUERY, type Progress } from '../api';
 import { progressText } from '../domain/progress-table';
+import type { StartRequest, WorkflowName, Workflows } from './workflow-types';
 
 export interface Io {
   out: Writable & { isTTY?: boolean };
   err: Writable;
 }
 
-export interface StartRequest {
+/**
+ * A start of a workflow whose function type is W: `input` is W's first parameter. Callers name W
+ * (dbops commands use StartRequest/startRun of ./workflow-types); left out, it is `never` and no
+ * input compiles.
+ */
+export interface WorkflowStart<W extends Workflow> {
   workflowType: string;
   workflowId: string;
-  input: unknown;
+  input: Parameters<W>[0];
   taskQueue: string;
   staticSummary?: string;
   typedSearchAttributes?: TypedSearchAttributes | ConstructorParameters<typeof TypedSearchAttributes>[0];
@@ -48,15 +55,19 @@ export function failureMessage(err: unknown): string {
   return msg;
 }
 
-export async function startWorkflow(client: Client, req: StartRequest): Promise<WorkflowHandleWithFirstExecutionRunId> {
+export async function startWorkflow<W extends Workflow = never>(
+  client: Client,
+  req: WorkflowStart<W>,
+): Promise<WorkflowHandleWithFirstExecutionRunId<W>> {
   try {
-    return await client.workflow.start(req.workflowType, {
+    return await client.workflow.start<W>(req.workflowType, {
       workflowId: req.workflowId,
       taskQueue: req.taskQueue,
       args: [req.input],
       staticSummary: req.staticSummary,
       typedSearchAttributes: req.typedSearchAttributes,
-    });
+      // [input] is Parameters<W> (W takes one argument), which TypeScript cannot see for a generic W.
+    } as unknown as WorkflowStartOptions<W>);
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       const running = await client.workflow
@@ -125,14 +136,24 @@ export async function follow(handle: WorkflowHandle, io: Io, opts: FollowOptions
 }
 
 /** The shared way every command starts a workflow and follows it. */
-export async function startAndFollow(
+export async function startAndFollow<W extends Workflow = never>(
   client: Client,
-  req: StartRequest,
+  req: WorkflowStart<W>,
   io: Io,
   opts: FollowOptions = {},
 ): Promise<number> {
-  const handle = await startWorkflow(client, req);
+  const handle = await startWorkflow<W>(client, req);
   io.err.write(`started ${req.workflowType} as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
   if (opts.detach) return 0;
   return follow(handle, io, opts);
+}
+
+/** Starts the dbops workflow K, type-checked against its input, and follows it (see startAndFollow). */
+export function startRun<K extends WorkflowName>(
+  client: Client,
+  req: StartRequest<K>,
+  io: Io,
+  opts: FollowOptions = {},
+): Promise<number> {
+  return startAndFollow<Workflows[K]>(client, req, io, opts);
 }

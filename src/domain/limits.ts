@@ -30,13 +30,9 @@ export const MAX_DURATION_MS = 365 * 86_400_000;
 /** Operator-configured entry names (worker configuration): a-z, 0-9 and -, starting with a letter. */
 export const CONFIG_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
-/** `text` cut to at most `max` characters, ending in "…" when cut (never splitting a surrogate pair). */
-export function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let cut = text.slice(0, Math.max(0, max - 1));
-  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
-  return `${cut}…`;
-}
+import { truncate } from './text';
+
+export { truncate };
 
 /**
  * A string of at most `max` characters without control characters (NUL, newlines, …: no field of

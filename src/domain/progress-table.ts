@@ -1,6 +1,6 @@
 /** Pure rendering of a run's progress: the Web UI's markdown table and the terminal's text table. */
 import type { Progress, StageProgress, StageStatus } from '../api';
-import { truncate } from './limits';
+import { truncate } from './text';
 
 /**
  * The longest progress target (the DbopsTarget search attribute, the Web UI title). A target is

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { defaultPayloadConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { runCli } from '../../src/client/cli';
-import { codecServerOptions, CODEC_TOKEN_ENV } from '../../src/client/commands/codec';
+import { codecServerOptions } from '../../src/client/actions/codec';
+import { CODEC_TOKEN_ENV } from '../../src/client/commands/codec';
 import { EncryptionCodec, parseCodecKeys } from '../../src/temporal/codec';
 import { createCodecServer, hostAllowed, type CodecServerOptions } from '../../src/temporal/codec-server';
 

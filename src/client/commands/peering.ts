@@ -3,41 +3,11 @@
  * of peer-vpc are the upstream tool's (aerolab cloud databases peer-vpc), so its users can switch.
  */
 import type { Command } from 'commander';
-import { SA_OPERATION, SA_TARGET } from '../../api';
-import { AwsClients } from '../../activities/aws-clients';
-import { createEc2Activities } from '../../activities/ec2';
-import { planCidr } from '../../domain/cidr';
-import {
-  networkWorkflowId,
-  peeringTarget,
-  peeringWorkflowId,
-  planNetwork,
-  planPeering,
-  planUnpeering,
-  unpeeringWorkflowId,
-  type CreateNetworkInput,
-  type PeerVpcInput,
-} from '../../domain/peering';
-import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
+import type { CloudFlags } from '../actions/peering';
 import type { CliContext } from '../context';
-import { setExitCode } from '../exit';
-import { startAndFollow } from '../follow';
 
-interface CloudFlags {
-  databaseId: string;
-  region: string;
-  vpcId: string;
-  cloud: string;
-  cloudRegion?: string;
-  roleArn?: string;
-  apiUrl?: string;
-  tokenUrl?: string;
-  clientIdRef?: string;
-  clientSecretRef?: string;
-  account?: string;
-  pollInterval?: string;
-  detach?: boolean;
-}
+/** Loaded when one of these commands runs, not for every `dbops` call. */
+const actions = () => import('../actions/peering');
 
 function target(cmd: Command): Command {
   return cmd
@@ -67,57 +37,6 @@ function target(cmd: Command): Command {
     .option('--detach', 'start the run and return without following it');
 }
 
-function awsCloud(f: CloudFlags): { kind: 'aws'; region?: string; roleArn?: string } {
-  return {
-    kind: 'aws',
-    ...(f.cloudRegion ? { region: f.cloudRegion } : {}),
-    ...(f.roleArn ? { roleArn: f.roleArn } : {}),
-  };
-}
-
-function cloud(f: CloudFlags): PeerVpcInput['cloud'] {
-  if (f.cloud === 'aerospike-cloud') {
-    if (f.account) return { kind: 'aerospike-cloud', account: f.account };
-    return {
-      kind: 'aerospike-cloud',
-      apiUrl: f.apiUrl!,
-      tokenUrl: f.tokenUrl!,
-      clientIdRef: f.clientIdRef!,
-      clientSecretRef: f.clientSecretRef!,
-    };
-  }
-  if (f.cloud !== 'aws') throw new Error('--cloud must be aws or aerospike-cloud');
-  return awsCloud(f);
-}
-
-async function start(
-  ctx: CliContext,
-  cmd: Command,
-  workflowType: string,
-  workflowId: string,
-  input: object,
-  detach?: boolean,
-): Promise<void> {
-  const { client, settings } = await ctx.connect();
-  const code = await startAndFollow(
-    client,
-    {
-      workflowType,
-      workflowId,
-      input,
-      taskQueue: settings.taskQueue,
-      staticSummary: `${workflowType} ${peeringTarget(input)}`,
-      typedSearchAttributes: [
-        { key: SA_OPERATION, value: workflowType },
-        { key: SA_TARGET, value: peeringTarget(input) },
-      ],
-    },
-    ctx.io,
-    { detach },
-  );
-  setExitCode(cmd, code);
-}
-
 export function registerPeeringCommands(program: Command, ctx: CliContext): void {
   target(program.command('peer-vpc'))
     .description('peer a VPC with a cloud database: initiate, accept, route, associate-dns (all, or the ones named)')
@@ -128,44 +47,11 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     .option('--force-route-creation', 'replace a route to the database CIDR that points elsewhere')
     .option('--route-tables <which>', 'all (every route table of the VPC) or main', 'all')
     .option('--secure-connection', 'ask the database side for a secure connection')
-    .action(async (f: CloudFlags & Record<string, unknown>, cmd: Command) => {
-      const stages = ['initiate', 'accept', 'route', 'associate-dns'].filter(
-        (s) =>
-          f[
-            `stage${s
-              .split('-')
-              .map((w) => w[0].toUpperCase() + w.slice(1))
-              .join('')}`
-          ],
-      );
-      const input: PeerVpcInput = {
-        databaseId: f.databaseId,
-        region: f.region,
-        vpcId: f.vpcId,
-        cloud: cloud(f),
-        ...(stages.length ? { stages } : {}),
-        ...(f.forceRouteCreation ? { forceRouteCreation: true } : {}),
-        routeTables: f.routeTables as 'all' | 'main',
-        ...(f.secureConnection ? { secureConnection: true } : {}),
-        ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
-      };
-      planPeering(input); // bad input is refused here, before anything starts
-      await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), input, f.detach);
-    });
+    .action(async (f: CloudFlags & Record<string, unknown>, cmd: Command) => (await actions()).peerVpc(ctx, f, cmd));
 
   target(program.command('unpeer-vpc'))
     .description('remove a peering: hosted zone association, routes via it, the peering itself')
-    .action(async (f: CloudFlags, cmd: Command) => {
-      const input = {
-        databaseId: f.databaseId,
-        region: f.region,
-        vpcId: f.vpcId,
-        cloud: cloud(f),
-        ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
-      };
-      planUnpeering(input);
-      await start(ctx, cmd, 'unpeerVpc', unpeeringWorkflowId(input), input, f.detach);
-    });
+    .action(async (f: CloudFlags, cmd: Command) => (await actions()).unpeerVpc(ctx, f, cmd));
 
   program
     .command('cidr')
@@ -178,20 +64,9 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     .requiredOption('-r, --region <region>', 'region of the VPC')
     .option('--cidr <cidr>', 'check this block instead of searching')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { vpcId: string; region: string; cidr?: string; output: string }) => {
-      const ec2 = createEc2Activities({ aws: AwsClients.fromEnv(ctx.env) });
-      const { vpc, inUse } = await ec2.describeInUse({ region: o.region, vpcId: o.vpcId });
-      const plan = planCidr({ vpcId: vpc.vpcId, inUse, requested: o.cidr });
-      if (o.output === 'json') {
-        ctx.io.out.write(
-          `${JSON.stringify({ vpcId: vpc.vpcId, inUse, chosen: plan.cidr, tried: plan.tried }, null, 2)}\n`,
-        );
-        return;
-      }
-      ctx.io.out.write(`in use by ${vpc.vpcId}:\n`);
-      for (const u of inUse) ctx.io.out.write(`  ${u.cidr.padEnd(18)} ${u.source}\n`);
-      ctx.io.out.write(`chosen: ${plan.cidr}\n`);
-    });
+    .action(async (o: { vpcId: string; region: string; cidr?: string; output: string }) =>
+      (await actions()).cidrPlan(ctx, o),
+    );
 
   const network = program.command('db-network').description('database networks in an AWS account you control');
   target(network.command('create'))
@@ -201,41 +76,13 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     .option('--zone-name <name>', 'private hosted zone name (default: <database id>.db.internal)')
     .option('--route-tables <which>', 'all or main', 'all')
     .action(
-      async (
-        f: CloudFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string },
-        cmd: Command,
-      ) => {
-        if (f.cloud !== 'aws') throw new Error('db-network create makes an AWS database network: --cloud must be aws');
-        const input: CreateNetworkInput = {
-          databaseId: f.databaseId,
-          region: f.region,
-          vpcId: f.vpcId,
-          ...(f.cidr ? { cidr: f.cidr } : {}),
-          ...(f.az ? { availabilityZones: f.az } : {}),
-          ...(f.zoneName ? { zoneName: f.zoneName } : {}),
-          cloud: awsCloud(f),
-          routeTables: f.routeTables as 'all',
-          ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
-        };
-        planNetwork(input);
-        await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
-      },
+      async (f: CloudFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string }, cmd: Command) =>
+        (await actions()).createNetwork(ctx, f, cmd),
     );
 
   target(network.command('delete'))
     .description(
       'unpeer the customer VPC, then delete the private zone, subnets and VPC (refused, changing nothing, while anything else uses them)',
     )
-    .action(async (f: CloudFlags, cmd: Command) => {
-      if (f.cloud !== 'aws') throw new Error('db-network delete removes an AWS database network: --cloud must be aws');
-      const input: DeleteNetworkInput = {
-        databaseId: f.databaseId,
-        region: f.region,
-        vpcId: f.vpcId,
-        cloud: awsCloud(f),
-        ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
-      };
-      planNetworkDeletion(input);
-      await start(ctx, cmd, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, f.detach);
-    });
+    .action(async (f: CloudFlags, cmd: Command) => (await actions()).deleteNetwork(ctx, f, cmd));
 }

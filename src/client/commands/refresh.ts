@@ -1,23 +1,9 @@
 /** `dbops refresh`, `dbops refresh schedule`, `dbops refresh cleanup`. */
 import type { Command } from 'commander';
-import { SA_OPERATION, SA_TARGET } from '../../api';
-import {
-  planRefresh,
-  refreshWorkflowId,
-  scheduledRefreshWorkflowId,
-  type RefreshConfig,
-} from '../../domain/dblab-config';
 import type { CliContext } from '../context';
-import { setExitCode } from '../exit';
-import { startAndFollow } from '../follow';
-import { readJsonInput } from '../input';
-import { readRefreshYamlFile } from '../rds-refresh-yaml';
-import { createSchedule } from './schedule';
 
-function loadConfig(file: string, env: NodeJS.ProcessEnv, dryRun?: boolean): RefreshConfig {
-  const config = file.endsWith('.json') ? (readJsonInput(`@${file}`) as RefreshConfig) : readRefreshYamlFile(file, env);
-  return dryRun ? { ...config, dryRun: true } : config;
-}
+/** Loaded when one of these commands runs, not for every `dbops` call. */
+const actions = () => import('../actions/refresh');
 
 export function registerRefreshCommands(program: Command, ctx: CliContext): void {
   const refresh = program
@@ -27,29 +13,9 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
     .option('--config <file>', 'the rds-refresh YAML (or JSON) config')
     .option('--dry-run', 'check everything, create nothing, report every problem')
     .option('--detach', 'start the run and return without following it')
-    .action(async (o: { config?: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
-      if (!o.config) throw new Error('--config is required');
-      const input = loadConfig(o.config, ctx.env, o.dryRun);
-      const plan = planRefresh(input);
-      const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(
-        client,
-        {
-          workflowType: 'refreshDblab',
-          workflowId: refreshWorkflowId(plan),
-          input,
-          taskQueue: settings.taskQueue,
-          staticSummary: `${plan.dryRun ? 'dry run: ' : ''}refresh DBLab ${plan.dblabHost} from ${plan.config.source.identifier}`,
-          typedSearchAttributes: [
-            { key: SA_OPERATION, value: 'refreshDblab' },
-            { key: SA_TARGET, value: plan.dblabHost },
-          ],
-        },
-        ctx.io,
-        { detach: o.detach },
-      );
-      setExitCode(cmd, code);
-    });
+    .action(async (o: { config?: string; dryRun?: boolean; detach?: boolean }, cmd: Command) =>
+      (await actions()).refresh(ctx, o, cmd),
+    );
 
   refresh
     .command('schedule')
@@ -60,28 +26,9 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--schedule-id <id>', 'schedule id (default: refresh-dblab:<dblab host>)')
     .option('--catchup-window <duration>', 'missed runs within this window still start after an outage', '1h')
-    .action(async (o: { config: string; cron: string[]; scheduleId?: string; catchupWindow: string }) => {
-      const input = loadConfig(o.config, ctx.env);
-      const plan = planRefresh(input);
-      const { client, settings } = await ctx.connect();
-      const id = o.scheduleId ?? refreshWorkflowId(plan);
-      // The schedule starts scheduledRefreshDblab, which runs the refresh as a child under
-      // refresh-dblab:<host>, the id a manual `dbops refresh` uses too: one refresh at a time.
-      await createSchedule(client, {
-        scheduleId: id,
-        cron: o.cron,
-        workflowType: 'scheduledRefreshDblab',
-        workflowId: scheduledRefreshWorkflowId(plan),
-        input,
-        taskQueue: settings.taskQueue,
-        overlap: 'skip',
-        catchupWindow: o.catchupWindow,
-        note: `DBLab ${plan.dblabHost} refresh from ${plan.config.source.identifier}`,
-      });
-      ctx.io.out.write(
-        `schedule ${id} created: refresh of DBLab ${plan.dblabHost} as ${refreshWorkflowId(plan)}, cron ${o.cron.join(' | ')}, overlap skip, catch-up ${o.catchupWindow}\n`,
-      );
-    });
+    .action(async (o: { config: string; cron: string[]; scheduleId?: string; catchupWindow: string }) =>
+      (await actions()).schedule(ctx, o),
+    );
 
   refresh
     .command('cleanup')
@@ -89,23 +36,7 @@ export function registerRefreshCommands(program: Command, ctx: CliContext): void
     .requiredOption('-r, --region <region>', 'AWS region')
     .option('--dry-run', 'list what would be deleted')
     .option('--detach', 'start the run and return without following it')
-    .action(async (o: { region: string; dryRun?: boolean; detach?: boolean }, cmd: Command) => {
-      const { client, settings } = await ctx.connect();
-      const code = await startAndFollow(
-        client,
-        {
-          workflowType: 'cleanupRefreshClones',
-          workflowId: `cleanup-refresh-clones:${o.region}`,
-          input: { region: o.region, dryRun: o.dryRun ?? false },
-          taskQueue: settings.taskQueue,
-          typedSearchAttributes: [
-            { key: SA_OPERATION, value: 'cleanupRefreshClones' },
-            { key: SA_TARGET, value: o.region },
-          ],
-        },
-        ctx.io,
-        { detach: o.detach },
-      );
-      setExitCode(cmd, code);
-    });
+    .action(async (o: { region: string; dryRun?: boolean; detach?: boolean }, cmd: Command) =>
+      (await actions()).cleanup(ctx, o, cmd),
+    );
 }

@@ -1,21 +1,10 @@
 /** `dbops status`, `dbops list`, `dbops cancel`: look at and stop runs. */
 import type { Command } from 'commander';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress } from '../../api';
-import { progressText } from '../../domain/progress-table';
+import type { ListFlags } from '../actions/runs';
 import type { CliContext } from '../context';
-import { failureMessage } from '../follow';
 
-/** Builds a visibility query from the filters; values are quoted and escaped. */
-export function listQuery(f: { operation?: string; target?: string; status?: string }): string {
-  const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-  const parts: string[] = [];
-  if (f.operation) parts.push(`${SA_OPERATION.name} = ${q(f.operation)}`);
-  if (f.target) parts.push(`${SA_TARGET.name} = ${q(f.target)}`);
-  if (f.status) parts.push(`ExecutionStatus = ${q(f.status)}`);
-  if (parts.length === 0) parts.push(`${SA_OPERATION.name} IS NOT NULL`);
-  return parts.join(' AND ');
-}
+/** Loaded when one of these commands runs, not for every `dbops` call. */
+const actions = () => import('../actions/runs');
 
 export function registerRunCommands(program: Command, ctx: CliContext): void {
   program
@@ -23,28 +12,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .description("show a run's stage table (the progress query)")
     .argument('<workflow-id>')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (workflowId: string, opts: { output: string }) => {
-      const { client } = await ctx.connect();
-      const handle = client.workflow.getHandle(workflowId);
-      let desc;
-      try {
-        desc = await handle.describe();
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new Error(`no run with workflow id ${workflowId}`);
-        throw err;
-      }
-      const progress = await handle.query<Progress>(PROGRESS_QUERY);
-      let error: string | undefined;
-      if (desc.status.name === 'FAILED') error = await handle.result().then(() => undefined, failureMessage);
-      if (opts.output === 'json') {
-        ctx.io.out.write(
-          `${JSON.stringify({ workflowId, runId: desc.runId, type: desc.type, status: desc.status.name, error, progress }, null, 2)}\n`,
-        );
-      } else {
-        ctx.io.out.write(`${desc.type} ${workflowId}: ${desc.status.name}\n${progressText(progress)}\n`);
-        if (error) ctx.io.out.write(`error: ${error}\n`);
-      }
-    });
+    .action(async (workflowId: string, opts: { output: string }) => (await actions()).status(ctx, workflowId, opts));
 
   program
     .command('list')
@@ -54,60 +22,12 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .option('--status <status>', 'Running, Completed, Failed, Canceled, Terminated, TimedOut')
     .option('--limit <n>', 'at most this many', '20')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (opts: { operation?: string; target?: string; status?: string; limit: string; output: string }) => {
-      const { client } = await ctx.connect();
-      const limit = Number.parseInt(opts.limit, 10);
-      if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit must be a positive whole number');
-      const rows: Array<Record<string, string>> = [];
-      for await (const wf of client.workflow.list({ query: listQuery(opts) })) {
-        rows.push({
-          workflowId: wf.workflowId,
-          type: wf.type,
-          status: wf.status.name,
-          started: wf.startTime.toISOString(),
-          target: wf.typedSearchAttributes.get(SA_TARGET) ?? '',
-          stage: wf.typedSearchAttributes.get(SA_STAGE) ?? '',
-        });
-        if (rows.length >= limit) break;
-      }
-      if (opts.output === 'json') {
-        ctx.io.out.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      if (rows.length === 0) {
-        ctx.io.out.write('no runs\n');
-        return;
-      }
-      const cols = ['workflowId', 'type', 'status', 'stage', 'started'];
-      const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
-      const line = (r: Record<string, string>) =>
-        cols
-          .map((c, i) => r[c].padEnd(widths[i]))
-          .join('  ')
-          .trimEnd();
-      ctx.io.out.write(`${line(Object.fromEntries(cols.map((c) => [c, c.toUpperCase()])))}\n`);
-      for (const r of rows) ctx.io.out.write(`${line(r)}\n`);
-    });
+    .action(async (opts: ListFlags) => (await actions()).list(ctx, opts));
 
   program
     .command('cancel')
     .description('ask a run to stop; it cleans up what it created before it ends')
     .argument('<workflow-id>')
     .option('--wait', 'wait until the run has finished cleaning up')
-    .action(async (workflowId: string, opts: { wait?: boolean }) => {
-      const { client } = await ctx.connect();
-      const handle = client.workflow.getHandle(workflowId);
-      try {
-        await handle.cancel();
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new Error(`no running workflow with id ${workflowId}`);
-        throw err;
-      }
-      ctx.io.out.write(`cancellation requested for ${workflowId}\n`);
-      if (opts.wait) {
-        await handle.result().catch(() => undefined);
-        const desc = await handle.describe();
-        ctx.io.out.write(`${workflowId} is now ${desc.status.name}\n`);
-      }
-    });
+    .action(async (workflowId: string, opts: { wait?: boolean }) => (await actions()).cancel(ctx, workflowId, opts));
 }

@@ -1,53 +1,25 @@
 /** `dbops schedule create|list|delete|trigger`: Temporal Schedules for any dbops workflow. */
 import type { Command } from 'commander';
-import { Client, ScheduleOverlapPolicy, type ScheduleOptionsAction } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import type { CreateFlags } from '../actions/schedule';
 import type { CliContext } from '../context';
-import { readJsonInput } from '../input';
+import { WORKFLOW_NAMES } from '../workflow-types';
 
-const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
-  skip: ScheduleOverlapPolicy.SKIP,
-  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
-  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
-  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
-  'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
-  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
-};
+/** The --overlap values (Temporal's overlap policies). */
+export const OVERLAP_NAMES = [
+  'skip',
+  'buffer-one',
+  'buffer-all',
+  'cancel-other',
+  'terminate-other',
+  'allow-all',
+] as const;
+export type OverlapName = (typeof OVERLAP_NAMES)[number];
 
-export interface ScheduleRequest {
-  scheduleId: string;
-  cron: string[];
-  workflowType: string;
-  workflowId: string;
-  input: unknown;
-  taskQueue: string;
-  overlap?: string;
-  catchupWindow?: string;
-  note?: string;
-}
+/** What --type accepts; refreshDblab is refused with the reason (see the create action). */
+export const SCHEDULABLE = WORKFLOW_NAMES.filter((n) => n !== 'refreshDblab');
 
-/** Creates a schedule; shared by `dbops schedule create` and the capability commands that schedule. */
-export async function createSchedule(client: Client, r: ScheduleRequest): Promise<void> {
-  const overlap = OVERLAP[r.overlap ?? 'skip'];
-  if (!overlap) throw new Error(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
-  if (r.catchupWindow !== undefined && !/^\d+(s|m|h|d)$/.test(r.catchupWindow)) {
-    throw new Error('--catchup-window must be a duration like 10m, 1h or 1d');
-  }
-  const action: ScheduleOptionsAction = {
-    type: 'startWorkflow',
-    workflowType: r.workflowType,
-    workflowId: r.workflowId,
-    taskQueue: r.taskQueue,
-    args: [r.input],
-  };
-  await client.schedule.create({
-    scheduleId: r.scheduleId,
-    spec: { cronExpressions: r.cron },
-    action,
-    policies: { overlap, catchupWindow: (r.catchupWindow ?? '1h') as Duration },
-    state: { note: r.note ?? 'created by dbops' },
-  });
-}
+/** Loaded when one of these commands runs, not for every `dbops` call. */
+const actions = () => import('../actions/schedule');
 
 export function registerScheduleCommands(program: Command, ctx: CliContext): void {
   const schedule = program.command('schedule').description('Temporal schedules that start dbops workflows');
@@ -55,86 +27,27 @@ export function registerScheduleCommands(program: Command, ctx: CliContext): voi
   schedule
     .command('create')
     .argument('<schedule-id>')
-    .requiredOption('--type <workflow-type>', 'workflow type, e.g. scheduledRefreshDblab or cleanupRefreshClones')
+    .requiredOption('--type <workflow-type>', `workflow type: ${SCHEDULABLE.join(', ')}`)
     .requiredOption('--input <json>', 'the workflow input: JSON or @file.json')
     .requiredOption('--cron <expr...>', "cron expression(s), e.g. '0 2 * * 0'")
     .option('--workflow-id <id>', 'id of each started run (default: the schedule id)')
-    .option(
-      '--overlap <policy>',
-      `what to do when the previous run still runs: ${Object.keys(OVERLAP).join(', ')}`,
-      'skip',
-    )
+    .option('--overlap <policy>', `what to do when the previous run still runs: ${OVERLAP_NAMES.join(', ')}`, 'skip')
     .option('--catchup-window <duration>', 'missed runs within this window are still started after an outage', '1h')
-    .action(
-      async (
-        scheduleId: string,
-        o: { type: string; input: string; cron: string[]; workflowId?: string; overlap: string; catchupWindow: string },
-      ) => {
-        if (o.type === 'refreshDblab') {
-          // Scheduled runs get their own ids, so a scheduled refreshDblab could run beside a manual one.
-          throw new Error(
-            'schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one',
-          );
-        }
-        const { client, settings } = await ctx.connect();
-        await createSchedule(client, {
-          scheduleId,
-          cron: o.cron,
-          workflowType: o.type,
-          workflowId: o.workflowId ?? scheduleId,
-          input: readJsonInput(o.input),
-          taskQueue: settings.taskQueue,
-          overlap: o.overlap,
-          catchupWindow: o.catchupWindow,
-        });
-        ctx.io.out.write(
-          `schedule ${scheduleId} created (${o.type}, cron ${o.cron.join(' | ')}, overlap ${o.overlap})\n`,
-        );
-      },
-    );
+    .action(async (scheduleId: string, o: CreateFlags) => (await actions()).create(ctx, scheduleId, o));
 
   schedule
     .command('list')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (o: { output: string }) => {
-      const { client } = await ctx.connect();
-      const rows: Array<{ scheduleId: string; workflowType: string; paused: boolean; next: string }> = [];
-      for await (const s of client.schedule.list()) {
-        rows.push({
-          scheduleId: s.scheduleId,
-          workflowType: s.action?.type === 'startWorkflow' ? s.action.workflowType : '',
-          paused: s.state.paused,
-          next: s.info.nextActionTimes[0]?.toISOString() ?? '',
-        });
-      }
-      if (o.output === 'json') {
-        ctx.io.out.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      if (rows.length === 0) ctx.io.out.write('no schedules\n');
-      for (const r of rows) {
-        ctx.io.out.write(
-          `${r.scheduleId}  ${r.workflowType}  ${r.paused ? 'paused' : 'active'}  next ${r.next || '-'}\n`,
-        );
-      }
-    });
+    .action(async (o: { output: string }) => (await actions()).list(ctx, o));
 
   schedule
     .command('delete')
     .argument('<schedule-id>')
-    .action(async (scheduleId: string) => {
-      const { client } = await ctx.connect();
-      await client.schedule.getHandle(scheduleId).delete();
-      ctx.io.out.write(`schedule ${scheduleId} deleted\n`);
-    });
+    .action(async (scheduleId: string) => (await actions()).remove(ctx, scheduleId));
 
   schedule
     .command('trigger')
     .description("start one run now, with the schedule's overlap policy")
     .argument('<schedule-id>')
-    .action(async (scheduleId: string) => {
-      const { client } = await ctx.connect();
-      await client.schedule.getHandle(scheduleId).trigger();
-      ctx.io.out.write(`schedule ${scheduleId} triggered\n`);
-    });
+    .action(async (scheduleId: string) => (await actions()).trigger(ctx, scheduleId));
 }

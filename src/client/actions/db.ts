@@ -1,0 +1,136 @@
+/** What `dbops db provision|deprovision` do (loaded only when one of them runs). */
+import type { Command } from 'commander';
+import { SA_OPERATION, SA_TARGET } from '../../api';
+import {
+  deprovisionWorkflowId,
+  planDeprovision,
+  planProvision,
+  provisionWorkflowId,
+  sqlTarget,
+  type DeprovisionInput,
+  type ProvisionInput,
+} from '../../domain/provision';
+import { setExitCode } from '../exit';
+import type { CliContext } from '../context';
+import { startRun } from '../follow';
+import type { WorkflowInput } from '../workflow-types';
+
+export interface ServerFlags {
+  engine: string;
+  host: string;
+  port?: string;
+  adminUser: string;
+  adminPasswordRef?: string;
+  adminDatabase?: string;
+  tlsMode?: string;
+  tlsCaRef?: string;
+  tlsCertRef?: string;
+  tlsKeyRef?: string;
+  iamRegion?: string;
+  credentialsFile?: string;
+  credentialsSecret?: string;
+  credentialsRegion?: string;
+  detach?: boolean;
+}
+
+function server(f: ServerFlags): ProvisionInput['server'] {
+  const tls = f.tlsMode
+    ? { mode: f.tlsMode as 'require', caRef: f.tlsCaRef, certRef: f.tlsCertRef, keyRef: f.tlsKeyRef }
+    : undefined;
+  return {
+    host: f.host,
+    port: f.port !== undefined ? Number(f.port) : undefined,
+    adminUser: f.adminUser,
+    adminPasswordRef: f.adminPasswordRef,
+    adminDatabase: f.adminDatabase,
+    tls,
+    iam: f.iamRegion ? { region: f.iamRegion } : undefined,
+  };
+}
+
+function target(f: ServerFlags): ProvisionInput['credentialsTarget'] | undefined {
+  if (f.credentialsFile && f.credentialsSecret)
+    throw new Error('give --credentials-file or --credentials-secret, not both');
+  if (f.credentialsFile) return { kind: 'file', path: f.credentialsFile };
+  if (f.credentialsSecret)
+    return { kind: 'aws-secretsmanager', name: f.credentialsSecret, region: f.credentialsRegion };
+  return undefined;
+}
+
+/** Drops undefined fields so the input is the plain JSON a Temporal CLI user would write. */
+function clean<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase'>(
+  ctx: CliContext,
+  f: ServerFlags,
+  workflowType: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  staticSummary: string,
+): Promise<number> {
+  const { client, settings } = await ctx.connect();
+  return startRun<K>(
+    client,
+    {
+      workflowType,
+      workflowId,
+      input,
+      taskQueue: settings.taskQueue,
+      staticSummary,
+      typedSearchAttributes: [
+        { key: SA_OPERATION, value: workflowType },
+        { key: SA_TARGET, value: sqlTarget(input) },
+      ],
+    },
+    ctx.io,
+    { detach: f.detach },
+  );
+}
+
+export async function provision(
+  ctx: CliContext,
+  f: ServerFlags & { tenant: string; database?: string; user?: string; auth: string },
+  cmd: Command,
+): Promise<void> {
+  const input: ProvisionInput = clean({
+    engine: f.engine as 'postgres',
+    server: server(f),
+    tenant: f.tenant,
+    database: f.database,
+    user: f.user,
+    auth: f.auth as 'password',
+    credentialsTarget: target(f)!,
+  });
+  const plan = planProvision(input); // bad input fails here, before anything starts
+  const code = await startSqlRun(
+    ctx,
+    f,
+    'provisionDatabase',
+    provisionWorkflowId(plan),
+    input,
+    `provision ${plan.database} on ${plan.engine} ${plan.server.host}`,
+  );
+  setExitCode(cmd, code);
+}
+
+export async function deprovision(
+  ctx: CliContext,
+  f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
+  cmd: Command,
+): Promise<void> {
+  const input: DeprovisionInput = clean({
+    engine: f.engine as 'postgres',
+    server: server(f),
+    tenant: f.tenant,
+    database: f.database,
+    user: f.user,
+    reclaimPolicy: f.reclaimPolicy as 'delete',
+    credentialsTarget: target(f),
+  });
+  const plan = planDeprovision(input);
+  const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
+  const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
+  setExitCode(cmd, code);
+}

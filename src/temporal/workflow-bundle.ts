@@ -1,0 +1,130 @@
+/**
+ * The workflow bundle, built once by `npm run build` (dist/workflows.bundle.js) instead of at
+ * every worker start. Next to it, dist/workflows.bundle.json lists every file webpack read to
+ * build it, with its SHA-256, and the SDK version: the worker uses the bundle only when all of
+ * them are still the same, and otherwise bundles at start (saying why).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode, type Logger, type LogMetadata } from '@temporalio/worker';
+
+export const BUNDLE_FILE = 'workflows.bundle.js';
+export const MANIFEST_FILE = 'workflows.bundle.json';
+
+/** The workflows the worker registers: src/workflows under ts-jest, dist/workflows when built. */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+interface Manifest {
+  sdkVersion: string;
+  /** Paths relative to the manifest's directory → SHA-256 (hex). */
+  files: Record<string, string>;
+}
+
+function sdkVersion(): string {
+  return (
+    JSON.parse(fs.readFileSync(require.resolve('@temporalio/worker/package.json'), 'utf8')) as { version: string }
+  ).version;
+}
+
+function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/**
+ * The SDK logs webpack's list of bundled modules at INFO; dbops sends it to DEBUG. The list is the
+ * only message the bundler logs without metadata.
+ */
+export function bundlerLogger(base: Logger): Logger {
+  return {
+    log: (level, message, meta) => base.log(level, message, meta),
+    trace: (message, meta) => base.trace(message, meta),
+    debug: (message, meta) => base.debug(message, meta),
+    info: (message: string, meta?: LogMetadata) => (meta ? base.info(message, meta) : base.debug(message)),
+    warn: (message, meta) => base.warn(message, meta),
+    error: (message, meta) => base.error(message, meta),
+  };
+}
+
+/** Bundles the workflows, recording the files webpack read (those that exist on disk). */
+async function bundle(logger: Logger): Promise<{ code: string; files: string[] }> {
+  let files: string[] = [];
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: bundlerLogger(logger),
+    webpackConfigHook: (config) => ({
+      ...config,
+      plugins: [
+        ...(config.plugins ?? []),
+        {
+          apply: (compiler: { hooks: { done: { tap(name: string, fn: (stats: StatsLike) => void): void } } }) =>
+            compiler.hooks.done.tap('dbops-bundle-manifest', (stats) => {
+              files = [...stats.compilation.fileDependencies].filter((f) =>
+                fs.statSync(f, { throwIfNoEntry: false })?.isFile(),
+              );
+            }),
+        },
+      ],
+    }),
+  });
+  return { code, files };
+}
+
+interface StatsLike {
+  compilation: { fileDependencies: Iterable<string> };
+}
+
+/** `npm run build`: writes the bundle and its manifest into `outDir`. */
+export async function buildWorkflowBundle(outDir: string, logger: Logger): Promise<{ codePath: string }> {
+  const { code, files } = await bundle(logger);
+  const manifest: Manifest = {
+    sdkVersion: sdkVersion(),
+    files: Object.fromEntries(files.sort().map((f) => [path.relative(outDir, f), sha256(f)])),
+  };
+  fs.mkdirSync(outDir, { recursive: true });
+  const codePath = path.join(outDir, BUNDLE_FILE);
+  fs.writeFileSync(codePath, code);
+  fs.writeFileSync(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  return { codePath };
+}
+
+/** The prebuilt bundle in `dir` if it was built from the files as they are now, else why not. */
+export function checkWorkflowBundle(dir: string): { codePath: string } | { stale: string } {
+  const codePath = path.join(dir, BUNDLE_FILE);
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  if (!fs.existsSync(codePath) || !fs.existsSync(manifestPath)) return { stale: `no prebuilt bundle in ${dir}` };
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
+  } catch (err) {
+    return { stale: `${manifestPath} is unreadable: ${(err as Error).message}` };
+  }
+  const sdk = sdkVersion();
+  if (manifest.sdkVersion !== sdk) return { stale: `built with SDK ${manifest.sdkVersion}, this is ${sdk}` };
+  const entry = path.relative(dir, WORKFLOWS_PATH);
+  if (!(entry in (manifest.files ?? {}))) return { stale: `built from other workflows than ${WORKFLOWS_PATH}` };
+  for (const [rel, hash] of Object.entries(manifest.files)) {
+    const file = path.resolve(dir, rel);
+    if (!fs.existsSync(file)) return { stale: `${file} is gone since the bundle was built` };
+    if (sha256(file) !== hash) return { stale: `${file} changed since the bundle was built` };
+  }
+  return { codePath };
+}
+
+/**
+ * What the worker runs: the prebuilt bundle when it is current, else a bundle made now.
+ * `log` gets one line either way.
+ */
+export async function workflowBundleForWorker(
+  dir: string,
+  logger: Logger,
+  log: (line: string) => void,
+): Promise<{ codePath: string } | { code: string }> {
+  const checked = checkWorkflowBundle(dir);
+  if ('codePath' in checked) {
+    log(`workflows: prebuilt bundle ${checked.codePath}`);
+    return checked;
+  }
+  log(`workflows: bundling at start (${checked.stale}; "npm run build" prebuilds it)`);
+  return { code: (await bundle(logger)).code };
+}
