@@ -1,12 +1,14 @@
 /**
- * Peering benchmark: a full peerVpc through Temporal against moto versus the same activity
- * functions called one after another in a plain script (the baseline a one-shot script gives);
- * history size of a full run and of a no-op re-run; AWS calls of a first run and of a re-run.
+ * Peering benchmark against moto: a full peerVpc through Temporal versus the minimal hand-written
+ * AWS SDK script doing the same peering (bench/plain-peering.ts, the baseline), and versus
+ * dbops's own activities called one after another without Temporal (what orchestration adds);
+ * history events and workflow tasks of a full run and of a no-op re-run; AWS calls of each.
  */
 import { createActivities } from '../src/activities';
 import { planPeering } from '../src/domain/peering';
 import { countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc } from '../test/helpers/aws-fixtures';
 import { median, startStack, timed } from './common';
+import { plainPeering } from './plain-peering';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const TIMING = { pollInterval: '100ms', initiateTimeout: '1m', activeTimeout: '1m', heartbeatTimeout: '30s' };
@@ -47,6 +49,9 @@ async function main(): Promise<void> {
 
     const viaTemporal: number[] = [];
     const plain: number[] = [];
+    const direct: number[] = [];
+    const script = countingAws();
+    let scriptCalls = 0;
     for (let i = 0; i < RUNS; i++) {
       const a = await fresh();
       const [ms] = await timed(() =>
@@ -57,6 +62,12 @@ async function main(): Promise<void> {
         }),
       );
       viaTemporal.push(ms);
+
+      const s = await fresh();
+      script.log.reset();
+      const [ms3] = await timed(() => plainPeering(script.aws, s));
+      plain.push(ms3);
+      scriptCalls = script.log.calls.length;
 
       const b = await fresh();
       const [ms2] = await timed(async () => {
@@ -83,15 +94,22 @@ async function main(): Promise<void> {
           ...auth,
         });
       });
-      plain.push(ms2);
+      direct.push(ms2);
     }
+    const stats = (xs: number[]) => ({
+      medianMs: Math.round(median(xs)),
+      minMs: Math.round(Math.min(...xs)),
+      maxMs: Math.round(Math.max(...xs)),
+    });
     results.wall = {
       runs: RUNS,
-      temporalMedianMs: Math.round(median(viaTemporal)),
-      plainScriptMedianMs: Math.round(median(plain)),
-      ratio: Number((median(viaTemporal) / median(plain)).toFixed(2)),
+      temporal: stats(viaTemporal),
+      plainScript: { ...stats(plain), awsCalls: scriptCalls },
+      activitiesWithoutTemporal: stats(direct),
+      ratioToPlainScript: Number((median(viaTemporal) / median(plain)).toFixed(2)),
       temporalAllMs: viaTemporal.map(Math.round),
       plainAllMs: plain.map(Math.round),
+      directAllMs: direct.map(Math.round),
     };
 
     const input = await fresh();
@@ -115,10 +133,20 @@ async function main(): Promise<void> {
     });
     await again.result();
     const againCalls = { total: counted.log.calls.length, mutating: counted.log.mutating().length };
-    results.historyEvents = {
-      fullRun: (await first.fetchHistory()).events?.length,
-      noOpRerun: (await again.fetchHistory()).events?.length,
+    const shape = async (h: typeof first) => {
+      const events = (await h.fetchHistory()).events ?? [];
+      const count = (k: string) => events.filter((e) => (e as Record<string, unknown>)[k]).length;
+      return {
+        events: events.length,
+        workflowTasks: count('workflowTaskCompletedEventAttributes'),
+        activities: count('activityTaskScheduledEventAttributes'),
+        searchAttributeUpserts: count('upsertWorkflowSearchAttributesEventAttributes'),
+      };
     };
+    const history = { fullRun: await shape(first), noOpRerun: await shape(again) };
+    results.history = history;
+    const orchestration = (median(viaTemporal) - median(direct)) / (history.fullRun.activities || 1);
+    results.orchestrationMsPerActivity = Number(orchestration.toFixed(1));
     results.awsCalls = { firstRun: firstCalls, rerun: againCalls };
   });
   await stack.stop();

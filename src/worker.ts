@@ -28,7 +28,9 @@ async function resolveServer(settings: Settings): Promise<{ address: string; dev
     uiPort: settings.devServer.uiPort,
     dbFile,
     logFile: path.join(settings.dataDir, 'temporal-dev-server.log'),
+    stateFile: path.join(settings.dataDir, 'temporal-dev-server.json'),
   });
+  if (devServer.reused) log(`reusing the dev server an earlier worker left running (pid ${devServer.pid})`);
   log(`Temporal dev server on ${devServer.address}; Web UI: ${devServer.uiUrl}`);
   return { address: devServer.address, devServer };
 }

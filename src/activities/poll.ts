@@ -35,6 +35,11 @@ function inActivity(): Context | undefined {
   }
 }
 
+/** This activity's attempt number (1 outside an activity). */
+export function attempt(): number {
+  return inActivity()?.info.attempt ?? 1;
+}
+
 /** What the previous attempt of this activity last heartbeated (after a worker restart). */
 export function previousDetails<T extends object>(): Partial<T> {
   return ((inActivity()?.info.heartbeatDetails as Partial<T> | undefined) ?? {}) as Partial<T>;

@@ -13,6 +13,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import type { StepResult } from './types';
+import { attempt } from './poll';
 
 export interface ZoneAssociation {
   hostedZoneId: string;
@@ -73,9 +74,14 @@ export function createRoute53Activities(deps: { aws: AwsClients }) {
       return isAssociated(deps.aws, a);
     },
 
-    async associateVpcWithZone(a: ZoneAssociation): Promise<StepResult> {
+    /**
+     * `read`: the workflow has just read the association (vpcAssociatedWithZone) and found none, so
+     * the first attempt does not read again; a retried attempt (its reply may have been lost) reads
+     * first, so the association is requested once.
+     */
+    async associateVpcWithZone(a: ZoneAssociation, read?: { associated: false }): Promise<StepResult> {
       const zone = bareId(a.hostedZoneId);
-      if (await isAssociated(deps.aws, a))
+      if ((!read || attempt() > 1) && (await isAssociated(deps.aws, a)))
         return { changed: false, detail: `${a.vpcId} already associated with ${zone}` };
       try {
         await deps.aws.route53().send(

@@ -3,7 +3,7 @@
  * with its state in a SQLite file so runs survive a restart. Also used by the test harness, with
  * an in-memory store and free ports.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -20,13 +20,28 @@ export interface DevServerOptions {
   logFile?: string;
   /** How long to wait for the gRPC port to accept connections. */
   startTimeoutMs?: number;
+  /**
+   * Where the server's pid is kept while it runs. A server an earlier worker left running (it
+   * crashed) is found there: reused when it is the same server on the same port, else stopped.
+   */
+  stateFile?: string;
 }
 
 export interface DevServer {
   address: string;
   uiUrl?: string;
   pid: number;
+  /** Set when this is a server an earlier worker started and left running. */
+  reused?: boolean;
   stop(): Promise<void>;
+}
+
+/** What the state file holds. */
+interface DevServerState {
+  pid: number;
+  port: number;
+  uiPort?: number;
+  dbFile?: string;
 }
 
 export class DevServerError extends Error {}
@@ -79,6 +94,81 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The command line of a live process, '' when it cannot be read. */
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    try {
+      return execFileSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** Stops a process that is not our child (an earlier worker's server): SIGTERM, SIGKILL after 10 s. */
+async function stopPid(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * The server an earlier worker left running, from the state file: reused when it is the dev
+ * server it recorded (its command line names its SQLite file) and answers on the port asked for;
+ * stopped when it is ours but set up otherwise. A stale file (process gone, or the pid now someone
+ * else's) is removed.
+ */
+async function reclaim(opts: DevServerOptions, stateFile: string, ip: string): Promise<DevServer | undefined> {
+  let state: DevServerState;
+  try {
+    state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as DevServerState;
+  } catch {
+    return undefined; // none (or unreadable: start afresh)
+  }
+  const cmd = Number.isInteger(state.pid) && state.pid > 1 && alive(state.pid) ? commandLine(state.pid) : '';
+  const ours = cmd.includes('start-dev') && (!state.dbFile || cmd.includes(state.dbFile));
+  if (!ours) {
+    fs.rmSync(stateFile, { force: true });
+    return undefined;
+  }
+  const same = state.port === opts.port && state.uiPort === opts.uiPort && state.dbFile === opts.dbFile;
+  if (same && (await canConnect(ip, opts.port))) {
+    const stop = async () => {
+      await stopPid(state.pid);
+      fs.rmSync(stateFile, { force: true });
+    };
+    return { ...serverAt(ip, opts), pid: state.pid, reused: true, stop };
+  }
+  await stopPid(state.pid);
+  fs.rmSync(stateFile, { force: true });
+  return undefined;
+}
+
+function serverAt(ip: string, opts: DevServerOptions): Pick<DevServer, 'address' | 'uiUrl'> {
+  return {
+    address: `${ip}:${opts.port}`,
+    uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined,
+  };
+}
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   if (!fs.existsSync(opts.cli)) {
     throw new DevServerError(
@@ -87,6 +177,8 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     );
   }
   const ip = opts.ip ?? '127.0.0.1';
+  const earlier = opts.stateFile ? await reclaim(opts, opts.stateFile, ip) : undefined;
+  if (earlier) return earlier;
   if (await canConnect(ip, opts.port)) {
     throw new DevServerError(
       `port ${ip}:${opts.port} is already in use: another dev server or worker may be running. ` +
@@ -119,10 +211,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     const hint = opts.logFile ? ` (see ${opts.logFile})` : '';
     throw new DevServerError(`Temporal dev server did not start: ${(err as Error).message}${hint}`);
   }
+  const stateFile = opts.stateFile;
+  if (stateFile && child.pid) {
+    fs.mkdirSync(path.dirname(stateFile), { recursive: true });
+    const state: DevServerState = { pid: child.pid, port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile };
+    fs.writeFileSync(stateFile, `${JSON.stringify(state)}\n`);
+  }
   return {
-    address: `${ip}:${opts.port}`,
-    uiUrl: opts.uiPort !== undefined ? `http://localhost:${opts.uiPort}` : undefined,
+    ...serverAt(ip, opts),
     pid: child.pid ?? -1,
-    stop: () => stopChild(child),
+    stop: async () => {
+      await stopChild(child);
+      if (stateFile) fs.rmSync(stateFile, { force: true });
+    },
   };
 }

@@ -38,6 +38,22 @@ import { CancelGuard } from './undo';
 /** A cancelled run undoes the peering it made. */
 export const UNDO_ON_CANCEL = 'peer-vpc-undo-on-cancel';
 
+/**
+ * Behaviour changes since 0.2.0, each behind a patch (CONTRIBUTING.md). A patch costs two history
+ * events (its marker and a search-attribute upsert), so one id covers one release's changes of a
+ * kind; it is asked where each change starts, so a run upgraded mid-way takes the changes ahead.
+ */
+export const PATCHES = {
+  /**
+   * Fewer AWS calls: (0) a peering prepare found active skips initiate and accept without calling
+   * them; (1) the stages after prepare get the database network prepare found (its
+   * VPC, CIDR, account and zone) in their plan and do not look it up again (before: each looked it
+   * up by tag); (2) associate-dns reads the association once: associated → nothing to do, else
+   * associate without reading again (before: associateVpcWithZone read it again).
+   */
+  fewerAwsCalls: 'peer-vpc-fewer-aws-calls',
+} as const;
+
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
   plan: PeeringPlan;
@@ -80,6 +96,22 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       }),
     );
 
+    const fewer = patched(PATCHES.fewerAwsCalls);
+    // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.
+    const side =
+      fewer && database.vpcId
+        ? {
+            ...plan,
+            resolved: {
+              vpcId: database.vpcId,
+              cidr: database.cidr,
+              accountId: database.accountId,
+              hostedZoneId: database.hostedZoneId,
+            },
+          }
+        : plan;
+    /** Since 0.3.0: a peering prepare found active needs neither initiate nor accept (a re-run). */
+    const active = fewer && peering?.status === 'active' ? peering.peeringId : undefined;
     const acts = waiting(plan.timing, guard.enabled);
     const want = (s: PeeringStage) => plan.stages.includes(s);
     let peeringId = peering?.peeringId;
@@ -95,13 +127,14 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       return peeringId;
     };
 
-    if (want('initiate')) {
+    if (want('initiate') && active) progress.skip('initiate', `found ${active} (active)`);
+    else if (want('initiate')) {
       const r = await progress.run(
         'initiate',
         () => {
           guard.stopIfCancelled();
           if (runId) undo = { plan, customer, runId };
-          const args: Parameters<typeof acts.databaseInitiate> = runId ? [plan, customer, runId] : [plan, customer];
+          const args: Parameters<typeof acts.databaseInitiate> = runId ? [side, customer, runId] : [side, customer];
           return acts.databaseInitiate.executeWithOptions(
             { summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` },
             args,
@@ -115,7 +148,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       databaseCidr = r.databaseCidr || databaseCidr;
     } else progress.skip('initiate', 'not selected');
 
-    if (want('accept')) {
+    if (want('accept') && active) progress.skip('accept', `${active} is active`);
+    else if (want('accept')) {
       await progress.run(
         'accept',
         () => {
@@ -151,7 +185,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           );
           const back = await guard.create(() =>
             quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [
-              plan,
+              side,
               customer,
               pcx,
             ]),
@@ -175,7 +209,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           const zone = hostedZoneId;
           const auth = await guard.create(() =>
             quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [
-              plan,
+              side,
               customer,
               zone,
             ]),
@@ -187,6 +221,21 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             crossAccount: auth.crossAccount,
             zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
           };
+          if (patched(PATCHES.fewerAwsCalls)) {
+            // One read (recorded in history): the undo removes only an association this run made.
+            const before = await quick.vpcAssociatedWithZone.executeWithOptions(
+              { summary: `is ${customer.vpcId} associated with ${zone} already?` },
+              [association],
+            );
+            if (before) return { changed: false, detail: `${customer.vpcId} already associated with ${zone}` };
+            if (undo) undo.zone = association;
+            return guard.create(() =>
+              quick.associateVpcWithZone.executeWithOptions(
+                { summary: `associate ${customer.vpcId} with zone ${zone}` },
+                [association, { associated: false }],
+              ),
+            );
+          }
           if (undo) {
             // Read before associating (recorded in history): the undo removes only an association this run made.
             const before = await quick.vpcAssociatedWithZone.executeWithOptions(

@@ -127,9 +127,10 @@ async function cancelDuring(
   activity: string,
   whileHeld?: () => Promise<void>,
 ): Promise<{ h: WorkflowHandleWithFirstExecutionRunId; outcome: unknown }> {
-  const g = gate.arm(activity);
+  const workflowId = uniqueName(`cancel-${type}`);
+  const g = gate.arm(activity, workflowId); // this run's only: a run that never gets there holds no other
   const h = await t.client.workflow.start(type, {
-    workflowId: uniqueName(`cancel-${type}`),
+    workflowId,
     taskQueue: t.taskQueue,
     args: [input],
   });
@@ -227,7 +228,8 @@ describe('peerVpc', () => {
         VPC: { VPCId: s.customer.vpcId, VPCRegion: 'us-east-1' },
       }),
     );
-    const { outcome } = await cancelDuring('peerVpc', s.input, 'associateVpcWithZone');
+    // Cancelled while it reads the association (found: since 0.3.0 it then does not associate).
+    const { outcome } = await cancelDuring('peerVpc', s.input, 'vpcAssociatedWithZone');
     expectCancelled(outcome);
     expect(live(await peeringsBetween(fx, 'us-east-1', s.database.vpcId, s.customer.vpcId))).toEqual([]);
     expect((await zoneVpcs(fx, s.database.zoneId!)).map((v) => v.VPCId)).toContain(s.customer.vpcId);

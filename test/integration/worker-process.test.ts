@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../../src/temporal/dev-server';
 import { ROOT } from '../helpers/stack';
-import { spawnWorker, writeWorkerConfig, type WorkerProcess } from '../helpers/worker-process';
+import { spawnWorker, until, writeWorkerConfig, type WorkerProcess } from '../helpers/worker-process';
 
 const WORKER = path.join(ROOT, 'dist', 'worker.js');
 
@@ -93,6 +94,63 @@ test('npm start: embedded dev server with Web UI, metrics, graceful stop, state 
     await connection.close();
   } finally {
     expect(await stop(second)).toBe(0);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('a crashed worker leaves its dev server to the next start, which reuses it; SIGTERM to npm start stops both', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DBOPS_DATA_DIR: dataDir,
+    DBOPS_DEV_SERVER_PORT: String(port),
+    DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
+    DBOPS_SHUTDOWN_GRACE: '2s',
+  };
+  const stateFile = path.join(dataDir, 'temporal-dev-server.json');
+  let serverPid = 0;
+  try {
+    const crashed = spawnWorker(env);
+    await waitForOutput(crashed, /polling task queue "dbops"/);
+    serverPid = (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { pid: number }).pid;
+    crashed.child.kill('SIGKILL'); // no chance to stop its dev server
+    await new Promise((res) => crashed.child.once('exit', res));
+    expect(alive(serverPid)).toBe(true);
+
+    // As a supervisor runs it: npm start, then SIGTERM to npm.
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (c) => (out += c));
+    npm.stderr!.on('data', (c) => (out += c));
+    const next: WorkerProcess = { child: npm, log: () => out };
+    await waitForOutput(next, /polling task queue "dbops"/);
+    expect(out).toContain(`reusing the dev server an earlier worker left running (pid ${serverPid})`);
+    const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+    await connection.workflowService.getSystemInfo({}); // the reused server answers
+    await connection.close();
+
+    const code = await new Promise((res) => {
+      npm.once('exit', res);
+      npm.kill('SIGTERM');
+    });
+    await until(() => !alive(serverPid), 'the dev server to stop', 15_000);
+    expect(out).toContain('worker stopped');
+    expect(out).toContain('stopping the embedded dev server');
+    expect(fs.existsSync(stateFile)).toBe(false);
+    expect(code === 0 || code === 143 || code === null).toBe(true); // npm reports the signal its child got
+  } finally {
+    if (serverPid && alive(serverPid)) process.kill(serverPid, 'SIGKILL');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -119,7 +119,9 @@ describe('peerVpc', () => {
       ],
     ]);
     expect(mocks.args('databaseReturnRoute')[0].slice(1)).toEqual([CUSTOMER, PCX]);
-    expect(mocks.args('associateVpcWithZone')).toEqual([[ASSOCIATION]]);
+    // associate-dns reads once, then associates without reading again.
+    expect(mocks.args('vpcAssociatedWithZone')).toEqual([[ASSOCIATION]]);
+    expect(mocks.args('associateVpcWithZone')).toEqual([[ASSOCIATION, { associated: false }]]);
     expect((await progressOf(h)).result).toEqual(r);
   });
 
@@ -159,7 +161,10 @@ describe('peerVpc', () => {
   });
 
   test('named stages run alone, in canonical order, using the peering prepare found', async () => {
-    mocks.set('databaseDescribe', existingPeering);
+    mocks.set('databaseDescribe', async () => ({
+      ...(await existingPeering()),
+      peering: { peeringId: PCX, status: 'pending-acceptance' },
+    }));
     const h = await peer(input({ stages: ['route', 'accept'] }));
     const r = await h.result();
     expect(mocks.names()).toEqual([
@@ -340,13 +345,46 @@ describe('peerVpc', () => {
     });
   });
 
+  test('a re-run of an active peering neither initiates nor accepts: both skipped without a call', async () => {
+    mocks.set('databaseDescribe', existingPeering);
+    const h = await peer(input());
+    await h.result();
+    expect(mocks.names()).not.toContain('databaseInitiate');
+    expect(mocks.names()).not.toContain('acceptPeering');
+    const p = await progressOf(h);
+    expect(p.stages.slice(1, 3)).toMatchObject([
+      { name: 'initiate', status: 'skipped', detail: `found ${PCX} (active)` },
+      { name: 'accept', status: 'skipped', detail: `${PCX} is active` },
+    ]);
+    expect(mocks.names()).toContain('ensureCustomerRoutes');
+  });
+
+  test('the stages after prepare get the database network prepare found, not to look it up again', async () => {
+    const found = {
+      cidr: DB_CIDR,
+      hostedZoneId: ZONE,
+      status: 'available',
+      accountId: '222222222222',
+      vpcId: 'vpc-db',
+    };
+    mocks.set('databaseDescribe', async () => ({ database: found }));
+    const h = await peer(input());
+    await h.result();
+    const resolved = { vpcId: 'vpc-db', cidr: DB_CIDR, accountId: '222222222222', hostedZoneId: ZONE };
+    for (const a of ['databaseInitiate', 'databaseReturnRoute', 'databaseAuthorizeZone'])
+      expect([a, (mocks.args(a)[0][0] as { resolved?: unknown }).resolved]).toEqual([a, resolved]);
+    // prepare itself looks the database up.
+    expect((mocks.args('databaseDescribe')[0][0] as { resolved?: unknown }).resolved).toBeUndefined();
+  });
+
   test('cancelled while associating, when the VPC was associated before the run: the association is kept', async () => {
     const gate = new Gate();
-    mocks.set('vpcAssociatedWithZone', async () => true);
-    mocks.set('associateVpcWithZone', gate.then({ changed: false, detail: 'already associated' }));
+    mocks.set('vpcAssociatedWithZone', gate.then(true));
     mocks.set('databaseDescribe', peeringOfTheRun());
     const h = await peer(input());
     await cancelWhileHeld(gate, h);
+    // Associated already: nothing to associate, and nothing of the association to undo.
+    expect(mocks.names()).not.toContain('associateVpcWithZone');
     expect(mocks.names()).not.toContain('disassociateVpcFromZone');
     expect(mocks.names().slice(-3)).toEqual([
       'removeCustomerRoutes',

@@ -20,7 +20,7 @@ import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
 import { ensureRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
-import type { DatabasePeering, DatabaseSide } from './types';
+import type { DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
 /**
@@ -35,7 +35,7 @@ type AwsCloud = Extract<PeeringPlan['cloud'], { kind: 'aws' }>;
 
 export function awsDatabaseSide(
   aws: AwsClients,
-  plan: Pick<PeeringPlan, 'databaseId' | 'region'> & { cloud: AwsCloud },
+  plan: Pick<PeeringPlan, 'databaseId' | 'region'> & { cloud: AwsCloud; resolved?: ResolvedDatabase },
 ): DatabaseSide & {
   region: string;
   findVpc(): Promise<Vpc | undefined>;
@@ -54,7 +54,14 @@ export function awsDatabaseSide(
     );
   }
 
+  // Looked up once per activity call (the side is made for each call), or not at all when the plan
+  // carries what prepare found: a database VPC and its zone do not change during a run.
+  const r = plan.resolved;
+  let known: Vpc | undefined = r && { VpcId: r.vpcId, CidrBlock: r.cidr, OwnerId: r.accountId, State: 'available' };
+  let knownZone: { of: string; id: string | undefined } | undefined = r && { of: r.vpcId, id: r.hostedZoneId };
+
   async function vpc(): Promise<Vpc> {
+    if (known) return known;
     const v = await findVpc();
     if (!v) {
       throw ApplicationFailure.nonRetryable(
@@ -62,10 +69,17 @@ export function awsDatabaseSide(
         'DatabaseNotFound',
       );
     }
-    return v;
+    return (known = v);
   }
 
   async function zoneOf(v: Vpc): Promise<string | undefined> {
+    if (knownZone && knownZone.of === v.VpcId) return knownZone.id;
+    const id = await findZone(v);
+    knownZone = { of: v.VpcId!, id };
+    return id;
+  }
+
+  async function findZone(v: Vpc): Promise<string | undefined> {
     const list = await r53().send(new ListHostedZonesByVPCCommand({ VPCId: v.VpcId!, VPCRegion: region as never }));
     for (const z of list.HostedZoneSummaries ?? []) {
       const id = bareZone(z.HostedZoneId!);
@@ -104,6 +118,7 @@ export function awsDatabaseSide(
         hostedZoneId: await zoneOf(v),
         status: v.State ?? 'available',
         accountId: v.OwnerId,
+        vpcId: v.VpcId,
       };
     },
     async waitReady() {

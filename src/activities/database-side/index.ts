@@ -11,9 +11,13 @@ import { pollUntil } from '../poll';
 import { aerospikeCloudSide } from './aerospike-cloud';
 import { awsDatabaseSide } from './aws';
 import type { StepResult } from '../types';
-import type { DatabaseInfo, DatabasePeering, DatabaseSide } from './types';
+import type { DatabaseInfo, DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
-export type SidePlan = Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'timing'> & { secureConnection?: boolean };
+export type SidePlan = Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'timing'> & {
+  secureConnection?: boolean;
+  /** The database network as prepare found it (AWS kind; runs since 0.3.0): not looked up again. */
+  resolved?: ResolvedDatabase;
+};
 
 export interface DatabaseSideDeps {
   aws: AwsClients;

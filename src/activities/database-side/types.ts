@@ -10,6 +10,20 @@ export interface DatabaseInfo {
   status: string;
   /** Account that owns the database network (AWS kind). */
   accountId?: string;
+  /** The database network's VPC (AWS kind). */
+  vpcId?: string;
+}
+
+/**
+ * What prepare found of an AWS database network, carried in the plan of the stages after it (from
+ * history), so they do not look it up again: it cannot change during a run.
+ */
+export interface ResolvedDatabase {
+  vpcId: string;
+  cidr: string;
+  accountId?: string;
+  /** The zone prepare found; absent: none. */
+  hostedZoneId?: string;
 }
 
 export interface DatabasePeering {
