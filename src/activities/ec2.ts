@@ -21,7 +21,7 @@ import { collectInUse, type InUse } from '../domain/cidr';
 import { acceptAction } from '../domain/peering';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
-import { pollUntil } from './poll';
+import { pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { Authority } from '../authority';
 import type { StepResult } from './types';
 
@@ -198,8 +198,15 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
   return removed;
 }
 
-export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timing: Timing): Promise<void> {
-  await pollUntil(
+/** Until the peering is active: in place, or with `mode` one quick check per attempt (./poll.ts). */
+export async function waitPeeringActive(
+  ec2: EC2Client,
+  peeringId: string,
+  timing: Timing,
+  mode?: PollMode,
+): Promise<void> {
+  await pollOrCheck(
+    mode,
     { what: `peering ${peeringId} to become active`, interval: timing.pollInterval, timeout: timing.activeTimeout },
     async () => {
       const p = await describePeering(ec2, peeringId);
@@ -214,6 +221,7 @@ export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timin
       }
       return { done: false, status: state ?? 'unknown' };
     },
+    { quick: true },
   );
 }
 
@@ -224,11 +232,18 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       return describeVpc(deps.aws.ec2(i.region), i.region, i.vpcId);
     },
 
-    /** Accepts in the customer VPC's region; handles every peering state; waits until active. */
-    async acceptPeering(i: { region: string; peeringId: string; timing: Timing }): Promise<StepResult> {
+    /**
+     * Accepts in the customer VPC's region; handles every peering state; waits until active (in
+     * place, or with `mode` one quick check per attempt: whether an attempt accepted rides on).
+     */
+    async acceptPeering(
+      i: { region: string; peeringId: string; timing: Timing },
+      mode?: PollMode,
+    ): Promise<StepResult> {
       const ec2 = deps.aws.ec2(i.region);
-      let accepted = false;
-      await pollUntil(
+      let accepted = previousDetails<{ accepted: boolean }>().accepted ?? false;
+      await pollOrCheck(
+        mode,
         {
           what: `peering ${i.peeringId} to be accepted and active`,
           interval: i.timing.pollInterval,
@@ -255,6 +270,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
               );
           }
         },
+        { state: () => ({ accepted }), quick: true },
       );
       return {
         changed: accepted,
@@ -262,20 +278,23 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       };
     },
 
-    /** Waits for the peering to be active, then routes the database CIDR through it. */
-    async ensureCustomerRoutes(i: {
-      region: string;
-      vpcId: string;
-      cidr: string;
-      peeringId: string;
-      tables: 'all' | 'main';
-      force: boolean;
-      timing: Timing;
-    }): Promise<StepResult & { changes: RouteChange[] }> {
+    /** Waits for the peering to be active (in place, or with `mode` by retry), then routes the database CIDR through it. */
+    async ensureCustomerRoutes(
+      i: {
+        region: string;
+        vpcId: string;
+        cidr: string;
+        peeringId: string;
+        tables: 'all' | 'main';
+        force: boolean;
+        timing: Timing;
+      },
+      mode?: PollMode,
+    ): Promise<StepResult & { changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
-      await waitPeeringActive(ec2, i.peeringId, i.timing);
+      await waitPeeringActive(ec2, i.peeringId, i.timing, mode);
       const changes = await ensureRoutesIn(ec2, {
         vpcId: i.vpcId,
         cidr: i.cidr,
