@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const firstCalls = {
       total: counted.log.calls.length,
       mutating: counted.log.mutating().length,
-      commands: counted.log.mutating(),
+      commands: counted.log.calls.map((c) => c.command),
     };
     counted.log.reset();
     const again = await stack.client.workflow.start('peerVpc', {
@@ -132,7 +132,11 @@ async function main(): Promise<void> {
       args: [input],
     });
     await again.result();
-    const againCalls = { total: counted.log.calls.length, mutating: counted.log.mutating().length };
+    const againCalls = {
+      total: counted.log.calls.length,
+      mutating: counted.log.mutating().length,
+      commands: counted.log.calls.map((c) => c.command),
+    };
     const shape = async (h: typeof first) => {
       const events = (await h.fetchHistory()).events ?? [];
       const count = (k: string) => events.filter((e) => (e as Record<string, unknown>)[k]).length;

@@ -41,6 +41,7 @@ export const AWS_ERRORS = {
   vpcNotFound: ['InvalidVpcID.NotFound'],
   subnetNotFound: ['InvalidSubnetID.NotFound'],
   peeringNotFound: ['InvalidVpcPeeringConnectionID.NotFound'],
+  peeringStateTransition: ['InvalidStateTransition'],
   routeExists: ['RouteAlreadyExists'],
   routeNotFound: ['InvalidRoute.NotFound'],
   securityGroupNotFound: ['InvalidGroup.NotFound', 'InvalidGroupId.Malformed'],

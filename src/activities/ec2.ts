@@ -242,6 +242,19 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
     ): Promise<StepResult> {
       const ec2 = deps.aws.ec2(i.region);
       let accepted = previousDetails<{ accepted: boolean }>().accepted ?? false;
+      // Act first: a peering initiate just reported pending is accepted in one call, whose answer
+      // says its state. Not pending (accepted already, still initiating, gone): the loop reads it.
+      // Polled by retry, an attempt after one that accepted only reads.
+      if (!accepted) {
+        try {
+          const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+          accepted = true;
+          if (r.VpcPeeringConnection?.Status?.Code === 'active')
+            return { changed: true, detail: `accepted ${i.peeringId}; active` };
+        } catch (err) {
+          if (!isAwsError(err, [...AWS_ERRORS.peeringStateTransition, ...AWS_ERRORS.peeringNotFound])) throw err;
+        }
+      }
       await pollOrCheck(
         mode,
         {
@@ -255,10 +268,13 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
           switch (acceptAction(state)) {
             case 'done':
               return { done: true, value: undefined };
-            case 'accept':
-              await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+            case 'accept': {
+              const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
               accepted = true;
-              return { done: false, status: 'accepted' };
+              return r.VpcPeeringConnection?.Status?.Code === 'active'
+                ? { done: true, value: undefined }
+                : { done: false, status: 'accepted' };
+            }
             case 'wait':
               return { done: false, status: state! };
             default:
@@ -288,13 +304,15 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
         tables: 'all' | 'main';
         force: boolean;
         timing: Timing;
+        /** The workflow has just seen the peering active (accept ran, or prepare found it): not read again. */
+        active?: true;
       },
       mode?: PollMode,
     ): Promise<StepResult & { changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
-      await waitPeeringActive(ec2, i.peeringId, i.timing, mode);
+      if (!i.active) await waitPeeringActive(ec2, i.peeringId, i.timing, mode);
       const changes = await ensureRoutesIn(ec2, {
         vpcId: i.vpcId,
         cidr: i.cidr,

@@ -50,7 +50,8 @@ export const PATCHES = {
    * them; (1) the stages after prepare get the database network prepare found (its
    * VPC, CIDR, account and zone) in their plan and do not look it up again (before: each looked it
    * up by tag); (2) associate-dns reads the association once: associated → nothing to do, else
-   * associate without reading again (before: associateVpcWithZone read it again).
+   * associate without reading again (before: associateVpcWithZone read it again); (3) the route
+   * stage is told the peering is active when accept just made it so or prepare found it so.
    */
   fewerAwsCalls: 'peer-vpc-fewer-aws-calls',
 } as const;
@@ -157,6 +158,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
       databaseCidr = r.databaseCidr || databaseCidr;
     } else progress.skip('initiate', 'not selected');
 
+    /** Since 0.3.0: the peering was seen active (prepare, or accept, which ends when it is). */
+    let seenActive = Boolean(active);
     if (want('accept') && active) progress.skip('accept', `${active} is active`);
     else if (want('accept')) {
       await progress.run(
@@ -177,6 +180,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         },
         outcome,
       );
+      seenActive = fewer;
     } else progress.skip('accept', 'not selected');
 
     if (want('route')) {
@@ -194,6 +198,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             tables: plan.routeTables,
             force: plan.force,
             timing: plan.timing,
+            ...(seenActive ? { active: true as const } : {}),
           };
           const w: Wait = {
             what: `peering ${pcx} to become active`,

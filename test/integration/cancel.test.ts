@@ -46,12 +46,14 @@ const fx = fixtureAws();
 class Gate {
   private armed: Array<{ name: string; workflow?: string; entered: () => void; release: Promise<void> }> = [];
 
-  arm(name: string, workflow?: string): { entered: Promise<void>; release: () => void } {
+  arm(name: string, workflow?: string): { entered: Promise<void>; release: () => void; disarm: () => void } {
     let entered!: () => void;
     let release!: () => void;
     const e = new Promise<void>((r) => (entered = r));
-    this.armed.push({ name, workflow, entered, release: new Promise<void>((r) => (release = r)) });
-    return { entered: e, release };
+    const entry = { name, workflow, entered, release: new Promise<void>((r) => (release = r)) };
+    this.armed.push(entry);
+    const disarm = () => void this.armed.splice(this.armed.indexOf(entry) >>> 0, 1);
+    return { entered: e, release, disarm };
   }
 
   wrap<T extends Record<string, unknown>>(acts: T): T {
@@ -127,13 +129,13 @@ async function cancelDuring(
   activity: string,
   whileHeld?: () => Promise<void>,
 ): Promise<{ h: WorkflowHandleWithFirstExecutionRunId; outcome: unknown }> {
-  const workflowId = uniqueName(`cancel-${type}`);
-  const g = gate.arm(activity, workflowId); // this run's only: a run that never gets there holds no other
+  const g = gate.arm(activity); // any workflow: a child's activity counts
   const h = await t.client.workflow.start(type, {
-    workflowId,
+    workflowId: uniqueName(`cancel-${type}`),
     taskQueue: t.taskQueue,
     args: [input],
   });
+  // A run that never gets there must not leave the gate armed for the next test's runs.
   await Promise.race([
     g.entered,
     h.result().then(
@@ -145,7 +147,10 @@ async function cancelDuring(
           ),
         ),
     ),
-  ]);
+  ]).catch((err: unknown) => {
+    g.disarm();
+    throw err;
+  });
   try {
     await whileHeld?.();
     await h.cancel();

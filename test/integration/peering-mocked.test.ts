@@ -97,21 +97,28 @@ test('a blackhole route that already names this peering is also replaced (it is 
 });
 
 test('accept waits through provisioning until active (transitional state moto skips)', async () => {
+  // AWS answers an accept with the peering in "provisioning"; moto makes it active at once.
+  ec2Mock
+    .on(AcceptVpcPeeringConnectionCommand)
+    .resolves({ VpcPeeringConnection: peering('provisioning').VpcPeeringConnections[0] });
   ec2Mock
     .on(DescribeVpcPeeringConnectionsCommand)
-    .resolvesOnce(peering('pending-acceptance'))
     .resolvesOnce(peering('provisioning'))
     .resolvesOnce(peering('provisioning'))
     .resolves(peering('active'));
   const r = await createEc2Activities({ aws }).acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing });
   expect(r).toEqual({ changed: true, detail: 'accepted pcx-1; active' });
   expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
-  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(4);
+  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(3);
 });
 
 test.each(['rejected', 'expired', 'failed', 'deleted'])(
   'accept of a %s peering fails without retry, naming the state',
   async (state) => {
+    // AWS refuses to accept a peering that is not pending acceptance (moto has no such states).
+    ec2Mock
+      .on(AcceptVpcPeeringConnectionCommand)
+      .rejects(Object.assign(new Error(`cannot accept in state ${state}`), { name: 'InvalidStateTransition' }));
     ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering(state));
     const err = await createEc2Activities({ aws })
       .acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing })
@@ -119,11 +126,14 @@ test.each(['rejected', 'expired', 'failed', 'deleted'])(
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as ApplicationFailure).message).toBe(`peering pcx-1 is ${state} (${state}): it cannot be accepted`);
-    expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(0);
+    expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1); // refused by AWS
   },
 );
 
 test('accept gives up at its deadline with the last state seen', async () => {
+  ec2Mock
+    .on(AcceptVpcPeeringConnectionCommand)
+    .rejects(Object.assign(new Error('already accepted'), { name: 'InvalidStateTransition' }));
   ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering('provisioning'));
   const err = (await createEc2Activities({ aws })
     .acceptPeering({
@@ -140,23 +150,23 @@ test('accept gives up at its deadline with the last state seen', async () => {
 
 test('accept polled by retry (poll once): accepts, looks again within the attempt, done once active', async () => {
   ec2Mock
-    .on(DescribeVpcPeeringConnectionsCommand)
-    .resolvesOnce(peering('pending-acceptance'))
-    .resolvesOnce(peering('provisioning'))
-    .resolves(peering('active'));
+    .on(AcceptVpcPeeringConnectionCommand)
+    .resolves({ VpcPeeringConnection: peering('provisioning').VpcPeeringConnections[0] });
+  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolvesOnce(peering('provisioning')).resolves(peering('active'));
   const r = await createEc2Activities({ aws }).acceptPeering(
     { region: 'us-east-1', peeringId: 'pcx-1', timing },
     { poll: 'once' },
   );
   expect(r).toEqual({ changed: true, detail: 'accepted pcx-1; active' });
   expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
+  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(2);
 });
 
 test('accept polled by retry, still provisioning after its quick looks: a retryable StillWaiting naming the state', async () => {
   ec2Mock
-    .on(DescribeVpcPeeringConnectionsCommand)
-    .resolvesOnce(peering('pending-acceptance'))
-    .resolves(peering('provisioning'));
+    .on(AcceptVpcPeeringConnectionCommand)
+    .resolves({ VpcPeeringConnection: peering('provisioning').VpcPeeringConnections[0] });
+  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering('provisioning'));
   const err = (await createEc2Activities({ aws })
     .acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing }, { poll: 'once' })
     .catch((e: unknown) => e)) as ApplicationFailure;
@@ -167,7 +177,7 @@ test('accept polled by retry, still provisioning after its quick looks: a retrya
     /^waiting for peering pcx-1 to be accepted and active \(last status: provisioning; check 1\)$/,
   );
   expect(err.details).toEqual([{ what: 'peering pcx-1 to be accepted and active', status: 'provisioning' }]);
-  // The first look (then the accept), and four quick looks within the attempt (after 100, 200, 400, 800 ms).
+  // The accept, a first look, and four quick looks within the attempt (after 100, 200, 400, 800 ms).
   expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
   expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(5);
 });

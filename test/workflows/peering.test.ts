@@ -127,6 +127,7 @@ describe('peerVpc', () => {
           tables: 'all',
           force: false,
           timing: TIMING,
+          active: true, // accept ended with it active: route does not wait for it again
         },
         { poll: 'once' },
       ],
@@ -197,6 +198,16 @@ describe('peerVpc', () => {
     });
     expect((await progressOf(h)).stages.find((s) => s.name === 'initiate')!.detail).toBe('not selected');
     expect(r).toMatchObject({ stagesRun: ['accept', 'route'], peeringId: PCX });
+  });
+
+  test('route alone on a peering prepare found pending waits for it to be active (no "active" given)', async () => {
+    mocks.set('databaseDescribe', async () => ({
+      ...(await existingPeering()),
+      peering: { peeringId: PCX, status: 'pending-acceptance' },
+    }));
+    const h = await peer(input({ stages: ['route'] }));
+    await h.result();
+    expect(mocks.args('ensureCustomerRoutes')[0][0]).not.toHaveProperty('active');
   });
 
   test('a named stage that needs a peering which does not exist fails naming the stage, calling nothing', async () => {
