@@ -27,6 +27,7 @@ const EnvSchema = z.object({
   DBOPS_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(500),
   DBOPS_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).optional(),
   DBOPS_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  DBOPS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
 });
 
 export interface Settings {
@@ -36,6 +37,8 @@ export interface Settings {
   devServer: { port: number; uiPort: number; cli: string };
   shutdownGrace: Duration;
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** text: one line per entry for people; json: one object per line for log pipelines. */
+  logFormat: 'text' | 'json';
   /** Activities one worker runs at once; waits (refresh, peering) hold a slot while they poll. */
   maxConcurrentActivities: number;
   /** Workflow sandboxes kept in memory (SDK default when unset): lower trades memory for replays. */
@@ -68,6 +71,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     shutdownGrace: e.DBOPS_SHUTDOWN_GRACE as Duration,
     logLevel: e.DBOPS_LOG_LEVEL,
+    logFormat: e.DBOPS_LOG_FORMAT,
     maxConcurrentActivities: e.DBOPS_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: e.DBOPS_MAX_CACHED_WORKFLOWS,
     temporal: { ...temporal, explicitAddress: Boolean(temporal.connectionOptions.address) },

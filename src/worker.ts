@@ -11,10 +11,14 @@ import { createActivities } from './activities';
 import { startDevServer, type DevServer } from './temporal/dev-server';
 import { ensureSearchAttributes } from './temporal/search-attributes';
 import { loadPayloadCodecs } from './temporal/codec-config';
+import { logFunction, type LogFormat } from './temporal/log-format';
 import { describeConfig, loadWorkerConfig, readCloneCa, WorkerConfigError } from './worker-config';
 
+let logFormat: LogFormat = 'text';
 function log(msg: string): void {
-  process.stdout.write(`[dbops-worker] ${msg}\n`);
+  if (logFormat === 'json') {
+    process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'INFO', message: msg })}\n`);
+  } else process.stdout.write(`[dbops-worker] ${msg}\n`);
 }
 
 async function resolveServer(settings: Settings): Promise<{ address: string; devServer?: DevServer }> {
@@ -65,6 +69,7 @@ export function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
 
 export async function main(): Promise<void> {
   const settings = loadSettings();
+  logFormat = settings.logFormat;
   // What runs may use and where: checked before anything starts, so a bad entry stops the worker.
   const config = loadWorkerConfig(process.env, settings.dataDir);
   const cloneCa = readCloneCa(config);
@@ -74,7 +79,7 @@ export async function main(): Promise<void> {
   }
   log(`configuration: ${config.source}: ${describeConfig(config)}`);
   Runtime.install({
-    logger: new DefaultLogger(settings.logLevel),
+    logger: new DefaultLogger(settings.logLevel, logFunction(settings.logFormat)),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
       ...(settings.metricsAddress ? { metrics: { prometheus: { bindAddress: settings.metricsAddress } } } : {}),

@@ -23,6 +23,12 @@ export interface AwsClientOptions {
 
 type Ctor<T> = new (config: Record<string, unknown>) => T;
 
+/**
+ * The pinned SDK supports Node 20 (dbops's minimum); its notice that versions published from 2027
+ * will need Node 22 is not for dbops's users, so it is off unless set otherwise.
+ */
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export class AwsClients {
   private readonly cache = new Map<string, unknown>();
 

@@ -194,6 +194,12 @@ export const CLONE_PREFIX = 'dblab-refresh-';
 /** The tag naming the run that owns a clone: only that run adopts or deletes it. */
 export const RUN_ID_TAG = 'dbops:run-id';
 
+/** 15 m, but at least one poll interval and at most the overall timeout. */
+function defaultStartDeadline(pollInterval: string, timeout: string): string {
+  const ms = Math.min(Math.max(15 * 60_000, durationMs(pollInterval)), durationMs(timeout));
+  return ms === 15 * 60_000 ? '15m' : `${ms}ms`;
+}
+
 export function planRefresh(raw: unknown): RefreshPlan {
   const r = RefreshConfigSchema.safeParse(raw);
   if (!r.success) {
@@ -203,10 +209,14 @@ export function planRefresh(raw: unknown): RefreshPlan {
   const c: ValidRefreshConfig = { ...r.data, dblab };
   const problems: string[] = [];
   const timeout = c.dblab.timeout ?? '4h';
-  const startDeadline = c.dblab.startDeadline ?? '15m';
-  if (durationMs(startDeadline) > durationMs(timeout))
+  const pollInterval = c.dblab.pollInterval ?? '30s';
+  // startDeadline is dbops's own: its default fits whatever timeout and pollInterval the reference
+  // tool's config has (15 m, at least one poll interval, at most the timeout); only a value the
+  // user set can conflict with them.
+  const startDeadline = c.dblab.startDeadline ?? defaultStartDeadline(pollInterval, timeout);
+  if (c.dblab.startDeadline !== undefined && durationMs(startDeadline) > durationMs(timeout))
     problems.push(`dblab.startDeadline (${startDeadline}) is longer than dblab.timeout (${timeout})`);
-  if (durationMs(c.dblab.pollInterval ?? '30s') > durationMs(startDeadline))
+  if (c.dblab.startDeadline !== undefined && durationMs(pollInterval) > durationMs(startDeadline))
     problems.push('dblab.pollInterval is longer than dblab.startDeadline');
   if (c.clone.prepare && c.source.type !== 'rds' && c.source.type !== 'aurora-cluster')
     problems.push('clone.prepare needs an RDS or Aurora source');
@@ -216,7 +226,7 @@ export function planRefresh(raw: unknown): RefreshPlan {
     aurora: c.source.type === 'aurora-cluster',
     dblabHost: dblab.instance ?? new URL(dblab.apiEndpoint!).host,
     ...(dblab.instance !== undefined ? { dblabInstance: dblab.instance } : {}),
-    pollInterval: c.dblab.pollInterval ?? '30s',
+    pollInterval,
     timeout,
     startDeadline,
     requestTimeoutMs: durationMs(c.dblab.requestTimeout ?? '30s'),

@@ -155,6 +155,39 @@ test('a crashed worker leaves its dev server to the next start, which reuses it;
   }
 });
 
+test('DBOPS_LOG_FORMAT=json: every line the worker writes is one JSON object', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-data-'));
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const r = spawnWorker({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    DBOPS_DATA_DIR: dataDir,
+    DBOPS_DEV_SERVER_PORT: String(port),
+    DBOPS_DEV_SERVER_UI_PORT: String(uiPort),
+    DBOPS_SHUTDOWN_GRACE: '2s',
+    DBOPS_LOG_FORMAT: 'json',
+  });
+  try {
+    await waitForOutput(r, /"message":"polling task queue \\"dbops\\"/);
+  } finally {
+    expect(await stop(r)).toBe(0);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  const lines = r
+    .log()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  expect(lines.length).toBeGreaterThan(5);
+  const notJson = lines.filter((l) => {
+    try {
+      return typeof (JSON.parse(l) as { message?: unknown }).message !== 'string';
+    } catch {
+      return true;
+    }
+  });
+  expect(notJson).toEqual([]);
+});
+
 test('a bad setting stops the worker with a message naming the variable', async () => {
   const r = spawnWorker({ PATH: process.env.PATH, DBOPS_METRICS_ADDRESS: 'not an address' });
   const code = await new Promise((res) => r.child.once('exit', res));

@@ -87,6 +87,18 @@ test('inconsistent timing is refused', () => {
   );
 });
 
+test('a reference-tool config is never refused for a dbops-only setting it does not set', () => {
+  // rds-refresh accepts any timeout and pollInterval; startDeadline (dbops only) defaults within them.
+  const short = planRefresh({ ...base, dblab: { ...base.dblab, timeout: '10m' } });
+  expect(short.startDeadline).toBe(`${10 * 60_000}ms`);
+  const slow = planRefresh({ ...base, dblab: { ...base.dblab, pollInterval: '20m', timeout: '4h' } });
+  expect(slow.startDeadline).toBe(`${20 * 60_000}ms`);
+  // Set by the user, it is checked against them.
+  expect(() => planRefresh({ ...base, dblab: { ...base.dblab, pollInterval: '20m', startDeadline: '15m' } })).toThrow(
+    /dblab.pollInterval is longer than dblab.startDeadline/,
+  );
+});
+
 test('clone names are unique per run, valid RDS identifiers; tags carry owner and expiry', () => {
   const at = new Date('2026-03-04T05:06:07Z');
   const a = cloneName(at, '0193a7b2-1111-7222-8333-444455556666');
