@@ -7,7 +7,7 @@ bash scripts/setup.sh
 npx tsc -p tsconfig.bench.json
 mkdir -p bench/results
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(peering dblab provision cli startup)
+[ ${#names[@]} -gt 0 ] || names=(peering dblab provision cli startup waits)
 for name in "${names[@]}"; do
   [ -f "build/bench/bench/${name}.js" ] || { echo "no benchmark ${name}"; continue; }
   echo "[bench] ${name}"

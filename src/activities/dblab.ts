@@ -10,7 +10,7 @@ import { durationMs } from '../domain/limits';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
 import { httpService } from './http';
-import { pollUntil, previousDetails } from './poll';
+import { pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint } from './types';
 
 export interface DblabDeps {
@@ -201,18 +201,22 @@ export function createDblabActivities(
 
     /**
      * Polls /status until this refresh finished (or failed), with a short start deadline and the
-     * overall timeout. Transient errors and slow replies are retried in place; they never end the wait.
+     * overall timeout. Transient errors and slow replies count as a poll that saw nothing; they
+     * never end the wait. `mode` { poll: 'once' }: one poll per attempt (src/activities/poll.ts);
+     * what it saw so far (a start, the counts) rides to the next attempt in the heartbeat.
      */
-    async dblabWaitRefresh(plan: RefreshPlan, triggeredAtIso: string): Promise<WaitResult> {
+    async dblabWaitRefresh(plan: RefreshPlan, triggeredAtIso: string, mode?: PollMode): Promise<WaitResult> {
       const c = createDblabClient(plan, deps);
       const triggeredAt = new Date(triggeredAtIso);
       const startBy = triggeredAt.getTime() + durationMs(plan.startDeadline);
       const prev = previousDetails<{ sawStart: boolean; polls: number; transientErrors: number }>();
       let sawStart = prev.sawStart ?? false;
-      let polls = prev.polls ?? 0;
+      // Polled by retry, each attempt is one poll: the attempt number counts them even if a heartbeat was lost.
+      let polls = Math.max(prev.polls ?? 0, mode ? currentAttempt() - 1 : 0);
       let transientErrors = prev.transientErrors ?? 0;
       let lastStatus = 'unknown';
-      return pollUntil(
+      return pollOrCheck(
+        mode,
         {
           what: `DBLab at ${plan.dblabHost} to finish the full refresh`,
           interval: plan.pollInterval,
@@ -247,7 +251,7 @@ export function createDblabActivities(
               : '';
           return { done: false, status: `${lastStatus}${hint}` };
         },
-        () => ({ sawStart, polls, transientErrors }),
+        { state: () => ({ sawStart, polls, transientErrors }) },
       );
     },
   };

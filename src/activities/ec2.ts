@@ -21,7 +21,7 @@ import { collectInUse, type InUse } from '../domain/cidr';
 import { acceptAction } from '../domain/peering';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
-import { pollUntil } from './poll';
+import { pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { Authority } from '../authority';
 import type { StepResult } from './types';
 
@@ -198,8 +198,15 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
   return removed;
 }
 
-export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timing: Timing): Promise<void> {
-  await pollUntil(
+/** Until the peering is active: in place, or with `mode` one quick check per attempt (./poll.ts). */
+export async function waitPeeringActive(
+  ec2: EC2Client,
+  peeringId: string,
+  timing: Timing,
+  mode?: PollMode,
+): Promise<void> {
+  await pollOrCheck(
+    mode,
     { what: `peering ${peeringId} to become active`, interval: timing.pollInterval, timeout: timing.activeTimeout },
     async () => {
       const p = await describePeering(ec2, peeringId);
@@ -214,6 +221,7 @@ export async function waitPeeringActive(ec2: EC2Client, peeringId: string, timin
       }
       return { done: false, status: state ?? 'unknown' };
     },
+    { quick: true },
   );
 }
 
@@ -224,21 +232,31 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       return describeVpc(deps.aws.ec2(i.region), i.region, i.vpcId);
     },
 
-    /** Accepts in the customer VPC's region; handles every peering state; waits until active. */
-    async acceptPeering(i: { region: string; peeringId: string; timing: Timing }): Promise<StepResult> {
+    /**
+     * Accepts in the customer VPC's region; handles every peering state; waits until active (in
+     * place, or with `mode` one quick check per attempt: whether an attempt accepted rides on).
+     */
+    async acceptPeering(
+      i: { region: string; peeringId: string; timing: Timing },
+      mode?: PollMode,
+    ): Promise<StepResult> {
       const ec2 = deps.aws.ec2(i.region);
-      let accepted = false;
+      let accepted = previousDetails<{ accepted: boolean }>().accepted ?? false;
       // Act first: a peering initiate just reported pending is accepted in one call, whose answer
       // says its state. Not pending (accepted already, still initiating, gone): the loop reads it.
-      try {
-        const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
-        accepted = true;
-        if (r.VpcPeeringConnection?.Status?.Code === 'active')
-          return { changed: true, detail: `accepted ${i.peeringId}; active` };
-      } catch (err) {
-        if (!isAwsError(err, [...AWS_ERRORS.peeringStateTransition, ...AWS_ERRORS.peeringNotFound])) throw err;
+      // Polled by retry, an attempt after one that accepted only reads.
+      if (!accepted) {
+        try {
+          const r = await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: i.peeringId }));
+          accepted = true;
+          if (r.VpcPeeringConnection?.Status?.Code === 'active')
+            return { changed: true, detail: `accepted ${i.peeringId}; active` };
+        } catch (err) {
+          if (!isAwsError(err, [...AWS_ERRORS.peeringStateTransition, ...AWS_ERRORS.peeringNotFound])) throw err;
+        }
       }
-      await pollUntil(
+      await pollOrCheck(
+        mode,
         {
           what: `peering ${i.peeringId} to be accepted and active`,
           interval: i.timing.pollInterval,
@@ -268,6 +286,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
               );
           }
         },
+        { state: () => ({ accepted }), quick: true },
       );
       return {
         changed: accepted,
@@ -275,22 +294,25 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
       };
     },
 
-    /** Waits for the peering to be active, then routes the database CIDR through it. */
-    async ensureCustomerRoutes(i: {
-      region: string;
-      vpcId: string;
-      cidr: string;
-      peeringId: string;
-      tables: 'all' | 'main';
-      force: boolean;
-      timing: Timing;
-      /** The workflow has just seen the peering active (accept ran, or prepare found it): not read again. */
-      active?: true;
-    }): Promise<StepResult & { changes: RouteChange[] }> {
+    /** Waits for the peering to be active (in place, or with `mode` by retry), then routes the database CIDR through it. */
+    async ensureCustomerRoutes(
+      i: {
+        region: string;
+        vpcId: string;
+        cidr: string;
+        peeringId: string;
+        tables: 'all' | 'main';
+        force: boolean;
+        timing: Timing;
+        /** The workflow has just seen the peering active (accept ran, or prepare found it): not read again. */
+        active?: true;
+      },
+      mode?: PollMode,
+    ): Promise<StepResult & { changes: RouteChange[] }> {
       // Checked in prepare too; again here, where the route is replaced (a run may predate the check).
       if (i.force) deps.authority?.forceRouteCreation();
       const ec2 = deps.aws.ec2(i.region);
-      if (!i.active) await waitPeeringActive(ec2, i.peeringId, i.timing);
+      if (!i.active) await waitPeeringActive(ec2, i.peeringId, i.timing, mode);
       const changes = await ensureRoutesIn(ec2, {
         vpcId: i.vpcId,
         cidr: i.cidr,

@@ -28,7 +28,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
-import { pollUntil } from './poll';
+import { pollOrCheck, pollUntil, type PollMode } from './poll';
 import type { CloneEndpoint, StepResult } from './types';
 
 export interface Snapshot {
@@ -403,10 +403,14 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       return { changed: true, detail: `restoring ${o.identifier} from ${o.snapshot.id}` };
     },
 
-    /** Waits (heartbeating) until the clone is available; its endpoint (Aurora: the writer). */
-    async rdsWaitClone(plan: RefreshPlan, identifier: string): Promise<CloneEndpoint> {
+    /**
+     * Waits until the clone is available; its endpoint (Aurora: the writer). Heartbeating in place,
+     * or with `mode` { poll: 'once' } one check per attempt (src/activities/poll.ts).
+     */
+    async rdsWaitClone(plan: RefreshPlan, identifier: string, mode?: PollMode): Promise<CloneEndpoint> {
       const rds = rdsOf(plan);
-      return pollUntil(
+      return pollOrCheck(
+        mode,
         { what: `clone ${identifier} to become available`, interval: plan.pollInterval, timeout: plan.cloneTimeout },
         async () => {
           if (plan.aurora) {

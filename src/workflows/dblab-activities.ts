@@ -12,6 +12,7 @@ import type { createRdsActivities } from '../activities/rds';
 import type { createTemporalRunActivities } from '../activities/temporal-runs';
 import type { RefreshPlan } from '../domain/dblab-config';
 import { durationMs } from '../domain/limits';
+import { pollingOptions, type Wait } from './polling';
 
 type Acts = ReturnType<typeof createRdsActivities> &
   ReturnType<typeof createDblabActivities> &
@@ -36,7 +37,12 @@ export const deleting = proxyActivities<Acts>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m' }, // no attempt limit
 });
 
-/** Waits that poll and heartbeat; their deadlines live in the activities. */
+/** A wait polled by retry (./polling.ts): one check per attempt, no worker slot held between checks. */
+export function polled(w: Wait): ActivityInterfaceFor<Acts> {
+  return proxyActivities<Acts>(pollingOptions(w));
+}
+
+/** Waits that poll in place and heartbeat (runs from before polling by retry); deadlines live in the activities. */
 export function waiting(plan: RefreshPlan): ActivityInterfaceFor<Acts> {
   const heartbeatMs = Math.max(3 * durationMs(plan.pollInterval), 5_000);
   const longest = Math.max(durationMs(plan.timeout), durationMs(plan.cloneTimeout)) + 30 * 60_000;

@@ -32,7 +32,8 @@ import {
   type PeeringStage,
 } from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { lookUp, quick, undoing, waiting } from './peering-activities';
+import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
+import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import { CancelGuard } from './undo';
 
 /** A cancelled run undoes the peering it made. */
@@ -135,11 +136,19 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         () => {
           guard.stopIfCancelled();
           if (runId) undo = { plan, customer, runId };
+          const summary = { summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` };
+          if (patched(WAITS_BY_RETRY)) {
+            const w: Wait = {
+              what: `the database side to report a peering id for ${customer.vpcId}`,
+              interval: plan.timing.pollInterval,
+              timeout: plan.timing.initiateTimeout,
+            };
+            progress.note('initiate', waitingNote(w));
+            const byRetry = polled(w, guard.enabled).databaseInitiate;
+            return waitFor(w, () => byRetry.executeWithOptions(summary, [side, customer, runId, POLL_ONCE]));
+          }
           const args: Parameters<typeof acts.databaseInitiate> = runId ? [side, customer, runId] : [side, customer];
-          return acts.databaseInitiate.executeWithOptions(
-            { summary: `request peering ${plan.databaseId} ↔ ${customer.vpcId}` },
-            args,
-          );
+          return acts.databaseInitiate.executeWithOptions(summary, args);
         },
         outcome,
       );
@@ -157,10 +166,17 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         'accept',
         () => {
           guard.stopIfCancelled();
-          return acts.acceptPeering.executeWithOptions(
-            { summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` },
-            [{ region: customer.region, peeringId: needPeering(), timing: plan.timing }],
-          );
+          const summary = { summary: `accept ${peeringId ?? 'the peering'} in ${customer.region}` };
+          const accept = { region: customer.region, peeringId: needPeering(), timing: plan.timing };
+          if (!patched(WAITS_BY_RETRY)) return acts.acceptPeering.executeWithOptions(summary, [accept]);
+          const w: Wait = {
+            what: `peering ${accept.peeringId} to be accepted and active`,
+            interval: plan.timing.pollInterval,
+            timeout: plan.timing.activeTimeout,
+            quick: true,
+          };
+          const byRetry = polled(w, guard.enabled).acceptPeering;
+          return waitFor(w, () => byRetry.executeWithOptions(summary, [accept, POLL_ONCE]));
         },
         outcome,
       );
@@ -173,21 +189,28 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         async () => {
           guard.stopIfCancelled();
           const pcx = needPeering();
-          const mine = await acts.ensureCustomerRoutes.executeWithOptions(
-            { summary: `route ${databaseCidr} → ${pcx} (${plan.routeTables} tables)` },
-            [
-              {
-                region: customer.region,
-                vpcId: customer.vpcId,
-                cidr: databaseCidr,
-                peeringId: pcx,
-                tables: plan.routeTables,
-                force: plan.force,
-                timing: plan.timing,
-                ...(seenActive ? { active: true as const } : {}),
-              },
-            ],
-          );
+          const summary = { summary: `route ${databaseCidr} → ${pcx} (${plan.routeTables} tables)` };
+          const route = {
+            region: customer.region,
+            vpcId: customer.vpcId,
+            cidr: databaseCidr,
+            peeringId: pcx,
+            tables: plan.routeTables,
+            force: plan.force,
+            timing: plan.timing,
+            ...(seenActive ? { active: true as const } : {}),
+          };
+          const w: Wait = {
+            what: `peering ${pcx} to become active`,
+            interval: plan.timing.pollInterval,
+            timeout: plan.timing.activeTimeout,
+            quick: true,
+          };
+          const mine = patched(WAITS_BY_RETRY)
+            ? await waitFor(w, () =>
+                polled(w, guard.enabled).ensureCustomerRoutes.executeWithOptions(summary, [route, POLL_ONCE]),
+              )
+            : await acts.ensureCustomerRoutes.executeWithOptions(summary, [route]);
           const back = await guard.create(() =>
             quick.databaseReturnRoute.executeWithOptions({ summary: `return route ${customer.cidr} → ${pcx}` }, [
               side,

@@ -10,6 +10,7 @@ import type { createDatabaseSideActivities } from '../activities/database-side';
 import type { createEc2Activities } from '../activities/ec2';
 import type { createRoute53Activities } from '../activities/route53';
 import type { PeeringPlan } from '../domain/peering';
+import { pollingOptions, type Wait } from './polling';
 
 type Acts = ReturnType<typeof createEc2Activities> &
   ReturnType<typeof createRoute53Activities> &
@@ -40,6 +41,20 @@ export function waiting(timing: PeeringPlan['timing'], settle = false): Activity
     ...(settle ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
   };
   return proxyActivities<Acts>(opts);
+}
+
+/**
+ * The waits of initiate, accept and route poll by activity retry (./polling.ts): one check per
+ * attempt, no worker slot held between checks. Before: one activity polling in place, heartbeating.
+ */
+export const WAITS_BY_RETRY = 'peer-vpc-waits-by-retry';
+
+/** A peering wait polled by retry; `settle` as for waiting(). */
+export function polled(w: Wait, settle = false): ActivityInterfaceFor<Acts> {
+  return proxyActivities<Acts>({
+    ...pollingOptions(w),
+    ...(settle ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
+  });
 }
 
 /**

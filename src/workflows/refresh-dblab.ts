@@ -15,7 +15,8 @@ import {
   type RefreshPlan,
 } from '../domain/dblab-config';
 import { errorText, ProgressTracker, validInput } from './progress';
-import { checking, deleting, quick, recorded, waiting } from './dblab-activities';
+import { checking, deleting, polled, quick, recorded, waiting } from './dblab-activities';
+import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 
 /**
  * Behaviour changes since release 0.1.0 (the landed code of commit 5fc1d90), each behind a patch
@@ -39,6 +40,12 @@ export const PATCHES = {
    * clone of that name, when it is this run's.
    */
   deleteByRunTag: 'refresh-dblab-delete-clone-by-run-tag',
+  /**
+   * wait-clone and wait-refresh poll by activity retry (./polling.ts): one check per attempt, no
+   * worker slot held between checks. Before: one activity polling in place, heartbeating.
+   */
+  waitCloneByRetry: 'refresh-dblab-wait-clone-by-retry',
+  waitRefreshByRetry: 'refresh-dblab-wait-refresh-by-retry',
 } as const;
 
 export const REFRESH_STAGES = [
@@ -199,7 +206,13 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     const wait = waiting(p);
     const endpoint = await progress.run(
       'wait-clone',
-      () => wait.rdsWaitClone.executeWithOptions({ summary: `wait for ${id} to be available` }, [p, id]),
+      () => {
+        const summary = { summary: `wait for ${id} to be available` };
+        if (!patched(PATCHES.waitCloneByRetry)) return wait.rdsWaitClone.executeWithOptions(summary, [p, id]);
+        const w: Wait = { what: `clone ${id} to become available`, interval: p.pollInterval, timeout: p.cloneTimeout };
+        progress.note('wait-clone', waitingNote(w));
+        return waitFor(w, () => polled(w).rdsWaitClone.executeWithOptions(summary, [p, id, POLL_ONCE]));
+      },
       (c) => ({
         detail: `${c.host}:${c.port}`,
       }),
@@ -228,11 +241,19 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     );
     const done = await progress.run(
       'wait-refresh',
-      () =>
-        wait.dblabWaitRefresh.executeWithOptions({ summary: `wait for the refresh (up to ${p.timeout})` }, [
-          p,
-          triggeredAt,
-        ]),
+      () => {
+        const summary = { summary: `wait for the refresh (up to ${p.timeout})` };
+        if (!patched(PATCHES.waitRefreshByRetry))
+          return wait.dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt]);
+        const w: Wait = {
+          what: `DBLab at ${p.dblabHost} to finish the full refresh`,
+          interval: p.pollInterval,
+          timeout: p.timeout,
+          checkTimeout: 4 * p.requestTimeoutMs + 60_000, // a GET is tried 3 times (src/activities/http.ts)
+        };
+        progress.note('wait-refresh', waitingNote(w));
+        return waitFor(w, () => polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]));
+      },
       (r) => ({
         detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
       }),

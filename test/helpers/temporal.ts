@@ -48,7 +48,12 @@ export async function openTestEnv(env: NodeJS.ProcessEnv = {}): Promise<TestEnv>
   return { client, connection, taskQueue: uniqueName('tq'), env, close: () => connection.close() };
 }
 
-export async function makeWorker(t: TestEnv, activities: object, taskQueue = t.taskQueue): Promise<Worker> {
+export async function makeWorker(
+  t: TestEnv,
+  activities: object,
+  taskQueue = t.taskQueue,
+  o: { maxConcurrentActivities?: number } = {},
+): Promise<Worker> {
   quietRuntime();
   const connection = await NativeConnection.connect({ address: testAddress() });
   const bundle = process.env.DBOPS_TEST_WORKFLOW_BUNDLE;
@@ -61,6 +66,7 @@ export async function makeWorker(t: TestEnv, activities: object, taskQueue = t.t
     env: t.env,
     workflowBundle: { codePath: bundle },
     shutdownGraceTime: '1s',
+    maxConcurrentActivities: o.maxConcurrentActivities,
   });
   return worker;
 }

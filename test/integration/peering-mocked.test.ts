@@ -148,6 +148,40 @@ test('accept gives up at its deadline with the last state seen', async () => {
   );
 });
 
+test('accept polled by retry (poll once): accepts, looks again within the attempt, done once active', async () => {
+  ec2Mock
+    .on(AcceptVpcPeeringConnectionCommand)
+    .resolves({ VpcPeeringConnection: peering('provisioning').VpcPeeringConnections[0] });
+  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolvesOnce(peering('provisioning')).resolves(peering('active'));
+  const r = await createEc2Activities({ aws }).acceptPeering(
+    { region: 'us-east-1', peeringId: 'pcx-1', timing },
+    { poll: 'once' },
+  );
+  expect(r).toEqual({ changed: true, detail: 'accepted pcx-1; active' });
+  expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
+  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(2);
+});
+
+test('accept polled by retry, still provisioning after its quick looks: a retryable StillWaiting naming the state', async () => {
+  ec2Mock
+    .on(AcceptVpcPeeringConnectionCommand)
+    .resolves({ VpcPeeringConnection: peering('provisioning').VpcPeeringConnections[0] });
+  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves(peering('provisioning'));
+  const err = (await createEc2Activities({ aws })
+    .acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing }, { poll: 'once' })
+    .catch((e: unknown) => e)) as ApplicationFailure;
+  expect(err).toBeInstanceOf(ApplicationFailure);
+  expect(err.type).toBe('StillWaiting');
+  expect(err.nonRetryable).toBe(false);
+  expect(err.message).toMatch(
+    /^waiting for peering pcx-1 to be accepted and active \(last status: provisioning; check 1\)$/,
+  );
+  expect(err.details).toEqual([{ what: 'peering pcx-1 to be accepted and active', status: 'provisioning' }]);
+  // The accept, a first look, and four quick looks within the attempt (after 100, 200, 400, 800 ms).
+  expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
+  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(5);
+});
+
 test('PriorRequestNotComplete from Route 53 is a retryable failure (the activity retry waits it out)', async () => {
   r53Mock.on(GetHostedZoneCommand).resolves({ HostedZone: { Id: 'Z1', Name: 'x', CallerReference: 'c' }, VPCs: [] });
   r53Mock

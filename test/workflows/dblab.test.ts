@@ -7,7 +7,9 @@
  * downloads one), so these run on the real Temporal dev server that jest's global setup starts;
  * the mocked activities return at once, so each run takes a fraction of a second.
  */
-import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { checkOnce } from '../../src/activities/poll';
 import type { CloneRecord } from '../../src/activities/rds';
 import { cloneName, type RefreshPlan } from '../../src/domain/dblab-config';
 import {
@@ -127,10 +129,10 @@ describe('refreshDblab', () => {
         { Key: 'dbops:run-id', Value: h.firstExecutionRunId },
       ]),
     );
-    expect(mocks.args('rdsWaitClone')[0][1]).toBe(clone);
+    expect(mocks.args('rdsWaitClone')[0].slice(1)).toEqual([clone, { poll: 'once' }]);
     expect(mocks.args('dblabConfigure')[0][1]).toEqual(endpointOf(clone));
     const triggeredAt = mocks.args('dblabFullRefresh')[0][1];
-    expect(mocks.args('dblabWaitRefresh')[0][1]).toBe(triggeredAt);
+    expect(mocks.args('dblabWaitRefresh')[0].slice(1)).toEqual([triggeredAt, { poll: 'once' }]);
     expect(mocks.args('rdsDeleteClone')).toEqual([[plan, clone, { runId: h.firstExecutionRunId, byTag: true }]]);
     expect(await stagesOf(h)).toEqual(all('done', { 'prepare-clone': 'skipped' }));
     expect(r).toEqual({
@@ -283,6 +285,100 @@ describe('refreshDblab', () => {
       'wait-refresh': 'failed',
       'delete-clone': 'done',
     });
+  });
+
+  /** A check that finds the wait not over, as a real wait activity's (src/activities/poll.ts) fails. */
+  const stillWaiting = (what: string, status: string) =>
+    ApplicationFailure.create({ type: 'StillWaiting', message: `waiting for ${what}`, details: [{ what, status }] });
+  /** Activity task events of `type` in the run's history. */
+  const activityEvents = async (h: WorkflowHandleWithFirstExecutionRunId, type: string) => {
+    const events = (await h.fetchHistory()).events ?? [];
+    const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type);
+    const ids = new Set(scheduled.map((e) => String(e.eventId)));
+    const later = events.filter((e) => {
+      const a =
+        e.activityTaskStartedEventAttributes ??
+        e.activityTaskCompletedEventAttributes ??
+        e.activityTaskFailedEventAttributes ??
+        e.activityTaskTimedOutEventAttributes;
+      return a && ids.has(String(a.scheduledEventId));
+    });
+    return scheduled.length + later.length;
+  };
+
+  test('wait-clone and wait-refresh poll by retry: one check per attempt, three history events per wait', async () => {
+    const attempts: Record<string, number[]> = { rdsWaitClone: [], dblabWaitRefresh: [] };
+    mocks.set('rdsWaitClone', async (_p: RefreshPlan, id: string) => {
+      const n = Context.current().info.attempt;
+      attempts.rdsWaitClone.push(n);
+      if (n < 3) throw stillWaiting(`clone ${id} to become available`, 'creating');
+      return endpointOf(id);
+    });
+    mocks.set('dblabWaitRefresh', async () => {
+      const n = Context.current().info.attempt;
+      attempts.dblabWaitRefresh.push(n);
+      if (n < 2) throw stillWaiting('DBLab to finish the full refresh', 'refreshing');
+      return { lastRefresh: '2026-11-22T05:00:00Z', polls: n, transientErrors: 0 };
+    });
+    const h = await refresh(config());
+    const r = await h.result();
+    expect(attempts).toEqual({ rdsWaitClone: [1, 2, 3], dblabWaitRefresh: [1, 2] });
+    expect(r).toMatchObject({ outcome: 'refreshed', polls: 2 });
+    // Scheduled, started, completed: the checks in between leave nothing in the history.
+    expect(await activityEvents(h, 'rdsWaitClone')).toBe(3);
+    expect(await activityEvents(h, 'dblabWaitRefresh')).toBe(3);
+    expect(await stagesOf(h)).toEqual(all('done', { 'prepare-clone': 'skipped' }));
+  });
+
+  test('while a wait polls by retry, its stage says what it waits for', async () => {
+    const gate = new Gate();
+    mocks.set('dblabWaitRefresh', gate.then({ polls: 1, transientErrors: 0 }));
+    const h = await refresh(config());
+    await gate.entered;
+    const stage = (await progressOf(h)).stages.find((s) => s.name === 'wait-refresh')!;
+    gate.release();
+    await h.result();
+    expect(stage.status).toBe('running');
+    expect(stage.detail).toBe(
+      'waiting for DBLab at dblab.example.internal:2345 to finish the full refresh (checked every 1s, up to 1m)',
+    );
+  });
+
+  test('a wait past its deadline fails its stage with WaitTimeout and the last status; the clone is deleted', async () => {
+    // The product's own check (src/activities/poll.ts): it sees no time for another check and says so.
+    mocks.set('rdsWaitClone', (p: RefreshPlan, id: string) =>
+      checkOnce(
+        { what: `clone ${id} to become available`, interval: p.pollInterval, timeout: p.cloneTimeout },
+        async () => ({
+          done: false,
+          status: 'creating',
+        }),
+      ),
+    );
+    const h = await refresh(config({ cloneTimeout: '3s' }));
+    const f = await expectFailure(h, 'StageFailed');
+    expect(f.message).toBe(
+      `stage "wait-clone" failed: timed out after 3s waiting for clone ${cloneOf()} to become available (last status: creating)`,
+    );
+    expect(mocks.names().slice(-1)).toEqual(['rdsDeleteClone']);
+    expect(await stagesOf(h)).toMatchObject({
+      'wait-clone': 'failed',
+      'configure-dblab': 'pending',
+      'delete-clone': 'done',
+    });
+  });
+
+  test('a wait whose schedule-to-close expires is a WaitTimeout too (the same message; the last status when Temporal passes it on)', async () => {
+    // A check that never gives up by itself: Temporal's schedule-to-close ends the wait.
+    mocks.set('dblabWaitRefresh', async () => {
+      throw stillWaiting('DBLab at dblab.example.internal:2345 to finish the full refresh', 'refreshing');
+    });
+    const h = await refresh(config({ dblab: { ...DBLAB, timeout: '3s', startDeadline: '2s' } }));
+    const f = await expectFailure(h, 'StageFailed');
+    expect(f.message).toMatch(
+      /^stage "wait-refresh" failed: timed out after 3s waiting for DBLab at dblab.example.internal:2345 to finish the full refresh \(last status: (refreshing|unknown)\)$/,
+    );
+    expect(await stagesOf(h)).toMatchObject({ 'wait-refresh': 'failed', 'delete-clone': 'done' });
   });
 
   test.each([

@@ -7,7 +7,7 @@
  * the mocked activities return at once, so each run takes a fraction of a second.
  */
 import { Context } from '@temporalio/activity';
-import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, type WorkflowHandle } from '@temporalio/client';
 import {
   Gate,
   MockActivities,
@@ -19,6 +19,7 @@ import {
   progressOf,
   stagesOf,
 } from '../helpers/mocked-activities';
+import { checkOnce } from '../../src/activities/poll';
 import { uniqueName } from '../helpers/temporal';
 import { CUSTOMER_VPC, DB_CIDR, DEFAULT_VPC, PCX, TIMING, ZONE, customerVpc, peeringActivities } from './canned';
 
@@ -45,6 +46,9 @@ const UNDO = [
   'databaseRemoveReturnRoute',
   'databaseDeletePeering',
 ];
+/** A check polled by retry that finds the wait not over (as src/activities/poll.ts fails). */
+const stillWaiting = (what: string, status: string) =>
+  ApplicationFailure.create({ type: 'StillWaiting', message: `waiting for ${what}`, details: [{ what, status }] });
 /** A database side that already has the peering (made before this run). */
 const existingPeering = async () => ({
   database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
@@ -104,7 +108,15 @@ describe('peerVpc', () => {
     });
     // The peering id from initiate flows into the later stages.
     expect(mocks.args('resolveCustomerVpc')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC }]]);
-    expect(mocks.args('acceptPeering')).toEqual([[{ region: REGION, peeringId: PCX, timing: TIMING }]]);
+    // The waits poll by retry: each call is one check ({ poll: 'once' }).
+    expect(mocks.args('databaseInitiate')[0].slice(1)).toEqual([
+      CUSTOMER,
+      (await h.describe()).runId,
+      { poll: 'once' },
+    ]);
+    expect(mocks.args('acceptPeering')).toEqual([
+      [{ region: REGION, peeringId: PCX, timing: TIMING }, { poll: 'once' }],
+    ]);
     expect(mocks.args('ensureCustomerRoutes')).toEqual([
       [
         {
@@ -117,6 +129,7 @@ describe('peerVpc', () => {
           timing: TIMING,
           active: true, // accept ended with it active: route does not wait for it again
         },
+        { poll: 'once' },
       ],
     ]);
     expect(mocks.args('databaseReturnRoute')[0].slice(1)).toEqual([CUSTOMER, PCX]);
@@ -265,29 +278,28 @@ describe('peerVpc', () => {
     });
   });
 
-  test('cancelled while initiate waits: the waiting activity is cancelled, the peering request is deleted, the run ends cancelled', async () => {
+  test('cancelled while initiate waits: its check in flight ends first, the peering request is deleted, the run ends cancelled', async () => {
+    // A check polled by retry: it finds no peering id yet (held until the test lets it answer).
     const gate = new Gate();
-    let cancelledSeen = false;
+    let checkEnded = false;
+    let undoAfterCheck: boolean | undefined;
     mocks.set('databaseInitiate', async () => {
-      try {
-        await gate.hold();
-      } catch (err) {
-        cancelledSeen = true;
-        throw err;
-      }
-      return peeringActivities.databaseInitiate();
+      await gate.hold().catch(() => undefined);
+      checkEnded = true;
+      throw stillWaiting('the database side to report a peering id', 'not listed yet');
     });
-    mocks.set('databaseDescribe', peeringOfTheRun(null));
+    const describe = peeringOfTheRun(null);
+    mocks.set('databaseDescribe', async () => {
+      if (mocks.names().includes('databaseInitiate')) undoAfterCheck = checkEnded;
+      return describe();
+    });
     const i = input();
     const h = await peer(i);
     await gate.entered;
     await h.cancel();
-    try {
-      await expectCancelled(h);
-    } finally {
-      gate.release();
-    }
-    expect(cancelledSeen).toBe(true); // the workflow waited for the activity to stop (WAIT_CANCELLATION_COMPLETED)
+    gate.release();
+    await expectCancelled(h);
+    expect(undoAfterCheck).toBe(true); // the undo waited for the check to end (WAIT_CANCELLATION_COMPLETED)
     // No peering id yet: only the database-side request (tagged with the run) is deleted.
     expect(mocks.names()).toEqual([
       'resolveCustomerVpc',
@@ -498,5 +510,56 @@ describe('unpeerVpc', () => {
     const f = await expectFailure(h, 'InvalidInput');
     expect(f.message).toMatch(/stages/);
     expect(mocks.names()).toEqual([]);
+  });
+});
+
+describe('peerVpc waits polled by retry', () => {
+  test('initiate and accept check once per attempt until done; each wait is three history events', async () => {
+    const attempts: Record<string, number[]> = { databaseInitiate: [], acceptPeering: [] };
+    const upTo = (name: string, last: number, value: () => Promise<unknown>) => async () => {
+      const n = Context.current().info.attempt;
+      attempts[name].push(n);
+      if (n < last) throw stillWaiting(name, 'pending');
+      return value();
+    };
+    mocks.set('databaseInitiate', upTo('databaseInitiate', 3, peeringActivities.databaseInitiate));
+    mocks.set('acceptPeering', upTo('acceptPeering', 2, peeringActivities.acceptPeering));
+    const h = await peer(input());
+    await h.result();
+    expect(attempts).toEqual({ databaseInitiate: [1, 2, 3], acceptPeering: [1, 2] });
+    const events = (await h.fetchHistory()).events ?? [];
+    const of = (type: string) => {
+      const ids = events
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type)
+        .map((e) => String(e.eventId));
+      const later = events.filter((e) => {
+        const a = e.activityTaskStartedEventAttributes ?? e.activityTaskCompletedEventAttributes;
+        return a && ids.includes(String(a.scheduledEventId));
+      });
+      return ids.length + later.length;
+    };
+    expect([of('databaseInitiate'), of('acceptPeering'), of('ensureCustomerRoutes')]).toEqual([3, 3, 3]);
+    expect(await stagesOf(h)).toMatchObject({ initiate: 'done', accept: 'done', route: 'done' });
+  });
+
+  test('initiate past its deadline fails the stage with the timeout and the last status; nothing is undone', async () => {
+    // The product's own check (src/activities/poll.ts): it sees no time for another check and says so.
+    mocks.set('databaseInitiate', (p: { timing: typeof TIMING }) =>
+      checkOnce(
+        {
+          what: 'the database side to report a peering id',
+          interval: p.timing.pollInterval,
+          timeout: p.timing.initiateTimeout,
+        },
+        async () => ({ done: false, status: 'initiating-request' }),
+      ),
+    );
+    const h = await peer(input({ timing: { ...TIMING, initiateTimeout: '3s' } }));
+    const f = await expectFailure(h, 'StageFailed');
+    expect(f.message).toBe(
+      'stage "initiate" failed: timed out after 3s waiting for the database side to report a peering id (last status: initiating-request)',
+    );
+    expect(mocks.names()).not.toContain('databaseDeletePeering');
+    expect(await stagesOf(h)).toMatchObject({ initiate: 'failed', accept: 'pending' });
   });
 });

@@ -9,7 +9,7 @@ import type { PeeringPlan } from '../../domain/peering';
 import type { BoundAerospike } from '../../authority';
 import type { CustomerVpc, Timing } from '../ec2';
 import { httpService } from '../http';
-import { pollUntil } from '../poll';
+import { pollOrCheck, type PollMode } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
 
 interface ApiPeering {
@@ -170,8 +170,9 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
       const zone = peerings.map((p) => p.privateHostedZoneId).find(Boolean) ?? undefined;
       return { cidr: c.infrastructure?.cidrBlock ?? '', status: c.health?.status ?? 'unknown', hostedZoneId: zone };
     },
-    async waitReady(timing: Timing & { initiateTimeout: string }) {
-      return pollUntil(
+    async waitReady(timing: Timing & { initiateTimeout: string }, mode?: PollMode) {
+      return pollOrCheck(
+        mode,
         {
           what: `database ${plan.databaseId} to finish provisioning`,
           interval: timing.pollInterval,

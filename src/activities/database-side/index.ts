@@ -7,7 +7,7 @@ import { initiateSettled, type PeeringPlan } from '../../domain/peering';
 import type { Authority } from '../../authority';
 import type { AwsClients } from '../aws-clients';
 import type { CustomerVpc } from '../ec2';
-import { pollUntil } from '../poll';
+import { pollOrCheck, previousDetails, type PollMode } from '../poll';
 import { aerospikeCloudSide } from './aerospike-cloud';
 import { awsDatabaseSide } from './aws';
 import type { StepResult } from '../types';
@@ -56,21 +56,24 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
 
     /**
      * Initiate: waits for the database to be ready, asks for the peering unless one exists, then
-     * waits (bounded) until the database side reports its pcx id.
+     * waits (bounded) until the database side reports its pcx id. In place, or with `mode`
+     * { poll: 'once' } one check per attempt (../poll.ts); whether an attempt requested rides on.
      */
     async databaseInitiate(
       plan: SidePlan,
       customer: CustomerVpc,
       runId?: string,
+      mode?: PollMode,
     ): Promise<{ changed: boolean; peeringId: string; hostedZoneId?: string; databaseCidr: string; detail: string }> {
       const side = sideFor(plan);
-      const database = await side.waitReady(plan.timing);
-      let requested = false;
+      const database = await side.waitReady(plan.timing, mode);
+      let requested = previousDetails<{ requested: boolean }>().requested ?? false;
       if (!(await side.findPeering(customer))) {
         await side.requestPeering(customer, plan.secureConnection ?? false, runId);
         requested = true;
       }
-      const peering = await pollUntil(
+      const peering = await pollOrCheck(
+        mode,
         {
           what: `the database side to report a peering id for ${customer.vpcId}`,
           interval: plan.timing.pollInterval,
@@ -87,6 +90,7 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
             );
           return s === 'ready' ? { done: true, value: p } : { done: false, status: p.status };
         },
+        { state: () => ({ requested }) },
       );
       return {
         changed: requested,

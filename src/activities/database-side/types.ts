@@ -1,6 +1,7 @@
 /** The database side of a peering, behind one interface so more kinds can be added. */
 import type { PeeringPlan } from '../../domain/peering';
 import type { CustomerVpc, Timing } from '../ec2';
+import type { PollMode } from '../poll';
 import type { StepResult } from '../types';
 
 export interface DatabaseInfo {
@@ -37,7 +38,8 @@ export interface DatabasePeering {
 
 export interface DatabaseSide {
   describe(): Promise<DatabaseInfo>;
-  waitReady(timing: Timing & { initiateTimeout: string }): Promise<DatabaseInfo>;
+  /** Until the database can be peered: in place, or with `mode` one check (a StillWaiting while not). */
+  waitReady(timing: Timing & { initiateTimeout: string }, mode?: PollMode): Promise<DatabaseInfo>;
   findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined>;
   /** `runId`: tag the request with the run that makes it, where the side can (AWS). */
   requestPeering(customer: CustomerVpc, secure: boolean, runId?: string): Promise<void>;
