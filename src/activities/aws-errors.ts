@@ -62,6 +62,11 @@ export function awsErrorCode(err: unknown): string {
   return e?.name ?? e?.Code ?? '';
 }
 
+/** Whether `err` is AWS saying "slow down" (any service's throttling code). */
+export function isThrottlingError(err: unknown): boolean {
+  return THROTTLING.has(awsErrorCode(err));
+}
+
 /** Whether `err` is one of these AWS errors (an AWS_ERRORS entry). */
 export function isAwsError(err: unknown, codes: readonly string[]): boolean {
   return codes.includes(awsErrorCode(err));
