@@ -81,7 +81,9 @@ export class AwsClients {
           params: { RoleArn: roleArn, RoleSessionName: 'dbops' },
           clientConfig: { region: r, ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}) },
           ...(this.opts.credentials ? { masterCredentials: this.opts.credentials } : {}),
-          ...(limiter ? { clientPlugins: [{ applyToStack: (s: unknown) => addRateLimit(s as Stack, limiter, sts) }] } : {}),
+          ...(limiter
+            ? { clientPlugins: [{ applyToStack: (s: unknown) => addRateLimit(s as Stack, limiter, sts) }] }
+            : {}),
         });
       }
       client = new ctor(base);

@@ -5,6 +5,7 @@
  * network trouble are retried by the activity retry policy.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { inAwsAttempt } from './aws-attempt';
 
 const THROTTLING = new Set([
   'Throttling',
@@ -87,14 +88,17 @@ export function classifyAwsError(err: unknown): unknown {
   return err;
 }
 
-/** Wraps every function of an activity object so AWS errors leave classified. */
+/**
+ * Wraps every function of an activity object so AWS errors leave classified, and each attempt's
+ * AWS calls share one wait budget for the rate limit (src/activities/aws-attempt.ts).
+ */
 export function withAwsErrors<T extends Record<string, (...args: never[]) => Promise<unknown>>>(acts: T): T {
   return Object.fromEntries(
     Object.entries(acts).map(([name, fn]) => [
       name,
       async (...args: never[]) => {
         try {
-          return await fn(...args);
+          return await inAwsAttempt(() => fn(...args));
         } catch (err) {
           throw classifyAwsError(err);
         }

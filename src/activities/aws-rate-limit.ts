@@ -9,13 +9,15 @@
  * every API on its own, gets one bucket per API within its family. The identity is the account of
  * the role a client assumes, else the worker's own credentials.
  *
- * A call takes a token, waiting for one if need be. When the wait would exceed `maxWaitMs` the call
- * fails at once with the retryable `AwsClientRateLimit`: the activity retry policy tries again
- * later and the worker slot is free meanwhile. Adaptive: a throttling answer from AWS (the budget is
+ * A call takes a token, waiting for one if need be. When the wait would exceed `maxWaitMs` (for all
+ * the calls of one activity attempt together, src/activities/aws-attempt.ts) the call fails at once
+ * with the retryable `AwsClientRateLimit`: the activity retry policy tries again later and the
+ * worker slot is free meanwhile. Adaptive: a throttling answer from AWS (the budget is
  * shared with other tools and consoles of the account) halves that bucket's rate, at most once a
  * second, down to 1/16 of the configured rate; each 5 s without one gives back a tenth of it.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { currentAttempt } from './aws-attempt';
 import { isThrottlingError } from './aws-errors';
 
 export const API_FAMILIES = ['route53', 'ec2-describe', 'ec2-mutating', 'rds', 'sts', 'secretsmanager'] as const;
@@ -139,7 +141,7 @@ export class TokenBucket {
 export interface RateLimiterOptions {
   /** Per family, replacing the default (DEFAULT_RATE_LIMITS) of the families given. */
   limits?: Partial<Record<ApiFamily, RateLimit>>;
-  /** Longest wait for a token before failing with AwsClientRateLimit (default 20 s). */
+  /** Longest wait for a token (in all, for the calls of one activity attempt) before AwsClientRateLimit; default 20 s. */
   maxWaitMs?: number;
   clock?: Clock;
 }
@@ -184,18 +186,20 @@ export class AwsRateLimiter {
   /** Waits for a token for this call, or throws the retryable AwsClientRateLimit. */
   async acquire(scope: CallScope, command: string): Promise<TokenBucket> {
     const b = this.bucket(scope, command);
-    const wait = b.take(this.clock.now(), this.maxWaitMs);
+    const budget = currentAttempt();
+    const wait = b.take(this.clock.now(), this.maxWaitMs - (budget?.waitedMs ?? 0));
     if (wait === undefined) {
       this.counts.refused += 1;
       const family = apiFamily(scope.service, command);
       throw ApplicationFailure.retryable(
-        `${command}: the worker's own ${family} rate limit (${b.currentRate.toFixed(1)}/s) is booked more than ` +
-          `${this.maxWaitMs / 1000} s ahead; retried later by the activity retry policy`,
+        `${command}: the worker's own ${family} rate limit (${b.currentRate.toFixed(1)}/s) is booked further ahead ` +
+          `than this attempt may still wait (${this.maxWaitMs / 1000} s in all); retried later by the activity retry policy`,
         'AwsClientRateLimit',
       );
     }
     if (wait > 0) {
       this.counts.waited += 1;
+      if (budget) budget.waitedMs += wait;
       await this.clock.sleep(wait);
     }
     return b;

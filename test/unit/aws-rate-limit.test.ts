@@ -8,6 +8,7 @@ import {
   TokenBucket,
   type Clock,
 } from '../../src/activities/aws-rate-limit';
+import { inAwsAttempt } from '../../src/activities/aws-attempt';
 import { workerConfig } from '../../src/worker-config';
 
 /** A clock that moves only when told; sleeps are recorded and return at once. */
@@ -109,6 +110,20 @@ describe('AwsRateLimiter', () => {
     expect(refused.every((e) => e.type === 'AwsClientRateLimit' && !e.nonRetryable)).toBe(true);
     expect(l.counts).toEqual({ waited: 10, refused: 15, throttled: 0 });
     expect(clock.slept.map(Math.round)).toEqual([200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000]);
+  });
+
+  test('the calls of one activity attempt share the longest wait; the next attempt has its own', async () => {
+    const clock = fakeClock();
+    const l = new AwsRateLimiter({ clock, limits: { rds: { perSecond: 1, burst: 1 } }, maxWaitMs: 2_500 });
+    const scope = { identity: 'worker', region: 'us-east-1', service: 'rds' };
+    const call = () => l.run(scope, 'DescribeDBInstances', async () => 'sent');
+    l.bucket(scope, 'DescribeDBInstances').take(clock.now(), 0); // the bucket is empty
+    // Alone, each of these calls would wait less than 2.5 s; together the attempt would wait 3 s.
+    const attempt = inAwsAttempt(async () => [await call(), await call()]);
+    await expect(attempt).rejects.toMatchObject({ type: 'AwsClientRateLimit' });
+    expect(clock.slept.map(Math.round)).toEqual([1_000]);
+    clock.t += 10_000;
+    await expect(inAwsAttempt(async () => [await call(), await call()])).resolves.toEqual(['sent', 'sent']);
   });
 
   test('a throttling answer from AWS slows that bucket down and is passed on to the caller', async () => {
