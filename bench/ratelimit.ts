@@ -100,7 +100,10 @@ async function main(): Promise<void> {
       runMedianMs: Math.round(median(perRun)),
       runMaxMs: Math.round(Math.max(...perRun)),
     };
-    process.stderr.write(`[bench ratelimit] ${limited ? 'with' : 'without'} limit: ${proxy.summary()}\n`);
+    process.stderr.write(
+      `[bench ratelimit] ${limited ? 'with' : 'without'} limit: ${proxy.summary()}\n` +
+        `${JSON.stringify(results[limited ? 'withLimit' : 'withoutLimit'])}\n`,
+    );
   }
   await stack.stop();
   process.stdout.write(
