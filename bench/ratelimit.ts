@@ -5,6 +5,7 @@
  * (defaults). Reports AWS throttling answers, runs failed, the limit's fail-fast refusals
  * (AwsClientRateLimit, retried by the activity retry policy) and the time until every run ended.
  * The AWS SDK settings are the worker's own (5 attempts, throttling retried with backoff).
+ * BENCH_RL_MODES=without,with (default) picks the modes.
  */
 import { AwsClients } from '../src/activities/aws-clients';
 import { AwsRateLimiter } from '../src/activities/aws-rate-limit';
@@ -30,7 +31,8 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   let mode = 0;
 
-  for (const limited of [false, true]) {
+  const modes = (process.env.BENCH_RL_MODES ?? 'without,with').split(',');
+  for (const limited of [false, true].filter((l) => modes.includes(l ? 'with' : 'without'))) {
     mode += 1;
     // Fresh networks for every run (made directly in moto, not through the proxy).
     const inputs = await inBatches(RUNS, 10, async (i) => {
