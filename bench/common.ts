@@ -1,6 +1,13 @@
 /** Shared by the benchmarks: a private dev server and moto, a worker, timing helpers. */
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  makeTelemetryFilterString,
+  NativeConnection,
+  Runtime,
+  Worker,
+} from '@temporalio/worker';
 import path from 'node:path';
 import fs from 'node:fs';
 import { ensureSearchAttributes } from '../src/temporal/search-attributes';
@@ -17,7 +24,11 @@ export interface Stack {
 
 /** `workflowsPath`: the workflows the benchmark's workers run (default: the product's). */
 export async function startStack(o: { workflowsPath?: string } = {}): Promise<Stack> {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  // Core's warnings forwarded to the (ERROR-level) logger: stdout stays the benchmark's JSON.
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} } },
+  });
   const logs = path.join(ROOT, 'build', 'bench');
   fs.mkdirSync(logs, { recursive: true });
   const [temporal, moto] = await Promise.all([

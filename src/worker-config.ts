@@ -19,6 +19,13 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CONFIG_NAME, httpUrl, region, secretRefString } from './domain/limits';
+import {
+  API_FAMILIES,
+  DEFAULT_MAX_WAIT_MS,
+  DEFAULT_RATE_LIMITS,
+  type ApiFamily,
+  type RateLimit,
+} from './activities/aws-rate-limit';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const secretRef = secretRefString();
@@ -79,6 +86,27 @@ const DatabaseServerEntry = z
   })
   .strict();
 
+const RateLimitEntry = z
+  .object({
+    /** Sustained calls per second. */
+    perSecond: z.number().positive().max(10_000),
+    /** Calls that may go at once after a quiet time. */
+    burst: z.number().int().min(1).max(10_000),
+  })
+  .strict();
+
+/** The worker's own AWS rate limits (src/activities/aws-rate-limit.ts), per API family. */
+const RateLimits = z
+  .object({
+    ...(Object.fromEntries(API_FAMILIES.map((f) => [f, RateLimitEntry.optional()])) as Record<
+      ApiFamily,
+      z.ZodOptional<typeof RateLimitEntry>
+    >),
+    /** Longest a call waits for its turn before failing (retryable AwsClientRateLimit); default 20. */
+    maxWaitSeconds: z.number().positive().max(600).optional(),
+  })
+  .strict();
+
 const AerospikeEntry = z
   .object({
     apiUrl: httpUrl(),
@@ -118,6 +146,11 @@ export const WorkerConfigSchema = z
           )
           .max(100)
           .optional(),
+        /**
+         * Client-side rate limits of the worker's AWS calls per (account, region, API family);
+         * defaults about 90% of AWS's published rates (README, "AWS rate limits").
+         */
+        rateLimits: RateLimits.optional(),
       })
       .strict()
       .optional(),
@@ -165,6 +198,9 @@ export interface WorkerConfig {
   assumeRoles: string[];
   allowForceRouteCreation: boolean;
   privateZoneSuffixes: string[];
+  /** AWS client-side rate limits: the defaults with the configuration's families replaced. */
+  awsRateLimits: Record<ApiFamily, RateLimit>;
+  awsRateLimitMaxWaitMs: number;
   credentials: { directories: string[]; secretsManagerPrefixes: string[]; recoveryWindowDays: number };
   cloneCaFile?: string;
   allowLoopbackDatabases: boolean;
@@ -217,6 +253,8 @@ export function workerConfig(raw: unknown, source: string): WorkerConfig {
     assumeRoles: c.aws?.assumeRoles ?? [],
     allowForceRouteCreation: c.aws?.allowForceRouteCreation ?? false,
     privateZoneSuffixes: c.aws?.privateZoneSuffixes ?? ['db.internal'],
+    awsRateLimits: { ...DEFAULT_RATE_LIMITS, ...withoutMaxWait(c.aws?.rateLimits) },
+    awsRateLimitMaxWaitMs: (c.aws?.rateLimits?.maxWaitSeconds ?? DEFAULT_MAX_WAIT_MS / 1000) * 1000,
     credentials: {
       directories: (c.credentials?.directories ?? []).map((d) => path.resolve(d)),
       secretsManagerPrefixes: c.credentials?.secretsManagerPrefixes ?? [],
@@ -226,6 +264,11 @@ export function workerConfig(raw: unknown, source: string): WorkerConfig {
     allowLoopbackDatabases: c.allowLoopbackDatabases ?? false,
     source,
   };
+}
+
+function withoutMaxWait(r: z.infer<typeof RateLimits> | undefined): Partial<Record<ApiFamily, RateLimit>> {
+  const { maxWaitSeconds: _, ...families } = r ?? {};
+  return Object.fromEntries(Object.entries(families).filter(([, v]) => v)) as Partial<Record<ApiFamily, RateLimit>>;
 }
 
 /**

@@ -8,6 +8,7 @@ import { Route53Client } from '@aws-sdk/client-route-53';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { identityOf, type AwsRateLimiter } from './aws-rate-limit';
 import { commandNameMiddleware, DbopsRetryStrategy } from './aws-retry';
 
 export interface AwsClientOptions {
@@ -19,7 +20,15 @@ export interface AwsClientOptions {
   maxAttempts?: number;
   /** Called before every AWS call (tests and benchmarks count calls with it). */
   onCall?: (service: string, command: string, region: string) => void;
+  /**
+   * The client-side rate limit every call (every SDK attempt) goes through, the STS calls that
+   * assume roles too (src/activities/aws-rate-limit.ts); default none. The worker's own clients get
+   * one from its configuration (createActivities).
+   */
+  rateLimiter?: AwsRateLimiter;
 }
+
+type Stack = { add: (mw: unknown, o: unknown) => void };
 
 type Ctor<T> = new (config: Record<string, unknown>) => T;
 
@@ -35,7 +44,7 @@ export class AwsClients {
   constructor(private readonly opts: AwsClientOptions = {}) {}
 
   /** From an environment; keys given there are used as they are, else the SDK's default chain. */
-  static fromEnv(env: NodeJS.ProcessEnv): AwsClients {
+  static fromEnv(env: NodeJS.ProcessEnv, extra: Pick<AwsClientOptions, 'rateLimiter'> = {}): AwsClients {
     const credentials =
       env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
         ? {
@@ -48,6 +57,7 @@ export class AwsClients {
       endpoint: env.AWS_ENDPOINT_URL,
       defaultRegion: env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
       credentials,
+      ...extra,
     });
   }
 
@@ -69,17 +79,23 @@ export class AwsClients {
       };
       if (this.opts.endpoint) base.endpoint = this.opts.endpoint;
       if (this.opts.credentials) base.credentials = this.opts.credentials;
+      const limiter = this.opts.rateLimiter;
       if (roleArn) {
+        // AssumeRole is made with the worker's own credentials: it counts against the worker's STS budget.
+        const sts = { identity: 'worker', region: r, service: 'sts' };
         base.credentials = fromTemporaryCredentials({
           params: { RoleArn: roleArn, RoleSessionName: 'dbops' },
           clientConfig: { region: r, ...(this.opts.endpoint ? { endpoint: this.opts.endpoint } : {}) },
           ...(this.opts.credentials ? { masterCredentials: this.opts.credentials } : {}),
+          ...(limiter
+            ? { clientPlugins: [{ applyToStack: (s: unknown) => addRateLimit(s as Stack, limiter, sts) }] }
+            : {}),
         });
       }
       client = new ctor(base);
-      const stack = (client as unknown as { middlewareStack: { add: (mw: unknown, o: unknown) => void } })
-        .middlewareStack;
+      const stack = (client as unknown as { middlewareStack: Stack }).middlewareStack;
       stack.add(commandNameMiddleware(), { step: 'initialize', name: 'dbopsCommandName' });
+      if (limiter) addRateLimit(stack, limiter, { identity: identityOf(roleArn), region: r, service });
       const onCall = this.opts.onCall;
       if (onCall) {
         stack.add(
@@ -110,4 +126,9 @@ export class AwsClients {
   secretsManager(region?: string): SecretsManagerClient {
     return this.get(SecretsManagerClient as Ctor<SecretsManagerClient>, 'secretsmanager', region);
   }
+}
+
+/** Inside the SDK's retry loop (finalizeRequest, low priority): every attempt takes a token. */
+function addRateLimit(stack: Stack, limiter: AwsRateLimiter, scope: Parameters<AwsRateLimiter['middleware']>[0]) {
+  stack.add(limiter.middleware(scope), { step: 'finalizeRequest', priority: 'low', name: 'dbopsRateLimit' });
 }

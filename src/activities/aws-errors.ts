@@ -5,6 +5,7 @@
  * network trouble are retried by the activity retry policy.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { inAwsAttempt } from './aws-attempt';
 
 const THROTTLING = new Set([
   'Throttling',
@@ -63,6 +64,11 @@ export function awsErrorCode(err: unknown): string {
   return e?.name ?? e?.Code ?? '';
 }
 
+/** Whether `err` is AWS saying "slow down" (any service's throttling code). */
+export function isThrottlingError(err: unknown): boolean {
+  return THROTTLING.has(awsErrorCode(err));
+}
+
 /** Whether `err` is one of these AWS errors (an AWS_ERRORS entry). */
 export function isAwsError(err: unknown, codes: readonly string[]): boolean {
   return codes.includes(awsErrorCode(err));
@@ -83,14 +89,17 @@ export function classifyAwsError(err: unknown): unknown {
   return err;
 }
 
-/** Wraps every function of an activity object so AWS errors leave classified. */
+/**
+ * Wraps every function of an activity object so AWS errors leave classified, and each attempt's
+ * AWS calls share one wait budget for the rate limit (src/activities/aws-attempt.ts).
+ */
 export function withAwsErrors<T extends Record<string, (...args: never[]) => Promise<unknown>>>(acts: T): T {
   return Object.fromEntries(
     Object.entries(acts).map(([name, fn]) => [
       name,
       async (...args: never[]) => {
         try {
-          return await fn(...args);
+          return await inAwsAttempt(() => fn(...args));
         } catch (err) {
           throw classifyAwsError(err);
         }

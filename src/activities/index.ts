@@ -10,6 +10,7 @@ import { PROJECT_ROOT, sqlPoolSettings } from '../config';
 import { createSecretResolver } from './secrets';
 import { localDevelopmentConfig, type WorkerConfig } from '../worker-config';
 import { AwsClients } from './aws-clients';
+import { AwsRateLimiter } from './aws-rate-limit';
 import { createClonePrepare } from './clone-prepare';
 import { createCredentialsActivities } from './credentials';
 import { createDblabActivities } from './dblab';
@@ -36,6 +37,7 @@ export interface ActivityDeps {
   config?: WorkerConfig;
   /** PEM of the CA for RDS clone certificates (default: the RDS CA bundle). */
   cloneCa?: string;
+  /** Default: from the environment, under the configuration's AWS rate limits (aws.rateLimits). */
   aws?: AwsClients;
   /** Maps database host/port to where to connect (tests, tunnels). */
   sqlEndpoint?: EndpointResolver;
@@ -54,8 +56,9 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const aws = deps.aws ?? AwsClients.fromEnv(deps.env);
   const config = deps.config ?? localDevelopmentConfig(`${PROJECT_ROOT}/.dbops`);
+  const rateLimiter = new AwsRateLimiter({ limits: config.awsRateLimits, maxWaitMs: config.awsRateLimitMaxWaitMs });
+  const aws = deps.aws ?? AwsClients.fromEnv(deps.env, { rateLimiter });
   const authority = new Authority(
     config,
     createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion }),
