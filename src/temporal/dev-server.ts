@@ -98,22 +98,43 @@ function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  } catch {
+    return false; // gone, or another user's (EPERM): not ours either way
   }
 }
 
-/** The command line of a live process, '' when it cannot be read. */
-function commandLine(pid: number): string {
+/** The arguments and owner of a live process (Linux /proc, else ps), or undefined. */
+function processInfo(pid: number): { args: string[]; uid: number } | undefined {
   try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    return { args, uid: fs.statSync(`/proc/${pid}`).uid };
   } catch {
     try {
-      return execFileSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
+      const out = execFileSync('ps', ['-p', String(pid), '-o', 'uid=', '-o', 'args='], { encoding: 'utf8' }).trim();
+      const [uid, ...args] = out.split(/\s+/);
+      return { args, uid: Number(uid) };
     } catch {
-      return '';
+      return undefined;
     }
   }
+}
+
+/**
+ * Whether the process is the dev server the state file recorded: this user's, running
+ * `server start-dev` with exactly the recorded port and SQLite file. Anything else is left alone.
+ */
+function isRecordedServer(pid: number, state: DevServerState): boolean {
+  if (!Number.isInteger(pid) || pid <= 1 || !state.dbFile || !alive(pid)) return false;
+  const info = processInfo(pid);
+  if (!info || (process.getuid && info.uid !== process.getuid())) return false;
+  const value = (flag: string) => info.args[info.args.indexOf(flag) + 1];
+  return (
+    info.args.includes('start-dev') &&
+    info.args.indexOf('--port') > 0 &&
+    value('--port') === String(state.port) &&
+    info.args.indexOf('--db-filename') > 0 &&
+    value('--db-filename') === state.dbFile
+  );
 }
 
 /** Stops a process that is not our child (an earlier worker's server): SIGTERM, SIGKILL after 10 s. */
@@ -132,9 +153,9 @@ async function stopPid(pid: number): Promise<void> {
 
 /**
  * The server an earlier worker left running, from the state file: reused when it is the dev
- * server it recorded (its command line names its SQLite file) and answers on the port asked for;
- * stopped when it is ours but set up otherwise. A stale file (process gone, or the pid now someone
- * else's) is removed.
+ * server it recorded (isRecordedServer) and answers on the port asked for; stopped when it is that
+ * server but set up otherwise. A stale file (process gone, or the pid now another process) is
+ * removed and the process left alone.
  */
 async function reclaim(opts: DevServerOptions, stateFile: string, ip: string): Promise<DevServer | undefined> {
   let state: DevServerState;
@@ -143,9 +164,7 @@ async function reclaim(opts: DevServerOptions, stateFile: string, ip: string): P
   } catch {
     return undefined; // none (or unreadable: start afresh)
   }
-  const cmd = Number.isInteger(state.pid) && state.pid > 1 && alive(state.pid) ? commandLine(state.pid) : '';
-  const ours = cmd.includes('start-dev') && (!state.dbFile || cmd.includes(state.dbFile));
-  if (!ours) {
+  if (!isRecordedServer(state.pid, state)) {
     fs.rmSync(stateFile, { force: true });
     return undefined;
   }
@@ -204,18 +223,20 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
   const child = spawn(opts.cli, args, { stdio: ['ignore', out, out], detached: false });
-  try {
-    await waitForPort(ip, opts.port, opts.startTimeoutMs ?? 60_000, child);
-  } catch (err) {
-    await stopChild(child);
-    const hint = opts.logFile ? ` (see ${opts.logFile})` : '';
-    throw new DevServerError(`Temporal dev server did not start: ${(err as Error).message}${hint}`);
-  }
+  // Recorded at once, so a worker that dies while the server starts leaves it to the next start.
   const stateFile = opts.stateFile;
   if (stateFile && child.pid) {
     fs.mkdirSync(path.dirname(stateFile), { recursive: true });
     const state: DevServerState = { pid: child.pid, port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile };
     fs.writeFileSync(stateFile, `${JSON.stringify(state)}\n`);
+  }
+  try {
+    await waitForPort(ip, opts.port, opts.startTimeoutMs ?? 60_000, child);
+  } catch (err) {
+    await stopChild(child);
+    if (stateFile) fs.rmSync(stateFile, { force: true });
+    const hint = opts.logFile ? ` (see ${opts.logFile})` : '';
+    throw new DevServerError(`Temporal dev server did not start: ${(err as Error).message}${hint}`);
   }
   return {
     ...serverAt(ip, opts),

@@ -29,7 +29,12 @@ function textOf(value: unknown): string {
     if (expected(value)) return JSON.stringify(`${value.type ?? value.name}: ${value.message}`);
     return JSON.stringify(value.message);
   }
-  return typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value, jsonSafe) ?? String(value);
+  } catch {
+    return String(value); // circular: never let a log line throw
+  }
 }
 
 /** One log line (with its newline) for an entry. */
@@ -40,7 +45,12 @@ export function formatLogEntry(format: LogFormat, entry: LogEntry): string {
     const fields = Object.fromEntries(
       Object.entries(meta).map(([k, v]) => [k, v instanceof Error ? errorFields(v) : v]),
     );
-    return `${JSON.stringify({ time, level: entry.level, message: entry.message, ...fields }, jsonSafe)}\n`;
+    const line = { time, level: entry.level, message: entry.message, ...fields };
+    try {
+      return `${JSON.stringify(line, jsonSafe)}\n`;
+    } catch {
+      return `${JSON.stringify({ time, level: entry.level, message: entry.message, meta: String(meta) })}\n`;
+    }
   }
   const pairs = Object.entries(meta).map(([k, v]) => `${k}=${textOf(v)}`);
   const unexpected = Object.values(meta).find((v): v is Error => v instanceof Error && !expected(v));

@@ -43,3 +43,10 @@ test('json: one object per line, errors as fields (a stack only for unexpected o
   expect(line.endsWith('\n') && !line.trimEnd().includes('\n')).toBe(true);
   expect((JSON.parse(line) as { error: { stack: string } }).error.stack).toMatch(/boom\n\s+at /);
 });
+
+test('a value that cannot be serialised (BigInt, circular) never makes a log line throw', () => {
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  expect(formatLogEntry('text', entry({ n: 2n, circular }))).toMatch(/n="2" circular=\[object Object\]\n$/);
+  expect(() => JSON.parse(formatLogEntry('json', entry({ circular })))).not.toThrow();
+});
