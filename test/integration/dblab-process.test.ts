@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { runCli } from '../../src/client/cli';
+import type { RefreshConfig } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
@@ -20,8 +21,13 @@ import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process
 
 const fx = fixtureAws();
 
+function withStartDeadline(c: RefreshConfig, startDeadline: string): RefreshConfig {
+  return { ...c, dblab: { ...(c.dblab as object), startDeadline } } as RefreshConfig;
+}
+
 test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
-  const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 25 });
+  // Each phase lasts 4 polls: waits poll by activity retry, at most about once a second.
+  const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 4 });
   await fake.start();
   const t = await openTestEnv();
   const taskQueue = uniqueName('refresh-crash');
@@ -55,14 +61,17 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
     const h = await t.client.workflow.start('refreshDblab', {
       workflowId: uniqueName('refresh-crash'),
       taskQueue,
-      args: [refreshConfig({ source, apiEndpoint: fake.url, extra: {} })],
+      args: [withStartDeadline(refreshConfig({ source, apiEndpoint: fake.url, extra: {} }), '30s')],
     });
     await until(
       async () =>
         (await h.query<Progress>('progress')).stages.find((s) => s.name === 'wait-refresh')?.status === 'running' &&
         fake.status === 'refreshing',
       'wait-refresh',
-    );
+    ).catch(async (e) => {
+      const stages = (await h.query<Progress>('progress').catch(() => undefined))?.stages;
+      throw new Error(`${(e as Error).message}; DBLab ${fake.status}; stages ${JSON.stringify(stages)}`);
+    });
     worker.child.kill('SIGKILL');
     await new Promise((r) => worker.child.once('exit', r));
     worker = spawnWorker(env);

@@ -32,27 +32,31 @@ test('a full peerVpc run, recorded now, replays and sends the same activity argu
     cidr: '10.190.0.0/19',
   });
   const worker = await makeWorker(t, createActivities({ env: {}, aws: countingAws().aws }));
+  const input = {
+    databaseId: database.databaseId,
+    region: 'us-east-1',
+    vpcId: customer.vpcId,
+    cloud: { kind: 'aws' },
+    timing: { pollInterval: '200ms' },
+  };
   const workflowId = uniqueName('replay');
-  const history = await worker.runUntil(async () => {
-    const h = await t.client.workflow.start('peerVpc', {
-      workflowId,
-      taskQueue: t.taskQueue,
-      args: [
-        {
-          databaseId: database.databaseId,
-          region: 'us-east-1',
-          vpcId: customer.vpcId,
-          cloud: { kind: 'aws' },
-          timing: { pollInterval: '200ms' },
-        },
-      ],
-    });
-    await h.result();
-    return h.fetchHistory();
+  const rerunId = uniqueName('replay-rerun');
+  const [history, rerun] = await worker.runUntil(async () => {
+    const run = async (id: string) => {
+      const h = await t.client.workflow.start('peerVpc', { workflowId: id, taskQueue: t.taskQueue, args: [input] });
+      await h.result();
+      return h.fetchHistory();
+    };
+    // The second run finds the peering active and skips initiate and accept.
+    return [await run(workflowId), await run(rerunId)];
   });
   await recordHistory(workflowId, 'peer-vpc-full');
+  await recordHistory(rerunId, 'peer-vpc-rerun');
   await t.close();
-  const reports = await replayAndCompare([{ name: workflowId, history }]);
+  const reports = await replayAndCompare([
+    { name: workflowId, history },
+    { name: rerunId, history: rerun },
+  ]);
   expect(formatFailures(reports)).toBeUndefined();
 });
 
