@@ -30,7 +30,7 @@ import {
   type CreateNetworkInput,
   type NetworkPlan,
 } from '../domain/peering';
-import { ProgressTracker, validInput } from './progress';
+import { changedOr, ProgressTracker, validInput } from './progress';
 import { quick, undoing } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
 import { CancelGuard } from './undo';
@@ -131,10 +131,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
           ]),
         );
       },
-      (r) => ({
-        skipped: !r.changed,
-        detail: r.vpcId,
-      }),
+      changedOr((r) => r.vpcId),
     );
     createdVpc = vpc.changed;
     const subnets = await progress.run(
@@ -151,7 +148,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
           ]),
         );
       },
-      (r) => ({ skipped: !r.changed, detail: r.subnetIds.join(', ') }),
+      changedOr((r) => r.subnetIds.join(', ')),
     );
     const zone = await progress.run(
       'create-hosted-zone',
@@ -165,7 +162,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
             },
           ]),
         ),
-      (r) => ({ skipped: !r.changed, detail: `${p.zoneName} (${r.hostedZoneId})` }),
+      changedOr((r) => `${p.zoneName} (${r.hostedZoneId})`),
     );
 
     const peering = await progress.run(

@@ -16,7 +16,7 @@ import {
   type NetworkDeletionPlan,
 } from '../domain/network-deletion';
 import { peeringTarget, unpeeringWorkflowId } from '../domain/peering';
-import { ProgressTracker, validInput, type StageOutcome } from './progress';
+import { ProgressTracker, stepOutcome, validInput, type StageOutcome } from './progress';
 import { quick } from './peering-activities';
 import { unpeerVpc } from './unpeer-vpc';
 import type { StepResult } from '../activities/types';
@@ -54,7 +54,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
   /** A delete step's outcome, and what it deleted for the result. */
   const recorded = (r: StepResult): StageOutcome => {
     if (r.changed) deleted.push(r.detail);
-    return { skipped: !r.changed, detail: r.detail };
+    return stepOutcome(r);
   };
   try {
     const { plan, net, peered } = await progress.run(

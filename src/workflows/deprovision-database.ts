@@ -3,7 +3,7 @@
  * (PostgreSQL: DROP DATABASE … WITH (FORCE)); "retain" keeps the data. Idempotent.
  */
 import { planDeprovision, sqlTarget, type DeprovisionInput } from '../domain/provision';
-import { ProgressTracker, stepOutcome as step, validInput } from './progress';
+import { changedOr, ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { credentials, sqlActivities } from './sql-activities';
 
 export const DEPROVISION_STAGES = ['validate', 'connect', 'drop-database', 'drop-user', 'remove-credentials'] as const;
@@ -59,10 +59,7 @@ export async function deprovisionDatabase(input: DeprovisionInput): Promise<Depr
       await progress.run(
         'remove-credentials',
         () => credentials.remove.executeWithOptions({ summary: 'remove the stored credentials' }, [plan]),
-        (r) => ({
-          skipped: !r.changed,
-          detail: r.changed ? 'removed' : 'nothing stored',
-        }),
+        changedOr((r) => (r.changed ? 'removed' : 'nothing stored')),
       );
     } else {
       progress.skip('remove-credentials', 'no credentials target given');

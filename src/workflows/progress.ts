@@ -33,14 +33,17 @@ function now(): string {
   return new Date().toISOString();
 }
 
-/** An error's message for people; an activity (or child) failure wraps the real cause, so the cause's. */
+/** The failure an activity (or child) failure wraps, the real one; else the error itself. */
+export function realFailure(err: unknown): unknown {
+  const cause = err instanceof Error ? (err as { cause?: unknown }).cause : undefined;
+  return cause instanceof Error ? cause : err;
+}
+
+/** An error's message for people: the real failure's. */
 export function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    if (cause instanceof Error && cause.message) return cause.message;
-    return err.message;
-  }
-  return String(err);
+  const real = realFailure(err);
+  if (real instanceof Error && real.message) return real.message;
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** A stage's outcome from an activity's `{ changed, detail }`: skipped when it changed nothing. */
@@ -48,6 +51,11 @@ export const stepOutcome = (r: StepResult): StageOutcome => ({
   skipped: !r.changed,
   detail: r.detail,
 });
+
+/** The same for a result whose stage detail is another field: `changedOr((r) => r.vpcId)`. */
+export const changedOr =
+  <R extends { changed: boolean }>(detail: (r: R) => string) =>
+  (r: R): StageOutcome => ({ skipped: !r.changed, detail: detail(r) });
 
 /** Runs the domain's planning; its InvalidInput becomes the run's non-retryable `InvalidInput` failure. */
 export function validInput<T>(plan: () => T): T {
@@ -174,7 +182,7 @@ export class ProgressTracker<R = unknown> {
       s.finishedAt = now();
       this.publish(`${name}:failed`);
       // The type an activity (or the workflow) refused with; an activity's arrives as the cause of an ActivityFailure.
-      const refusal = err instanceof ApplicationFailure ? err : (err as { cause?: unknown })?.cause;
+      const refusal = err instanceof ApplicationFailure ? err : realFailure(err);
       const kept =
         refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type)
           ? refusal.type

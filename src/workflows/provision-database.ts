@@ -12,7 +12,7 @@
  */
 import { CancelledFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { planProvision, sqlTarget, type ProvisionInput, type SqlPlan } from '../domain/provision';
-import { ProgressTracker, stepOutcome as step, validInput } from './progress';
+import { changedOr, ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { credentials, sqlActivities, sqlUndo } from './sql-activities';
 import { CancelGuard } from './undo';
 
@@ -96,10 +96,7 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
     const stored = await progress.run(
       'store-credentials',
       () => create(() => credentials.store.executeWithOptions({ summary: 'store the connection string' }, [plan])),
-      (r) => ({
-        skipped: !r.changed,
-        detail: r.credentialsRef,
-      }),
+      changedOr((r) => r.credentialsRef),
     );
     guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
 
