@@ -53,6 +53,12 @@ export const AWS_ERRORS = {
   zoneAssociationNotFound: ['VPCAssociationNotFound'],
   dbInstanceNotFound: ['DBInstanceNotFoundFault', 'DBInstanceNotFound'],
   dbClusterNotFound: ['DBClusterNotFoundFault', 'DBClusterNotFound'],
+  dbAlreadyExists: [
+    'DBInstanceAlreadyExistsFault',
+    'DBInstanceAlreadyExists',
+    'DBClusterAlreadyExistsFault',
+    'DBClusterAlreadyExists',
+  ],
   snapshotNotFound: ['DBSnapshotNotFoundFault', 'DBClusterSnapshotNotFoundFault'],
   dbSubnetGroupNotFound: ['DBSubnetGroupNotFoundFault'],
   dbParameterGroupNotFound: ['DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound'],

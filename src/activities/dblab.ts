@@ -3,14 +3,13 @@
  * per-request timeout; 5xx, timeouts and network errors are retryable, a wrong token (401) is not.
  * The token is a reference resolved here; it never leaves this module except in the header.
  */
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RefreshPlan } from '../domain/dblab-config';
 import { durationMs } from '../domain/limits';
 import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
 import { httpService } from './http';
-import { pollOrCheck, previousDetails, type PollMode } from './poll';
+import { attempt, pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint } from './types';
 
 export interface DblabDeps {
@@ -34,14 +33,6 @@ export interface DblabCheck {
   status: string;
   busy: boolean;
   lastRefresh?: string | null;
-}
-
-function currentAttempt(): number {
-  try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1;
-  }
 }
 
 export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTimeoutMs'>, deps: DblabDeps) {
@@ -115,7 +106,7 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
         const why = await text(res);
         // A retried attempt may find the refresh its first attempt started (that reply was lost):
         // then DBLab is busy, or already done since the trigger. Otherwise the 400 is a refusal.
-        if (currentAttempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
+        if (attempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
         throw ApplicationFailure.nonRetryable(`DBLab would not start a full refresh: ${why}`, 'DblabBusy');
       }
       throw ApplicationFailure.nonRetryable(
@@ -212,7 +203,7 @@ export function createDblabActivities(
       const prev = previousDetails<{ sawStart: boolean; polls: number; transientErrors: number }>();
       let sawStart = prev.sawStart ?? false;
       // Polled by retry, each attempt is one poll: the attempt number counts them even if a heartbeat was lost.
-      let polls = Math.max(prev.polls ?? 0, mode ? currentAttempt() - 1 : 0);
+      let polls = Math.max(prev.polls ?? 0, mode ? attempt() - 1 : 0);
       let transientErrors = prev.transientErrors ?? 0;
       let lastStatus = 'unknown';
       return pollOrCheck(

@@ -326,7 +326,7 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
       };
       const raced = (err: unknown, kind: string, id: string) => {
         // Made by someone else between the check and the restore: the next attempt checks again.
-        if (/AlreadyExists(Fault)?$/.test((err as { name?: string }).name ?? '')) {
+        if (isAwsError(err, AWS_ERRORS.dbAlreadyExists)) {
           return ApplicationFailure.retryable(
             `RDS ${kind} ${id} appeared while restoring it; checking its owner again`,
             'CloneCreateRace',
