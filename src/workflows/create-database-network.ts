@@ -94,7 +94,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
         if (existing) {
           if (p.requestedCidr && p.requestedCidr !== existing.cidr) {
             throw ApplicationFailure.nonRetryable(
-              `database ${p.databaseId} already has network ${existing.vpcId} with CIDR ${existing.cidr}, not ${p.requestedCidr}`,
+              `database ${p.databaseId} already has network ${existing.vpcId} ` +
+                `with CIDR ${existing.cidr}, not ${p.requestedCidr}`,
               'DatabaseNetworkConflict',
             );
           }

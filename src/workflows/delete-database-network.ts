@@ -79,7 +79,8 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
         const blockers = deletionBlockers(net, customerVpcId);
         if (blockers.length) {
           throw ApplicationFailure.nonRetryable(
-            `database network ${net.vpcId} of ${plan.databaseId} cannot be deleted: ${blockers.join('; ')}; nothing was changed`,
+            `database network ${net.vpcId} of ${plan.databaseId} cannot be deleted: ` +
+              `${blockers.join('; ')}; nothing was changed`,
             'DatabaseNetworkInUse',
             blockers,
           );
@@ -88,7 +89,8 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
       },
       (r) => ({
         detail: r.net
-          ? `VPC ${r.net.vpcId} (${r.net.cidr}), ${r.net.subnets.length} subnet(s), zone ${r.net.hostedZoneId ?? 'none'}, peering ${r.peered?.peeringId ?? 'none'}`
+          ? `VPC ${r.net.vpcId} (${r.net.cidr}), ${r.net.subnets.length} subnet(s), ` +
+            `zone ${r.net.hostedZoneId ?? 'none'}, peering ${r.peered?.peeringId ?? 'none'}`
           : `no network for ${r.plan.databaseId} in ${r.plan.databaseRegion}`,
       }),
     );

@@ -94,7 +94,9 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
         return { plan, ...(await lookUp(plan)) };
       },
       (r) => ({
-        detail: `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,
+        detail:
+          `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); ` +
+          `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,
       }),
     );
 

@@ -134,7 +134,9 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       'validate',
       async () => validRefreshPlan(input),
       (p) => ({
-        detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}`,
+        detail:
+          `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → ` +
+          `DBLab ${p.dblabHost}${p.dryRun ? ' (dry run)' : ''}`,
       }),
     );
     const p = plan;
@@ -255,7 +257,9 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
         return waitFor(w, () => polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]));
       },
       (r) => ({
-        detail: `finished (lastRefresh ${r.lastRefresh ?? '?'}, ${r.polls} polls, ${r.transientErrors} transient errors)`,
+        detail:
+          `finished (lastRefresh ${r.lastRefresh ?? '?'}, ` +
+          `${r.polls} polls, ${r.transientErrors} transient errors)`,
       }),
     );
     result = {

@@ -73,7 +73,9 @@ export async function scheduledRefreshDblab(input: RefreshConfig): Promise<Sched
       () => child.result(),
       (r) => ({
         skipped: r.outcome === 'skipped',
-        detail: `${workflowId}: ${r.outcome}${r.reason ? ` (${r.reason})` : ''}${r.clone ? `, clone ${r.clone} deleted` : ''}`,
+        detail:
+          `${workflowId}: ${r.outcome}` +
+          `${r.reason ? ` (${r.reason})` : ''}${r.clone ? `, clone ${r.clone} deleted` : ''}`,
       }),
     );
     return progress.finish({ ...result, refreshWorkflowId: workflowId });
