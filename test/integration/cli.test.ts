@@ -65,16 +65,30 @@ test('status of an unknown run says so and exits non-zero', async () => {
   expect(r.err).toMatch(/no run with workflow id no-such-run-/);
 });
 
-test('list filters by operation and target through the search attributes', async () => {
+test('list filters by operation and target prefix, shows the target, newest started first', async () => {
   await withWorker(t, {}, async () => {
     const target = uniqueName('listed');
     const id = uniqueName('cli-list');
     const h = await t.client.workflow.start('twoStage', { workflowId: id, taskQueue: t.taskQueue, args: [{ target }] });
-    await eventually(async () => (await cli('list', '--target', target)).out.includes(id), 'run to be listed');
+    const newer = uniqueName('cli-list-newer');
+    const h2 = await t.client.workflow.start('twoStage', {
+      workflowId: newer,
+      taskQueue: t.taskQueue,
+      args: [{ target: `${target}:second` }],
+    });
+    await eventually(async () => (await cli('list', '--target', target)).out.includes(newer), 'runs to be listed');
+    const text = (await cli('list', '--target', target)).out.split('\n');
+    expect(text[0]).toMatch(/^WORKFLOWID\s+TYPE\s+TARGET\s+STATUS/);
+    expect(text[1]).toContain(newer); // started last, listed first
+    expect(text[1]).toContain(`${target}:second`);
+    expect(text[2]).toContain(id);
+    await h2.signal('release', {});
+    await h2.result();
 
-    const byTarget = await cli('list', '--operation', 'twoStage', '--target', target, '-o', 'json');
-    const rows = JSON.parse(byTarget.out);
-    expect(rows).toHaveLength(1);
+    const byTarget = await cli('list', '--operation', 'twoStage', '--target', `${target}:`, '-o', 'json');
+    expect(JSON.parse(byTarget.out)).toHaveLength(1);
+    const rows = JSON.parse((await cli('list', '--target', target, '-o', 'json')).out).reverse();
+    expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ workflowId: id, type: 'twoStage', status: 'RUNNING', target });
 
     const other = await cli('list', '--operation', 'peerVpc', '--target', target);

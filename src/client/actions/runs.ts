@@ -10,7 +10,7 @@ export function listQuery(f: { operation?: string; target?: string; status?: str
   const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   const parts: string[] = [];
   if (f.operation) parts.push(`${SA_OPERATION.name} = ${q(f.operation)}`);
-  if (f.target) parts.push(`${SA_TARGET.name} = ${q(f.target)}`);
+  if (f.target) parts.push(`${SA_TARGET.name} STARTS_WITH ${q(f.target)}`); // db-1 lists db-1:vpc-…
   if (f.status) parts.push(`ExecutionStatus = ${q(f.status)}`);
   if (parts.length === 0) parts.push(`${SA_OPERATION.name} IS NOT NULL`);
   return parts.join(' AND ');
@@ -52,7 +52,10 @@ export async function list(ctx: CliContext, opts: ListFlags): Promise<void> {
   const limit = Number.parseInt(opts.limit, 10);
   if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit must be a positive whole number');
   const rows: Array<Record<string, string>> = [];
-  for await (const wf of client.workflow.list({ query: listQuery(opts) })) {
+  // Visibility lists open runs first, then closed ones by close time: a few pages more, sorted
+  // by start time, give the newest started first.
+  const scan = Math.min(limit * 4, 1000);
+  for await (const wf of client.workflow.list({ query: listQuery(opts), pageSize: Math.min(scan, 200) })) {
     rows.push({
       workflowId: wf.workflowId,
       type: wf.type,
@@ -61,8 +64,10 @@ export async function list(ctx: CliContext, opts: ListFlags): Promise<void> {
       target: wf.typedSearchAttributes.get(SA_TARGET) ?? '',
       stage: wf.typedSearchAttributes.get(SA_STAGE) ?? '',
     });
-    if (rows.length >= limit) break;
+    if (rows.length >= scan) break;
   }
+  rows.sort((a, b) => b.started.localeCompare(a.started));
+  rows.splice(limit);
   if (opts.output === 'json') {
     ctx.io.out.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
@@ -71,7 +76,7 @@ export async function list(ctx: CliContext, opts: ListFlags): Promise<void> {
     ctx.io.out.write('no runs\n');
     return;
   }
-  const cols = ['workflowId', 'type', 'status', 'stage', 'started'];
+  const cols = ['workflowId', 'type', 'target', 'status', 'stage', 'started'];
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
   const line = (r: Record<string, string>) =>
     cols

@@ -18,7 +18,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .command('list')
     .description('list runs, newest first (uses the Dbops* search attributes)')
     .option('--operation <name>', 'only this operation, e.g. peerVpc')
-    .option('--target <target>', 'only this target')
+    .option('--target <prefix>', 'only targets that start with this, e.g. a database id')
     .option('--status <status>', 'Running, Completed, Failed, Canceled, Terminated, TimedOut')
     .option('--limit <n>', 'at most this many', '20')
     .option('-o, --output <format>', 'text or json', 'text')
