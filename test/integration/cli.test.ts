@@ -156,6 +156,24 @@ test('a second start for a target that is running is refused, naming the running
   });
 });
 
+test('schedule create refuses an input the workflow would refuse, before the schedule exists', async () => {
+  const sid = uniqueName('sched-bad');
+  const r = await cli(
+    'schedule',
+    'create',
+    sid,
+    '--type',
+    'cleanupRefreshClones',
+    '--input',
+    '{"region":"us-east-1","dryrun":true}',
+    '--cron',
+    '0 2 * * 0',
+  );
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(/--input is not a valid cleanupRefreshClones input: .*dryrun/);
+  await expect(t.client.schedule.getHandle(sid).describe()).rejects.toThrow(/not found/i);
+});
+
 test('schedule create, list, trigger and delete', async () => {
   await withWorker(t, {}, async () => {
     const sid = uniqueName('sched');
@@ -216,7 +234,7 @@ test('bad schedule options are refused with a clear message', async () => {
     '--type',
     'cleanupRefreshClones',
     '--input',
-    '{}',
+    '{"region":"us-east-1"}',
     '--cron',
     '* * * * *',
     '--overlap',

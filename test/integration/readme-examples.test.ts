@@ -9,31 +9,15 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { INPUT_SCHEMAS } from '../../src/client/input-check';
 import { readRefreshYaml } from '../../src/client/rds-refresh-yaml';
-import { planCleanup } from '../../src/domain/cleanup';
 import { planRefresh } from '../../src/domain/dblab-config';
-import { planNetworkDeletion } from '../../src/domain/network-deletion';
-import { planNetwork, planPeering, planUnpeering } from '../../src/domain/peering';
-import { planDeprovision, planProvision } from '../../src/domain/provision';
 import * as workflows from '../../src/workflows';
 import { ROOT } from '../helpers/stack';
 
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
 const TEMPORAL = path.join(ROOT, '.venv', 'bin', 'temporal');
-
-/** Each workflow's input schema (a new workflow must be added here, or its examples fail). */
-const SCHEMAS: Record<string, (input: unknown) => unknown> = {
-  peerVpc: planPeering,
-  unpeerVpc: planUnpeering,
-  createDatabaseNetwork: planNetwork,
-  deleteDatabaseNetwork: planNetworkDeletion,
-  provisionDatabase: planProvision,
-  deprovisionDatabase: planDeprovision,
-  refreshDblab: planRefresh,
-  scheduledRefreshDblab: planRefresh,
-  cleanupRefreshClones: planCleanup,
-};
 
 interface Block {
   lang: string;
@@ -183,7 +167,7 @@ test.each(cmds.filter((c) => c.words[0] === 'temporal').map((c) => [c.line, c.te
     const type = values.get('--type');
     if (!type || sub.join(' ') === 'workflow query') return;
     expect(Object.keys(workflows)).toContain(type);
-    const schema = SCHEMAS[type];
+    const schema = INPUT_SCHEMAS[type as keyof typeof INPUT_SCHEMAS];
     expect(schema).toBeDefined();
     const input = values.get('--input');
     if (input && !input.startsWith('$(')) expect(() => schema!(JSON.parse(input))).not.toThrow();

@@ -3,6 +3,7 @@ import { Client, ScheduleOverlapPolicy, type ScheduleOptionsStartWorkflowAction 
 import type { Duration } from '@temporalio/common';
 import type { CliContext } from '../context';
 import { readJsonInput } from '../input';
+import { checkInput } from '../input-check';
 import { isWorkflowName, type WorkflowInput, type WorkflowName, type Workflows } from '../workflow-types';
 import { OVERLAP_NAMES, SCHEDULABLE, type OverlapName } from '../commands/schedule';
 
@@ -73,14 +74,16 @@ export async function create(ctx: CliContext, scheduleId: string, o: CreateFlags
       'schedule scheduledRefreshDblab, not refreshDblab (or use `dbops refresh schedule`): it runs the refresh as refresh-dblab:<dblab host>, so a scheduled refresh never runs beside a manual one',
     );
   }
+  // Checked before the schedule exists: a bad input would make every scheduled run fail.
+  const input = readJsonInput(o.input) as WorkflowInput<typeof type>;
+  checkInput(type, input);
   const { client, settings } = await ctx.connect();
   await createSchedule(client, {
     scheduleId,
     cron: o.cron,
     workflowType: type,
     workflowId: o.workflowId ?? scheduleId,
-    // JSON from the command line: its shape is checked by the workflow's input schema when it runs.
-    input: readJsonInput(o.input) as WorkflowInput<typeof type>,
+    input,
     taskQueue: settings.taskQueue,
     overlap: o.overlap,
     catchupWindow: o.catchupWindow,
