@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `dbops` command: a thin client that starts, watches, lists, cancels and schedules runs. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { Io } from './follow';
 import { makeContext } from './context';
@@ -11,9 +13,22 @@ import { registerPeeringCommands } from './commands/peering';
 import { registerRefreshCommands } from './commands/refresh';
 import { exitCodeOf } from './exit';
 
+/** dbops's version, from its package.json (dist/client/cli.js → the project root). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
   const program = new Command('dbops')
     .description('Durable cloud-database operations on Temporal')
+    .version(version(), '-V, --version', 'print the dbops version')
     .exitOverride()
     .enablePositionalOptions()
     .configureOutput({

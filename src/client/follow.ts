@@ -114,9 +114,19 @@ export async function follow(handle: WorkflowHandle, io: Io, opts: FollowOptions
     (error: unknown) => ({ ok: false as const, error }),
   );
   void outcome.then(() => (settled = true));
-  while (!settled) {
-    draw(await queryProgress(handle));
-    await Promise.race([outcome, new Promise((r) => setTimeout(r, interval))]);
+  // Ctrl-C stops following, not the run: say so, and how to look again.
+  const detach = () => {
+    io.err.write(`\ndetached; the run continues: dbops status ${handle.workflowId}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', detach);
+  try {
+    while (!settled) {
+      draw(await queryProgress(handle));
+      await Promise.race([outcome, new Promise((r) => setTimeout(r, interval))]);
+    }
+  } finally {
+    process.removeListener('SIGINT', detach);
   }
   const final = await queryProgress(handle);
   draw(final);

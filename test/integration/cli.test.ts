@@ -2,10 +2,14 @@
  * `dbops status`, `list`, `cancel` and `schedule` against the real dev server, run in-process
  * exactly as the binary runs them (same argument parsing, output and exit codes).
  */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Progress } from '../../src/api';
 import { runCli } from '../../src/client/cli';
 import { startAndFollow } from '../../src/client/follow';
 import type { twoStage } from '../fixtures/workflows/two-stage';
+import { ROOT } from '../helpers/stack';
 import { captureIo, openTestEnv, testAddress, uniqueName, withWorker, type TestEnv } from '../helpers/temporal';
 
 let t: TestEnv;
@@ -114,6 +118,65 @@ test('cancel stops a running run and --wait reports its final state', async () =
     const p = await h.query<Progress>('progress');
     expect(p.stages[1].status).toBe('failed');
   });
+});
+
+test('cancel of a run that has ended, and delete of a missing schedule, say so', async () => {
+  await withWorker(t, {}, async () => {
+    const id = uniqueName('cli-ended');
+    const h = await t.client.workflow.start('twoStage', {
+      workflowId: id,
+      taskQueue: t.taskQueue,
+      args: [{ target: 'e' }],
+    });
+    await h.signal('release', {});
+    await h.result();
+    const r = await cli('cancel', id);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`dbops: ${id} has already ended (COMPLETED): nothing to cancel\n`);
+  });
+  const missing = await cli('cancel', uniqueName('never-ran'));
+  expect(missing.err).toMatch(/^dbops: no run with workflow id never-ran-/);
+  const sid = uniqueName('no-sched');
+  const del = await cli('schedule', 'delete', sid);
+  expect(del.code).toBe(1);
+  expect(del.err).toBe(`dbops: no schedule with id ${sid}\n`);
+});
+
+test('dbops --version prints the version of package.json', async () => {
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  expect((await cli('--version')).out).toBe(`${pkg.version}\n`);
+});
+
+test('Ctrl-C while following a run detaches: the run continues, and dbops says how to look again', async () => {
+  // The real binary, following a run nobody works on (its task queue has no worker).
+  const cliEnv = { ...process.env, ...env, DBOPS_TASK_QUEUE: uniqueName('nobody') };
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'dist', 'client', 'cli.js'),
+      'peer-vpc',
+      '-d',
+      uniqueName('db'),
+      '-r',
+      'us-east-1',
+      '--vpc-id',
+      'vpc-0abc12345def67890',
+    ],
+    { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let err = '';
+  child.stderr!.on('data', (c) => (err += c));
+  await eventually(async () => /started peerVpc as (\S+)/.test(err), 'the run to start');
+  const id = /started peerVpc as (\S+)/.exec(err)![1]!;
+  const code = await new Promise((res) => {
+    child.once('exit', (c) => res(c));
+    child.kill('SIGINT');
+  });
+  expect(code).toBe(130);
+  expect(err).toContain(`detached; the run continues: dbops status ${id}`);
+  const handle = t.client.workflow.getHandle(id);
+  expect((await handle.describe()).status.name).toBe('RUNNING');
+  await handle.terminate('test done');
 });
 
 test('the shared start-and-follow shows progress, a final line and exit code 0 only on success', async () => {

@@ -90,12 +90,15 @@ export async function list(ctx: CliContext, opts: ListFlags): Promise<void> {
 export async function cancel(ctx: CliContext, workflowId: string, opts: { wait?: boolean }): Promise<void> {
   const { client } = await ctx.connect();
   const handle = client.workflow.getHandle(workflowId);
-  try {
-    await handle.cancel();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new Error(`no running workflow with id ${workflowId}`);
+  // The server accepts a cancel of a run that has ended and does nothing: say so instead.
+  const desc = await handle.describe().catch((err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) throw new Error(`no run with workflow id ${workflowId}`);
     throw err;
+  });
+  if (desc.status.name !== 'RUNNING') {
+    throw new Error(`${workflowId} has already ended (${desc.status.name}): nothing to cancel`);
   }
+  await handle.cancel();
   ctx.io.out.write(`cancellation requested for ${workflowId}\n`);
   if (opts.wait) {
     await handle.result().catch(() => undefined);

@@ -1,5 +1,10 @@
 /** What `dbops schedule create|list|delete|trigger` do (loaded only when one of them runs). */
-import { Client, ScheduleOverlapPolicy, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import {
+  Client,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleOptionsStartWorkflowAction,
+} from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { CliContext } from '../context';
 import { readJsonInput } from '../input';
@@ -114,7 +119,12 @@ export async function list(ctx: CliContext, o: { output: string }): Promise<void
 
 export async function remove(ctx: CliContext, scheduleId: string): Promise<void> {
   const { client } = await ctx.connect();
-  await client.schedule.getHandle(scheduleId).delete();
+  try {
+    await client.schedule.getHandle(scheduleId).delete();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw new Error(`no schedule with id ${scheduleId}`);
+    throw err;
+  }
   ctx.io.out.write(`schedule ${scheduleId} deleted\n`);
 }
 
