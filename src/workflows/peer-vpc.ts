@@ -34,6 +34,7 @@ import {
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
+import type { Duration } from '@temporalio/common';
 import { CancelGuard } from './undo';
 
 /** A cancelled run undoes the peering it made. */
@@ -143,6 +144,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
             const w: Wait = {
               what: `the database side to report a peering id for ${customer.vpcId}`,
               interval: plan.timing.pollInterval,
+              heartbeatTimeout: plan.timing.heartbeatTimeout as Duration,
               timeout: plan.timing.initiateTimeout,
             };
             progress.note('initiate', waitingNote(w));
@@ -174,6 +176,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           const w: Wait = {
             what: `peering ${accept.peeringId} to be accepted and active`,
             interval: plan.timing.pollInterval,
+            heartbeatTimeout: plan.timing.heartbeatTimeout as Duration,
             timeout: plan.timing.activeTimeout,
             quick: true,
           };
@@ -205,6 +208,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
           const w: Wait = {
             what: `peering ${pcx} to become active`,
             interval: plan.timing.pollInterval,
+            heartbeatTimeout: plan.timing.heartbeatTimeout as Duration,
             timeout: plan.timing.activeTimeout,
             quick: true,
           };

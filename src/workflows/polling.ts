@@ -27,6 +27,8 @@ export interface Wait {
   quick?: boolean;
   /** The longest one check may take (default 2 minutes). */
   checkTimeout?: Duration;
+  /** A check whose worker died is retried elsewhere after this long without a heartbeat. */
+  heartbeatTimeout?: Duration;
 }
 
 /** The activity options of a wait: the retry policy is the poll loop, schedule-to-close the deadline. */
@@ -35,6 +37,7 @@ export function pollingOptions(w: Wait): ActivityOptions {
   return {
     scheduleToCloseTimeout: w.timeout as Duration,
     startToCloseTimeout: w.checkTimeout ?? '2m',
+    ...(w.heartbeatTimeout ? { heartbeatTimeout: w.heartbeatTimeout } : {}),
     retry: w.quick
       ? { initialInterval: Math.min(1_000, interval), backoffCoefficient: 2, maximumInterval: interval }
       : { initialInterval: interval, backoffCoefficient: 1, maximumInterval: interval },

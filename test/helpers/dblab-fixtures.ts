@@ -93,6 +93,8 @@ export function refreshConfig(o: {
   apiEndpoint: string;
   type?: 'rds' | 'aurora-cluster';
   extra?: Record<string, unknown>;
+  /** Default 3s: waits poll by retry about once a second at most, so slow phases want more. */
+  startDeadline?: string;
 }): RefreshConfig {
   return {
     source: {
@@ -108,7 +110,7 @@ export function refreshConfig(o: {
       token: 'env:DBLAB_TOKEN',
       pollInterval: '100ms',
       timeout: '1m',
-      startDeadline: '3s',
+      startDeadline: o.startDeadline ?? '3s',
       requestTimeout: '1s',
     },
     aws: { region: 'us-east-1' },

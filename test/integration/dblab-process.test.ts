@@ -9,7 +9,6 @@ import path from 'node:path';
 import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { runCli } from '../../src/client/cli';
-import type { RefreshConfig } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
 import { DblabFake } from '../fixtures/dblab-fake';
@@ -20,10 +19,6 @@ import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName } from '../
 import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process';
 
 const fx = fixtureAws();
-
-function withStartDeadline(c: RefreshConfig, startDeadline: string): RefreshConfig {
-  return { ...c, dblab: { ...(c.dblab as object), startDeadline } } as RefreshConfig;
-}
 
 test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
   // Each phase lasts 4 polls: waits poll by activity retry, at most about once a second.
@@ -61,7 +56,7 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
     const h = await t.client.workflow.start('refreshDblab', {
       workflowId: uniqueName('refresh-crash'),
       taskQueue,
-      args: [withStartDeadline(refreshConfig({ source, apiEndpoint: fake.url, extra: {} }), '30s')],
+      args: [refreshConfig({ source, apiEndpoint: fake.url, extra: {}, startDeadline: '30s' })],
     });
     await until(
       async () =>

@@ -491,7 +491,8 @@ test('DBLab already refreshing: the run ends as skipped, not failed, and makes n
 test('transient /status errors and a hung reply do not abort the wait', async () => {
   const source = await makeRdsSource(fx);
   fake.flakyStatusAfterTrigger = [503, 502, 0, 500]; // 0: no reply for 3 s (request timeout is 1 s)
-  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+  // The failed polls come before the refresh is seen to start: a start deadline that leaves room for them.
+  const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '30s' }));
   expect(r.failure).toBeUndefined();
   // A GET is tried 3 times within one poll (src/activities/http.ts): 503, 502 and the hang fail one
   // poll (one transient error, the wait goes on); the 500 is absorbed by the next poll's second try.
