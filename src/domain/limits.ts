@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { parseSecretRef } from './secret-refs';
+import { truncate } from './text';
+
+export { truncate }; // moved to ./text (no zod), kept here for its users
 
 export const MAX = {
   /** AWS region names (the longest today is 14 characters). */
@@ -29,10 +32,6 @@ export const MAX_DURATION_MS = 365 * 86_400_000;
 
 /** Operator-configured entry names (worker configuration): a-z, 0-9 and -, starting with a letter. */
 export const CONFIG_NAME = /^[a-z][a-z0-9-]{0,62}$/;
-
-import { truncate } from './text';
-
-export { truncate };
 
 /**
  * A string of at most `max` characters without control characters (NUL, newlines, …: no field of
