@@ -251,7 +251,8 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
           what: `DBLab at ${p.dblabHost} to finish the full refresh`,
           interval: p.pollInterval,
           timeout: p.timeout,
-          checkTimeout: 4 * p.requestTimeoutMs + 60_000, // a GET is tried 3 times (src/activities/http.ts)
+          // A GET is tried 3 times (src/activities/http.ts); a check whose worker died is retried after this.
+          checkTimeout: 4 * p.requestTimeoutMs + 10_000,
         };
         progress.note('wait-refresh', waitingNote(w));
         return waitFor(w, () => polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]));
