@@ -5,6 +5,7 @@
  * short line, and every secret the client holds scrubbed from whatever it reports.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { scrubSecrets } from './scrub';
 
 /** How often a GET is sent before its failure is the activity attempt's. */
 const GET_TRIES = 3;
@@ -23,9 +24,8 @@ export interface HttpServiceOptions {
 export function httpService(o: HttpServiceOptions) {
   const doFetch = o.fetch ?? fetch;
 
-  /** `s` with every secret of at least 4 characters replaced by ***. */
-  const scrub = (s: string): string =>
-    o.secrets().reduce<string>((acc, x) => (x && x.length >= 4 ? acc.split(x).join('***') : acc), s);
+  /** `s` with every spelling of every secret (./scrub.ts) replaced by ***. */
+  const scrub = (s: string): string => scrubSecrets(s, o.secrets());
 
   async function sendOnce(url: string, init: RequestInit, what: string): Promise<Response> {
     let res: Response;

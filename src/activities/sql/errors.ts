@@ -3,6 +3,7 @@
  * statement errors are not. Messages say what failed and where, and are scrubbed of secrets.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { scrubSecrets } from '../scrub';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -35,10 +36,9 @@ export interface SqlErrorContext {
   tls?: boolean;
 }
 
+/** `text` with every spelling of every secret replaced by *** (../scrub.ts). */
 export function scrub(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('***');
-  return out;
+  return scrubSecrets(text, secrets);
 }
 
 function where(c: SqlErrorContext): string {
