@@ -7,6 +7,7 @@
 import {
   AcceptVpcPeeringConnectionCommand,
   CreateRouteCommand,
+  CreateVpcPeeringConnectionCommand,
   DescribeRouteTablesCommand,
   DescribeVpcPeeringConnectionsCommand,
   DescribeVpcsCommand,
@@ -180,6 +181,53 @@ test('accept polled by retry, still provisioning after its quick looks: a retrya
   // The accept, a first look, and four quick looks within the attempt (after 100, 200, 400, 800 ms).
   expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(1);
   expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(5);
+});
+
+test('accept of a peering still initiating (AWS, not moto, has this state): waits, then accepts once it is pending', async () => {
+  // Initiate ends with the pcx id of the create answer, which AWS gives in initiating-request;
+  // an accept sent then is refused with InvalidStateTransition, and accept looks again.
+  ec2Mock
+    .on(AcceptVpcPeeringConnectionCommand)
+    .rejectsOnce(Object.assign(new Error('not pending acceptance'), { name: 'InvalidStateTransition' }))
+    .resolves({ VpcPeeringConnection: peering('active').VpcPeeringConnections[0] });
+  ec2Mock
+    .on(DescribeVpcPeeringConnectionsCommand)
+    .resolvesOnce(peering('initiating-request'))
+    .resolves(peering('pending-acceptance'));
+  const r = await createEc2Activities({ aws }).acceptPeering({ region: 'us-east-1', peeringId: 'pcx-1', timing });
+  expect(r).toEqual({ changed: true, detail: 'accepted pcx-1; active' });
+  expect(ec2Mock.commandCalls(AcceptVpcPeeringConnectionCommand)).toHaveLength(2);
+});
+
+test('initiate on the AWS side takes the pcx id from the create answer and does not read it again', async () => {
+  ec2Mock.on(DescribeVpcPeeringConnectionsCommand).resolves({ VpcPeeringConnections: [] });
+  ec2Mock.on(CreateVpcPeeringConnectionCommand).resolves({
+    VpcPeeringConnection: { VpcPeeringConnectionId: 'pcx-new', Status: { Code: 'initiating-request' } },
+  });
+  const { createDatabaseSideActivities } = await import('../../src/activities/database-side');
+  const { Authority } = await import('../../src/authority');
+  const { workerConfig } = await import('../../src/worker-config');
+  const noSecrets = () => Promise.reject(new Error('no secret is needed here'));
+  const acts = createDatabaseSideActivities({ aws, authority: new Authority(workerConfig({}, 'test'), noSecrets) });
+  const plan = {
+    databaseId: 'db-1',
+    region: 'us-east-1',
+    cloud: { kind: 'aws' as const },
+    timing: { pollInterval: '10ms', activeTimeout: '2s', initiateTimeout: '2s', heartbeatTimeout: '30s' },
+    resolved: { vpcId: 'vpc-db', cidr: '10.128.0.0/19', accountId: '123456789012' },
+  };
+  const customer = {
+    vpcId: 'vpc-c',
+    region: 'us-east-1',
+    accountId: '123456789012',
+    cidr: '10.0.0.0/16',
+    cidrBlocks: ['10.0.0.0/16'],
+  };
+  const r = await acts.databaseInitiate(plan as never, customer as never, 'run-1', { poll: 'once' });
+  expect(r).toMatchObject({ changed: true, peeringId: 'pcx-new', detail: 'requested pcx-new (initiating-request)' });
+  // The read before creating (a retry or a reset run must not make a second peering), the create; no read after.
+  expect(ec2Mock.commandCalls(DescribeVpcPeeringConnectionsCommand)).toHaveLength(1);
+  expect(ec2Mock.commandCalls(CreateVpcPeeringConnectionCommand)).toHaveLength(1);
 });
 
 test('PriorRequestNotComplete from Route 53 is a retryable failure (the activity retry waits it out)', async () => {

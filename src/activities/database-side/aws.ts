@@ -137,9 +137,9 @@ export function awsDatabaseSide(
           }
         : undefined;
     },
-    async requestPeering(customer: CustomerVpc, _secure: boolean, runId?: string) {
+    async requestPeering(customer: CustomerVpc, _secure: boolean, runId?: string): Promise<DatabasePeering | void> {
       const v = await vpc();
-      await ec2().send(
+      const r = await ec2().send(
         new CreateVpcPeeringConnectionCommand({
           VpcId: v.VpcId!,
           PeerVpcId: customer.vpcId,
@@ -157,6 +157,14 @@ export function awsDatabaseSide(
           ],
         }),
       );
+      const p = r.VpcPeeringConnection;
+      if (!p?.VpcPeeringConnectionId) return;
+      return {
+        peeringId: p.VpcPeeringConnectionId,
+        status: p.Status?.Code ?? 'initiating-request',
+        hostedZoneId: await zoneOf(v),
+        ...(runId ? { run: runId } : {}),
+      };
     },
     async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {
       const v = await vpc();

@@ -68,10 +68,23 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       const side = sideFor(plan);
       const database = await side.waitReady(plan.timing, mode);
       let requested = previousDetails<{ requested: boolean }>().requested ?? false;
-      if (!(await side.findPeering(customer))) {
-        await side.requestPeering(customer, plan.secureConnection ?? false, runId);
+      // Read first, also on a first attempt: a reset run (or another actor) may have requested already.
+      const found = await side.findPeering(customer);
+      let answer: DatabasePeering | undefined;
+      if (!found) {
+        answer = (await side.requestPeering(customer, plan.secureConnection ?? false, runId)) ?? undefined;
         requested = true;
       }
+      // The request's answer names the AWS peering: accept takes it from there (it accepts once
+      // the peering is pending acceptance), so initiate need not read it again.
+      if (answer?.peeringId?.startsWith('pcx-') && initiateSettled(answer) !== 'fail' && plan.cloud.kind === 'aws')
+        return {
+          changed: true,
+          peeringId: answer.peeringId,
+          hostedZoneId: answer.hostedZoneId ?? database.hostedZoneId,
+          databaseCidr: database.cidr,
+          detail: `requested ${answer.peeringId} (${answer.status})`,
+        };
       const peering = await pollOrCheck(
         mode,
         {

@@ -41,8 +41,11 @@ export interface DatabaseSide {
   /** Until the database can be peered: in place, or with `mode` one check (a StillWaiting while not). */
   waitReady(timing: Timing & { initiateTimeout: string }, mode?: PollMode): Promise<DatabaseInfo>;
   findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined>;
-  /** `runId`: tag the request with the run that makes it, where the side can (AWS). */
-  requestPeering(customer: CustomerVpc, secure: boolean, runId?: string): Promise<void>;
+  /**
+   * `runId`: tag the request with the run that makes it, where the side can (AWS). Returns the
+   * peering as the request's answer describes it, where the answer does (AWS: its pcx id).
+   */
+  requestPeering(customer: CustomerVpc, secure: boolean, runId?: string): Promise<DatabasePeering | void>;
   /** The route back (customer CIDR → pcx) on the database side, when the side is ours to route. */
   ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
   removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
