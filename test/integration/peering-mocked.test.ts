@@ -44,6 +44,15 @@ beforeEach(() => {
   r53Mock.reset();
 });
 
+/** The customer VPC as prepare resolves it. */
+const customer = {
+  vpcId: 'vpc-c',
+  region: 'us-east-1',
+  accountId: '123456789012',
+  cidr: '10.0.0.0/16',
+  cidrBlocks: ['10.0.0.0/16'],
+};
+
 const peering = (state: string) => ({
   VpcPeeringConnections: [
     { VpcPeeringConnectionId: 'pcx-1', Status: { Code: state as VpcPeeringConnectionStateReasonCode, Message: state } },
@@ -216,13 +225,6 @@ test('initiate on the AWS side takes the pcx id from the create answer and does 
     timing: { pollInterval: '10ms', activeTimeout: '2s', initiateTimeout: '2s', heartbeatTimeout: '30s' },
     resolved: { vpcId: 'vpc-db', cidr: '10.128.0.0/19', accountId: '123456789012' },
   };
-  const customer = {
-    vpcId: 'vpc-c',
-    region: 'us-east-1',
-    accountId: '123456789012',
-    cidr: '10.0.0.0/16',
-    cidrBlocks: ['10.0.0.0/16'],
-  };
   const r = await acts.databaseInitiate(plan as never, customer as never, 'run-1', { poll: 'once' });
   expect(r).toMatchObject({ changed: true, peeringId: 'pcx-new', detail: 'requested pcx-new (initiating-request)' });
   // The read before creating (a retry or a reset run must not make a second peering), the create; no read after.
@@ -266,13 +268,6 @@ test('cross-account AWS side: the zone owner authorises, then the customer assoc
     maxAttempts: 1,
   });
   const side = awsDatabaseSide(noRole, { databaseId: 'db-1', region: 'us-east-1', cloud: { kind: 'aws' } });
-  const customer = {
-    vpcId: 'vpc-c',
-    region: 'us-east-1',
-    accountId: '123456789012',
-    cidr: '10.0.0.0/16',
-    cidrBlocks: ['10.0.0.0/16'],
-  };
   const auth = await side.authorizeZone(customer, 'Z1');
   expect(auth.crossAccount).toBe(true);
   expect(r53Mock.commandCalls(CreateVPCAssociationAuthorizationCommand)[0].args[0].input).toEqual({
