@@ -195,7 +195,7 @@ export function writesPassword(plan: RefreshPlan): boolean {
  * The value restore-dblab writes over the password configure-dblab left in DBLab's config: derived
  * from the DBLab token and the clone's name (so a retry writes the same), logging in nowhere.
  */
-function retiredPassword(token: string, cloneId: string): string {
+export function retiredPassword(token: string, cloneId: string): string {
   return `dbops-retired-${crypto.createHmac('sha256', token).update(`dbops:dblab-retired:${cloneId}`).digest('base64url')}`;
 }
 

@@ -415,6 +415,14 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     progress.skip('delete-clone', 'no clone was made');
   }
 
+  if (restoring && !failure) {
+    // A cancellation that arrived during restore-dblab or delete-clone still ends the run cancelled.
+    try {
+      guard.stopIfCancelled();
+    } catch (err) {
+      failure = err;
+    }
+  }
   if (failure) {
     if (plan && !plan.dryRun) observe(progress, plan, isCancellation(failure) ? 'cancelled' : 'failed');
     if (isCancellation(failure)) throw failure;
