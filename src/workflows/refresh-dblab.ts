@@ -13,7 +13,7 @@ import {
   patched,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { SavedSource } from '../activities/dblab';
+import type { SavedSource, WaitResult } from '../activities/dblab';
 import {
   cloneName,
   cloneTags,
@@ -116,6 +116,13 @@ function refusal(c: { busy: boolean; status: string; blocked?: string }): string
 /** The plan, or the input's problems as a non-retryable InvalidInput failure. */
 export function validRefreshPlan(input: unknown): RefreshPlan {
   return validInput(() => planRefresh(input));
+}
+
+/** DBLab's reason when the wait ended on a refresh_skipped alert, in runs where that ends the run skipped. */
+function skipReason(err: unknown): string | undefined {
+  const real = realFailure(err);
+  const skipped = real instanceof ApplicationFailure && real.type === 'DblabRefreshSkipped';
+  return skipped && patched(PATCHES.skippedByDblab) ? real.message : undefined;
 }
 
 /** Dry run: every check, nothing created; all problems in one error. */
@@ -323,22 +330,13 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
           checkTimeout: 4 * p.requestTimeoutMs + 10_000,
         };
         progress.note('wait-refresh', waitingNote(w));
-        try {
-          return await waitFor(w, () =>
-            polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]),
-          );
-        } catch (err) {
-          const real = realFailure(err);
-          if (
-            real instanceof ApplicationFailure &&
-            real.type === 'DblabRefreshSkipped' &&
-            patched(PATCHES.skippedByDblab)
-          ) {
-            skippedBy = real.message;
-            return { polls: 0, transientErrors: 0 };
-          }
-          throw err;
-        }
+        return waitFor(w, () =>
+          polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]),
+        ).catch((err: unknown): WaitResult => {
+          skippedBy = skipReason(err);
+          if (skippedBy === undefined) throw err;
+          return { polls: 0, transientErrors: 0 };
+        });
       },
       (r) =>
         skippedBy !== undefined
