@@ -15,6 +15,7 @@ import { loadPayloadCodecs } from './temporal/codec-config';
 import { logFunction, type LogFormat } from './temporal/log-format';
 import { workflowBundleForWorker } from './temporal/workflow-bundle';
 import { describeConfig, loadWorkerConfig, readCloneCa, WorkerConfigError } from './worker-config';
+import { CLONE_LIFETIME_BUCKETS, REFRESH_METRICS, STAGE_BUCKETS } from './domain/refresh-metrics';
 
 let logFormat: LogFormat = 'text';
 function log(msg: string): void {
@@ -91,7 +92,20 @@ export async function main(): Promise<void> {
     logger: new DefaultLogger(settings.logLevel, logFunction(settings.logFormat)),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
-      ...(settings.metricsAddress ? { metrics: { prometheus: { bindAddress: settings.metricsAddress } } } : {}),
+      ...(settings.metricsAddress
+        ? {
+            metrics: {
+              prometheus: {
+                bindAddress: settings.metricsAddress,
+                // The refresh's own histograms are in seconds, from a second to hours (refresh-metrics.ts).
+                histogramBucketOverrides: {
+                  [REFRESH_METRICS.stageSeconds]: STAGE_BUCKETS,
+                  [REFRESH_METRICS.cloneLifetimeSeconds]: CLONE_LIFETIME_BUCKETS,
+                },
+              },
+            },
+          }
+        : {}),
     },
   });
   if (settings.metricsAddress) log(`Prometheus metrics on http://${settings.metricsAddress}/metrics`);

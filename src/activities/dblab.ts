@@ -3,10 +3,11 @@
  * per-request timeout; 5xx, timeouts and network errors are retryable, a wrong token (401) is not.
  * The token is a reference resolved here; it never leaves this module except in the header.
  */
+import crypto from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { RefreshPlan } from '../domain/dblab-config';
 import { durationMs } from '../domain/limits';
-import { interpretStatus, isBusy, startedSince, type StatusReply } from '../domain/dblab-status';
+import { interpretWait, isBusy, refreshBlocker, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
 import { httpService } from './http';
 import { attempt, pollOrCheck, previousDetails, type PollMode } from './poll';
@@ -33,6 +34,30 @@ export interface DblabCheck {
   status: string;
   busy: boolean;
   lastRefresh?: string | null;
+  /**
+   * Why DBLab would refuse a full refresh now (a refresh under way, retrieval pending, every pool
+   * holding clones), or absent when it can take one (src/domain/dblab-status.ts refreshBlocker).
+   */
+  blocked?: string;
+  /** The pools and their clone counts, for the stage detail. */
+  pools?: string;
+}
+
+/**
+ * The source DBLab's logical dump read from before configure-dblab changed it: the non-secret
+ * fields of `GET /admin/config` (DBLab's config projection; its password is in the "sensitive"
+ * group, which the GET never returns, and is never read or kept here). Recorded in history as the
+ * read's result, so restore-dblab can put them back after the clone is gone.
+ */
+export interface SavedSource {
+  /** false: DBLab answered no config (an older DBLab without GET /admin/config). */
+  read: boolean;
+  host?: string;
+  port?: number;
+  dbname?: string;
+  username?: string;
+  /** `source.rdsIam.dbInstanceIdentifier`, when the source used RDS IAM. */
+  rdsIamInstance?: string;
 }
 
 export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTimeoutMs'>, deps: DblabDeps) {
@@ -83,6 +108,19 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
       if (!res.ok)
         throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
       return (await res.json()) as StatusReply;
+    },
+    /** GET /admin/config: DBLab's config projection (secrets left out); undefined when DBLab has no such GET. */
+    async readConfig(): Promise<Record<string, unknown> | undefined> {
+      const res = await call('GET', '/admin/config');
+      if (res.status === 404 || res.status === 405) return undefined;
+      if (res.status >= 500)
+        throw ApplicationFailure.retryable(`DBLab GET /admin/config: HTTP ${res.status}`, 'DblabUnavailable');
+      if (!res.ok)
+        throw ApplicationFailure.nonRetryable(
+          `DBLab would not show its configuration (GET /admin/config: HTTP ${res.status}: ${await text(res)})`,
+          'DblabConfigRefused',
+        );
+      return (await res.json()) as Record<string, unknown>;
     },
     /** POST /admin/config with only the fields being changed. */
     async configure(change: object): Promise<void> {
@@ -147,6 +185,66 @@ export function sourceConfig(
   };
 }
 
+/** configure-dblab writes a password into DBLab's config (else DBLab logs in with RDS IAM). */
+export function writesPassword(plan: RefreshPlan): boolean {
+  const prep = plan.config.clone.prepare;
+  return prep ? prep.auth !== 'iam' : plan.config.source.password !== undefined;
+}
+
+/**
+ * The value restore-dblab writes over the password configure-dblab left in DBLab's config: derived
+ * from the DBLab token and the clone's name (so a retry writes the same), logging in nowhere.
+ */
+export function retiredPassword(token: string, cloneId: string): string {
+  return `dbops-retired-${crypto.createHmac('sha256', token).update(`dbops:dblab-retired:${cloneId}`).digest('base64url')}`;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** The non-secret source fields of a GET /admin/config reply (nested, as the projection stores them). */
+export function savedSource(cfg: Record<string, unknown>): Omit<SavedSource, 'read'> {
+  const at = (o: unknown, ...path: string[]): unknown =>
+    path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
+  const source = at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
+  const conn = at(source, 'connection');
+  const port = at(conn, 'port');
+  const out: Omit<SavedSource, 'read'> = {};
+  const host = str(at(conn, 'host'));
+  const dbname = str(at(conn, 'dbname'));
+  const username = str(at(conn, 'username'));
+  const rdsIamInstance = str(at(source, 'rdsIam', 'dbInstanceIdentifier'));
+  if (host) out.host = host.slice(0, 255);
+  if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536) out.port = port;
+  if (dbname) out.dbname = dbname.slice(0, 63);
+  if (username) out.username = username.slice(0, 63);
+  if (rdsIamInstance) out.rdsIamInstance = rdsIamInstance.slice(0, 63);
+  return out;
+}
+
+/** The POST /admin/config body of restore-dblab. */
+export function restoreConfig(plan: RefreshPlan, saved: SavedSource, retired: string): object {
+  const connection: Record<string, unknown> = {};
+  for (const k of ['host', 'port', 'dbname', 'username'] as const) if (saved[k] !== undefined) connection[k] = saved[k];
+  if (writesPassword(plan)) connection.password = retired;
+  const source: Record<string, unknown> = { connection };
+  if (saved.rdsIamInstance) source.rdsIam = { dbInstanceIdentifier: saved.rdsIamInstance };
+  return { retrieval: { spec: { logicalDump: { options: { source } } } } };
+}
+
+function restoreDetail(plan: RefreshPlan, saved: SavedSource): string {
+  const where = saved.host
+    ? `${saved.host}:${saved.port ?? '?'}/${saved.dbname ?? '?'} as ${saved.username ?? '?'}`
+    : 'nothing (DBLab showed no source before the refresh)';
+  const parts = [`source set back to ${where}`];
+  if (!saved.read) parts[0] = 'DBLab showed no configuration before the refresh: source left on the deleted clone';
+  if (writesPassword(plan)) parts.push('the password dbops wrote replaced (DBLab never returns the original)');
+  if (!writesPassword(plan) && !saved.rdsIamInstance)
+    parts.push('rdsIam still names the deleted clone (DBLab cannot remove it through its API)');
+  return parts.join('; ');
+}
+
 export interface WaitResult {
   lastRefresh?: string;
   polls: number;
@@ -164,12 +262,42 @@ export function createDblabActivities(
       const c = createDblabClient(plan, deps);
       const health = await c.health();
       const s = await c.status();
+      const blocked = refreshBlocker(s);
       return {
         version: health.version,
         status: s.retrieving?.status ?? 'unknown',
         busy: isBusy(s),
         lastRefresh: s.retrieving?.lastRefresh,
+        ...(blocked ? { blocked } : {}),
+        ...(s.pools?.length
+          ? { pools: s.pools.map((p) => `${p.name ?? '?'} ${(p.cloneList ?? []).length} clone(s)`).join(', ') }
+          : {}),
       };
+    },
+
+    /**
+     * Before configure-dblab: the non-secret source settings DBLab has now (host, port, dbname,
+     * username, rdsIam instance), for restore-dblab. Never a password: the GET leaves the sensitive
+     * group out, and a masked value, if a DBLab ever sent one, is not read.
+     */
+    async dblabReadSource(plan: RefreshPlan): Promise<SavedSource> {
+      const cfg = await createDblabClient(plan, deps).readConfig();
+      if (!cfg) return { read: false };
+      return { read: true, ...savedSource(cfg) };
+    },
+
+    /**
+     * After the refresh, whatever happened: DBLab's logical dump pointed back at the source it had
+     * before (what dblabReadSource saw), so it keeps no reference to the deleted clone, and the
+     * password configure-dblab wrote (the clone's, or the source password) replaced, since DBLab
+     * ignores an empty one and the original is never returned by its API. Idempotent: the same
+     * body each time (DBLab reloads only when the config changes).
+     */
+    async dblabRestoreSource(plan: RefreshPlan, saved: SavedSource, cloneId: string): Promise<{ detail: string }> {
+      const dblab = boundDblab(plan, deps);
+      const body = restoreConfig(plan, saved, retiredPassword(await dblab.token(), cloneId));
+      await createDblabClient(plan, deps).configure(body);
+      return { detail: restoreDetail(plan, saved) };
     },
 
     /** Dry run: config changes allowed? (an empty change is accepted only when they are). */
@@ -224,11 +352,16 @@ export function createDblabActivities(
             lastStatus = `error: ${(err as Error).message}`;
             return { done: false, status: lastStatus };
           }
-          const v = interpretStatus(reply, triggeredAt, sawStart);
+          // A fresh refresh_failed or refresh_skipped alert ends the wait at once (interpretWait).
+          const v = interpretWait(reply, triggeredAt, sawStart);
           lastStatus = reply.retrieving?.status ?? 'unknown';
           if (v.kind === 'done') return { done: true, value: { lastRefresh: v.lastRefresh, polls, transientErrors } };
           if (v.kind === 'failed')
             throw ApplicationFailure.nonRetryable(`DBLab refresh failed: ${v.message}`, 'DblabRefreshFailed');
+          if (v.kind === 'skipped')
+            throw ApplicationFailure.nonRetryable(`DBLab skipped the refresh: ${v.message}`, 'DblabRefreshSkipped', {
+              reason: v.message,
+            });
           if (v.kind === 'running') sawStart = true;
           if (!sawStart && Date.now() > startBy) {
             throw ApplicationFailure.nonRetryable(

@@ -5,7 +5,15 @@
  * a worker crash (the run resumes and still deletes it). One refresh per DBLab instance at a time:
  * workflow id refresh-dblab:<dblab host>.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  metricMeter,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SavedSource, WaitResult } from '../activities/dblab';
 import {
   cloneName,
   cloneTags,
@@ -14,7 +22,9 @@ import {
   type RefreshConfig,
   type RefreshPlan,
 } from '../domain/dblab-config';
-import { errorText, ProgressTracker, validInput } from './progress';
+import { cloneLifetimeSeconds, REFRESH_METRICS, stageSeconds } from '../domain/refresh-metrics';
+import { errorText, ProgressTracker, realFailure, validInput } from './progress';
+import { CancelGuard } from './undo';
 import { checking, deleting, polled, quick, recorded, waiting } from './dblab-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 
@@ -46,6 +56,26 @@ export const PATCHES = {
    */
   waitCloneByRetry: 'refresh-dblab-wait-clone-by-retry',
   waitRefreshByRetry: 'refresh-dblab-wait-refresh-by-retry',
+  /**
+   * check-dblab ends the run as skipped when DBLab would refuse a full refresh (a refresh under
+   * way, retrieval pending, or every pool holding clones), before any AWS call; the dry run reports
+   * it as a problem. Before: only a refresh under way (or pending) skipped the run.
+   */
+  poolPrecheck: 'refresh-dblab-pool-precheck',
+  /**
+   * configure-dblab first reads DBLab's source settings (GET /admin/config, non-secret fields) and
+   * the configure cannot be abandoned halfway by a cancellation; restore-dblab puts them back on
+   * every path after it (success, failure, cancellation). Before: DBLab kept naming the deleted
+   * clone, with the password configure-dblab wrote.
+   */
+  restoreSource: 'refresh-dblab-restore-source',
+  /** A refresh DBLab skipped after the trigger (a refresh_skipped alert) ends the run as skipped, not failed. */
+  skippedByDblab: 'refresh-dblab-skipped-alert-ends-skipped',
+  /**
+   * The result carries seconds per stage and the clone's lifetime (workflow time), and the run
+   * records them as worker metrics (dbops_refresh_stage_seconds{stage}, …; src/domain/refresh-metrics.ts).
+   */
+  stageMetrics: 'refresh-dblab-stage-metrics',
 } as const;
 
 export const REFRESH_STAGES = [
@@ -58,6 +88,7 @@ export const REFRESH_STAGES = [
   'configure-dblab',
   'full-refresh',
   'wait-refresh',
+  'restore-dblab',
   'delete-clone',
 ] as const;
 
@@ -70,11 +101,28 @@ export interface RefreshResult {
   lastRefresh?: string;
   polls?: number;
   transientErrors?: number;
+  /** Seconds each stage took, from the run's own clock (runs from release 0.4). */
+  stageSeconds?: Record<string, number>;
+  /** From the start of create-clone to the end of delete-clone, when the clone was deleted. */
+  cloneLifetimeSeconds?: number;
+}
+
+/** DBLab would refuse a refresh now: a refresh under way (`busy`), or, in runs with the pool pre-check, any reason. */
+function refusal(c: { busy: boolean; status: string; blocked?: string }): string | undefined {
+  if (patched(PATCHES.poolPrecheck)) return c.blocked ?? (c.busy ? `DBLab is busy (${c.status})` : undefined);
+  return c.busy ? `DBLab is already refreshing (${c.status})` : undefined;
 }
 
 /** The plan, or the input's problems as a non-retryable InvalidInput failure. */
 export function validRefreshPlan(input: unknown): RefreshPlan {
   return validInput(() => planRefresh(input));
+}
+
+/** DBLab's reason when the wait ended on a refresh_skipped alert, in runs where that ends the run skipped. */
+function skipReason(err: unknown): string | undefined {
+  const real = realFailure(err);
+  const skipped = real instanceof ApplicationFailure && real.type === 'DblabRefreshSkipped';
+  return skipped && patched(PATCHES.skippedByDblab) ? real.message : undefined;
 }
 
 /** Dry run: every check, nothing created; all problems in one error. */
@@ -85,7 +133,8 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
     async () => {
       try {
         const c = await checking.dblabCheck.executeWithOptions({ summary: `check DBLab at ${plan.dblabHost}` }, [plan]);
-        if (c.busy) problems.push(`DBLab is busy (${c.status}): a refresh now would be skipped`);
+        const why = refusal(c);
+        if (why) problems.push(`${why}: a refresh now would be skipped`);
         await checking.dblabCheckConfigAccess.executeWithOptions({ summary: 'check DBLab accepts config changes' }, [
           plan,
         ]);
@@ -93,7 +142,7 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
         problems.push(errorText(err));
       }
     },
-    () => ({ detail: 'reachable, token, config access checked' }),
+    () => ({ detail: 'reachable, token, free pool, config access checked' }),
   );
   const snapshot = await progress.run(
     'find-snapshot',
@@ -129,6 +178,13 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
   let clone: string | undefined;
   let result: RefreshResult | undefined;
   let failure: unknown;
+  // restore-dblab (PATCHES.restoreSource): what DBLab had, and whether configure-dblab was sent.
+  let restoring: boolean | undefined;
+  let saved: SavedSource | undefined;
+  let reconfigured = false;
+  const guard = new CancelGuard(true);
+  /** The result with its numbers (PATCHES.stageMetrics), recorded as metrics too. */
+  const finish = (r: RefreshResult): RefreshResult => progress.finish(observe(progress, plan, r.outcome, r));
   try {
     plan = await progress.run(
       'validate',
@@ -142,23 +198,28 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     const p = plan;
     if (p.dryRun) return progress.finish(await dryRun(progress, p));
 
-    const check = await progress.run(
+    let refused: string | undefined;
+    await progress.run(
       'check-dblab',
-      () => quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]),
+      async () => {
+        const c = await quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]);
+        refused = refusal(c);
+        return c;
+      },
       (c) => ({
-        skipped: c.busy,
-        detail: c.busy
-          ? `DBLab is already refreshing (${c.status})`
-          : `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}`,
+        skipped: refused !== undefined,
+        detail:
+          refused ??
+          `DBLab ${c.version ?? ''} ${c.status}, last refresh ${c.lastRefresh ?? 'never'}` +
+            (c.pools ? `, pools: ${c.pools}` : ''),
       }),
     );
-    if (check.busy) {
-      progress.skipAfter('check-dblab', 'DBLab is already refreshing');
-      return progress.finish({
-        outcome: 'skipped',
-        dblabHost: p.dblabHost,
-        reason: `DBLab is already refreshing (${check.status})`,
-      });
+    if (refused !== undefined) {
+      progress.skipAfter(
+        'check-dblab',
+        refused.startsWith('DBLab is already') ? 'DBLab is already refreshing' : refused,
+      );
+      return finish({ outcome: 'skipped', dblabHost: p.dblabHost, reason: refused });
     }
 
     const snapshot = await progress.run(
@@ -230,9 +291,22 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
         (r) => ({ detail: r.detail }),
       );
     } else progress.skip('prepare-clone', 'not configured');
+    restoring = patched(PATCHES.restoreSource);
     await progress.run(
       'configure-dblab',
-      () => quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]),
+      async () => {
+        const configure = () =>
+          quick.dblabConfigure.executeWithOptions({ summary: 'point DBLab at the clone' }, [p, endpoint]);
+        if (!restoring) return configure();
+        saved = await quick.dblabReadSource.executeWithOptions(
+          { summary: 'read the source DBLab has now (GET /admin/config)' },
+          [p],
+        );
+        guard.stopIfCancelled();
+        // From here restore-dblab runs whatever happens: a configure whose reply was lost may have applied.
+        reconfigured = true;
+        return guard.create(configure);
+      },
       (r) => ({ detail: r.detail }),
     );
     const triggeredAt = new Date().toISOString();
@@ -241,9 +315,10 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       () => quick.dblabFullRefresh.executeWithOptions({ summary: 'POST /full-refresh' }, [p, triggeredAt]),
       (r) => ({ detail: r.detail }),
     );
+    let skippedBy: string | undefined;
     const done = await progress.run(
       'wait-refresh',
-      () => {
+      async () => {
         const summary = { summary: `wait for the refresh (up to ${p.timeout})` };
         if (!patched(PATCHES.waitRefreshByRetry))
           return wait.dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt]);
@@ -255,26 +330,63 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
           checkTimeout: 4 * p.requestTimeoutMs + 10_000,
         };
         progress.note('wait-refresh', waitingNote(w));
-        return waitFor(w, () => polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]));
+        return waitFor(w, () =>
+          polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]),
+        ).catch((err: unknown): WaitResult => {
+          skippedBy = skipReason(err);
+          if (skippedBy === undefined) throw err;
+          return { polls: 0, transientErrors: 0 };
+        });
       },
-      (r) => ({
-        detail:
-          `finished (lastRefresh ${r.lastRefresh ?? '?'}, ` +
-          `${r.polls} polls, ${r.transientErrors} transient errors)`,
-      }),
+      (r) =>
+        skippedBy !== undefined
+          ? { skipped: true, detail: skippedBy }
+          : {
+              detail:
+                `finished (lastRefresh ${r.lastRefresh ?? '?'}, ` +
+                `${r.polls} polls, ${r.transientErrors} transient errors)`,
+            },
     );
-    result = {
-      outcome: 'refreshed',
-      dblabHost: p.dblabHost,
-      snapshot: snapshot.id,
-      clone: id,
-      lastRefresh: done.lastRefresh,
-      polls: done.polls,
-      transientErrors: done.transientErrors,
-    };
+    result =
+      skippedBy !== undefined
+        ? { outcome: 'skipped', dblabHost: p.dblabHost, reason: skippedBy, snapshot: snapshot.id, clone: id }
+        : {
+            outcome: 'refreshed',
+            dblabHost: p.dblabHost,
+            snapshot: snapshot.id,
+            clone: id,
+            lastRefresh: done.lastRefresh,
+            polls: done.polls,
+            transientErrors: done.transientErrors,
+          };
   } catch (err) {
     failure = err;
   }
+
+  if (reconfigured && plan && clone && saved) {
+    // Always after configure-dblab was sent, even when the run is being cancelled; before the
+    // clone goes, so DBLab never names a clone that no longer exists.
+    const p = plan;
+    const id = clone;
+    const before = saved;
+    try {
+      await guard.undo(() =>
+        progress.run(
+          'restore-dblab',
+          () =>
+            quick.dblabRestoreSource.executeWithOptions({ summary: `point DBLab back at its source, off ${id}` }, [
+              p,
+              before,
+              id,
+            ]),
+          (r) => ({ detail: r.detail }),
+        ),
+      );
+    } catch (err) {
+      failure ??= err;
+    }
+  } else if (restoring === false) progress.skip('restore-dblab', 'not in runs started before it');
+  else if (!failure || restoring) progress.skip('restore-dblab', 'DBLab was not reconfigured');
 
   if (clone && plan) {
     // Always, even when the run is being cancelled.
@@ -301,9 +413,55 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     progress.skip('delete-clone', 'no clone was made');
   }
 
+  if (restoring && !failure) {
+    // A cancellation that arrived during restore-dblab or delete-clone still ends the run cancelled.
+    try {
+      guard.stopIfCancelled();
+    } catch (err) {
+      failure = err;
+    }
+  }
   if (failure) {
+    if (plan && !plan.dryRun) observe(progress, plan, isCancellation(failure) ? 'cancelled' : 'failed');
     if (isCancellation(failure)) throw failure;
     return progress.fail(failure);
   }
-  return progress.finish(result!);
+  return finish(result!);
+}
+
+/**
+ * PATCHES.stageMetrics: the run's numbers, from its stage timestamps (workflow time), into the
+ * result and the worker's metrics. Workflow metrics are not emitted while a run replays, so a
+ * replayed or resumed run records each number once.
+ */
+function observe(
+  progress: ProgressTracker<RefreshResult>,
+  plan: RefreshPlan | undefined,
+  outcome: string,
+  result?: RefreshResult,
+): RefreshResult {
+  if (!plan || !patched(PATCHES.stageMetrics)) return result!;
+  const stages = progress.snapshot().stages;
+  const perStage = stageSeconds(stages);
+  const lifetime = cloneLifetimeSeconds(stages);
+  const meter = metricMeter.withTags({ dblab: plan.dblabHost });
+  const histogram = meter.createHistogram(
+    REFRESH_METRICS.stageSeconds,
+    'float',
+    's',
+    'Seconds each refreshDblab stage took',
+  );
+  for (const [stage, s] of Object.entries(perStage)) histogram.record(s, { stage });
+  if (lifetime !== undefined)
+    meter
+      .createHistogram(REFRESH_METRICS.cloneLifetimeSeconds, 'float', 's', 'Seconds a refresh clone existed')
+      .record(lifetime);
+  meter.createCounter(REFRESH_METRICS.runs, '1', 'refreshDblab runs by outcome').add(1, { outcome });
+  if (outcome === 'refreshed')
+    meter
+      .createGauge(REFRESH_METRICS.lastSuccess, 'float', 's', 'When this DBLab last finished a refresh (Unix seconds)')
+      .set(Date.now() / 1000);
+  return result
+    ? { ...result, stageSeconds: perStage, ...(lifetime !== undefined ? { cloneLifetimeSeconds: lifetime } : {}) }
+    : result!;
 }

@@ -531,12 +531,15 @@ describe('refreshDblab', () => {
     ['find-snapshot', 'rdsFindSnapshot'],
     ['create-clone', 'rdsCreateClone'],
     ['wait-clone', 'rdsWaitClone'],
+    ['configure-dblab (reading the source)', 'dblabReadSource'],
     ['configure-dblab', 'dblabConfigure'],
     ['full-refresh', 'dblabFullRefresh'],
     ['wait-refresh', 'dblabWaitRefresh'],
+    ['restore-dblab', 'dblabRestoreSource'],
   ])('cancelled during %s: the run ends cancelled; no clone of the run is left', async (_stage, activity) => {
     const source = await makeRdsSource(fx);
     dblab.finishNow(); // the refresh an earlier case triggered is over
+    const configsBefore = dblab.configs.length;
     const { h, outcome } = await cancelDuring(
       'refreshDblab',
       refreshConfig({ source, apiEndpoint: dblab.url }),
@@ -545,7 +548,16 @@ describe('refreshDblab', () => {
     expectCancelled(outcome);
     expect(await taggedWith(fx, h.firstExecutionRunId)).toEqual([]);
     // From create-clone on, a clone was made (so the check above could have failed) and deleted.
-    const deleteStage = (await h.query<Progress>('progress')).stages.find((x) => x.name === 'delete-clone')!;
+    const stages = (await h.query<Progress>('progress')).stages;
+    const deleteStage = stages.find((x) => x.name === 'delete-clone')!;
     expect(deleteStage.status).toBe(['dblabCheck', 'rdsFindSnapshot'].includes(activity) ? 'pending' : 'done');
+    // Once DBLab was pointed at the clone (from configure-dblab on), restore-dblab pointed it back,
+    // although the run was being cancelled; before that, DBLab's config was never touched.
+    const reconfigured = ['dblabConfigure', 'dblabFullRefresh', 'dblabWaitRefresh', 'dblabRestoreSource'].includes(
+      activity,
+    );
+    expect(stages.find((x) => x.name === 'restore-dblab')!.status === 'done').toBe(reconfigured);
+    expect(dblab.configs.length - configsBefore).toBe(reconfigured ? 2 : 0);
+    expect(dblab.source.connection.host).toBe('dblab-source.example.internal');
   });
 });

@@ -17,16 +17,19 @@ import { countingAws, fixtureAws } from '../helpers/aws-fixtures';
 import { DBLAB_TOKEN, instancesNamed, makeRdsSource, refreshConfig, SOURCE_PASSWORD } from '../helpers/dblab-fixtures';
 import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName } from '../helpers/temporal';
 import { spawnWorker, until, writeWorkerConfig } from '../helpers/worker-process';
+import { freePort } from '../../src/temporal/dev-server';
 
 const fx = fixtureAws();
 
-test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh', async () => {
+test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one refresh; the numbers recorded once', async () => {
   // Each phase lasts 4 polls: waits poll by activity retry, at most about once a second.
   const fake = new DblabFake({ token: DBLAB_TOKEN, pollsPerPhase: 4 });
   await fake.start();
   const t = await openTestEnv();
   const taskQueue = uniqueName('refresh-crash');
+  const metricsPort = await freePort();
   const env: NodeJS.ProcessEnv = {
+    DBOPS_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TEMPORAL_ADDRESS: testAddress(),
@@ -85,6 +88,36 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
       .map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
     expect(Math.max(...waits)).toBeGreaterThanOrEqual(2); // the killed attempt was retried
     expect(await instancesNamed(fx, result.clone!)).toEqual([]);
+
+    // The restarted worker replayed the run's start and finished it: each number is recorded once
+    // (workflow metrics are not emitted while replaying), as Prometheus metrics of that worker.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const dblab = new URL(fake.url).host;
+    const series = (name: string, labels: Record<string, string>) =>
+      metrics
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+        .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+    for (const stage of Object.keys(result.stageSeconds!)) {
+      expect({ stage, count: series('dbops_refresh_stage_seconds_count', { stage, dblab }) }).toEqual({
+        stage,
+        count: [1],
+      });
+      const sum = series('dbops_refresh_stage_seconds_sum', { stage, dblab })[0];
+      expect(sum).toBeCloseTo(result.stageSeconds![stage], 3);
+    }
+    // the buckets the worker sets for the refresh (seconds up to 6 h), not the default ones
+    expect(metrics).toMatch(/dbops_refresh_stage_seconds_bucket\{[^}]*le="21600"/);
+    expect(series('dbops_refresh_clone_lifetime_seconds_count', { dblab })).toEqual([1]);
+    expect(series('dbops_refresh_clone_lifetime_seconds_sum', { dblab })[0]).toBeCloseTo(
+      result.cloneLifetimeSeconds!,
+      3,
+    );
+    expect(series('dbops_refresh_runs_total', { dblab, outcome: 'refreshed' })).toEqual([1]);
+    const last = series('dbops_refresh_last_success_timestamp_seconds', { dblab });
+    expect(last).toHaveLength(1);
+    const deleted = Date.parse((await h.query<Progress>('progress')).stages.at(-1)!.finishedAt!) / 1000;
+    expect(last[0]).toBeCloseTo(deleted, 0);
   } finally {
     worker.child.kill('SIGKILL');
     await t.close();

@@ -16,11 +16,12 @@ import type { Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { cloneTlsOptions, derivePassword } from '../../src/activities/clone-prepare';
 import { createRdsActivities } from '../../src/activities/rds';
+import { retiredPassword } from '../../src/activities/dblab';
 import { CLONE_PREFIX, cloneTags, MANAGED_BY, planRefresh } from '../../src/domain/dblab-config';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
 import type { CleanupResult } from '../../src/workflows/cleanup-refresh-clones';
 import type { ScheduledRefreshResult } from '../../src/workflows/scheduled-refresh-dblab';
-import { DblabFake } from '../fixtures/dblab-fake';
+import { DblabFake, ERR_NO_AVAILABLE_POOL } from '../fixtures/dblab-fake';
 import { bindDblab, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
 import {
@@ -110,6 +111,15 @@ async function refresh(config: object, id = uniqueName('refresh')) {
 }
 
 const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).length;
+/** The fake's source before any run: what restore-dblab must put back. */
+const ORIGINAL_SOURCE = {
+  host: 'dblab-source.example.internal',
+  port: 5432,
+  dbname: 'postgres',
+  username: 'dblab_source_user',
+};
+const ORIGINAL_SOURCE_PASSWORD = 'original-source-password';
+const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')!.detail!.split(' ')[1];
 
 (clonePgSkip ? test.skip : test)(
   'RDS full cycle with prepare-clone: newest automated snapshot, DBLab pointed at the clone with its own user, clone deleted',
@@ -131,6 +141,7 @@ const restores = () => log.calls.filter((c) => /^Restore/.test(c.command)).lengt
         'configure-dblab': 'done',
         'full-refresh': 'done',
         'wait-refresh': 'done',
+        'restore-dblab': 'done',
         'delete-clone': 'done',
       });
       const res = r.result as RefreshResult;
@@ -223,7 +234,7 @@ test.each([
     'full-refresh refused',
     (f: DblabFake) => void (f.refuseTrigger = true),
     'full-refresh',
-    /DBLab would not start a full refresh: There are no available pools for the refresh/,
+    /DBLab would not start a full refresh: Pool to perform full refresh not found. Skip refreshing/,
   ],
   [
     'refresh fails with an alert',
@@ -471,7 +482,7 @@ test("a 503 to POST /full-refresh, then a 400 for another reason: the run fails 
   fake.triggerFaults = ['error-before', 'refuse'];
   const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
   expect(r.failure).toBe(
-    'stage "full-refresh" failed: DBLab would not start a full refresh: There are no available pools for the refresh',
+    'stage "full-refresh" failed: DBLab would not start a full refresh: Pool to perform full refresh not found. Skip refreshing',
   );
   expect(r.statuses['wait-refresh']).toBe('pending');
   expect(r.statuses['delete-clone']).toBe('done');
@@ -550,6 +561,7 @@ test('dry run checks everything, creates nothing and reports every problem at on
     'configure-dblab',
     'full-refresh',
     'wait-refresh',
+    'restore-dblab',
     'delete-clone',
   ]);
   expect(fake.configs).toEqual([]);
@@ -623,11 +635,14 @@ test('no secret appears in the exported history (token, source password, derived
     .map((m) => Buffer.from(m.split('"')[3], 'base64').toString('latin1'))
     .join('\n');
   expect(payloads).toContain(source); // we really looked inside the payloads
+  expect(r.statuses['restore-dblab']).toBe('done');
   for (const secret of [
     DBLAB_TOKEN,
     SOURCE_PASSWORD,
     derivePassword(DBLAB_TOKEN, clone, 'master'),
     derivePassword(DBLAB_TOKEN, clone, 'dblab-user'),
+    retiredPassword(DBLAB_TOKEN, clone),
+    ORIGINAL_SOURCE_PASSWORD,
   ]) {
     expect(stdout).not.toContain(secret);
     expect(payloads).not.toContain(secret);
@@ -701,4 +716,157 @@ test('janitor: deletes clones past DeleteAfter or whose run is over; keeps the r
   ]);
   expect(await instancesNamed(fx, `other-${n}`, region)).toEqual([`other-${n}`]);
   await owner.signal('release', {});
+});
+
+describe('issue 13: pool pre-check, failures at once, DBLab left clean, numbers', () => {
+  test('every pool holds clones: skipped at check-dblab with the reason, before any AWS call', async () => {
+    const source = await makeRdsSource(fx);
+    fake.pools.push({ ...fake.pools[0], name: 'dblab_pool_2', status: 'empty' });
+    fake.holdClones();
+    log.reset();
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toBeUndefined();
+    expect(r.result).toMatchObject({
+      outcome: 'skipped',
+      reason:
+        'every DBLab pool holds clones (dblab_pool_1: 1 clone(s), dblab_pool_2: 1 clone(s)): DBLab refreshes only a pool without clones',
+    });
+    expect(r.statuses['check-dblab']).toBe('skipped');
+    expect(r.statuses['restore-dblab']).toBe('skipped');
+    expect(log.calls).toEqual([]); // no AWS call at all
+    expect(fake.requests.filter((q) => q.method === 'POST')).toEqual([]);
+
+    // A pool without clones: the same DBLab refreshes.
+    fake.pools[1].cloneList = [];
+    const ok = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(ok.result).toMatchObject({ outcome: 'refreshed' });
+    expect(ok.progress.stages.find((s) => s.name === 'check-dblab')?.detail).toContain(
+      'pools: dblab_pool_1 1 clone(s), dblab_pool_2 0 clone(s)',
+    );
+  });
+
+  test('the dry run reports a DBLab that would refuse as a problem', async () => {
+    const source = await makeRdsSource(fx);
+    fake.holdClones();
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, extra: { dryRun: true } }));
+    expect(r.failure).toBe(
+      'dry run found 1 problem(s): (1) every DBLab pool holds clones (dblab_pool_1: 1 clone(s)): ' +
+        'DBLab refreshes only a pool without clones: a refresh now would be skipped',
+    );
+    expect(restores()).toBe(0);
+  });
+
+  test('a refresh that fails at once fails the run at the next poll with the alert, not at a deadline', async () => {
+    const source = await makeRdsSource(fx);
+    // An alert left by an earlier failed refresh: older than the trigger, so not this run's.
+    fake.status = 'failed';
+    fake.addAlert('refresh_failed', 'an earlier refresh failed');
+    fake.failAtOnce = 'pg_dump: error: connection to server failed: FATAL: password authentication failed';
+    // Deadlines far beyond what the test takes: only the alert can end the wait.
+    const config = refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '10m' }) as any;
+    config.dblab.timeout = '20m';
+    const r = await refresh(config);
+    expect(r.failure).toBe(
+      'stage "wait-refresh" failed: DBLab refresh failed: pg_dump: error: connection to server failed: FATAL: password authentication failed',
+    );
+    const trigger = fake.requests.findIndex((q) => q.path === '/full-refresh');
+    expect(fake.requests.slice(trigger).filter((q) => q.path === '/status')).toHaveLength(1); // the first poll
+    expect(fake.alerts.refresh_failed.count).toBe(2);
+    expect(r.statuses['restore-dblab']).toBe('done');
+    expect(r.statuses['delete-clone']).toBe('done');
+    expect(fake.source.connection).toMatchObject(ORIGINAL_SOURCE);
+    expect(await instancesNamed(fx, cloneOf(r.progress))).toEqual([]);
+  });
+
+  test('a stale refresh_failed alert from an earlier refresh does not fail this one', async () => {
+    const source = await makeRdsSource(fx);
+    fake.status = 'failed';
+    fake.addAlert('refresh_failed', 'an earlier refresh failed');
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '30s' }));
+    expect(r.failure).toBeUndefined();
+    expect(r.result).toMatchObject({ outcome: 'refreshed' });
+    expect(fake.alerts).toEqual({}); // cleared by the successful refresh
+  });
+
+  test('DBLab skips the refresh after the trigger: the run ends skipped with its reason; DBLab restored, clone deleted', async () => {
+    const source = await makeRdsSource(fx);
+    fake.skipAfterTrigger = true;
+    const config = refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '10m' }) as any;
+    config.dblab.timeout = '20m';
+    const r = await refresh(config);
+    expect(r.failure).toBeUndefined();
+    expect(r.result).toMatchObject({
+      outcome: 'skipped',
+      reason: `DBLab skipped the refresh: ${ERR_NO_AVAILABLE_POOL}`,
+    });
+    expect(r.statuses).toMatchObject({ 'wait-refresh': 'skipped', 'restore-dblab': 'done', 'delete-clone': 'done' });
+    expect(fake.source.connection).toMatchObject(ORIGINAL_SOURCE);
+    expect(await instancesNamed(fx, cloneOf(r.progress))).toEqual([]);
+  });
+
+  test('after a refresh DBLab names its own source again, and no password dbops wrote is left in its config', async () => {
+    const source = await makeRdsSource(fx);
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toBeUndefined();
+    const clone = (r.result as RefreshResult).clone!;
+    // configure-dblab pointed DBLab at the clone with the source password …
+    expect((fake.configs[0] as any).retrieval.spec.logicalDump.options.source.connection).toMatchObject({
+      host: expect.stringContaining(clone),
+      password: SOURCE_PASSWORD,
+    });
+    // … restore-dblab put the source back and wrote over that password
+    expect(fake.configs).toHaveLength(2);
+    expect(fake.source.connection).toEqual({ ...ORIGINAL_SOURCE, password: retiredPassword(DBLAB_TOKEN, clone) });
+    expect(r.progress.stages.find((s) => s.name === 'restore-dblab')?.detail).toBe(
+      'source set back to dblab-source.example.internal:5432/postgres as dblab_source_user; ' +
+        'the password dbops wrote replaced (DBLab never returns the original)',
+    );
+    expect(fake.requests.filter((q) => q.path === '/admin/config').map((q) => q.method)).toEqual([
+      'GET',
+      'POST',
+      'POST',
+    ]);
+  });
+
+  test.each([
+    ['a masked password in GET /admin/config', 'mask' as const, ORIGINAL_SOURCE.host],
+    ['a DBLab without GET /admin/config', 'none' as const, undefined],
+  ])('%s: the refresh runs; nothing masked is kept or written back', async (_n, get, host) => {
+    const source = await makeRdsSource(fx);
+    fake.adminConfigGet = get;
+    fake.failWith = 'pg_restore: out of disk space'; // and the refresh fails: restore runs on that path too
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toMatch(/^stage "wait-refresh" failed: DBLab refresh failed: pg_restore: out of disk space/);
+    expect(r.statuses['restore-dblab']).toBe('done');
+    const clone = cloneOf(r.progress);
+    expect(fake.source.connection.password).toBe(retiredPassword(DBLAB_TOKEN, clone));
+    if (host) expect(fake.source.connection.host).toBe(host);
+    else {
+      // nothing to restore: the documented neutral setting (host left on the deleted clone, password replaced)
+      expect(fake.source.connection.host).toContain(clone);
+      expect(r.progress.stages.find((s) => s.name === 'restore-dblab')?.detail).toMatch(
+        /^DBLab showed no configuration before the refresh: source left on the deleted clone; the password dbops wrote replaced/,
+      );
+    }
+    const history = JSON.stringify(await r.h.fetchHistory());
+    expect(history).not.toContain('********');
+    expect(history).not.toContain(ORIGINAL_SOURCE_PASSWORD);
+  });
+
+  test('the result carries seconds per stage and the clone lifetime, from the run clock', async () => {
+    const source = await makeRdsSource(fx);
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    const res = r.result as RefreshResult;
+    expect(res.outcome).toBe('refreshed');
+    const ran = r.progress.stages.filter((s) => s.startedAt).map((s) => s.name);
+    expect(Object.keys(res.stageSeconds!).sort()).toEqual(ran.sort());
+    expect(ran).toEqual(expect.arrayContaining(['check-dblab', 'create-clone', 'wait-refresh', 'restore-dblab']));
+    for (const s of r.progress.stages.filter((x) => x.startedAt))
+      expect(res.stageSeconds![s.name]).toBe((Date.parse(s.finishedAt!) - Date.parse(s.startedAt!)) / 1000);
+    const create = r.progress.stages.find((s) => s.name === 'create-clone')!;
+    const del = r.progress.stages.find((s) => s.name === 'delete-clone')!;
+    expect(res.cloneLifetimeSeconds).toBe((Date.parse(del.finishedAt!) - Date.parse(create.startedAt!)) / 1000);
+    expect(res.cloneLifetimeSeconds!).toBeGreaterThanOrEqual(res.stageSeconds!['wait-refresh']);
+    await recordHistory(r.h.workflowId, 'refresh-dblab-restore-metrics');
+  });
 });

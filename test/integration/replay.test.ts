@@ -79,12 +79,13 @@ test.each(versions)(
 );
 
 /** A refreshDblab run (RDS, no prepare) on the current code, against moto and the DBLab fake. */
-async function recordRefresh(): Promise<History> {
+async function recordRefresh(arrange?: (fake: DblabFake) => void): Promise<History> {
   const t = await openTestEnv();
   const fake = new DblabFake({ token: DBLAB_TOKEN });
   await fake.start();
   const config = testConfig();
   bindDblab(config, fake.url);
+  arrange?.(fake);
   try {
     const source = await makeRdsSource(fixtureAws());
     const worker = await makeWorker(
@@ -97,7 +98,7 @@ async function recordRefresh(): Promise<History> {
         taskQueue: t.taskQueue,
         args: [refreshConfig({ source, apiEndpoint: fake.url })],
       });
-      await h.result();
+      await h.result().catch(() => undefined);
       return h.fetchHistory();
     });
   } finally {
@@ -133,4 +134,27 @@ test('the comparison catches a changed activity argument that plain replay lets 
   );
   expect(message).toContain(`args[1].identifier: history "dblab-refresh-renamed" ≠ now "${arg.identifier}"`);
   expect(message.split('\n')).toHaveLength(2); // a short diff, not the payloads
+});
+
+test('refreshDblab runs recorded now on every new path replay and send the same arguments', async () => {
+  const runs = [
+    // check-dblab: every pool holds clones (skipped before any AWS call)
+    { name: 'pools held', history: await recordRefresh((f) => f.holdClones()) },
+    // DBLab skips after the trigger: restore-dblab, delete-clone, skipped
+    { name: 'skipped by DBLab', history: await recordRefresh((f) => void (f.skipAfterTrigger = true)) },
+    // a failure at once, and no GET /admin/config: restore-dblab with nothing read
+    {
+      name: 'failed at once',
+      history: await recordRefresh((f) => {
+        f.failAtOnce = 'pg_dump: connection refused';
+        f.adminConfigGet = 'none';
+      }),
+    },
+  ];
+  const activities = (h: History) =>
+    (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  expect(activities(runs[0].history)).toEqual(['dblabCheck']);
+  expect(activities(runs[1].history)).toEqual(expect.arrayContaining(['dblabReadSource', 'dblabRestoreSource']));
+  expect(activities(runs[2].history)).toEqual(expect.arrayContaining(['dblabRestoreSource', 'rdsDeleteClone']));
+  expect(formatFailures(await replayAndCompare(runs))).toBeUndefined();
 });

@@ -687,10 +687,15 @@ async function refreshScenario(scenario: string): Promise<void> {
         const runId = reports.find((x) => x.scenario === scenario && x.workflow === 'refreshDblab')!.runId;
         expect(await taggedWith(fx, runId)).toEqual([]); // nothing the run made is left, whatever its name
         expect(fake.refreshesStarted).toBe(1);
-        // Pointed at the clone: once, or the same change again after a lost reply.
-        expect(fake.configs.length).toBeGreaterThanOrEqual(1);
-        expect(new Set(fake.configs.map((c) => JSON.stringify(c))).size).toBe(1);
-        expect(JSON.stringify(fake.configs[0])).toContain(r.clone!);
+        // Pointed at the clone: once, or the same change again after a lost reply; then pointed
+        // back at its source by restore-dblab (once, or again after a lost reply).
+        const toClone = fake.configs.filter((c) => JSON.stringify(c).includes(r.clone!));
+        expect(toClone.length).toBeGreaterThanOrEqual(1);
+        expect(new Set(toClone.map((c) => JSON.stringify(c))).size).toBe(1);
+        const back = fake.configs.slice(fake.configs.lastIndexOf(toClone.at(-1)!) + 1);
+        expect(back.length).toBeGreaterThanOrEqual(1);
+        expect(new Set(back.map((c) => JSON.stringify(c))).size).toBe(1);
+        expect(fake.source.connection.host).toBe('dblab-source.example.internal');
       },
     );
   } finally {
