@@ -20,7 +20,7 @@ import YAML from 'yaml';
 import { AwsClients } from '../activities/aws-clients';
 import { readRefreshYaml } from '../client/rds-refresh-yaml';
 import { loadSettings, PROJECT_ROOT } from '../config';
-import { freePort, startDevServer, waitForPort, type DevServer } from '../temporal/dev-server';
+import { canConnect, freePort, startDevServer, waitForPort, type DevServer } from '../temporal/dev-server';
 import { DblabFake } from './dblab-fake';
 import { SANDBOX_RDS_SOURCE, SANDBOX_REGION, seedPeering, seedRdsSource } from './seed';
 import {
@@ -141,6 +141,14 @@ async function main(): Promise<void> {
   onSignals();
 
   try {
+    for (const [p, flag] of [
+      [port, '--port'],
+      [uiPort, '--ui-port'],
+    ] as const) {
+      if (await canConnect('127.0.0.1', p)) {
+        throw new Error(`port ${p} is in use (another sandbox or dev server?): stop it, or pick another with ${flag}`);
+      }
+    }
     // moto: the sandbox's own, on a free loopback port.
     const motoBin = path.join(venvBin, 'moto_server');
     if (!fs.existsSync(motoBin)) throw new Error(`moto_server not found at ${motoBin}: run "npm run setup"`);

