@@ -73,6 +73,12 @@ export async function ensureSandbox(o: SandboxOptions): Promise<SandboxState & {
       const [host, port] = s.temporal!.address.split(':');
       if (await canConnect(host!, Number(port))) {
         o.say(`reusing the sandbox started ${s.startedAt} (host pid ${s.hostPid})`);
+        const ui = new URL(s.temporal!.uiUrl).port;
+        if (Number(port) !== o.port || Number(ui) !== o.uiPort) {
+          o.say(
+            `  it runs on ports ${port} and ${ui}; to move it: dbops sandbox stop, then start it with --port/--ui-port`,
+          );
+        }
         return { ...s, reused: true };
       }
     } else if (!s.error) {
@@ -101,7 +107,9 @@ export async function ensureSandbox(o: SandboxOptions): Promise<SandboxState & {
   try {
     return { ...(await waitReady(dir, o.say, 180_000)), reused: false };
   } catch (err) {
-    await stopSandbox(o.dataDir, () => {});
+    // Only what this start made: a state file naming another host (a start racing this one) is left.
+    if (readState(dir)?.hostPid === host.pid) await stopSandbox(o.dataDir, () => {});
+    else if (host.pid) await stopProcess(host.pid);
     throw err;
   }
 }

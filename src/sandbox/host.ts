@@ -32,7 +32,16 @@ import {
   startEmbeddedPostgres,
   type EmbeddedPostgres,
 } from './sql';
-import { stateFile, stopProcess, writeState, type SandboxState, type SqlServer } from './state';
+import {
+  hostMarker,
+  isOurs,
+  readState,
+  stateFile,
+  stopProcess,
+  writeState,
+  type SandboxState,
+  type SqlServer,
+} from './state';
 
 function arg(name: string): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -80,6 +89,10 @@ function waitForLine(file: string, text: string, child: ChildProcess, ms: number
 async function main(): Promise<void> {
   if (!dir || !Number.isInteger(port) || !Number.isInteger(uiPort)) {
     throw new Error('usage: host.js --sandbox-dir=DIR --port=N --ui-port=N (started by "dbops sandbox")');
+  }
+  const earlier = readState(dir);
+  if (earlier && earlier.hostPid !== process.pid && isOurs({ pid: earlier.hostPid, marker: hostMarker(dir) })) {
+    throw new Error(`another sandbox host (pid ${earlier.hostPid}) runs in ${dir}: "dbops sandbox stop" first`);
   }
   const venvBin = path.join(PROJECT_ROOT, '.venv', 'bin');
   const credentialsDir = path.join(dir, 'credentials');
