@@ -17,6 +17,8 @@ export interface SandboxOptions {
   /** Progress lines (to stderr). */
   say: (line: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Told the pid of a host this start spawns (so a Ctrl-C while it starts can stop it). */
+  spawned?: (pid: number) => void;
 }
 
 function hostAlive(dir: string, s: SandboxState): boolean {
@@ -102,6 +104,7 @@ export async function ensureSandbox(o: SandboxOptions): Promise<SandboxState & {
     env,
   });
   host.unref();
+  if (host.pid) o.spawned?.(host.pid);
   fs.closeSync(out);
   o.say(`starting the sandbox (host pid ${host.pid}; log ${path.join(dir, 'sandbox.log')})`);
   try {

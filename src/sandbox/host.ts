@@ -125,9 +125,17 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | undefined;
   let worker: ChildProcess | undefined;
   let stopping: Promise<void> | undefined;
+  // A stop while starting waits for the step in flight, so what it starts is known and stopped too.
+  let aborted = false;
+  let startup: Promise<void> = Promise.resolve();
+  const step = () => {
+    if (aborted) throw new Error('stopped while starting');
+  };
   const shutdown = (code: number) =>
     (stopping ??= (async () => {
+      aborted = true;
       log('stopping');
+      await startup;
       if (worker?.pid) await stopProcess(worker.pid, 15_000);
       await fake?.stop().catch(() => {});
       await devServer?.stop().catch(() => {});
@@ -153,194 +161,210 @@ async function main(): Promise<void> {
   };
   onSignals();
 
-  try {
-    for (const [p, flag] of [
-      [port, '--port'],
-      [uiPort, '--ui-port'],
-    ] as const) {
-      if (await canConnect('127.0.0.1', p)) {
-        throw new Error(`port ${p} is in use (another sandbox or dev server?): stop it, or pick another with ${flag}`);
+  startup = (async () => {
+    try {
+      for (const [p, flag] of [
+        [port, '--port'],
+        [uiPort, '--ui-port'],
+      ] as const) {
+        if (await canConnect('127.0.0.1', p)) {
+          throw new Error(
+            `port ${p} is in use (another sandbox or dev server?): stop it, or pick another with ${flag}`,
+          );
+        }
       }
-    }
-    // moto: the sandbox's own, on a free loopback port.
-    const motoBin = path.join(venvBin, 'moto_server');
-    if (!fs.existsSync(motoBin)) throw new Error(`moto_server not found at ${motoBin}: run "npm run setup"`);
-    const motoPort = await freePort();
-    const motoOut = fs.openSync(state.logFiles.moto, 'a');
-    const moto = spawn(motoBin, ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: ['ignore', motoOut, motoOut] });
-    children.push(moto);
-    state.processes.push({ name: 'moto', pid: moto.pid!, marker: 'moto_server' });
-    save();
-    await waitForPort('127.0.0.1', motoPort, 60_000, moto);
-    const endpoint = `http://127.0.0.1:${motoPort}`;
-    if (!(await isMoto(endpoint))) throw new Error(`${endpoint} does not answer as moto: refusing to go on`);
-    state.moto = { endpoint };
-    log(`moto on ${endpoint}`);
+      // moto: the sandbox's own, on a free loopback port.
+      const motoBin = path.join(venvBin, 'moto_server');
+      if (!fs.existsSync(motoBin)) throw new Error(`moto_server not found at ${motoBin}: run "npm run setup"`);
+      const motoPort = await freePort();
+      const motoOut = fs.openSync(state.logFiles.moto, 'a');
+      const moto = spawn(motoBin, ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: ['ignore', motoOut, motoOut] });
+      children.push(moto);
+      state.processes.push({ name: 'moto', pid: moto.pid!, marker: 'moto_server' });
+      save();
+      await waitForPort('127.0.0.1', motoPort, 60_000, moto);
+      step();
+      const endpoint = `http://127.0.0.1:${motoPort}`;
+      if (!(await isMoto(endpoint))) throw new Error(`${endpoint} does not answer as moto: refusing to go on`);
+      state.moto = { endpoint };
+      log(`moto on ${endpoint}`);
 
-    // The Temporal dev server: in memory (a sandbox's runs go with it), with the Web UI.
-    const settings = loadSettings({ ...process.env, TEMPORAL_ADDRESS: undefined });
-    devServer = await startDevServer({ cli: settings.devServer.cli, port, uiPort, logFile: state.logFiles.temporal });
-    state.processes.push({ name: 'temporal', pid: devServer.pid, marker: 'start-dev' });
-    state.temporal = { address: devServer.address, uiUrl: devServer.uiUrl!, namespace: 'default', taskQueue: 'dbops' };
-    save();
-    log(`Temporal dev server on ${devServer.address}, Web UI ${devServer.uiUrl}`);
+      // The Temporal dev server: in memory (a sandbox's runs go with it), with the Web UI.
+      const settings = loadSettings({ ...process.env, TEMPORAL_ADDRESS: undefined });
+      devServer = await startDevServer({ cli: settings.devServer.cli, port, uiPort, logFile: state.logFiles.temporal });
+      step();
+      state.processes.push({ name: 'temporal', pid: devServer.pid, marker: 'start-dev' });
+      state.temporal = {
+        address: devServer.address,
+        uiUrl: devServer.uiUrl!,
+        namespace: 'default',
+        taskQueue: 'dbops',
+      };
+      save();
+      log(`Temporal dev server on ${devServer.address}, Web UI ${devServer.uiUrl}`);
 
-    // The DBLab: the fake of DBLab's API, here; a refresh takes a few /status polls per phase.
-    const token = crypto.randomBytes(18).toString('base64url');
-    const sourcePassword = crypto.randomBytes(18).toString('base64url');
-    fake = new DblabFake({ token, pollsPerPhase: 2 });
-    await fake.start();
-    state.dblab = { url: fake.url };
-    log(`DBLab fake on ${fake.url}`);
+      // The DBLab: the fake of DBLab's API, here; a refresh takes a few /status polls per phase.
+      const token = crypto.randomBytes(18).toString('base64url');
+      const sourcePassword = crypto.randomBytes(18).toString('base64url');
+      fake = new DblabFake({ token, pollsPerPhase: 2 });
+      await fake.start();
+      step();
+      state.dblab = { url: fake.url };
+      log(`DBLab fake on ${fake.url}`);
 
-    // What a customer and a database account would have, in moto.
-    const aws = new AwsClients({
-      endpoint,
-      defaultRegion: SANDBOX_REGION,
-      credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
-    });
-    state.peering = await seedPeering(aws);
-    const snapshot = await seedRdsSource(aws);
-    log(
-      `seeded: customer VPC ${state.peering.vpcId}, database network ${state.peering.databaseId}, RDS ${SANDBOX_RDS_SOURCE}`,
-    );
-
-    // SQL: the machine's servers when they answer, else an embedded PostgreSQL.
-    const pgUrl = process.env.DBOPS_SANDBOX_PG_URL ?? MACHINE_PG_URL;
-    const forceEmbedded = process.env.DBOPS_SANDBOX_POSTGRES === 'embedded';
-    const pgProbe = forceEmbedded
-      ? { ok: false as const, error: 'DBOPS_SANDBOX_POSTGRES=embedded' }
-      : await probePostgres(pgUrl);
-    if (pgProbe.ok) {
-      state.sql.postgres = serverFromUrl(pgUrl, 'postgres', dir, 'machine');
-    } else {
+      // What a customer and a database account would have, in moto.
+      const aws = new AwsClients({
+        endpoint,
+        defaultRegion: SANDBOX_REGION,
+        credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+      });
+      state.peering = await seedPeering(aws);
+      const snapshot = await seedRdsSource(aws);
+      step();
       log(
-        `PostgreSQL at ${pgUrl.replace(/:[^:@/]*@/, ':***@')} not usable (${pgProbe.error}): starting an embedded one`,
+        `seeded: customer VPC ${state.peering.vpcId}, database network ${state.peering.databaseId}, RDS ${SANDBOX_RDS_SOURCE}`,
       );
-      try {
-        const pgLog = (s: string) => fs.appendFileSync(state.logFiles.postgres, `${s}\n`);
-        embedded = await startEmbeddedPostgres(dir, await freePort(), pgLog);
-        onSignals();
-        if (embedded.pid)
-          state.processes.push({ name: 'postgres', pid: embedded.pid, marker: 'postgres', anyUser: true });
-        state.sql.postgres = serverFromUrl(embedded.url, 'postgres', dir, 'embedded');
-      } catch (err) {
-        state.sql.unavailable.push(
-          `provisioning on PostgreSQL: no PostgreSQL at ${pgUrl.replace(/:[^:@/]*@/, ':***@')} (${pgProbe.error}) and the embedded one did not start (${(err as Error).message})`,
+
+      // SQL: the machine's servers when they answer, else an embedded PostgreSQL.
+      const pgUrl = process.env.DBOPS_SANDBOX_PG_URL ?? MACHINE_PG_URL;
+      const forceEmbedded = process.env.DBOPS_SANDBOX_POSTGRES === 'embedded';
+      const pgProbe = forceEmbedded
+        ? { ok: false as const, error: 'DBOPS_SANDBOX_POSTGRES=embedded' }
+        : await probePostgres(pgUrl);
+      if (pgProbe.ok) {
+        state.sql.postgres = serverFromUrl(pgUrl, 'postgres', dir, 'machine');
+      } else {
+        log(
+          `PostgreSQL at ${pgUrl.replace(/:[^:@/]*@/, ':***@')} not usable (${pgProbe.error}): starting an embedded one`,
         );
+        try {
+          const pgLog = (s: string) => fs.appendFileSync(state.logFiles.postgres, `${s}\n`);
+          embedded = await startEmbeddedPostgres(dir, await freePort(), pgLog);
+          onSignals();
+          if (embedded.pid)
+            state.processes.push({ name: 'postgres', pid: embedded.pid, marker: 'postgres', anyUser: true });
+          state.sql.postgres = serverFromUrl(embedded.url, 'postgres', dir, 'embedded');
+        } catch (err) {
+          state.sql.unavailable.push(
+            `provisioning on PostgreSQL: no PostgreSQL at ${pgUrl.replace(/:[^:@/]*@/, ':***@')} (${pgProbe.error}) and the embedded one did not start (${(err as Error).message})`,
+          );
+        }
       }
-    }
-    const myUrl = process.env.DBOPS_SANDBOX_MYSQL_URL ?? MACHINE_MYSQL_URL;
-    const myProbe = await probeMysql(myUrl);
-    if (myProbe.ok) state.sql.mysql = serverFromUrl(myUrl, 'mysql', dir, 'machine');
-    else
-      state.sql.unavailable.push(
-        `provisioning on MariaDB/MySQL: nothing answers at ${myUrl.replace(/:[^:@/]*@/, ':***@')} (${myProbe.error})`,
-      );
-    save();
+      const myUrl = process.env.DBOPS_SANDBOX_MYSQL_URL ?? MACHINE_MYSQL_URL;
+      const myProbe = await probeMysql(myUrl);
+      step();
+      if (myProbe.ok) state.sql.mysql = serverFromUrl(myUrl, 'mysql', dir, 'machine');
+      else
+        state.sql.unavailable.push(
+          `provisioning on MariaDB/MySQL: nothing answers at ${myUrl.replace(/:[^:@/]*@/, ':***@')} (${myProbe.error})`,
+        );
+      save();
 
-    // The refresh config, as the reference tool's YAML (and as JSON for the Temporal CLI).
-    const yamlFile = path.join(dir, 'rds-refresh.yaml');
-    const yaml = [
-      'source:',
-      '  type: rds',
-      `  identifier: ${SANDBOX_RDS_SOURCE}`,
-      `  snapshotIdentifier: ${snapshot}`,
-      '  dbName: postgres',
-      '  username: postgres',
-      '  password: ${SANDBOX_SOURCE_PASSWORD}',
-      'clone:',
-      '  instanceClass: db.t3.medium',
-      '  maxAge: 2h',
-      '  tags: { env: sandbox }',
-      'dblab:',
-      `  apiEndpoint: ${fake.url}`,
-      '  token: ${SANDBOX_DBLAB_TOKEN}',
-      '  pollInterval: 1s',
-      '  timeout: 10m',
-      '  startDeadline: 2m',
-      '  requestTimeout: 10s',
-      'aws:',
-      `  region: ${SANDBOX_REGION}`,
-      '',
-    ].join('\n');
-    fs.writeFileSync(yamlFile, yaml);
-    const jsonFile = path.join(dir, 'refresh.json');
-    fs.writeFileSync(jsonFile, `${JSON.stringify(readRefreshYaml(yaml, {}))}\n`);
-    state.refresh = { source: SANDBOX_RDS_SOURCE, snapshot, yamlFile, jsonFile };
+      // The refresh config, as the reference tool's YAML (and as JSON for the Temporal CLI).
+      const yamlFile = path.join(dir, 'rds-refresh.yaml');
+      const yaml = [
+        'source:',
+        '  type: rds',
+        `  identifier: ${SANDBOX_RDS_SOURCE}`,
+        `  snapshotIdentifier: ${snapshot}`,
+        '  dbName: postgres',
+        '  username: postgres',
+        '  password: ${SANDBOX_SOURCE_PASSWORD}',
+        'clone:',
+        '  instanceClass: db.t3.medium',
+        '  maxAge: 2h',
+        '  tags: { env: sandbox }',
+        'dblab:',
+        `  apiEndpoint: ${fake.url}`,
+        '  token: ${SANDBOX_DBLAB_TOKEN}',
+        '  pollInterval: 1s',
+        '  timeout: 10m',
+        '  startDeadline: 2m',
+        '  requestTimeout: 10s',
+        'aws:',
+        `  region: ${SANDBOX_REGION}`,
+        '',
+      ].join('\n');
+      fs.writeFileSync(yamlFile, yaml);
+      const jsonFile = path.join(dir, 'refresh.json');
+      fs.writeFileSync(jsonFile, `${JSON.stringify(readRefreshYaml(yaml, {}))}\n`);
+      state.refresh = { source: SANDBOX_RDS_SOURCE, snapshot, yamlFile, jsonFile };
 
-    // The worker configuration: each secret bound to its one destination, as an operator writes it.
-    const servers: Record<string, object> = {};
-    const entry = (s: SqlServer) => ({
-      engine: s.engine,
-      host: s.host,
-      port: s.port,
-      adminUser: s.adminUser,
-      ...(s.adminPasswordRef ? { adminPassword: s.adminPasswordRef } : {}),
-    });
-    if (state.sql.postgres) servers['sandbox-postgres'] = entry(state.sql.postgres);
-    if (state.sql.mysql) servers['sandbox-mariadb'] = entry(state.sql.mysql);
-    const config = {
-      dblab: {
-        sandbox: {
-          endpoint: fake.url,
-          token: 'env:SANDBOX_DBLAB_TOKEN',
-          sourcePassword: 'env:SANDBOX_SOURCE_PASSWORD',
-          sources: [`${SANDBOX_REGION}:${SANDBOX_RDS_SOURCE}`],
+      // The worker configuration: each secret bound to its one destination, as an operator writes it.
+      const servers: Record<string, object> = {};
+      const entry = (s: SqlServer) => ({
+        engine: s.engine,
+        host: s.host,
+        port: s.port,
+        adminUser: s.adminUser,
+        ...(s.adminPasswordRef ? { adminPassword: s.adminPasswordRef } : {}),
+      });
+      if (state.sql.postgres) servers['sandbox-postgres'] = entry(state.sql.postgres);
+      if (state.sql.mysql) servers['sandbox-mariadb'] = entry(state.sql.mysql);
+      const config = {
+        dblab: {
+          sandbox: {
+            endpoint: fake.url,
+            token: 'env:SANDBOX_DBLAB_TOKEN',
+            sourcePassword: 'env:SANDBOX_SOURCE_PASSWORD',
+            sources: [`${SANDBOX_REGION}:${SANDBOX_RDS_SOURCE}`],
+          },
         },
-      },
-      databaseServers: servers,
-      credentials: { directories: [credentialsDir] },
-    };
-    fs.writeFileSync(state.workerConfigFile, YAML.stringify(config));
+        databaseServers: servers,
+        credentials: { directories: [credentialsDir] },
+      };
+      fs.writeFileSync(state.workerConfigFile, YAML.stringify(config));
 
-    // The worker, pointed at this sandbox only.
-    if (state.moto.endpoint !== endpoint || !(await isMoto(endpoint)) || moto.exitCode !== null) {
-      throw new Error('the AWS endpoint is not this sandbox’s moto: refusing to start the worker');
+      // The worker, pointed at this sandbox only.
+      if (state.moto.endpoint !== endpoint || !(await isMoto(endpoint)) || moto.exitCode !== null) {
+        throw new Error('the AWS endpoint is not this sandbox’s moto: refusing to start the worker');
+      }
+      const home = path.join(dir, 'home');
+      fs.mkdirSync(home, { recursive: true });
+      const workerEnv: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        HOME: home,
+        TEMPORAL_ADDRESS: devServer.address,
+        TEMPORAL_NAMESPACE: 'default',
+        DBOPS_TASK_QUEUE: state.temporal.taskQueue,
+        DBOPS_DATA_DIR: dir,
+        DBOPS_CONFIG: state.workerConfigFile,
+        DBOPS_SHUTDOWN_GRACE: '5s',
+        AWS_ENDPOINT_URL: endpoint,
+        AWS_REGION: SANDBOX_REGION,
+        AWS_ACCESS_KEY_ID: 'sandbox',
+        AWS_SECRET_ACCESS_KEY: 'sandbox',
+        AWS_CONFIG_FILE: path.join(home, 'aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
+        AWS_EC2_METADATA_DISABLED: 'true',
+        SANDBOX_DBLAB_TOKEN: token,
+        SANDBOX_SOURCE_PASSWORD: sourcePassword,
+      };
+      const workerJs = path.join(PROJECT_ROOT, 'dist', 'worker.js');
+      const workerOut = fs.openSync(state.logFiles.worker, 'a');
+      worker = spawn(process.execPath, [workerJs], { env: workerEnv, stdio: ['ignore', workerOut, workerOut] });
+      state.processes.push({ name: 'worker', pid: worker.pid!, marker: workerJs });
+      save();
+      await waitForLine(state.logFiles.worker, 'polling task queue', worker, 120_000).catch((err: Error) => {
+        throw new Error(`the worker did not start: ${err.message}`);
+      });
+      step();
+      worker.once('exit', (code) => {
+        log(`the worker exited (code ${code}); stopping the sandbox`);
+        void shutdown(1);
+      });
+      moto.once('exit', () => void shutdown(1));
+      state.ready = true;
+      save();
+      log('ready');
+    } catch (err) {
+      state.error = (err as Error).message;
+      save();
+      log(`failed: ${state.error}`);
     }
-    const home = path.join(dir, 'home');
-    fs.mkdirSync(home, { recursive: true });
-    const workerEnv: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: home,
-      TEMPORAL_ADDRESS: devServer.address,
-      TEMPORAL_NAMESPACE: 'default',
-      DBOPS_TASK_QUEUE: state.temporal.taskQueue,
-      DBOPS_DATA_DIR: dir,
-      DBOPS_CONFIG: state.workerConfigFile,
-      DBOPS_SHUTDOWN_GRACE: '5s',
-      AWS_ENDPOINT_URL: endpoint,
-      AWS_REGION: SANDBOX_REGION,
-      AWS_ACCESS_KEY_ID: 'sandbox',
-      AWS_SECRET_ACCESS_KEY: 'sandbox',
-      AWS_CONFIG_FILE: path.join(home, 'aws-config'),
-      AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
-      AWS_EC2_METADATA_DISABLED: 'true',
-      SANDBOX_DBLAB_TOKEN: token,
-      SANDBOX_SOURCE_PASSWORD: sourcePassword,
-    };
-    const workerJs = path.join(PROJECT_ROOT, 'dist', 'worker.js');
-    const workerOut = fs.openSync(state.logFiles.worker, 'a');
-    worker = spawn(process.execPath, [workerJs], { env: workerEnv, stdio: ['ignore', workerOut, workerOut] });
-    state.processes.push({ name: 'worker', pid: worker.pid!, marker: workerJs });
-    save();
-    await waitForLine(state.logFiles.worker, 'polling task queue', worker, 120_000).catch((err: Error) => {
-      throw new Error(`the worker did not start: ${err.message}`);
-    });
-    worker.once('exit', (code) => {
-      log(`the worker exited (code ${code}); stopping the sandbox`);
-      void shutdown(1);
-    });
-    moto.once('exit', () => void shutdown(1));
-    state.ready = true;
-    save();
-    log('ready');
-  } catch (err) {
-    state.error = (err as Error).message;
-    save();
-    log(`failed: ${state.error}`);
-    await shutdown(1);
-  }
+  })();
+  await startup;
+  if (state.error) await shutdown(1);
 }
 
 if (require.main === module) {

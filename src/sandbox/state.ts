@@ -31,6 +31,7 @@ export interface SqlServer {
 export interface SandboxState {
   /** The host process; the sandbox lives while it does. */
   hostPid: number;
+  /** The sandbox's folder, <DBOPS_DATA_DIR>/sandbox: this file, logs, configuration, credentials. */
   dataDir: string;
   startedAt: string;
   /** Set by the host once every part runs and is seeded. */

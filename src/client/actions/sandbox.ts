@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config';
 import { describeSandbox, runUrl, sandboxJobs, type Job } from '../../sandbox/commands';
 import { ensureSandbox, stopSandbox } from '../../sandbox/control';
-import { alive, type SandboxState } from '../../sandbox/state';
+import { alive, stopProcess, type SandboxState } from '../../sandbox/state';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import type { SandboxFlags } from '../commands/sandbox';
@@ -14,8 +14,13 @@ function port(value: string, flag: string): number {
   return n;
 }
 
-function open(ctx: CliContext, f: SandboxFlags): Promise<SandboxState & { reused: boolean }> {
+function open(
+  ctx: CliContext,
+  f: SandboxFlags,
+  spawned?: (pid: number) => void,
+): Promise<SandboxState & { reused: boolean }> {
   return ensureSandbox({
+    spawned,
     dataDir: loadSettings(ctx.env).dataDir,
     port: port(f.port, '--port'),
     uiPort: port(f.uiPort, '--ui-port'),
@@ -42,7 +47,17 @@ function clientEnv(ctx: CliContext, s: SandboxState): NodeJS.ProcessEnv {
 }
 
 export async function start(ctx: CliContext, f: SandboxFlags, cmd: Command): Promise<void> {
-  const s = await open(ctx, f);
+  // In the foreground, Ctrl-C while the sandbox starts stops it too.
+  const say = (line: string) => ctx.io.err.write(`${line}\n`);
+  let host: number | undefined;
+  const early = () =>
+    void (async () => {
+      say('\nstopping the sandbox while it starts');
+      if (host) await stopProcess(host, 60_000); // it stops what it has started so far
+      await stopSandbox(loadSettings(ctx.env).dataDir, say);
+    })().finally(() => process.exit(130));
+  if (!f.detach) process.once('SIGINT', early);
+  const s = await open(ctx, f, (pid) => (host = pid)).finally(() => process.removeListener('SIGINT', early));
   ctx.io.out.write(describeSandbox(s));
   if (f.detach) return;
   ctx.io.err.write('\nthe sandbox runs until Ctrl-C (or "dbops sandbox stop")\n');
