@@ -33,7 +33,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
-import { pollOrCheck, pollUntil, type PollMode } from './poll';
+import { pollOrCheck, pollUntil, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint, StepResult } from './types';
 
 /**
@@ -51,6 +51,9 @@ export interface Snapshot {
   /** An encrypted snapshot's KMS key. */
   kmsKeyId?: string;
 }
+
+/** How long after asking for a reboot the parameter-group step waits for it before asking again. */
+const REBOOT_GRACE_MS = 5 * 60_000;
 
 /** Whether the plan clones the live Aurora cluster (clone.method copy-on-write). */
 const copyOnWrite = (plan: RefreshPlan) => plan.aurora && plan.config.clone.method === 'copy-on-write';
@@ -664,13 +667,23 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
      * per attempt with `mode` { poll: 'once' } (polled by retry), else in place. Each check looks
      * first, then acts once: sets the group when it is another (ModifyDBInstance, Aurora
      * ModifyDBCluster; only while available), reboots when the group waits for one (only the
-     * instance that is available and `pending-reboot`: a reboot under way shows `rebooting`, so a
-     * retry never reboots twice), and is done when the group is in sync and the clone available.
+     * instance that is available and `pending-reboot`; the time of the reboot rides in the heartbeat
+     * to the next check, which does not ask again for REBOOT_GRACE_MS even if RDS still shows the
+     * instance available), and is done when the group is in sync and the clone available.
      */
     async rdsApplyParameterGroup(plan: RefreshPlan, identifier: string, mode?: PollMode): Promise<StepResult> {
       const rds = rdsOf(plan);
       const want = plan.config.clone.parameterGroup;
       if (!want) return { changed: false, detail: 'no parameter group configured' };
+      let rebootedAt = previousDetails<{ rebootedAt: number }>().rebootedAt;
+      /** Reboots `id` unless this wait asked for a reboot lately; the status to report. */
+      const reboot = async (id: string): Promise<string> => {
+        if (rebootedAt !== undefined && Date.now() - rebootedAt < REBOOT_GRACE_MS)
+          return `reboot of ${id} requested, waiting for it to apply ${want}`;
+        await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id }));
+        rebootedAt = Date.now();
+        return `rebooting ${id} to apply ${want}`;
+      };
       return pollOrCheck(
         mode,
         {
@@ -701,10 +714,8 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
               if (!i) continue;
               if (i.DBInstanceStatus !== 'available')
                 return { done: false, status: `${m.DBInstanceIdentifier} ${i.DBInstanceStatus}` };
-              if (m.DBClusterParameterGroupStatus === 'pending-reboot') {
-                await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: m.DBInstanceIdentifier }));
-                return { done: false, status: `rebooting ${m.DBInstanceIdentifier} to apply ${want}` };
-              }
+              if (m.DBClusterParameterGroupStatus === 'pending-reboot')
+                return { done: false, status: await reboot(m.DBInstanceIdentifier!) };
               if (m.DBClusterParameterGroupStatus && m.DBClusterParameterGroupStatus !== 'in-sync')
                 return {
                   done: false,
@@ -730,14 +741,12 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             );
             return { done: false, status: `setting the parameter group (was ${was})` };
           }
-          if (g.ParameterApplyStatus === 'pending-reboot') {
-            await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: identifier }));
-            return { done: false, status: `rebooting to apply ${want}` };
-          }
+          if (g.ParameterApplyStatus === 'pending-reboot') return { done: false, status: await reboot(identifier) };
           if (g.ParameterApplyStatus !== 'in-sync')
             return { done: false, status: `parameters ${g.ParameterApplyStatus}` };
           return { done: true, value: { changed: false, detail: `parameter group ${want} in sync` } };
         },
+        { state: () => (rebootedAt === undefined ? {} : { rebootedAt }) },
       );
     },
 

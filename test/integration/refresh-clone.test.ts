@@ -426,8 +426,10 @@ describe('the parameter group after the restore', () => {
     const group = await parameterGroup();
     const seen = watch('ModifyDBInstance', 'RebootDBInstance');
     // Mocked: the restore leaves the clone on the default group, as RDS may; after the modify the
-    // group is `pending-reboot` until the clone is rebooted.
+    // group is `pending-reboot` until the clone is rebooted, and the first look after the reboot
+    // still shows it (available, pending-reboot): the next check must not reboot again.
     const pending = new Set<string>();
+    const stale = new Set<string>();
     workerRds().add(
       (next, ctx) => async (args) => {
         const id = args.input.DBInstanceIdentifier as string | undefined;
@@ -435,14 +437,16 @@ describe('the parameter group after the restore', () => {
         if (ctx.commandName === 'RestoreDBInstanceFromDBSnapshotCommand') delete args.input.DBParameterGroupName;
         const out = await next(args);
         if (clone && ctx.commandName === 'ModifyDBInstanceCommand' && args.input.DBParameterGroupName) pending.add(id!);
-        if (clone && ctx.commandName === 'RebootDBInstanceCommand') pending.delete(id!);
+        if (clone && ctx.commandName === 'RebootDBInstanceCommand' && pending.delete(id!)) stale.add(id!);
         if (ctx.commandName === 'DescribeDBInstancesCommand') {
           for (const i of (out.output.DBInstances ?? []) as Array<{
             DBInstanceIdentifier?: string;
             DBParameterGroups?: Array<{ ParameterApplyStatus?: string }>;
-          }>)
-            if (pending.has(i.DBInstanceIdentifier ?? ''))
+          }>) {
+            const at = i.DBInstanceIdentifier ?? '';
+            if (pending.has(at) || stale.delete(at))
               for (const g of i.DBParameterGroups ?? []) g.ParameterApplyStatus = 'pending-reboot';
+          }
         }
         return out;
       },
