@@ -3,6 +3,7 @@
  * default credential chain, AWS_PROFILE, AWS_REGION and AWS_ENDPOINT_URL (how tests point at moto).
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -113,6 +114,10 @@ export class AwsClients {
 
   ec2(region?: string, roleArn?: string): EC2Client {
     return this.get(EC2Client as Ctor<EC2Client>, 'ec2', region, roleArn);
+  }
+  /** KMS: the refresh's dry run checks the clone's and the snapshot's keys (kms:DescribeKey). */
+  kms(region?: string): KMSClient {
+    return this.get(KMSClient as Ctor<KMSClient>, 'kms', region);
   }
   rds(region?: string, roleArn?: string): RDSClient {
     return this.get(RDSClient as Ctor<RDSClient>, 'rds', region, roleArn);

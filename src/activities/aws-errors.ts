@@ -62,6 +62,10 @@ export const AWS_ERRORS = {
   snapshotNotFound: ['DBSnapshotNotFoundFault', 'DBClusterSnapshotNotFoundFault'],
   dbSubnetGroupNotFound: ['DBSubnetGroupNotFoundFault'],
   dbParameterGroupNotFound: ['DBParameterGroupNotFoundFault', 'DBParameterGroupNotFound'],
+  optionGroupNotFound: ['OptionGroupNotFoundFault', 'OptionGroupNotFound'],
+  /** KMS DescribeKey: no such key or alias, or the caller may not describe it (another account's key not shared). */
+  kmsKeyNotFound: ['NotFoundException'],
+  kmsAccessDenied: ['AccessDeniedException'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** The AWS error code of an SDK error (its exception name, else the wire Code), or ''. */

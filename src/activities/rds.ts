@@ -4,6 +4,7 @@
  * cluster), and the janitor's listing. Every step checks first, so a retry never makes a second clone.
  */
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
+import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import {
   CreateDBInstanceCommand,
   DeleteDBClusterCommand,
@@ -15,28 +16,49 @@ import {
   DescribeDBParameterGroupsCommand,
   DescribeDBSnapshotsCommand,
   DescribeDBSubnetGroupsCommand,
+  DescribeOptionGroupsCommand,
   ModifyDBClusterCommand,
   ModifyDBInstanceCommand,
+  RebootDBInstanceCommand,
   RestoreDBClusterFromSnapshotCommand,
+  RestoreDBClusterToPointInTimeCommand,
   RestoreDBInstanceFromDBSnapshotCommand,
   type DBCluster,
   type DBInstance,
   type RDSClient,
   type Tag,
 } from '@aws-sdk/client-rds';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { ApplicationFailure } from '@temporalio/common';
 import { CLONE_PREFIX, cloneName, MANAGED_BY, RUN_ID_TAG, type RefreshPlan } from '../domain/dblab-config';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
-import { pollOrCheck, pollUntil, type PollMode } from './poll';
+import { pollOrCheck, pollUntil, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint, StepResult } from './types';
 
+/**
+ * What the clone is made from: a snapshot (`id`: its identifier, or its ARN when shared from
+ * another account), or with clone.method copy-on-write the live source cluster (`id`: the
+ * cluster, `type` copy-on-write, `createdAt` its latest restorable time).
+ */
 export interface Snapshot {
   id: string;
   createdAt: string;
   type: string;
   engine?: string;
+  /** A snapshot shared from another account: that account (only read, never changed). */
+  sharedBy?: string;
+  /** An encrypted snapshot's KMS key. */
+  kmsKeyId?: string;
 }
+
+/** How long after asking for a reboot the parameter-group step waits for it before asking again. */
+const REBOOT_GRACE_MS = 5 * 60_000;
+
+/** Whether the plan clones the live Aurora cluster (clone.method copy-on-write). */
+const copyOnWrite = (plan: RefreshPlan) => plan.aurora && plan.config.clone.method === 'copy-on-write';
+
+const SNAPSHOT_ARN = /^arn:aws[a-z-]*:rds:([a-z0-9-]+):(\d{12}):(snapshot|cluster-snapshot):(.+)$/;
 
 async function instance(rds: RDSClient, id: string): Promise<DBInstance | undefined> {
   try {
@@ -55,6 +77,9 @@ async function cluster(rds: RDSClient, id: string): Promise<DBCluster | undefine
     throw err;
   }
 }
+
+const encryption = (encrypted: boolean | undefined, key: string | undefined) =>
+  encrypted && key ? { kmsKeyId: key } : {};
 
 async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot[]> {
   const src = plan.config.source;
@@ -77,6 +102,7 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
             createdAt: s.SnapshotCreateTime!.toISOString(),
             type: s.SnapshotType ?? '',
             engine: s.Engine,
+            ...encryption(s.StorageEncrypted, s.KmsKeyId),
           });
       }
       Marker = r.Marker;
@@ -95,6 +121,7 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
             createdAt: s.SnapshotCreateTime!.toISOString(),
             type: s.SnapshotType ?? '',
             engine: s.Engine,
+            ...encryption(s.Encrypted, s.KmsKeyId),
           });
       }
       Marker = r.Marker;
@@ -108,11 +135,82 @@ function notOfSource(id: string, of: string | undefined, plan: RefreshPlan): str
   return `snapshot ${id} is of ${of ?? 'an unknown source'}, not of source ${plan.config.source.identifier}`;
 }
 
+/**
+ * A snapshot shared from another account, by its ARN: found among the snapshots shared with this
+ * account (paginated). It must be of the configured source (the identifier in the owner's account).
+ */
+async function sharedSnapshot(
+  rds: RDSClient,
+  plan: RefreshPlan,
+  arn: string,
+  owner: string,
+): Promise<Snapshot | { problem: string }> {
+  const src = plan.config.source.identifier;
+  let Marker: string | undefined;
+  do {
+    if (plan.aurora) {
+      const r = await rds.send(
+        new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true, Marker }),
+      );
+      const s = r.DBClusterSnapshots?.find((x) => x.DBClusterSnapshotArn === arn);
+      if (s) {
+        if (s.DBClusterIdentifier !== src) return { problem: notOfSource(arn, s.DBClusterIdentifier, plan) };
+        if (s.Status !== 'available') return { problem: `snapshot ${arn} is ${s.Status}, not available` };
+        return {
+          id: arn,
+          createdAt: s.SnapshotCreateTime!.toISOString(),
+          type: 'shared',
+          engine: s.Engine,
+          sharedBy: owner,
+          ...encryption(s.StorageEncrypted, s.KmsKeyId),
+        };
+      }
+      Marker = r.Marker;
+    } else {
+      const r = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true, Marker }));
+      const s = r.DBSnapshots?.find((x) => x.DBSnapshotArn === arn);
+      if (s) {
+        if (s.DBInstanceIdentifier !== src) return { problem: notOfSource(arn, s.DBInstanceIdentifier, plan) };
+        if (s.Status !== 'available') return { problem: `snapshot ${arn} is ${s.Status}, not available` };
+        return {
+          id: arn,
+          createdAt: s.SnapshotCreateTime!.toISOString(),
+          type: 'shared',
+          engine: s.Engine,
+          sharedBy: owner,
+          ...encryption(s.Encrypted, s.KmsKeyId),
+        };
+      }
+      Marker = r.Marker;
+    }
+  } while (Marker);
+  return { problem: `snapshot ${arn} does not exist or is not shared with this account (account ${owner} shares it)` };
+}
+
+/**
+ * The configured snapshot: an identifier, or an ARN — this account's (read by its name) or one
+ * shared from another account (sharedSnapshot). `account` is this account's id, asked only for an ARN.
+ */
 async function explicitSnapshot(
   rds: RDSClient,
   plan: RefreshPlan,
-  id: string,
+  given: string,
+  account: () => Promise<string>,
 ): Promise<Snapshot | { problem: string }> {
+  let id = given;
+  const arn = SNAPSHOT_ARN.exec(given);
+  if (arn) {
+    const [, region, owner, kind, name] = arn;
+    const want = plan.aurora ? 'cluster-snapshot' : 'snapshot';
+    if (kind !== want)
+      return {
+        problem: `snapshot ${given} is a ${kind}; an ${plan.aurora ? 'Aurora cluster' : 'RDS instance'} is restored from a ${want}`,
+      };
+    if (region !== plan.config.aws.region)
+      return { problem: `snapshot ${given} is in ${region}, not in ${plan.config.aws.region} where the clone is made` };
+    if (owner !== (await account())) return sharedSnapshot(rds, plan, given, owner);
+    id = name;
+  }
   try {
     if (plan.aurora) {
       const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id })))
@@ -121,14 +219,26 @@ async function explicitSnapshot(
       if (s.DBClusterIdentifier !== plan.config.source.identifier)
         return { problem: notOfSource(id, s.DBClusterIdentifier, plan) };
       if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
-      return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
+      return {
+        id,
+        createdAt: s.SnapshotCreateTime!.toISOString(),
+        type: s.SnapshotType ?? '',
+        engine: s.Engine,
+        ...encryption(s.StorageEncrypted, s.KmsKeyId),
+      };
     }
     const s = (await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0];
     if (!s) return { problem: `snapshot ${id} does not exist` };
     if (s.DBInstanceIdentifier !== plan.config.source.identifier)
       return { problem: notOfSource(id, s.DBInstanceIdentifier, plan) };
     if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
-    return { id, createdAt: s.SnapshotCreateTime!.toISOString(), type: s.SnapshotType ?? '', engine: s.Engine };
+    return {
+      id,
+      createdAt: s.SnapshotCreateTime!.toISOString(),
+      type: s.SnapshotType ?? '',
+      engine: s.Engine,
+      ...encryption(s.Encrypted, s.KmsKeyId),
+    };
   } catch (err) {
     if (isAwsError(err, AWS_ERRORS.snapshotNotFound)) return { problem: `snapshot ${id} does not exist` };
     throw err;
@@ -201,6 +311,36 @@ export async function setMasterPassword(
 
 export function createRdsActivities(deps: { aws: AwsClients }) {
   const rdsOf = (plan: RefreshPlan) => deps.aws.rds(plan.config.aws.region);
+  /** This account's id (STS GetCallerIdentity, needs no permission), asked at most once per call. */
+  const accountOf = (plan: RefreshPlan) => {
+    let asked: Promise<string> | undefined;
+    return () =>
+      (asked ??= deps.aws
+        .sts(plan.config.aws.region)
+        .send(new GetCallerIdentityCommand({}))
+        .then((r) => r.Account ?? ''));
+  };
+
+  /** Why a KMS key cannot encrypt the clone (kms:DescribeKey), or undefined when it can. */
+  async function keyProblem(region: string, key: string, what: string): Promise<string | undefined> {
+    const inRegion = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):/.exec(key)?.[1];
+    if (inRegion && inRegion !== region) return `${what} ${key} is in ${inRegion}; the clone is made in ${region}`;
+    try {
+      const m = (await deps.aws.kms(region).send(new DescribeKeyCommand({ KeyId: key }))).KeyMetadata;
+      if (!m) return `${what} ${key} not found in ${region}`;
+      if (m.KeyState !== 'Enabled') return `${what} ${key} is ${m.KeyState}, not Enabled`;
+      if (m.KeyUsage && m.KeyUsage !== 'ENCRYPT_DECRYPT')
+        return `${what} ${key} is a ${m.KeyUsage} key; RDS needs an ENCRYPT_DECRYPT key`;
+      if (m.KeySpec && m.KeySpec !== 'SYMMETRIC_DEFAULT')
+        return `${what} ${key} is ${m.KeySpec}; RDS needs a symmetric key (SYMMETRIC_DEFAULT)`;
+      return undefined;
+    } catch (err) {
+      if (isAwsError(err, AWS_ERRORS.kmsKeyNotFound)) return `${what} ${key} not found in ${region}`;
+      if (isAwsError(err, AWS_ERRORS.kmsAccessDenied))
+        return `${what} ${key} may not be used by this account (kms:DescribeKey refused; another account's key must grant it, with kms:CreateGrant and kms:Decrypt)`;
+      throw err;
+    }
+  }
 
   async function deleteInstance(rds: RDSClient, id: string): Promise<boolean> {
     const i = await instance(rds, id);
@@ -225,21 +365,40 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
   }
 
   const acts = {
-    /** Every problem with the source, snapshot, subnet group, security groups and parameter group. Read-only. */
+    /**
+     * Every problem with the source, snapshot (or, copy-on-write, the live cluster), subnet group,
+     * security groups, parameter group, option group and KMS keys. Read-only.
+     */
     async rdsValidate(plan: RefreshPlan): Promise<string[]> {
       const rds = rdsOf(plan);
       const c = plan.config;
       const problems: string[] = [];
-      const src = plan.aurora ? await cluster(rds, c.source.identifier) : await instance(rds, c.source.identifier);
-      if (!src)
+      const cow = copyOnWrite(plan);
+      const given = cow ? undefined : c.source.snapshotIdentifier;
+      const account = accountOf(plan);
+      let snap = given ? await explicitSnapshot(rds, plan, given, account) : undefined;
+      if (snap && 'problem' in snap) problems.push(snap.problem);
+      // A snapshot of another account (by ARN): its source is in that account, not to be looked up here.
+      const owner = given ? SNAPSHOT_ARN.exec(given)?.[2] : undefined;
+      const shared = owner !== undefined && owner !== (await account());
+      const src = shared
+        ? undefined
+        : plan.aurora
+          ? await cluster(rds, c.source.identifier)
+          : await instance(rds, c.source.identifier);
+      if (!src && !shared)
         problems.push(
           `source ${plan.aurora ? 'cluster' : 'instance'} ${c.source.identifier} not found in ${c.aws.region}`,
         );
-      if (c.source.snapshotIdentifier) {
-        const s = await explicitSnapshot(rds, plan, c.source.snapshotIdentifier);
-        if ('problem' in s) problems.push(s.problem);
-      } else if (src && (await allSnapshots(rds, plan)).length === 0) {
-        problems.push(`no available ${c.source.snapshotType ?? 'automated'} snapshot of ${c.source.identifier}`);
+      if (cow && src) {
+        const engine = (src as DBCluster).Engine ?? '';
+        if (!engine.startsWith('aurora'))
+          problems.push(`clone.method copy-on-write needs an Aurora cluster; ${c.source.identifier} is ${engine}`);
+      } else if (!given && src) {
+        const all = await allSnapshots(rds, plan);
+        if (all.length === 0)
+          problems.push(`no available ${c.source.snapshotType ?? 'automated'} snapshot of ${c.source.identifier}`);
+        else snap = all.sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
       }
       if (c.clone.subnetGroup) {
         try {
@@ -275,15 +434,55 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         }
         if (!found?.length) problems.push(`parameter group ${name} not found`);
       }
+      if (c.clone.optionGroup) {
+        const name = c.clone.optionGroup;
+        try {
+          const r = await rds.send(new DescribeOptionGroupsCommand({ OptionGroupName: name }));
+          if (!r.OptionGroupsList?.length) problems.push(`option group ${name} not found`);
+        } catch (err) {
+          if (!isAwsError(err, AWS_ERRORS.optionGroupNotFound)) throw err;
+          problems.push(`option group ${name} not found`);
+        }
+      }
+      // The key the clone is encrypted with: the configured one, else the snapshot's or (copy-on-write) the source's.
+      if (c.clone.kmsKeyId) {
+        const p = await keyProblem(c.aws.region, c.clone.kmsKeyId, 'KMS key (clone.kmsKeyId)');
+        if (p) problems.push(p);
+      } else if (snap && !('problem' in snap) && snap.kmsKeyId) {
+        const p = await keyProblem(c.aws.region, snap.kmsKeyId, `KMS key of snapshot ${snap.id}`);
+        if (p) problems.push(p);
+      } else if (cow && src && (src as DBCluster).StorageEncrypted && (src as DBCluster).KmsKeyId) {
+        const p = await keyProblem(c.aws.region, (src as DBCluster).KmsKeyId!, `KMS key of ${c.source.identifier}`);
+        if (p) problems.push(p);
+      }
       return problems;
     },
 
-    /** The configured snapshot (must exist and be available), or the newest available one. */
+    /**
+     * The configured snapshot (must exist and be available; an ARN may name one shared from another
+     * account), or the newest available one; copy-on-write: the live source cluster.
+     */
     async rdsFindSnapshot(plan: RefreshPlan): Promise<Snapshot> {
       const rds = rdsOf(plan);
       const c = plan.config.source;
+      if (copyOnWrite(plan)) {
+        // Nothing to find: the clone is of the live cluster, at its latest restorable time.
+        const cl = await cluster(rds, c.identifier);
+        if (!cl)
+          throw ApplicationFailure.nonRetryable(
+            `source cluster ${c.identifier} not found in ${plan.config.aws.region}`,
+            'SourceNotFound',
+          );
+        return {
+          id: c.identifier,
+          createdAt: (cl.LatestRestorableTime ?? new Date()).toISOString(),
+          type: 'copy-on-write',
+          engine: cl.Engine,
+          ...encryption(cl.StorageEncrypted, cl.KmsKeyId),
+        };
+      }
       if (c.snapshotIdentifier) {
-        const s = await explicitSnapshot(rds, plan, c.snapshotIdentifier);
+        const s = await explicitSnapshot(rds, plan, c.snapshotIdentifier, accountOf(plan));
         if ('problem' in s) throw ApplicationFailure.nonRetryable(s.problem, 'SnapshotNotFound');
         return s;
       }
@@ -306,7 +505,9 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
     /**
      * Restores the clone under the name the run fixed, or adopts it when an earlier attempt of
      * this run made it (its dbops:run-id tag). A resource of that name owned by anything else is
-     * never adopted: CloneNameTaken, nothing changed.
+     * never adopted: CloneNameTaken, nothing changed. Aurora with clone.method copy-on-write: a
+     * copy-on-write clone of the live cluster (RestoreDBClusterToPointInTime), then its instance;
+     * both carry the run's tags, like a restored cluster.
      */
     async rdsCreateClone(
       plan: RefreshPlan,
@@ -335,25 +536,39 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         return err;
       };
       if (plan.aurora) {
+        const cow = copyOnWrite(plan);
         let made = false;
         const cl = await cluster(rds, o.identifier);
         if (cl) ours('cluster', o.identifier, cl.TagList);
         else {
-          await rds
-            .send(
-              new RestoreDBClusterFromSnapshotCommand({
-                DBClusterIdentifier: o.identifier,
-                SnapshotIdentifier: o.snapshot.id,
-                Engine: o.snapshot.engine ?? 'aurora-postgresql',
-                DBSubnetGroupName: c.subnetGroup,
-                VpcSecurityGroupIds: c.securityGroups,
-                DBClusterParameterGroupName: c.parameterGroup,
-                EnableIAMDatabaseAuthentication: c.enableIAMAuth,
-                DeletionProtection: false,
-                Tags: o.tags,
-              }),
-            )
-            .catch((err) => Promise.reject(raced(err, 'cluster', o.identifier)));
+          const common = {
+            DBClusterIdentifier: o.identifier,
+            DBSubnetGroupName: c.subnetGroup,
+            VpcSecurityGroupIds: c.securityGroups,
+            DBClusterParameterGroupName: c.parameterGroup || undefined,
+            OptionGroupName: c.optionGroup || undefined,
+            KmsKeyId: c.kmsKeyId,
+            EnableIAMDatabaseAuthentication: c.enableIAMAuth,
+            DeletionProtection: false,
+            Tags: o.tags,
+          };
+          const restore: Promise<unknown> = cow
+            ? rds.send(
+                new RestoreDBClusterToPointInTimeCommand({
+                  ...common,
+                  SourceDBClusterIdentifier: plan.config.source.identifier,
+                  RestoreType: 'copy-on-write',
+                  UseLatestRestorableTime: true,
+                }),
+              )
+            : rds.send(
+                new RestoreDBClusterFromSnapshotCommand({
+                  ...common,
+                  SnapshotIdentifier: o.snapshot.id,
+                  Engine: o.snapshot.engine ?? 'aurora-postgresql',
+                }),
+              );
+          await restore.catch((err) => Promise.reject(raced(err, 'cluster', o.identifier)));
           made = true;
         }
         const member = await instance(rds, `${o.identifier}-1`);
@@ -375,7 +590,11 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
         }
         return {
           changed: made,
-          detail: made ? `restoring cluster ${o.identifier} from ${o.snapshot.id}` : `cluster ${o.identifier} exists`,
+          detail: !made
+            ? `cluster ${o.identifier} exists`
+            : cow
+              ? `cloning cluster ${plan.config.source.identifier} copy-on-write as ${o.identifier}`
+              : `restoring cluster ${o.identifier} from ${o.snapshot.id}`,
         };
       }
       const existing = await instance(rds, o.identifier);
@@ -393,7 +612,8 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             VpcSecurityGroupIds: c.securityGroups,
             PubliclyAccessible: c.publiclyAccessible,
             EnableIAMDatabaseAuthentication: c.enableIAMAuth,
-            DBParameterGroupName: c.parameterGroup,
+            DBParameterGroupName: c.parameterGroup || undefined,
+            OptionGroupName: c.optionGroup || undefined,
             StorageType: c.storageType,
             DeletionProtection: false,
             Tags: o.tags,
@@ -438,6 +658,95 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             },
           };
         },
+      );
+    },
+
+    /**
+     * Makes sure the clone runs with clone.parameterGroup: RDS may restore with the default group
+     * and ignore the one asked for, or apply it only after a reboot (`pending-reboot`). One check
+     * per attempt with `mode` { poll: 'once' } (polled by retry), else in place. Each check looks
+     * first, then acts once: sets the group when it is another (ModifyDBInstance, Aurora
+     * ModifyDBCluster; only while available), reboots when the group waits for one (only the
+     * instance that is available and `pending-reboot`; the time of the reboot rides in the heartbeat
+     * to the next check, which does not ask again for REBOOT_GRACE_MS even if RDS still shows the
+     * instance available), and is done when the group is in sync and the clone available.
+     */
+    async rdsApplyParameterGroup(plan: RefreshPlan, identifier: string, mode?: PollMode): Promise<StepResult> {
+      const rds = rdsOf(plan);
+      const want = plan.config.clone.parameterGroup;
+      if (!want) return { changed: false, detail: 'no parameter group configured' };
+      let rebootedAt = previousDetails<{ rebootedAt: number }>().rebootedAt;
+      /** Reboots `id` unless this wait asked for a reboot lately; the status to report. */
+      const reboot = async (id: string): Promise<string> => {
+        if (rebootedAt !== undefined && Date.now() - rebootedAt < REBOOT_GRACE_MS)
+          return `reboot of ${id} requested, waiting for it to apply ${want}`;
+        await rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: id }));
+        rebootedAt = Date.now();
+        return `rebooting ${id} to apply ${want}`;
+      };
+      return pollOrCheck(
+        mode,
+        {
+          what: `parameter group ${want} to be applied to ${identifier}`,
+          interval: plan.pollInterval,
+          timeout: plan.cloneTimeout,
+        },
+        async () => {
+          if (plan.aurora) {
+            const cl = await cluster(rds, identifier);
+            if (!cl) throw ApplicationFailure.nonRetryable(`clone cluster ${identifier} disappeared`, 'CloneGone');
+            if (cl.DBClusterParameterGroup !== want) {
+              if (cl.Status !== 'available') return { done: false, status: `cluster ${cl.Status}` };
+              await rds.send(
+                new ModifyDBClusterCommand({
+                  DBClusterIdentifier: identifier,
+                  DBClusterParameterGroupName: want,
+                  ApplyImmediately: true,
+                }),
+              );
+              return {
+                done: false,
+                status: `setting the cluster's parameter group (was ${cl.DBClusterParameterGroup})`,
+              };
+            }
+            for (const m of cl.DBClusterMembers ?? []) {
+              const i = m.DBInstanceIdentifier ? await instance(rds, m.DBInstanceIdentifier) : undefined;
+              if (!i) continue;
+              if (i.DBInstanceStatus !== 'available')
+                return { done: false, status: `${m.DBInstanceIdentifier} ${i.DBInstanceStatus}` };
+              if (m.DBClusterParameterGroupStatus === 'pending-reboot')
+                return { done: false, status: await reboot(m.DBInstanceIdentifier!) };
+              if (m.DBClusterParameterGroupStatus && m.DBClusterParameterGroupStatus !== 'in-sync')
+                return {
+                  done: false,
+                  status: `${m.DBInstanceIdentifier} parameters ${m.DBClusterParameterGroupStatus}`,
+                };
+            }
+            if (cl.Status !== 'available') return { done: false, status: `cluster ${cl.Status}` };
+            return { done: true, value: { changed: false, detail: `parameter group ${want} in sync` } };
+          }
+          const i = await instance(rds, identifier);
+          if (!i) throw ApplicationFailure.nonRetryable(`clone ${identifier} disappeared`, 'CloneGone');
+          const g = i.DBParameterGroups?.find((x) => x.DBParameterGroupName === want);
+          if (i.DBInstanceStatus !== 'available')
+            return { done: false, status: `${i.DBInstanceStatus}${g ? `, parameters ${g.ParameterApplyStatus}` : ''}` };
+          if (!g) {
+            const was = i.DBParameterGroups?.map((x) => x.DBParameterGroupName).join(', ') || 'none';
+            await rds.send(
+              new ModifyDBInstanceCommand({
+                DBInstanceIdentifier: identifier,
+                DBParameterGroupName: want,
+                ApplyImmediately: true,
+              }),
+            );
+            return { done: false, status: `setting the parameter group (was ${was})` };
+          }
+          if (g.ParameterApplyStatus === 'pending-reboot') return { done: false, status: await reboot(identifier) };
+          if (g.ParameterApplyStatus !== 'in-sync')
+            return { done: false, status: `parameters ${g.ParameterApplyStatus}` };
+          return { done: true, value: { changed: false, detail: `parameter group ${want} in sync` } };
+        },
+        { state: () => (rebootedAt === undefined ? {} : { rebootedAt }) },
       );
     },
 

@@ -22,6 +22,20 @@ import { InvalidInput } from './errors';
 const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
 const secretRef = secretRefString();
 const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
+/**
+ * A parameter or option group name: a letter, then letters, digits and hyphens, plus the `.` and
+ * `:` of AWS's default groups (`default.postgres16`, `default:mysql-8-0`); empty is "not set", as
+ * the reference tool reads it.
+ */
+const GROUP_NAME = /^$|^[A-Za-z][A-Za-z0-9.:_-]{0,254}$/;
+const KEY_ID = '(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})';
+const ALIAS = 'alias/[A-Za-z0-9/_-]{1,250}';
+/** A KMS key id, alias, key ARN or alias ARN (another account's key: its ARN). */
+const KMS_KEY = new RegExp(
+  `^(?:${KEY_ID}|${ALIAS}|arn:aws[a-z-]*:kms:[a-z0-9-]{1,32}:\\d{12}:(?:key/${KEY_ID}|${ALIAS}))$`,
+);
+const groupName = (what: string) =>
+  boundedString(255).regex(GROUP_NAME, `must be ${what} name (a letter, then letters, digits, hyphens)`);
 
 /** Tag keys dbops sets on every clone itself (and AWS's own prefix): a config may not set them. */
 const RESERVED_TAG_KEY = /^(ManagedBy|AutoDelete|DeleteAfter)$|^(dbops:|aws:)/i;
@@ -108,7 +122,23 @@ export const RefreshConfigSchema = z
           .optional(),
         publiclyAccessible: z.boolean().optional(),
         enableIAMAuth: z.boolean().optional(),
-        parameterGroup: boundedString(255).optional(),
+        /** RDS: a DB parameter group; Aurora: a DB cluster parameter group. Applied after restore if the restore ignored it. */
+        parameterGroup: groupName('a parameter group').optional(),
+        /** dbops only: the option group the clone gets. */
+        optionGroup: groupName('an option group').optional(),
+        /**
+         * dbops only: how the clone is made. `snapshot` (the default): restore a snapshot.
+         * `copy-on-write` (Aurora only): clone the live cluster (RestoreDBClusterToPointInTime,
+         * RestoreType copy-on-write, latest restorable time): minutes, and only changed pages are paid for.
+         */
+        method: z.enum(['snapshot', 'copy-on-write']).optional(),
+        /**
+         * dbops only, Aurora: the KMS key the clone's storage is encrypted with (default: the
+         * snapshot's or the source's). An RDS instance restored from a snapshot keeps the snapshot's key.
+         */
+        kmsKeyId: boundedString(2048)
+          .regex(KMS_KEY, 'must be a KMS key id, alias/<name>, or a key or alias ARN')
+          .optional(),
         storageType: boundedString(32).optional(),
         tags: boundedRecord(
           boundedString(128)
@@ -220,6 +250,17 @@ export function planRefresh(raw: unknown): RefreshPlan {
     problems.push('dblab.pollInterval is longer than dblab.startDeadline');
   if (c.clone.prepare && c.source.type !== 'rds' && c.source.type !== 'aurora-cluster')
     problems.push('clone.prepare needs an RDS or Aurora source');
+  if (c.clone.method === 'copy-on-write') {
+    if (c.source.type !== 'aurora-cluster')
+      problems.push('clone.method copy-on-write needs an Aurora source (source.type aurora-cluster)');
+    for (const k of ['snapshotIdentifier', 'snapshotType'] as const)
+      if (c.source[k])
+        problems.push(`source.${k} is for snapshot restores; clone.method copy-on-write clones the live cluster`);
+  }
+  if (c.clone.kmsKeyId && c.source.type === 'rds')
+    problems.push(
+      "clone.kmsKeyId is for Aurora clones: an RDS instance restored from a snapshot keeps the snapshot's key",
+    );
   if (problems.length) throw new InvalidInput(`invalid config: ${problems.join('; ')}`);
   return {
     config: c,

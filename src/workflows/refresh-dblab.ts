@@ -76,6 +76,12 @@ export const PATCHES = {
    * records them as worker metrics (dbops_refresh_stage_seconds{stage}, …; src/domain/refresh-metrics.ts).
    */
   stageMetrics: 'refresh-dblab-stage-metrics',
+  /**
+   * wait-clone, once the clone is available, makes sure it runs with clone.parameterGroup: set it
+   * when the restore ignored it, reboot when it is `pending-reboot` (rdsApplyParameterGroup,
+   * polled by retry). Before: the clone as the restore left it.
+   */
+  applyParameterGroup: 'refresh-dblab-apply-parameter-group',
 } as const;
 
 export const REFRESH_STAGES = [
@@ -111,6 +117,16 @@ export interface RefreshResult {
 function refusal(c: { busy: boolean; status: string; blocked?: string }): string | undefined {
   if (patched(PATCHES.poolPrecheck)) return c.blocked ?? (c.busy ? `DBLab is busy (${c.status})` : undefined);
   return c.busy ? `DBLab is already refreshing (${c.status})` : undefined;
+}
+
+/** find-snapshot's result with clone.method copy-on-write: the live cluster, not a snapshot. */
+const COPY_ON_WRITE = 'copy-on-write';
+
+/** "restore <snapshot>", or for a copy-on-write clone "clone <cluster> copy-on-write (latest restorable time …)". */
+function snapshotText(s: { id: string; type: string; createdAt: string }, verb: string): string {
+  return s.type === COPY_ON_WRITE
+    ? `clone ${s.id} copy-on-write (latest restorable time ${s.createdAt})`
+    : `${verb} ${s.id}`;
 }
 
 /** The plan, or the input's problems as a non-retryable InvalidInput failure. */
@@ -158,7 +174,7 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
             .executeWithOptions({ summary: 'find the snapshot' }, [plan])
             .catch((e) => void problems.push(errorText(e)));
     },
-    (s) => ({ detail: s ? `would restore ${s.id}` : 'see problems' }),
+    (s) => ({ detail: !s ? 'see problems' : `would ${snapshotText(s, 'restore')}` }),
   );
   progress.skipAfter('find-snapshot', 'dry run');
   if (problems.length) {
@@ -229,7 +245,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
           p,
         ]),
       (s) => ({
-        detail: `${s.id} (${s.type}, ${s.createdAt})`,
+        detail: s.type === COPY_ON_WRITE ? snapshotText(s, 'clone') : `${s.id} (${s.type}, ${s.createdAt})`,
       }),
     );
 
@@ -254,10 +270,15 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
             : cloneName(info.startTime, info.runId);
           const name = clone;
           const create = () =>
-            quick.rdsCreateClone.executeWithOptions({ summary: `restore ${name} from ${snapshot.id}` }, [
-              p,
-              { identifier: name, snapshot, tags },
-            ]);
+            quick.rdsCreateClone.executeWithOptions(
+              {
+                summary:
+                  snapshot.type === COPY_ON_WRITE
+                    ? `${snapshotText(snapshot, 'clone')} as ${name}`
+                    : `restore ${name} from ${snapshot.id}`,
+              },
+              [p, { identifier: name, snapshot, tags }],
+            );
           // Not cancellable: a cancelled run waits until the restore has happened (or surely has not),
           // so delete-clone, which runs next, finds what it made.
           const r = settle ? await CancellationScope.nonCancellable(create) : await create();
@@ -267,17 +288,40 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       )
       .then((r) => r.name);
     const wait = waiting(p);
+    let applied: string | undefined;
     const endpoint = await progress.run(
       'wait-clone',
-      () => {
-        const summary = { summary: `wait for ${id} to be available` };
-        if (!patched(PATCHES.waitCloneByRetry)) return wait.rdsWaitClone.executeWithOptions(summary, [p, id]);
-        const w: Wait = { what: `clone ${id} to become available`, interval: p.pollInterval, timeout: p.cloneTimeout };
-        progress.note('wait-clone', waitingNote(w));
-        return waitFor(w, () => polled(w).rdsWaitClone.executeWithOptions(summary, [p, id, POLL_ONCE]));
+      async () => {
+        const available = await (() => {
+          const summary = { summary: `wait for ${id} to be available` };
+          if (!patched(PATCHES.waitCloneByRetry)) return wait.rdsWaitClone.executeWithOptions(summary, [p, id]);
+          const w: Wait = {
+            what: `clone ${id} to become available`,
+            interval: p.pollInterval,
+            timeout: p.cloneTimeout,
+          };
+          progress.note('wait-clone', waitingNote(w));
+          return waitFor(w, () => polled(w).rdsWaitClone.executeWithOptions(summary, [p, id, POLL_ONCE]));
+        })();
+        // Asked whether or not a group is configured: every new run records the marker.
+        const apply = patched(PATCHES.applyParameterGroup);
+        const group = p.config.clone.parameterGroup;
+        if (apply && group) {
+          const w: Wait = {
+            what: `parameter group ${group} to be applied to ${id}`,
+            interval: p.pollInterval,
+            timeout: p.cloneTimeout,
+          };
+          progress.note('wait-clone', waitingNote(w));
+          const summary = { summary: `apply parameter group ${group} to ${id}` };
+          applied = (
+            await waitFor(w, () => polled(w).rdsApplyParameterGroup.executeWithOptions(summary, [p, id, POLL_ONCE]))
+          ).detail;
+        }
+        return available;
       },
       (c) => ({
-        detail: `${c.host}:${c.port}`,
+        detail: `${c.host}:${c.port}${applied ? `, ${applied}` : ''}`,
       }),
     );
     if (p.config.clone.prepare) {

@@ -93,6 +93,8 @@ export function refreshConfig(o: {
   apiEndpoint: string;
   type?: 'rds' | 'aurora-cluster';
   extra?: Record<string, unknown>;
+  /** Merged into `clone` (method, parameterGroup, …). */
+  clone?: Record<string, unknown>;
   /** Default 3s: waits poll by retry about once a second at most, so slow phases want more. */
   startDeadline?: string;
 }): RefreshConfig {
@@ -104,7 +106,7 @@ export function refreshConfig(o: {
       username: 'postgres',
       password: 'env:SRC_PW',
     },
-    clone: { instanceClass: 'db.t3.medium', tags: { team: 'data' }, maxAge: '48h' },
+    clone: { instanceClass: 'db.t3.medium', tags: { team: 'data' }, maxAge: '48h', ...o.clone },
     dblab: {
       apiEndpoint: o.apiEndpoint,
       token: 'env:DBLAB_TOKEN',

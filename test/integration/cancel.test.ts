@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeVpcPeeringConnectionsCommand } from '@aws-sdk/client-ec2';
+import { CreateDBParameterGroupCommand } from '@aws-sdk/client-rds';
 import { AssociateVPCWithHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure, WorkflowFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
@@ -559,5 +560,25 @@ describe('refreshDblab', () => {
     expect(stages.find((x) => x.name === 'restore-dblab')!.status === 'done').toBe(reconfigured);
     expect(dblab.configs.length - configsBefore).toBe(reconfigured ? 2 : 0);
     expect(dblab.source.connection.host).toBe('dblab-source.example.internal');
+  });
+
+  test('cancelled while wait-clone applies the parameter group: the run ends cancelled; the clone is deleted', async () => {
+    const source = await makeRdsSource(fx);
+    const group = uniqueName('cancel-pg').replace(/_/g, '-');
+    await fx.rds('us-east-1').send(
+      new CreateDBParameterGroupCommand({
+        DBParameterGroupName: group,
+        DBParameterGroupFamily: 'postgres13',
+        Description: 'dbops test',
+      }),
+    );
+    dblab.finishNow();
+    const config = refreshConfig({ source, apiEndpoint: dblab.url, clone: { parameterGroup: group } });
+    const { h, outcome } = await cancelDuring('refreshDblab', config, 'rdsApplyParameterGroup');
+    expectCancelled(outcome);
+    expect(await taggedWith(fx, h.firstExecutionRunId)).toEqual([]);
+    const stages = (await h.query<Progress>('progress')).stages;
+    expect(stages.find((x) => x.name === 'delete-clone')!.status).toBe('done');
+    expect(stages.find((x) => x.name === 'configure-dblab')!.status).toBe('pending');
   });
 });

@@ -59,28 +59,52 @@ const stages = async (h: WorkflowHandle) =>
 
 describe('cancelled while the clone is being created', () => {
   test.each([
-    ['RDS: RestoreDBInstanceFromDBSnapshot', 'rds', 'RestoreDBInstanceFromDBSnapshot', ['DeleteDBInstance']],
+    // Every row has all five values: jest would take a missing last one for its done() callback.
+    ['RDS: RestoreDBInstanceFromDBSnapshot', 'rds', 'RestoreDBInstanceFromDBSnapshot', ['DeleteDBInstance'], undefined],
     [
       'Aurora: RestoreDBClusterFromSnapshot',
       'aurora-cluster',
       'RestoreDBClusterFromSnapshot',
       ['DeleteDBInstance', 'DeleteDBCluster'],
+      undefined,
     ],
     [
       'Aurora: CreateDBInstance in the restored cluster',
       'aurora-cluster',
       'CreateDBInstance',
       ['DeleteDBInstance', 'DeleteDBCluster'],
+      undefined,
+    ],
+    [
+      'Aurora copy-on-write: RestoreDBClusterToPointInTime',
+      'aurora-cluster',
+      'RestoreDBClusterToPointInTime',
+      ['DeleteDBInstance', 'DeleteDBCluster'],
+      'copy-on-write',
+    ],
+    [
+      'Aurora copy-on-write: CreateDBInstance in the clone',
+      'aurora-cluster',
+      'CreateDBInstance',
+      ['DeleteDBInstance', 'DeleteDBCluster'],
+      'copy-on-write',
     ],
   ] as const)(
     '%s in flight: the run waits for it, deletes what it made and ends cancelled; nothing of the run is left',
-    async (_name, type, held, deletes) => {
+    async (_name, type, held, deletes, method) => {
       const source = type === 'rds' ? await makeRdsSource(fx) : (await makeAuroraSource(fx)).cluster;
       await throughFaults([{ action: held, fault: 'hold', times: 1 }], async (proxy, fake) => {
         const h = await t.client.workflow.start('refreshDblab', {
           workflowId: uniqueName('leak-cancel'),
           taskQueue: t.taskQueue,
-          args: [refreshConfig({ source, apiEndpoint: fake.url, type })],
+          args: [
+            refreshConfig({
+              source,
+              apiEndpoint: fake.url,
+              type,
+              ...(method ? { clone: { method } } : {}),
+            }),
+          ],
         });
         const runId = h.firstExecutionRunId;
         await until(() => proxy.held === 1, `${held} to be in flight`);
@@ -99,9 +123,13 @@ describe('cancelled while the clone is being created', () => {
         await new Promise((r) => setTimeout(r, 1500));
 
         expect(await taggedWith(fx, runId)).toEqual([]);
-        expect(
-          proxy.executed.get(type === 'rds' ? 'RestoreDBInstanceFromDBSnapshot' : 'RestoreDBClusterFromSnapshot'),
-        ).toBe(1);
+        const restore =
+          type === 'rds'
+            ? 'RestoreDBInstanceFromDBSnapshot'
+            : method
+              ? 'RestoreDBClusterToPointInTime'
+              : 'RestoreDBClusterFromSnapshot';
+        expect(proxy.executed.get(restore)).toBe(1);
         for (const d of deletes) expect(proxy.executed.get(d)).toBe(1);
         expect(await stages(h)).toMatchObject({
           'create-clone': 'done',

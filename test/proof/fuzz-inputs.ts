@@ -517,6 +517,8 @@ const refreshBase = {
     publiclyAccessible: false,
     enableIAMAuth: false,
     parameterGroup: 'default.postgres15',
+    optionGroup: 'default:postgres-15',
+    method: 'snapshot',
     storageType: 'gp3',
     tags: { team: 'data' },
     maxAge: '48h',
@@ -553,7 +555,10 @@ const refreshFields: Record<string, Field> = {
   'clone.securityGroups.[]': { t: 'str', max: 20 },
   'clone.publiclyAccessible': { t: 'bool' },
   'clone.enableIAMAuth': { t: 'bool' },
-  'clone.parameterGroup': { t: 'free', max: 255, emptyOk: true },
+  'clone.parameterGroup': { t: 'str', max: 255, emptyOk: true },
+  'clone.optionGroup': { t: 'str', max: 255, emptyOk: true },
+  'clone.method': { t: 'enum' },
+  'clone.kmsKeyId': { t: 'str', max: 2048 },
   'clone.storageType': { t: 'free', max: 32, emptyOk: true },
   'clone.tags': { t: 'record', maxEntries: 45, keyMax: 128, valueMax: 256 },
   'clone.tags.team': { t: 'free', max: 256, emptyOk: true },
@@ -631,6 +636,29 @@ const refreshSpecs: FuzzSpec[] = [
     only: ['dblab'],
     root: false,
     extra: [{ label: 'dblab: uppercase instance', set: { dblab: 'Staging' }, expect: ['dblab'] }],
+  },
+  {
+    // An Aurora copy-on-write clone with its own KMS key (clone.kmsKeyId is for Aurora only).
+    base: {
+      ...refreshBase,
+      source: { type: 'aurora-cluster', identifier: 'production-cluster', dbName: 'postgres' },
+      clone: { instanceClass: 'db.r6g.large', method: 'copy-on-write', kmsKeyId: 'alias/dblab-clones' },
+    },
+    fields: refreshFields,
+    only: ['clone.kmsKeyId'],
+    root: false,
+    extra: [
+      {
+        label: 'clone.method: copy-on-write with a snapshot',
+        set: { 'source.snapshotIdentifier': 'snap-1' },
+        expect: ['source.snapshotIdentifier', 'copy-on-write'],
+      },
+      {
+        label: 'clone.kmsKeyId: a key ARN with a short account',
+        set: { 'clone.kmsKeyId': 'arn:aws:kms:us-east-1:1234:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+        expect: ['clone.kmsKeyId'],
+      },
+    ],
   },
 ];
 
