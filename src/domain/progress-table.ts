@@ -51,18 +51,40 @@ function durationText(s: StageProgress): string {
   return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+const nameWidth = (p: Progress): number => Math.max(5, ...p.stages.map((s) => s.name.length));
+
+/** One stage as a line of the text table: mark, name, status, duration, detail. */
+function stageLine(s: StageProgress, width: number): string {
+  const note = stageNote(s).replace(/\r?\n/g, ' ');
+  const took = durationText(s);
+  return `  ${MARK[s.status]} ${s.name.padEnd(width)}  ${s.status.padEnd(7)}${took ? `  ${took.padStart(7)}` : ''}${note ? `  ${note}` : ''}`;
+}
+
+/** The title line of the text table. */
+export function progressTitle(p: Progress): string {
+  return `${p.operation}  ${p.target}`;
+}
+
 /** Plain-text table for terminals (`dbops status`, live follow). */
 export function progressText(p: Progress): string {
-  const width = Math.max(5, ...p.stages.map((s) => s.name.length));
-  const lines = [`${p.operation}  ${p.target}`];
-  for (const s of p.stages) {
-    const note = stageNote(s);
-    const took = durationText(s);
-    lines.push(
-      `  ${MARK[s.status]} ${s.name.padEnd(width)}  ${s.status.padEnd(7)}${took ? `  ${took.padStart(7)}` : ''}${note ? `  ${note}` : ''}`,
-    );
-  }
-  return lines.join('\n');
+  const width = nameWidth(p);
+  return [progressTitle(p), ...p.stages.map((s) => stageLine(s, width))].join('\n');
+}
+
+/**
+ * The lines of the text table that changed since `before` (all stage lines that are not pending
+ * when there is no `before`): what a follower writes when its output is not a terminal (a pipe, a
+ * log file, CI), one line per change, never redrawing.
+ */
+export function progressChanges(before: Progress | undefined, p: Progress): string[] {
+  const width = nameWidth(p);
+  return p.stages
+    .filter((s) => {
+      const old = before?.stages.find((b) => b.name === s.name);
+      if (!old) return s.status !== 'pending';
+      return old.status !== s.status || stageNote(old) !== stageNote(s);
+    })
+    .map((s) => stageLine(s, width));
 }
 
 /** The stage a run is at: the running one, else the failed one, else the last finished one. */

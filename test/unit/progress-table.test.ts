@@ -1,5 +1,5 @@
 import type { Progress } from '../../src/api';
-import { currentStage, progressMarkdown, progressText } from '../../src/domain/progress-table';
+import { currentStage, progressChanges, progressMarkdown, progressText } from '../../src/domain/progress-table';
 
 const p: Progress = {
   operation: 'peerVpc',
@@ -50,4 +50,18 @@ test('current stage: running first, then failed, then the last finished', () => 
     })?.name,
   ).toBe('a');
   expect(currentStage({ ...p, stages: [{ name: 'a', status: 'pending' }] })).toBeUndefined();
+});
+
+test('line output: the stages that are not pending at first, then only the ones whose status or note changed', () => {
+  expect(progressChanges(undefined, p)).toEqual([
+    '  ↷ initiate       skipped  already initiated',
+    '  ✔ accept         done        2.5s',
+    '  ✘ route          failed   route for 10.0.0.0/19 | conflict second line', // one line, always
+  ]);
+  expect(progressChanges(p, p)).toEqual([]);
+  const later: Progress = {
+    ...p,
+    stages: p.stages.map((s) => (s.name === 'associate-dns' ? { ...s, status: 'running', detail: 'waiting' } : s)),
+  };
+  expect(progressChanges(p, later)).toEqual(['  ▶ associate-dns  running  waiting']);
 });
