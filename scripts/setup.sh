@@ -24,6 +24,18 @@ if [ ! -x .venv/bin/temporal ] || [ ! -x .venv/bin/moto_server ] || [ "$(cat .ve
   echo "$req_hash" > .venv/.requirements.sha
 fi
 
+# The browser of the Web UI test (test/integration/web-ui.test.ts): Debian's chromium, installed
+# only when missing, we are root and apt-get is there. DBOPS_SKIP_BROWSER=1 skips this; without a
+# browser that test is reported skipped. DBOPS_CHROMIUM points the test at another browser.
+if [ "${DBOPS_SKIP_BROWSER:-}" != 1 ] && [ -z "${DBOPS_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ] \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  log "installing chromium for the Web UI test (apt-get; DBOPS_SKIP_BROWSER=1 skips)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1; } \
+    || log "chromium could not be installed: the Web UI test will be skipped"
+fi
+
 # Build when a source file is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then
   log "building (tsc, then the workflow bundle dist/workflows.bundle.js)"

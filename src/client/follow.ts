@@ -1,6 +1,7 @@
 /**
- * Start a workflow and follow its progress live: a redrawn stage table on a terminal (one table
- * per change otherwise), a clear final line, and exit code 0 only on success.
+ * Start a workflow and follow its progress live: a redrawn stage table on a terminal; otherwise
+ * (a pipe, a log file, CI) plain lines, the title once and then one line per stage change, with no
+ * terminal control codes; a clear final line, and exit code 0 only on success.
  */
 import type { Writable } from 'node:stream';
 import {
@@ -13,7 +14,7 @@ import {
 } from '@temporalio/client';
 import type { TypedSearchAttributes, Workflow } from '@temporalio/common';
 import { PROGRESS_QUERY, type Progress } from '../api';
-import { progressText } from '../domain/progress-table';
+import { progressChanges, progressText, progressTitle } from '../domain/progress-table';
 import type { StartRequest, WorkflowName, Workflows } from './workflow-types';
 
 export interface Io {
@@ -98,8 +99,15 @@ export async function follow(handle: WorkflowHandle, io: Io, opts: FollowOptions
   const tty = Boolean(io.out.isTTY) && !opts.json;
   let lastText = '';
   let drawnLines = 0;
+  let printed: Progress | undefined;
   const draw = (p: Progress | undefined) => {
     if (!p || opts.json) return;
+    if (!tty) {
+      const lines = [...(printed ? [] : [progressTitle(p)]), ...progressChanges(printed, p)];
+      if (lines.length) io.out.write(`${lines.join('\n')}\n`);
+      printed = p;
+      return;
+    }
     const text = progressText(p);
     if (text === lastText) return;
     if (tty && drawnLines > 0) io.out.write(`\x1b[${drawnLines}F\x1b[J`);

@@ -3,8 +3,7 @@
  * misspelt option (`dryrun`) fails instead of being ignored while the run deletes for real. Pure.
  */
 import { z } from 'zod';
-import { issuesText, region, show } from './limits';
-import { InvalidInput } from './errors';
+import { invalidInput, region, show } from './limits';
 
 export const CleanupInputSchema = z
   .object({
@@ -23,7 +22,7 @@ export interface CleanupPlan {
 
 export function planCleanup(raw: unknown): CleanupPlan {
   const r = CleanupInputSchema.safeParse(raw);
-  if (!r.success) throw new InvalidInput(`invalid input: ${issuesText(r.error, 'input')}`);
+  if (!r.success) throw invalidInput(r.error, 'invalid input', 'input');
   return { region: r.data.region, dryRun: r.data.dryRun ?? false };
 }
 

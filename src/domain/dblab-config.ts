@@ -12,7 +12,7 @@ import {
   durationMs,
   durationString,
   httpUrl,
-  issuesText,
+  invalidInput,
   region,
   secretRefString,
 } from './limits';
@@ -233,7 +233,7 @@ function defaultStartDeadline(pollInterval: string, timeout: string): string {
 export function planRefresh(raw: unknown): RefreshPlan {
   const r = RefreshConfigSchema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidInput(`invalid config: ${issuesText(r.error, 'config')}`);
+    throw invalidInput(r.error, 'invalid config', 'config');
   }
   const dblab: DblabSettings = typeof r.data.dblab === 'string' ? { instance: r.data.dblab } : r.data.dblab;
   const c: ValidRefreshConfig = { ...r.data, dblab };

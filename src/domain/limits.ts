@@ -5,6 +5,8 @@
  * sizes) or make a pattern work on megabytes; every problem message is bounded too.
  */
 import { z } from 'zod';
+import { AWS_REGIONS } from './aws-regions';
+import { InvalidInput, type InputProblem } from './errors';
 import { parseSecretRef } from './secret-refs';
 import { truncate } from './text';
 
@@ -116,6 +118,8 @@ const MAX_MESSAGE = 300;
 interface Problem {
   path: PropertyKey[];
   message: string;
+  code: string;
+  expected?: string;
 }
 
 /**
@@ -137,12 +141,29 @@ function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [
       }
     }
     if (i.code === 'invalid_key' && i.issues.length) {
-      out.push({ path, message: i.issues.map((k) => k.message).join('; ') });
+      out.push({ path, message: i.issues.map((k) => k.message).join('; '), code: i.code });
       continue;
     }
-    out.push({ path, message: i.message });
+    out.push({
+      path,
+      message: i.message,
+      code: i.code,
+      ...(i.code === 'invalid_type' ? { expected: i.expected } : {}),
+    });
   }
   return out;
+}
+
+/** The problems of a failed parse, one by one: the path dotted, path segments and messages bounded, at most ten. */
+export function issueList(error: z.ZodError): InputProblem[] {
+  return problems(error.issues)
+    .slice(0, MAX_ISSUES)
+    .map((p) => ({
+      path: p.path.map((s) => truncate(String(s), MAX_PATH_SEGMENT)).join('.'),
+      message: truncate(p.message, MAX_MESSAGE),
+      code: p.code,
+      ...(p.expected !== undefined ? { expected: p.expected } : {}),
+    }));
 }
 
 /**
@@ -150,13 +171,14 @@ function problems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = [
  * so a message never echoes an input at length.
  */
 export function issuesText(error: z.ZodError, root: string): string {
-  const all = problems(error.issues);
-  const lines = all.slice(0, MAX_ISSUES).map((p) => {
-    const path = p.path.map((s) => truncate(String(s), MAX_PATH_SEGMENT)).join('.') || root;
-    return `${path}: ${truncate(p.message, MAX_MESSAGE)}`;
-  });
-  const more = all.length - MAX_ISSUES;
+  const lines = issueList(error).map((p) => `${p.path || root}: ${p.message}`);
+  const more = problems(error.issues).length - MAX_ISSUES;
   return lines.join('; ') + (more > 0 ? `; and ${more} more problem(s)` : '');
+}
+
+/** The InvalidInput of a failed parse: `<prefix>: <issuesText>`, with the problems one by one. */
+export function invalidInput(error: z.ZodError, prefix: string, root: string): InvalidInput {
+  return new InvalidInput(`${prefix}: ${issuesText(error, root)}`, issueList(error));
 }
 
 /**
@@ -175,15 +197,75 @@ export function show(v: unknown): string {
 }
 
 /**
- * The one region rule: AWS region names, loosely, since new partitions keep adding shapes
- * (us-east-1, us-gov-west-1, us-isob-east-1, eusc-de-east-1, ap-southeast-7).
+ * The shape of an AWS region name, loosely, since new partitions keep adding shapes (us-east-1,
+ * us-gov-west-1, us-isob-east-1, eusc-de-east-1, ap-southeast-7); region() also checks the name.
  */
 export const REGION = /^[a-z]{2,}(-[a-z]+)+-\d+$/;
 /** An availability zone: its region's name and a letter (us-east-1a). */
 export const AVAILABILITY_ZONE = new RegExp(`${REGION.source.slice(0, -1)}[a-z]$`);
 
+const KNOWN_REGIONS: ReadonlySet<string> = new Set(AWS_REGIONS);
+
+/**
+ * Whether region() refuses a name of the right shape that is not in AWS_REGIONS. Off only inside
+ * anyRegionName(), which is synchronous, so no other planning runs while it is off.
+ */
+let knownRegionsOnly = true;
+
+/**
+ * Runs `plan` with region() accepting any name of the REGION shape, as before names were checked
+ * against AWS_REGIONS: for a run that started before its workflow's `…-known-regions` patch, whose
+ * input must keep planning (and the run keep doing) what it did when it started.
+ */
+export function anyRegionName<T>(plan: () => T): T {
+  const before = knownRegionsOnly;
+  knownRegionsOnly = false;
+  try {
+    return plan();
+  } finally {
+    knownRegionsOnly = before;
+  }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** The known region closest to a mistyped name (at most two edits away), if any. */
+export function closestRegion(name: string): string | undefined {
+  let best: { region: string; d: number } | undefined;
+  for (const r of AWS_REGIONS) {
+    const d = editDistance(name, r);
+    if (d <= 2 && (!best || d < best.d)) best = { region: r, d };
+  }
+  return best?.region;
+}
+
+/**
+ * An AWS region: the REGION shape, and a name the installed AWS SDK knows (AWS_REGIONS, from its
+ * partition metadata). A name of the right shape that AWS does not have (us-eest-1) would
+ * otherwise reach the SDK, which makes up an endpoint for it, and fail deep in a run.
+ */
 export function region(): z.ZodString {
-  return boundedString(MAX.region).regex(REGION, 'must be an AWS region like us-east-1');
+  return boundedString(MAX.region)
+    .regex(REGION, { abort: true, message: 'must be an AWS region like us-east-1' })
+    .superRefine((v, ctx) => {
+      if (!knownRegionsOnly || KNOWN_REGIONS.has(v)) return;
+      const near = closestRegion(v);
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be an AWS region: "${v}" is not one${near ? ` (did you mean ${near}?)` : ''}`,
+      });
+    });
 }
 
 export function availabilityZone(): z.ZodString {

@@ -9,7 +9,7 @@ import {
   configName,
   durationString,
   httpUrl,
-  issuesText,
+  invalidInput,
   MAX,
   availabilityZone,
   region as regionSchema,
@@ -148,7 +148,7 @@ export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'>
 export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
-    throw new InvalidInput(`invalid input: ${issuesText(r.error, 'input')}`);
+    throw invalidInput(r.error, 'invalid input', 'input');
   }
   return r.data;
 }

@@ -23,24 +23,34 @@ const MARK: Record<StageStatus, string> = {
   failed: '✘',
 };
 
-function escapeCell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-}
-
 function stageNote(s: StageProgress): string {
   return s.error ?? s.detail ?? '';
 }
 
-/** Markdown shown as the workflow's current details in the Temporal Web UI. */
+/**
+ * Markdown shown as the workflow's current details in the Temporal Web UI (the run's *User
+ * Metadata* tab): the title, then the stage table as preformatted text with padded columns
+ * (mark and stage, status, duration of each finished stage, detail or error), so the columns line
+ * up in the UI (which renders a markdown table without cell spacing) and unrendered alike.
+ */
 export function progressMarkdown(p: Progress): string {
-  const rows = p.stages.map((s) => `| ${MARK[s.status]} ${s.name} | ${s.status} | ${escapeCell(stageNote(s))} |`);
-  return [
-    `**${p.operation}** · \`${p.target}\``,
-    '',
-    '| stage | status | detail |',
-    '| --- | --- | --- |',
-    ...rows,
-  ].join('\n');
+  const rows = p.stages.map((s) => [`${MARK[s.status]} ${s.name}`, s.status, durationText(s), oneLine(stageNote(s))]);
+  const head = ['stage', 'status', 'took', 'detail'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 3 ? c : i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  const table = [line(head), ...rows.map(line)].join('\n');
+  // A fence longer than any run of backticks in the table, so no detail can end the block.
+  const fence = '`'.repeat(Math.max(3, ...(table.match(/`+/g) ?? []).map((r) => r.length + 1)));
+  return [`**${p.operation}** · \`${p.target}\``, '', fence, table, fence].join('\n');
+}
+
+/** A note on one line (a multi-line error would break the table's rows). */
+function oneLine(text: string): string {
+  return text.replace(/\r?\n/g, ' ');
 }
 
 function durationText(s: StageProgress): string {
@@ -48,21 +58,48 @@ function durationText(s: StageProgress): string {
   const end = s.finishedAt ? Date.parse(s.finishedAt) : undefined;
   if (end === undefined) return '';
   const ms = end - Date.parse(s.startedAt);
-  return ms < 1000 ? `${ms}ms` : `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 1000) return `${ms}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const sec = Math.round(ms / 1000);
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${pad(sec % 60)}s`;
+  return `${Math.floor(sec / 3600)}h${pad(Math.floor((sec % 3600) / 60))}m`;
+}
+
+const nameWidth = (p: Progress): number => Math.max(5, ...p.stages.map((s) => s.name.length));
+
+/** One stage as a line of the text table: mark, name, status, duration, detail. */
+function stageLine(s: StageProgress, width: number): string {
+  const note = oneLine(stageNote(s));
+  const took = durationText(s);
+  return `  ${MARK[s.status]} ${s.name.padEnd(width)}  ${s.status.padEnd(7)}${took ? `  ${took.padStart(7)}` : ''}${note ? `  ${note}` : ''}`;
+}
+
+/** The title line of the text table. */
+export function progressTitle(p: Progress): string {
+  return `${p.operation}  ${p.target}`;
 }
 
 /** Plain-text table for terminals (`dbops status`, live follow). */
 export function progressText(p: Progress): string {
-  const width = Math.max(5, ...p.stages.map((s) => s.name.length));
-  const lines = [`${p.operation}  ${p.target}`];
-  for (const s of p.stages) {
-    const note = stageNote(s);
-    const took = durationText(s);
-    lines.push(
-      `  ${MARK[s.status]} ${s.name.padEnd(width)}  ${s.status.padEnd(7)}${took ? `  ${took.padStart(7)}` : ''}${note ? `  ${note}` : ''}`,
-    );
-  }
-  return lines.join('\n');
+  const width = nameWidth(p);
+  return [progressTitle(p), ...p.stages.map((s) => stageLine(s, width))].join('\n');
+}
+
+/**
+ * The lines of the text table that changed since `before` (all stage lines that are not pending
+ * when there is no `before`): what a follower writes when its output is not a terminal (a pipe, a
+ * log file, CI), one line per change, never redrawing.
+ */
+export function progressChanges(before: Progress | undefined, p: Progress): string[] {
+  const width = nameWidth(p);
+  return p.stages
+    .filter((s) => {
+      const old = before?.stages.find((b) => b.name === s.name);
+      if (!old) return s.status !== 'pending';
+      return old.status !== s.status || stageNote(old) !== stageNote(s);
+    })
+    .map((s) => stageLine(s, width));
 }
 
 /** The stage a run is at: the running one, else the failed one, else the last finished one. */

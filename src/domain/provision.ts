@@ -3,7 +3,7 @@
  * references checked for form), and the workflow ids. Pure; used by the workflows and the client.
  */
 import { z } from 'zod';
-import { boundedString, issuesText, MAX, region, show } from './limits';
+import { boundedString, invalidInput, MAX, region, show } from './limits';
 import { parseSecretRef, SecretRefError } from './secret-refs';
 import { deriveNames, reservedNameProblem, validateName, NameError, type Engine, type SslMode } from './sql-names';
 import { InvalidInput } from './errors';
@@ -105,10 +105,6 @@ export interface SqlPlan {
 
 export const DEFAULT_PORT: Record<Engine, number> = { postgres: 5432, mysql: 3306 };
 
-function zodProblems(err: z.ZodError): string[] {
-  return [issuesText(err, 'input')];
-}
-
 function checkServer(engine: Engine, server: ServerSpec, problems: string[]): void {
   const refs: Array<[string | undefined, string]> = [
     [server.adminPasswordRef, 'server.adminPasswordRef'],
@@ -204,8 +200,12 @@ function names(
   return { database: db, user: u };
 }
 
+/** Problems found after the schema passed: each names its fields in its message. */
 function fail(problems: string[]): never {
-  throw new InvalidInput(`invalid input: ${problems.join('; ')}`);
+  throw new InvalidInput(
+    `invalid input: ${problems.join('; ')}`,
+    problems.map((message) => ({ path: '', message })),
+  );
 }
 
 type Common = {
@@ -220,7 +220,7 @@ type Common = {
 /** What both plans share: references checked, names derived or validated, port defaulted. */
 function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { input: T; plan: Omit<SqlPlan, 'auth'> } {
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) fail(zodProblems(parsed.error));
+  if (!parsed.success) throw invalidInput(parsed.error, 'invalid input', 'input');
   const i = parsed.data;
   const problems: string[] = [];
   checkServer(i.engine, i.server, problems);

@@ -16,6 +16,11 @@ export const PATCHES = {
    * refresh plan. Before: `{ aurora, pollInterval: '30s', config: { aws: { region } } }`.
    */
   cloneSite: 'cleanup-refresh-clones-delete-by-clone-site',
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'cleanup-refresh-clones-known-regions',
 } as const;
 
 export const CLEANUP_STAGES = ['list', 'decide', 'delete'] as const;
@@ -33,7 +38,7 @@ export interface CleanupResult {
 export async function cleanupRefreshClones(input: CleanupInput): Promise<CleanupResult> {
   const progress = new ProgressTracker<CleanupResult>('cleanupRefreshClones', cleanupTarget(input), CLEANUP_STAGES);
   try {
-    const valid: CleanupPlan = validInput(() => planCleanup(input));
+    const valid: CleanupPlan = validInput(() => planCleanup(input), patched(PATCHES.knownRegions));
     const { region, dryRun } = valid;
     const clones = await progress.run(
       'list',

@@ -22,6 +22,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { planCidr, splitCidr } from '../domain/cidr';
+import { anyRegionName } from '../domain/limits';
 import {
   peeringTarget,
   peeringWorkflowId,
@@ -34,6 +35,15 @@ import { changedOr, ProgressTracker, validInput } from './progress';
 import { quick, undoing } from './peering-activities';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
 import { CancelGuard } from './undo';
+
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'create-database-network-known-regions',
+} as const;
 
 /** Creates are non-cancellable and the undo finds the run's VPC by its dbops:run-id tag. */
 export const UNDO_BY_RUN_TAG = 'create-database-network-undo-by-run-tag';
@@ -83,7 +93,7 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     const planned = await progress.run(
       'plan-cidr',
       async () => {
-        plan = validInput(() => planNetwork(input));
+        plan = validInput(() => planNetwork(input), patched(PATCHES.knownRegions));
         const p = plan;
         const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
         // With the patch, the zone name is checked here too (read-only), before anything is made.
@@ -227,7 +237,8 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
 
 /** Removes the peering between the customer VPC and this run's database VPC, and the customer's routes via it. */
 async function removePeeringOf(p: NetworkPlan): Promise<void> {
-  const plan = planPeering(p.peer); // validated when the run began
+  // Validated when the run began, by the region rule of its start (see PATCHES.knownRegions).
+  const plan = anyRegionName(() => planPeering(p.peer));
   const customer = await undoing.resolveCustomerVpc.executeWithOptions({ summary: `undo: find VPC ${plan.vpcId}` }, [
     { region: plan.region, vpcId: plan.vpcId },
   ]);

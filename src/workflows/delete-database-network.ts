@@ -6,7 +6,7 @@
  * is idempotent, so a re-run after a failure or a crash finishes the job; an absent network is a
  * no-op.
  */
-import { ApplicationFailure, executeChild } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, patched } from '@temporalio/workflow';
 import {
   customerPeering,
   deletionBlockers,
@@ -20,6 +20,15 @@ import { ProgressTracker, stepOutcome, validInput, type StageOutcome } from './p
 import { quick } from './peering-activities';
 import { unpeerVpc } from './unpeer-vpc';
 import type { StepResult } from '../activities/types';
+
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'delete-database-network-known-regions',
+} as const;
 
 export const DELETE_NETWORK_STAGES = [
   'prepare',
@@ -60,7 +69,7 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
     const { plan, net, peered } = await progress.run(
       'prepare',
       async () => {
-        const plan: NetworkDeletionPlan = validInput(() => planNetworkDeletion(input));
+        const plan: NetworkDeletionPlan = validInput(() => planNetworkDeletion(input), patched(PATCHES.knownRegions));
         const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions(
           { summary: `inspect the network of ${plan.databaseId}` },
           [networkOf(plan)],

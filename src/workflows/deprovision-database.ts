@@ -2,9 +2,19 @@
  * deprovisionDatabase: removes a tenant's login and, with reclaimPolicy "delete", its database
  * (PostgreSQL: DROP DATABASE … WITH (FORCE)); "retain" keeps the data. Idempotent.
  */
+import { patched } from '@temporalio/workflow';
 import { planDeprovision, sqlTarget, type DeprovisionInput } from '../domain/provision';
 import { changedOr, ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { credentials, sqlActivities } from './sql-activities';
+
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'deprovision-database-known-regions',
+} as const;
 
 export const DEPROVISION_STAGES = ['validate', 'connect', 'drop-database', 'drop-user', 'remove-credentials'] as const;
 
@@ -25,7 +35,7 @@ export async function deprovisionDatabase(input: DeprovisionInput): Promise<Depr
   try {
     const plan = await progress.run(
       'validate',
-      async () => validInput(() => planDeprovision(input)),
+      async () => validInput(() => planDeprovision(input), patched(PATCHES.knownRegions)),
       (p) => ({
         detail: `database ${p.database}, user ${p.user}, reclaim ${p.reclaimPolicy}`,
       }),

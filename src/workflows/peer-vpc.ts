@@ -55,6 +55,11 @@ export const PATCHES = {
    * stage is told the peering is active when accept just made it so or prepare found it so.
    */
   fewerAwsCalls: 'peer-vpc-fewer-aws-calls',
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'peer-vpc-known-regions',
 } as const;
 
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
@@ -91,7 +96,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
     const { plan, customer, database, peering } = await progress.run(
       'prepare',
       async () => {
-        const plan = validInput(() => planPeering(input));
+        const plan = validInput(() => planPeering(input), patched(PATCHES.knownRegions));
         return { plan, ...(await lookUp(plan)) };
       },
       (r) => ({

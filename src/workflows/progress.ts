@@ -15,6 +15,7 @@ import {
 } from '@temporalio/workflow';
 import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress, type StageProgress } from '../api';
 import { InvalidInput } from '../domain/errors';
+import { anyRegionName } from '../domain/limits';
 import { boundedTarget, progressMarkdown } from '../domain/progress-table';
 import type { StepResult } from '../activities/types';
 
@@ -26,6 +27,16 @@ export interface StageOutcome {
   skipped?: boolean;
   /** One line for people: what was done or found. */
   detail?: string;
+  /**
+   * The stage ran to its end but found a problem (a dry run's check): it is shown failed (✘) with
+   * this text, and the run goes on (the caller decides how it ends).
+   */
+  problem?: string;
+  /**
+   * With `problem`: DbopsStage becomes "<stage>:failed", as for a stage that threw. An upsert the
+   * run did not send before, so a workflow sets it only behind a patch.
+   */
+  problemUpserted?: boolean;
 }
 
 function now(): string {
@@ -57,10 +68,14 @@ export const changedOr =
   <R extends { changed: boolean }>(detail: (r: R) => string) =>
   (r: R): StageOutcome => ({ skipped: !r.changed, detail: detail(r) });
 
-/** Runs the domain's planning; its InvalidInput becomes the run's non-retryable `InvalidInput` failure. */
-export function validInput<T>(plan: () => T): T {
+/**
+ * Runs the domain's planning; its InvalidInput becomes the run's non-retryable `InvalidInput` failure.
+ * `knownRegions` is the workflow's `…-known-regions` patch: false (a run from before it) plans as
+ * then, accepting any region name of the right shape.
+ */
+export function validInput<T>(plan: () => T, knownRegions = true): T {
   try {
-    return plan();
+    return knownRegions ? plan() : anyRegionName(plan);
   } catch (err) {
     if (err instanceof InvalidInput) throw ApplicationFailure.nonRetryable(err.message, 'InvalidInput');
     throw err;
@@ -163,10 +178,11 @@ export class ProgressTracker<R = unknown> {
     try {
       const value = await body();
       const o = outcome?.(value) ?? {};
-      s.status = o.skipped ? 'skipped' : 'done';
+      s.status = o.problem !== undefined ? 'failed' : o.skipped ? 'skipped' : 'done';
       if (o.detail !== undefined) s.detail = o.detail;
+      if (o.problem !== undefined) s.error = o.problem;
       s.finishedAt = now();
-      this.publish(name);
+      this.publish(o.problem !== undefined && o.problemUpserted ? `${name}:failed` : name);
       return value;
     } catch (err) {
       if (isCancellation(err)) {

@@ -17,6 +17,15 @@ import { credentials, sqlActivities, sqlUndo } from './sql-activities';
 import { CancelGuard } from './undo';
 
 /** Marks carry the run id; a cancelled run undoes what it created. */
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'provision-database-known-regions',
+} as const;
+
 export const UNDO_ON_CANCEL = 'provision-database-undo-on-cancel';
 
 export const PROVISION_STAGES = [
@@ -48,7 +57,7 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
   try {
     const valid: SqlPlan = await progress.run(
       'validate',
-      async () => validInput(() => planProvision(input)),
+      async () => validInput(() => planProvision(input), patched(PATCHES.knownRegions)),
       (p) => ({
         detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
       }),

@@ -82,6 +82,16 @@ export const PATCHES = {
    * polled by retry). Before: the clone as the restore left it.
    */
   applyParameterGroup: 'refresh-dblab-apply-parameter-group',
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'refresh-dblab-known-regions',
+  /**
+   * A dry-run check that found problems ends its stage failed (✘ in the progress table) and
+   * upserts DbopsStage "<stage>:failed". Before: such a stage showed done, and no upsert was sent.
+   */
+  dryRunFailedStages: 'refresh-dblab-dry-run-failed-stages',
 } as const;
 
 export const REFRESH_STAGES = [
@@ -130,8 +140,8 @@ function snapshotText(s: { id: string; type: string; createdAt: string }, verb: 
 }
 
 /** The plan, or the input's problems as a non-retryable InvalidInput failure. */
-export function validRefreshPlan(input: unknown): RefreshPlan {
-  return validInput(() => planRefresh(input));
+export function validRefreshPlan(input: unknown, knownRegions: boolean): RefreshPlan {
+  return validInput(() => planRefresh(input), knownRegions);
 }
 
 /** DBLab's reason when the wait ended on a refresh_skipped alert, in runs where that ends the run skipped. */
@@ -144,6 +154,13 @@ function skipReason(err: unknown): string | undefined {
 /** Dry run: every check, nothing created; all problems in one error. */
 async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPlan): Promise<RefreshResult> {
   const problems: string[] = [];
+  const upserted = patched(PATCHES.dryRunFailedStages);
+  /** A stage that added problems is shown failed, with them (the progress state; no command without the patch). */
+  const outcomeOf = (before: number, detail: string) => {
+    const mine = problems.slice(before);
+    return mine.length ? { detail, problem: mine.join('; '), problemUpserted: upserted } : { detail };
+  };
+  const dblabProblems = problems.length;
   await progress.run(
     'check-dblab',
     async () => {
@@ -158,8 +175,9 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
         problems.push(errorText(err));
       }
     },
-    () => ({ detail: 'reachable, token, free pool, config access checked' }),
+    () => outcomeOf(dblabProblems, 'reachable, token, free pool, config access checked'),
   );
+  const rdsProblems = problems.length;
   const snapshot = await progress.run(
     'find-snapshot',
     async () => {
@@ -174,7 +192,7 @@ async function dryRun(progress: ProgressTracker<RefreshResult>, plan: RefreshPla
             .executeWithOptions({ summary: 'find the snapshot' }, [plan])
             .catch((e) => void problems.push(errorText(e)));
     },
-    (s) => ({ detail: !s ? 'see problems' : `would ${snapshotText(s, 'restore')}` }),
+    (s) => outcomeOf(rdsProblems, s ? `would ${snapshotText(s, 'restore')}` : 'see problems'),
   );
   progress.skipAfter('find-snapshot', 'dry run');
   if (problems.length) {
@@ -204,7 +222,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
   try {
     plan = await progress.run(
       'validate',
-      async () => validRefreshPlan(input),
+      async () => validRefreshPlan(input, patched(PATCHES.knownRegions)),
       (p) => ({
         detail:
           `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → ` +

@@ -8,11 +8,20 @@
  *
  * Cancelling or terminating this run cancels the child, which still deletes its clone.
  */
-import { ChildWorkflowCancellationType, ParentClosePolicy, startChild } from '@temporalio/workflow';
+import { ChildWorkflowCancellationType, ParentClosePolicy, patched, startChild } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { refreshTarget, refreshWorkflowId, type RefreshConfig, type RefreshPlan } from '../domain/dblab-config';
 import { ProgressTracker } from './progress';
 import { refreshDblab, validRefreshPlan, type RefreshResult } from './refresh-dblab';
+
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'scheduled-refresh-dblab-known-regions',
+} as const;
 
 export const SCHEDULED_REFRESH_STAGES = ['validate', 'start-refresh', 'refresh'] as const;
 
@@ -30,7 +39,7 @@ export async function scheduledRefreshDblab(input: RefreshConfig): Promise<Sched
   try {
     const plan: RefreshPlan = await progress.run(
       'validate',
-      async () => validRefreshPlan(input),
+      async () => validRefreshPlan(input, patched(PATCHES.knownRegions)),
       (p) => ({
         detail: `${p.aurora ? 'Aurora cluster' : 'RDS instance'} ${p.config.source.identifier} → DBLab ${p.dblabHost}`,
       }),

@@ -3,9 +3,19 @@
  * the routes that point at this peering (both sides), deletes the peering on the database side.
  * Idempotent: what is already gone shows as skipped.
  */
+import { patched } from '@temporalio/workflow';
 import { peeringTarget, planUnpeering, type UnpeerVpcInput } from '../domain/peering';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { lookUp, quick } from './peering-activities';
+
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * Region names are checked against the AWS SDK's list (us-eest-1 is refused when the run starts).
+   * Before: any name of the region shape was accepted, and planning without the marker still does.
+   */
+  knownRegions: 'unpeer-vpc-known-regions',
+} as const;
 
 export const UNPEER_STAGES = ['prepare', 'disassociate-dns', 'remove-routes', 'delete-peering'] as const;
 
@@ -22,7 +32,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult>
     const { plan, customer, database, peering } = await progress.run(
       'prepare',
       async () => {
-        const plan = validInput(() => planUnpeering(input));
+        const plan = validInput(() => planUnpeering(input), patched(PATCHES.knownRegions));
         return { plan, ...(await lookUp(plan)) };
       },
       (r) => ({

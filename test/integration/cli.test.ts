@@ -204,6 +204,42 @@ test('the shared start-and-follow shows progress, a final line and exit code 0 o
   });
 });
 
+test('following into a pipe prints plain lines, one per stage change; on a terminal it redraws the table', async () => {
+  await withWorker(t, {}, async () => {
+    for (const tty of [false, true]) {
+      const c = captureIo();
+      if (tty) Object.assign(c.io.out, { isTTY: true });
+      const id = uniqueName(tty ? 'follow-tty' : 'follow-pipe');
+      const followed = startAndFollow<typeof twoStage>(
+        t.client,
+        { workflowType: 'twoStage', workflowId: id, input: { target: 'p' }, taskQueue: t.taskQueue },
+        c.io,
+        { pollIntervalMs: 100 },
+      );
+      await eventually(async () => /▶ second\s+running/.test(c.out()), 'follower to show stage 2 running');
+      await t.client.workflow.getHandle(id).signal('release', {});
+      expect(await followed).toBe(0);
+      const out = c.out();
+      if (!tty) {
+        // no control codes at all, the title once, each change once, in order
+        expect(out.includes('\x1b')).toBe(false);
+        const lines = out.trimEnd().split('\n');
+        expect(lines[0]).toBe('twoStage  p');
+        expect(lines.filter((l) => l === 'twoStage  p')).toHaveLength(1);
+        const stageLines = lines.slice(1, -1).map((l) => l.trim().split(/\s+/).slice(0, 3).join(' '));
+        expect(stageLines.filter((l) => l === '✔ first done')).toHaveLength(1);
+        expect(stageLines.filter((l) => l === '✔ second done')).toHaveLength(1);
+        expect(stageLines.indexOf('✔ first done')).toBeLessThan(stageLines.indexOf('✔ second done'));
+        expect(lines.every((l) => !/· (first|second)/.test(l))).toBe(true); // pending stages are not news
+        expect(lines.at(-1)).toBe(`✔ ${id} completed`);
+      } else {
+        expect(out).toContain('F\x1b[J'); // cursor moved up N lines and cleared: the table is redrawn in place
+        expect(out).toContain(`✔ ${id} completed`);
+      }
+    }
+  });
+});
+
 test('a second start for a target that is running is refused, naming the running one', async () => {
   await withWorker(t, {}, async () => {
     const id = uniqueName('dup');

@@ -538,17 +538,37 @@ test('dry run checks everything, creates nothing and reports every problem at on
       }),
     }),
   );
-  const { result, progress } = await w.runUntil(async () => {
+  const { result, progress, details, upserts } = await w.runUntil(async () => {
     const h = await other.client.workflow.start('refreshDblab', {
       workflowId: uniqueName('dry'),
       taskQueue: other.taskQueue,
       args: [config],
     });
-    return { result: await h.result().catch((e: unknown) => e), progress: await h.query<Progress>('progress') };
+    const result = await h.result().catch((e: unknown) => e);
+    const meta = await h.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    const upserts = ((await h.fetchHistory()).events ?? []).flatMap((e) =>
+      Object.values(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}).map((v) =>
+        Buffer.from(v.data ?? []).toString(),
+      ),
+    );
+    return { result, progress: await h.query<Progress>('progress'), details: meta.currentDetails, upserts };
   });
   await other.close();
   const msg = (result as WorkflowFailedError).cause?.message ?? '';
   expect(msg).toMatch(/^dry run found 5 problem\(s\): /);
+  // The checks that found problems are failed (✘), with their problems, in the progress and the Web UI's table.
+  expect(progress.stages.find((s) => s.name === 'check-dblab')).toMatchObject({
+    status: 'failed',
+    error: expect.stringContaining('rejected the verification token'),
+  });
+  expect(progress.stages.find((s) => s.name === 'find-snapshot')).toMatchObject({
+    status: 'failed',
+    error: expect.stringContaining('snapshot no-such-snapshot does not exist'),
+  });
+  expect(details).toMatch(/✘ check-dblab/);
+  expect(details).toMatch(/✘ find-snapshot/);
+  expect(details).not.toMatch(/✔ (check-dblab|find-snapshot)/);
+  expect(upserts).toEqual(expect.arrayContaining(['"check-dblab:failed"', '"find-snapshot:failed"']));
   expect(msg).toContain('rejected the verification token');
   expect(msg).toContain('snapshot no-such-snapshot does not exist');
   expect(msg).toContain('subnet group no-such-subnet-group not found');

@@ -187,3 +187,43 @@ test('a 100 000-character id fails validation (not the server) in every workflow
   }
   expect(calls).toEqual([]);
 });
+
+test('an AWS region name AWS does not have (us-eest-1) is refused at validation in every workflow that takes a region', async () => {
+  const unknown = /must be an AWS region: "us-eest-1" is not one \(did you mean us-east-1\?\)/;
+  const cases: Array<[string, unknown, string]> = [
+    ['cleanupRefreshClones', { region: 'us-eest-1' }, ''],
+    ['provisionDatabase', { ...provision, server: { ...provision.server, iam: { region: 'us-eest-1' } } }, 'validate'],
+    [
+      'deprovisionDatabase',
+      {
+        ...provision,
+        reclaimPolicy: 'retain',
+        credentialsTarget: { kind: 'aws-secretsmanager', name: 's', region: 'us-eest-1' },
+      },
+      'validate',
+    ],
+    ['refreshDblab', { ...refresh, aws: { region: 'us-eest-1' } }, 'validate'],
+    ['scheduledRefreshDblab', { ...refresh, aws: { region: 'us-eest-1' } }, 'validate'],
+    ['peerVpc', { ...peer, region: 'us-eest-1' }, 'prepare'],
+    ['unpeerVpc', { ...peer, cloud: { kind: 'aws', region: 'us-eest-1' } }, 'prepare'],
+    ['createDatabaseNetwork', { ...peer, cloud: undefined, region: 'us-eest-1' }, 'plan-cidr'],
+    ['deleteDatabaseNetwork', { ...peer, cloud: undefined, region: 'us-eest-1' }, 'prepare'],
+  ];
+  for (const [type, input, stage] of cases) {
+    const o = await runInvalid(type, input);
+    expect([type, o.status, o.failure.type, o.failure.nonRetryable]).toEqual([type, 'FAILED', 'InvalidInput', true]);
+    expect(o.failure.message).toMatch(unknown);
+    expect(o.activitiesScheduled).toBe(0);
+    if (stage) expect(o.progress.stages.find((s) => s.name === stage)?.status).toBe('failed');
+    // the run records the marker of its workflow's known-regions patch (so a replay takes this branch)
+    const history = await o.handle.fetchHistory();
+    const markers = (history.events ?? []).flatMap(
+      (e) =>
+        e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.map((p) =>
+          Buffer.from(p.data ?? []).toString(),
+        ) ?? [],
+    );
+    expect([type, markers.some((m) => m.includes('-known-regions'))]).toEqual([type, true]);
+  }
+  expect(calls).toEqual([]);
+});

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { CleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
 import { InvalidInput } from '../../src/domain/errors';
 import { RefreshConfigSchema } from '../../src/domain/dblab-config';
-import { AVAILABILITY_ZONE, issuesText, REGION, truncate } from '../../src/domain/limits';
+import { anyRegionName, AVAILABILITY_ZONE, issuesText, REGION, truncate } from '../../src/domain/limits';
 import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
 import {
   CreateNetworkInputSchema,
@@ -117,6 +117,25 @@ describe('one region rule for every input', () => {
     expect(() => planCleanup({ region: r })).toThrow('region: must be an AWS region like us-east-1');
     expect(() => planPeering({ ...peering, region: r })).toThrow(InvalidInput);
     expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
+  });
+
+  test.each([
+    ['us-eest-1', 'us-east-1'],
+    ['eu-west-9', 'eu-west-1'],
+    ['us-gov-west-2', 'us-gov-west-1'],
+    ['ap-nowhere-1', undefined],
+  ])('%s has the region shape but is not an AWS region: refused, naming the closest', (r, near) => {
+    expect(REGION.test(r)).toBe(true);
+    const message = `region: must be an AWS region: "${r}" is not one${near ? ` (did you mean ${near}?)` : ''}`;
+    expect(() => planCleanup({ region: r })).toThrow(`invalid input: ${message}`);
+    expect(() => planPeering({ ...peering, region: r })).toThrow(message);
+    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
+  });
+
+  test('a run from before the known-regions patch still plans an input with such a name', () => {
+    expect(anyRegionName(() => planCleanup({ region: 'us-eest-1' }))).toEqual({ region: 'us-eest-1', dryRun: false });
+    expect(() => anyRegionName(() => planCleanup({ region: 'US-EAST-1' }))).toThrow(InvalidInput); // the shape still counts
+    expect(() => planCleanup({ region: 'us-eest-1' })).toThrow(InvalidInput); // and the check is back on after it
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Progress } from '../../src/api';
-import { currentStage, progressMarkdown, progressText } from '../../src/domain/progress-table';
+import { currentStage, progressChanges, progressMarkdown, progressText } from '../../src/domain/progress-table';
 
 const p: Progress = {
   operation: 'peerVpc',
@@ -12,14 +12,40 @@ const p: Progress = {
   ],
 };
 
-test('markdown table has one row per stage with a mark, status and the error or detail', () => {
+test('Web UI details: the title, then the stage table as preformatted text with padded columns and durations', () => {
   const md = progressMarkdown(p).split('\n');
-  expect(md[0]).toBe('**peerVpc** · `db-1/vpc-1`');
-  expect(md).toContain('| ↷ initiate | skipped | already initiated |');
-  expect(md).toContain('| ✔ accept | done |  |');
-  // pipes are escaped and newlines folded so the table stays a table
-  expect(md).toContain('| ✘ route | failed | route for 10.0.0.0/19 \\| conflict second line |');
-  expect(md).toContain('| · associate-dns | pending |  |');
+  expect(md).toEqual([
+    '**peerVpc** · `db-1/vpc-1`',
+    '',
+    '```',
+    'stage            status   took  detail',
+    '↷ initiate       skipped        already initiated',
+    '✔ accept         done     2.5s',
+    '✘ route          failed         route for 10.0.0.0/19 | conflict second line', // one line per stage
+    '· associate-dns  pending',
+    '```',
+  ]);
+});
+
+test('no detail can end the preformatted block early', () => {
+  const md = progressMarkdown({ ...p, stages: [{ name: 'x', status: 'failed', error: 'bad ```` here' }] }).split('\n');
+  expect(md[2]).toBe('`````');
+  expect(md.at(-1)).toBe('`````');
+});
+
+test('durations read as people say them', () => {
+  const took = (ms: number) =>
+    progressText({
+      operation: 'o',
+      target: 't',
+      stages: [
+        { name: 'x', status: 'done', startedAt: new Date(0).toISOString(), finishedAt: new Date(ms).toISOString() },
+      ],
+    })
+      .split('\n')[1]
+      .trim()
+      .split(/\s+/)[3];
+  expect([850, 2500, 125_000, 3_720_000].map(took)).toEqual(['850ms', '2.5s', '2m05s', '1h02m']);
 });
 
 test('text table aligns names and shows durations of finished stages', () => {
@@ -50,4 +76,18 @@ test('current stage: running first, then failed, then the last finished', () => 
     })?.name,
   ).toBe('a');
   expect(currentStage({ ...p, stages: [{ name: 'a', status: 'pending' }] })).toBeUndefined();
+});
+
+test('line output: the stages that are not pending at first, then only the ones whose status or note changed', () => {
+  expect(progressChanges(undefined, p)).toEqual([
+    '  ↷ initiate       skipped  already initiated',
+    '  ✔ accept         done        2.5s',
+    '  ✘ route          failed   route for 10.0.0.0/19 | conflict second line', // one line, always
+  ]);
+  expect(progressChanges(p, p)).toEqual([]);
+  const later: Progress = {
+    ...p,
+    stages: p.stages.map((s) => (s.name === 'associate-dns' ? { ...s, status: 'running', detail: 'waiting' } : s)),
+  };
+  expect(progressChanges(p, later)).toEqual(['  ▶ associate-dns  running  waiting']);
 });

@@ -198,9 +198,15 @@ describe('refreshDblab', () => {
       'dry run found 3 problem(s): (1) DBLab is busy (refreshing): a refresh now would be skipped; (2) DBLab refuses config changes (403); (3) subnet group db-subnets not found',
     );
     expect(mocks.names()).toEqual(['dblabCheck', 'dblabCheckConfigAccess', 'rdsValidate']);
+    // the checks that found problems are failed (✘), each with its own problems
     expect(await stagesOf(h)).toEqual(
-      all('skipped', { validate: 'done', 'check-dblab': 'done', 'find-snapshot': 'done' }),
+      all('skipped', { validate: 'done', 'check-dblab': 'failed', 'find-snapshot': 'failed' }),
     );
+    const stages = (await progressOf(h)).stages;
+    expect(stages[1].error).toBe(
+      'DBLab is busy (refreshing): a refresh now would be skipped; DBLab refuses config changes (403)',
+    );
+    expect(stages[2].error).toBe('subnet group db-subnets not found');
   });
 
   test('a stage failing after the clone exists fails the run naming it, and the clone is still deleted', async () => {

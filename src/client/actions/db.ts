@@ -12,8 +12,37 @@ import {
 } from '../../domain/provision';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
+import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { startRun } from '../follow';
 import type { WorkflowInput } from '../workflow-types';
+
+const CREDENTIALS = 'give --credentials-file or --credentials-secret';
+
+/** The input fields `db provision|deprovision` set, by flag (for messages in the user's terms). */
+export const DB_FLAGS: FlagNames = {
+  engine: '--engine',
+  'server.host': '--host',
+  'server.port': '--port',
+  'server.adminUser': '--admin-user',
+  'server.adminPasswordRef': '--admin-password-ref',
+  'server.adminDatabase': '--admin-database',
+  'server.tls': '--tls-mode',
+  'server.tls.mode': '--tls-mode',
+  'server.tls.caRef': '--tls-ca-ref',
+  'server.tls.certRef': '--tls-cert-ref',
+  'server.tls.keyRef': '--tls-key-ref',
+  'server.iam': '--iam-region',
+  'server.iam.region': '--iam-region',
+  credentialsTarget: { flag: '--credentials-file or --credentials-secret', missing: CREDENTIALS },
+  'credentialsTarget.path': '--credentials-file',
+  'credentialsTarget.name': '--credentials-secret',
+  'credentialsTarget.region': '--credentials-region',
+  tenant: '--tenant',
+  database: '--database',
+  user: '--user',
+  auth: '--auth',
+  reclaimPolicy: '--reclaim-policy',
+};
 
 export interface ServerFlags {
   engine: string;
@@ -103,7 +132,7 @@ export async function provision(
     auth: f.auth as 'password',
     credentialsTarget: target(f)!,
   });
-  const plan = planProvision(input); // bad input fails here, before anything starts
+  const plan = inFlagTerms(DB_FLAGS, () => planProvision(input)); // bad input fails here, before anything starts
   const code = await startSqlRun(
     ctx,
     f,
@@ -129,7 +158,7 @@ export async function deprovision(
     reclaimPolicy: f.reclaimPolicy as 'delete',
     credentialsTarget: target(f),
   });
-  const plan = planDeprovision(input);
+  const plan = inFlagTerms(DB_FLAGS, () => planDeprovision(input));
   const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
   const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
   setExitCode(cmd, code);

@@ -15,9 +15,33 @@ import {
 } from '../../domain/peering';
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
+import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { setExitCode } from '../exit';
 import { startRun } from '../follow';
 import type { WorkflowInput } from '../workflow-types';
+
+/** The input fields the peering and network commands set, by flag (for messages in the user's terms). */
+export const PEERING_FLAGS: FlagNames = {
+  databaseId: '--database-id',
+  region: '--region',
+  vpcId: '--vpc-id',
+  cloud: '--cloud',
+  'cloud.region': '--cloud-region',
+  'cloud.roleArn': '--role-arn',
+  'cloud.apiUrl': '--api-url',
+  'cloud.tokenUrl': '--token-url',
+  'cloud.clientIdRef': '--client-id-ref',
+  'cloud.clientSecretRef': '--client-secret-ref',
+  'cloud.account': '--account',
+  stages: '--stage-*',
+  forceRouteCreation: '--force-route-creation',
+  routeTables: '--route-tables',
+  secureConnection: '--secure-connection',
+  'timing.pollInterval': '--poll-interval',
+  cidr: '--cidr',
+  availabilityZones: '--az',
+  zoneName: '--zone-name',
+};
 
 export interface CloudFlags {
   databaseId: string;
@@ -109,7 +133,7 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
     ...(f.secureConnection ? { secureConnection: true } : {}),
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
-  planPeering(input); // bad input is refused here, before anything starts
+  inFlagTerms(PEERING_FLAGS, () => planPeering(input)); // bad input is refused here, before anything starts
   await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), input, f.detach);
 }
 
@@ -121,7 +145,7 @@ export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): P
     cloud: cloud(f),
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
-  planUnpeering(input);
+  inFlagTerms(PEERING_FLAGS, () => planUnpeering(input));
   await start(ctx, cmd, 'unpeerVpc', unpeeringWorkflowId(input), input, f.detach);
 }
 
@@ -163,7 +187,7 @@ export async function createNetwork(
     routeTables: f.routeTables as 'all',
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
-  planNetwork(input);
+  inFlagTerms(PEERING_FLAGS, () => planNetwork(input));
   await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
 }
 
@@ -176,6 +200,6 @@ export async function deleteNetwork(ctx: CliContext, f: CloudFlags, cmd: Command
     cloud: awsCloud(f),
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
-  planNetworkDeletion(input);
+  inFlagTerms(PEERING_FLAGS, () => planNetworkDeletion(input));
   await start(ctx, cmd, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, f.detach);
 }

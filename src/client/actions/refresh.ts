@@ -7,12 +7,17 @@ import {
   scheduledRefreshWorkflowId,
   type RefreshConfig,
 } from '../../domain/dblab-config';
+import { planCleanup } from '../../domain/cleanup';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import { startRun } from '../follow';
+import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { readJsonInput } from '../input';
 import { readRefreshYamlFile } from '../rds-refresh-yaml';
 import { createSchedule } from './schedule';
+
+/** The janitor's input fields, by flag. (A refresh's input is its --config file: its problems keep their paths.) */
+export const CLEANUP_FLAGS: FlagNames = { region: '--region', dryRun: '--dry-run' };
 
 function loadConfig(file: string, env: NodeJS.ProcessEnv, dryRun?: boolean): RefreshConfig {
   const config = file.endsWith('.json') ? (readJsonInput(`@${file}`) as RefreshConfig) : readRefreshYamlFile(file, env);
@@ -78,13 +83,15 @@ export async function cleanup(
   o: { region: string; dryRun?: boolean; detach?: boolean },
   cmd: Command,
 ): Promise<void> {
+  const input = { region: o.region, dryRun: o.dryRun ?? false };
+  inFlagTerms(CLEANUP_FLAGS, () => planCleanup(input)); // an unknown region is refused before the run
   const { client, settings } = await ctx.connect();
   const code = await startRun(
     client,
     {
       workflowType: 'cleanupRefreshClones',
       workflowId: `cleanup-refresh-clones:${o.region}`,
-      input: { region: o.region, dryRun: o.dryRun ?? false },
+      input,
       taskQueue: settings.taskQueue,
       typedSearchAttributes: [
         { key: SA_OPERATION, value: 'cleanupRefreshClones' },
