@@ -35,7 +35,7 @@ import { createRdsActivities } from '../../src/activities/rds';
 import { CLONE_PREFIX, planRefresh, RUN_ID_TAG } from '../../src/domain/dblab-config';
 import { POLL_ONCE } from '../../src/domain/waits';
 import type { RefreshResult } from '../../src/workflows/refresh-dblab';
-import { DblabFake } from '../fixtures/dblab-fake';
+import { DblabFake, ERR_NO_AVAILABLE_POOL } from '../fixtures/dblab-fake';
 import { bindDblab, testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, type CallLog } from '../helpers/aws-fixtures';
 import {
@@ -235,7 +235,7 @@ describe('Aurora copy-on-write clones', () => {
         clone: { method: 'copy-on-write' },
       }),
     );
-    expect(r.failure).toContain('There are no available pools for the refresh');
+    expect(r.failure).toContain(ERR_NO_AVAILABLE_POOL);
     expect(r.statuses).toMatchObject({ 'create-clone': 'done', 'full-refresh': 'failed', 'delete-clone': 'done' });
     expect(log.mutating()).toEqual(expect.arrayContaining(['RestoreDBClusterToPointInTime', 'DeleteDBCluster']));
     expect(await taggedWith(fx, r.runId)).toEqual([]);

@@ -53,9 +53,17 @@ const mocks = new MockActivities({
     changed: true,
     detail: 'master password reset; read-only user dblab created on the clone',
   }),
+  dblabReadSource: async () => ({
+    read: true,
+    host: 'app-prod.internal',
+    port: 5432,
+    dbname: 'app',
+    username: 'dblab',
+  }),
   dblabConfigure: async () => ({ detail: 'DBLab points at the clone' }),
   dblabFullRefresh: async () => ({ detail: 'full refresh triggered' }),
   dblabWaitRefresh: async () => ({ lastRefresh: '2026-11-22T05:00:00Z', polls: 3, transientErrors: 1 }),
+  dblabRestoreSource: async () => ({ detail: 'DBLab points at app-prod.internal:5432 again' }),
   rdsDeleteClone: async (_p: unknown, id: string) => ({ changed: true, detail: `deleted ${id}` }),
   rdsListRefreshClones: async (): Promise<CloneRecord[]> => [],
   workflowRunStatus: async () => 'COMPLETED',
@@ -90,6 +98,7 @@ describe('refreshDblab', () => {
     'configure-dblab',
     'full-refresh',
     'wait-refresh',
+    'restore-dblab',
     'delete-clone',
   ];
   const all = (status: string, over: Record<string, string> = {}) => ({
@@ -108,9 +117,11 @@ describe('refreshDblab', () => {
       'refreshCloneName',
       'rdsCreateClone',
       'rdsWaitClone',
+      'dblabReadSource',
       'dblabConfigure',
       'dblabFullRefresh',
       'dblabWaitRefresh',
+      'dblabRestoreSource',
       'rdsDeleteClone',
     ]);
     expect(mocks.calls.find((c) => c.name === 'refreshCloneName')!.local).toBe(true);
@@ -143,7 +154,14 @@ describe('refreshDblab', () => {
       lastRefresh: '2026-11-22T05:00:00Z',
       polls: 3,
       transientErrors: 1,
+      stageSeconds: expect.objectContaining({ 'create-clone': expect.any(Number), 'delete-clone': expect.any(Number) }),
+      cloneLifetimeSeconds: expect.any(Number),
     });
+    // restore-dblab gets what configure-dblab read, and the clone it points away from.
+    expect(mocks.args('dblabRestoreSource')[0].slice(1)).toEqual([
+      { read: true, host: 'app-prod.internal', port: 5432, dbname: 'app', username: 'dblab' },
+      clone,
+    ]);
   });
 
   test("clone.prepare runs prepare-clone on the clone's endpoint before DBLab is configured", async () => {
@@ -155,6 +173,7 @@ describe('refreshDblab', () => {
     expect(names.slice(names.indexOf('rdsWaitClone'), names.indexOf('dblabConfigure') + 1)).toEqual([
       'rdsWaitClone',
       'prepareClone',
+      'dblabReadSource',
       'dblabConfigure',
     ]);
     expect(mocks.args('prepareClone')[0][1]).toEqual(endpointOf(cloneOf()));
@@ -168,12 +187,13 @@ describe('refreshDblab', () => {
     expect(mocks.names()).toEqual(['dblabCheck']);
     expect(await stagesOf(h)).toEqual(all('skipped', { validate: 'done' }));
     const p = await progressOf(h);
-    expect(p.stages[1].detail).toBe('DBLab is already refreshing (refreshing)');
-    expect(p.stages[2].detail).toBe('DBLab is already refreshing');
+    expect(p.stages[1].detail).toBe('DBLab is busy (refreshing)');
+    expect(p.stages[2].detail).toBe('DBLab is busy (refreshing)');
     expect(r).toEqual({
       outcome: 'skipped',
       dblabHost: 'dblab.example.internal:2345',
-      reason: 'DBLab is already refreshing (refreshing)',
+      reason: 'DBLab is busy (refreshing)',
+      stageSeconds: expect.objectContaining({ 'check-dblab': expect.any(Number) }),
     });
   });
 
@@ -215,7 +235,7 @@ describe('refreshDblab', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toBe('stage "full-refresh" failed: DBLab answered 500');
     expect(f.details).toEqual([{ stage: 'full-refresh' }]);
-    expect(mocks.names().slice(-2)).toEqual(['dblabFullRefresh', 'rdsDeleteClone']);
+    expect(mocks.names().slice(-3)).toEqual(['dblabFullRefresh', 'dblabRestoreSource', 'rdsDeleteClone']);
     expect(mocks.args('rdsDeleteClone')[0].slice(1)).toEqual([
       cloneOf(),
       { runId: h.firstExecutionRunId, byTag: true },
@@ -267,6 +287,7 @@ describe('refreshDblab', () => {
         'find-snapshot': 'done',
         'create-clone': 'done',
         'wait-clone': 'failed',
+        'restore-dblab': 'pending', // never configured: nothing to restore
         'delete-clone': 'done',
       }),
     );
@@ -284,11 +305,12 @@ describe('refreshDblab', () => {
     } finally {
       gate.release();
     }
-    expect(mocks.names().slice(-2)).toEqual(['dblabWaitRefresh', 'rdsDeleteClone']);
+    expect(mocks.names().slice(-3)).toEqual(['dblabWaitRefresh', 'dblabRestoreSource', 'rdsDeleteClone']);
     expect(mocks.args('rdsDeleteClone')[0][1]).toBe(cloneOf());
     expect(await stagesOf(h)).toMatchObject({
       'full-refresh': 'done',
       'wait-refresh': 'failed',
+      'restore-dblab': 'done',
       'delete-clone': 'done',
     });
   });
