@@ -16,6 +16,7 @@ export type StartRequest<K extends WorkflowName> = WorkflowStart<Workflows[K]> &
 const KNOWN: { [K in WorkflowName]: true } = {
   provisionDatabase: true,
   deprovisionDatabase: true,
+  rotateDatabaseCredentials: true,
   peerVpc: true,
   unpeerVpc: true,
   createDatabaseNetwork: true,

@@ -204,7 +204,7 @@ function names(
   return { database: db, user: u };
 }
 
-function fail(problems: string[]): never {
+export function fail(problems: string[]): never {
   throw new InvalidInput(`invalid input: ${problems.join('; ')}`);
 }
 
@@ -218,7 +218,10 @@ type Common = {
 };
 
 /** What both plans share: references checked, names derived or validated, port defaulted. */
-function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { input: T; plan: Omit<SqlPlan, 'auth'> } {
+export function commonPlan<T extends Common>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+): { input: T; plan: Omit<SqlPlan, 'auth'> } {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) fail(zodProblems(parsed.error));
   const i = parsed.data;
