@@ -15,6 +15,7 @@ import type { Worker } from '@temporalio/worker';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
 import type { Progress } from '../../src/api';
+import { runCli } from '../../src/client/cli';
 import { createActivities } from '../../src/activities';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { workerConfig } from '../../src/worker-config';
@@ -27,7 +28,7 @@ import {
   type PasswordServer,
   type ServerAdmin,
 } from '../helpers/password-servers';
-import { makeWorker, openTestEnv, uniqueName, type TestEnv } from '../helpers/temporal';
+import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
 
@@ -426,6 +427,65 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       const text = decodedPayloads(await h.fetchHistory());
       for (const pw of [old.password, now.password]) expect(text).not.toContain(pw);
       expect(s.proxy.seen.get('PutSecretValue')).toBeGreaterThanOrEqual(4);
+    },
+    180_000,
+  );
+
+  run(
+    'dbops db rotate: a run followed to the end, and a schedule (overlap skip) whose run rotates',
+    async () => {
+      const target = file();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
+      const flags = [
+        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
+        ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
+      ];
+      const cli = async (...argv: string[]) => {
+        const c = captureIo();
+        const code = await runCli(argv, c.io, env);
+        return { code, out: c.out(), err: c.err() };
+      };
+      const now = await cli('db', 'rotate', ...flags, '--grace', '1s');
+      expect(now.err).toContain(`started rotateDatabaseCredentials as rotate-db:${engine}:127.0.0.1:`);
+      expect(now.code).toBe(0);
+      const first = (await readTarget(target))!;
+      expect(first.user).toBe(`${old.user}_b`);
+      expect(await works(first)).toBe(true);
+      expect(await works(old)).toBe(false);
+
+      const sid = uniqueName('rot-sched');
+      const created = await cli(
+        'db',
+        'rotate',
+        ...flags,
+        '--grace',
+        '1s',
+        '--schedule',
+        '0 3 1 * *',
+        '--schedule-id',
+        sid,
+      );
+      expect(created.code).toBe(0);
+      expect(created.out).toContain(`schedule ${sid} created`);
+      const sched = s.t.client.schedule.getHandle(sid);
+      try {
+        const desc = await sched.describe();
+        expect(desc.policies.overlap).toBe('SKIP');
+        expect(desc.spec.calendars?.length).toBe(1);
+        expect(desc.action).toMatchObject({ workflowType: 'rotateDatabaseCredentials' });
+        await sched.trigger();
+        await until(async () => (await sched.describe()).info.recentActions.length === 1, 'the triggered run');
+        const started = (await sched.describe()).info.recentActions[0].action.workflow;
+        await s.t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+        const second = (await readTarget(target))!;
+        expect(second.user).toBe(old.user);
+        expect(await works(second)).toBe(true);
+        expect(await works(first)).toBe(false);
+      } finally {
+        await sched.delete().catch(() => undefined);
+      }
     },
     180_000,
   );
