@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DeleteSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
@@ -28,7 +29,15 @@ import {
   type PasswordServer,
   type ServerAdmin,
 } from '../helpers/password-servers';
-import { captureIo, makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import {
+  captureIo,
+  makeWorker,
+  openTestEnv,
+  recordHistory,
+  testAddress,
+  uniqueName,
+  type TestEnv,
+} from '../helpers/temporal';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
 
@@ -305,6 +314,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         expect(await again.q('SELECT id FROM made_by_b')).toEqual([{ id: 1 }]);
         await again.close();
 
+        await recordHistory(h.workflowId, `rotate-${engine}`);
         for (const handle of [h, h2]) {
           const text = decodedPayloads(await handle.fetchHistory()) + JSON.stringify(await handle.query('progress'));
           for (const pw of [old.password, now.password, back.password]) expect(text).not.toContain(pw);
@@ -486,6 +496,65 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       } finally {
         await sched.delete().catch(() => undefined);
       }
+    },
+    180_000,
+  );
+
+  /** Whether the login exists on the server at all. */
+  async function loginExists(user: string): Promise<boolean> {
+    const r = pg
+      ? await s.adm.query('select 1 from pg_roles where rolname = $1', [user])
+      : await s.adm.query('SELECT 1 FROM mysql.user WHERE User = ?', [user]);
+    return r.length > 0;
+  }
+
+  async function cancelled(h: WorkflowHandle): Promise<Record<string, string>> {
+    const err = await h.result().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    return stages(h);
+  }
+
+  run(
+    'cancelled before the switch: nothing changed; cancelled in the grace: the new credentials stay, the old still work',
+    async () => {
+      const target = secret();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      // The check's read of the target is held up (the proxy's one `hold` may be spent already:
+      // a long delay), and the run is cancelled meanwhile.
+      const seen = s.proxy.seen.get('GetSecretValue') ?? 0;
+      faultRules.push({ action: 'GetSecretValue', fault: 'delay', times: 1, delayMs: 5000 });
+      const before = await rotate(tenant, target, { gracePeriod: '1s' }, s.faultQueue);
+      await until(async () => (s.proxy.seen.get('GetSecretValue') ?? 0) > seen, 'the delayed GetSecretValue');
+      await before.cancel();
+      const st = await cancelled(before);
+      expect(st['switch-credentials']).toBe('pending');
+      expect(st['retire-previous']).toBe('pending');
+      await new Promise((r) => setTimeout(r, 6000)); // the delayed read went through: nothing came of it
+      expect(await readTarget(target)).toEqual(old);
+      expect(await works(old)).toBe(true);
+      expect(await loginExists(`${old.user}_b`)).toBe(false);
+
+      const during = await rotate(tenant, target, { gracePeriod: '1h' });
+      await inGrace(during);
+      await during.cancel();
+      const st2 = await cancelled(during);
+      expect(st2['switch-credentials']).toBe('done');
+      expect(st2.grace).toBe('failed');
+      expect(st2['retire-previous']).toBe('pending');
+      await recordHistory(during.workflowId, `rotate-${engine}-cancelled-in-grace`);
+      const now = (await readTarget(target))!;
+      expect(now.user).toBe(`${old.user}_b`);
+      expect(await works(now)).toBe(true);
+      expect(await works(old)).toBe(true); // a cancel never cuts a client off
+      // The next rotation gives the first login a password it never had, and retires the second.
+      await (await rotate(tenant, target, { gracePeriod: '1s' })).result();
+      const back = (await readTarget(target))!;
+      expect(back.user).toBe(old.user);
+      expect(await works(back)).toBe(true);
+      expect(await works(old)).toBe(false);
+      expect(await works(now)).toBe(false);
     },
     180_000,
   );
