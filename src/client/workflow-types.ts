@@ -16,7 +16,6 @@ export type StartRequest<K extends WorkflowName> = WorkflowStart<Workflows[K]> &
 const KNOWN: { [K in WorkflowName]: true } = {
   provisionDatabase: true,
   deprovisionDatabase: true,
-  rotateDatabaseCredentials: true,
   peerVpc: true,
   unpeerVpc: true,
   createDatabaseNetwork: true,
@@ -24,6 +23,7 @@ const KNOWN: { [K in WorkflowName]: true } = {
   refreshDblab: true,
   scheduledRefreshDblab: true,
   cleanupRefreshClones: true,
+  rotateDatabaseCredentials: true,
 };
 
 export const WORKFLOW_NAMES = Object.keys(KNOWN) as WorkflowName[];

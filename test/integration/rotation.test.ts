@@ -15,7 +15,7 @@ import { CancelledFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import mysql from 'mysql2/promise';
 import { Client } from 'pg';
-import type { Progress } from '../../src/api';
+import { SA_OPERATION, SA_STAGE, SA_TARGET, type Progress } from '../../src/api';
 import { runCli } from '../../src/client/cli';
 import { createActivities } from '../../src/activities';
 import { AwsClients } from '../../src/activities/aws-clients';
@@ -288,6 +288,11 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         await fromNew.q('INSERT INTO made_by_b VALUES (1)');
         await fromNew.close();
 
+        // Search attributes as the other workflows set them, and the stage in the progress query.
+        const sa = (await h.describe()).typedSearchAttributes;
+        expect(sa.get(SA_OPERATION)).toBe('rotateDatabaseCredentials');
+        expect(sa.get(SA_TARGET)).toBe(`${engine}://127.0.0.1:${s.srv.port}/${old.database}`);
+        expect(sa.get(SA_STAGE)).toBe('grace');
         const result = await h.result();
         expect(result).toMatchObject({ user: `${old.user}_b`, previous: old.user, gracePeriod: '15s' });
         expect(await works(old)).toBe(false);
@@ -415,6 +420,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       // Mid-switch: the target still holds the old credentials, and they work.
       expect(await readTarget(target)).toEqual(old);
       expect(await works(old)).toBe(true);
+      expect(await loginExists(`${old.user}_b`)).toBe(true); // the password was set before the write
       s.proxy.release();
       await inGrace(h);
       const now = (await readTarget(target))!;
