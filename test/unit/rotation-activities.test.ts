@@ -47,7 +47,7 @@ function setup(stored: { user: string; password: string } | undefined) {
     );
   const calls: string[] = [];
   const passwords = new Map<string, string>([[stored?.user ?? '', stored?.password ?? '']]);
-  const ops: RotationOps & { failSet?: boolean; failLogin?: boolean } = {
+  const ops: RotationOps & { failSet?: boolean; failLogin?: boolean; raceOnce?: boolean } = {
     async checkLogins() {
       calls.push('check');
       return 'ok';
@@ -59,6 +59,11 @@ function setup(stored: { user: string; password: string } | undefined) {
     },
     async loginWorks(_p, login, password) {
       calls.push(`login ${login}`);
+      if (ops.raceOnce && read().password === password) {
+        // A stalled attempt of the same switch sets its own password after this one wrote.
+        ops.raceOnce = false;
+        passwords.set(login, 'stale-attempt-password');
+      }
       return !ops.failLogin && passwords.get(login) === password;
     },
     async retire(_p, login) {
@@ -75,7 +80,12 @@ test('check reads the current login from the target; the switch sets, tries, the
   expect(await t.acts.check(t.plan)).toMatchObject({ current: 'acme_app', next: 'acme_app_b' });
   const r = await t.acts.switchTo({ ...t.plan, from: 'acme_app', to: 'acme_app_b' });
   expect(r.changed).toBe(true);
-  expect(t.calls).toEqual(['check', 'set acme_app_b (target names acme_app)', 'login acme_app_b']);
+  expect(t.calls).toEqual([
+    'check',
+    'set acme_app_b (target names acme_app)',
+    'login acme_app_b',
+    'login acme_app_b', // after the write
+  ]);
   const now = t.read();
   expect(now.user).toBe('acme_app_b');
   expect(now.password).toBe(t.passwords.get('acme_app_b'));
@@ -115,4 +125,14 @@ test('refused: nothing stored, a target naming neither login, retiring the login
   expect(other.calls).not.toContain('retire acme_app');
   await other.acts.retire({ ...other.plan, previous: 'acme_app_b' });
   expect(other.calls).toContain('retire acme_app_b');
+});
+
+test('a password changed under the switch after its write is set and written again: the target works', async () => {
+  const t = setup({ user: 'acme_app', password: 'old-password-4' });
+  t.ops.raceOnce = true;
+  await t.acts.switchTo({ ...t.plan, from: 'acme_app', to: 'acme_app_b' });
+  expect(t.calls.filter((c) => c.startsWith('set'))).toHaveLength(2);
+  expect(t.read().user).toBe('acme_app_b');
+  expect(t.read().password).toBe(t.passwords.get('acme_app_b'));
+  expect(t.read().password).not.toBe('stale-attempt-password');
 });

@@ -67,17 +67,28 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps) {
           `${label} names ${stored.user}, neither ${plan.from} nor ${plan.to}`,
           ROTATION_TARGET_CHANGED,
         );
-      const password = generatePassword();
-      try {
-        await ops.setPassword(plan, plan.to, password);
-        if (!(await ops.loginWorks(plan, plan.to, password)))
-          throw ApplicationFailure.retryable(
-            `${plan.to} could not log in to ${plan.database} with its new password; the target still holds ${stored.user}`,
-            'RotationLoginFailed',
-          );
-        await writeRotatedCredentials(plan, logins(plan), plan.to, password, deps);
-      } catch (err) {
-        throw scrubbed(err, password);
+      // Tried again after the write: an attempt of this switch that stalled past its timeout (not
+      // dead) may set its own password on the same login meanwhile; then this one sets a fresh
+      // password again, so the target it leaves holds a set that works.
+      for (let round = 1; ; round++) {
+        const password = generatePassword();
+        try {
+          await ops.setPassword(plan, plan.to, password);
+          if (!(await ops.loginWorks(plan, plan.to, password)))
+            throw ApplicationFailure.retryable(
+              `${plan.to} could not log in to ${plan.database} with its new password; the target still holds ${stored.user}`,
+              'RotationLoginFailed',
+            );
+          await writeRotatedCredentials(plan, logins(plan), plan.to, password, deps);
+          if (await ops.loginWorks(plan, plan.to, password)) break;
+          if (round >= 3)
+            throw ApplicationFailure.retryable(
+              `${plan.to}'s password keeps changing under this rotation (another run of it?)`,
+              'RotationLoginFailed',
+            );
+        } catch (err) {
+          throw scrubbed(err, password);
+        }
       }
       return {
         changed: true,
