@@ -123,13 +123,14 @@ function parseStored(text: string, label: string): StoredCredentials {
   return v as StoredCredentials;
 }
 
-function sameTenant(s: StoredCredentials, plan: SqlPlan): boolean {
+/** `users`: the logins the record may name (a rotated tenant's target names either of its two). */
+function sameTenant(s: StoredCredentials, plan: SqlPlan, users: readonly string[] = [plan.user]): boolean {
   return (
     s.engine === plan.engine &&
     s.host.toLowerCase() === plan.server.host.toLowerCase() &&
     s.port === plan.server.port &&
     s.database === plan.database &&
-    s.user === plan.user
+    users.includes(s.user)
   );
 }
 
@@ -376,7 +377,12 @@ interface Inspected {
   seen: Loaded & { deleted?: boolean };
 }
 
-async function inspect(target: CredentialsTarget, plan: SqlPlan, deps: CredentialsDeps): Promise<Inspected> {
+async function inspect(
+  target: CredentialsTarget,
+  plan: SqlPlan,
+  deps: CredentialsDeps,
+  users?: readonly string[],
+): Promise<Inspected> {
   await deps.authority.credentialsTarget(target); // the operator's allow-list of locations
   const store = credentialsStore(target, deps);
   await store.usable();
@@ -385,7 +391,7 @@ async function inspect(target: CredentialsTarget, plan: SqlPlan, deps: Credentia
   if (seen.text === undefined)
     return { target: { state: 'absent', ref, ...(seen.deleted ? { deleted: true } : {}) }, store, seen };
   const stored = parseStored(seen.text, store.label);
-  if (!sameTenant(stored, plan)) {
+  if (!sameTenant(stored, plan, users)) {
     throw inUse(
       `credentials target ${store.label} holds the credentials of another tenant (${stored.engine} ${stored.host}:${stored.port}, database ${stored.database}, user ${stored.user}), not of database ${plan.database} with user ${plan.user} on ${plan.engine} ${plan.server.host}:${plan.server.port}; dbops leaves it alone: give this tenant's own target`,
     );
@@ -443,6 +449,59 @@ function scheduledForDeletion(store: CredentialsStore): ApplicationFailure {
 export async function readCredentials(plan: SqlPlan, deps: CredentialsDeps): Promise<StoredCredentials | undefined> {
   const t = await inspectCredentialsTarget(plan, deps);
   return t.state === 'ours' ? t.stored : undefined;
+}
+
+/**
+ * Rotation: the record in the target of a tenant with two logins (`users`), refused when the
+ * target holds nothing (the tenant was never provisioned there) or anything else.
+ */
+export async function readRotationTarget(
+  plan: SqlPlan,
+  users: readonly string[],
+  deps: CredentialsDeps,
+): Promise<{ stored: StoredCredentials; label: string }> {
+  return awsClassified(async () => {
+    const { target, store } = await inspect(requireTarget(plan), plan, deps, users);
+    if (target.state !== 'ours')
+      throw ApplicationFailure.nonRetryable(
+        `credentials target ${store.label} holds no credentials of user ${plan.user}: provision the tenant with this credentialsTarget first; dbops rotates only what it stored`,
+        'NothingToRotate',
+      );
+    return { stored: target.stored, label: store.label };
+  });
+}
+
+/**
+ * Rotation: replaces the record with `user` and `password` in one atomic write (a file by rename;
+ * a secret by PutSecretValue, so AWSCURRENT moves to it and the replaced one becomes AWSPREVIOUS),
+ * after checking again that the target still holds this tenant's record.
+ */
+export async function writeRotatedCredentials(
+  plan: SqlPlan,
+  users: readonly string[],
+  user: string,
+  password: string,
+  deps: CredentialsDeps,
+): Promise<void> {
+  await awsClassified(async () => {
+    const { target, store } = await inspect(requireTarget(plan), plan, deps, users);
+    if (target.state !== 'ours')
+      throw invalid(`credentials target ${store.label} lost this tenant's credentials during the rotation`);
+    await store.write({
+      ...target.stored,
+      user,
+      password,
+      connectionString: connectionString({
+        engine: plan.engine,
+        host: plan.server.host,
+        port: plan.server.port,
+        database: plan.database,
+        user,
+        password,
+        sslMode: plan.sslMode,
+      }),
+    });
+  });
 }
 
 export interface StoreResult {

@@ -8,6 +8,7 @@ import { InvalidInput } from '../domain/errors';
 import { planNetworkDeletion } from '../domain/network-deletion';
 import { planNetwork, planPeering, planUnpeering } from '../domain/peering';
 import { planDeprovision, planProvision } from '../domain/provision';
+import { planRotation } from '../domain/rotation';
 import type { WorkflowName } from './workflow-types';
 
 /** Every workflow's schema (the compiler asks for a new workflow's). */
@@ -18,6 +19,7 @@ export const INPUT_SCHEMAS: { [K in WorkflowName]: (input: unknown) => unknown }
   deleteDatabaseNetwork: planNetworkDeletion,
   provisionDatabase: planProvision,
   deprovisionDatabase: planDeprovision,
+  rotateDatabaseCredentials: planRotation,
   refreshDblab: planRefresh,
   scheduledRefreshDblab: planRefresh,
   cleanupRefreshClones: planCleanup,

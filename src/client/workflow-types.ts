@@ -23,6 +23,7 @@ const KNOWN: { [K in WorkflowName]: true } = {
   refreshDblab: true,
   scheduledRefreshDblab: true,
   cleanupRefreshClones: true,
+  rotateDatabaseCredentials: true,
 };
 
 export const WORKFLOW_NAMES = Object.keys(KNOWN) as WorkflowName[];

@@ -201,7 +201,7 @@ function names(
 }
 
 /** Problems found after the schema passed: each names its fields in its message. */
-function fail(problems: string[]): never {
+export function fail(problems: string[]): never {
   throw new InvalidInput(
     `invalid input: ${problems.join('; ')}`,
     problems.map((message) => ({ path: '', message })),
@@ -218,7 +218,10 @@ type Common = {
 };
 
 /** What both plans share: references checked, names derived or validated, port defaulted. */
-function commonPlan<T extends Common>(schema: z.ZodType<T>, raw: unknown): { input: T; plan: Omit<SqlPlan, 'auth'> } {
+export function commonPlan<T extends Common>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+): { input: T; plan: Omit<SqlPlan, 'auth'> } {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw invalidInput(parsed.error, 'invalid input', 'input');
   const i = parsed.data;

@@ -1,6 +1,7 @@
 /** Every workflow type the worker registers (the worker's workflowsPath points here). */
 export { provisionDatabase } from './provision-database';
 export { deprovisionDatabase } from './deprovision-database';
+export { rotateDatabaseCredentials } from './rotate-database-credentials';
 export { peerVpc } from './peer-vpc';
 export { unpeerVpc } from './unpeer-vpc';
 export { createDatabaseNetwork } from './create-database-network';

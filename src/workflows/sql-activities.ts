@@ -33,6 +33,18 @@ export const credentials = {
   remove: acting.removeCredentials,
 };
 
+/** Credential rotation's steps of one engine (rotation.ts). */
+export function rotationActivities(engine: Engine) {
+  if (engine === 'postgres') {
+    return {
+      check: acting.postgresRotateCheck,
+      switchTo: acting.postgresRotateSwitch,
+      retire: acting.postgresRotateRetire,
+    };
+  }
+  return { check: acting.mysqlRotateCheck, switchTo: acting.mysqlRotateSwitch, retire: acting.mysqlRotateRetire };
+}
+
 /** The steps of one engine, by the names the worker registers them under. */
 export function sqlActivities(engine: Engine) {
   if (engine === 'postgres') {

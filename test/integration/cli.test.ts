@@ -406,3 +406,39 @@ test('the built dbops binary runs as users run it (node dist/client/cli.js)', as
   expect((bad as { code: number }).code).toBe(1);
   expect((bad as { stderr: string }).stderr).toMatch(/^dbops: no run with workflow id nope-/);
 });
+
+test('db rotate refuses bad input before a run or a schedule exists', async () => {
+  const sid = uniqueName('rot-sched-bad');
+  const common = ['db', 'rotate', '--engine', 'postgres', '--host', 'db.example.com', '--admin-user', 'admin'];
+  const bad = await cli(
+    ...common,
+    '--tenant',
+    'acme',
+    '--credentials-file',
+    '/tmp/x.json',
+    '--grace',
+    '30d',
+    '--schedule',
+    '0 3 1 * *',
+    '--schedule-id',
+    sid,
+  );
+  expect(bad.code).toBe(1);
+  expect(bad.err).toMatch(/gracePeriod 30d must be between 1s and 7d/);
+  await expect(t.client.schedule.getHandle(sid).describe()).rejects.toThrow(/not found/i);
+  const noTarget = await cli(...common, '--tenant', 'acme', '--schedule', '0 3 1 * *', '--schedule-id', sid);
+  expect(noTarget.code).toBe(1);
+  expect(noTarget.err).toMatch(/credentialsTarget/);
+  const twin = await cli(
+    ...common,
+    '--database',
+    'acme',
+    '--user',
+    `u${'x'.repeat(61)}`,
+    '--credentials-file',
+    '/tmp/x.json',
+  );
+  expect(twin.code).toBe(1);
+  expect(twin.err).toMatch(/no room for its rotation twin/);
+  await expect(t.client.schedule.getHandle(sid).describe()).rejects.toThrow(/not found/i);
+});

@@ -139,6 +139,12 @@ test('a 100 000-character id fails validation (not the server) in every workflow
       'validate',
     ],
     [
+      'rotateDatabaseCredentials',
+      { ...provision, gracePeriod: HUGE },
+      /^stage "validate" failed: invalid input: gracePeriod: must be at most \d+ characters/,
+      'validate',
+    ],
+    [
       'refreshDblab',
       { ...refresh, source: { ...refresh.source, identifier: HUGE } },
       /^stage "validate" failed: invalid config: source\.identifier: must be at most 63 characters$/,

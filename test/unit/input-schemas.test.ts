@@ -16,6 +16,7 @@ import {
 } from '../../src/domain/peering';
 import { boundedTarget, MAX_TARGET_LENGTH } from '../../src/domain/progress-table';
 import { DeprovisionInputSchema, ProvisionInputSchema, ServerSchema } from '../../src/domain/provision';
+import { RotateInputSchema } from '../../src/domain/rotation';
 
 const SCHEMAS: Record<string, z.ZodType> = {
   peerVpc: PeerVpcInputSchema,
@@ -26,6 +27,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   cleanupRefreshClones: CleanupInputSchema,
   provisionDatabase: ProvisionInputSchema,
   deprovisionDatabase: DeprovisionInputSchema,
+  rotateDatabaseCredentials: RotateInputSchema,
 };
 
 type Def = { type: string; [k: string]: unknown };

@@ -39,9 +39,15 @@ export function typeChecks(client: Client): unknown[] {
 
 test('the workflow types a schedule may name are the dbops workflows, and only those', () => {
   expect(WORKFLOW_NAMES).toEqual(
-    expect.arrayContaining(['peerVpc', 'refreshDblab', 'scheduledRefreshDblab', 'cleanupRefreshClones']),
+    expect.arrayContaining([
+      'peerVpc',
+      'refreshDblab',
+      'scheduledRefreshDblab',
+      'cleanupRefreshClones',
+      'rotateDatabaseCredentials',
+    ]),
   );
-  expect(WORKFLOW_NAMES).toHaveLength(9);
+  expect(WORKFLOW_NAMES).toHaveLength(10);
   expect(WORKFLOW_NAMES.every(isWorkflowName)).toBe(true);
   for (const name of ['twoStage', 'toString', 'constructor', '']) expect(isWorkflowName(name)).toBe(false);
   const typed: StartRequest<'unpeerVpc'>['workflowType'] = 'unpeerVpc';

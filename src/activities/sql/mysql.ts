@@ -25,6 +25,9 @@ import { SqlPools } from './admin-pools';
 import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from './connection';
 import { mysqlConnection as open, mysqlServerKey, withMysqlAdmin } from './mysql-pool';
 import { mysqlNativeHash } from './passwords';
+import { rotationActivities, type RotationOps } from './rotation';
+import type { RotationPlan } from '../../domain/rotation';
+import { generatePassword } from '../credentials';
 import {
   credentialsMismatch,
   isDeprovision,
@@ -392,7 +395,110 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
     }
   }
 
+  /**
+   * Rotation (rotation.ts). The second login `<user>_b`@'%' gets the same grant as `<user>`
+   * (ALL on the tenant's database) and its own registry row; MariaDB 10.11 has no dual
+   * passwords (MySQL 8.0.14+'s RETAIN CURRENT PASSWORD), so both engines alternate users.
+   */
+  async function ownLogin(s: Session, plan: RotationPlan, login: string, need: 'ours' | 'ours-or-absent') {
+    const asLogin = { ...plan, user: login };
+    const f = await facts(s, asLogin);
+    const db = judgeOwnership(plan, s.server, { database: f.database }, 'rotate', [s.me]).database;
+    needsOurs(plan, 'database', plan.database, db);
+    let pendingRow = false;
+    if (f.user.exists && !f.user.mark && !f.user.protectedReason) {
+      // Made by a rotation that stopped between CREATE USER and confirming its row: still ours.
+      const [row] = await rows(
+        s.sql,
+        `SELECT state FROM ${REGISTRY} WHERE kind = 'user' AND name = ? AND db = ? AND \`user\` = ?`,
+        [login, plan.database, login],
+      ).catch(() => [] as RowDataPacket[]);
+      if (row?.state === 'pending') {
+        f.user.mark = makeMark({ database: plan.database, user: login });
+        pendingRow = true;
+      }
+    }
+    const user = judgeOwnership(asLogin, s.server, { user: f.user }, 'rotate', [s.me]).user;
+    if (need === 'ours') needsOurs(asLogin, 'user', login, user);
+    return { user, pending: Boolean(f.user.pending) || pendingRow };
+  }
+  const rotationOps: RotationOps = {
+    async checkLogins(plan) {
+      return admin(
+        plan,
+        `check the logins of ${plan.database}`,
+        async (s) => {
+          await ownLogin(s, plan, plan.logins.primary, 'ours');
+          const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
+          return `${plan.logins.primary}${standby.user === 'ours' ? ` and ${plan.logins.standby}` : ''} are this tenant's`;
+        },
+        [],
+      );
+    },
+    async setPassword(plan, login, password) {
+      const ref = targetRef(plan.credentialsTarget);
+      await admin(
+        plan,
+        `set a new password on ${login}`,
+        async (s) => {
+          const { sql } = s;
+          await ensureRegistry(sql);
+          await ownLogin(s, plan, plan.logins.primary, 'ours');
+          const asLogin = { ...plan, user: login };
+          const own = await ownLogin(s, plan, login, login === plan.logins.primary ? 'ours' : 'ours-or-absent');
+          if (own.user === 'absent') {
+            await record(sql, 'user', asLogin, 'pending', ref, plan.runId ?? null);
+            await sql.query(`CREATE USER ${account(login)} ${identifiedBy(s, password)}`);
+          } else {
+            await sql.query(`ALTER USER ${account(login)} ${identifiedBy(s, password)} ACCOUNT UNLOCK`);
+          }
+          await sql.query(`GRANT ALL PRIVILEGES ON ${mysqlGrantDatabase(plan.database)}.* TO ${account(login)}`);
+          if (own.user === 'absent' || own.pending) await confirm(sql, 'user', asLogin);
+        },
+        ['database', 'user'],
+      );
+    },
+    async loginWorks(plan, login, password) {
+      const server = await resolveServer(plan, deps);
+      return pools.shortLived(mysqlServerKey(server), async () => {
+        try {
+          const c = await open(server, login, password, plan.database);
+          await c.end();
+          return true;
+        } catch (err) {
+          const errno = (err as { errno?: number }).errno;
+          if (errno === 1045 || errno === 4151) return false; // access denied; account locked
+          throw classifySqlError(err, {
+            engine: 'mysql',
+            host: plan.server.host,
+            port: plan.server.port,
+            login,
+            tls: server.tls !== false,
+            action: `log in to ${plan.database} as ${login}`,
+            secrets: [...server.secrets, password],
+          });
+        }
+      });
+    },
+    async retire(plan, login) {
+      await admin(
+        plan,
+        `retire ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          // A random password nobody keeps: the old one stops working for new logins.
+          await s.sql.query(`ALTER USER ${account(login)} ${identifiedBy(s, generatePassword())}`);
+        },
+        ['database', 'user'],
+      );
+    },
+  };
+  const rotation = rotationActivities(rotationOps, deps);
+
   return {
+    rotateCheck: rotation.check,
+    rotateSwitch: rotation.switchTo,
+    rotateRetire: rotation.retire,
     async connect(plan) {
       const mode = isDeprovision(plan) ? 'deprovision' : 'provision';
       // The credentials target first: an unusable or foreign one is refused before any SQL.

@@ -22,6 +22,9 @@ import { SqlPools } from './admin-pools';
 import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from './connection';
 import { pgClient, pgServerKey, withPgAdmin } from './postgres-pool';
 import { scramMatches, scramVerifier } from './passwords';
+import { rotationActivities, type RotationOps } from './rotation';
+import type { RotationPlan } from '../../domain/rotation';
+import { generatePassword } from '../credentials';
 import {
   credentialsMismatch,
   isDeprovision,
@@ -299,7 +302,114 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
   const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) =>
     requireOurs('postgres', plan, kind, name, o);
 
+  /**
+   * Rotation (rotation.ts). The second login `<user>_b` is a member of `<user>` (the database's
+   * owner) with `role` set to it, so its sessions act as `<user>`: what either login creates
+   * belongs to `<user>`, and the two see the same objects. Its mark names itself as the user.
+   */
+  async function ownLogin(s: Session, plan: RotationPlan, login: string, need: 'ours' | 'ours-or-absent') {
+    const asLogin = { ...plan, user: login };
+    const f = await facts(s.sql, asLogin);
+    // The database carries the tenant's mark (its primary user), each login its own.
+    const db = judgeOwnership(plan, s.server, { database: f.database }, 'rotate', [s.me]).database;
+    needsOurs(plan, 'database', plan.database, db);
+    const user = judgeOwnership(asLogin, s.server, { user: f.user }, 'rotate', [s.me]).user;
+    if (need === 'ours') needsOurs(asLogin, 'user', login, user);
+    return user;
+  }
+  const rotationOps: RotationOps = {
+    async checkLogins(plan) {
+      return admin(
+        plan,
+        `check the logins of ${plan.database}`,
+        async (s) => {
+          await ownLogin(s, plan, plan.logins.primary, 'ours');
+          const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
+          return `${plan.logins.primary}${standby === 'ours' ? ` and ${plan.logins.standby}` : ''} are this tenant's`;
+        },
+        undefined,
+        [],
+      );
+    },
+    async setPassword(plan, login, password) {
+      const ref = targetRef(plan.credentialsTarget);
+      await admin(
+        plan,
+        `set a new password on ${login}`,
+        async (s) => {
+          const { sql } = s;
+          await ownLogin(s, plan, plan.logins.primary, 'ours');
+          const own = await ownLogin(s, plan, login, login === plan.logins.primary ? 'ours' : 'ours-or-absent');
+          const verifier = escapeLiteral(scramVerifier(password));
+          if (login === plan.logins.primary) {
+            await sql.query(`ALTER ROLE ${q(login)} WITH LOGIN PASSWORD ${verifier}`);
+            return;
+          }
+          const primary = q(plan.logins.primary);
+          await ensureMembership(sql, plan.logins.primary);
+          if (own === 'absent') {
+            await tx(sql, [
+              `CREATE ROLE ${q(login)} LOGIN PASSWORD ${verifier} IN ROLE ${primary}`,
+              markSql('ROLE', login, makeMark({ database: plan.database, user: login }, ref, plan.runId)),
+              `ALTER ROLE ${q(login)} SET role = ${escapeLiteral(plan.logins.primary)}`,
+            ]);
+            return;
+          }
+          await tx(sql, [
+            `ALTER ROLE ${q(login)} WITH LOGIN PASSWORD ${verifier}`,
+            `GRANT ${primary} TO ${q(login)}`,
+            `ALTER ROLE ${q(login)} SET role = ${escapeLiteral(plan.logins.primary)}`,
+          ]);
+        },
+        undefined,
+        ['database', 'user'],
+      );
+    },
+    async loginWorks(plan, login, password) {
+      const server = await resolveServer(plan, deps);
+      return pools.shortLived(pgServerKey(server), async () => {
+        const probe = pgClient(server, login, password, plan.database);
+        try {
+          await probe.connect();
+          await probe.query('select 1');
+          return true;
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          if (code === '28P01' || code === '28000') return false;
+          throw classifySqlError(err, {
+            engine: 'postgres',
+            host: plan.server.host,
+            port: plan.server.port,
+            login,
+            action: `log in to ${plan.database} as ${login}`,
+            secrets: [...server.secrets, password],
+          });
+        } finally {
+          await probe.end().catch(() => undefined);
+        }
+      });
+    },
+    async retire(plan, login) {
+      await admin(
+        plan,
+        `retire ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          // A random verifier nobody keeps, and NOLOGIN: the old password stops working for new logins.
+          const verifier = escapeLiteral(scramVerifier(generatePassword()));
+          await s.sql.query(`ALTER ROLE ${q(login)} WITH NOLOGIN PASSWORD ${verifier}`);
+        },
+        undefined,
+        ['database', 'user'],
+      );
+    },
+  };
+  const rotation = rotationActivities(rotationOps, deps);
+
   return {
+    rotateCheck: rotation.check,
+    rotateSwitch: rotation.switchTo,
+    rotateRetire: rotation.retire,
     async connect(plan) {
       const mode = isDeprovision(plan) ? 'deprovision' : 'provision';
       // The credentials target first: an unusable or foreign one is refused before any SQL.

@@ -2,6 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import type { ResolvedServer } from './connection';
 import { reservedNameProblem } from '../../domain/sql-names';
+import type { RotationPlan } from '../../domain/rotation';
+import type { RetirePlan, RotationState, SwitchPlan } from './rotation';
 
 export interface StepResult {
   changed: boolean;
@@ -23,6 +25,10 @@ export interface SqlEngineActivities {
   verify(plan: SqlPlan): Promise<StepResult>;
   dropDatabase(plan: DeprovisionPlan): Promise<StepResult>;
   dropUser(plan: DeprovisionPlan): Promise<StepResult>;
+  /** Credential rotation (rotation.ts): read-only check, the switch, the retirement of the previous login. */
+  rotateCheck(plan: RotationPlan): Promise<RotationState>;
+  rotateSwitch(plan: SwitchPlan): Promise<StepResult>;
+  rotateRetire(plan: RetirePlan): Promise<StepResult>;
 }
 
 /**
@@ -38,6 +44,9 @@ export function sqlActivityRegistry(postgres: SqlEngineActivities, mysql: SqlEng
     postgresVerify: postgres.verify,
     postgresDropDatabase: postgres.dropDatabase,
     postgresDropUser: postgres.dropUser,
+    postgresRotateCheck: postgres.rotateCheck,
+    postgresRotateSwitch: postgres.rotateSwitch,
+    postgresRotateRetire: postgres.rotateRetire,
     mysqlConnect: mysql.connect,
     mysqlEnsureDatabase: mysql.ensureDatabase,
     mysqlEnsureUser: mysql.ensureUser,
@@ -45,6 +54,9 @@ export function sqlActivityRegistry(postgres: SqlEngineActivities, mysql: SqlEng
     mysqlVerify: mysql.verify,
     mysqlDropDatabase: mysql.dropDatabase,
     mysqlDropUser: mysql.dropUser,
+    mysqlRotateCheck: mysql.rotateCheck,
+    mysqlRotateSwitch: mysql.rotateSwitch,
+    mysqlRotateRetire: mysql.rotateRetire,
   };
 }
 
@@ -162,7 +174,7 @@ export function judgeOwnership(
   plan: SqlPlan,
   server: Pick<ResolvedServer, 'adminUser' | 'adminDatabase' | 'adopt' | 'entryName'>,
   facts: { database?: ObjectFacts; user?: ObjectFacts },
-  mode: 'provision' | 'deprovision',
+  mode: 'provision' | 'deprovision' | 'rotate',
   extraAdmins: string[] = [],
 ): { database: Ownership; user: Ownership } {
   const at = where(plan);
@@ -208,6 +220,12 @@ export function judgeOwnership(
     if (mode === 'deprovision') {
       throw ApplicationFailure.nonRetryable(
         `refusing to drop ${kind} ${name} on ${at}: it has no dbops mark${note}, so dbops did not make it for this tenant (adopt: true on the server does not apply to deprovisioning)`,
+        NOT_OWNED,
+      );
+    }
+    if (mode === 'rotate') {
+      throw ApplicationFailure.nonRetryable(
+        `refusing to rotate the credentials of ${kind} ${name} on ${at}: it has no dbops mark${note}, so dbops did not make it for this tenant (rotation never adopts)`,
         NOT_OWNED,
       );
     }

@@ -1,4 +1,4 @@
-/** What `dbops db provision|deprovision` do (loaded only when one of them runs). */
+/** What `dbops db provision|deprovision|rotate` do (loaded only when one of them runs). */
 import type { Command } from 'commander';
 import { SA_OPERATION, SA_TARGET } from '../../api';
 import {
@@ -10,6 +10,8 @@ import {
   type DeprovisionInput,
   type ProvisionInput,
 } from '../../domain/provision';
+import { planRotation, rotateWorkflowId, type RotateInput } from '../../domain/rotation';
+import { createSchedule } from './schedule';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
@@ -91,7 +93,7 @@ function clean<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
-async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase'>(
+async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase' | 'rotateDatabaseCredentials'>(
   ctx: CliContext,
   f: ServerFlags,
   workflowType: K,
@@ -161,5 +163,52 @@ export async function deprovision(
   const plan = inFlagTerms(DB_FLAGS, () => planDeprovision(input));
   const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
   const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
+  setExitCode(cmd, code);
+}
+
+export async function rotate(
+  ctx: CliContext,
+  f: ServerFlags & {
+    tenant?: string;
+    database?: string;
+    user?: string;
+    grace: string;
+    schedule?: string;
+    scheduleId?: string;
+  },
+  cmd: Command,
+): Promise<void> {
+  if (f.scheduleId !== undefined && f.schedule === undefined) throw new Error('--schedule-id goes with --schedule');
+  const input: RotateInput = clean({
+    engine: f.engine as 'postgres',
+    server: server(f),
+    tenant: f.tenant,
+    database: f.database,
+    user: f.user,
+    credentialsTarget: target(f)!,
+    gracePeriod: f.grace,
+  });
+  const plan = planRotation(input); // bad input fails here, before anything starts or is scheduled
+  const id = rotateWorkflowId(plan);
+  if (f.schedule !== undefined) {
+    const { client, settings } = await ctx.connect();
+    const scheduleId = f.scheduleId ?? id;
+    await createSchedule(client, {
+      scheduleId,
+      cron: [f.schedule],
+      workflowType: 'rotateDatabaseCredentials',
+      workflowId: id,
+      input,
+      taskQueue: settings.taskQueue,
+      overlap: 'skip',
+      note: `credential rotation of ${plan.database} on ${plan.engine} ${plan.server.host}`,
+    });
+    ctx.io.out.write(
+      `schedule ${scheduleId} created: rotation of ${plan.database} (logins ${plan.logins.primary}, ${plan.logins.standby}; grace ${plan.gracePeriod}), cron ${f.schedule}, overlap skip\n`,
+    );
+    return;
+  }
+  const summary = `rotate the credentials of ${plan.database} on ${plan.engine} ${plan.server.host}`;
+  const code = await startSqlRun(ctx, f, 'rotateDatabaseCredentials', id, input, summary);
   setExitCode(cmd, code);
 }

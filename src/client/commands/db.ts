@@ -1,4 +1,4 @@
-/** `dbops db provision|deprovision`: tenant databases and users on PostgreSQL and MySQL/MariaDB. */
+/** `dbops db provision|deprovision|rotate`: tenant databases and users on PostgreSQL and MySQL/MariaDB. */
 import type { Command } from 'commander';
 import type { ServerFlags } from '../actions/db';
 import type { CliContext } from '../context';
@@ -49,5 +49,29 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
         f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
         cmd: Command,
       ) => (await actions()).deprovision(ctx, f, cmd),
+    );
+
+  serverOptions(db.command('rotate'))
+    .description(
+      "rotate a provisioned tenant's password without downtime: the other of its two logins gets a fresh one, the credentials target switches to it, the previous keeps working for the grace period",
+    )
+    .option('--tenant <tenant>', 'tenant key (or give --database and --user)')
+    .option('--database <name>', 'database name')
+    .option('--user <name>', 'the user provisioned for it (its twin is <user>_b)')
+    .option('--grace <duration>', 'how long the previous credentials keep working, 1s..7d', '1h')
+    .option('--schedule <cron>', "put the rotation on a Temporal schedule instead (overlap skip), e.g. '0 3 1 * *'")
+    .option('--schedule-id <id>', 'schedule id (default: rotate-db:<engine>:<host>:<database>)')
+    .action(
+      async (
+        f: ServerFlags & {
+          tenant?: string;
+          database?: string;
+          user?: string;
+          grace: string;
+          schedule?: string;
+          scheduleId?: string;
+        },
+        cmd: Command,
+      ) => (await actions()).rotate(ctx, f, cmd),
     );
 }

@@ -1,0 +1,124 @@
+/**
+ * Credential rotation, alternating users: a tenant has two logins, `<user>` and `<user>_b`; the
+ * credentials target names the current one. A rotation gives the other login a fresh password,
+ * logs in with it, and only then writes it to the target (one atomic write), so the target always
+ * holds one working credential set: a crash before the write leaves the old, untouched login in
+ * it (the other login's new password was never stored anywhere, so it is as good as reset), a
+ * crash after it leaves the new one. The previous login keeps its password through the grace
+ * period and is then retired (a random password nobody knows; NOLOGIN on PostgreSQL).
+ *
+ * The password is generated here and never leaves the activity: not in a result, a heartbeat or
+ * a failure message. The engine steps (postgres.ts, mysql.ts) check ownership against the
+ * catalog: both logins must carry this tenant's dbops mark (the second one may be absent).
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { RotationPlan } from '../../domain/rotation';
+import { otherLogin } from '../../domain/rotation';
+import { scrubSecrets } from '../scrub';
+import { generatePassword, readRotationTarget, writeRotatedCredentials, type CredentialsDeps } from '../credentials';
+import type { StepResult } from './types';
+
+/** What each engine does for a rotation; every call checks the login is this tenant's first. */
+export interface RotationOps {
+  /** Refuses unless the database and `<user>` carry this tenant's mark and `<user>_b` is absent or does too. */
+  checkLogins(plan: RotationPlan): Promise<string>;
+  /** Creates (marked, with the primary's reach) or updates `login` with `password`, and lets it log in. */
+  setPassword(plan: RotationPlan, login: string, password: string): Promise<void>;
+  /** Whether `login` can log in to the tenant's database with `password`. */
+  loginWorks(plan: RotationPlan, login: string, password: string): Promise<boolean>;
+  /** Gives `login` a random password nobody knows (and NOLOGIN where the engine has it). */
+  retire(plan: RotationPlan, login: string): Promise<void>;
+}
+
+export interface RotationState {
+  /** The login the target names now (read from the target, recorded in history). */
+  current: string;
+  /** The login the rotation switches to. */
+  next: string;
+  detail: string;
+}
+
+export type SwitchPlan = RotationPlan & { from: string; to: string };
+export type RetirePlan = RotationPlan & { previous: string };
+
+/** A rotation step found the target changed under it (another rotation, an operator's edit). */
+export const ROTATION_TARGET_CHANGED = 'RotationTargetChanged';
+
+const logins = (plan: RotationPlan) => [plan.logins.primary, plan.logins.standby];
+
+export function rotationActivities(ops: RotationOps, deps: CredentialsDeps) {
+  return {
+    /** Read-only: which login the target names, and that both logins are this tenant's. */
+    async check(plan: RotationPlan): Promise<RotationState> {
+      const { stored, label } = await readRotationTarget(plan, logins(plan), deps);
+      const owned = await ops.checkLogins(plan);
+      const current = stored.user;
+      const next = otherLogin(plan, current);
+      return { current, next, detail: `${label} names ${current}; switching to ${next}; ${owned}` };
+    },
+
+    /** Fresh password on `to`, a login with it, then the target written: in that order, in one activity. */
+    async switchTo(plan: SwitchPlan): Promise<StepResult> {
+      const { stored, label } = await readRotationTarget(plan, logins(plan), deps);
+      if (stored.user === plan.to && (await ops.loginWorks(plan, plan.to, stored.password)))
+        return { changed: false, detail: `${label} already holds working credentials of ${plan.to}` };
+      if (stored.user !== plan.from && stored.user !== plan.to)
+        throw ApplicationFailure.nonRetryable(
+          `${label} names ${stored.user}, neither ${plan.from} nor ${plan.to}`,
+          ROTATION_TARGET_CHANGED,
+        );
+      // Tried again after the write: an attempt of this switch that stalled past its timeout (not
+      // dead) may set its own password on the same login meanwhile; then this one sets a fresh
+      // password again, so the target it leaves holds a set that works.
+      for (let round = 1; ; round++) {
+        const password = generatePassword();
+        try {
+          await ops.setPassword(plan, plan.to, password);
+          if (!(await ops.loginWorks(plan, plan.to, password)))
+            throw ApplicationFailure.retryable(
+              `${plan.to} could not log in to ${plan.database} with its new password; the target still holds ${stored.user}`,
+              'RotationLoginFailed',
+            );
+          await writeRotatedCredentials(plan, logins(plan), plan.to, password, deps);
+          if (await ops.loginWorks(plan, plan.to, password)) break;
+          if (round >= 3)
+            throw ApplicationFailure.retryable(
+              `${plan.to}'s password keeps changing under this rotation (another run of it?)`,
+              'RotationLoginFailed',
+            );
+        } catch (err) {
+          throw scrubbed(err, password);
+        }
+      }
+      return {
+        changed: true,
+        detail: `${plan.to} has a fresh password and logged in with it; ${label} now holds it; ${plan.from} still works`,
+      };
+    },
+
+    /** Retires the previous login, unless the target names it (then it is the one that works). */
+    async retire(plan: RetirePlan): Promise<StepResult> {
+      const { stored, label } = await readRotationTarget(plan, logins(plan), deps);
+      if (stored.user === plan.previous)
+        throw ApplicationFailure.nonRetryable(
+          `${label} names ${plan.previous} again; refusing to retire the login the target holds`,
+          ROTATION_TARGET_CHANGED,
+        );
+      await ops.checkLogins(plan);
+      await ops.retire(plan, plan.previous);
+      return { changed: true, detail: `${plan.previous} no longer logs in with its old password` };
+    },
+  };
+}
+
+/** The same failure with every spelling of `password` taken out of its message. */
+function scrubbed(err: unknown, password: string): unknown {
+  if (!(err instanceof Error) || !err.message) return err;
+  const clean = scrubSecrets(err.message, [password]);
+  if (clean === err.message) return err;
+  if (err instanceof ApplicationFailure)
+    return err.nonRetryable
+      ? ApplicationFailure.nonRetryable(clean, err.type)
+      : ApplicationFailure.retryable(clean, err.type);
+  return new Error(clean);
+}
