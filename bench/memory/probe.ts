@@ -20,13 +20,12 @@ export interface ThreadSample {
   threadId: number;
   heapUsedMiB: number;
   heapTotalMiB: number;
-  /** Runs in this thread's reusable sandbox (null when the worker does not reuse the V8 context). */
+  /** Runs in this thread's reusable sandbox (0 when the worker does not reuse the V8 context; null: SDK internals moved). */
   cachedRuns: number | null;
 }
 
 function cachedRuns(): number | null {
   try {
-     
     const vm = require('@temporalio/worker/lib/workflow/reusable-vm') as {
       ReusableVMWorkflowCreator: { workflowByRunId: Map<string, unknown> };
     };

@@ -8,7 +8,7 @@
 import path from 'node:path';
 
 const dist = path.resolve(process.env.BENCH_DIST ?? 'dist');
- 
+
 const { createDbopsWorker } = require(path.join(dist, 'worker.js')) as typeof import('../../src/worker');
 const { createRdsActivities } = require(
   path.join(dist, 'activities', 'rds.js'),
@@ -19,7 +19,7 @@ const { cloneName } = require(
 const { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } = require(
   require.resolve('@temporalio/worker', { paths: [dist] }),
 ) as typeof import('@temporalio/worker');
- 
+
 import type { AwsClients } from '../../src/activities/aws-clients';
 
 async function main(): Promise<void> {
