@@ -12,6 +12,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { ensureSearchAttributes } from '../src/temporal/search-attributes';
 import { createDbopsWorker } from '../src/worker';
+import { SHARED_MODULES } from '../src/temporal/workflow-bundle';
 import { startMoto, startTestTemporal, ROOT } from '../test/helpers/stack';
 
 export interface Stack {
@@ -40,6 +41,7 @@ export async function startStack(o: { workflowsPath?: string } = {}): Promise<St
   await ensureSearchAttributes(connection, 'default');
   const { code } = await bundleWorkflowCode({
     workflowsPath: o.workflowsPath ?? path.join(ROOT, 'src', 'workflows', 'index.ts'),
+    preloadModules: SHARED_MODULES, // as the worker's own bundle
     logger: new DefaultLogger('ERROR'),
   });
   const client = new Client({ connection });

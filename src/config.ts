@@ -45,6 +45,15 @@ class EnvReader {
   }
 }
 
+/**
+ * Runs the worker keeps in its workflow cache (the SDK's default grows with the heap limit: about
+ * 1,000-2,000). A cached run costs about 0.6 MiB of workflow-thread heap (bench/RESULTS.md,
+ * "memory"); a run that is not cached is replayed from its history when it next has work, which
+ * for a waiting run (its wait polls by retry, on the server) is when the wait ends. With 100, a
+ * worker with 1,000 runs waiting stays near 410 MiB RSS (2 GiB with every run cached).
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 100;
+
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 
 /** The worker's SQL admin pools (src/activities/sql/admin-pools.ts): size and idle time (seconds). */
@@ -69,8 +78,10 @@ export interface Settings {
   logFormat: 'text' | 'json';
   /** Activities one worker runs at once; waits (refresh, peering) hold a slot while they poll. */
   maxConcurrentActivities: number;
-  /** Workflow sandboxes kept in memory (SDK default when unset): lower trades memory for replays. */
-  maxCachedWorkflows?: number;
+  /** Runs kept in the worker's workflow cache (DEFAULT_MAX_CACHED_WORKFLOWS): lower trades memory for replays. */
+  maxCachedWorkflows: number;
+  /** Runs share one V8 context per workflow thread (the SDK's reuseV8Context; default true). */
+  reuseV8Context: boolean;
   /** One admin pool per SQL server on this worker: connections at most, idle seconds before one closes. */
   sqlPool: { max: number; idleSeconds: number };
   /** Connection settings from envconfig; `address` undefined means "use the embedded dev server". */
@@ -97,7 +108,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
         message: 'expected a duration like 30s or 2m',
       }) ?? '30s',
     DBOPS_MAX_CONCURRENT_ACTIVITIES: r.int('DBOPS_MAX_CONCURRENT_ACTIVITIES', 1, 10_000) ?? 500,
-    DBOPS_MAX_CACHED_WORKFLOWS: r.int('DBOPS_MAX_CACHED_WORKFLOWS', 0, 100_000),
+    DBOPS_MAX_CACHED_WORKFLOWS: r.int('DBOPS_MAX_CACHED_WORKFLOWS', 0, 100_000) ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+    DBOPS_REUSE_V8_CONTEXT: r.oneOf('DBOPS_REUSE_V8_CONTEXT', ['true', 'false'] as const) ?? 'true',
     DBOPS_LOG_LEVEL: r.oneOf('DBOPS_LOG_LEVEL', LOG_LEVELS) ?? 'INFO',
     DBOPS_LOG_FORMAT: r.oneOf('DBOPS_LOG_FORMAT', ['text', 'json'] as const) ?? 'text',
   };
@@ -126,6 +138,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     logFormat: e.DBOPS_LOG_FORMAT,
     maxConcurrentActivities: e.DBOPS_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: e.DBOPS_MAX_CACHED_WORKFLOWS,
+    reuseV8Context: e.DBOPS_REUSE_V8_CONTEXT === 'true',
     sqlPool,
     temporal: { ...temporal, explicitAddress: Boolean(temporal.connectionOptions.address) },
   };

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { loadSettings, type Settings } from './config';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, loadSettings, type Settings } from './config';
 import { createActivities } from './activities';
 import { SqlPools } from './activities/sql/admin-pools';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -50,7 +50,10 @@ export interface DbopsWorkerOptions {
   env: NodeJS.ProcessEnv;
   shutdownGraceTime?: Settings['shutdownGrace'];
   maxConcurrentActivities?: number;
+  /** Runs kept in the workflow cache; default DEFAULT_MAX_CACHED_WORKFLOWS (src/config.ts). */
   maxCachedWorkflows?: number;
+  /** One V8 context per workflow thread shared by its runs (default true, as in the SDK). */
+  reuseV8Context?: boolean;
   /**
    * Pre-built workflow bundle (tests share one); default: dist/workflows.bundle.js when it matches
    * the files it was built from, else the workflows bundled now.
@@ -73,7 +76,8 @@ export async function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> 
     dataConverter: { payloadCodecs: loadPayloadCodecs(o.env) },
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 500,
-    ...(o.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: o.maxCachedWorkflows } : {}),
+    maxCachedWorkflows: o.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+    reuseV8Context: o.reuseV8Context ?? true,
   });
 }
 
@@ -135,6 +139,7 @@ export async function main(): Promise<void> {
       shutdownGraceTime: settings.shutdownGrace,
       maxConcurrentActivities: settings.maxConcurrentActivities,
       maxCachedWorkflows: settings.maxCachedWorkflows,
+      reuseV8Context: settings.reuseV8Context,
       env: process.env,
       log,
     });

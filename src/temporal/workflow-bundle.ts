@@ -46,11 +46,23 @@ export function bundlerLogger(base: Logger): Logger {
   };
 }
 
+/**
+ * Modules every run in a reusable V8 context shares instead of evaluating its own copy: zod, by
+ * way of src/domain/zod-warm-up.ts. The SDK gives each run its own module cache, so each cached
+ * run used to evaluate zod again (most of its ~1.3 MiB; bench/RESULTS.md, "memory"). A shared
+ * module is evaluated once, when the context is made, before any run exists, then its exports are
+ * deep-frozen: the warm-up lets zod finish its lazy set-up before that. The domain modules (the
+ * schemas themselves) are not shared: zod adds members to a schema on first use, which a frozen
+ * schema refuses. Absolute paths, so any workflowsPath (the tests' fixtures too) shares the same.
+ */
+export const SHARED_MODULES = [path.join(path.dirname(WORKFLOWS_PATH), '..', 'domain', 'zod-warm-up')];
+
 /** Bundles the workflows, recording the files webpack read (those that exist on disk). */
 async function bundle(logger: Logger): Promise<{ code: string; files: string[] }> {
   let files: string[] = [];
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
+    preloadModules: SHARED_MODULES,
     logger: bundlerLogger(logger),
     webpackConfigHook: (config) => ({
       ...config,

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { SHARED_MODULES } from '../../src/temporal/workflow-bundle';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { ensureSearchAttributes } from '../../src/temporal/search-attributes';
 import { STATE_DIR, startMoto, startTestTemporal } from './stack';
@@ -20,6 +21,7 @@ export default async function globalSetup(): Promise<void> {
 
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../fixtures/workflows'),
+    preloadModules: SHARED_MODULES, // as the worker's bundle (src/temporal/workflow-bundle.ts)
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never,
   });
   const bundlePath = path.join(STATE_DIR, 'workflow-bundle.js');

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
+import { SHARED_MODULES } from '../../src/temporal/workflow-bundle';
 import { bundleWorkflowCode, Worker, type InjectedSinks } from '@temporalio/worker';
 import type { CapturedCall, ReplayCaptureSinks } from '../fixtures/workflows/replay-capture-interceptors';
 import { ROOT } from './stack';
@@ -57,6 +58,7 @@ let bundle: Promise<string> | undefined;
 export function captureBundle(): Promise<string> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: require.resolve('../fixtures/workflows'),
+    preloadModules: SHARED_MODULES, // as the worker's bundle (src/temporal/workflow-bundle.ts)
     workflowInterceptorModules: [require.resolve('../fixtures/workflows/replay-capture-interceptors')],
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never,
   }).then((b) => b.code);

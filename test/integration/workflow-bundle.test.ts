@@ -27,7 +27,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('a worker started from the prebuilt bundle runs a workflow', async () => {
+test('a worker started from the prebuilt bundle runs a workflow, and refuses a bad input in the run after', async () => {
   const lines: string[] = [];
   const bundle = await workflowBundleForWorker(dir, new DefaultLogger('WARN'), (l) => lines.push(l));
   expect(bundle).toEqual({ codePath: path.join(dir, 'workflows.bundle.js') });
@@ -42,15 +42,28 @@ test('a worker started from the prebuilt bundle runs a workflow', async () => {
     workflowBundle: bundle,
     shutdownGraceTime: '1s',
   });
-  const result = await worker.runUntil(
+  const run = (input: object) =>
     t.client.workflow.execute('cleanupRefreshClones', {
       workflowId: uniqueName('bundle'),
       taskQueue: t.taskQueue,
-      args: [{ region: 'us-east-1', dryRun: true }],
-    }),
-  );
+      args: [input],
+    });
+  // The second and third run use the zod the sandbox loaded once for all runs (SHARED_MODULES), frozen.
+  const [result, refused, again] = await worker.runUntil(async () => [
+    await run({ region: 'us-east-1', dryRun: true }),
+    await run({ region: 'us-east-1', dryrun: true }).catch((err: unknown) => err),
+    await run({ region: 'us-east-1', dryRun: true }),
+  ]);
   await connection.close();
   expect(result).toMatchObject({ region: 'us-east-1', dryRun: true, found: 0, deleted: [] });
+  expect(again).toEqual(result);
+  const cause = (refused as { cause?: { type?: string; message?: string } }).cause;
+  expect(cause?.type).toBe('InvalidInput');
+  expect(cause?.message).toBe('invalid input: input: Unrecognized key: "dryrun"');
+  // Built so: the bundle loads the zod warm-up once per sandbox, before any run.
+  expect(fs.readFileSync(path.join(dir, 'workflows.bundle.js'), 'utf8')).toMatch(
+    /preloadModules\(\) \{\s*__webpack_require__\([^)]*domain\/zod-warm-up/,
+  );
 });
 
 test('a bundle built from other sources is detected and not used', async () => {

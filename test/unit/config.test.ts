@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, loadSettings, PROJECT_ROOT } from '../../src/config';
+import { ConfigError, DEFAULT_MAX_CACHED_WORKFLOWS, loadSettings, PROJECT_ROOT } from '../../src/config';
 
 const noFile = { TEMPORAL_CONFIG_FILE: '/nonexistent/temporal.toml' };
 
@@ -48,7 +48,12 @@ test('bad values name the variable', () => {
 
 test('worker capacity settings', () => {
   expect(loadSettings({ ...noFile }).maxConcurrentActivities).toBe(500);
-  expect(loadSettings({ ...noFile }).maxCachedWorkflows).toBeUndefined();
+  expect(loadSettings({ ...noFile }).maxCachedWorkflows).toBe(DEFAULT_MAX_CACHED_WORKFLOWS);
+  expect(loadSettings({ ...noFile }).reuseV8Context).toBe(true);
+  expect(loadSettings({ ...noFile, DBOPS_REUSE_V8_CONTEXT: 'false' }).reuseV8Context).toBe(false);
+  expect(() => loadSettings({ ...noFile, DBOPS_REUSE_V8_CONTEXT: 'no' })).toThrow(
+    /DBOPS_REUSE_V8_CONTEXT: expected one of true, false/,
+  );
   const s = loadSettings({ ...noFile, DBOPS_MAX_CONCURRENT_ACTIVITIES: '50', DBOPS_MAX_CACHED_WORKFLOWS: '20' });
   expect([s.maxConcurrentActivities, s.maxCachedWorkflows]).toEqual([50, 20]);
   expect(() => loadSettings({ ...noFile, DBOPS_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(
