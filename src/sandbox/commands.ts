@@ -2,9 +2,16 @@
  * The exact commands for each job against a running sandbox: the `dbops` command (as argv, which
  * `dbops sandbox demo` runs through the CLI itself, and as a shell line) and the Temporal CLI lines
  * that start the same run and query its progress. Pure: built from the state file.
+ *
+ * Every printed line runs through <sandbox dir>/env (envScript, written by the host): it drops the
+ * shell's Temporal settings (API key, TLS, namespace, profile and config file), codec keys and task
+ * queue, and sets the sandbox's, so nothing meant for a real server reaches the sandbox, and no run
+ * goes to a real one. Without that script a line fails instead of running elsewhere.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PROJECT_ROOT } from '../config';
 import { peeringWorkflowId } from '../domain/peering';
 import { planRefresh, refreshWorkflowId } from '../domain/dblab-config';
 import { planProvision, provisionWorkflowId, type ProvisionInput } from '../domain/provision';
@@ -34,14 +41,80 @@ function line(words: string[]): string {
   return words.map(shellQuote).join(' ');
 }
 
-/** `TEMPORAL_ADDRESS=… npx dbops …`: the sandbox's own dev server, whatever the shell has set. */
+/** The script the printed lines run through, and the Temporal profile file it names. */
+export function envScriptFile(s: Pick<SandboxState, 'dataDir'>): string {
+  return path.join(s.dataDir, 'env');
+}
+
+export function temporalConfigFile(s: Pick<SandboxState, 'dataDir'>): string {
+  return path.join(s.dataDir, 'temporal.toml');
+}
+
+/** How a line names the script: relative from the project folder (where the lines run) when it is in it. */
+function envCommand(s: SandboxState): string {
+  const rel = path.relative(PROJECT_ROOT, envScriptFile(s));
+  return rel.startsWith('..') || path.isAbsolute(rel) ? envScriptFile(s) : rel;
+}
+
+/** The environment names the sandbox's commands run without (besides every TEMPORAL_*). */
+export const DROPPED_ENV = ['DBOPS_CODEC_KEYS', 'DBOPS_TASK_QUEUE'];
+
+/**
+ * The sandbox's Temporal settings for a client: its dev server, namespace and task queue, and a
+ * Temporal config file naming only that server (so no profile of the user's, with its API key or
+ * TLS, applies).
+ */
+export function sandboxClientEnv(s: SandboxState): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: s.temporal!.address,
+    TEMPORAL_NAMESPACE: s.temporal!.namespace,
+    TEMPORAL_CONFIG_FILE: temporalConfigFile(s),
+    DBOPS_TASK_QUEUE: s.temporal!.taskQueue,
+  };
+}
+
+/** <sandbox dir>/env: runs its arguments with the shell's Temporal settings replaced by the sandbox's. */
+export function envScript(s: SandboxState): string {
+  const set = Object.entries(sandboxClientEnv(s)).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  return [
+    '#!/bin/sh',
+    '# Written by "dbops sandbox": runs a command against this sandbox only. It drops every TEMPORAL_*',
+    '# setting of the shell (API key, TLS, namespace, profile, config file), the codec keys and task queue,',
+    "# and sets the sandbox's dev server, namespace, task queue and a Temporal config file of its own.",
+    'for v in $(env | sed -n \'s/^\\(TEMPORAL_[A-Za-z0-9_]*\\)=.*/\\1/p\'); do unset "$v"; done',
+    `unset ${DROPPED_ENV.join(' ')}`,
+    `export ${set.join(' ')}`,
+    'exec "$@"',
+    '',
+  ].join('\n');
+}
+
+/** The Temporal config file the script names: a default profile with the sandbox's server only. */
+export function temporalConfig(s: SandboxState): string {
+  const t = s.temporal!;
+  return `[profile.default]\naddress = ${JSON.stringify(t.address)}\nnamespace = ${JSON.stringify(t.namespace)}\n`;
+}
+
+/** Writes the script and its config file (new files renamed over the names: a link there is replaced). */
+export function writeEnvScript(s: SandboxState): void {
+  for (const [file, text, mode] of [
+    [envScriptFile(s), envScript(s), 0o755],
+    [temporalConfigFile(s), temporalConfig(s), 0o644],
+  ] as const) {
+    const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    fs.writeFileSync(tmp, text, { mode, flag: 'wx' });
+    fs.renameSync(tmp, file);
+  }
+}
+
+/** `<sandbox dir>/env npx dbops …`: the sandbox's own dev server and queue, whatever the shell has set. */
 function dbopsLine(s: SandboxState, args: string[]): string {
-  return `TEMPORAL_ADDRESS=${s.temporal!.address} ${line(['npx', 'dbops', ...args])}`;
+  return line([envCommand(s), 'npx', 'dbops', ...args]);
 }
 
 function temporalLines(s: SandboxState, workflowType: string, workflowId: string, input: string): string[] {
   const t = s.temporal!;
-  const base = ['.venv/bin/temporal', 'workflow'];
+  const base = [envCommand(s), '.venv/bin/temporal', 'workflow'];
   const server = ['--address', t.address, '--namespace', t.namespace];
   return [
     line([

@@ -8,7 +8,17 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { canConnect } from '../temporal/dev-server';
-import { alive, hostMarker, isOurs, readState, sandboxDir, stateFile, stopProcess, type SandboxState } from './state';
+import {
+  alive,
+  hostIsOurs,
+  hostMarker,
+  isOurs,
+  readState,
+  sandboxDir,
+  stateFile,
+  stopProcess,
+  type SandboxState,
+} from './state';
 
 export interface SandboxOptions {
   dataDir: string;
@@ -22,23 +32,26 @@ export interface SandboxOptions {
 }
 
 function hostAlive(dir: string, s: SandboxState): boolean {
-  return isOurs({ pid: s.hostPid, marker: hostMarker(dir) });
+  return hostIsOurs(dir, s);
 }
 
-/** Stops everything a state file names that is still ours, and removes the file. */
+/**
+ * Stops everything a state file names that is still ours (isOurs: checked against what the code
+ * expects of each part in this sandbox dir, never a pattern from the file), and removes the file.
+ */
 export async function stopSandbox(dataDir: string, say: (line: string) => void): Promise<boolean> {
   const dir = sandboxDir(dataDir);
   const s = readState(dir);
   if (!s) return false;
   if (hostAlive(dir, s)) {
     say(`stopping the sandbox (host pid ${s.hostPid})`);
-    await stopProcess(s.hostPid, 60_000);
+    await stopProcess(s.hostPid, 60_000, s.hostStarted);
   }
   // What a host that died left running (and anything its stop missed).
-  for (const p of [...s.processes].reverse()) {
-    if (isOurs(p)) {
+  for (const p of [...(Array.isArray(s.processes) ? s.processes : [])].reverse()) {
+    if (isOurs(dir, p)) {
       say(`stopping ${p.name} (pid ${p.pid}), left by an earlier sandbox`);
-      await stopProcess(p.pid);
+      await stopProcess(p.pid, 10_000, p.started);
     }
   }
   fs.rmSync(stateFile(dir), { force: true });

@@ -21,23 +21,26 @@ import { AwsClients } from '../activities/aws-clients';
 import { readRefreshYaml } from '../client/rds-refresh-yaml';
 import { loadSettings, PROJECT_ROOT } from '../config';
 import { canConnect, freePort, startDevServer, waitForPort, type DevServer } from '../temporal/dev-server';
+import { writeEnvScript } from './commands';
 import { DblabFake } from './dblab-fake';
 import { SANDBOX_RDS_SOURCE, SANDBOX_REGION, seedPeering, seedRdsSource } from './seed';
 import {
   MACHINE_MYSQL_URL,
   MACHINE_PG_URL,
   probeMysql,
+  privateDir,
   probePostgres,
   serverFromUrl,
   startEmbeddedPostgres,
   type EmbeddedPostgres,
 } from './sql';
 import {
-  hostMarker,
-  isOurs,
+  hostIsOurs,
   readState,
+  startTime,
   stateFile,
   stopProcess,
+  workerMarker,
   writeState,
   type SandboxState,
   type SqlServer,
@@ -91,14 +94,15 @@ async function main(): Promise<void> {
     throw new Error('usage: host.js --sandbox-dir=DIR --port=N --ui-port=N (started by "dbops sandbox")');
   }
   const earlier = readState(dir);
-  if (earlier && earlier.hostPid !== process.pid && isOurs({ pid: earlier.hostPid, marker: hostMarker(dir) })) {
+  if (earlier && earlier.hostPid !== process.pid && hostIsOurs(dir, earlier)) {
     throw new Error(`another sandbox host (pid ${earlier.hostPid}) runs in ${dir}: "dbops sandbox stop" first`);
   }
   const venvBin = path.join(PROJECT_ROOT, '.venv', 'bin');
   const credentialsDir = path.join(dir, 'credentials');
-  fs.mkdirSync(credentialsDir, { recursive: true, mode: 0o700 });
+  privateDir(credentialsDir);
   const state: SandboxState = {
     hostPid: process.pid,
+    hostStarted: startTime(process.pid),
     dataDir: dir,
     startedAt: new Date().toISOString(),
     ready: false,
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
       const motoOut = fs.openSync(state.logFiles.moto, 'a');
       const moto = spawn(motoBin, ['-H', '127.0.0.1', '-p', String(motoPort)], { stdio: ['ignore', motoOut, motoOut] });
       children.push(moto);
-      state.processes.push({ name: 'moto', pid: moto.pid!, marker: 'moto_server' });
+      state.processes.push({ name: 'moto', pid: moto.pid!, started: startTime(moto.pid!), port: motoPort });
       save();
       await waitForPort('127.0.0.1', motoPort, 60_000, moto);
       step();
@@ -193,13 +197,20 @@ async function main(): Promise<void> {
       const settings = loadSettings({ ...process.env, TEMPORAL_ADDRESS: undefined });
       devServer = await startDevServer({ cli: settings.devServer.cli, port, uiPort, logFile: state.logFiles.temporal });
       step();
-      state.processes.push({ name: 'temporal', pid: devServer.pid, marker: 'start-dev' });
+      state.processes.push({
+        name: 'temporal',
+        pid: devServer.pid,
+        started: startTime(devServer.pid),
+        port,
+        uiPort,
+      });
       state.temporal = {
         address: devServer.address,
         uiUrl: devServer.uiUrl!,
         namespace: 'default',
         taskQueue: 'dbops',
       };
+      writeEnvScript(state);
       save();
       log(`Temporal dev server on ${devServer.address}, Web UI ${devServer.uiUrl}`);
 
@@ -239,10 +250,13 @@ async function main(): Promise<void> {
         );
         try {
           const pgLog = (s: string) => fs.appendFileSync(state.logFiles.postgres, `${s}\n`);
-          embedded = await startEmbeddedPostgres(dir, await freePort(), pgLog);
+          const pgPort = await freePort();
+          embedded = await startEmbeddedPostgres(dir, pgPort, pgLog);
           onSignals();
-          if (embedded.pid)
-            state.processes.push({ name: 'postgres', pid: embedded.pid, marker: 'postgres', anyUser: true });
+          if (embedded.pid) {
+            const started = startTime(embedded.pid);
+            state.processes.push({ name: 'postgres', pid: embedded.pid, started, port: pgPort });
+          }
           state.sql.postgres = serverFromUrl(embedded.url, 'postgres', dir, 'embedded');
         } catch (err) {
           state.sql.unavailable.push(
@@ -342,8 +356,11 @@ async function main(): Promise<void> {
       };
       const workerJs = path.join(PROJECT_ROOT, 'dist', 'worker.js');
       const workerOut = fs.openSync(state.logFiles.worker, 'a');
-      worker = spawn(process.execPath, [workerJs], { env: workerEnv, stdio: ['ignore', workerOut, workerOut] });
-      state.processes.push({ name: 'worker', pid: worker.pid!, marker: workerJs });
+      worker = spawn(process.execPath, [workerJs, workerMarker(dir)], {
+        env: workerEnv,
+        stdio: ['ignore', workerOut, workerOut],
+      });
+      state.processes.push({ name: 'worker', pid: worker.pid!, started: startTime(worker.pid!) });
       save();
       await waitForLine(state.logFiles.worker, 'polling task queue', worker, 120_000).catch((err: Error) => {
         throw new Error(`the worker did not start: ${err.message}`);

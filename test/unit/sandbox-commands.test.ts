@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { INPUT_SCHEMAS } from '../../src/client/input-check';
 import { readRefreshYaml } from '../../src/client/rds-refresh-yaml';
-import { allJobs, describeSandbox, sandboxJobs, shellQuote } from '../../src/sandbox/commands';
+import {
+  allJobs,
+  describeSandbox,
+  envScriptFile,
+  sandboxJobs,
+  shellQuote,
+  writeEnvScript,
+} from '../../src/sandbox/commands';
 import type { SandboxState } from '../../src/sandbox/state';
 
 const dirs: string[] = [];
@@ -78,10 +85,10 @@ test('each job: the dbops line is its argv; the Temporal CLI input passes its sc
   expect(sandboxJobs(s).map((j) => j.workflowType)).toEqual(['peerVpc', 'refreshDblab', 'provisionDatabase']);
   for (const job of jobs) {
     const [dbopsLine, start, query] = job.lines;
-    expect(dbopsLine.startsWith('TEMPORAL_ADDRESS=127.0.0.1:17233 npx dbops ')).toBe(true);
-    expect(bashWords(dbopsLine.replace(/^TEMPORAL_ADDRESS=\S+ npx dbops /, ''))).toEqual(job.dbops);
-    const words = bashWords(start!.replace(/^\.venv\/bin\/temporal /, ''));
-    expect(words.slice(0, 2)).toEqual(['workflow', 'start']);
+    const env = envScriptFile(s);
+    expect(bashWords(dbopsLine!)).toEqual([env, 'npx', 'dbops', ...job.dbops]);
+    const words = bashWords(start!);
+    expect(words.slice(0, 4)).toEqual([env, '.venv/bin/temporal', 'workflow', 'start']);
     const at = (flag: string) => words[words.indexOf(flag) + 1];
     expect([at('--address'), at('--type'), at('--workflow-id')]).toEqual([
       '127.0.0.1:17233',
@@ -90,7 +97,11 @@ test('each job: the dbops line is its argv; the Temporal CLI input passes its sc
     ]);
     const input = at('--input')!;
     expect(() => INPUT_SCHEMAS[job.workflowType](JSON.parse(input))).not.toThrow();
-    expect(bashWords(query!.replace(/^\.venv\/bin\/temporal /, ''))).toContain(job.workflowId);
+    const q = bashWords(query!);
+    expect([q.slice(0, 4), q.includes(job.workflowId)]).toEqual([
+      [env, '.venv/bin/temporal', 'workflow', 'query'],
+      true,
+    ]);
   }
   expect(jobs[0]!.workflowId).toBe('peer-vpc:sandbox-db:vpc-0123456789abcdef0');
   expect(jobs[1]!.workflowId).toBe('refresh-dblab:127.0.0.1:40001');
@@ -121,4 +132,51 @@ test('other ports are carried into the demo line', () => {
   });
   expect(describeSandbox(s)).toContain('npx dbops sandbox demo --port 7300 --ui-port 8300');
   expect(describeSandbox(state())).toMatch(/^npx dbops sandbox demo$/m);
+});
+
+test('the printed lines run through <sandbox dir>/env: none of the shell’s Temporal settings, codec keys or queue reach them', () => {
+  const s = state({
+    temporal: { address: '127.0.0.1:7300', uiUrl: 'http://localhost:8300', namespace: 'default', taskQueue: 'dbops' },
+  });
+  writeEnvScript(s);
+  // A shell set up for production: an API key, TLS, another namespace, a profile whose default has
+  // its own API key, production codec keys and task queue.
+  const home = path.join(s.dataDir, 'home');
+  fs.mkdirSync(path.join(home, '.config', 'temporalio'), { recursive: true });
+  const prodToml = path.join(home, '.config', 'temporalio', 'temporal.toml');
+  fs.writeFileSync(prodToml, '[profile.default]\naddress = "prod.tmprl.cloud:7233"\napi_key = "prod-key"\n');
+  const shellEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    TEMPORAL_ADDRESS: 'prod.tmprl.cloud:7233',
+    TEMPORAL_NAMESPACE: 'prod',
+    TEMPORAL_API_KEY: 'prod-key',
+    TEMPORAL_TLS: 'true',
+    TEMPORAL_TLS_CLIENT_CERT_PATH: '/etc/prod.pem',
+    TEMPORAL_PROFILE: 'prod',
+    TEMPORAL_CONFIG_FILE: prodToml,
+    DBOPS_TASK_QUEUE: 'prod-queue',
+    DBOPS_CODEC_KEYS: 'prod-codec',
+  };
+  // What a command run through the script sees, and the connection envconfig (dbops’s and the
+  // Temporal CLI’s way of reading them) makes of it.
+  const probe = [
+    "const { loadClientConnectConfig } = require('@temporalio/envconfig');",
+    'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(TEMPORAL_|DBOPS_)/.test(k)));',
+    'console.log(JSON.stringify({ env, config: loadClientConnectConfig({}) }));',
+  ].join('\n');
+  const line = `${shellQuote(envScriptFile(s))} node -e ${shellQuote(probe)}`;
+  const seen = JSON.parse(
+    execFileSync('bash', ['-c', line], { cwd: path.join(__dirname, '..', '..'), env: shellEnv, encoding: 'utf8' }),
+  ) as { env: Record<string, string>; config: unknown };
+  expect(seen.env).toEqual({
+    TEMPORAL_ADDRESS: '127.0.0.1:7300',
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_CONFIG_FILE: path.join(s.dataDir, 'temporal.toml'),
+    DBOPS_TASK_QUEUE: 'dbops',
+  });
+  expect(seen.config).toEqual({ namespace: 'default', connectionOptions: { address: '127.0.0.1:7300' } });
+  // Every printed line goes through it.
+  for (const job of allJobs(s))
+    for (const l of [...job.lines, ...(job.undo ?? [])]) expect(bashWords(l)[0]).toBe(envScriptFile(s));
 });

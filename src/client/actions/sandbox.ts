@@ -1,7 +1,7 @@
 /** What `dbops sandbox`, `sandbox demo` and `sandbox stop` do (loaded only when one of them runs). */
 import type { Command } from 'commander';
 import { loadSettings } from '../../config';
-import { describeSandbox, runUrl, sandboxJobs, type Job } from '../../sandbox/commands';
+import { DROPPED_ENV, describeSandbox, runUrl, sandboxClientEnv, sandboxJobs, type Job } from '../../sandbox/commands';
 import { ensureSandbox, stopSandbox } from '../../sandbox/control';
 import { alive, stopProcess, type SandboxState } from '../../sandbox/state';
 import type { CliContext } from '../context';
@@ -30,20 +30,16 @@ function open(
 }
 
 /**
- * The environment the demo's dbops commands run with: the sandbox's dev server and task queue,
- * and none of the shell's Temporal settings or codec keys (the sandbox's worker has none).
+ * The environment the demo's dbops commands run with: the sandbox's dev server, task queue and
+ * Temporal config file, and none of the shell's Temporal settings or codec keys (the sandbox's
+ * worker has none); what the printed lines get from <sandbox dir>/env.
  */
 function clientEnv(ctx: CliContext, s: SandboxState): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(ctx.env)) {
-    if (!k.startsWith('TEMPORAL_') && k !== 'DBOPS_CODEC_KEYS' && k !== 'DBOPS_TASK_QUEUE') env[k] = v;
+    if (!k.startsWith('TEMPORAL_') && !DROPPED_ENV.includes(k)) env[k] = v;
   }
-  return {
-    ...env,
-    TEMPORAL_ADDRESS: s.temporal!.address,
-    TEMPORAL_NAMESPACE: s.temporal!.namespace,
-    DBOPS_TASK_QUEUE: s.temporal!.taskQueue,
-  };
+  return { ...env, ...sandboxClientEnv(s) };
 }
 
 export async function start(ctx: CliContext, f: SandboxFlags, cmd: Command): Promise<void> {
