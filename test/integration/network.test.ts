@@ -212,7 +212,7 @@ test('dbops peer-vpc takes the upstream flags: --stage-* run only those stages',
 test('dbops peer-vpc refuses bad input before starting anything', async () => {
   const r = await cli('peer-vpc', '-d', 'db-1', '-r', 'us-east-1', '--vpc-id', 'vpc-nope');
   expect(r.code).toBe(1);
-  expect(r.err).toContain('vpcId: must be a VPC id like vpc-0abc12345def67890, or "default"');
+  expect(r.err).toContain('--vpc-id must be a VPC id like vpc-0abc12345def67890, or "default"');
   expect(r.err).not.toContain('started');
 });
 
