@@ -4,9 +4,11 @@
  * The token is a reference resolved here; it never leaves this module except in the header.
  */
 import crypto from 'node:crypto';
+import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
-import type { RefreshPlan } from '../domain/dblab-config';
-import { durationMs } from '../domain/limits';
+import { isRefreshCloneHost, RDS_ID, writesPassword, type RefreshPlan } from '../domain/dblab-config';
+import { boundedString, durationMs } from '../domain/limits';
+import { cleanText } from '../domain/text';
 import { interpretWait, isBusy, refreshBlocker, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
 import { httpService } from './http';
@@ -30,6 +32,11 @@ export function boundDblab(plan: Pick<RefreshPlan, 'config'>, deps: Pick<DblabDe
 }
 
 export interface DblabCheck {
+  /**
+   * The operator's name for this DBLab (the worker configuration's entry, authority.dblab): the
+   * label of the refresh metrics, never a name from the input. Absent in runs from before it.
+   */
+  dblab?: string;
   version?: string;
   status: string;
   busy: boolean;
@@ -58,18 +65,39 @@ export interface SavedSource {
   username?: string;
   /** `source.rdsIam.dbInstanceIdentifier`, when the source used RDS IAM. */
   rdsIamInstance?: string;
+  /**
+   * With read false: why what DBLab showed was not kept (it named another refresh's clone, or a
+   * field was not a plain name), for the stage details. Absent: DBLab answered no config.
+   */
+  note?: string;
+}
+
+/** Depth beyond which a DBLab reply's nesting is dropped (its contract nests a few levels). */
+const MAX_DEPTH = 10;
+
+/** Every string of a parsed reply through `clean` (control characters out, secrets scrubbed, cut). */
+function cleanReply(v: unknown, clean: (s: string) => string, depth = 0): unknown {
+  if (typeof v === 'string') return clean(v);
+  if (depth > MAX_DEPTH) return undefined;
+  if (Array.isArray(v)) return v.map((x) => cleanReply(x, clean, depth + 1));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cleanReply(x, clean, depth + 1)]));
+  return v;
 }
 
 export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTimeoutMs'>, deps: DblabDeps) {
   const dblab = boundDblab(plan, deps);
   const base = dblab.endpoint;
   let token: string | undefined;
+  /** The passwords this client posts (or DBLab may echo): scrubbed like the token. */
+  const posted: string[] = [];
   const http = httpService({
     label: 'DBLab',
     unavailableType: 'DblabUnavailable',
+    tooLargeType: 'DblabReplyTooLarge',
     timeoutMs: plan.requestTimeoutMs,
     fetch: deps.fetch,
-    secrets: () => [token],
+    secrets: () => [token, ...posted],
   });
   const text = http.errorText;
 
@@ -98,16 +126,24 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
   }
 
   const client = {
+    /** A password this client posts, or DBLab may echo in a reply: kept out of every message. */
+    keepSecret(secret: string | undefined): void {
+      if (secret) posted.push(secret);
+    },
+    /** DBLab-derived text for a message or a record (no control characters, secrets scrubbed, at most 300 characters). */
+    clean: http.clean,
     async health(): Promise<{ version?: string }> {
       const res = await call('GET', '/healthz', undefined, false);
       if (!res.ok) throw ApplicationFailure.retryable(`DBLab /healthz: HTTP ${res.status}`, 'DblabUnavailable');
-      return (await res.json()) as { version?: string };
+      const v = (await http.json<{ version?: unknown }>(res, 'GET /healthz')).version;
+      return typeof v === 'string' ? { version: http.clean(v) } : {};
     },
+    /** GET /status, every string in it cleaned (alerts and pool names reach messages, details and results). */
     async status(): Promise<StatusReply> {
       const res = await call('GET', '/status');
       if (!res.ok)
         throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
-      return (await res.json()) as StatusReply;
+      return cleanReply(await http.json<unknown>(res, 'GET /status'), http.clean) as StatusReply;
     },
     /** GET /admin/config: DBLab's config projection (secrets left out); undefined when DBLab has no such GET. */
     async readConfig(): Promise<Record<string, unknown> | undefined> {
@@ -120,7 +156,8 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
           `DBLab would not show its configuration (GET /admin/config: HTTP ${res.status}: ${await text(res)})`,
           'DblabConfigRefused',
         );
-      return (await res.json()) as Record<string, unknown>;
+      const cfg = await http.json<unknown>(res, 'GET /admin/config');
+      return cfg && typeof cfg === 'object' ? (cfg as Record<string, unknown>) : {};
     },
     /** POST /admin/config with only the fields being changed. */
     async configure(change: object): Promise<void> {
@@ -185,11 +222,7 @@ export function sourceConfig(
   };
 }
 
-/** configure-dblab writes a password into DBLab's config (else DBLab logs in with RDS IAM). */
-export function writesPassword(plan: RefreshPlan): boolean {
-  const prep = plan.config.clone.prepare;
-  return prep ? prep.auth !== 'iam' : plan.config.source.password !== undefined;
-}
+export { writesPassword };
 
 /**
  * The value restore-dblab writes over the password configure-dblab left in DBLab's config: derived
@@ -203,23 +236,50 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** The non-secret source fields of a GET /admin/config reply (nested, as the projection stores them). */
-export function savedSource(cfg: Record<string, unknown>): Omit<SavedSource, 'read'> {
+/** A DNS name (labels of letters, digits, hyphens, underscores) or an IP address, at most 253 characters. */
+const HOST =
+  /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+/** The input schema's rule for source.dbName and source.username (src/domain/dblab-config.ts). */
+const NAME = boundedString(63).min(1);
+
+/**
+ * The non-secret source fields of a GET /admin/config reply (nested, as the projection stores
+ * them), each checked against the rules dbops's own input follows: a host name or address, names
+ * of at most 63 characters without control characters, an RDS identifier. A field that breaks
+ * them makes the whole reply not kept (`read: false` with a note): restore-dblab then writes no
+ * source back, rather than one DBLab's reply made up.
+ */
+export function savedSource(cfg: Record<string, unknown>): SavedSource {
   const at = (o: unknown, ...path: string[]): unknown =>
     path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
   const source = at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
   const conn = at(source, 'connection');
   const port = at(conn, 'port');
-  const out: Omit<SavedSource, 'read'> = {};
+  const out: SavedSource = { read: true };
   const host = str(at(conn, 'host'));
   const dbname = str(at(conn, 'dbname'));
   const username = str(at(conn, 'username'));
   const rdsIamInstance = str(at(source, 'rdsIam', 'dbInstanceIdentifier'));
-  if (host) out.host = host.slice(0, 255);
+  const bad: string[] = [];
+  if (host !== undefined && !HOST.test(host) && net.isIP(host) === 0) bad.push('host');
+  if (dbname !== undefined && !NAME.safeParse(dbname).success) bad.push('dbname');
+  if (username !== undefined && !NAME.safeParse(username).success) bad.push('username');
+  if (rdsIamInstance !== undefined && !RDS_ID.test(rdsIamInstance)) bad.push('rdsIam.dbInstanceIdentifier');
+  if (bad.length)
+    return {
+      read: false,
+      note: `DBLab's source before the refresh had a ${bad.join(', ')} that is not a plain name: not kept`,
+    };
+  if (host && isRefreshCloneHost(host))
+    return {
+      read: false,
+      note: `DBLab's source before the refresh was another refresh's clone (${host}), not its own source: not kept`,
+    };
+  if (host) out.host = host;
   if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536) out.port = port;
-  if (dbname) out.dbname = dbname.slice(0, 63);
-  if (username) out.username = username.slice(0, 63);
-  if (rdsIamInstance) out.rdsIamInstance = rdsIamInstance.slice(0, 63);
+  if (dbname) out.dbname = dbname;
+  if (username) out.username = username;
+  if (rdsIamInstance) out.rdsIamInstance = rdsIamInstance;
   return out;
 }
 
@@ -238,7 +298,8 @@ function restoreDetail(plan: RefreshPlan, saved: SavedSource): string {
     ? `${saved.host}:${saved.port ?? '?'}/${saved.dbname ?? '?'} as ${saved.username ?? '?'}`
     : 'nothing (DBLab showed no source before the refresh)';
   const parts = [`source set back to ${where}`];
-  if (!saved.read) parts[0] = 'DBLab showed no configuration before the refresh: source left on the deleted clone';
+  if (!saved.read)
+    parts[0] = `${saved.note ?? 'DBLab showed no configuration before the refresh'}: source left on the deleted clone`;
   if (writesPassword(plan)) parts.push('the password dbops wrote replaced (DBLab never returns the original)');
   if (!writesPassword(plan) && !saved.rdsIamInstance)
     parts.push('rdsIam still names the deleted clone (DBLab cannot remove it through its API)');
@@ -264,13 +325,18 @@ export function createDblabActivities(
       const s = await c.status();
       const blocked = refreshBlocker(s);
       return {
+        dblab: boundDblab(plan, deps).name,
         version: health.version,
         status: s.retrieving?.status ?? 'unknown',
         busy: isBusy(s),
         lastRefresh: s.retrieving?.lastRefresh,
-        ...(blocked ? { blocked } : {}),
+        ...(blocked ? { blocked: cleanText(blocked) } : {}),
         ...(s.pools?.length
-          ? { pools: s.pools.map((p) => `${p.name ?? '?'} ${(p.cloneList ?? []).length} clone(s)`).join(', ') }
+          ? {
+              pools: cleanText(
+                s.pools.map((p) => `${p.name ?? '?'} ${(p.cloneList ?? []).length} clone(s)`).join(', '),
+              ),
+            }
           : {}),
       };
     },
@@ -283,7 +349,7 @@ export function createDblabActivities(
     async dblabReadSource(plan: RefreshPlan): Promise<SavedSource> {
       const cfg = await createDblabClient(plan, deps).readConfig();
       if (!cfg) return { read: false };
-      return { read: true, ...savedSource(cfg) };
+      return savedSource(cfg);
     },
 
     /**
@@ -295,8 +361,10 @@ export function createDblabActivities(
      */
     async dblabRestoreSource(plan: RefreshPlan, saved: SavedSource, cloneId: string): Promise<{ detail: string }> {
       const dblab = boundDblab(plan, deps);
-      const body = restoreConfig(plan, saved, retiredPassword(await dblab.token(), cloneId));
-      await createDblabClient(plan, deps).configure(body);
+      const retired = retiredPassword(await dblab.token(), cloneId);
+      const c = createDblabClient(plan, deps);
+      c.keepSecret(retired);
+      await c.configure(restoreConfig(plan, saved, retired));
       return { detail: restoreDetail(plan, saved) };
     },
 
@@ -307,14 +375,18 @@ export function createDblabActivities(
 
     async dblabConfigure(plan: RefreshPlan, clone: CloneEndpoint): Promise<{ detail: string }> {
       const login = await deps.cloneLogin(plan, clone);
-      await createDblabClient(plan, deps).configure(sourceConfig(plan, clone, login));
+      const c = createDblabClient(plan, deps);
+      c.keepSecret(login.password);
+      await c.configure(sourceConfig(plan, clone, login));
       return {
         detail: `source ${clone.host}:${clone.port}/${plan.config.source.dbName} as ${login.username}${login.password === undefined ? ' (IAM)' : ''}`,
       };
     },
 
     async dblabFullRefresh(plan: RefreshPlan, triggeredAtIso?: string): Promise<{ detail: string }> {
-      const r = await createDblabClient(plan, deps).fullRefresh(triggeredAtIso ? new Date(triggeredAtIso) : undefined);
+      const c = createDblabClient(plan, deps);
+      c.keepSecret(await boundDblab(plan, deps).sourcePassword());
+      const r = await c.fullRefresh(triggeredAtIso ? new Date(triggeredAtIso) : undefined);
       return { detail: r.alreadyRunning ? 'refresh already started by an earlier attempt' : 'full refresh started' };
     },
 
@@ -326,6 +398,8 @@ export function createDblabActivities(
      */
     async dblabWaitRefresh(plan: RefreshPlan, triggeredAtIso: string, mode?: PollMode): Promise<WaitResult> {
       const c = createDblabClient(plan, deps);
+      // DBLab's alerts quote pg_dump's errors: the source password configure-dblab posted is scrubbed from them.
+      c.keepSecret(await boundDblab(plan, deps).sourcePassword());
       const triggeredAt = new Date(triggeredAtIso);
       const startBy = triggeredAt.getTime() + durationMs(plan.startDeadline);
       const prev = previousDetails<{ sawStart: boolean; polls: number; transientErrors: number }>();

@@ -21,7 +21,7 @@ import { InvalidInput } from './errors';
 
 const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
 const secretRef = secretRefString();
-const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
+export const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
 /**
  * A parameter or option group name: a letter, then letters, digits and hyphens, plus the `.` and
  * `:` of AWS's default groups (`default.postgres16`, `default:mysql-8-0`); empty is "not set", as
@@ -221,6 +221,17 @@ export interface RefreshPlan {
 
 export const MANAGED_BY = 'dbops-dblab-refresh';
 export const CLONE_PREFIX = 'dblab-refresh-';
+
+/** A host whose first label is a refresh clone's name (cloneName): an RDS/Aurora clone dbops made for a refresh. */
+export function isRefreshCloneHost(host: string): boolean {
+  return host.split('.')[0].toLowerCase().startsWith(CLONE_PREFIX);
+}
+
+/** configure-dblab writes a password into DBLab's config (else DBLab logs in with RDS IAM). */
+export function writesPassword(plan: Pick<RefreshPlan, 'config'>): boolean {
+  const prep = plan.config.clone.prepare;
+  return prep ? prep.auth !== 'iam' : plan.config.source.password !== undefined;
+}
 /** The tag naming the run that owns a clone: only that run adopts or deletes it. */
 export const RUN_ID_TAG = 'dbops:run-id';
 

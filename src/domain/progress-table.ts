@@ -1,6 +1,6 @@
 /** Pure rendering of a run's progress: the Web UI's markdown table and the terminal's text table. */
 import type { Progress, StageProgress, StageStatus } from '../api';
-import { truncate } from './text';
+import { stripControl, truncate } from './text';
 
 /**
  * The longest progress target (the DbopsTarget search attribute, the Web UI title). A target is
@@ -45,12 +45,16 @@ export function progressMarkdown(p: Progress): string {
   const table = [line(head), ...rows.map(line)].join('\n');
   // A fence longer than any run of backticks in the table, so no detail can end the block.
   const fence = '`'.repeat(Math.max(3, ...(table.match(/`+/g) ?? []).map((r) => r.length + 1)));
-  return [`**${p.operation}** · \`${p.target}\``, '', fence, table, fence].join('\n');
+  return [`**${p.operation}** · \`${stripControl(p.target)}\``, '', fence, table, fence].join('\n');
 }
 
-/** A note on one line (a multi-line error would break the table's rows). */
+/**
+ * A note on one line (a multi-line error would break the table's rows), without control
+ * characters: a detail or error can carry text from an outside service, and an ANSI/OSC escape
+ * in it would reach the terminal of `dbops status`.
+ */
 function oneLine(text: string): string {
-  return text.replace(/\r?\n/g, ' ');
+  return stripControl(text.replace(/\r?\n|\t/g, ' '));
 }
 
 function durationText(s: StageProgress): string {
@@ -77,7 +81,7 @@ function stageLine(s: StageProgress, width: number): string {
 
 /** The title line of the text table. */
 export function progressTitle(p: Progress): string {
-  return `${p.operation}  ${p.target}`;
+  return `${p.operation}  ${stripControl(p.target)}`;
 }
 
 /** Plain-text table for terminals (`dbops status`, live follow). */

@@ -99,6 +99,13 @@ export class DblabFake extends LoopbackServer {
   triggerFaults: Array<'error-before' | 'lose-reply' | 'refuse'> = [];
   /** The refresh ends in `failed` with this alert message. */
   failWith?: string;
+  /**
+   * POST /admin/config is refused (400, with `message`) once `after` non-empty changes were
+   * accepted; `echo`: the message quotes the password posted (as a server quoting a bad body would).
+   */
+  configRefusal?: { after: number; message: string; echo?: boolean };
+  /** Bytes of padding added to each /status reply (a reply beyond what a client should read). */
+  statusPadding = 0;
   /** The refresh stays in `renewed` (no snapshot job configured). */
   stuckInRenewed = false;
   refreshesStarted = 0;
@@ -225,6 +232,7 @@ export class DblabFake extends LoopbackServer {
           alerts: this.alerts,
           activity: null,
         },
+        ...(this.statusPadding ? { padding: 'x'.repeat(this.statusPadding) } : {}),
       };
       send(200, reply);
       // each phase lasts `pollsPerPhase` polls
@@ -245,8 +253,13 @@ export class DblabFake extends LoopbackServer {
       if (!this.configChangesEnabled)
         return send(400, { code: 'BAD_REQUEST', message: 'configuration changes are disabled' });
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
-      if (Object.keys(body).length) this.configs.push(body);
       const src = body?.retrieval?.spec?.logicalDump?.options?.source as FakeSource | undefined;
+      const refusal = this.configRefusal;
+      if (refusal && Object.keys(body).length && this.configs.length >= refusal.after) {
+        const echo = refusal.echo ? ` (password "${src?.connection?.password ?? ''}")` : '';
+        return send(400, { code: 'BAD_REQUEST', message: `${refusal.message}${echo}` });
+      }
+      if (Object.keys(body).length) this.configs.push(body);
       if (src?.connection) {
         const { password, ...rest } = src.connection;
         this.source.connection = { ...this.source.connection, ...rest };

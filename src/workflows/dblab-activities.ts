@@ -37,6 +37,17 @@ export const deleting = proxyActivities<Acts>({
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m' }, // no attempt limit
 });
 
+/**
+ * restore-dblab: DBLab pointed back at its source. An outage of DBLab must not leave it naming the
+ * deleted clone with the password configure-dblab wrote, so it is retried for up to 30 minutes
+ * (every minute at most, no attempt limit), then the run fails saying what DBLab still holds.
+ */
+export const restoring = proxyActivities<Acts>({
+  startToCloseTimeout: '2m',
+  scheduleToCloseTimeout: '30m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m' }, // no attempt limit
+});
+
 /** A wait polled by retry (./polling.ts): one check per attempt, no worker slot held between checks. */
 export function polled(w: Wait): ActivityInterfaceFor<Acts> {
   return proxyActivities<Acts>(pollingOptions(w));

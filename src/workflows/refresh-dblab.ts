@@ -19,13 +19,14 @@ import {
   cloneTags,
   planRefresh,
   refreshTarget,
+  writesPassword,
   type RefreshConfig,
   type RefreshPlan,
 } from '../domain/dblab-config';
 import { cloneLifetimeSeconds, REFRESH_METRICS, stageSeconds } from '../domain/refresh-metrics';
 import { errorText, ProgressTracker, realFailure, validInput } from './progress';
 import { CancelGuard } from './undo';
-import { checking, deleting, polled, quick, recorded, waiting } from './dblab-activities';
+import { checking, deleting, polled, quick, recorded, restoring as restoringDblab, waiting } from './dblab-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 
 /**
@@ -217,8 +218,10 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
   let saved: SavedSource | undefined;
   let reconfigured = false;
   const guard = new CancelGuard(true);
+  // The operator's name for the DBLab (check-dblab's result): the metrics' label, never a name from the input.
+  let dblabName: string | undefined;
   /** The result with its numbers (PATCHES.stageMetrics), recorded as metrics too. */
-  const finish = (r: RefreshResult): RefreshResult => progress.finish(observe(progress, plan, r.outcome, r));
+  const finish = (r: RefreshResult): RefreshResult => progress.finish(observe(progress, plan, dblabName, r.outcome, r));
   try {
     plan = await progress.run(
       'validate',
@@ -238,6 +241,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
       async () => {
         const c = await quick.dblabCheck.executeWithOptions({ summary: `check DBLab at ${p.dblabHost}` }, [p]);
         refused = refusal(c);
+        dblabName = c.dblab;
         return c;
       },
       (c) => ({
@@ -369,7 +373,7 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
         reconfigured = true;
         return guard.create(configure);
       },
-      (r) => ({ detail: r.detail }),
+      (r) => ({ detail: saved?.note ? `${r.detail}; ${saved.note}` : r.detail }),
     );
     const triggeredAt = new Date().toISOString();
     await progress.run(
@@ -436,11 +440,16 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
         progress.run(
           'restore-dblab',
           () =>
-            quick.dblabRestoreSource.executeWithOptions({ summary: `point DBLab back at its source, off ${id}` }, [
-              p,
-              before,
-              id,
-            ]),
+            restoringDblab.dblabRestoreSource
+              .executeWithOptions({ summary: `point DBLab back at its source, off ${id}` }, [p, before, id])
+              .catch((err: unknown) => {
+                if (isCancellation(err)) throw err;
+                const holds = writesPassword(p) ? ' and holds the password configure-dblab wrote' : '';
+                throw ApplicationFailure.nonRetryable(
+                  `DBLab still names the deleted clone ${id}${holds} (set its source in DBLab): ${errorText(err)}`,
+                  'DblabNotRestored',
+                );
+              }),
           (r) => ({ detail: r.detail }),
         ),
       );
@@ -484,21 +493,27 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
     }
   }
   if (failure) {
-    if (plan && !plan.dryRun) observe(progress, plan, isCancellation(failure) ? 'cancelled' : 'failed');
+    if (plan && !plan.dryRun) observe(progress, plan, dblabName, isCancellation(failure) ? 'cancelled' : 'failed');
     if (isCancellation(failure)) throw failure;
     return progress.fail(failure);
   }
   return finish(result!);
 }
 
+/** The metrics' label of a run whose DBLab was never resolved to a configured entry (one series for all of them). */
+export const UNBOUND_DBLAB = 'unbound';
+
 /**
  * PATCHES.stageMetrics: the run's numbers, from its stage timestamps (workflow time), into the
  * result and the worker's metrics. Workflow metrics are not emitted while a run replays, so a
- * replayed or resumed run records each number once.
+ * replayed or resumed run records each number once. Labelled with the operator's name for the
+ * DBLab (`dblabName`, from check-dblab), or UNBOUND_DBLAB: a name from the input would let anyone
+ * who may start a run add series to the worker's registry.
  */
 function observe(
   progress: ProgressTracker<RefreshResult>,
   plan: RefreshPlan | undefined,
+  dblabName: string | undefined,
   outcome: string,
   result?: RefreshResult,
 ): RefreshResult {
@@ -506,7 +521,7 @@ function observe(
   const stages = progress.snapshot().stages;
   const perStage = stageSeconds(stages);
   const lifetime = cloneLifetimeSeconds(stages);
-  const meter = metricMeter.withTags({ dblab: plan.dblabHost });
+  const meter = metricMeter.withTags({ dblab: dblabName ?? UNBOUND_DBLAB });
   const histogram = meter.createHistogram(
     REFRESH_METRICS.stageSeconds,
     'float',

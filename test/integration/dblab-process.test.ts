@@ -91,8 +91,20 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
 
     // The restarted worker replayed the run's start and finished it: each number is recorded once
     // (workflow metrics are not emitted while replaying), as Prometheus metrics of that worker.
+    // A run naming a DBLab the worker does not configure fails at check-dblab, and adds no series
+    // named after it: anyone who may start a run could otherwise fill the registry.
+    const unbound = uniqueName('not-configured');
+    const bad = await t.client.workflow.start('refreshDblab', {
+      workflowId: uniqueName('refresh-unbound'),
+      taskQueue,
+      args: [{ ...refreshConfig({ source, apiEndpoint: fake.url }), dblab: unbound }],
+    });
+    await expect(bad.result()).rejects.toThrow();
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const dblab = new URL(fake.url).host;
+    expect(metrics).not.toContain(unbound);
+    // labelled with the worker configuration's name for the DBLab, never the input's
+    const dblab = 'fake';
+    expect(metrics).not.toContain(`dblab="${new URL(fake.url).host}"`);
     const series = (name: string, labels: Record<string, string>) =>
       metrics
         .split('\n')
@@ -114,6 +126,7 @@ test('SIGKILL during wait-refresh, restart: one clone made, one deleted, one ref
       3,
     );
     expect(series('dbops_refresh_runs_total', { dblab, outcome: 'refreshed' })).toEqual([1]);
+    expect(series('dbops_refresh_runs_total', { dblab: 'unbound', outcome: 'failed' })).toEqual([1]);
     const last = series('dbops_refresh_last_success_timestamp_seconds', { dblab });
     expect(last).toHaveLength(1);
     const deleted = Date.parse((await h.query<Progress>('progress')).stages.at(-1)!.finishedAt!) / 1000;

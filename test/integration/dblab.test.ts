@@ -890,3 +890,97 @@ describe('issue 13: pool pre-check, failures at once, DBLab left clean, numbers'
     await recordHistory(r.h.workflowId, 'refresh-dblab-restore-metrics');
   });
 });
+
+describe('security review: what DBLab answers is bounded, cleaned and scrubbed; DBLab never keeps a clone as its source', () => {
+  // eslint-disable-next-line no-control-regex -- asserting no control characters is the point
+  const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
+
+  test("DBLab pointed at another refresh's clone when read: not kept; restore only replaces the password, and says so", async () => {
+    const source = await makeRdsSource(fx);
+    const other = `${CLONE_PREFIX}20260101-000000-0123456789.aaaaaaaaaa.us-east-1.rds.amazonaws.com`;
+    fake.source.connection.host = other;
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toBeUndefined();
+    const clone = (r.result as RefreshResult).clone!;
+    const note = `DBLab's source before the refresh was another refresh's clone (${other}), not its own source: not kept`;
+    expect(r.progress.stages.find((s) => s.name === 'configure-dblab')?.detail).toContain(`; ${note}`);
+    expect(r.progress.stages.find((s) => s.name === 'restore-dblab')?.detail).toBe(
+      `${note}: source left on the deleted clone; the password dbops wrote replaced (DBLab never returns the original)`,
+    );
+    // the other run's clone is never written back as DBLab's source: only the password is replaced
+    expect((fake.configs[1] as any).retrieval.spec.logicalDump.options.source).toEqual({
+      connection: { password: retiredPassword(DBLAB_TOKEN, clone) },
+    });
+    expect(fake.source.connection.host).toContain(clone);
+  });
+
+  test('restore-dblab refused: the run fails saying DBLab still names the clone and holds the password, echoed as ***', async () => {
+    const source = await makeRdsSource(fx);
+    fake.configRefusal = { after: 1, message: 'config rejected', echo: true };
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    const clone = cloneOf(r.progress);
+    expect(r.failure).toBe(
+      `stage "restore-dblab" failed: DBLab still names the deleted clone ${clone} and holds the password ` +
+        'configure-dblab wrote (set its source in DBLab): DBLab refused the configuration change: ' +
+        'config rejected (password "***") (are config changes enabled, and is DBLab in logical mode?)',
+    );
+    expect(JSON.stringify(r.progress)).not.toContain(retiredPassword(DBLAB_TOKEN, clone));
+    expect(r.statuses['delete-clone']).toBe('done');
+    expect(await instancesNamed(fx, clone)).toEqual([]);
+    // An outage of DBLab is outlasted: restore-dblab is retried for 30 minutes, with no attempt limit.
+    const scheduled = (await r.h.fetchHistory()).events!.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dblabRestoreSource',
+    )!.activityTaskScheduledEventAttributes!;
+    expect(Number(scheduled.scheduleToCloseTimeout?.seconds)).toBe(30 * 60);
+    expect(scheduled.retryPolicy?.maximumAttempts ?? 0).toBe(0);
+    expect(Number(scheduled.retryPolicy?.maximumInterval?.seconds)).toBe(60);
+  });
+
+  test('configure-dblab refused with the posted password quoted: the failure shows ***', async () => {
+    const source = await makeRdsSource(fx);
+    fake.configRefusal = { after: 0, message: 'config rejected', echo: true };
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toBe(
+      'stage "configure-dblab" failed: DBLab refused the configuration change: config rejected (password "***") ' +
+        '(are config changes enabled, and is DBLab in logical mode?)',
+    );
+    expect(JSON.stringify(await r.h.fetchHistory())).not.toContain(SOURCE_PASSWORD);
+    expect(r.statuses['delete-clone']).toBe('done');
+  });
+
+  test('an alert quoting the password, with terminal escapes, 5000 characters long: ***, no control characters, cut', async () => {
+    const source = await makeRdsSource(fx);
+    fake.failAtOnce =
+      `FATAL: password "${SOURCE_PASSWORD}" rejected \x1b]8;;http://evil.example\x07click\x1b[2J\r\n` +
+      'y'.repeat(5000);
+    const config = refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '10m' }) as any;
+    config.dblab.timeout = '20m';
+    const r = await refresh(config);
+    expect(r.failure).toMatch(/^stage "wait-refresh" failed: DBLab refresh failed: FATAL: password "\*\*\*" rejected /);
+    expect(r.failure).not.toMatch(CONTROL);
+    expect(r.failure!.length).toBeLessThan(400);
+    const history = JSON.stringify(await r.h.fetchHistory());
+    expect(history).not.toContain(SOURCE_PASSWORD);
+    expect(history).not.toContain('y'.repeat(400));
+    expect(r.statuses['restore-dblab']).toBe('done');
+  });
+
+  test('pool names with escapes are cleaned and cut in the details; a reply beyond 1 MiB is refused, not read', async () => {
+    const source = await makeRdsSource(fx);
+    fake.pools[0].name = `pool\x1b[31mred\x9b${'p'.repeat(1000)}`;
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(r.failure).toBeUndefined();
+    const detail = r.progress.stages.find((s) => s.name === 'check-dblab')!.detail!;
+    expect(detail).toContain('pools: pool[31mredppp');
+    expect(detail).not.toMatch(CONTROL);
+    expect(detail.length).toBeLessThan(400);
+
+    fake.statusPadding = 2 * 1024 * 1024;
+    log.reset();
+    const big = await refresh(refreshConfig({ source, apiEndpoint: fake.url }));
+    expect(big.failure).toBe(
+      'stage "check-dblab" failed: DBLab GET /status: reply larger than 1048576 bytes, not read',
+    );
+    expect(restores()).toBe(0);
+  });
+});

@@ -108,6 +108,7 @@ describe('restore-dblab: what is kept, what is written back', () => {
 
   test('only the non-secret fields are kept; a masked password is not read', () => {
     expect(savedSource(projection)).toEqual({
+      read: true,
       host: 'db.internal',
       port: 5433,
       dbname: 'app',
@@ -115,14 +116,51 @@ describe('restore-dblab: what is kept, what is written back', () => {
       rdsIamInstance: 'prod-1',
     });
     expect(JSON.stringify(savedSource(projection))).not.toContain('*');
-    expect(savedSource({})).toEqual({});
+    expect(savedSource({})).toEqual({ read: true });
     expect(
       savedSource({ retrieval: { spec: { logicalDump: { options: { source: { connection: { port: 'x' } } } } } } }),
-    ).toEqual({});
+    ).toEqual({ read: true });
+  });
+
+  const withConnection = (connection: object) => ({
+    retrieval: { spec: { logicalDump: { options: { source: { connection } } } } },
+  });
+
+  test("a source naming a refresh clone (another run's, read while that run had DBLab on it) is not kept", () => {
+    const host = 'dblab-refresh-20260101-100000-0123456789.aaaaaaaaaa.us-east-1.rds.amazonaws.com';
+    const saved = savedSource(withConnection({ host, port: 5432, dbname: 'app', username: 'dblab' }));
+    expect(saved).toEqual({
+      read: false,
+      note: `DBLab's source before the refresh was another refresh's clone (${host}), not its own source: not kept`,
+    });
+    // restore then writes only over the password: no clone host is put back
+    expect(restoreConfig(plan(), saved, 'retired')).toEqual({
+      retrieval: { spec: { logicalDump: { options: { source: { connection: { password: 'retired' } } } } } },
+    });
+    // a host that merely contains the prefix later is DBLab's own
+    expect(savedSource(withConnection({ host: 'db.dblab-refresh-x.internal' }))).toMatchObject({ read: true });
+  });
+
+  test.each([
+    ['a host with an escape', { host: 'db.internal\x1b]8;;http://x\x07' }, 'host'],
+    ['a host too long', { host: `${'a'.repeat(63)}.`.repeat(5) }, 'host'],
+    ['a dbname with a newline', { host: 'db.internal', dbname: 'app\nx' }, 'dbname'],
+    ['a username beyond 63 characters', { host: 'db.internal', username: 'u'.repeat(64) }, 'username'],
+  ])('%s: the source is not kept', (_n, connection, field) => {
+    expect(savedSource(withConnection(connection))).toEqual({
+      read: false,
+      note: `DBLab's source before the refresh had a ${field} that is not a plain name: not kept`,
+    });
+  });
+
+  test('an IP address or a plain host name is kept', () => {
+    expect(savedSource(withConnection({ host: '10.0.0.5' }))).toEqual({ read: true, host: '10.0.0.5' });
+    expect(savedSource(withConnection({ host: 'fd00::5' }))).toEqual({ read: true, host: 'fd00::5' });
+    expect(savedSource(withConnection({ host: 'pg_1' }))).toEqual({ read: true, host: 'pg_1' });
   });
 
   test('the body sets the saved fields back and replaces the password dbops wrote', () => {
-    const saved = { read: true, ...savedSource(projection) };
+    const saved = savedSource(projection);
     expect(restoreConfig(plan(), saved, 'retired')).toEqual({
       retrieval: {
         spec: {

@@ -91,3 +91,27 @@ test('line output: the stages that are not pending at first, then only the ones 
   };
   expect(progressChanges(p, later)).toEqual(['  ▶ associate-dns  running  waiting']);
 });
+
+test('no control character reaches a terminal or the Web UI: ANSI/OSC escapes, C1 CSI, tabs and NUL are dropped', () => {
+  const evil: Progress = {
+    operation: 'refreshDblab',
+    target: 'dblab\x1b[2J',
+    stages: [
+      {
+        name: 'wait-refresh',
+        status: 'failed',
+        error: 'DBLab refresh failed: \x1b]8;;http://x\x07click\x1b[31m\x9b2J\tend\x00',
+      },
+    ],
+  };
+  const text = progressText(evil);
+  const md = progressMarkdown(evil);
+  // eslint-disable-next-line no-control-regex -- asserting no control characters is the point
+  const control = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+  for (const out of [text, md, ...progressChanges(undefined, evil)]) expect(out).not.toMatch(control);
+  expect(text).toBe(
+    ['refreshDblab  dblab[2J', '  ✘ wait-refresh  failed   DBLab refresh failed: ]8;;http://xclick[31m2J end'].join(
+      '\n',
+    ),
+  );
+});
