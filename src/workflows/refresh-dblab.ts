@@ -146,10 +146,10 @@ export function validRefreshPlan(input: unknown, knownRegions: boolean): Refresh
 }
 
 /** DBLab's reason when the wait ended on a refresh_skipped alert, in runs where that ends the run skipped. */
-function skipReason(err: unknown): string | undefined {
+function skipReason(err: unknown, skipEnds: boolean): string | undefined {
   const real = realFailure(err);
   const skipped = real instanceof ApplicationFailure && real.type === 'DblabRefreshSkipped';
-  return skipped && patched(PATCHES.skippedByDblab) ? real.message : undefined;
+  return skipped && skipEnds ? real.message : undefined;
 }
 
 /** Dry run: every check, nothing created; all problems in one error. */
@@ -396,10 +396,12 @@ export async function refreshDblab(input: RefreshConfig): Promise<RefreshResult>
           checkTimeout: 4 * p.requestTimeoutMs + 10_000,
         };
         progress.note('wait-refresh', waitingNote(w));
+        // Asked before the wait, skipped or not: every new run records the marker.
+        const skipEnds = patched(PATCHES.skippedByDblab);
         return waitFor(w, () =>
           polled(w).dblabWaitRefresh.executeWithOptions(summary, [p, triggeredAt, POLL_ONCE]),
         ).catch((err: unknown): WaitResult => {
-          skippedBy = skipReason(err);
+          skippedBy = skipReason(err, skipEnds);
           if (skippedBy === undefined) throw err;
           return { polls: 0, transientErrors: 0 };
         });

@@ -35,9 +35,11 @@ const mocks = new MockActivities({
         return ready.has(id) ? { done: true, value: endpointOf(id) } : { done: false, status: 'creating' };
       },
     ),
+  dblabReadSource: async () => ({ read: false }),
   dblabConfigure: async () => ({ detail: 'configured' }),
   dblabFullRefresh: async () => ({ detail: 'started' }),
   dblabWaitRefresh: async () => ({ polls: 1, transientErrors: 0 }),
+  dblabRestoreSource: async () => ({ detail: 'restored' }),
   rdsDeleteClone: async () => ({ changed: true, detail: 'deleted' }),
   rdsListRefreshClones: async (): Promise<CloneRecord[]> => [],
   workflowRunStatus: async () => 'COMPLETED',
