@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { processInfo } from '../temporal/dev-server';
 
 /**
  * One process the sandbox started. Nothing here is trusted on its own: before a signal, the code
@@ -96,21 +97,6 @@ export function alive(pid: number): boolean {
   }
 }
 
-function commandLine(pid: number): { args: string[]; uid: number } | undefined {
-  try {
-    const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    return { args, uid: fs.statSync(`/proc/${pid}`).uid };
-  } catch {
-    try {
-      const out = execFileSync('ps', ['-p', String(pid), '-o', 'uid=', '-o', 'args='], { encoding: 'utf8' }).trim();
-      const [uid, ...args] = out.split(/\s+/);
-      return { args, uid: Number(uid) };
-    } catch {
-      return undefined;
-    }
-  }
-}
-
 /**
  * When pid started: field 22 of /proc/<pid>/stat (clock ticks since boot), else what ps says;
  * undefined when the process is gone.
@@ -160,7 +146,7 @@ function same(
   ok: (info: { args: string[]; uid: number }) => boolean,
 ): boolean {
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !started || !alive(pid)) return false;
-  const info = commandLine(pid);
+  const info = processInfo(pid);
   return !!info && startTime(pid) === started && ok(info);
 }
 

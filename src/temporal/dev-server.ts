@@ -104,7 +104,7 @@ function alive(pid: number): boolean {
 }
 
 /** The arguments and owner of a live process (Linux /proc, else ps), or undefined. */
-function processInfo(pid: number): { args: string[]; uid: number } | undefined {
+export function processInfo(pid: number): { args: string[]; uid: number } | undefined {
   try {
     const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     return { args, uid: fs.statSync(`/proc/${pid}`).uid };
