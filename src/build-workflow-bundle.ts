@@ -1,11 +1,16 @@
 /**
  * The build step after tsc (`npm run build`, scripts/setup.sh, the Dockerfile): prebuilds
- * dist/workflows.bundle.js and its manifest, so the worker does not bundle at every start.
+ * dist/workflows.bundle.js and its manifest, so the worker does not bundle at every start, and
+ * makes the CLI entry executable (`npx dbops` runs dist/client/cli.js itself; tsc writes it 0644,
+ * and npm marks a package's own bin executable only when it exists at install time).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { DefaultLogger } from '@temporalio/worker';
 import { buildWorkflowBundle } from './temporal/workflow-bundle';
 
 if (require.main === module) {
+  fs.chmodSync(path.join(__dirname, 'client', 'cli.js'), 0o755);
   buildWorkflowBundle(__dirname, new DefaultLogger('WARN')).then(
     ({ codePath }) => process.stdout.write(`[build] workflow bundle ${codePath}\n`),
     (err) => {
