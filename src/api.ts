@@ -11,7 +11,12 @@ export const DEFAULT_TASK_QUEUE = 'dbops';
 export const SA_OPERATION = defineSearchAttributeKey('DbopsOperation', SearchAttributeType.KEYWORD);
 export const SA_TARGET = defineSearchAttributeKey('DbopsTarget', SearchAttributeType.KEYWORD);
 export const SA_STAGE = defineSearchAttributeKey('DbopsStage', SearchAttributeType.KEYWORD);
-export const SEARCH_ATTRIBUTE_KEYS = [SA_OPERATION, SA_TARGET, SA_STAGE] as const;
+/**
+ * What a reconcile found (issue 14): `none`, `repaired`, `reported` (report-only schedule) or
+ * `unrepaired` (the repair failed). Set only by reconcile runs.
+ */
+export const SA_DRIFT = defineSearchAttributeKey('DbopsDrift', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTE_KEYS = [SA_OPERATION, SA_TARGET, SA_STAGE, SA_DRIFT] as const;
 
 export const PROGRESS_QUERY = 'progress';
 
