@@ -3,7 +3,6 @@
  * per-request timeout; 5xx, timeouts and network errors are retryable, a wrong token (401) is not.
  * The token is a reference resolved here; it never leaves this module except in the header.
  */
-import crypto from 'node:crypto';
 import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { isRefreshCloneHost, RDS_ID, writesPassword, type RefreshPlan } from '../domain/dblab-config';
@@ -11,6 +10,7 @@ import { boundedString, durationMs } from '../domain/limits';
 import { cleanText } from '../domain/text';
 import { interpretWait, isBusy, refreshBlocker, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
+import { derivePassword, retiredPassword } from './derived-passwords';
 import { httpService } from './http';
 import { attempt, pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint } from './types';
@@ -224,13 +224,7 @@ export function sourceConfig(
 
 export { writesPassword };
 
-/**
- * The value restore-dblab writes over the password configure-dblab left in DBLab's config: derived
- * from the DBLab token and the clone's name (so a retry writes the same), logging in nowhere.
- */
-export function retiredPassword(token: string, cloneId: string): string {
-  return `dbops-retired-${crypto.createHmac('sha256', token).update(`dbops:dblab-retired:${cloneId}`).digest('base64url')}`;
-}
+export { retiredPassword };
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -249,10 +243,13 @@ const NAME = boundedString(63).min(1);
  * them makes the whole reply not kept (`read: false` with a note): restore-dblab then writes no
  * source back, rather than one DBLab's reply made up.
  */
+const at = (o: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
+const configSource = (cfg: Record<string, unknown>): unknown =>
+  at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
+
 export function savedSource(cfg: Record<string, unknown>): SavedSource {
-  const at = (o: unknown, ...path: string[]): unknown =>
-    path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
-  const source = at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
+  const source = configSource(cfg);
   const conn = at(source, 'connection');
   const port = at(conn, 'port');
   const out: SavedSource = { read: true };
@@ -310,6 +307,26 @@ export interface WaitResult {
   lastRefresh?: string;
   polls: number;
   transientErrors: number;
+}
+
+/**
+ * The password configure-dblab posted when prepare-clone gave DBLab its own login on the clone:
+ * derived from the token and the clone's name, the first label of the host DBLab's config points
+ * at now (read without its sensitive group). Undefined when DBLab logs in with the source's
+ * password (kept secret already) or by IAM, or points at no clone.
+ */
+async function postedClonePassword(
+  plan: RefreshPlan,
+  c: ReturnType<typeof createDblabClient>,
+  deps: DblabDeps,
+): Promise<string | undefined> {
+  const prep = plan.config.clone.prepare;
+  if (!prep || prep.auth === 'iam') return undefined;
+  const cfg = await c.readConfig();
+  const host = cfg ? str(at(configSource(cfg), 'connection', 'host')) : undefined;
+  const id = host?.split('.')[0];
+  if (!host || !id || !isRefreshCloneHost(host)) return undefined;
+  return derivePassword(await boundDblab(plan, deps).token(), id, 'dblab-user');
 }
 
 export function createDblabActivities(
@@ -398,8 +415,10 @@ export function createDblabActivities(
      */
     async dblabWaitRefresh(plan: RefreshPlan, triggeredAtIso: string, mode?: PollMode): Promise<WaitResult> {
       const c = createDblabClient(plan, deps);
-      // DBLab's alerts quote pg_dump's errors: the source password configure-dblab posted is scrubbed from them.
+      // DBLab's alerts quote pg_dump's errors: the password configure-dblab posted is scrubbed from
+      // them, the source's or (prepare-clone) the clone login's, read before the first poll.
       c.keepSecret(await boundDblab(plan, deps).sourcePassword());
+      let clonePasswordKept = false;
       const triggeredAt = new Date(triggeredAtIso);
       const startBy = triggeredAt.getTime() + durationMs(plan.startDeadline);
       const prev = previousDetails<{ sawStart: boolean; polls: number; transientErrors: number }>();
@@ -419,6 +438,10 @@ export function createDblabActivities(
           polls += 1;
           let reply: StatusReply;
           try {
+            if (!clonePasswordKept) {
+              c.keepSecret(await postedClonePassword(plan, c, deps));
+              clonePasswordKept = true;
+            }
             reply = await c.status();
           } catch (err) {
             if (err instanceof ApplicationFailure && err.nonRetryable) throw err;

@@ -97,7 +97,10 @@ export class DblabFake extends LoopbackServer {
    * `refuse` answers 400 (no pool free).
    */
   triggerFaults: Array<'error-before' | 'lose-reply' | 'refuse'> = [];
-  /** The refresh ends in `failed` with this alert message. */
+  /**
+   * The refresh ends in `failed` with this alert message; `{password}` in it is replaced by the
+   * password last posted in the source connection (as pg_dump quoting its connection string would).
+   */
   failWith?: string;
   /**
    * POST /admin/config is refused (400, with `message`) once `after` non-empty changes were
@@ -182,7 +185,10 @@ export class DblabFake extends LoopbackServer {
     }
     if (this.failWith) {
       this.status = 'failed';
-      this.addAlert('refresh_failed', this.failWith);
+      this.addAlert(
+        'refresh_failed',
+        this.failWith.replace('{password}', String(this.source.connection.password ?? '')),
+      );
       return;
     }
     this.status = 'finished';

@@ -193,6 +193,35 @@ const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')
   },
 );
 
+(clonePgSkip ? test.skip : test)(
+  "prepare-clone: a failed refresh whose alert quotes the clone login's password shows it scrubbed, in the failure and the history",
+  async () => {
+    const source = await makeRdsSource(fx);
+    const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
+    const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
+    (config.clone as Record<string, unknown>).prepare = { dblabUser };
+    fake.failWith = 'pg_dump: error: connection to server failed: "password={password}" rejected';
+    const r = await refresh(config);
+    try {
+      expect(r.statuses['wait-refresh']).toBe('failed');
+      const clone = cloneOf(r.progress);
+      const posted = derivePassword(DBLAB_TOKEN, clone, 'dblab-user');
+      expect(fake.alerts.refresh_failed.message).toContain(posted); // DBLab really quoted it
+      expect(r.failure).toContain('"password=***" rejected');
+      const history = JSON.stringify(await r.h.fetchHistory());
+      expect(history).toContain('***');
+      expect(history).not.toContain(posted);
+      expect(JSON.stringify(r.progress)).not.toContain(posted);
+    } finally {
+      const c = clonePgClient();
+      await c.connect();
+      await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
+      await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
+      await c.end();
+    }
+  },
+);
+
 test('Aurora full cycle from an explicit cluster snapshot: cluster and instance restored, then both deleted', async () => {
   const { cluster, snapshot } = await makeAuroraSource(fx);
   const config = refreshConfig({ source: cluster, apiEndpoint: fake.url, type: 'aurora-cluster' });
