@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { BoundAerospike } from '../../authority';
 import type { CustomerVpc, Timing } from '../ec2';
+import { stripControl } from '../../domain/text';
 import { httpService } from '../http';
 import { pollOrCheck, type PollMode } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
@@ -45,7 +46,7 @@ const CIDR = /^[0-9.]{7,15}\/\d{1,2}$/;
  */
 function text(v: unknown, what: string, shape?: RegExp): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length > 100 || /[\x00-\x1f\x7f-\x9f]/.test(v) || (shape && !shape.test(v)))
+  if (typeof v !== 'string' || v.length > 100 || stripControl(v) !== v || (shape && !shape.test(v)))
     throw ApplicationFailure.nonRetryable(
       `Aerospike Cloud API reply has a ${what} that is not one (${typeof v === 'string' ? `${v.length} characters` : typeof v}): not used`,
       'CloudApiRejected',
