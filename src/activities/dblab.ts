@@ -125,7 +125,18 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
     return res;
   }
 
+  /** How far DBLab's clock is ahead of ours (its last /status reply's Date header); 0 when close or unknown. */
+  let clockOffsetMs = 0;
+
   const client = {
+    /**
+     * `at` (our clock) in DBLab's clock, to compare with the times its replies carry (an alert's
+     * lastSeen, lastRefresh): with DBLab's clock minutes ahead, an alert from before the trigger
+     * looked fresh and failed a good refresh; minutes behind, a fresh failure looked stale.
+     */
+    inDblabClock(at: Date): Date {
+      return new Date(at.getTime() + clockOffsetMs);
+    },
     /** A password this client posts, or DBLab may echo in a reply: kept out of every message. */
     keepSecret(secret: string | undefined): void {
       if (secret) posted.push(secret);
@@ -141,6 +152,7 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
     /** GET /status, every string in it cleaned (alerts and pool names reach messages, details and results). */
     async status(): Promise<StatusReply> {
       const res = await call('GET', '/status');
+      clockOffsetMs = clockOffset(res.headers.get('date'));
       if (!res.ok)
         throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
       return cleanReply(await http.json<unknown>(res, 'GET /status'), http.clean) as StatusReply;
@@ -181,7 +193,10 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
         const why = await text(res);
         // A retried attempt may find the refresh its first attempt started (that reply was lost):
         // then DBLab is busy, or already done since the trigger. Otherwise the 400 is a refusal.
-        if (attempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
+        if (attempt() > 1) {
+          const reply = await client.status();
+          if (startedSince(reply, triggeredAt && client.inDblabClock(triggeredAt))) return { alreadyRunning: true };
+        }
         throw ApplicationFailure.nonRetryable(`DBLab would not start a full refresh: ${why}`, 'DblabBusy');
       }
       throw ApplicationFailure.nonRetryable(
@@ -192,6 +207,20 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
   };
   return client;
 }
+
+/**
+ * DBLab's clock minus ours from a reply's Date header, when they differ by more than
+ * CLOCK_SKEW_MS (the header has whole seconds, and the reply took a moment); else 0.
+ */
+export function clockOffset(dateHeader: string | null, now = Date.now()): number {
+  const theirs = dateHeader ? Date.parse(dateHeader) : NaN;
+  if (Number.isNaN(theirs)) return 0;
+  const offset = theirs - now;
+  return Math.abs(offset) > CLOCK_SKEW_MS ? offset : 0;
+}
+
+/** Clock differences up to this are taken as none (the Date header's second, a reply's time in flight). */
+export const CLOCK_SKEW_MS = 2_000;
 
 /** The nested /admin/config body that points DBLab's logical dump at the clone. */
 export function sourceConfig(
@@ -450,7 +479,7 @@ export function createDblabActivities(
             return { done: false, status: lastStatus };
           }
           // A fresh refresh_failed or refresh_skipped alert ends the wait at once (interpretWait).
-          const v = interpretWait(reply, triggeredAt, sawStart);
+          const v = interpretWait(reply, c.inDblabClock(triggeredAt), sawStart);
           lastStatus = reply.retrieving?.status ?? 'unknown';
           if (v.kind === 'done') return { done: true, value: { lastRefresh: v.lastRefresh, polls, transientErrors } };
           if (v.kind === 'failed')

@@ -109,6 +109,11 @@ export class DblabFake extends LoopbackServer {
   configRefusal?: { after: number; message: string; echo?: boolean };
   /** Bytes of padding added to each /status reply (a reply beyond what a client should read). */
   statusPadding = 0;
+  /** How far the fake's clock is ahead of the host's (negative: behind): its alerts, lastRefresh and Date headers. */
+  clockAheadMs = 0;
+  private now(): Date {
+    return new Date(Date.now() + this.clockAheadMs);
+  }
   /** The refresh stays in `renewed` (no snapshot job configured). */
   stuckInRenewed = false;
   refreshesStarted = 0;
@@ -144,7 +149,7 @@ export class DblabFake extends LoopbackServer {
     this.alerts[type] = {
       level: type === 'refresh_failed' ? 'error' : 'warning',
       message,
-      lastSeen: new Date().toISOString(),
+      lastSeen: this.now().toISOString(),
       count: (prev?.count ?? 0) + 1,
     };
   }
@@ -192,7 +197,7 @@ export class DblabFake extends LoopbackServer {
       return;
     }
     this.status = 'finished';
-    this.lastRefresh = new Date().toISOString();
+    this.lastRefresh = this.now().toISOString();
     this.alerts = {}; // cleanAlerts after a successful refresh
   }
 
@@ -201,7 +206,7 @@ export class DblabFake extends LoopbackServer {
     const send = (status: number, body?: unknown) => {
       this.requests.push({ method: req.method ?? '', path, status });
       if (res.destroyed) return;
-      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.writeHead(status, { 'Content-Type': 'application/json', Date: this.now().toUTCString() });
       res.end(body === undefined ? '' : JSON.stringify(body));
     };
     const chunks: Buffer[] = [];

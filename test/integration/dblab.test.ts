@@ -837,6 +837,28 @@ describe('issue 13: pool pre-check, failures at once, DBLab left clean, numbers'
     expect(fake.alerts).toEqual({}); // cleared by the successful refresh
   });
 
+  test("DBLab's clock 10 minutes ahead: an alert from before the trigger is not this run's; the refresh completes", async () => {
+    const source = await makeRdsSource(fx);
+    fake.clockAheadMs = 10 * 60_000;
+    fake.status = 'failed';
+    fake.addAlert('refresh_failed', 'an earlier refresh failed'); // seen "10 minutes after" the host's now
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '30s' }));
+    expect(r.failure).toBeUndefined();
+    expect(r.result).toMatchObject({ outcome: 'refreshed' });
+  });
+
+  test("DBLab's clock 10 minutes behind: a refresh that fails at once still fails at the next poll", async () => {
+    const source = await makeRdsSource(fx);
+    fake.clockAheadMs = -10 * 60_000;
+    fake.failAtOnce = 'pg_dump: error: out of disk space';
+    const config = refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '10m' }) as any;
+    config.dblab.timeout = '20m';
+    const r = await refresh(config);
+    expect(r.failure).toBe('stage "wait-refresh" failed: DBLab refresh failed: pg_dump: error: out of disk space');
+    const trigger = fake.requests.findIndex((q) => q.path === '/full-refresh');
+    expect(fake.requests.slice(trigger).filter((q) => q.path === '/status')).toHaveLength(1);
+  });
+
   test('DBLab skips the refresh after the trigger: the run ends skipped with its reason; DBLab restored, clone deleted', async () => {
     const source = await makeRdsSource(fx);
     fake.skipAfterTrigger = true;
