@@ -9,3 +9,4 @@ export { deleteDatabaseNetwork } from './delete-database-network';
 export { refreshDblab } from './refresh-dblab';
 export { scheduledRefreshDblab } from './scheduled-refresh-dblab';
 export { cleanupRefreshClones } from './cleanup-refresh-clones';
+export { reconcileDatabase } from './reconcile-database';
