@@ -26,7 +26,16 @@ import {
   type PasswordServer,
   type ServerAdmin,
 } from '../helpers/password-servers';
-import { makeWorker, openTestEnv, recordHistory, uniqueName, type TestEnv } from '../helpers/temporal';
+import { runCli } from '../../src/client/cli';
+import {
+  captureIo,
+  makeWorker,
+  openTestEnv,
+  recordHistory,
+  testAddress,
+  uniqueName,
+  type TestEnv,
+} from '../helpers/temporal';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
 
@@ -232,12 +241,20 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
       expect(fs.existsSync(creds.path)).toBe(false);
 
       // Plan and apply together are refused as input.
-      expect((await failure('provisionDatabase', input(tenant, creds, { plan: true, expectPlan: { fingerprint: plan.fingerprint } }))).type).toBe(
-        'InvalidInput',
-      );
+      expect(
+        (
+          await failure(
+            'provisionDatabase',
+            input(tenant, creds, { plan: true, expectPlan: { fingerprint: plan.fingerprint } }),
+          )
+        ).type,
+      ).toBe('InvalidInput');
 
       // The plan itself applies; afterwards a plan finds nothing to do.
-      await execute('provisionDatabase', input(tenant, creds, { expectPlan: { plan: true, changes: plan.changes, fingerprint: plan.fingerprint } }));
+      await execute(
+        'provisionDatabase',
+        input(tenant, creds, { expectPlan: { plan: true, changes: plan.changes, fingerprint: plan.fingerprint } }),
+      );
       expect(await logsIn(readTarget(creds))).toBe(true);
       const again = await execute<PlanOut>('provisionDatabase', input(tenant, creds, { plan: true }));
       expect(again.result.changes).toEqual([]);
@@ -266,7 +283,9 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
       await execute('provisionDatabase', input(tenant, creds));
       await s.adm.query(`CREATE DATABASE ${other}`);
       await s.adm.query(
-        pg ? `GRANT CONNECT ON DATABASE ${other} TO ${userOf(tenant)}` : `GRANT SELECT ON ${other}.* TO ${userOf(tenant)}@'%'`,
+        pg
+          ? `GRANT CONNECT ON DATABASE ${other} TO ${userOf(tenant)}`
+          : `GRANT SELECT ON ${other}.* TO ${userOf(tenant)}@'%'`,
       );
       const grant = pg
         ? `revoke CONNECT on database ${other} from ${userOf(tenant)}`
@@ -399,6 +418,69 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
       const stale = await failure('deprovisionDatabase', { ...dep, expectPlan: planResult([]) });
       expect(stale.type).toBe('PlanOutdated');
       expect(await catalog()).toBe(before);
+    },
+    180_000,
+  );
+
+  run(
+    'dbops db provision --plan, --expect-plan-from, and --schedule --report-only',
+    async () => {
+      const tenant = fresh('cli');
+      const creds = target();
+      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
+      const flags = [
+        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
+        ...['--tenant', tenant, '--credentials-file', creds.path],
+      ];
+      const cli = async (...argv: string[]) => {
+        const c = captureIo();
+        const code = await runCli(argv, c.io, env);
+        return { code, out: c.out(), err: c.err() };
+      };
+      const before = await catalog();
+      const planned = await cli('db', 'provision', ...flags, '--plan');
+      expect(planned.code).toBe(0);
+      expect(planned.out).toMatch(new RegExp(`ensure-database\\s+create\\s+database ${tenant}`));
+      const fp = /fingerprint (plan-v1:[0-9a-f]{64})/.exec(planned.out)?.[1];
+      expect(fp).toBeDefined();
+      expect(await catalog()).toBe(before);
+      const planId = `provision-db:${engine}:127.0.0.1:${tenant}:plan`;
+      expect(planned.out).toContain(`--expect-plan-from ${planId}`);
+
+      // The tenant is provisioned meanwhile: the plan is outdated, and the apply names what differs.
+      await execute('provisionDatabase', input(tenant, creds));
+      const stale = await cli('db', 'provision', ...flags, '--expect-plan-from', planId);
+      expect(stale.code).toBe(1);
+      expect(stale.err).toContain('no longer: create database');
+      expect((await cli('db', 'provision', ...flags, '--expect-plan', fp!)).code).toBe(1);
+      const again = await cli('db', 'provision', ...flags, '--plan');
+      expect(again.out).toContain('no changes');
+      const fp2 = /fingerprint (plan-v1:[0-9a-f]{64})/.exec(again.out)?.[1];
+      expect((await cli('db', 'provision', ...flags, '--expect-plan', fp2!)).code).toBe(0);
+
+      const sid = uniqueName('reconcile');
+      const created = await cli(
+        'db',
+        'provision',
+        ...flags,
+        '--schedule',
+        '0 3 * * *',
+        '--schedule-id',
+        sid,
+        '--report-only',
+      );
+      expect(created.code).toBe(0);
+      expect(created.out).toContain(`schedule ${sid} created`);
+      const sched = s.t.client.schedule.getHandle(sid);
+      try {
+        const desc = await sched.describe();
+        expect(desc.policies.overlap).toBe('SKIP');
+        expect(desc.action).toMatchObject({ workflowType: 'reconcileDatabase' });
+        expect((desc.action as { args?: unknown[] }).args?.[0]).toMatchObject({ reportOnly: true, tenant });
+      } finally {
+        await sched.delete().catch(() => undefined);
+      }
+      expect((await cli('db', 'provision', ...flags, '--report-only')).code).not.toBe(0);
     },
     180_000,
   );

@@ -48,7 +48,7 @@ import {
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
 import { standbyName } from '../../domain/rotation';
-import { credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
+import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const DB_EXISTS = 1007;
 const USER_OP_FAILED = 1396;
@@ -926,6 +926,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
         const state: MyTenantState = { own, changes: c, missingAll: false, extra: [], publicGrants: [] };
         const db = plan.database;
         const user = plan.user;
+        const beyond = BEYOND(plan);
         if (own.database === 'absent') c.push(change('ensure-database', 'create', `database ${db}`, 'missing'));
         if (own.database === 'adopt')
           c.push(change('ensure-database', 'change', `database ${db}`, "adopt: record it as dbops's (adopt is on)"));
@@ -965,7 +966,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
                 'grant',
                 'change',
                 `revoke ${g.privs} on ${g.on} from ${user}`,
-                `a privilege outside database ${db}`,
+                `a privilege outside database ${db}${beyond}`,
               ),
             );
         }

@@ -45,7 +45,7 @@ import {
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
 import { standbyName } from '../../domain/rotation';
-import { credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
+import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
 
@@ -931,6 +931,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         const c: PlannedChange[] = [];
         const db = plan.database;
         const user = plan.user;
+        const beyond = BEYOND(plan);
         const version = Number((await one<{ v: string }>(sql, "select current_setting('server_version_num') as v"))!.v);
         const state: PgTenantState = {
           own,
@@ -1030,7 +1031,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
               'grant',
               'change',
               `revoke ${a.privs.join(', ')} on database ${a.db} from ${user}`,
-              a.system ? leave : `a privilege outside database ${db}`,
+              a.system ? leave : `a privilege outside database ${db}${beyond}`,
             ),
           );
         for (const o of state.otherObjects)
@@ -1039,7 +1040,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
               'grant',
               'change',
               `revoke the privileges of ${user} on ${o.n} objects in database ${o.db}`,
-              o.system ? leave : `privileges outside database ${db}`,
+              o.system ? leave : `privileges outside database ${db}${beyond}`,
             ),
           );
         for (const o of state.ownedElsewhere)
@@ -1052,7 +1053,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
             ),
           );
         for (const m of state.memberships)
-          c.push(change('grant', 'change', `revoke membership of ${user} in ${m}`, 'a role beyond its own'));
+          c.push(change('grant', 'change', `revoke membership of ${user} in ${m}`, `a role beyond its own${beyond}`));
         return state;
       },
       undefined,

@@ -12,6 +12,13 @@ import { planCredentialsTarget, type CredentialsDeps } from '../credentials';
 import type { rotationActivities } from './rotation';
 import { NOT_OWNED, type DeprovisionPlan, type Ownership, type TenantPlanRequest } from './types';
 
+/**
+ * A provisioning run's grant step does not revoke what the tenant holds beyond its database (its
+ * verify reports it); a reconcile does. The plan row says which.
+ */
+export const BEYOND = (plan: TenantPlanRequest): string =>
+  plan.purpose === 'reconcile' ? '' : ': provisionDatabase leaves it, reconcileDatabase revokes it';
+
 /** What the credentials target says about the tenant's login. */
 export interface CredentialFacts {
   changes: PlannedChange[];
