@@ -12,14 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import mysql from 'mysql2/promise';
-import { Client } from 'pg';
 import { SA_DRIFT, type Progress } from '../../src/api';
 import { createActivities } from '../../src/activities';
 import { planResult, type PlannedChange } from '../../src/domain/plan';
 import { workerConfig } from '../../src/worker-config';
 import { motoAws } from '../helpers/activities';
 import {
+  loginAs,
   passwordServerUnavailable,
   serverAdmin,
   startPasswordServer,
@@ -170,37 +169,9 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
   }
 
   async function logsIn(c: Stored): Promise<boolean> {
-    if (pg) {
-      const cl = new Client({
-        host: '127.0.0.1',
-        port: s.srv.port,
-        user: c.user,
-        password: c.password,
-        database: c.database,
-      });
-      cl.on('error', () => undefined);
-      try {
-        await cl.connect();
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await cl.end().catch(() => undefined);
-      }
-    }
-    try {
-      const m = await mysql.createConnection({
-        host: '127.0.0.1',
-        port: s.srv.port,
-        user: c.user,
-        password: c.password,
-        database: c.database,
-      });
-      await m.end();
-      return true;
-    } catch {
-      return false;
-    }
+    const session = await loginAs(s.srv, c);
+    await session?.close();
+    return session !== undefined;
   }
 
   const whats = (cs: PlannedChange[]) => cs.map((c) => `${c.stage} ${c.action} ${c.what}`);
@@ -381,30 +352,10 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
       const tenant = fresh('gone');
       const creds = target();
       await execute('provisionDatabase', input(tenant, creds));
-      const c = readTarget(creds);
-      if (pg) {
-        const cl = new Client({
-          host: '127.0.0.1',
-          port: s.srv.port,
-          user: c.user,
-          password: c.password,
-          database: c.database,
-        });
-        await cl.connect();
-        await cl.query('create table t1 (id int); create table t2 (id int)');
-        await cl.end();
-      } else {
-        const m = await mysql.createConnection({
-          host: '127.0.0.1',
-          port: s.srv.port,
-          user: c.user,
-          password: c.password,
-          database: c.database,
-        });
-        await m.query('CREATE TABLE t1 (id INT)');
-        await m.query('CREATE TABLE t2 (id INT)');
-        await m.end();
-      }
+      const own = (await loginAs(s.srv, readTarget(creds)))!;
+      await own.query('CREATE TABLE t1 (id INT)');
+      await own.query('CREATE TABLE t2 (id INT)');
+      await own.close();
       const before = await catalog();
       const dep = { engine, server: server(), tenant, reclaimPolicy: 'delete', credentialsTarget: creds };
       const { result } = await execute<PlanOut>('deprovisionDatabase', { ...dep, plan: true });

@@ -23,7 +23,7 @@ import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { follow, startRun, startWorkflow } from '../follow';
-import type { WorkflowInput } from '../workflow-types';
+import type { StartRequest, WorkflowInput, Workflows } from '../workflow-types';
 
 const CREDENTIALS = 'give --credentials-file or --credentials-secret';
 
@@ -122,7 +122,30 @@ function clean<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
-async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase' | 'rotateDatabaseCredentials'>(
+type SqlWorkflow = 'provisionDatabase' | 'deprovisionDatabase' | 'rotateDatabaseCredentials';
+
+/** The start of a SQL workflow run, with its search attributes. */
+function sqlStart<K extends SqlWorkflow>(
+  workflowType: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  staticSummary: string,
+  taskQueue: string,
+): StartRequest<K> {
+  return {
+    workflowType,
+    workflowId,
+    input,
+    taskQueue,
+    staticSummary,
+    typedSearchAttributes: [
+      { key: SA_OPERATION, value: workflowType },
+      { key: SA_TARGET, value: sqlTarget(input) },
+    ],
+  } as StartRequest<K>;
+}
+
+async function startSqlRun<K extends SqlWorkflow>(
   ctx: CliContext,
   f: ServerFlags,
   workflowType: K,
@@ -131,22 +154,9 @@ async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase'
   staticSummary: string,
 ): Promise<number> {
   const { client, settings } = await ctx.connect();
-  return startRun<K>(
-    client,
-    {
-      workflowType,
-      workflowId,
-      input,
-      taskQueue: settings.taskQueue,
-      staticSummary,
-      typedSearchAttributes: [
-        { key: SA_OPERATION, value: workflowType },
-        { key: SA_TARGET, value: sqlTarget(input) },
-      ],
-    },
-    ctx.io,
-    { detach: f.detach },
-  );
+  return startRun<K>(client, sqlStart(workflowType, workflowId, input, staticSummary, settings.taskQueue), ctx.io, {
+    detach: f.detach,
+  });
 }
 
 export async function provision(ctx: CliContext, f: ProvisionFlags, cmd: Command): Promise<void> {
@@ -227,17 +237,10 @@ async function planRun<K extends 'provisionDatabase' | 'deprovisionDatabase'>(
   command: string,
 ): Promise<number> {
   const { client, settings } = await ctx.connect();
-  const handle = await startWorkflow(client, {
-    workflowType,
-    workflowId,
-    input,
-    taskQueue: settings.taskQueue,
-    staticSummary,
-    typedSearchAttributes: [
-      { key: SA_OPERATION, value: workflowType },
-      { key: SA_TARGET, value: sqlTarget(input) },
-    ],
-  });
+  const handle = await startWorkflow<Workflows[K]>(
+    client,
+    sqlStart(workflowType, workflowId, input, staticSummary, settings.taskQueue),
+  );
   ctx.io.err.write(`started ${workflowType} (plan) as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
   if (f.detach) return 0;
   const code = await follow(handle, ctx.io);
