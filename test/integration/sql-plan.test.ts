@@ -306,6 +306,51 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
   );
 
   run(
+    'reconcile repairs a grant on a table elsewhere, a role membership and PUBLIC reaching the tenant database',
+    async () => {
+      const tenant = fresh('more');
+      const other = fresh('elsewhere');
+      const user = userOf(tenant);
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      await s.adm.query(`CREATE DATABASE ${other}`);
+      let expected: string[];
+      if (pg) {
+        const there = await serverAdmin(s.srv, other);
+        await there.query(`CREATE TABLE t (id int); GRANT SELECT ON t TO ${user}`);
+        await there.close();
+        const inTenant = await serverAdmin(s.srv, tenant);
+        await inTenant.query('GRANT CREATE ON SCHEMA public TO PUBLIC');
+        await inTenant.close();
+        await s.adm.query(`CREATE ROLE ${other}_role; GRANT ${other}_role TO ${user}`);
+        expected = [
+          `grant change REVOKE CREATE ON SCHEMA public FROM PUBLIC in ${tenant}`,
+          `grant change revoke membership of ${user} in ${other}_role`,
+          `grant change revoke the privileges of ${user} on 1 objects in database ${other}`,
+        ];
+      } else {
+        await s.adm.query(`CREATE TABLE ${other}.t (id INT)`);
+        await s.adm.query(`GRANT SELECT ON ${other}.t TO ${user}@'%'`);
+        await s.adm.query(`GRANT SELECT ON ${tenant}.* TO PUBLIC`);
+        expected = [
+          `grant change REVOKE SELECT ON \`${tenant}\`.* FROM PUBLIC`,
+          `grant change revoke SELECT on \`${other}\`.\`t\` from ${user}`,
+        ];
+      }
+      const found = await execute<ReconcileOut>('reconcileDatabase', input(tenant, creds));
+      expect(whats(found.result.drift).sort()).toEqual(expected.sort());
+      expect(found.result.remaining).toEqual([]);
+      const again = await execute<ReconcileOut>('reconcileDatabase', input(tenant, creds));
+      expect(again.result.drift).toEqual([]);
+      // The tenant still works in its own database.
+      const own = (await loginAs(s.srv, readTarget(creds)))!;
+      await own.query('CREATE TABLE mine (id INT)');
+      await own.close();
+    },
+    180_000,
+  );
+
+  run(
     'a stored password changed out of band is found and replaced by a fresh one that is stored',
     async () => {
       const tenant = fresh('pw');

@@ -1,4 +1,4 @@
-import { mysqlGrants, onDatabase } from '../../src/activities/sql/mysql';
+import { mysqlGrants, onDatabase, reachesDatabase } from '../../src/activities/sql/mysql';
 import { InvalidInput } from '../../src/domain/errors';
 import { driftOutcome, planResult, change } from '../../src/domain/plan';
 import {
@@ -85,4 +85,14 @@ test('MySQL grants: what is on the tenant database and what reaches beyond it', 
   expect(g[1].grantOption).toBe(true);
   // An unescaped pattern is not the grant dbops makes: it also matches acmeXx, so it reaches beyond.
   expect(onDatabase(mysqlGrants(['GRANT ALL PRIVILEGES ON `acme_x`.* TO `a`@`%`'])[0], 'acme_x')).toBe(false);
+});
+
+test('a PUBLIC grant reaches the tenant database when its pattern covers it', () => {
+  const on = (pattern: string) => mysqlGrants([`GRANT SELECT ON ${pattern} TO PUBLIC`])[0];
+  expect(reachesDatabase(on('`acme\\_x`.*'), 'acme_x')).toBe(true);
+  expect(reachesDatabase(on('`acme_x`.*'), 'acme_x')).toBe(true);
+  expect(reachesDatabase(on('`acme%`.*'), 'acme_x')).toBe(true);
+  expect(reachesDatabase(on('`acme\\_x`.*'), 'acmeXx')).toBe(false);
+  expect(reachesDatabase(on('`other`.*'), 'acme_x')).toBe(false);
+  expect(reachesDatabase(on('`acme_x`.`t`'), 'acme_x')).toBe(true);
 });

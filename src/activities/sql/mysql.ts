@@ -161,6 +161,20 @@ export function onDatabase(g: MysqlGrant, database: string): boolean {
   return g.table === '*' ? g.db === escaped : g.db === database;
 }
 
+/** Whether a grant's database pattern (`_` and `%` wildcards, `\\` escapes) covers `database`: a PUBLIC grant reaches it so. */
+export function reachesDatabase(g: MysqlGrant, database: string): boolean {
+  if (g.table !== '*') return g.db === database;
+  let re = '';
+  for (let i = 0; i < g.db.length; i++) {
+    const c = g.db[i];
+    if (c === '\\' && i + 1 < g.db.length) re += g.db[++i].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    else if (c === '_') re += '.';
+    else if (c === '%') re += '.*';
+    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'i').test(database);
+}
+
 export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
@@ -974,7 +988,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           // MariaDB 10.11+ grants to PUBLIC too: nobody but the tenant reaches its database.
           const pub = await rows(s.sql, 'SHOW GRANTS FOR PUBLIC').catch(() => [] as RowDataPacket[]);
           state.publicGrants = mysqlGrants(pub.map((r) => String(Object.values(r)[0]))).filter((g) =>
-            onDatabase(g, db),
+            reachesDatabase(g, db),
           );
           for (const g of state.publicGrants)
             c.push(
