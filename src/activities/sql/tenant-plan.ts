@@ -5,6 +5,7 @@
  * target written), never a second password path. The engine halves are in postgres.ts and mysql.ts.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { durationMs } from '../../domain/limits';
 import { change, type PlannedChange } from '../../domain/plan';
 import type { SqlPlan } from '../../domain/provision';
 import { DEFAULT_GRACE, standbyName, type RotationPlan } from '../../domain/rotation';
@@ -95,7 +96,7 @@ function rotationPlan(plan: SqlPlan): RotationPlan {
     credentialsTarget: plan.credentialsTarget,
     logins: { primary: plan.user, standby: standbyName(plan.user) },
     gracePeriod: DEFAULT_GRACE,
-    graceMs: 3_600_000,
+    graceMs: durationMs(DEFAULT_GRACE), // not used by the switch
   };
 }
 
