@@ -7,7 +7,7 @@ import { planRefresh } from '../domain/dblab-config';
 import { InvalidInput } from '../domain/errors';
 import { planNetworkDeletion } from '../domain/network-deletion';
 import { planNetwork, planPeering, planUnpeering } from '../domain/peering';
-import { planDeprovision, planProvision } from '../domain/provision';
+import { planDeprovisionRun, planProvisionRun, planReconcileDatabase } from '../domain/sql-plan';
 import { planRotation } from '../domain/rotation';
 import type { WorkflowName } from './workflow-types';
 
@@ -17,8 +17,9 @@ export const INPUT_SCHEMAS: { [K in WorkflowName]: (input: unknown) => unknown }
   unpeerVpc: planUnpeering,
   createDatabaseNetwork: planNetwork,
   deleteDatabaseNetwork: planNetworkDeletion,
-  provisionDatabase: planProvision,
-  deprovisionDatabase: planDeprovision,
+  provisionDatabase: planProvisionRun,
+  deprovisionDatabase: planDeprovisionRun,
+  reconcileDatabase: planReconcileDatabase,
   rotateDatabaseCredentials: planRotation,
   refreshDblab: planRefresh,
   scheduledRefreshDblab: planRefresh,

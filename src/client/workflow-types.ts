@@ -24,6 +24,7 @@ const KNOWN: { [K in WorkflowName]: true } = {
   scheduledRefreshDblab: true,
   cleanupRefreshClones: true,
   rotateDatabaseCredentials: true,
+  reconcileDatabase: true,
 };
 
 export const WORKFLOW_NAMES = Object.keys(KNOWN) as WorkflowName[];

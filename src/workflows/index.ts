@@ -17,6 +17,7 @@ import type * as DeleteDatabaseNetwork from './delete-database-network';
 import type * as RefreshDblab from './refresh-dblab';
 import type * as ScheduledRefreshDblab from './scheduled-refresh-dblab';
 import type * as CleanupRefreshClones from './cleanup-refresh-clones';
+import type * as ReconcileDatabase from './reconcile-database';
 
 export const provisionDatabase: typeof ProvisionDatabase.provisionDatabase = (...a) =>
   (require('./provision-database') as typeof ProvisionDatabase).provisionDatabase(...a);
@@ -37,3 +38,5 @@ export const scheduledRefreshDblab: typeof ScheduledRefreshDblab.scheduledRefres
   (require('./scheduled-refresh-dblab') as typeof ScheduledRefreshDblab).scheduledRefreshDblab(...a);
 export const cleanupRefreshClones: typeof CleanupRefreshClones.cleanupRefreshClones = (...a) =>
   (require('./cleanup-refresh-clones') as typeof CleanupRefreshClones).cleanupRefreshClones(...a);
+export const reconcileDatabase: typeof ReconcileDatabase.reconcileDatabase = (...a) =>
+  (require('./reconcile-database') as typeof ReconcileDatabase).reconcileDatabase(...a);

@@ -95,7 +95,7 @@ export function captureIo(): { io: Io; out(): string; err(): string } {
  * kept for this version is not overwritten (histories of a release are never re-recorded by
  * later code) unless DBOPS_RECORD_HISTORIES=overwrite.
  */
-export async function recordHistory(workflowId: string, name: string): Promise<void> {
+export async function recordHistory(workflowId: string, name: string, forVersion?: string): Promise<void> {
   const mode = process.env.DBOPS_RECORD_HISTORIES;
   if (!mode) return;
   const { execFile } = await import('node:child_process');
@@ -103,7 +103,10 @@ export async function recordHistory(workflowId: string, name: string): Promise<v
   const path = await import('node:path');
   const fs = await import('node:fs');
   const { ROOT, VENV_BIN } = await import('./stack');
-  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  // forVersion: a folder for the next release, recorded before package.json's version is bumped.
+  const version =
+    forVersion ??
+    (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const dir = path.join(ROOT, 'test', 'fixtures', 'histories', version);
   const file = path.join(dir, `${name}.json`);
   if (fs.existsSync(file) && mode !== 'overwrite') {
