@@ -162,7 +162,7 @@ test('a burst of two-call activities under their own timeouts: the oldest go thr
       return env
         .run(acts.associateVpcWithZone, { hostedZoneId: zoneId, vpcId, region: 'us-east-1', crossAccount: false })
         .then(
-          (r) => (r.changed ? 'associated' : 'unchanged'),
+          (r) => ((r as { changed: boolean }).changed ? 'associated' : 'unchanged'),
           (e: ApplicationFailure) => e.type,
         );
     }),
