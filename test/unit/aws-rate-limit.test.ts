@@ -32,6 +32,16 @@ function fakeClock(): Clock & { t: number; slept: number[] } {
   return c;
 }
 
+/** A limiter of one Route 53 call a second (burst 1); `call(who)` records who was sent, in order. */
+function oneRoute53CallASecond(maxWaitMs: number) {
+  const clock = fakeClock();
+  const l = new AwsRateLimiter({ clock, limits: { route53: { perSecond: 1, burst: 1 } }, maxWaitMs });
+  const scope = { identity: 'worker', region: 'us-east-1', service: 'route53' };
+  const sent: string[] = [];
+  const call = (who: string) => l.run(scope, 'GetHostedZone', async () => void sent.push(who));
+  return { clock, l, sent, call };
+}
+
 const throttling = () => Object.assign(new Error('Rate exceeded'), { name: 'Throttling', $fault: 'client' });
 
 describe('TokenBucket', () => {
@@ -129,11 +139,7 @@ describe('AwsRateLimiter', () => {
   });
 
   test('the oldest attempt goes first: its next call is not queued behind calls of newer attempts', async () => {
-    const clock = fakeClock();
-    const l = new AwsRateLimiter({ clock, limits: { route53: { perSecond: 1, burst: 1 } }, maxWaitMs: 60_000 });
-    const scope = { identity: 'worker', region: 'us-east-1', service: 'route53' };
-    const sent: string[] = [];
-    const call = (who: string) => l.run(scope, 'GetHostedZone', async () => void sent.push(who));
+    const { clock, l, sent, call } = oneRoute53CallASecond(60_000);
     let older!: Promise<unknown>;
     const firstDone = new Promise<void>((resolve) => {
       older = inAwsAttempt(async () => {
@@ -153,11 +159,7 @@ describe('AwsRateLimiter', () => {
   });
 
   test('a waiting call that older ones push past its deadline is refused then, not left to wait in vain', async () => {
-    const clock = fakeClock();
-    const l = new AwsRateLimiter({ clock, limits: { route53: { perSecond: 1, burst: 1 } }, maxWaitMs: 3_500 });
-    const scope = { identity: 'worker', region: 'us-east-1', service: 'route53' };
-    const sent: string[] = [];
-    const call = (who: string) => l.run(scope, 'GetHostedZone', async () => void sent.push(who));
+    const { clock, l, sent, call } = oneRoute53CallASecond(3_500);
     let oldReady!: () => void;
     const go = new Promise<void>((r) => (oldReady = r));
     const older = inAwsAttempt(async () => {
