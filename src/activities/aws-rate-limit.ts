@@ -66,12 +66,24 @@ export function apiFamily(service: string, command: string): ApiFamily {
 
 export interface Clock {
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Resolves after `ms`, or at once when `signal` aborts (its timer then cleared). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  sleep: (ms, signal) =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    }),
 };
 
 const HALVE_AT_MOST_EVERY_MS = 1_000;
@@ -158,6 +170,8 @@ interface Waiter {
 export class FairQueue {
   private readonly waiters: Waiter[] = [];
   private pumping = false;
+  /** Ends the pump's sleep (the queue emptied before the next token). */
+  private wake?: () => void;
   private seq = 0;
 
   constructor(
@@ -206,11 +220,13 @@ export class FairQueue {
         w.refused();
       } else i++;
     }
+    if (!this.waiters.length) this.wake?.();
   }
 
   private remove(w: Waiter): void {
     const i = this.waiters.indexOf(w);
     if (i >= 0) this.waiters.splice(i, 1);
+    if (!this.waiters.length) this.wake?.();
   }
 
   /** Hands each token as it comes to the first waiter. */
@@ -220,11 +236,17 @@ export class FairQueue {
     try {
       while (this.waiters.length) {
         const now = this.clock.now();
-        if (this.bucket.tryTake(now)) this.waiters.shift()!.granted();
-        else await this.clock.sleep(Math.max(1, this.bucket.timeFor(now, 1)));
+        if (this.bucket.tryTake(now)) {
+          this.waiters.shift()!.granted();
+          continue;
+        }
+        const woken = new AbortController();
+        this.wake = () => woken.abort();
+        await this.clock.sleep(Math.max(1, this.bucket.timeFor(now, 1)), woken.signal);
       }
     } finally {
       this.pumping = false;
+      this.wake = undefined;
     }
   }
 }
@@ -382,7 +404,8 @@ function whileWaiting(budget: AttemptBudget | undefined, leave: () => void) {
     state.cancelled = ctx.cancellationSignal.reason ?? new CancelledFailure('activity cancelled');
     leave();
   };
-  ctx.cancellationSignal.addEventListener('abort', onAbort);
+  if (ctx.cancellationSignal.aborted) queueMicrotask(onAbort);
+  else ctx.cancellationSignal.addEventListener('abort', onAbort);
   state.done = () => {
     if (timer) clearInterval(timer);
     ctx.cancellationSignal.removeEventListener('abort', onAbort);

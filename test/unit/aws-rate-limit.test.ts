@@ -1,5 +1,6 @@
 /** The worker's AWS rate limit: token buckets, their keys, the fair queue and its deadlines, adaptation (fake clock). */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   apiFamily,
   AwsRateLimiter,
@@ -178,6 +179,26 @@ describe('AwsRateLimiter', () => {
     expect(outcomes).toEqual(['ok', undefined, 'AwsClientRateLimit']);
     expect(sent).toEqual(['old-1', 'old-2', 'old-3', 'a']);
     expect(l.counts).toMatchObject({ waited: 4, refused: 1 });
+  });
+
+  test('a cancelled activity leaves the queue at once; its call is never sent', async () => {
+    const l = new AwsRateLimiter({ limits: { route53: { perSecond: 0.01, burst: 1 } } }); // a token per 100 s
+    const scope = { identity: 'worker', region: 'us-east-1', service: 'route53' };
+    let sent = 0;
+    const call = () => l.run(scope, 'GetHostedZone', async () => void (sent += 1));
+    await call(); // the one token
+    const env = new MockActivityEnvironment({
+      scheduledTimestampMs: Date.now(),
+      scheduleToCloseTimeoutMs: 0,
+      startToCloseTimeoutMs: 600_000,
+      heartbeatTimeoutMs: 60_000,
+    });
+    const waiting = env.run(() => inAwsAttempt(call));
+    await new Promise((r) => setImmediate(r));
+    env.cancel();
+    await expect(waiting).rejects.toBeInstanceOf(CancelledFailure);
+    expect(sent).toBe(1);
+    expect(l.counts).toMatchObject({ waited: 1, refused: 0 });
   });
 
   test('without a configured maximum an activity attempt waits as long as its timeouts leave it time to finish', () => {
