@@ -60,9 +60,9 @@ function envCommand(s: SandboxState): string {
 export const DROPPED_ENV = ['DBOPS_CODEC_KEYS', 'DBOPS_TASK_QUEUE'];
 
 /**
- * The sandbox's Temporal settings for a client: its dev server, namespace and task queue, and a
+ * The sandbox's Temporal settings for a client: its dev server, namespace and task queue, a
  * Temporal config file naming only that server (so no profile of the user's, with its API key or
- * TLS, applies).
+ * TLS, applies), and DBOPS_SANDBOX (so a line run while no sandbox is up says so).
  */
 export function sandboxClientEnv(s: SandboxState): Record<string, string> {
   return {
@@ -70,6 +70,7 @@ export function sandboxClientEnv(s: SandboxState): Record<string, string> {
     TEMPORAL_NAMESPACE: s.temporal!.namespace,
     TEMPORAL_CONFIG_FILE: temporalConfigFile(s),
     DBOPS_TASK_QUEUE: s.temporal!.taskQueue,
+    DBOPS_SANDBOX: s.dataDir,
   };
 }
 
@@ -238,6 +239,22 @@ export function allJobs(s: SandboxState): Job[] {
   return jobs;
 }
 
+/** What the undo lines say: they need a running sandbox (its worker), this one or a later one. */
+export const UNDO_NOTE =
+  'the tenant stays on this machine\'s server after "sandbox stop"; to remove it, while a sandbox runs (this one, or a later "npx dbops sandbox --detach")';
+
+/**
+ * The undo lines of the tenants this sandbox left on this machine's servers: a provisioning job
+ * whose credentials file is there (store-credentials wrote it; deprovision's remove-credentials
+ * removes it).
+ */
+export function leftTenants(s: SandboxState): string[] {
+  return allJobs(s).flatMap((job) => {
+    const i = job.dbops.indexOf('--credentials-file');
+    return job.undo && i >= 0 && fs.existsSync(job.dbops[i + 1]!) ? job.undo : [];
+  });
+}
+
 /** The Web UI page of one run. */
 export function runUrl(s: SandboxState, workflowId: string, runId: string): string {
   const t = s.temporal!;
@@ -263,8 +280,7 @@ export function describeSandbox(s: SandboxState): string {
   out.push('', 'Run from the project folder (the temporal lines use the CLI in .venv/bin):');
   for (const job of allJobs(s)) {
     out.push('', `# ${job.title}`, ...job.lines);
-    if (job.undo)
-      out.push(`# the tenant stays on this machine's server after "sandbox stop"; to remove it:`, ...job.undo);
+    if (job.undo) out.push(`# ${UNDO_NOTE}:`, ...job.undo);
   }
   const port = s.temporal!.address.split(':')[1];
   const uiPort = new URL(s.temporal!.uiUrl).port;

@@ -13,8 +13,10 @@ import {
   allJobs,
   describeSandbox,
   envScriptFile,
+  leftTenants,
   sandboxJobs,
   shellQuote,
+  UNDO_NOTE,
   writeEnvScript,
 } from '../../src/sandbox/commands';
 import type { SandboxState } from '../../src/sandbox/state';
@@ -174,9 +176,35 @@ test('the printed lines run through <sandbox dir>/env: none of the shell’s Tem
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_CONFIG_FILE: path.join(s.dataDir, 'temporal.toml'),
     DBOPS_TASK_QUEUE: 'dbops',
+    DBOPS_SANDBOX: s.dataDir,
   });
   expect(seen.config).toEqual({ namespace: 'default', connectionOptions: { address: '127.0.0.1:7300' } });
   // Every printed line goes through it.
   for (const job of allJobs(s))
     for (const l of [...job.lines, ...(job.undo ?? [])]) expect(bashWords(l)[0]).toBe(envScriptFile(s));
+});
+
+test('the tenants left on this machine’s servers: the undo line of each whose credentials file is there, saying it needs a running sandbox', () => {
+  const s = state();
+  expect(leftTenants(s)).toEqual([]); // nothing provisioned yet
+  fs.mkdirSync(s.credentialsDir, { recursive: true });
+  fs.writeFileSync(path.join(s.credentialsDir, 'sandbox-ab12-mysql.json'), '{}');
+  const [mysql] = allJobs(s).filter((j) => j.workflowId.startsWith('provision-db:mysql:'));
+  expect(leftTenants(s)).toEqual(mysql!.undo);
+  expect(bashWords(leftTenants(s)[0]!)).toEqual(
+    expect.arrayContaining(['db', 'deprovision', '--tenant', 'sandbox-ab12', '--reclaim-policy', 'delete']),
+  );
+  // An embedded PostgreSQL's tenant goes with its data dir: nothing to undo.
+  const embedded = state({
+    sql: {
+      postgres: { engine: 'postgres', origin: 'embedded', host: '127.0.0.1', port: 40002, adminUser: 'postgres' },
+      unavailable: [],
+    },
+  });
+  fs.mkdirSync(embedded.credentialsDir, { recursive: true });
+  fs.writeFileSync(path.join(embedded.credentialsDir, 'sandbox-ab12-postgres.json'), '{}');
+  expect(leftTenants(embedded)).toEqual([]);
+  // Each undo line comes with the note that it needs a sandbox running (this one or a later one).
+  expect(describeSandbox(s)).toContain(`# ${UNDO_NOTE}:\n${mysql!.undo![0]}`);
+  expect(UNDO_NOTE).toContain('while a sandbox runs');
 });
