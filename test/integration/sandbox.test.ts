@@ -2,9 +2,9 @@
  * The sandbox as a newcomer runs it (after `npm run build`): `dbops sandbox demo` as a child process
  * starts moto, a Temporal dev server, the DBLab fake, the SQL servers and a worker, and runs
  * peering, refresh and provisioning to completion; a second `dbops sandbox` reuses it and prints
- * commands that run as printed (in a shell, from the project folder); `dbops sandbox stop` names
- * the tenants left on this machine's servers, whose lines a later sandbox runs, and leaves no
- * process behind. Its own data dir and ports, so it never meets a user's sandbox.
+ * commands that run as printed (in a shell, from the project folder), and so do the README's sandbox
+ * examples; `dbops sandbox stop` names the tenants left on this machine's servers, whose lines a
+ * later sandbox runs, and leaves no process behind. Its own data dir and ports, so it never meets a user's sandbox.
  */
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +20,7 @@ import { alive, hostIsOurs, isOurs, readState, sandboxDir, type SandboxState } f
 import { ROOT } from '../helpers/stack';
 
 const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const run = promisify(execFile);
 
 function cliEnv(dataDir: string): NodeJS.ProcessEnv {
@@ -144,6 +145,24 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
     // The demo named the tenant it left on this machine's PostgreSQL, with the line that removes it.
     if (state!.sql.postgres?.origin === 'machine') {
       expect(demo.out).toContain(`# ${UNDO_NOTE}:\n${undoLines.find((l) => l.includes(' --engine postgres '))}`);
+    }
+
+    // The README's sandbox examples run as written (the script where this test's sandbox has it),
+    // from a shell set up for production AWS too: `cidr plan` reads the sandbox's moto, not AWS.
+    const readmeLines = README.split('\n').filter((l) => l.startsWith('.dbops/sandbox/env '));
+    expect(readmeLines.length).toBeGreaterThanOrEqual(4);
+    const prodAwsEnv = {
+      ...prodEnv,
+      AWS_PROFILE: 'prod',
+      AWS_ACCESS_KEY_ID: 'AKIAPRODUCTION00000',
+      AWS_SECRET_ACCESS_KEY: 'prod-secret',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:1',
+    };
+    for (const l of readmeLines) {
+      const out = await shell(`${env0}${l.slice('.dbops/sandbox/env'.length)}`, prodAwsEnv);
+      if (l.includes(' cidr plan ')) expect(out).toMatch(/^in use by vpc-\w+:\n[\s\S]*^chosen: 10\.128\.0\.0\/19$/m);
+      else if (l.includes(' workflow query ')) expect(out).toMatch(/QueryResult.*"status":"done"/s);
+      else expect(out).toMatch(/✔ \S+ completed/);
     }
 
     // Stop names the tenants left on this machine's servers, with the lines that remove them; with

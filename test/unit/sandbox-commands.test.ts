@@ -136,7 +136,7 @@ test('other ports are carried into the demo line', () => {
   expect(describeSandbox(state())).toMatch(/^npx dbops sandbox demo$/m);
 });
 
-test('the printed lines run through <sandbox dir>/env: none of the shell’s Temporal settings, codec keys or queue reach them', () => {
+test('the printed lines run through <sandbox dir>/env: none of the shell’s Temporal or AWS settings, codec keys or queue reach them', () => {
   const s = state({
     temporal: { address: '127.0.0.1:7300', uiUrl: 'http://localhost:8300', namespace: 'default', taskQueue: 'dbops' },
   });
@@ -159,12 +159,18 @@ test('the printed lines run through <sandbox dir>/env: none of the shell’s Tem
     TEMPORAL_CONFIG_FILE: prodToml,
     DBOPS_TASK_QUEUE: 'prod-queue',
     DBOPS_CODEC_KEYS: 'prod-codec',
+    AWS_PROFILE: 'prod',
+    AWS_ACCESS_KEY_ID: 'AKIAPRODUCTION00000',
+    AWS_SECRET_ACCESS_KEY: 'prod-secret',
+    AWS_SESSION_TOKEN: 'prod-session',
+    AWS_ENDPOINT_URL: 'https://prod.example.com',
+    AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/prod',
   };
   // What a command run through the script sees, and the connection envconfig (dbops’s and the
   // Temporal CLI’s way of reading them) makes of it.
   const probe = [
     "const { loadClientConnectConfig } = require('@temporalio/envconfig');",
-    'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(TEMPORAL_|DBOPS_)/.test(k)));',
+    'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(TEMPORAL_|DBOPS_|AWS_)/.test(k)));',
     'console.log(JSON.stringify({ env, config: loadClientConnectConfig({}) }));',
   ].join('\n');
   const line = `${shellQuote(envScriptFile(s))} node -e ${shellQuote(probe)}`;
@@ -177,7 +183,17 @@ test('the printed lines run through <sandbox dir>/env: none of the shell’s Tem
     TEMPORAL_CONFIG_FILE: path.join(s.dataDir, 'temporal.toml'),
     DBOPS_TASK_QUEUE: 'dbops',
     DBOPS_SANDBOX: s.dataDir,
+    // The sandbox's moto with dummy keys (for a command that reads AWS itself, `dbops cidr plan`),
+    // and AWS config files that do not exist: no profile, key, session or role of the shell's.
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:40000',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'sandbox',
+    AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_CONFIG_FILE: path.join(s.dataDir, 'home', 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(s.dataDir, 'home', 'aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
   });
+  expect(fs.existsSync(path.join(s.dataDir, 'home', 'aws-config'))).toBe(false);
   expect(seen.config).toEqual({ namespace: 'default', connectionOptions: { address: '127.0.0.1:7300' } });
   // Every printed line goes through it.
   for (const job of allJobs(s))

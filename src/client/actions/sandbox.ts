@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config';
 import {
   DROPPED_ENV,
+  DROPPED_PREFIXES,
   describeSandbox,
   leftTenants,
   UNDO_NOTE,
@@ -39,14 +40,14 @@ function open(
 }
 
 /**
- * The environment the demo's dbops commands run with: the sandbox's dev server, task queue and
- * Temporal config file, and none of the shell's Temporal settings or codec keys (the sandbox's
- * worker has none); what the printed lines get from <sandbox dir>/env.
+ * The environment the demo's dbops commands run with: the sandbox's dev server, task queue,
+ * Temporal config file and moto, and none of the shell's Temporal or AWS settings or codec keys (the
+ * sandbox's worker has none); what the printed lines get from <sandbox dir>/env.
  */
 function clientEnv(ctx: CliContext, s: SandboxState): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(ctx.env)) {
-    if (!k.startsWith('TEMPORAL_') && !DROPPED_ENV.includes(k)) env[k] = v;
+    if (!DROPPED_PREFIXES.some((p) => k.startsWith(p)) && !DROPPED_ENV.includes(k)) env[k] = v;
   }
   return { ...env, ...sandboxClientEnv(s) };
 }
@@ -146,4 +147,3 @@ export async function stop(ctx: CliContext): Promise<void> {
 function printLeftTenants(ctx: CliContext, lines: string[]): void {
   if (lines.length) ctx.io.out.write(`\n# ${UNDO_NOTE}:\n${lines.join('\n')}\n`);
 }
-
