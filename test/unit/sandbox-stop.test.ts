@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli } from '../../src/client/cli';
 import { stopSandbox } from '../../src/sandbox/control';
 import { alive, sandboxDir, startTime, stateFile, writeState, type SandboxState } from '../../src/sandbox/state';
 
@@ -130,3 +131,69 @@ test('a host is stopped only when it is this sandbox dir’s, started when recor
   await stopSandbox(dataDir, () => {});
   expect(alive(host)).toBe(false);
 }, 60_000);
+
+/** A ready sandbox's state whose host is gone (a pid no process has), as `dbops sandbox stop` reads it. */
+function readyState(dataDir: string): SandboxState {
+  const dir = sandboxDir(dataDir);
+  const yamlFile = path.join(dir, 'rds-refresh.yaml');
+  const jsonFile = path.join(dir, 'refresh.json');
+  fs.mkdirSync(path.join(dir, 'credentials'), { recursive: true });
+  fs.writeFileSync(
+    jsonFile,
+    JSON.stringify({
+      source: { type: 'rds', identifier: 'sandbox-production', dbName: 'postgres', password: 'env:P' },
+      clone: { instanceClass: 'db.t3.medium' },
+      dblab: { apiEndpoint: 'http://127.0.0.1:40001', token: 'env:T' },
+      aws: { region: 'us-east-1' },
+    }),
+  );
+  return {
+    hostPid: 2 ** 22 + 1, // above pid_max: no such process
+    dataDir: dir,
+    startedAt: '2026-12-07T00:00:00Z',
+    ready: true,
+    processes: [],
+    id: 'cd34',
+    temporal: { address: '127.0.0.1:17233', uiUrl: 'http://localhost:18233', namespace: 'default', taskQueue: 'dbops' },
+    moto: { endpoint: 'http://127.0.0.1:40000' },
+    dblab: { url: 'http://127.0.0.1:40001' },
+    region: 'us-east-1',
+    peering: { databaseId: 'sandbox-db', vpcId: 'vpc-1', routeTables: ['rtb-1'], databaseVpcId: 'vpc-2', zoneId: 'Z1' },
+    refresh: { source: 'sandbox-production', snapshot: 's-1', yamlFile, jsonFile },
+    sql: {
+      postgres: { engine: 'postgres', origin: 'machine', host: '127.0.0.1', port: 5432, adminUser: 'postgres' },
+      unavailable: [],
+    },
+    credentialsDir: path.join(dir, 'credentials'),
+    workerConfigFile: path.join(dir, 'worker.yaml'),
+    logFiles: {},
+  } as SandboxState;
+}
+
+async function stopCli(dataDir: string): Promise<{ code: number; out: string }> {
+  let out = '';
+  const io = { out: { write: (c: string) => ((out += c), true) }, err: { write: () => true } };
+  const code = await runCli(['sandbox', 'stop'], io as never, { ...process.env, DBOPS_DATA_DIR: dataDir });
+  return { code, out };
+}
+
+test('sandbox stop prints the deprovision line of a tenant the sandbox left (its credentials file is there), and stops a damaged sandbox all the same', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-sandbox-stop-'));
+  dirs.push(dataDir);
+  const s = readyState(dataDir);
+  writeState(sandboxDir(dataDir), s);
+  const none = await stopCli(dataDir);
+  expect(none).toEqual({ code: 0, out: 'sandbox stopped\n' }); // nothing provisioned: nothing to remove
+  expect(fs.existsSync(stateFile(sandboxDir(dataDir)))).toBe(false);
+
+  writeState(sandboxDir(dataDir), s);
+  fs.writeFileSync(path.join(s.credentialsDir, 'sandbox-cd34-postgres.json'), '{}');
+  const left = await stopCli(dataDir);
+  expect(left.code).toBe(0);
+  expect(left.out).toMatch(/^sandbox stopped\n\n# .*while a sandbox runs.*:\n\S+ npx dbops db deprovision --engine postgres .*--tenant sandbox-cd34 /);
+
+  writeState(sandboxDir(dataDir), s);
+  fs.rmSync(s.refresh!.jsonFile); // a damaged sandbox dir: the list cannot be made
+  expect(await stopCli(dataDir)).toEqual({ code: 0, out: 'sandbox stopped\n' });
+  expect(fs.existsSync(stateFile(sandboxDir(dataDir)))).toBe(false);
+});

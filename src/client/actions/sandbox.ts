@@ -137,7 +137,12 @@ export async function demo(ctx: CliContext, f: SandboxFlags, cmd: Command): Prom
 export async function stop(ctx: CliContext): Promise<void> {
   const dataDir = loadSettings(ctx.env).dataDir;
   const s = readState(sandboxDir(dataDir));
-  const left = s?.ready ? leftTenants(s) : [];
+  let left: string[] = [];
+  try {
+    if (s?.ready) left = leftTenants(s);
+  } catch {
+    // a damaged sandbox dir (its refresh.json gone): stop it all the same, without the list
+  }
   const stopped = await stopSandbox(dataDir, (line) => ctx.io.err.write(`${line}\n`));
   ctx.io.out.write(stopped ? 'sandbox stopped\n' : 'no sandbox is running\n');
   printLeftTenants(ctx, left);
