@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { INPUT_SCHEMAS } from '../../src/client/input-check';
-import { readRefreshYaml } from '../../src/client/rds-refresh-yaml';
 import {
   allJobs,
   describeSandbox,
@@ -20,6 +19,7 @@ import {
   writeEnvScript,
 } from '../../src/sandbox/commands';
 import type { SandboxState } from '../../src/sandbox/state';
+import { readySandboxState } from '../helpers/sandbox-state';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -27,43 +27,7 @@ afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }
 function state(o: Partial<SandboxState> = {}): SandboxState {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbops sandbox's-"));
   dirs.push(dir);
-  const jsonFile = path.join(dir, 'refresh.json');
-  const yaml = [
-    'source: { type: rds, identifier: sandbox-production, dbName: postgres, password: "${SANDBOX_SOURCE_PASSWORD}" }',
-    'clone: { instanceClass: db.t3.medium }',
-    'dblab: { apiEndpoint: "http://127.0.0.1:40001", token: "${SANDBOX_DBLAB_TOKEN}" }',
-    'aws: { region: us-east-1 }',
-  ].join('\n');
-  fs.writeFileSync(jsonFile, JSON.stringify(readRefreshYaml(yaml, {})));
-  return {
-    hostPid: 1234,
-    dataDir: dir,
-    startedAt: '2026-12-07T00:00:00Z',
-    ready: true,
-    processes: [],
-    id: 'ab12',
-    temporal: { address: '127.0.0.1:17233', uiUrl: 'http://localhost:18233', namespace: 'default', taskQueue: 'dbops' },
-    moto: { endpoint: 'http://127.0.0.1:40000' },
-    dblab: { url: 'http://127.0.0.1:40001' },
-    region: 'us-east-1',
-    peering: {
-      databaseId: 'sandbox-db',
-      vpcId: 'vpc-0123456789abcdef0',
-      routeTables: ['rtb-1', 'rtb-2'],
-      databaseVpcId: 'vpc-1',
-      zoneId: 'Z1',
-    },
-    refresh: { source: 'sandbox-production', snapshot: 's-1', yamlFile: path.join(dir, 'rds-refresh.yaml'), jsonFile },
-    sql: {
-      postgres: { engine: 'postgres', origin: 'machine', host: '127.0.0.1', port: 5432, adminUser: 'postgres' },
-      mysql: { engine: 'mysql', origin: 'machine', host: '127.0.0.1', port: 3306, adminUser: 'root' },
-      unavailable: [],
-    },
-    credentialsDir: path.join(dir, 'credentials'),
-    workerConfigFile: path.join(dir, 'worker.yaml'),
-    logFiles: {},
-    ...o,
-  };
+  return readySandboxState(dir, o);
 }
 
 /** The words bash reads from a line (each printed on its own line, NUL-free). */

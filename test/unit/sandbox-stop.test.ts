@@ -12,6 +12,7 @@ import path from 'node:path';
 import { runCli } from '../../src/client/cli';
 import { stopSandbox } from '../../src/sandbox/control';
 import { alive, sandboxDir, startTime, stateFile, writeState, type SandboxState } from '../../src/sandbox/state';
+import { readySandboxState } from '../helpers/sandbox-state';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -134,40 +135,9 @@ test('a host is stopped only when it is this sandbox dir’s, started when recor
 
 /** A ready sandbox's state whose host is gone (a pid no process has), as `dbops sandbox stop` reads it. */
 function readyState(dataDir: string): SandboxState {
-  const dir = sandboxDir(dataDir);
-  const yamlFile = path.join(dir, 'rds-refresh.yaml');
-  const jsonFile = path.join(dir, 'refresh.json');
-  fs.mkdirSync(path.join(dir, 'credentials'), { recursive: true });
-  fs.writeFileSync(
-    jsonFile,
-    JSON.stringify({
-      source: { type: 'rds', identifier: 'sandbox-production', dbName: 'postgres', password: 'env:P' },
-      clone: { instanceClass: 'db.t3.medium' },
-      dblab: { apiEndpoint: 'http://127.0.0.1:40001', token: 'env:T' },
-      aws: { region: 'us-east-1' },
-    }),
-  );
-  return {
-    hostPid: 2 ** 22 + 1, // above pid_max: no such process
-    dataDir: dir,
-    startedAt: '2026-12-07T00:00:00Z',
-    ready: true,
-    processes: [],
-    id: 'cd34',
-    temporal: { address: '127.0.0.1:17233', uiUrl: 'http://localhost:18233', namespace: 'default', taskQueue: 'dbops' },
-    moto: { endpoint: 'http://127.0.0.1:40000' },
-    dblab: { url: 'http://127.0.0.1:40001' },
-    region: 'us-east-1',
-    peering: { databaseId: 'sandbox-db', vpcId: 'vpc-1', routeTables: ['rtb-1'], databaseVpcId: 'vpc-2', zoneId: 'Z1' },
-    refresh: { source: 'sandbox-production', snapshot: 's-1', yamlFile, jsonFile },
-    sql: {
-      postgres: { engine: 'postgres', origin: 'machine', host: '127.0.0.1', port: 5432, adminUser: 'postgres' },
-      unavailable: [],
-    },
-    credentialsDir: path.join(dir, 'credentials'),
-    workerConfigFile: path.join(dir, 'worker.yaml'),
-    logFiles: {},
-  } as SandboxState;
+  const s = readySandboxState(sandboxDir(dataDir), { hostPid: 2 ** 22 + 1, id: 'cd34' }); // above pid_max
+  fs.mkdirSync(s.credentialsDir, { recursive: true });
+  return s;
 }
 
 async function stopCli(dataDir: string): Promise<{ code: number; out: string }> {
