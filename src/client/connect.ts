@@ -22,7 +22,9 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   } catch (err) {
     throw new Error(
       `cannot reach Temporal at ${address}: ${(err as Error).message}. ` +
-        'Start the worker ("npm start") or set TEMPORAL_ADDRESS.',
+        (env.DBOPS_SANDBOX
+          ? 'The sandbox is not running: start it ("npx dbops sandbox --detach") and run the line again.'
+          : 'Start the worker ("npm start") or set TEMPORAL_ADDRESS.'),
     );
   }
   const client = new Client({

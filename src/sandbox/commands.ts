@@ -4,9 +4,10 @@
  * that start the same run and query its progress. Pure: built from the state file.
  *
  * Every printed line runs through <sandbox dir>/env (envScript, written by the host): it drops the
- * shell's Temporal settings (API key, TLS, namespace, profile and config file), codec keys and task
- * queue, and sets the sandbox's, so nothing meant for a real server reaches the sandbox, and no run
- * goes to a real one. Without that script a line fails instead of running elsewhere.
+ * shell's Temporal settings (API key, TLS, namespace, profile and config file), AWS settings
+ * (keys, profile, endpoint), codec keys and task queue, and sets the sandbox's, so nothing meant for
+ * a real server reaches the sandbox, and no run (nor a client-side AWS read such as `dbops cidr
+ * plan`) goes to a real one. Without that script a line fails instead of running elsewhere.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -56,13 +57,33 @@ function envCommand(s: SandboxState): string {
   return rel.startsWith('..') || path.isAbsolute(rel) ? envScriptFile(s) : rel;
 }
 
-/** The environment names the sandbox's commands run without (besides every TEMPORAL_*). */
+/** The environment names the sandbox's commands run without (besides every TEMPORAL_* and AWS_*). */
 export const DROPPED_ENV = ['DBOPS_CODEC_KEYS', 'DBOPS_TASK_QUEUE'];
 
+/** Prefixes of the shell's settings the sandbox's commands (and its worker) never see. */
+export const DROPPED_PREFIXES = ['TEMPORAL_', 'AWS_'] as const;
+
 /**
- * The sandbox's Temporal settings for a client: its dev server, namespace and task queue, and a
- * Temporal config file naming only that server (so no profile of the user's, with its API key or
- * TLS, applies).
+ * AWS for the sandbox's worker and its commands: its moto, dummy keys, and config and credentials
+ * files under <sandbox dir>/home that do not exist (so no ~/.aws profile applies), no instance metadata.
+ */
+export function sandboxAwsEnv(s: Pick<SandboxState, 'dataDir' | 'moto' | 'region'>): Record<string, string> {
+  const home = path.join(s.dataDir, 'home');
+  return {
+    AWS_ENDPOINT_URL: s.moto!.endpoint,
+    AWS_REGION: s.region,
+    AWS_ACCESS_KEY_ID: 'sandbox',
+    AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_CONFIG_FILE: path.join(home, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
+/**
+ * The sandbox's settings for a client: its dev server, namespace and task queue, a Temporal config
+ * file naming only that server (so no profile of the user's, with its API key or TLS, applies), its
+ * moto for AWS, and DBOPS_SANDBOX (so a line run while no sandbox is up says so).
  */
 export function sandboxClientEnv(s: SandboxState): Record<string, string> {
   return {
@@ -70,18 +91,22 @@ export function sandboxClientEnv(s: SandboxState): Record<string, string> {
     TEMPORAL_NAMESPACE: s.temporal!.namespace,
     TEMPORAL_CONFIG_FILE: temporalConfigFile(s),
     DBOPS_TASK_QUEUE: s.temporal!.taskQueue,
+    DBOPS_SANDBOX: s.dataDir,
+    ...sandboxAwsEnv(s),
   };
 }
 
-/** <sandbox dir>/env: runs its arguments with the shell's Temporal settings replaced by the sandbox's. */
+/** <sandbox dir>/env: runs its arguments with the shell's Temporal and AWS settings replaced by the sandbox's. */
 export function envScript(s: SandboxState): string {
   const set = Object.entries(sandboxClientEnv(s)).map(([k, v]) => `${k}=${shellQuote(v)}`);
+  const names = DROPPED_PREFIXES.map((p) => `-e 's/^\\(${p}[A-Za-z0-9_]*\\)=.*/\\1/p'`).join(' ');
   return [
     '#!/bin/sh',
     '# Written by "dbops sandbox": runs a command against this sandbox only. It drops every TEMPORAL_*',
-    '# setting of the shell (API key, TLS, namespace, profile, config file), the codec keys and task queue,',
-    "# and sets the sandbox's dev server, namespace, task queue and a Temporal config file of its own.",
-    'for v in $(env | sed -n \'s/^\\(TEMPORAL_[A-Za-z0-9_]*\\)=.*/\\1/p\'); do unset "$v"; done',
+    '# setting of the shell (API key, TLS, namespace, profile, config file), every AWS_* (keys, profile,',
+    "# endpoint), the codec keys and task queue, and sets the sandbox's dev server, namespace, task queue,",
+    '# a Temporal config file of its own and its moto with dummy keys.',
+    `for v in $(env | sed -n ${names}); do unset "$v"; done`,
     `unset ${DROPPED_ENV.join(' ')}`,
     `export ${set.join(' ')}`,
     'exec "$@"',
@@ -238,6 +263,22 @@ export function allJobs(s: SandboxState): Job[] {
   return jobs;
 }
 
+/** What the undo lines say: they need a running sandbox (its worker), this one or a later one. */
+export const UNDO_NOTE =
+  'the tenant stays on this machine\'s server after "sandbox stop"; to remove it, while a sandbox runs (this one, or a later "npx dbops sandbox --detach")';
+
+/**
+ * The undo lines of the tenants this sandbox left on this machine's servers: a provisioning job
+ * whose credentials file is there (store-credentials wrote it; deprovision's remove-credentials
+ * removes it).
+ */
+export function leftTenants(s: SandboxState): string[] {
+  return allJobs(s).flatMap((job) => {
+    const i = job.dbops.indexOf('--credentials-file');
+    return job.undo && i >= 0 && fs.existsSync(job.dbops[i + 1]!) ? job.undo : [];
+  });
+}
+
 /** The Web UI page of one run. */
 export function runUrl(s: SandboxState, workflowId: string, runId: string): string {
   const t = s.temporal!;
@@ -263,8 +304,7 @@ export function describeSandbox(s: SandboxState): string {
   out.push('', 'Run from the project folder (the temporal lines use the CLI in .venv/bin):');
   for (const job of allJobs(s)) {
     out.push('', `# ${job.title}`, ...job.lines);
-    if (job.undo)
-      out.push(`# the tenant stays on this machine's server after "sandbox stop"; to remove it:`, ...job.undo);
+    if (job.undo) out.push(`# ${UNDO_NOTE}:`, ...job.undo);
   }
   const port = s.temporal!.address.split(':')[1];
   const uiPort = new URL(s.temporal!.uiUrl).port;

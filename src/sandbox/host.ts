@@ -21,7 +21,7 @@ import { AwsClients } from '../activities/aws-clients';
 import { readRefreshYaml } from '../client/rds-refresh-yaml';
 import { loadSettings, PROJECT_ROOT } from '../config';
 import { canConnect, freePort, startDevServer, waitForPort, type DevServer } from '../temporal/dev-server';
-import { writeEnvScript } from './commands';
+import { sandboxAwsEnv, writeEnvScript } from './commands';
 import { DblabFake } from './dblab-fake';
 import { SANDBOX_RDS_SOURCE, SANDBOX_REGION, seedPeering, seedRdsSource } from './seed';
 import {
@@ -344,13 +344,7 @@ async function main(): Promise<void> {
         DBOPS_DATA_DIR: dir,
         DBOPS_CONFIG: state.workerConfigFile,
         DBOPS_SHUTDOWN_GRACE: '5s',
-        AWS_ENDPOINT_URL: endpoint,
-        AWS_REGION: SANDBOX_REGION,
-        AWS_ACCESS_KEY_ID: 'sandbox',
-        AWS_SECRET_ACCESS_KEY: 'sandbox',
-        AWS_CONFIG_FILE: path.join(home, 'aws-config'),
-        AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'aws-credentials'),
-        AWS_EC2_METADATA_DISABLED: 'true',
+        ...sandboxAwsEnv(state), // its moto (checked above), dummy keys, no ~/.aws
         SANDBOX_DBLAB_TOKEN: token,
         SANDBOX_SOURCE_PASSWORD: sourcePassword,
       };

@@ -2,8 +2,9 @@
  * The sandbox as a newcomer runs it (after `npm run build`): `dbops sandbox demo` as a child process
  * starts moto, a Temporal dev server, the DBLab fake, the SQL servers and a worker, and runs
  * peering, refresh and provisioning to completion; a second `dbops sandbox` reuses it and prints
- * commands that run as printed (in a shell, from the project folder); `dbops sandbox stop` leaves
- * no process behind. Its own data dir and ports, so it never meets a user's sandbox.
+ * commands that run as printed (in a shell, from the project folder), and so do the README's sandbox
+ * examples; `dbops sandbox stop` names the tenants left on this machine's servers, whose lines a
+ * later sandbox runs, and leaves no process behind. Its own data dir and ports, so it never meets a user's sandbox.
  */
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,10 +15,12 @@ import { DescribeRouteTablesCommand } from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { canConnect, freePort } from '../../src/temporal/dev-server';
+import { UNDO_NOTE } from '../../src/sandbox/commands';
 import { alive, hostIsOurs, isOurs, readState, sandboxDir, type SandboxState } from '../../src/sandbox/state';
 import { ROOT } from '../helpers/stack';
 
 const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 const run = promisify(execFile);
 
 function cliEnv(dataDir: string): NodeJS.ProcessEnv {
@@ -59,6 +62,7 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
   const [port, uiPort] = [await freePort(), await freePort()];
   const ports = ['--port', String(port), '--ui-port', String(uiPort)];
   let state: SandboxState | undefined;
+  let laterState: SandboxState | undefined;
   try {
     const demo = await dbops(['sandbox', 'demo', ...ports], env);
     state = readState(sandboxDir(dataDir));
@@ -138,15 +142,53 @@ test('dbops sandbox demo runs the three jobs; the printed commands run as printe
       await connection2.close();
     }
     for (const line of queryLines) expect(await shell(line, env)).toMatch(/QueryResult.*"status":"done"/s);
-    // The tenants on this machine's servers go again, by the printed commands.
-    for (const line of undoLines) expect(await shell(line, env)).toMatch(/✔ \S+ completed/);
+    // The demo named the tenant it left on this machine's PostgreSQL, with the line that removes it.
+    if (state!.sql.postgres?.origin === 'machine') {
+      expect(demo.out).toContain(`# ${UNDO_NOTE}:\n${undoLines.find((l) => l.includes(' --engine postgres '))}`);
+    }
+
+    // The README's sandbox examples run as written (the script where this test's sandbox has it),
+    // from a shell set up for production AWS too: `cidr plan` reads the sandbox's moto, not AWS.
+    const readmeLines = README.split('\n').filter((l) => l.startsWith('.dbops/sandbox/env '));
+    expect(readmeLines.length).toBeGreaterThanOrEqual(4);
+    const prodAwsEnv = {
+      ...prodEnv,
+      AWS_PROFILE: 'prod',
+      AWS_ACCESS_KEY_ID: 'AKIAPRODUCTION00000',
+      AWS_SECRET_ACCESS_KEY: 'prod-secret',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:1',
+    };
+    for (const l of readmeLines) {
+      const out = await shell(`${env0}${l.slice('.dbops/sandbox/env'.length)}`, prodAwsEnv);
+      if (l.includes(' cidr plan ')) expect(out).toMatch(/^in use by vpc-\w+:\n[\s\S]*^chosen: 10\.128\.0\.0\/19$/m);
+      else if (l.includes(' workflow query ')) expect(out).toMatch(/QueryResult.*"status":"done"/s);
+      else expect(out).toMatch(/✔ \S+ completed/);
+    }
+
+    // Stop names the tenants left on this machine's servers, with the lines that remove them; with
+    // no sandbox running such a line says so, and a later sandbox runs it.
+    const stopped = await dbops(['sandbox', 'stop'], env);
+    expect(stopped.code).toBe(0);
+    for (const line of undoLines) expect(stopped.out).toContain(line);
+    if (undoLines.length) {
+      await expect(shell(undoLines[0]!, env)).rejects.toThrow(
+        /The sandbox is not running: start it \("npx dbops sandbox --detach"\)/,
+      );
+      const later = await dbops(['sandbox', '--detach', ...ports], env);
+      expect(later.code).toBe(0);
+      laterState = readState(sandboxDir(dataDir));
+      expect(laterState!.id).not.toBe(state!.id);
+      for (const line of undoLines) expect(await shell(line, env)).toMatch(/✔ \S+ completed/);
+      expect((await dbops(['sandbox', 'stop'], env)).out).not.toContain(' db deprovision ');
+    }
   } finally {
     const stop = await dbops(['sandbox', 'stop'], env);
     expect(stop.code).toBe(0);
   }
   // Nothing it started is left: no process, no state file, nothing on its ports.
-  for (const p of [state!.hostPid, ...state!.processes.map((x) => x.pid)])
-    expect({ pid: p, alive: alive(p) }).toEqual({ pid: p, alive: false });
+  for (const s of [state!, ...(laterState ? [laterState] : [])])
+    for (const p of [s.hostPid, ...s.processes.map((x) => x.pid)])
+      expect({ pid: p, alive: alive(p) }).toEqual({ pid: p, alive: false });
   expect(readState(sandboxDir(dataDir))).toBeUndefined();
   expect(await canConnect('127.0.0.1', port)).toBe(false);
   expect(await canConnect('127.0.0.1', uiPort)).toBe(false);

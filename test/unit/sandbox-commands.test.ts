@@ -8,16 +8,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { INPUT_SCHEMAS } from '../../src/client/input-check';
-import { readRefreshYaml } from '../../src/client/rds-refresh-yaml';
 import {
   allJobs,
   describeSandbox,
   envScriptFile,
+  leftTenants,
   sandboxJobs,
   shellQuote,
+  UNDO_NOTE,
   writeEnvScript,
 } from '../../src/sandbox/commands';
 import type { SandboxState } from '../../src/sandbox/state';
+import { readySandboxState } from '../helpers/sandbox-state';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -25,43 +27,7 @@ afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }
 function state(o: Partial<SandboxState> = {}): SandboxState {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dbops sandbox's-"));
   dirs.push(dir);
-  const jsonFile = path.join(dir, 'refresh.json');
-  const yaml = [
-    'source: { type: rds, identifier: sandbox-production, dbName: postgres, password: "${SANDBOX_SOURCE_PASSWORD}" }',
-    'clone: { instanceClass: db.t3.medium }',
-    'dblab: { apiEndpoint: "http://127.0.0.1:40001", token: "${SANDBOX_DBLAB_TOKEN}" }',
-    'aws: { region: us-east-1 }',
-  ].join('\n');
-  fs.writeFileSync(jsonFile, JSON.stringify(readRefreshYaml(yaml, {})));
-  return {
-    hostPid: 1234,
-    dataDir: dir,
-    startedAt: '2026-12-07T00:00:00Z',
-    ready: true,
-    processes: [],
-    id: 'ab12',
-    temporal: { address: '127.0.0.1:17233', uiUrl: 'http://localhost:18233', namespace: 'default', taskQueue: 'dbops' },
-    moto: { endpoint: 'http://127.0.0.1:40000' },
-    dblab: { url: 'http://127.0.0.1:40001' },
-    region: 'us-east-1',
-    peering: {
-      databaseId: 'sandbox-db',
-      vpcId: 'vpc-0123456789abcdef0',
-      routeTables: ['rtb-1', 'rtb-2'],
-      databaseVpcId: 'vpc-1',
-      zoneId: 'Z1',
-    },
-    refresh: { source: 'sandbox-production', snapshot: 's-1', yamlFile: path.join(dir, 'rds-refresh.yaml'), jsonFile },
-    sql: {
-      postgres: { engine: 'postgres', origin: 'machine', host: '127.0.0.1', port: 5432, adminUser: 'postgres' },
-      mysql: { engine: 'mysql', origin: 'machine', host: '127.0.0.1', port: 3306, adminUser: 'root' },
-      unavailable: [],
-    },
-    credentialsDir: path.join(dir, 'credentials'),
-    workerConfigFile: path.join(dir, 'worker.yaml'),
-    logFiles: {},
-    ...o,
-  };
+  return readySandboxState(dir, o);
 }
 
 /** The words bash reads from a line (each printed on its own line, NUL-free). */
@@ -134,7 +100,7 @@ test('other ports are carried into the demo line', () => {
   expect(describeSandbox(state())).toMatch(/^npx dbops sandbox demo$/m);
 });
 
-test('the printed lines run through <sandbox dir>/env: none of the shell’s Temporal settings, codec keys or queue reach them', () => {
+test('the printed lines run through <sandbox dir>/env: none of the shell’s Temporal or AWS settings, codec keys or queue reach them', () => {
   const s = state({
     temporal: { address: '127.0.0.1:7300', uiUrl: 'http://localhost:8300', namespace: 'default', taskQueue: 'dbops' },
   });
@@ -157,12 +123,18 @@ test('the printed lines run through <sandbox dir>/env: none of the shell’s Tem
     TEMPORAL_CONFIG_FILE: prodToml,
     DBOPS_TASK_QUEUE: 'prod-queue',
     DBOPS_CODEC_KEYS: 'prod-codec',
+    AWS_PROFILE: 'prod',
+    AWS_ACCESS_KEY_ID: 'AKIAPRODUCTION00000',
+    AWS_SECRET_ACCESS_KEY: 'prod-secret',
+    AWS_SESSION_TOKEN: 'prod-session',
+    AWS_ENDPOINT_URL: 'https://prod.example.com',
+    AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/prod',
   };
   // What a command run through the script sees, and the connection envconfig (dbops’s and the
   // Temporal CLI’s way of reading them) makes of it.
   const probe = [
     "const { loadClientConnectConfig } = require('@temporalio/envconfig');",
-    'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(TEMPORAL_|DBOPS_)/.test(k)));',
+    'const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(TEMPORAL_|DBOPS_|AWS_)/.test(k)));',
     'console.log(JSON.stringify({ env, config: loadClientConnectConfig({}) }));',
   ].join('\n');
   const line = `${shellQuote(envScriptFile(s))} node -e ${shellQuote(probe)}`;
@@ -174,9 +146,45 @@ test('the printed lines run through <sandbox dir>/env: none of the shell’s Tem
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_CONFIG_FILE: path.join(s.dataDir, 'temporal.toml'),
     DBOPS_TASK_QUEUE: 'dbops',
+    DBOPS_SANDBOX: s.dataDir,
+    // The sandbox's moto with dummy keys (for a command that reads AWS itself, `dbops cidr plan`),
+    // and AWS config files that do not exist: no profile, key, session or role of the shell's.
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:40000',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'sandbox',
+    AWS_SECRET_ACCESS_KEY: 'sandbox',
+    AWS_CONFIG_FILE: path.join(s.dataDir, 'home', 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: path.join(s.dataDir, 'home', 'aws-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
   });
+  expect(fs.existsSync(path.join(s.dataDir, 'home', 'aws-config'))).toBe(false);
   expect(seen.config).toEqual({ namespace: 'default', connectionOptions: { address: '127.0.0.1:7300' } });
   // Every printed line goes through it.
   for (const job of allJobs(s))
     for (const l of [...job.lines, ...(job.undo ?? [])]) expect(bashWords(l)[0]).toBe(envScriptFile(s));
+});
+
+test('the tenants left on this machine’s servers: the undo line of each whose credentials file is there, saying it needs a running sandbox', () => {
+  const s = state();
+  expect(leftTenants(s)).toEqual([]); // nothing provisioned yet
+  fs.mkdirSync(s.credentialsDir, { recursive: true });
+  fs.writeFileSync(path.join(s.credentialsDir, 'sandbox-ab12-mysql.json'), '{}');
+  const [mysql] = allJobs(s).filter((j) => j.workflowId.startsWith('provision-db:mysql:'));
+  expect(leftTenants(s)).toEqual(mysql!.undo);
+  expect(bashWords(leftTenants(s)[0]!)).toEqual(
+    expect.arrayContaining(['db', 'deprovision', '--tenant', 'sandbox-ab12', '--reclaim-policy', 'delete']),
+  );
+  // An embedded PostgreSQL's tenant goes with its data dir: nothing to undo.
+  const embedded = state({
+    sql: {
+      postgres: { engine: 'postgres', origin: 'embedded', host: '127.0.0.1', port: 40002, adminUser: 'postgres' },
+      unavailable: [],
+    },
+  });
+  fs.mkdirSync(embedded.credentialsDir, { recursive: true });
+  fs.writeFileSync(path.join(embedded.credentialsDir, 'sandbox-ab12-postgres.json'), '{}');
+  expect(leftTenants(embedded)).toEqual([]);
+  // Each undo line comes with the note that it needs a sandbox running (this one or a later one).
+  expect(describeSandbox(s)).toContain(`# ${UNDO_NOTE}:\n${mysql!.undo![0]}`);
+  expect(UNDO_NOTE).toContain('while a sandbox runs');
 });

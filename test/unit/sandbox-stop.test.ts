@@ -9,8 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli } from '../../src/client/cli';
 import { stopSandbox } from '../../src/sandbox/control';
 import { alive, sandboxDir, startTime, stateFile, writeState, type SandboxState } from '../../src/sandbox/state';
+import { readySandboxState } from '../helpers/sandbox-state';
 
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -130,3 +132,38 @@ test('a host is stopped only when it is this sandbox dir’s, started when recor
   await stopSandbox(dataDir, () => {});
   expect(alive(host)).toBe(false);
 }, 60_000);
+
+/** A ready sandbox's state whose host is gone (a pid no process has), as `dbops sandbox stop` reads it. */
+function readyState(dataDir: string): SandboxState {
+  const s = readySandboxState(sandboxDir(dataDir), { hostPid: 2 ** 22 + 1, id: 'cd34' }); // above pid_max
+  fs.mkdirSync(s.credentialsDir, { recursive: true });
+  return s;
+}
+
+async function stopCli(dataDir: string): Promise<{ code: number; out: string }> {
+  let out = '';
+  const io = { out: { write: (c: string) => ((out += c), true) }, err: { write: () => true } };
+  const code = await runCli(['sandbox', 'stop'], io as never, { ...process.env, DBOPS_DATA_DIR: dataDir });
+  return { code, out };
+}
+
+test('sandbox stop prints the deprovision line of a tenant the sandbox left (its credentials file is there), and stops a damaged sandbox all the same', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-sandbox-stop-'));
+  dirs.push(dataDir);
+  const s = readyState(dataDir);
+  writeState(sandboxDir(dataDir), s);
+  const none = await stopCli(dataDir);
+  expect(none).toEqual({ code: 0, out: 'sandbox stopped\n' }); // nothing provisioned: nothing to remove
+  expect(fs.existsSync(stateFile(sandboxDir(dataDir)))).toBe(false);
+
+  writeState(sandboxDir(dataDir), s);
+  fs.writeFileSync(path.join(s.credentialsDir, 'sandbox-cd34-postgres.json'), '{}');
+  const left = await stopCli(dataDir);
+  expect(left.code).toBe(0);
+  expect(left.out).toMatch(/^sandbox stopped\n\n# .*while a sandbox runs.*:\n\S+ npx dbops db deprovision --engine postgres .*--tenant sandbox-cd34 /);
+
+  writeState(sandboxDir(dataDir), s);
+  fs.rmSync(s.refresh!.jsonFile); // a damaged sandbox dir: the list cannot be made
+  expect(await stopCli(dataDir)).toEqual({ code: 0, out: 'sandbox stopped\n' });
+  expect(fs.existsSync(stateFile(sandboxDir(dataDir)))).toBe(false);
+});

@@ -1,9 +1,19 @@
 /** What `dbops sandbox`, `sandbox demo` and `sandbox stop` do (loaded only when one of them runs). */
 import type { Command } from 'commander';
 import { loadSettings } from '../../config';
-import { DROPPED_ENV, describeSandbox, runUrl, sandboxClientEnv, sandboxJobs, type Job } from '../../sandbox/commands';
+import {
+  DROPPED_ENV,
+  DROPPED_PREFIXES,
+  describeSandbox,
+  leftTenants,
+  UNDO_NOTE,
+  runUrl,
+  sandboxClientEnv,
+  sandboxJobs,
+  type Job,
+} from '../../sandbox/commands';
 import { ensureSandbox, stopSandbox } from '../../sandbox/control';
-import { alive, stopProcess, type SandboxState } from '../../sandbox/state';
+import { alive, readState, sandboxDir, stopProcess, type SandboxState } from '../../sandbox/state';
 import type { CliContext } from '../context';
 import { setExitCode } from '../exit';
 import type { SandboxFlags } from '../commands/sandbox';
@@ -30,14 +40,14 @@ function open(
 }
 
 /**
- * The environment the demo's dbops commands run with: the sandbox's dev server, task queue and
- * Temporal config file, and none of the shell's Temporal settings or codec keys (the sandbox's
- * worker has none); what the printed lines get from <sandbox dir>/env.
+ * The environment the demo's dbops commands run with: the sandbox's dev server, task queue,
+ * Temporal config file and moto, and none of the shell's Temporal or AWS settings or codec keys (the
+ * sandbox's worker has none); what the printed lines get from <sandbox dir>/env.
  */
 function clientEnv(ctx: CliContext, s: SandboxState): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(ctx.env)) {
-    if (!k.startsWith('TEMPORAL_') && !DROPPED_ENV.includes(k)) env[k] = v;
+    if (!DROPPED_PREFIXES.some((p) => k.startsWith(p)) && !DROPPED_ENV.includes(k)) env[k] = v;
   }
   return { ...env, ...sandboxClientEnv(s) };
 }
@@ -120,10 +130,25 @@ export async function demo(ctx: CliContext, f: SandboxFlags, cmd: Command): Prom
       ? `all three jobs completed; the runs stay in the Web UI (${s.temporal!.uiUrl}) until "npx dbops sandbox stop"\n`
       : 'not every job completed (see above)\n',
   );
+  printLeftTenants(ctx, leftTenants(s));
   setExitCode(cmd, all ? 0 : 1);
 }
 
 export async function stop(ctx: CliContext): Promise<void> {
-  const stopped = await stopSandbox(loadSettings(ctx.env).dataDir, (line) => ctx.io.err.write(`${line}\n`));
+  const dataDir = loadSettings(ctx.env).dataDir;
+  const s = readState(sandboxDir(dataDir));
+  let left: string[] = [];
+  try {
+    if (s?.ready) left = leftTenants(s);
+  } catch {
+    // a damaged sandbox dir (its refresh.json gone): stop it all the same, without the list
+  }
+  const stopped = await stopSandbox(dataDir, (line) => ctx.io.err.write(`${line}\n`));
   ctx.io.out.write(stopped ? 'sandbox stopped\n' : 'no sandbox is running\n');
+  printLeftTenants(ctx, left);
+}
+
+/** The lines that remove the tenants the sandbox left on this machine's servers, with what they need. */
+function printLeftTenants(ctx: CliContext, lines: string[]): void {
+  if (lines.length) ctx.io.out.write(`\n# ${UNDO_NOTE}:\n${lines.join('\n')}\n`);
 }
