@@ -42,7 +42,8 @@ export function tracingSettings(env: NodeJS.ProcessEnv): TracingSettings | undef
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
   let url: string;
   if (specific) url = httpUrl(specific, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT').toString();
-  else if (base) url = httpUrl(`${base.endsWith('/') ? base : `${base}/`}v1/traces`, 'OTEL_EXPORTER_OTLP_ENDPOINT').toString();
+  else if (base)
+    url = httpUrl(`${base.endsWith('/') ? base : `${base}/`}v1/traces`, 'OTEL_EXPORTER_OTLP_ENDPOINT').toString();
   else return undefined;
   return { url, serviceName: env.OTEL_SERVICE_NAME?.trim() || DEFAULT_SERVICE_NAME };
 }

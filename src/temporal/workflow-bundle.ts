@@ -138,10 +138,7 @@ export async function buildWorkflowBundle(
 }
 
 /** The prebuilt bundle in `dir` if it was built from the files as they are now, else why not. */
-export function checkWorkflowBundle(
-  dir: string,
-  kind: BundleKind = 'plain',
-): { codePath: string } | { stale: string } {
+export function checkWorkflowBundle(dir: string, kind: BundleKind = 'plain'): { codePath: string } | { stale: string } {
   const codePath = path.join(dir, VARIANTS[kind].file);
   const manifestPath = path.join(dir, VARIANTS[kind].manifest);
   if (!fs.existsSync(codePath) || !fs.existsSync(manifestPath))

@@ -158,7 +158,9 @@ test('a traced worker sends one trace: the workflow, its activities with their s
   const motoId = (await fx.ec2('us-east-1').send(new DescribeVpcsCommand({ MaxResults: 5 }))).$metadata.requestId!;
   expect(motoId).toMatch(/^[A-Za-z0-9]{52}$/); // moto's form: 52 random characters per reply
   const calls = trace.filter((s) => s.attributes['rpc.system'] === 'aws-api');
-  expect(calls.map((c) => c.name)).toEqual(expect.arrayContaining(['ec2.DescribeVpcs', 'ec2.CreateVpcPeeringConnection']));
+  expect(calls.map((c) => c.name)).toEqual(
+    expect.arrayContaining(['ec2.DescribeVpcs', 'ec2.CreateVpcPeeringConnection']),
+  );
   for (const c of calls) {
     expect(byId.get(c.parentSpanId ?? '')?.name).toMatch(/^RunActivity:/);
     expect(c.name).toBe(`${str(c, 'aws.service')}.${str(c, 'aws.operation')}`);
