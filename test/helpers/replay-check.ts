@@ -9,7 +9,7 @@ import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
-import { bundleInterceptorModules, SHARED_MODULES, type BundleKind } from '../../src/temporal/workflow-bundle';
+import { bundleInterceptorModules, bundlePreloadModules, type BundleKind } from '../../src/temporal/workflow-bundle';
 import { bundleWorkflowCode, Worker, type InjectedSinks } from '@temporalio/worker';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import type { CapturedCall, ReplayCaptureSinks } from '../fixtures/workflows/replay-capture-interceptors';
@@ -64,7 +64,7 @@ export function captureBundle(kind: BundleKind = 'plain'): Promise<string> {
   if (!bundle) {
     bundle = bundleWorkflowCode({
       workflowsPath: require.resolve('../fixtures/workflows'),
-      preloadModules: SHARED_MODULES, // as the worker's bundle (src/temporal/workflow-bundle.ts)
+      preloadModules: bundlePreloadModules(kind), // as the worker's bundle (src/temporal/workflow-bundle.ts)
       workflowInterceptorModules: [
         ...bundleInterceptorModules(kind),
         require.resolve('../fixtures/workflows/replay-capture-interceptors'),
