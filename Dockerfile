@@ -5,7 +5,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-# The workflow bundle is built here once (dist/workflows.bundle.js), not at every worker start.
+# The workflow bundles are built here once (dist/workflows.bundle.js, and dist/workflows.otel.bundle.js
+# for traces), not at every worker start.
 RUN npx tsc -p . && node dist/build-workflow-bundle.js && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

@@ -7,10 +7,14 @@
  * runs were cancelled and closed) it samples BENCH_SAMPLES (5) times, a second apart, after a
  * forced GC: the worker's RSS, its main-thread heap and its workflow thread's heap (and the runs
  * cached in the workflow thread's sandbox). BENCH_MEMORY_BEFORE=<dist dir> measures that build first
- * (e.g. main's; BENCH_MEMORY_THIS=0 measures only that one). Each build gets a fresh worker process and its own task queue.
+ * (e.g. main's; BENCH_MEMORY_THIS=0 measures only that one). BENCH_MEMORY_TRACES=1 measures this
+ * build a second time with traces on (the traced bundle and the OpenTelemetry SDK, exporting to a
+ * local receiver that discards). Each build gets a fresh worker process and its own task queue.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -112,9 +116,20 @@ class WorkerProcess {
   }
 }
 
-async function measure(client: Client, address: string, name: string, dist: string): Promise<object> {
+async function measure(
+  client: Client,
+  address: string,
+  name: string,
+  dist: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<object> {
   const taskQueue = `bench-memory-${name.replace(/\W+/g, '-')}-${Date.now()}`;
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TEMPORAL_ADDRESS: address, BENCH_TASK_QUEUE: taskQueue };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    TEMPORAL_ADDRESS: address,
+    BENCH_TASK_QUEUE: taskQueue,
+    ...extraEnv,
+  };
   for (const k of ['DBOPS_MAX_CACHED_WORKFLOWS', 'DBOPS_REUSE_V8_CONTEXT']) if (process.env[k]) env[k] = process.env[k];
   const w = new WorkerProcess(dist, env);
   await w.next('ready');
@@ -174,9 +189,16 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: temporal.address });
   await ensureSearchAttributes(connection, 'default');
   const client = new Client({ connection });
-  const builds: Array<[string, string]> =
+  const builds: Array<[string, string, NodeJS.ProcessEnv?]> =
     process.env.BENCH_MEMORY_THIS === '0' ? [] : [['this build', path.join(ROOT, 'dist')]];
   if (process.env.BENCH_MEMORY_BEFORE) builds.unshift(['before', path.resolve(process.env.BENCH_MEMORY_BEFORE)]);
+  // Traces on: spans go to a local receiver that answers and discards them.
+  const sink = http.createServer((req, res) => req.resume().on('end', () => res.end('{}')));
+  if (process.env.BENCH_MEMORY_TRACES) {
+    await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+    builds.push(['this build, traces on', path.join(ROOT, 'dist'), { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }]);
+  }
   const out: Record<string, unknown> = {
     benchmark: 'memory',
     date: new Date().toISOString(),
@@ -185,8 +207,10 @@ async function main(): Promise<void> {
     samplesPerPoint: SAMPLES,
   };
   const results = [];
-  for (const [name, dist] of builds) results.push(await measure(client, temporal.address, name, dist));
+  for (const [name, dist, extraEnv] of builds)
+    results.push(await measure(client, temporal.address, name, dist, extraEnv));
   out.results = results;
+  sink.close();
   await connection.close();
   await temporal.stop();
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

@@ -38,6 +38,6 @@ fi
 
 # Build when a source file is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src tsconfig.json package-lock.json -newer dist/.built -print -quit)" ]; then
-  log "building (tsc, then the workflow bundle dist/workflows.bundle.js)"
+  log "building (tsc, then the workflow bundles dist/workflows.bundle.js and dist/workflows.otel.bundle.js)"
   npx tsc -p . && node dist/build-workflow-bundle.js >&2 && touch dist/.built
 fi

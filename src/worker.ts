@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { DEFAULT_MAX_CACHED_WORKFLOWS, loadSettings, type Settings } from './config';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, loadSettings, PROJECT_ROOT, type Settings } from './config';
 import { createActivities } from './activities';
 import { SqlPools } from './activities/sql/admin-pools';
 import { startDevServer, type DevServer } from './temporal/dev-server';
@@ -14,6 +14,7 @@ import { ensureSearchAttributes } from './temporal/search-attributes';
 import { loadPayloadCodecs } from './temporal/codec-config';
 import { logFunction, type LogFormat } from './temporal/log-format';
 import { workflowBundleForWorker } from './temporal/workflow-bundle';
+import { describeTracing, TracingConfigError, tracingSettings, type WorkerTracing } from './temporal/tracing';
 import { describeConfig, loadWorkerConfig, readCloneCa, WorkerConfigError } from './worker-config';
 import { CLONE_LIFETIME_BUCKETS, REFRESH_METRICS, STAGE_BUCKETS } from './domain/refresh-metrics';
 
@@ -61,12 +62,23 @@ export interface DbopsWorkerOptions {
   workflowBundle?: { codePath: string } | { code: string };
   /** Gets the one line saying which bundle the worker runs (when workflowBundle is not given). */
   log?: (line: string) => void;
+  /**
+   * Traces on (src/temporal/tracing-sdk.ts): the activity interceptors and the workflow spans'
+   * sink, and the traced bundle (dist/workflows.otel.bundle.js) unless workflowBundle is given.
+   */
+  tracing?: WorkerTracing;
 }
 
 /** The worker with everything dbops registers: workflows, activities, payload codec. */
 export async function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> {
   const workflowBundle =
-    o.workflowBundle ?? (await workflowBundleForWorker(__dirname, Runtime.instance().logger, o.log ?? (() => {})));
+    o.workflowBundle ??
+    (await workflowBundleForWorker(
+      __dirname,
+      Runtime.instance().logger,
+      o.log ?? (() => {}),
+      o.tracing ? 'traced' : 'plain',
+    ));
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
@@ -78,7 +90,19 @@ export async function createDbopsWorker(o: DbopsWorkerOptions): Promise<Worker> 
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 500,
     maxCachedWorkflows: o.maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
     reuseV8Context: o.reuseV8Context ?? true,
+    ...(o.tracing ? { interceptors: { activity: o.tracing.activityInterceptors }, sinks: o.tracing.sinks } : {}),
   });
+}
+
+/** Traces when the OTEL_ variables turn them on (the OpenTelemetry SDK is loaded only then). */
+async function startTracing(env: NodeJS.ProcessEnv): Promise<WorkerTracing | undefined> {
+  const settings = tracingSettings(env);
+  log(describeTracing(settings));
+  if (!settings) return undefined;
+  const { version } = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return (await import('./temporal/tracing-sdk')).startTracing(settings, version);
 }
 
 export async function main(): Promise<void> {
@@ -113,6 +137,7 @@ export async function main(): Promise<void> {
     },
   });
   if (settings.metricsAddress) log(`Prometheus metrics on http://${settings.metricsAddress}/metrics`);
+  const tracing = await startTracing(process.env);
 
   const { address, devServer } = await resolveServer(settings);
   const namespace = settings.temporal.namespace ?? 'default';
@@ -135,13 +160,21 @@ export async function main(): Promise<void> {
       connection,
       namespace,
       taskQueue: settings.taskQueue,
-      activities: createActivities({ env: process.env, temporal: temporalClient, config, cloneCa, sqlPools }),
+      activities: createActivities({
+        env: process.env,
+        temporal: temporalClient,
+        config,
+        cloneCa,
+        sqlPools,
+        awsCallSpans: tracing?.awsCallSpans,
+      }),
       shutdownGraceTime: settings.shutdownGrace,
       maxConcurrentActivities: settings.maxConcurrentActivities,
       maxCachedWorkflows: settings.maxCachedWorkflows,
       reuseV8Context: settings.reuseV8Context,
       env: process.env,
       log,
+      tracing,
     });
     log(
       `polling task queue "${settings.taskQueue}" in namespace "${namespace}" on ${address}; Ctrl-C stops gracefully`,
@@ -155,6 +188,10 @@ export async function main(): Promise<void> {
     await connection.close();
     await admin.close();
   } finally {
+    if (tracing) {
+      // Sends the spans still buffered (the batch processor's last batch).
+      await tracing.shutdown().catch((err: Error) => log(`traces: the last spans were not sent: ${err.message}`));
+    }
     if (devServer) {
       log('stopping the embedded dev server');
       await devServer.stop();
@@ -164,7 +201,8 @@ export async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((err) => {
-    const what = err instanceof WorkerConfigError ? 'invalid configuration' : 'fatal';
+    const what =
+      err instanceof WorkerConfigError || err instanceof TracingConfigError ? 'invalid configuration' : 'fatal';
     process.stderr.write(`[dbops-worker] ${what}: ${(err as Error).message}\n`);
     process.exit(1);
   });

@@ -4,6 +4,8 @@
  * same script measures main's build and this one), with the refresh's activities stubbed: a refresh
  * reaches wait-clone at once and waits there (the product's rdsWaitClone over an RDS that always
  * answers "creating"). Tells the benchmark over IPC how many refreshes have checked their clone.
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces are on as in the product's worker (its tracing set-up
+ * and the traced bundle).
  */
 import path from 'node:path';
 
@@ -16,6 +18,9 @@ const { createRdsActivities } = require(
 const { cloneName } = require(
   path.join(dist, 'domain', 'dblab-config.js'),
 ) as typeof import('../../src/domain/dblab-config');
+const { tracingSettings } = require(
+  path.join(dist, 'temporal', 'tracing.js'),
+) as typeof import('../../src/temporal/tracing');
 const { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString } = require(
   require.resolve('@temporalio/worker', { paths: [dist] }),
 ) as typeof import('@temporalio/worker');
@@ -46,7 +51,14 @@ async function main(): Promise<void> {
     rdsListRefreshClones: async () => [],
   };
   const env = process.env;
+  const traces = tracingSettings(env);
+  const tracing = traces
+    ? (
+        require(path.join(dist, 'temporal', 'tracing-sdk.js')) as typeof import('../../src/temporal/tracing-sdk')
+      ).startTracing(traces, 'bench')
+    : undefined;
   const worker = await createDbopsWorker({
+    tracing,
     connection: await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS ?? '' }),
     namespace: 'default',
     taskQueue: env.BENCH_TASK_QUEUE ?? 'bench-memory',
@@ -63,6 +75,7 @@ async function main(): Promise<void> {
   process.once('disconnect', () => worker.shutdown());
   process.send?.({ type: 'ready' });
   await worker.run();
+  await tracing?.shutdown();
 }
 
 main().catch((err) => {

@@ -11,6 +11,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { identityOf, type AwsRateLimiter } from './aws-rate-limit';
 import { commandNameMiddleware, DbopsRetryStrategy } from './aws-retry';
+import type { AwsCallSpans } from './aws-tracing';
 
 export interface AwsClientOptions {
   /** Endpoint override for every service (moto); default AWS_ENDPOINT_URL or the real AWS. */
@@ -27,6 +28,8 @@ export interface AwsClientOptions {
    * one from its configuration (createActivities).
    */
   rateLimiter?: AwsRateLimiter;
+  /** One span per call when traces are on (src/activities/aws-tracing.ts); default none. */
+  callSpans?: AwsCallSpans;
 }
 
 type Stack = { add: (mw: unknown, o: unknown) => void };
@@ -45,7 +48,7 @@ export class AwsClients {
   constructor(private readonly opts: AwsClientOptions = {}) {}
 
   /** From an environment; keys given there are used as they are, else the SDK's default chain. */
-  static fromEnv(env: NodeJS.ProcessEnv, extra: Pick<AwsClientOptions, 'rateLimiter'> = {}): AwsClients {
+  static fromEnv(env: NodeJS.ProcessEnv, extra: Pick<AwsClientOptions, 'rateLimiter' | 'callSpans'> = {}): AwsClients {
     const credentials =
       env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
         ? {
@@ -96,6 +99,8 @@ export class AwsClients {
       client = new ctor(base);
       const stack = (client as unknown as { middlewareStack: Stack }).middlewareStack;
       stack.add(commandNameMiddleware(), { step: 'initialize', name: 'dbopsCommandName' });
+      if (this.opts.callSpans)
+        stack.add(this.opts.callSpans(service, r), { step: 'initialize', priority: 'high', name: 'dbopsCallSpan' });
       if (limiter) addRateLimit(stack, limiter, { identity: identityOf(roleArn), region: r, service });
       const onCall = this.opts.onCall;
       if (onCall) {

@@ -10,6 +10,7 @@ import { PROJECT_ROOT, sqlPoolSettings } from '../config';
 import { createSecretResolver } from './secrets';
 import { localDevelopmentConfig, type WorkerConfig } from '../worker-config';
 import { AwsClients } from './aws-clients';
+import type { AwsCallSpans } from './aws-tracing';
 import { AwsRateLimiter } from './aws-rate-limit';
 import { createClonePrepare } from './clone-prepare';
 import { createCredentialsActivities } from './credentials';
@@ -53,12 +54,14 @@ export interface ActivityDeps {
    * process alive).
    */
   sqlPools?: SqlPools;
+  /** One span per AWS call of the default clients, when traces are on (src/temporal/tracing-sdk.ts). */
+  awsCallSpans?: AwsCallSpans;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const config = deps.config ?? localDevelopmentConfig(`${PROJECT_ROOT}/.dbops`);
   const rateLimiter = new AwsRateLimiter({ limits: config.awsRateLimits, maxWaitMs: config.awsRateLimitMaxWaitMs });
-  const aws = deps.aws ?? AwsClients.fromEnv(deps.env, { rateLimiter });
+  const aws = deps.aws ?? AwsClients.fromEnv(deps.env, { rateLimiter, callSpans: deps.awsCallSpans });
   const authority = new Authority(
     config,
     createSecretResolver({ env: deps.env, aws, defaultRegion: aws.defaultRegion }),

@@ -3,6 +3,12 @@
  * every worker start. Next to it, dist/workflows.bundle.json lists every file webpack read to
  * build it, with its SHA-256, and the SDK version: the worker uses the bundle only when all of
  * them are still the same, and otherwise bundles at start (saying why).
+ *
+ * A second, traced bundle (dist/workflows.otel.bundle.js and .json) adds the OpenTelemetry
+ * workflow interceptors; the worker runs it only when traces are on (src/temporal/tracing.ts), so a
+ * worker without traces neither loads nor pays for them: every cached run evaluates the
+ * OpenTelemetry workflow code again (it keeps per-run state), except the semantic conventions,
+ * shared (bench/RESULTS.md, "traces").
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,6 +17,43 @@ import { bundleWorkflowCode, type Logger, type LogMetadata } from '@temporalio/w
 
 export const BUNDLE_FILE = 'workflows.bundle.js';
 export const MANIFEST_FILE = 'workflows.bundle.json';
+
+/** `plain`: the workflows; `traced`: with the OpenTelemetry workflow interceptors (traces on). */
+export type BundleKind = 'plain' | 'traced';
+
+interface BundleVariant {
+  file: string;
+  manifest: string;
+  /** Shared modules besides SHARED_MODULES (evaluated once per V8 context, then frozen). */
+  preloadModules: () => string[];
+  /** Workflow interceptor modules, in order (the first is outermost). */
+  interceptorModules: () => string[];
+}
+
+const VARIANTS: Record<BundleKind, BundleVariant> = {
+  plain: { file: BUNDLE_FILE, manifest: MANIFEST_FILE, preloadModules: () => [], interceptorModules: () => [] },
+  traced: {
+    file: 'workflows.otel.bundle.js',
+    manifest: 'workflows.otel.bundle.json',
+    // OpenTelemetry's semantic conventions (constants): once per context, not per run.
+    preloadModules: () => [path.join(path.dirname(WORKFLOWS_PATH), '..', 'domain', 'otel-warm-up')],
+    // The SDK's spans first, so the stage interceptor runs inside each StartActivity span.
+    interceptorModules: () => [
+      require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+      require.resolve('../workflows/tracing-interceptors'),
+    ],
+  },
+};
+
+/** The workflow interceptor modules a bundle of this kind has (the replay check builds both kinds). */
+export function bundleInterceptorModules(kind: BundleKind): string[] {
+  return VARIANTS[kind].interceptorModules();
+}
+
+/** The modules a bundle of this kind shares between the runs of a V8 context. */
+export function bundlePreloadModules(kind: BundleKind): string[] {
+  return [...SHARED_MODULES, ...VARIANTS[kind].preloadModules()];
+}
 
 /** The workflows the worker registers: src/workflows under ts-jest, dist/workflows when built. */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -58,11 +101,12 @@ export function bundlerLogger(base: Logger): Logger {
 export const SHARED_MODULES = [path.join(path.dirname(WORKFLOWS_PATH), '..', 'domain', 'zod-warm-up')];
 
 /** Bundles the workflows, recording the files webpack read (those that exist on disk). */
-async function bundle(logger: Logger): Promise<{ code: string; files: string[] }> {
+async function bundle(logger: Logger, kind: BundleKind): Promise<{ code: string; files: string[] }> {
   let files: string[] = [];
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
-    preloadModules: SHARED_MODULES,
+    preloadModules: bundlePreloadModules(kind),
+    workflowInterceptorModules: bundleInterceptorModules(kind),
     logger: bundlerLogger(logger),
     webpackConfigHook: (config) => ({
       ...config,
@@ -86,25 +130,30 @@ interface StatsLike {
   compilation: { fileDependencies: Iterable<string> };
 }
 
-/** `npm run build`: writes the bundle and its manifest into `outDir`. */
-export async function buildWorkflowBundle(outDir: string, logger: Logger): Promise<{ codePath: string }> {
-  const { code, files } = await bundle(logger);
+/** `npm run build`: writes the bundle of this kind and its manifest into `outDir`. */
+export async function buildWorkflowBundle(
+  outDir: string,
+  logger: Logger,
+  kind: BundleKind = 'plain',
+): Promise<{ codePath: string }> {
+  const { code, files } = await bundle(logger, kind);
   const manifest: Manifest = {
     sdkVersion: sdkVersion(),
     files: Object.fromEntries(files.sort().map((f) => [path.relative(outDir, f), sha256(f)])),
   };
   fs.mkdirSync(outDir, { recursive: true });
-  const codePath = path.join(outDir, BUNDLE_FILE);
+  const codePath = path.join(outDir, VARIANTS[kind].file);
   fs.writeFileSync(codePath, code);
-  fs.writeFileSync(path.join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  fs.writeFileSync(path.join(outDir, VARIANTS[kind].manifest), `${JSON.stringify(manifest, null, 2)}\n`);
   return { codePath };
 }
 
 /** The prebuilt bundle in `dir` if it was built from the files as they are now, else why not. */
-export function checkWorkflowBundle(dir: string): { codePath: string } | { stale: string } {
-  const codePath = path.join(dir, BUNDLE_FILE);
-  const manifestPath = path.join(dir, MANIFEST_FILE);
-  if (!fs.existsSync(codePath) || !fs.existsSync(manifestPath)) return { stale: `no prebuilt bundle in ${dir}` };
+export function checkWorkflowBundle(dir: string, kind: BundleKind = 'plain'): { codePath: string } | { stale: string } {
+  const codePath = path.join(dir, VARIANTS[kind].file);
+  const manifestPath = path.join(dir, VARIANTS[kind].manifest);
+  if (!fs.existsSync(codePath) || !fs.existsSync(manifestPath))
+    return { stale: `no prebuilt ${kind === 'plain' ? '' : `${kind} `}bundle in ${dir}` };
   let manifest: Manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
@@ -131,12 +180,13 @@ export async function workflowBundleForWorker(
   dir: string,
   logger: Logger,
   log: (line: string) => void,
+  kind: BundleKind = 'plain',
 ): Promise<{ codePath: string } | { code: string }> {
-  const checked = checkWorkflowBundle(dir);
+  const checked = checkWorkflowBundle(dir, kind);
   if ('codePath' in checked) {
     log(`workflows: prebuilt bundle ${checked.codePath}`);
     return checked;
   }
   log(`workflows: bundling at start (${checked.stale}; "npm run build" prebuilds it)`);
-  return { code: (await bundle(logger)).code };
+  return { code: (await bundle(logger, kind)).code };
 }

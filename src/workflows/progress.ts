@@ -5,6 +5,7 @@
  */
 import {
   ApplicationFailure,
+  AsyncLocalStorage,
   defineQuery,
   isCancellation,
   patched,
@@ -20,6 +21,13 @@ import { boundedTarget, progressMarkdown } from '../domain/progress-table';
 import type { StepResult } from '../activities/types';
 
 export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
+
+/**
+ * The stage whose body is running, for the traces' workflow interceptor
+ * (src/workflows/tracing-interceptors.ts), which names it on the activities the stage schedules.
+ * Sends nothing and changes no command.
+ */
+export const currentStage = new AsyncLocalStorage<string>();
 
 /** What a stage body may say about how it went, besides its return value. */
 export interface StageOutcome {
@@ -176,7 +184,7 @@ export class ProgressTracker<R = unknown> {
     s.error = undefined;
     this.publish(name);
     try {
-      const value = await body();
+      const value = await currentStage.run(name, body);
       const o = outcome?.(value) ?? {};
       s.status = o.problem !== undefined ? 'failed' : o.skipped ? 'skipped' : 'done';
       if (o.detail !== undefined) s.detail = o.detail;

@@ -9,8 +9,9 @@ import path from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { temporal } from '@temporalio/proto';
-import { SHARED_MODULES } from '../../src/temporal/workflow-bundle';
+import { bundleInterceptorModules, bundlePreloadModules, type BundleKind } from '../../src/temporal/workflow-bundle';
 import { bundleWorkflowCode, Worker, type InjectedSinks } from '@temporalio/worker';
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import type { CapturedCall, ReplayCaptureSinks } from '../fixtures/workflows/replay-capture-interceptors';
 import { ROOT } from './stack';
 
@@ -53,15 +54,25 @@ export function readHistory(name: string, dir = HISTORIES_DIR): History {
   return historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')));
 }
 
-let bundle: Promise<string> | undefined;
-/** The test workflows bundled with the capturing interceptor (once per test file). */
-export function captureBundle(): Promise<string> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../fixtures/workflows'),
-    preloadModules: SHARED_MODULES, // as the worker's bundle (src/temporal/workflow-bundle.ts)
-    workflowInterceptorModules: [require.resolve('../fixtures/workflows/replay-capture-interceptors')],
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never,
-  }).then((b) => b.code);
+const bundles = new Map<BundleKind, Promise<string>>();
+/**
+ * The test workflows bundled with the capturing interceptor (once per test file and kind): with
+ * `traced`, after the traced bundle's interceptors (the worker's with OTEL_EXPORTER_OTLP_ENDPOINT set).
+ */
+export function captureBundle(kind: BundleKind = 'plain'): Promise<string> {
+  let bundle = bundles.get(kind);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({
+      workflowsPath: require.resolve('../fixtures/workflows'),
+      preloadModules: bundlePreloadModules(kind), // as the worker's bundle (src/temporal/workflow-bundle.ts)
+      workflowInterceptorModules: [
+        ...bundleInterceptorModules(kind),
+        require.resolve('../fixtures/workflows/replay-capture-interceptors'),
+      ],
+      logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error } as never,
+    }).then((b) => b.code);
+    bundles.set(kind, bundle);
+  }
   return bundle;
 }
 
@@ -265,14 +276,19 @@ export interface ReplayReport {
  * Replays each history through the current code (one replay worker for all) and compares what
  * the code sends with what the history recorded.
  */
-export async function replayAndCompare(histories: { name: string; history: History }[]): Promise<ReplayReport[]> {
-  const code = await captureBundle();
+export async function replayAndCompare(
+  histories: { name: string; history: History }[],
+  kind: BundleKind = 'plain',
+): Promise<ReplayReport[]> {
+  const code = await captureBundle(kind);
   // One worker replays the histories one at a time, so the sink calls that arrive before a result
   // belong to the history just replayed. Each replays under the workflow id it ran under (workflow
   // code may send it to an activity, e.g. as a tag).
   let current: CapturedCall[] = [];
-  const sinks: InjectedSinks<ReplayCaptureSinks> = {
+  const sinks: InjectedSinks<ReplayCaptureSinks & OpenTelemetrySinks> = {
     replayCapture: { call: { fn: (_info, call) => void current.push(call), callDuringReplay: true } },
+    // The traced bundle's span sink (a replay exports nothing).
+    exporter: { export: { fn: () => {} } },
   };
   const reports: ReplayReport[] = [];
   const results = Worker.runReplayHistories(

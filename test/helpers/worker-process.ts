@@ -12,8 +12,9 @@ export interface WorkerProcess {
   log(): string;
 }
 
-export function spawnWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'worker.js')], {
+/** `nodeArgs` go before the script (e.g. `-r` a preload). */
+export function spawnWorker(env: NodeJS.ProcessEnv, nodeArgs: string[] = []): WorkerProcess {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'worker.js')], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

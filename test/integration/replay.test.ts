@@ -78,6 +78,21 @@ test.each(versions)(
   },
 );
 
+// A worker with traces on (OTEL_EXPORTER_OTLP_ENDPOINT) runs the traced bundle: the OpenTelemetry
+// workflow interceptors add spans and headers, no command. Runs an untraced worker started replay there.
+test.each(versions)(
+  'histories recorded by %s replay the same through the traced bundle (traces on)',
+  async (version) => {
+    const files = kept.filter((h) => h.version === version);
+    const reports = await replayAndCompare(
+      files.map((h) => ({ name: h.name, history: readHistory(h.name) })),
+      'traced',
+    );
+    expect(reports.map((r) => r.name)).toEqual(files.map((h) => h.name));
+    expect(formatFailures(reports)).toBeUndefined();
+  },
+);
+
 /** A refreshDblab run (RDS, no prepare) on the current code, against moto and the DBLab fake. */
 async function recordRefresh(arrange?: (fake: DblabFake) => void): Promise<History> {
   const t = await openTestEnv();

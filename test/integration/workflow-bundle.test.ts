@@ -96,4 +96,6 @@ test('a bundle built from other sources is detected and not used', async () => {
     fs.writeFileSync(manifestPath, original);
   }
   expect(checkWorkflowBundle(dir)).toEqual({ codePath: path.join(dir, 'workflows.bundle.js') });
+  // The traced bundle (traces on) is its own file: this directory has only the plain one.
+  expect(checkWorkflowBundle(dir, 'traced')).toEqual({ stale: `no prebuilt traced bundle in ${dir}` });
 });
