@@ -163,3 +163,6 @@ export function planTable(changes: readonly PlannedChange[]): string {
       .trimEnd();
   return [fmt(['stage', 'action', 'what', 'detail']), ...rows.map(fmt)].join('\n');
 }
+
+/** The reconcile workflows' Prometheus metrics (issue 14, item 3): one name each, for every reconcile. */
+export const DRIFT_METRICS = { drift: 'dbops_drift_total', runs: 'dbops_reconcile_runs_total' } as const;

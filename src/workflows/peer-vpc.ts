@@ -24,6 +24,8 @@ import {
 import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
 import {
+  parse,
+  PeerVpcInputSchema,
   peeringTarget,
   planPeering,
   PEERING_STAGES,
@@ -31,7 +33,17 @@ import {
   type PeeringPlan,
   type PeeringStage,
 } from '../domain/peering';
+import { planFingerprint, planResult, type PlannedChange, type PlanResult } from '../domain/plan';
+import {
+  asksForPlan,
+  expectPlanRefusal,
+  planMode,
+  stagePlanOutcome,
+  type PeeringChanges,
+  type PlanMode,
+} from '../domain/peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
+import { checkPeering } from './peering-plan';
 import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import type { Duration } from '@temporalio/common';
@@ -60,7 +72,16 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'peer-vpc-known-regions',
+  /**
+   * Plan mode (issue 14): `plan` returns what a run would change (read-only checks only);
+   * `expectPlan` refuses (PlanOutdated, PlanBlocked) before changing anything when the live plan
+   * differs. Asked only by runs whose input has either field.
+   */
+  plan: 'peer-vpc-plan',
 } as const;
+
+const APPLY: PlanMode = { kind: 'apply' };
+const NO_PLAN: PeeringChanges | undefined = undefined;
 
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
@@ -85,26 +106,59 @@ export interface PeerVpcResult {
   stagesRun: PeeringStage[];
 }
 
-export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
-  const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
+/** A plan run's result: the plan, what would stop an apply, and the target. */
+export interface PeerVpcPlanResult extends PlanResult {
+  /** Changes the apply would refuse to make (e.g. a route to the CIDR that points elsewhere). */
+  blocked: PlannedChange[];
+  databaseId: string;
+  vpcId: string;
+  region: string;
+  peeringId?: string;
+}
+
+export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | PeerVpcPlanResult> {
+  const progress = new ProgressTracker<PeerVpcResult | PeerVpcPlanResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   const runId = guard.enabled ? workflowInfo().originalExecutionRunId : undefined;
   /** Set once initiate is sent: the undo then looks for a peering this run made. */
   let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
-    const { plan, customer, database, peering } = await progress.run(
+    const { plan, customer, database, peering, mode, live } = await progress.run(
       'prepare',
       async () => {
         const plan = validInput(() => planPeering(input), patched(PATCHES.knownRegions));
-        return { plan, ...(await lookUp(plan)) };
+        // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
+        if (!(asksForPlan(input) && patched(PATCHES.plan))) return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+        const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
+        const found = await lookUp(plan);
+        const live = await checkPeering(plan, found);
+        const refusal = mode.kind === 'expect' ? expectPlanRefusal(mode.expect, live) : undefined;
+        if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.type);
+        return { plan, ...found, mode, live };
       },
       (r) => ({
         detail:
           `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); ` +
-          `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,
+          `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}` +
+          (r.live ? `; plan ${planFingerprint(r.live.changes)} matches` : ''),
       }),
     );
+    if (mode.kind === 'plan' && live) {
+      // A plan run: each stage shows what it would do; nothing was changed.
+      for (const s of PEERING_STAGES) {
+        if (plan.stages.includes(s)) await progress.run(s, async () => undefined, () => stagePlanOutcome(live, s));
+        else progress.skip(s, 'not selected');
+      }
+      return progress.finish({
+        ...planResult(live.changes),
+        blocked: live.blocked,
+        databaseId: plan.databaseId,
+        vpcId: customer.vpcId,
+        region: customer.region,
+        ...(peering?.peeringId ? { peeringId: peering.peeringId } : {}),
+      });
+    }
 
     const fewer = patched(PATCHES.fewerAwsCalls);
     // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.

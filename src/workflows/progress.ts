@@ -83,7 +83,7 @@ export function validInput<T>(plan: () => T, knownRegions = true): T {
 }
 
 /** Failure types a stage failure keeps as the run's failure type (instead of StageFailed). */
-const KEPT_FAILURE_TYPES = ['InvalidInput'];
+const KEPT_FAILURE_TYPES = ['InvalidInput', 'PlanOutdated', 'PlanBlocked'];
 
 export class StageFailed extends Error {
   constructor(

@@ -45,9 +45,10 @@ test('the workflow types a schedule may name are the dbops workflows, and only t
       'scheduledRefreshDblab',
       'cleanupRefreshClones',
       'rotateDatabaseCredentials',
+      'reconcilePeering',
     ]),
   );
-  expect(WORKFLOW_NAMES).toHaveLength(10);
+  expect(WORKFLOW_NAMES).toHaveLength(11);
   expect(WORKFLOW_NAMES.every(isWorkflowName)).toBe(true);
   for (const name of ['twoStage', 'toString', 'constructor', '']) expect(isWorkflowName(name)).toBe(false);
   const typed: StartRequest<'unpeerVpc'>['workflowType'] = 'unpeerVpc';

@@ -1,0 +1,82 @@
+/**
+ * The read-only checks of a peering plan (issue 14), shared by peerVpc (plan, expectPlan) and
+ * reconcilePeering: after prepare's reads (the VPC, the database side, its peering), the peering's
+ * state, the routes both ways and the zone association, through read-only activities only (never a
+ * hint on a mutating one: an old worker would ignore it and mutate). Workflow code.
+ */
+import type { CustomerVpc } from '../activities/ec2';
+import type { DatabaseInfo, DatabasePeering } from '../activities/database-side/types';
+import type { PeeringPlan } from '../domain/peering';
+import { peeringChanges, type PeeringChanges } from '../domain/peering-plan';
+import { quick } from './peering-activities';
+
+/** What prepare found (lookUp). */
+export interface Found {
+  customer: CustomerVpc;
+  database: DatabaseInfo;
+  peering?: DatabasePeering;
+}
+
+/** The zone association a run would make or check, as the route53 activities take it. */
+export function zoneAssociation(plan: PeeringPlan, found: Found, hostedZoneId: string) {
+  const { customer, database } = found;
+  return {
+    hostedZoneId,
+    vpcId: customer.vpcId,
+    region: customer.region,
+    crossAccount: database.accountId === undefined || database.accountId !== customer.accountId,
+    zoneOwnerRoleArn: plan.cloud.kind === 'aws' ? plan.cloud.roleArn : undefined,
+  };
+}
+
+/** The changes a peerVpc run with this plan would make now, and what would stop it. Read-only. */
+export async function checkPeering(plan: PeeringPlan, found: Found): Promise<PeeringChanges> {
+  const { customer, database, peering } = found;
+  const want = (s: PeeringPlan['stages'][number]) => plan.stages.includes(s);
+  const pcx = peering?.peeringId;
+  const peeringState =
+    pcx && (want('accept') || want('route'))
+      ? await quick.readPeeringState.executeWithOptions({ summary: `plan: state of ${pcx} in ${customer.region}` }, [
+          { region: customer.region, peeringId: pcx },
+        ])
+      : undefined;
+  const route = want('route');
+  const customerRoutes =
+    route && database.cidr
+      ? await quick.readCustomerRoutes.executeWithOptions(
+          { summary: `plan: routes to ${database.cidr} in ${customer.vpcId}` },
+          [{ region: customer.region, vpcId: customer.vpcId, cidr: database.cidr, tables: plan.routeTables }],
+        )
+      : [];
+  const returnRoutes = route
+    ? await quick.databaseReadReturnRoutes.executeWithOptions(
+        { summary: `plan: return routes to ${customer.cidrBlocks.join(', ')}` },
+        [plan, customer],
+      )
+    : [];
+  const hostedZoneId = peering?.hostedZoneId ?? database.hostedZoneId;
+  const zone =
+    want('associate-dns') && hostedZoneId
+      ? {
+          hostedZoneId,
+          associated: await quick.vpcAssociatedWithZone.executeWithOptions(
+            { summary: `plan: is ${customer.vpcId} associated with ${hostedZoneId}?` },
+            [zoneAssociation(plan, found, hostedZoneId)],
+          ),
+        }
+      : undefined;
+  return peeringChanges({
+    stages: plan.stages,
+    databaseId: plan.databaseId,
+    customerVpcId: customer.vpcId,
+    databaseVpcId: database.vpcId,
+    databaseCidr: database.cidr,
+    force: plan.force,
+    routeTables: plan.routeTables,
+    peering: peering && { ...(pcx ? { peeringId: pcx } : {}), status: peering.status },
+    peeringState,
+    customerRoutes,
+    returnRoutes,
+    zone,
+  });
+}
