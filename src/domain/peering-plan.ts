@@ -54,7 +54,11 @@ export type RouteAction = 'present' | 'created' | 'replaced-blackhole' | 'replac
  * target → replaced when forced, else a conflict (the route stage refuses: RouteConflict).
  * `peeringId` undefined: the peering does not exist yet, so no route can point at it.
  */
-export function routeAction(existing: RouteFact['existing'], peeringId: string | undefined, force: boolean): RouteAction {
+export function routeAction(
+  existing: RouteFact['existing'],
+  peeringId: string | undefined,
+  force: boolean,
+): RouteAction {
   if (!existing) return 'created';
   if (peeringId !== undefined && existing.peeringId === peeringId && !existing.blackhole) return 'present';
   if (existing.blackhole) return 'replaced-blackhole';
@@ -187,7 +191,12 @@ export function peeringChanges(f: PeeringFacts): PeeringChanges {
     } else if (!f.zone.associated) {
       repairable.association = active;
       changes.push(
-        change('associate-dns', 'create', `association of ${f.customerVpcId} with zone ${f.zone.hostedZoneId}`, 'not associated'),
+        change(
+          'associate-dns',
+          'create',
+          `association of ${f.customerVpcId} with zone ${f.zone.hostedZoneId}`,
+          'not associated',
+        ),
       );
     }
   }
@@ -230,23 +239,21 @@ export function expectPlanRefusal(
   if (live.blocked.length)
     return {
       type: 'PlanBlocked',
-      message: truncate(`the apply would be refused: ${live.blocked.map(changeLine).join('; ')}; nothing was changed`, 2000),
+      message: truncate(
+        `the apply would be refused: ${live.blocked.map(changeLine).join('; ')}; nothing was changed`,
+        2000,
+      ),
     };
   return undefined;
 }
 
 /** A stage's row in a plan run: what it would change, what would stop it, what it cannot see yet. */
-export function stagePlanOutcome(
-  live: PeeringChanges,
-  stage: PeeringStage,
-): { detail: string; problem?: string } {
+export function stagePlanOutcome(live: PeeringChanges, stage: PeeringStage): { detail: string; problem?: string } {
   const detail = stagePlanDetail(live.changes, stage);
   const after = live.after[stage];
   const blocked = live.blocked.filter((c) => c.stage === stage);
   return {
     detail: after ? `${after}: ${detail}` : detail,
-    ...(blocked.length
-      ? { problem: truncate(`would refuse: ${blocked.map(changeLine).join('; ')}`, 500) }
-      : {}),
+    ...(blocked.length ? { problem: truncate(`would refuse: ${blocked.map(changeLine).join('; ')}`, 500) } : {}),
   };
 }

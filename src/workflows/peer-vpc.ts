@@ -117,7 +117,11 @@ export interface PeerVpcPlanResult extends PlanResult {
 }
 
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | PeerVpcPlanResult> {
-  const progress = new ProgressTracker<PeerVpcResult | PeerVpcPlanResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
+  const progress = new ProgressTracker<PeerVpcResult | PeerVpcPlanResult>(
+    'peerVpc',
+    peeringTarget(input ?? {}),
+    PEER_STAGES,
+  );
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   const runId = guard.enabled ? workflowInfo().originalExecutionRunId : undefined;
   /** Set once initiate is sent: the undo then looks for a peering this run made. */
@@ -129,7 +133,8 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
       async () => {
         const plan = validInput(() => planPeering(input), patched(PATCHES.knownRegions));
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
-        if (!(asksForPlan(input) && patched(PATCHES.plan))) return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+        if (!(asksForPlan(input) && patched(PATCHES.plan)))
+          return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
         const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
         const found = await lookUp(plan);
         const live = await checkPeering(plan, found);
@@ -147,7 +152,12 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
     if (mode.kind === 'plan' && live) {
       // A plan run: each stage shows what it would do; nothing was changed.
       for (const s of PEERING_STAGES) {
-        if (plan.stages.includes(s)) await progress.run(s, async () => undefined, () => stagePlanOutcome(live, s));
+        if (plan.stages.includes(s))
+          await progress.run(
+            s,
+            async () => undefined,
+            () => stagePlanOutcome(live, s),
+          );
         else progress.skip(s, 'not selected');
       }
       return progress.finish({

@@ -85,28 +85,30 @@ export async function reconcilePeering(input: ReconcilePeeringInput): Promise<Re
     if (drift.length === 0) progress.skip('repair', 'no drift');
     else if (reportOnly) progress.skip('repair', `report only: ${drift.length} change(s) not made`);
     else {
-      remaining = await progress.run(
-        'repair',
-        async () => {
-          const errors = await repair(plan, found, live);
-          const after = driftOf(await checkPeering(plan, await lookUp(plan)));
-          return { after, errors };
-        },
-        (r) => ({
-          detail: `repaired ${drift.length - r.after.length} of ${drift.length}`,
-          ...(r.after.length
-            ? {
-                problem: truncate(
-                  `unrepaired: ${perStage(r.after)}${r.errors.length ? `; ${r.errors.join('; ')}` : ''}` +
-                    (r.after.some((c) => c.stage === 'initiate' || c.stage === 'accept')
-                      ? '; the peering is not recreated or accepted by a reconcile: run peer-vpc'
-                      : ''),
-                  1000,
-                ),
-              }
-            : {}),
-        }),
-      ).then((r) => r.after);
+      remaining = await progress
+        .run(
+          'repair',
+          async () => {
+            const errors = await repair(plan, found, live);
+            const after = driftOf(await checkPeering(plan, await lookUp(plan)));
+            return { after, errors };
+          },
+          (r) => ({
+            detail: `repaired ${drift.length - r.after.length} of ${drift.length}`,
+            ...(r.after.length
+              ? {
+                  problem: truncate(
+                    `unrepaired: ${perStage(r.after)}${r.errors.length ? `; ${r.errors.join('; ')}` : ''}` +
+                      (r.after.some((c) => c.stage === 'initiate' || c.stage === 'accept')
+                        ? '; the peering is not recreated or accepted by a reconcile: run peer-vpc'
+                        : ''),
+                    1000,
+                  ),
+                }
+              : {}),
+          }),
+        )
+        .then((r) => r.after);
     }
 
     const left = new Set(remaining.map(key));
@@ -194,7 +196,13 @@ async function repair(plan: PeeringPlan, found: Found, live: PeeringChanges): Pr
       );
       await quick.associateVpcWithZone.executeWithOptions(
         { summary: `repair: associate ${customer.vpcId} with zone ${zone}` },
-        [{ ...zoneAssociation(plan, found, zone), crossAccount: auth.crossAccount, zoneOwnerRoleArn: auth.zoneOwnerRoleArn }],
+        [
+          {
+            ...zoneAssociation(plan, found, zone),
+            crossAccount: auth.crossAccount,
+            zoneOwnerRoleArn: auth.zoneOwnerRoleArn,
+          },
+        ],
       );
     });
   }

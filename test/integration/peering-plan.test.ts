@@ -76,7 +76,11 @@ async function setup() {
 
 async function run<R>(type: 'peerVpc' | 'unpeerVpc' | 'reconcilePeering', input: object) {
   log.reset();
-  const h = await t.client.workflow.start(type, { workflowId: uniqueName(type), taskQueue: t.taskQueue, args: [input] });
+  const h = await t.client.workflow.start(type, {
+    workflowId: uniqueName(type),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
   const result = await h.result().catch((e: unknown) => e);
   const failed = result instanceof WorkflowFailedError ? result : undefined;
   return {
@@ -136,7 +140,12 @@ test('plan of a fresh peering lists initiate, accept, every route and the associ
   const applied = await run<PeerVpcResult>('peerVpc', { ...input, expectPlan: expectOf(r.result) });
   expect(applied.failure).toBeUndefined();
   expect(applied.mutating).toEqual(
-    expect.arrayContaining(['CreateVpcPeeringConnection', 'AcceptVpcPeeringConnection', 'CreateRoute', 'AssociateVPCWithHostedZone']),
+    expect.arrayContaining([
+      'CreateVpcPeeringConnection',
+      'AcceptVpcPeeringConnection',
+      'CreateRoute',
+      'AssociateVPCWithHostedZone',
+    ]),
   );
   const after = await run<PeerVpcPlanResult>('peerVpc', { ...input, plan: true });
   expect(after.result.changes).toEqual([]);
@@ -266,9 +275,9 @@ describe('reconcilePeering', () => {
       outcome: 'repaired',
     });
     expect((await repaired.h.describe()).typedSearchAttributes.get(SA_DRIFT)).toBe('repaired');
-    expect((await routesTo(fx, 'us-east-1', customer.subnetTable, database.cidr)).map((x) => x.VpcPeeringConnectionId)).toEqual([
-      peeringId,
-    ]);
+    expect(
+      (await routesTo(fx, 'us-east-1', customer.subnetTable, database.cidr)).map((x) => x.VpcPeeringConnectionId),
+    ).toEqual([peeringId]);
     await recordHistory(repaired.h.workflowId, 'reconcile-peering-route-repaired');
   });
 
@@ -297,7 +306,9 @@ describe('reconcilePeering', () => {
       expect.arrayContaining([`initiate create VPC peering ${database.vpcId} ↔ ${customer.vpcId}`]),
     );
     // Nothing is patched up around a missing peering: not even the zone association unpeer removed.
-    expect(whats(gone.result.drift)).toContain(`associate-dns create association of ${customer.vpcId} with zone ${database.zoneId}`);
+    expect(whats(gone.result.drift)).toContain(
+      `associate-dns create association of ${customer.vpcId} with zone ${database.zoneId}`,
+    );
     expect(gone.result.remaining).toEqual(gone.result.drift);
     expect(gone.result.repaired).toEqual([]);
     expect(gone.mutating).toEqual([]);

@@ -23,7 +23,11 @@ const base: PeeringFacts = {
   peering: { peeringId: 'pcx-1', status: 'active' },
   peeringState: 'active',
   customerRoutes: [
-    { routeTableId: 'rtb-a', cidr: '10.128.0.0/19', existing: { peeringId: 'pcx-1', target: 'pcx-1', blackhole: false } },
+    {
+      routeTableId: 'rtb-a',
+      cidr: '10.128.0.0/19',
+      existing: { peeringId: 'pcx-1', target: 'pcx-1', blackhole: false },
+    },
   ],
   returnRoutes: [
     { routeTableId: 'rtb-d', cidr: '10.1.0.0/16', existing: { peeringId: 'pcx-1', target: 'pcx-1', blackhole: false } },
@@ -34,7 +38,9 @@ const base: PeeringFacts = {
 test('routeAction follows the route stage: same target present, blackhole replaced, other target refused unless forced', () => {
   expect(routeAction(undefined, 'pcx-1', false)).toBe('created');
   expect(routeAction({ peeringId: 'pcx-1', target: 'pcx-1', blackhole: false }, 'pcx-1', false)).toBe('present');
-  expect(routeAction({ peeringId: 'pcx-1', target: 'pcx-1', blackhole: true }, 'pcx-1', false)).toBe('replaced-blackhole');
+  expect(routeAction({ peeringId: 'pcx-1', target: 'pcx-1', blackhole: true }, 'pcx-1', false)).toBe(
+    'replaced-blackhole',
+  );
   expect(routeAction({ target: 'igw-1', blackhole: false }, 'pcx-1', false)).toBe('conflict');
   expect(routeAction({ target: 'igw-1', blackhole: false }, 'pcx-1', true)).toBe('replaced-forced');
   // No peering yet: a gateway route (no peering id) is not "ours".
@@ -67,7 +73,9 @@ test('a conflicting route is blocked and makes its side unrepairable; a pending 
   const r = peeringChanges({
     ...base,
     peeringState: 'pending-acceptance',
-    customerRoutes: [{ routeTableId: 'rtb-a', cidr: base.databaseCidr, existing: { target: 'igw-1', blackhole: false } }],
+    customerRoutes: [
+      { routeTableId: 'rtb-a', cidr: base.databaseCidr, existing: { target: 'igw-1', blackhole: false } },
+    ],
     zone: undefined,
   });
   expect(r.changes).toEqual([

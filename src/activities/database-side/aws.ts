@@ -129,7 +129,8 @@ export function awsDatabaseSide(
       const p = (await peeringsOf(v, customer))[0];
       const run = p?.Tags?.find((t) => t.Key === RUN_TAG)?.Value;
       const managed = (p?.Tags ?? []).some(
-        (t) => (t.Key === 'ManagedBy' && t.Value === 'dbops') || (t.Key === DATABASE_TAG && t.Value === plan.databaseId),
+        (t) =>
+          (t.Key === 'ManagedBy' && t.Value === 'dbops') || (t.Key === DATABASE_TAG && t.Value === plan.databaseId),
       );
       return p
         ? {
