@@ -29,7 +29,16 @@ import {
   zoneVpcs,
   type CallLog,
 } from '../helpers/aws-fixtures';
-import { makeWorker, openTestEnv, recordHistory, uniqueName, type TestEnv } from '../helpers/temporal';
+import { runCli } from '../../src/client/cli';
+import {
+  captureIo,
+  makeWorker,
+  openTestEnv,
+  recordHistory,
+  testAddress,
+  uniqueName,
+  type TestEnv,
+} from '../helpers/temporal';
 
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
 const fx = fixtureAws();
@@ -340,5 +349,87 @@ describe('reconcilePeering', () => {
     expect(r.failureType).toBe('InvalidInput');
     expect(r.failure).toContain('plan');
     expect(log.calls).toEqual([]);
+  });
+});
+
+describe('dbops peer-vpc', () => {
+  async function cli(...argv: string[]) {
+    const c = captureIo();
+    const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: t.taskQueue };
+    const code = await runCli(argv, c.io, env);
+    return { code, out: c.out(), err: c.err() };
+  }
+
+  test('--plan prints the plan and its fingerprint; --expect-plan-from applies it; a stale one is refused', async () => {
+    const { customer, database } = await setup();
+    const flags = ['peer-vpc', '-d', database.databaseId, '-r', 'us-east-1', '--vpc-id', customer.vpcId];
+    log.reset();
+    const planned = await cli(...flags, '--plan', '--poll-interval', '200ms');
+    expect(planned.code).toBe(0);
+    expect(log.mutating()).toEqual([]);
+    expect(planned.out).toMatch(/stage\s+action\s+what\s+detail/);
+    expect(planned.out).toMatch(new RegExp(`initiate\\s+create\\s+VPC peering ${database.vpcId} ↔ ${customer.vpcId}`));
+    const fp = /plan (plan-v1:[0-9a-f]{64})/.exec(planned.out)![1];
+    const planId = `peer-vpc:${database.databaseId}:${customer.vpcId}:plan`;
+    expect(planned.out).toContain(`--expect-plan ${fp} (or --expect-plan-from ${planId})`);
+
+    const both = await cli(...flags, '--plan', '--expect-plan', fp);
+    expect(both.code).not.toBe(0);
+    expect(both.err).toContain('give one of --plan, --expect-plan');
+
+    await fx.route53().send(
+      new AssociateVPCWithHostedZoneCommand({
+        HostedZoneId: database.zoneId!,
+        VPC: { VPCId: customer.vpcId, VPCRegion: 'us-east-1' },
+      }),
+    );
+    const stale = await cli(...flags, '--expect-plan-from', planId, '--poll-interval', '200ms');
+    expect(stale.code).toBe(1);
+    expect(stale.err).toContain('no longer: create association of');
+    expect(await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId)).toEqual([]);
+
+    const again = await cli(...flags, '--plan', '--poll-interval', '200ms');
+    const fresh = /plan (plan-v1:[0-9a-f]{64})/.exec(again.out)![1];
+    expect(fresh).not.toBe(fp);
+    const applied = await cli(...flags, '--expect-plan', fresh, '--poll-interval', '200ms');
+    expect(applied.err).not.toContain('failed');
+    expect(applied.code).toBe(0);
+    expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId))[0].Status?.Code).toBe('active');
+  });
+
+  test('--schedule --report-only puts a report-only reconcile on a schedule', async () => {
+    const { customer, database, input } = await setup();
+    expect((await run('peerVpc', input)).failure).toBeUndefined();
+    await fx
+      .ec2('us-east-1')
+      .send(new DeleteRouteCommand({ RouteTableId: customer.mainTable, DestinationCidrBlock: database.cidr }));
+    const sid = uniqueName('reconcile');
+    const flags = ['peer-vpc', '-d', database.databaseId, '-r', 'us-east-1', '--vpc-id', customer.vpcId];
+    expect((await cli(...flags, '--report-only')).err).toContain('--report-only go with --schedule');
+    const created = await cli(...flags, '--schedule', '0 3 * * *', '--schedule-id', sid, '--report-only');
+    expect(created.err).toBe('');
+    expect(created.out).toContain(`schedule ${sid} created: reconcile of the peering`);
+    const schedule = t.client.schedule.getHandle(sid);
+    try {
+      const desc = await schedule.describe();
+      expect(desc.policies.overlap).toBe('SKIP');
+      expect(desc.action).toMatchObject({
+        workflowType: 'reconcilePeering',
+        args: [expect.objectContaining({ databaseId: database.databaseId, vpcId: customer.vpcId, reportOnly: true })],
+      });
+      log.reset();
+      await schedule.trigger();
+      let started: { workflowId: string; firstExecutionRunId: string } | undefined;
+      while (!started) {
+        started = (await schedule.describe()).info.recentActions[0]?.action.workflow;
+        if (!started) await new Promise((r) => setTimeout(r, 200));
+      }
+      const result = await t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
+      expect(result).toMatchObject({ outcome: 'reported', drift: [expect.objectContaining({ stage: 'route' })] });
+      expect(log.mutating()).toEqual([]);
+      expect(await routesTo(fx, 'us-east-1', customer.mainTable, database.cidr)).toEqual([]);
+    } finally {
+      await schedule.delete();
+    }
   });
 });

@@ -15,6 +15,14 @@ import {
 } from '../../domain/peering';
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
+import { planTable } from '../../domain/plan';
+import {
+  planReconcilePeering,
+  reconcilePeeringWorkflowId,
+  type ReconcilePeeringInput,
+} from '../../domain/peering-plan';
+import type { PeerVpcPlanResult } from '../../workflows/peer-vpc';
+import { createSchedule } from './schedule';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { setExitCode } from '../exit';
 import { startRun } from '../follow';
@@ -134,7 +142,102 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planPeering(input)); // bad input is refused here, before anything starts
-  await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), input, f.detach);
+  const planFlags = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'];
+  const given = planFlags.filter(Boolean);
+  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
+  if (f.schedule !== undefined) {
+    if (given.length)
+      throw new Error(`${given[0]} does not go with --schedule (a reconcile checks the live state each run)`);
+    await scheduleReconcile(ctx, input, {
+      schedule: String(f.schedule),
+      ...(typeof f.scheduleId === 'string' ? { scheduleId: f.scheduleId } : {}),
+      reportOnly: Boolean(f.reportOnly),
+    });
+    return;
+  }
+  if (f.scheduleId !== undefined || f.reportOnly) throw new Error('--schedule-id and --report-only go with --schedule');
+  if (f.plan) {
+    await planRun(ctx, cmd, { ...input, plan: true }, f.detach);
+    return;
+  }
+  const expectPlan =
+    typeof f.expectPlan === 'string'
+      ? { fingerprint: f.expectPlan }
+      : typeof f.expectPlanFrom === 'string'
+        ? await planOf(ctx, f.expectPlanFrom)
+        : undefined;
+  const apply: PeerVpcInput = expectPlan ? { ...input, expectPlan } : input;
+  inFlagTerms({ ...PEERING_FLAGS, expectPlan: '--expect-plan' }, () => planPeering(apply));
+  await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), apply, f.detach);
+}
+
+interface ScheduleFlags {
+  schedule: string;
+  scheduleId?: string;
+  reportOnly?: boolean;
+}
+
+/** `peer-vpc --schedule`: a schedule whose runs reconcile the peering (reconcilePeering, overlap skip). */
+async function scheduleReconcile(ctx: CliContext, peer: PeerVpcInput, f: ScheduleFlags): Promise<void> {
+  const input: ReconcilePeeringInput = { ...peer, ...(f.reportOnly ? { reportOnly: true } : {}) };
+  inFlagTerms({ ...PEERING_FLAGS, reportOnly: '--report-only' }, () => planPeering(planReconcilePeering(input).peer));
+  const { client, settings } = await ctx.connect();
+  const id = reconcilePeeringWorkflowId(peer);
+  const scheduleId = f.scheduleId ?? id;
+  await createSchedule(client, {
+    scheduleId,
+    cron: [f.schedule],
+    workflowType: 'reconcilePeering',
+    workflowId: id,
+    input,
+    taskQueue: settings.taskQueue,
+    overlap: 'skip',
+    note: `drift check of the peering ${peeringTarget(peer)}${f.reportOnly ? ' (report only)' : ''}`,
+  });
+  ctx.io.out.write(
+    `schedule ${scheduleId} created: reconcile of the peering ${peeringTarget(peer)} (${f.reportOnly ? 'report only' : 'repairs drift'}), cron ${f.schedule}, overlap skip\n`,
+  );
+}
+
+/** `peer-vpc --plan`: a plan run, followed; then the plan as a table, its fingerprint and how to apply it. */
+async function planRun(ctx: CliContext, cmd: Command, input: PeerVpcInput, detach?: boolean): Promise<void> {
+  const { client, settings } = await ctx.connect();
+  const workflowId = `${peeringWorkflowId(input)}:plan`;
+  const code = await startRun<'peerVpc'>(
+    client,
+    {
+      workflowType: 'peerVpc',
+      workflowId,
+      input,
+      taskQueue: settings.taskQueue,
+      staticSummary: `plan peerVpc ${peeringTarget(input)}`,
+      typedSearchAttributes: [
+        { key: SA_OPERATION, value: 'peerVpc' },
+        { key: SA_TARGET, value: peeringTarget(input) },
+      ],
+    },
+    ctx.io,
+    { detach },
+  );
+  if (code !== 0 || detach) return setExitCode(cmd, code);
+  const r = (await client.workflow.getHandle(workflowId).result()) as PeerVpcPlanResult;
+  ctx.io.out.write(`\n${planTable(r.changes)}\n`);
+  if (r.blocked.length) {
+    ctx.io.out.write(`\nthe apply would refuse:\n${planTable(r.blocked)}\n`);
+    setExitCode(cmd, 1);
+  }
+  ctx.io.out.write(
+    `\nplan ${r.fingerprint}\napply it with the same flags and --expect-plan ${r.fingerprint} (or --expect-plan-from ${workflowId})\n`,
+  );
+}
+
+/** The plan a plan run returned, as an apply brings it back (its changes name what differs). */
+async function planOf(ctx: CliContext, workflowId: string): Promise<PeerVpcInput['expectPlan']> {
+  const { client } = await ctx.connect();
+  const r = (await client.workflow.getHandle(workflowId).result()) as Partial<PeerVpcPlanResult>;
+  if (r?.plan !== true || typeof r.fingerprint !== 'string')
+    throw new Error(`--expect-plan-from: ${workflowId} is not a plan run (run peer-vpc --plan first)`);
+  return { plan: true, fingerprint: r.fingerprint, changes: r.changes };
 }
 
 export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): Promise<void> {

@@ -47,6 +47,18 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     .option('--force-route-creation', 'replace a route to the database CIDR that points elsewhere')
     .option('--route-tables <which>', 'all (every route table of the VPC) or main', 'all')
     .option('--secure-connection', 'ask the database side for a secure connection')
+    .option('--plan', 'only check: print what a run would create, change or refuse, and the plan fingerprint')
+    .option('--expect-plan <fingerprint>', 'apply only if the live state still matches this plan (else PlanOutdated)')
+    .option(
+      '--expect-plan-from <workflow-id>',
+      'apply only if the live state still matches the plan that plan run returned (names what differs)',
+    )
+    .option(
+      '--schedule <cron>',
+      "put a reconcile on a Temporal schedule instead (overlap skip), e.g. '*/30 * * * *': each run checks the peering and repairs drift",
+    )
+    .option('--schedule-id <id>', 'schedule id (default: reconcile-peering:<database id>:<vpc>)')
+    .option('--report-only', 'with --schedule: report drift, change nothing')
     .action(async (f: CloudFlags & Record<string, unknown>, cmd: Command) => (await actions()).peerVpc(ctx, f, cmd));
 
   target(program.command('unpeer-vpc'))
