@@ -209,6 +209,18 @@ export async function ensureRoutesIn(
   return changes;
 }
 
+/** The routes that point at `peeringId` (what removeRoutesIn would remove). Read-only. */
+export async function readRoutesVia(
+  ec2: EC2Client,
+  o: { vpcId: string; peeringId: string },
+): Promise<Array<{ routeTableId: string; cidr: string }>> {
+  return (await routeTablesOf(ec2, o.vpcId)).flatMap((t) =>
+    (t.Routes ?? [])
+      .filter((r) => r.VpcPeeringConnectionId === o.peeringId && r.DestinationCidrBlock)
+      .map((r) => ({ routeTableId: t.RouteTableId!, cidr: r.DestinationCidrBlock! })),
+  );
+}
+
 /** Removes only the routes that point at `peeringId`. */
 export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peeringId: string }): Promise<string[]> {
   const removed: string[] = [];
@@ -370,6 +382,11 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
     /** Plan (issue 14): the peering's EC2 state in the customer's region (undefined: not found). Read-only. */
     async readPeeringState(i: { region: string; peeringId: string }): Promise<string | undefined> {
       return (await describePeering(deps.aws.ec2(i.region), i.peeringId))?.Status?.Code;
+    },
+
+    /** Plan (issue 14): the customer VPC's routes via the peering (what removeCustomerRoutes removes). Read-only. */
+    async readCustomerRoutesVia(i: { region: string; vpcId: string; peeringId: string }) {
+      return readRoutesVia(deps.aws.ec2(i.region), { vpcId: i.vpcId, peeringId: i.peeringId });
     },
 
     async removeCustomerRoutes(i: { region: string; vpcId: string; peeringId: string }): Promise<StepResult> {

@@ -98,7 +98,7 @@ export interface PeeringChanges {
    */
   repairable: { customerRoutes: boolean; returnRoutes: boolean; association: boolean };
   /** Per stage: what its check could not see yet because an earlier stage makes its prerequisite. */
-  after: Partial<Record<PeeringStage, string>>;
+  after: Partial<Record<string, string>>;
 }
 
 export const peeringName = (f: Pick<PeeringFacts, 'databaseVpcId' | 'databaseId' | 'customerVpcId'>): string =>
@@ -203,6 +203,56 @@ export function peeringChanges(f: PeeringFacts): PeeringChanges {
   return { changes, blocked, after, repairable };
 }
 
+/** What unpeerVpc's read-only checks found. */
+export interface UnpeeringFacts {
+  databaseId: string;
+  customerVpcId: string;
+  databaseVpcId?: string;
+  peering?: { peeringId?: string; status: string; managed?: boolean };
+  /** The zone unpeer would disassociate from, and whether the VPC is associated (absent: no zone). */
+  zone?: { hostedZoneId: string; associated: boolean };
+  /** Routes via the peering, customer side and database side ('managed': the cloud's own). */
+  customerRoutes: Array<{ routeTableId: string; cidr: string }>;
+  returnRoutes: Array<{ routeTableId: string; cidr: string }> | 'managed';
+}
+
+/**
+ * What an unpeerVpc run would delete, per stage (disassociate-dns, remove-routes, delete-peering):
+ * the association, only the routes that point at the peering, the peering.
+ */
+export function unpeeringChanges(f: UnpeeringFacts): Pick<PeeringChanges, 'changes' | 'blocked'> {
+  const changes: PlannedChange[] = [];
+  const pcx = f.peering?.peeringId;
+  if (f.zone?.associated)
+    changes.push(
+      change('disassociate-dns', 'delete', `association of ${f.customerVpcId} with zone ${f.zone.hostedZoneId}`),
+    );
+  if (pcx) {
+    for (const r of f.customerRoutes)
+      changes.push(change('remove-routes', 'delete', `route ${r.cidr} in ${r.routeTableId} → ${pcx}`));
+    if (f.returnRoutes !== 'managed')
+      for (const r of f.returnRoutes)
+        changes.push(change('remove-routes', 'delete', `route ${r.cidr} in ${r.routeTableId} (database VPC) → ${pcx}`));
+  }
+  if (f.peering) {
+    const tagged =
+      f.peering.managed === undefined
+        ? ''
+        : f.peering.managed
+          ? '; made by dbops'
+          : '; no dbops tag (deleted all the same)';
+    changes.push(
+      change(
+        'delete-peering',
+        'delete',
+        `${pcx ? `VPC peering ${pcx}` : 'the peering request'} (${f.databaseVpcId ?? f.databaseId} ↔ ${f.customerVpcId})`,
+        `${f.peering.status}${tagged}`,
+      ),
+    );
+  }
+  return { changes, blocked: [] };
+}
+
 /** The reconcile's input: exactly peerVpc's (without plan and expectPlan), and `reportOnly`. */
 export const ReconcilePeeringInputSchema = PeerVpcInputSchema.omit({ plan: true, expectPlan: true })
   .extend({
@@ -248,9 +298,12 @@ export function expectPlanRefusal(
 }
 
 /** A stage's row in a plan run: what it would change, what would stop it, what it cannot see yet. */
-export function stagePlanOutcome(live: PeeringChanges, stage: PeeringStage): { detail: string; problem?: string } {
+export function stagePlanOutcome(
+  live: Pick<PeeringChanges, 'changes' | 'blocked'> & { after?: PeeringChanges['after'] },
+  stage: string,
+): { detail: string; problem?: string } {
   const detail = stagePlanDetail(live.changes, stage);
-  const after = live.after[stage];
+  const after = live.after?.[stage];
   const blocked = live.blocked.filter((c) => c.stage === stage);
   return {
     detail: after ? `${after}: ${detail}` : detail,

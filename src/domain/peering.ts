@@ -147,8 +147,6 @@ export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({
   forceRouteCreation: true,
   routeTables: true,
   secureConnection: true,
-  plan: true,
-  expectPlan: true,
 }).strict();
 export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
 

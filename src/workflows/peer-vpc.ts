@@ -33,7 +33,7 @@ import {
   type PeeringPlan,
   type PeeringStage,
 } from '../domain/peering';
-import { planFingerprint, planResult, type PlannedChange, type PlanResult } from '../domain/plan';
+import { planFingerprint, planResult } from '../domain/plan';
 import {
   asksForPlan,
   expectPlanRefusal,
@@ -43,7 +43,7 @@ import {
   type PlanMode,
 } from '../domain/peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { checkPeering } from './peering-plan';
+import { checkPeering, type PeeringPlanResult } from './peering-plan';
 import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import type { Duration } from '@temporalio/common';
@@ -106,15 +106,8 @@ export interface PeerVpcResult {
   stagesRun: PeeringStage[];
 }
 
-/** A plan run's result: the plan, what would stop an apply, and the target. */
-export interface PeerVpcPlanResult extends PlanResult {
-  /** Changes the apply would refuse to make (e.g. a route to the CIDR that points elsewhere). */
-  blocked: PlannedChange[];
-  databaseId: string;
-  vpcId: string;
-  region: string;
-  peeringId?: string;
-}
+/** A plan run's result (see PeeringPlanResult). */
+export type PeerVpcPlanResult = PeeringPlanResult;
 
 export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | PeerVpcPlanResult> {
   const progress = new ProgressTracker<PeerVpcResult | PeerVpcPlanResult>(

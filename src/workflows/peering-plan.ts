@@ -7,8 +7,19 @@
 import type { CustomerVpc } from '../activities/ec2';
 import type { DatabaseInfo, DatabasePeering } from '../activities/database-side/types';
 import type { PeeringPlan } from '../domain/peering';
-import { peeringChanges, type PeeringChanges } from '../domain/peering-plan';
+import { peeringChanges, unpeeringChanges, type PeeringChanges } from '../domain/peering-plan';
+import type { PlannedChange, PlanResult } from '../domain/plan';
 import { quick } from './peering-activities';
+
+/** A peering plan run's result (peerVpc, unpeerVpc): the plan, what would stop an apply, and the target. */
+export interface PeeringPlanResult extends PlanResult {
+  /** Changes the apply would refuse to make (e.g. a route to the CIDR that points elsewhere). */
+  blocked: PlannedChange[];
+  databaseId: string;
+  vpcId: string;
+  region: string;
+  peeringId?: string;
+}
 
 /** What prepare found (lookUp). */
 export interface Found {
@@ -18,7 +29,7 @@ export interface Found {
 }
 
 /** The zone association a run would make or check, as the route53 activities take it. */
-export function zoneAssociation(plan: PeeringPlan, found: Found, hostedZoneId: string) {
+export function zoneAssociation(plan: Pick<PeeringPlan, 'cloud'>, found: Found, hostedZoneId: string) {
   const { customer, database } = found;
   return {
     hostedZoneId,
@@ -78,5 +89,46 @@ export async function checkPeering(plan: PeeringPlan, found: Found): Promise<Pee
     customerRoutes,
     returnRoutes,
     zone,
+  });
+}
+
+/** What an unpeerVpc run would delete now (see unpeeringChanges). Read-only. */
+export async function checkUnpeering(
+  plan: Pick<PeeringPlan, 'databaseId' | 'region' | 'cloud' | 'timing'>,
+  found: Found,
+): Promise<Pick<PeeringChanges, 'changes' | 'blocked'>> {
+  const { customer, database, peering } = found;
+  const pcx = peering?.peeringId;
+  const hostedZoneId = peering?.hostedZoneId ?? database.hostedZoneId;
+  const associated = hostedZoneId
+    ? await quick.vpcAssociatedWithZone.executeWithOptions(
+        { summary: `plan: is ${customer.vpcId} associated with ${hostedZoneId}?` },
+        [zoneAssociation(plan, found, hostedZoneId)],
+      )
+    : false;
+  const customerRoutes = pcx
+    ? await quick.readCustomerRoutesVia.executeWithOptions(
+        { summary: `plan: routes via ${pcx} in ${customer.vpcId}` },
+        [{ region: customer.region, vpcId: customer.vpcId, peeringId: pcx }],
+      )
+    : [];
+  const returnRoutes = pcx
+    ? await quick.databaseReadReturnRoutesVia.executeWithOptions({ summary: `plan: return routes via ${pcx}` }, [
+        plan,
+        pcx,
+      ])
+    : [];
+  return unpeeringChanges({
+    databaseId: plan.databaseId,
+    customerVpcId: customer.vpcId,
+    databaseVpcId: database.vpcId,
+    peering: peering && {
+      ...(pcx ? { peeringId: pcx } : {}),
+      status: peering.status,
+      ...(plan.cloud.kind === 'aws' ? { managed: peering.managed === true } : {}),
+    },
+    zone: hostedZoneId ? { hostedZoneId, associated } : undefined,
+    customerRoutes,
+    returnRoutes,
   });
 }

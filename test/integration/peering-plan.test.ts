@@ -83,7 +83,7 @@ async function setup() {
   return { customer, database, input };
 }
 
-async function run<R>(type: 'peerVpc' | 'unpeerVpc' | 'reconcilePeering', input: object) {
+async function run<R>(type: 'peerVpc' | 'unpeerVpc' | 'deleteDatabaseNetwork' | 'reconcilePeering', input: object) {
   log.reset();
   const h = await t.client.workflow.start(type, {
     workflowId: uniqueName(type),
@@ -431,5 +431,93 @@ describe('dbops peer-vpc', () => {
     } finally {
       await schedule.delete();
     }
+  });
+});
+
+describe('plans of what unpeer-vpc and db-network delete would delete', () => {
+  test('unpeerVpc plan lists the association, every route via the peering and the peering; an apply with it deletes them', async () => {
+    const { customer, database, input } = await setup();
+    const peered = await run<PeerVpcResult>('peerVpc', input);
+    const pcx = peered.result.peeringId!;
+    const r = await run<PeerVpcPlanResult>('unpeerVpc', { ...input, plan: true });
+    expect(r.failure).toBeUndefined();
+    expect(r.mutating).toEqual([]);
+    expect(whats(r.result.changes)).toEqual(
+      expect.arrayContaining([
+        `disassociate-dns delete association of ${customer.vpcId} with zone ${database.zoneId}`,
+        `remove-routes delete route ${database.cidr} in ${customer.mainTable} → ${pcx}`,
+        `remove-routes delete route ${database.cidr} in ${customer.subnetTable} → ${pcx}`,
+        `delete-peering delete VPC peering ${pcx} (${database.vpcId} ↔ ${customer.vpcId})`,
+      ]),
+    );
+    expect(r.result.changes.find((c) => c.stage === 'delete-peering')?.detail).toBe('active; made by dbops');
+    expect(r.result.changes.filter((c) => c.what.includes('(database VPC)'))).toHaveLength(1);
+    expect(r.result.changes).toHaveLength(5);
+    expect(rows(r.progress)['delete-peering']).toEqual([
+      'done',
+      `would delete VPC peering ${pcx} (${database.vpcId} ↔ ${customer.vpcId}) (active; made by dbops)`,
+    ]);
+    expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId))[0].Status?.Code).toBe('active');
+    await recordHistory(r.h.workflowId, 'unpeer-vpc-plan');
+
+    const applied = await run('unpeerVpc', { ...input, expectPlan: expectOf(r.result) });
+    expect(applied.failure).toBeUndefined();
+    expect(applied.mutating).toEqual(expect.arrayContaining(['DeleteVpcPeeringConnection', 'DeleteRoute']));
+    const after = await run<PeerVpcPlanResult>('unpeerVpc', { ...input, plan: true });
+    expect(after.result.changes).toEqual([]);
+  });
+
+  test('deleteDatabaseNetwork plan lists the unpeering, zone, subnets and VPC; a network dbops did not make is refused in the plan', async () => {
+    const customer = await makeCustomerVpc(fx, 'us-east-1');
+    const databaseId = uniqueName('net');
+    const input = { databaseId, region: 'us-east-1', vpcId: customer.vpcId, timing: TIMING };
+    log.reset();
+    const h = await t.client.workflow.start('createDatabaseNetwork', {
+      workflowId: uniqueName('net'),
+      taskQueue: t.taskQueue,
+      args: [{ ...input, availabilityZones: ['us-east-1a', 'us-east-1b'] }],
+    });
+    const net = (await h.result()) as { databaseVpcId: string; subnetIds: string[]; hostedZoneId: string };
+    const pcx = (await peeringsBetween(fx, 'us-east-1', customer.vpcId, net.databaseVpcId))[0].VpcPeeringConnectionId;
+
+    const r = await run<PeerVpcPlanResult>('deleteDatabaseNetwork', { ...input, plan: true });
+    expect(r.failure).toBeUndefined();
+    expect(r.mutating).toEqual([]);
+    expect(r.result.blocked).toEqual([]);
+    expect(whats(r.result.changes)).toEqual(
+      expect.arrayContaining([
+        `unpeer delete VPC peering ${pcx} (${net.databaseVpcId} ↔ ${customer.vpcId})`,
+        `unpeer delete association of ${customer.vpcId} with zone ${net.hostedZoneId}`,
+        `delete-hosted-zone delete private hosted zone ${net.hostedZoneId} and its records`,
+        ...net.subnetIds.map((id) => `delete-subnets delete subnet ${id}`),
+        expect.stringMatching(new RegExp(`^delete-vpc delete VPC ${net.databaseVpcId} `)),
+      ]),
+    );
+    expect(rows(r.progress)['delete-vpc'][1]).toMatch(/^would delete VPC /);
+    const applied = await run('deleteDatabaseNetwork', { ...input, expectPlan: expectOf(r.result) });
+    expect(applied.failure).toBeUndefined();
+    expect(applied.mutating).toEqual(expect.arrayContaining(['DeleteVpc', 'DeleteHostedZone', 'DeleteSubnet']));
+
+    // A database network with the database tag but not ManagedBy=dbops: the plan names the refusal.
+    const other = await setup();
+    const refused = await run<PeerVpcPlanResult>('deleteDatabaseNetwork', {
+      databaseId: other.database.databaseId,
+      region: 'us-east-1',
+      vpcId: other.customer.vpcId,
+      plan: true,
+    });
+    expect(refused.failure).toBeUndefined();
+    expect(refused.mutating).toEqual([]);
+    expect(refused.result.blocked).toEqual([
+      expect.objectContaining({ stage: 'prepare', what: expect.stringContaining('was not made by dbops') }),
+    ]);
+    const blocked = await run('deleteDatabaseNetwork', {
+      databaseId: other.database.databaseId,
+      region: 'us-east-1',
+      vpcId: other.customer.vpcId,
+      expectPlan: expectOf(refused.result),
+    });
+    expect(blocked.failureType).toBe('PlanBlocked');
+    expect(blocked.mutating).toEqual([]);
   });
 });

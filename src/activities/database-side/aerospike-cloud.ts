@@ -215,6 +215,9 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
     async readReturnRoutes() {
       return 'managed' as const;
     },
+    async readReturnRoutesVia() {
+      return 'managed' as const;
+    },
     async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
       if (!peering.peeringId) return;
       const res = await api(

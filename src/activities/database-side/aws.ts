@@ -19,7 +19,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
-import { ensureRoutesIn, readRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
+import { ensureRoutesIn, readRoutesIn, readRoutesVia, removeRoutesIn, type CustomerVpc } from '../ec2';
 import type { DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
@@ -190,6 +190,10 @@ export function awsDatabaseSide(
     async readReturnRoutes(customer: CustomerVpc) {
       const v = await vpc();
       return readRoutesIn(ec2(), { vpcId: v.VpcId!, cidrs: customer.cidrBlocks, tables: 'all' });
+    },
+    async readReturnRoutesVia(peeringId: string) {
+      const v = await findVpc();
+      return v ? readRoutesVia(ec2(), { vpcId: v.VpcId!, peeringId }) : [];
     },
     async removeReturnRoute(_customer: CustomerVpc, peeringId: string) {
       const v = await findVpc();

@@ -127,6 +127,11 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       return sideFor(plan).readReturnRoutes(customer);
     },
 
+    /** Plan (issue 14): the database side's routes via the peering ('managed': the cloud's). Read-only. */
+    async databaseReadReturnRoutesVia(plan: SidePlan, peeringId: string) {
+      return sideFor(plan).readReturnRoutesVia(peeringId);
+    },
+
     async databaseRemoveReturnRoute(plan: SidePlan, customer: CustomerVpc, peeringId: string) {
       return sideFor(plan).removeReturnRoute(customer, peeringId);
     },

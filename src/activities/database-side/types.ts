@@ -54,6 +54,8 @@ export interface DatabaseSide {
   removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
   /** Plan (issue 14): the return routes as found (what ensureReturnRoute would look at); `managed`: not ours to route. Read-only. */
   readReturnRoutes(customer: CustomerVpc): Promise<RouteFact[] | 'managed'>;
+  /** Plan (issue 14): the routes via the peering on this side (what removeReturnRoute removes). Read-only. */
+  readReturnRoutesVia(peeringId: string): Promise<Array<{ routeTableId: string; cidr: string }> | 'managed'>;
   deletePeering(customer: CustomerVpc, peering: DatabasePeering): Promise<void>;
   /** Lets the customer account associate its VPC with the zone (cross-account AWS kind). */
   authorizeZone(

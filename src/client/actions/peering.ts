@@ -21,10 +21,10 @@ import {
   reconcilePeeringWorkflowId,
   type ReconcilePeeringInput,
 } from '../../domain/peering-plan';
-import type { PeerVpcPlanResult } from '../../workflows/peer-vpc';
+import type { PeeringPlanResult } from '../../workflows/peering-plan';
 import { createSchedule } from './schedule';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
-import { setExitCode } from '../exit';
+import { exitCodeOf, setExitCode } from '../exit';
 import { startRun } from '../follow';
 import type { WorkflowInput } from '../workflow-types';
 
@@ -120,7 +120,11 @@ async function start<K extends PeeringWorkflow>(
   setExitCode(cmd, code);
 }
 
-export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, unknown>, cmd: Command): Promise<void> {
+export async function peerVpc(
+  ctx: CliContext,
+  f: CloudFlags & PlanFlags & Record<string, unknown>,
+  cmd: Command,
+): Promise<void> {
   const stages = ['initiate', 'accept', 'route', 'associate-dns'].filter(
     (s) =>
       f[
@@ -142,9 +146,7 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planPeering(input)); // bad input is refused here, before anything starts
-  const planFlags = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'];
-  const given = planFlags.filter(Boolean);
-  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
+  const given = planFlagsOf(f);
   if (f.schedule !== undefined) {
     if (given.length)
       throw new Error(`${given[0]} does not go with --schedule (a reconcile checks the live state each run)`);
@@ -156,8 +158,56 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
     return;
   }
   if (f.scheduleId !== undefined || f.reportOnly) throw new Error('--schedule-id and --report-only go with --schedule');
+  await planOrApply(ctx, cmd, f, 'peerVpc', peeringWorkflowId(input), input, planPeering);
+}
+
+/** The plan flags of a command that changes something. */
+export interface PlanFlags {
+  plan?: boolean;
+  expectPlan?: string;
+  expectPlanFrom?: string;
+}
+
+/** Which of the plan flags were given (at most one may be). */
+function planFlagsOf(f: PlanFlags): string[] {
+  const given = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'].filter(
+    (x): x is string => typeof x === 'string',
+  );
+  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
+  return given;
+}
+
+type PlannedWorkflow = 'peerVpc' | 'unpeerVpc' | 'deleteDatabaseNetwork';
+
+/**
+ * `--plan`: a plan run (id `<workflow id>:plan`), followed, then its plan as a table, the
+ * fingerprint and how to apply it. `--expect-plan` / `--expect-plan-from`: the apply, carrying the
+ * plan (checked against the workflow's schema first). Neither: the apply.
+ */
+async function planOrApply<K extends PlannedWorkflow>(
+  ctx: CliContext,
+  cmd: Command,
+  f: PlanFlags & { detach?: boolean },
+  type: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  check: (input: unknown) => unknown,
+): Promise<void> {
+  planFlagsOf(f);
   if (f.plan) {
-    await planRun(ctx, cmd, { ...input, plan: true }, f.detach);
+    const id = `${workflowId}:plan`;
+    const { client } = await ctx.connect();
+    await start(ctx, cmd, type, id, { ...input, plan: true }, f.detach);
+    if (exitCodeOf(cmd) !== 0 || f.detach) return;
+    const r = (await client.workflow.getHandle(id).result()) as PeeringPlanResult;
+    ctx.io.out.write(`\n${planTable(r.changes)}\n`);
+    if (r.blocked.length) {
+      ctx.io.out.write(`\nthe apply would refuse:\n${planTable(r.blocked)}\n`);
+      setExitCode(cmd, 1);
+    }
+    ctx.io.out.write(
+      `\nplan ${r.fingerprint}\napply it with the same flags and --expect-plan ${r.fingerprint} (or --expect-plan-from ${id})\n`,
+    );
     return;
   }
   const expectPlan =
@@ -166,9 +216,9 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
       : typeof f.expectPlanFrom === 'string'
         ? await planOf(ctx, f.expectPlanFrom)
         : undefined;
-  const apply: PeerVpcInput = expectPlan ? { ...input, expectPlan } : input;
-  inFlagTerms({ ...PEERING_FLAGS, expectPlan: '--expect-plan' }, () => planPeering(apply));
-  await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), apply, f.detach);
+  const apply = expectPlan ? { ...input, expectPlan } : input;
+  inFlagTerms({ ...PEERING_FLAGS, expectPlan: '--expect-plan' }, () => check(apply));
+  await start(ctx, cmd, type, workflowId, apply, f.detach);
 }
 
 interface ScheduleFlags {
@@ -199,48 +249,16 @@ async function scheduleReconcile(ctx: CliContext, peer: PeerVpcInput, f: Schedul
   );
 }
 
-/** `peer-vpc --plan`: a plan run, followed; then the plan as a table, its fingerprint and how to apply it. */
-async function planRun(ctx: CliContext, cmd: Command, input: PeerVpcInput, detach?: boolean): Promise<void> {
-  const { client, settings } = await ctx.connect();
-  const workflowId = `${peeringWorkflowId(input)}:plan`;
-  const code = await startRun<'peerVpc'>(
-    client,
-    {
-      workflowType: 'peerVpc',
-      workflowId,
-      input,
-      taskQueue: settings.taskQueue,
-      staticSummary: `plan peerVpc ${peeringTarget(input)}`,
-      typedSearchAttributes: [
-        { key: SA_OPERATION, value: 'peerVpc' },
-        { key: SA_TARGET, value: peeringTarget(input) },
-      ],
-    },
-    ctx.io,
-    { detach },
-  );
-  if (code !== 0 || detach) return setExitCode(cmd, code);
-  const r = (await client.workflow.getHandle(workflowId).result()) as PeerVpcPlanResult;
-  ctx.io.out.write(`\n${planTable(r.changes)}\n`);
-  if (r.blocked.length) {
-    ctx.io.out.write(`\nthe apply would refuse:\n${planTable(r.blocked)}\n`);
-    setExitCode(cmd, 1);
-  }
-  ctx.io.out.write(
-    `\nplan ${r.fingerprint}\napply it with the same flags and --expect-plan ${r.fingerprint} (or --expect-plan-from ${workflowId})\n`,
-  );
-}
-
 /** The plan a plan run returned, as an apply brings it back (its changes name what differs). */
 async function planOf(ctx: CliContext, workflowId: string): Promise<PeerVpcInput['expectPlan']> {
   const { client } = await ctx.connect();
-  const r = (await client.workflow.getHandle(workflowId).result()) as Partial<PeerVpcPlanResult>;
+  const r = (await client.workflow.getHandle(workflowId).result()) as Partial<PeeringPlanResult>;
   if (r?.plan !== true || typeof r.fingerprint !== 'string')
-    throw new Error(`--expect-plan-from: ${workflowId} is not a plan run (run peer-vpc --plan first)`);
+    throw new Error(`--expect-plan-from: ${workflowId} is not a plan run (run the command with --plan first)`);
   return { plan: true, fingerprint: r.fingerprint, changes: r.changes };
 }
 
-export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): Promise<void> {
+export async function unpeerVpc(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {
   const input = {
     databaseId: f.databaseId,
     region: f.region,
@@ -249,7 +267,7 @@ export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): P
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planUnpeering(input));
-  await start(ctx, cmd, 'unpeerVpc', unpeeringWorkflowId(input), input, f.detach);
+  await planOrApply(ctx, cmd, f, 'unpeerVpc', unpeeringWorkflowId(input), input, planUnpeering);
 }
 
 export async function cidrPlan(
@@ -294,7 +312,7 @@ export async function createNetwork(
   await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
 }
 
-export async function deleteNetwork(ctx: CliContext, f: CloudFlags, cmd: Command): Promise<void> {
+export async function deleteNetwork(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {
   if (f.cloud !== 'aws') throw new Error('db-network delete removes an AWS database network: --cloud must be aws');
   const input: DeleteNetworkInput = {
     databaseId: f.databaseId,
@@ -304,5 +322,5 @@ export async function deleteNetwork(ctx: CliContext, f: CloudFlags, cmd: Command
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planNetworkDeletion(input));
-  await start(ctx, cmd, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, f.detach);
+  await planOrApply(ctx, cmd, f, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, planNetworkDeletion);
 }
