@@ -50,7 +50,10 @@ export const expectPlanSchema = z
   .object({
     /** A plan run's whole result may be given back as it is. */
     plan: z.literal(true).optional(),
-    fingerprint: z.string().regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
+    fingerprint: z
+      .string()
+      .max(72) // plan-v1: and 64 hex; bounded like every input string (test/unit/input-schemas.test.ts)
+      .regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
     /** The plan's changes, optional: only used to name what differs; must match the fingerprint. */
     changes: z
       .array(

@@ -95,7 +95,7 @@ export function captureIo(): { io: Io; out(): string; err(): string } {
  * kept for this version is not overwritten (histories of a release are never re-recorded by
  * later code) unless DBOPS_RECORD_HISTORIES=overwrite.
  */
-export async function recordHistory(workflowId: string, name: string): Promise<void> {
+export async function recordHistory(workflowId: string, name: string, forVersion?: string): Promise<void> {
   const mode = process.env.DBOPS_RECORD_HISTORIES;
   if (!mode) return;
   const { execFile } = await import('node:child_process');
@@ -104,11 +104,12 @@ export async function recordHistory(workflowId: string, name: string): Promise<v
   const fs = await import('node:fs');
   const { ROOT, VENV_BIN } = await import('./stack');
   const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  const dir = path.join(ROOT, 'test', 'fixtures', 'histories', version);
+  // `forVersion`: a history of the next release, recorded before package.json is bumped.
+  const dir = path.join(ROOT, 'test', 'fixtures', 'histories', forVersion ?? version);
   const file = path.join(dir, `${name}.json`);
   if (fs.existsSync(file) && mode !== 'overwrite') {
     throw new Error(
-      `${path.relative(ROOT, file)} already exists: histories of version ${version} are kept as recorded. ` +
+      `${path.relative(ROOT, file)} already exists: histories of version ${forVersion ?? version} are kept as recorded. ` +
         'Bump the version in package.json to record the next release, or set DBOPS_RECORD_HISTORIES=overwrite ' +
         `while ${version} is still unreleased.`,
     );

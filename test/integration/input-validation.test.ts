@@ -171,7 +171,7 @@ test('a 100 000-character id fails validation (not the server) in every workflow
     [
       'peerVpc',
       { ...peer, plan: true, expectPlan: { fingerprint: HUGE } },
-      /^stage "prepare" failed: invalid input: expectPlan\.fingerprint: a fingerprint as a plan run returned it/,
+      /^stage "prepare" failed: invalid input: expectPlan\.fingerprint: must be at most 72 characters/,
       'prepare',
     ],
     [

@@ -40,6 +40,8 @@ import {
   type TestEnv,
 } from '../helpers/temporal';
 
+/** Plan and reconcile runs are new in the next release: their histories go to its folder. */
+const NEXT_RELEASE = '0.5.0';
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
 const fx = fixtureAws();
 
@@ -141,7 +143,7 @@ test('plan of a fresh peering lists initiate, accept, every route and the associ
 
   expect(await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId)).toEqual([]);
   expect(await routesTo(fx, 'us-east-1', customer.mainTable, database.cidr)).toEqual([]);
-  await recordHistory(r.h.workflowId, 'peer-vpc-plan-fresh');
+  await recordHistory(r.h.workflowId, 'peer-vpc-plan-fresh', NEXT_RELEASE);
 
   // The same state plans the same fingerprint; applying it makes the plan come true.
   const again = await run<PeerVpcPlanResult>('peerVpc', { ...input, plan: true });
@@ -156,6 +158,7 @@ test('plan of a fresh peering lists initiate, accept, every route and the associ
       'AssociateVPCWithHostedZone',
     ]),
   );
+  await recordHistory(applied.h.workflowId, 'peer-vpc-expect-plan-applied', NEXT_RELEASE);
   const after = await run<PeerVpcPlanResult>('peerVpc', { ...input, plan: true });
   expect(after.result.changes).toEqual([]);
   expect(after.mutating).toEqual([]);
@@ -287,7 +290,7 @@ describe('reconcilePeering', () => {
     expect(
       (await routesTo(fx, 'us-east-1', customer.subnetTable, database.cidr)).map((x) => x.VpcPeeringConnectionId),
     ).toEqual([peeringId]);
-    await recordHistory(repaired.h.workflowId, 'reconcile-peering-route-repaired');
+    await recordHistory(repaired.h.workflowId, 'reconcile-peering-route-repaired', NEXT_RELEASE);
   });
 
   test('a zone association removed out of band is repaired; a deleted peering is reported unrepaired, not recreated', async () => {
@@ -458,7 +461,7 @@ describe('plans of what unpeer-vpc and db-network delete would delete', () => {
       `would delete VPC peering ${pcx} (${database.vpcId} ↔ ${customer.vpcId}) (active; made by dbops)`,
     ]);
     expect((await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId))[0].Status?.Code).toBe('active');
-    await recordHistory(r.h.workflowId, 'unpeer-vpc-plan');
+    await recordHistory(r.h.workflowId, 'unpeer-vpc-plan', NEXT_RELEASE);
 
     const applied = await run('unpeerVpc', { ...input, expectPlan: expectOf(r.result) });
     expect(applied.failure).toBeUndefined();
@@ -494,6 +497,7 @@ describe('plans of what unpeer-vpc and db-network delete would delete', () => {
       ]),
     );
     expect(rows(r.progress)['delete-vpc'][1]).toMatch(/^would delete VPC /);
+    await recordHistory(r.h.workflowId, 'delete-database-network-plan', NEXT_RELEASE);
     const applied = await run('deleteDatabaseNetwork', { ...input, expectPlan: expectOf(r.result) });
     expect(applied.failure).toBeUndefined();
     expect(applied.mutating).toEqual(expect.arrayContaining(['DeleteVpc', 'DeleteHostedZone', 'DeleteSubnet']));
