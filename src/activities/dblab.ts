@@ -3,7 +3,6 @@
  * per-request timeout; 5xx, timeouts and network errors are retryable, a wrong token (401) is not.
  * The token is a reference resolved here; it never leaves this module except in the header.
  */
-import crypto from 'node:crypto';
 import net from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { isRefreshCloneHost, RDS_ID, writesPassword, type RefreshPlan } from '../domain/dblab-config';
@@ -11,6 +10,7 @@ import { boundedString, durationMs } from '../domain/limits';
 import { cleanText } from '../domain/text';
 import { interpretWait, isBusy, refreshBlocker, startedSince, type StatusReply } from '../domain/dblab-status';
 import type { Authority, BoundDblab } from '../authority';
+import { derivePassword, retiredPassword } from './derived-passwords';
 import { httpService } from './http';
 import { attempt, pollOrCheck, previousDetails, type PollMode } from './poll';
 import type { CloneEndpoint } from './types';
@@ -125,7 +125,18 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
     return res;
   }
 
+  /** How far DBLab's clock is ahead of ours (its last /status reply's Date header); 0 when close or unknown. */
+  let clockOffsetMs = 0;
+
   const client = {
+    /**
+     * `at` (our clock) in DBLab's clock, to compare with the times its replies carry (an alert's
+     * lastSeen, lastRefresh): with DBLab's clock minutes ahead, an alert from before the trigger
+     * looked fresh and failed a good refresh; minutes behind, a fresh failure looked stale.
+     */
+    inDblabClock(at: Date): Date {
+      return new Date(at.getTime() + clockOffsetMs);
+    },
     /** A password this client posts, or DBLab may echo in a reply: kept out of every message. */
     keepSecret(secret: string | undefined): void {
       if (secret) posted.push(secret);
@@ -141,6 +152,7 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
     /** GET /status, every string in it cleaned (alerts and pool names reach messages, details and results). */
     async status(): Promise<StatusReply> {
       const res = await call('GET', '/status');
+      clockOffsetMs = clockOffset(res.headers.get('date'));
       if (!res.ok)
         throw ApplicationFailure.retryable(`DBLab /status: HTTP ${res.status}: ${await text(res)}`, 'DblabUnavailable');
       return cleanReply(await http.json<unknown>(res, 'GET /status'), http.clean) as StatusReply;
@@ -181,7 +193,10 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
         const why = await text(res);
         // A retried attempt may find the refresh its first attempt started (that reply was lost):
         // then DBLab is busy, or already done since the trigger. Otherwise the 400 is a refusal.
-        if (attempt() > 1 && startedSince(await client.status(), triggeredAt)) return { alreadyRunning: true };
+        if (attempt() > 1) {
+          const reply = await client.status();
+          if (startedSince(reply, triggeredAt && client.inDblabClock(triggeredAt))) return { alreadyRunning: true };
+        }
         throw ApplicationFailure.nonRetryable(`DBLab would not start a full refresh: ${why}`, 'DblabBusy');
       }
       throw ApplicationFailure.nonRetryable(
@@ -192,6 +207,20 @@ export function createDblabClient(plan: Pick<RefreshPlan, 'config' | 'requestTim
   };
   return client;
 }
+
+/**
+ * DBLab's clock minus ours from a reply's Date header, when they differ by more than
+ * CLOCK_SKEW_MS (the header has whole seconds, and the reply took a moment); else 0.
+ */
+export function clockOffset(dateHeader: string | null, now = Date.now()): number {
+  const theirs = dateHeader ? Date.parse(dateHeader) : NaN;
+  if (Number.isNaN(theirs)) return 0;
+  const offset = theirs - now;
+  return Math.abs(offset) > CLOCK_SKEW_MS ? offset : 0;
+}
+
+/** Clock differences up to this are taken as none (the Date header's second, a reply's time in flight). */
+export const CLOCK_SKEW_MS = 2_000;
 
 /** The nested /admin/config body that points DBLab's logical dump at the clone. */
 export function sourceConfig(
@@ -224,13 +253,7 @@ export function sourceConfig(
 
 export { writesPassword };
 
-/**
- * The value restore-dblab writes over the password configure-dblab left in DBLab's config: derived
- * from the DBLab token and the clone's name (so a retry writes the same), logging in nowhere.
- */
-export function retiredPassword(token: string, cloneId: string): string {
-  return `dbops-retired-${crypto.createHmac('sha256', token).update(`dbops:dblab-retired:${cloneId}`).digest('base64url')}`;
-}
+export { retiredPassword };
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
@@ -249,10 +272,13 @@ const NAME = boundedString(63).min(1);
  * them makes the whole reply not kept (`read: false` with a note): restore-dblab then writes no
  * source back, rather than one DBLab's reply made up.
  */
+const at = (o: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
+const configSource = (cfg: Record<string, unknown>): unknown =>
+  at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
+
 export function savedSource(cfg: Record<string, unknown>): SavedSource {
-  const at = (o: unknown, ...path: string[]): unknown =>
-    path.reduce<unknown>((x, k) => (x && typeof x === 'object' ? (x as Record<string, unknown>)[k] : undefined), o);
-  const source = at(cfg, 'retrieval', 'spec', 'logicalDump', 'options', 'source');
+  const source = configSource(cfg);
   const conn = at(source, 'connection');
   const port = at(conn, 'port');
   const out: SavedSource = { read: true };
@@ -310,6 +336,26 @@ export interface WaitResult {
   lastRefresh?: string;
   polls: number;
   transientErrors: number;
+}
+
+/**
+ * The password configure-dblab posted when prepare-clone gave DBLab its own login on the clone:
+ * derived from the token and the clone's name, the first label of the host DBLab's config points
+ * at now (read without its sensitive group). Undefined when DBLab logs in with the source's
+ * password (kept secret already) or by IAM, or points at no clone.
+ */
+async function postedClonePassword(
+  plan: RefreshPlan,
+  c: ReturnType<typeof createDblabClient>,
+  deps: DblabDeps,
+): Promise<string | undefined> {
+  const prep = plan.config.clone.prepare;
+  if (!prep || prep.auth === 'iam') return undefined;
+  const cfg = await c.readConfig();
+  const host = cfg ? str(at(configSource(cfg), 'connection', 'host')) : undefined;
+  const id = host?.split('.')[0];
+  if (!host || !id || !isRefreshCloneHost(host)) return undefined;
+  return derivePassword(await boundDblab(plan, deps).token(), id, 'dblab-user');
 }
 
 export function createDblabActivities(
@@ -398,8 +444,10 @@ export function createDblabActivities(
      */
     async dblabWaitRefresh(plan: RefreshPlan, triggeredAtIso: string, mode?: PollMode): Promise<WaitResult> {
       const c = createDblabClient(plan, deps);
-      // DBLab's alerts quote pg_dump's errors: the source password configure-dblab posted is scrubbed from them.
+      // DBLab's alerts quote pg_dump's errors: the password configure-dblab posted is scrubbed from
+      // them, the source's or (prepare-clone) the clone login's, read before the first poll.
       c.keepSecret(await boundDblab(plan, deps).sourcePassword());
+      let clonePasswordKept = false;
       const triggeredAt = new Date(triggeredAtIso);
       const startBy = triggeredAt.getTime() + durationMs(plan.startDeadline);
       const prev = previousDetails<{ sawStart: boolean; polls: number; transientErrors: number }>();
@@ -419,6 +467,10 @@ export function createDblabActivities(
           polls += 1;
           let reply: StatusReply;
           try {
+            if (!clonePasswordKept) {
+              c.keepSecret(await postedClonePassword(plan, c, deps));
+              clonePasswordKept = true;
+            }
             reply = await c.status();
           } catch (err) {
             if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
@@ -427,7 +479,7 @@ export function createDblabActivities(
             return { done: false, status: lastStatus };
           }
           // A fresh refresh_failed or refresh_skipped alert ends the wait at once (interpretWait).
-          const v = interpretWait(reply, triggeredAt, sawStart);
+          const v = interpretWait(reply, c.inDblabClock(triggeredAt), sawStart);
           lastStatus = reply.retrieving?.status ?? 'unknown';
           if (v.kind === 'done') return { done: true, value: { lastRefresh: v.lastRefresh, polls, transientErrors } };
           if (v.kind === 'failed')

@@ -8,6 +8,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { durationMs } from '../domain/limits';
+import { heartbeat } from './aws-attempt';
 import {
   STILL_WAITING,
   WAIT_TIMEOUT,
@@ -68,7 +69,7 @@ export async function pollUntil<T>(
     const step = await check();
     if (step.done) return step.value;
     last = step.status;
-    ctx?.heartbeat({ ...state?.(), startedAt, waitingFor: opts.what, lastStatus: last });
+    heartbeat(ctx, { ...state?.(), startedAt, waitingFor: opts.what, lastStatus: last });
     if (Date.now() + interval > deadline) {
       throw timedOut(opts, last);
     }
@@ -104,7 +105,7 @@ export async function checkOnce<T>(
     step = await check();
   }
   if (step.done) return step.value;
-  if (state) ctx?.heartbeat(state());
+  if (state) heartbeat(ctx, state());
   const info = ctx?.info;
   const deadline = info?.scheduleToCloseTimeoutMs
     ? info.scheduledTimestampMs + info.scheduleToCloseTimeoutMs

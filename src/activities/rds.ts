@@ -78,8 +78,89 @@ async function cluster(rds: RDSClient, id: string): Promise<DBCluster | undefine
   }
 }
 
-const encryption = (encrypted: boolean | undefined, key: string | undefined) =>
-  encrypted && key ? { kmsKeyId: key } : {};
+/** One snapshot as either describe call (instance or cluster) tells it. */
+interface SnapshotRow {
+  id: string;
+  arn?: string;
+  /** The instance or cluster it is of (its identifier in the owner's account). */
+  source?: string;
+  status?: string;
+  createdAt?: Date;
+  type?: string;
+  engine?: string;
+  encrypted?: boolean;
+  kmsKeyId?: string;
+}
+
+/**
+ * One page of DescribeDBSnapshots or DescribeDBClusterSnapshots (by `plan.aurora`), as rows.
+ * `by`: the source's snapshots (of a type), one snapshot by name, or those shared with this account.
+ */
+async function snapshotPage(
+  rds: RDSClient,
+  aurora: boolean,
+  by: { source: string; type?: string } | { snapshot: string } | { shared: true },
+  Marker: string | undefined,
+): Promise<{ rows: SnapshotRow[]; marker?: string }> {
+  const type = 'shared' in by ? 'shared' : 'type' in by ? by.type : undefined;
+  const common = {
+    ...(type ? { SnapshotType: type } : {}),
+    ...('shared' in by ? { IncludeShared: true } : {}),
+    Marker,
+  };
+  if (aurora) {
+    const r = await rds.send(
+      new DescribeDBClusterSnapshotsCommand({
+        ...common,
+        ...('source' in by ? { DBClusterIdentifier: by.source } : {}),
+        ...('snapshot' in by ? { DBClusterSnapshotIdentifier: by.snapshot } : {}),
+      }),
+    );
+    const rows = (r.DBClusterSnapshots ?? []).map((x) => ({
+      id: x.DBClusterSnapshotIdentifier!,
+      arn: x.DBClusterSnapshotArn,
+      source: x.DBClusterIdentifier,
+      status: x.Status,
+      createdAt: x.SnapshotCreateTime,
+      type: x.SnapshotType,
+      engine: x.Engine,
+      encrypted: x.StorageEncrypted,
+      kmsKeyId: x.KmsKeyId,
+    }));
+    return { rows, marker: r.Marker };
+  }
+  const r = await rds.send(
+    new DescribeDBSnapshotsCommand({
+      ...common,
+      ...('source' in by ? { DBInstanceIdentifier: by.source } : {}),
+      ...('snapshot' in by ? { DBSnapshotIdentifier: by.snapshot } : {}),
+    }),
+  );
+  const rows = (r.DBSnapshots ?? []).map((x) => ({
+    id: x.DBSnapshotIdentifier!,
+    arn: x.DBSnapshotArn,
+    source: x.DBInstanceIdentifier,
+    status: x.Status,
+    createdAt: x.SnapshotCreateTime,
+    type: x.SnapshotType,
+    engine: x.Engine,
+    encrypted: x.Encrypted,
+    kmsKeyId: x.KmsKeyId,
+  }));
+  return { rows, marker: r.Marker };
+}
+
+/** A row as the refresh keeps it; `as` overrides what a shared snapshot is called by. */
+function snapshotOf(row: SnapshotRow, as: Partial<Snapshot> = {}): Snapshot {
+  return {
+    id: row.id,
+    createdAt: row.createdAt!.toISOString(),
+    type: row.type ?? '',
+    engine: row.engine,
+    ...(row.encrypted && row.kmsKeyId ? { kmsKeyId: row.kmsKeyId } : {}),
+    ...as,
+  };
+}
 
 async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot[]> {
   const src = plan.config.source;
@@ -87,45 +168,15 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
   const out: Snapshot[] = [];
   let Marker: string | undefined;
   do {
-    if (plan.aurora) {
-      const r = await rds.send(
-        new DescribeDBClusterSnapshotsCommand({
-          DBClusterIdentifier: src.identifier,
-          ...(type !== 'any' ? { SnapshotType: type } : {}),
-          Marker,
-        }),
-      );
-      for (const s of r.DBClusterSnapshots ?? []) {
-        if (s.Status === 'available' && s.DBClusterIdentifier === src.identifier)
-          out.push({
-            id: s.DBClusterSnapshotIdentifier!,
-            createdAt: s.SnapshotCreateTime!.toISOString(),
-            type: s.SnapshotType ?? '',
-            engine: s.Engine,
-            ...encryption(s.StorageEncrypted, s.KmsKeyId),
-          });
-      }
-      Marker = r.Marker;
-    } else {
-      const r = await rds.send(
-        new DescribeDBSnapshotsCommand({
-          DBInstanceIdentifier: src.identifier,
-          ...(type !== 'any' ? { SnapshotType: type } : {}),
-          Marker,
-        }),
-      );
-      for (const s of r.DBSnapshots ?? []) {
-        if (s.Status === 'available' && s.DBInstanceIdentifier === src.identifier)
-          out.push({
-            id: s.DBSnapshotIdentifier!,
-            createdAt: s.SnapshotCreateTime!.toISOString(),
-            type: s.SnapshotType ?? '',
-            engine: s.Engine,
-            ...encryption(s.Encrypted, s.KmsKeyId),
-          });
-      }
-      Marker = r.Marker;
-    }
+    const page = await snapshotPage(
+      rds,
+      plan.aurora,
+      { source: src.identifier, ...(type !== 'any' ? { type } : {}) },
+      Marker,
+    );
+    for (const row of page.rows)
+      if (row.status === 'available' && row.source === src.identifier) out.push(snapshotOf(row));
+    Marker = page.marker;
   } while (Marker);
   return out.filter((s) => type === 'any' || s.type === type);
 }
@@ -133,6 +184,18 @@ async function allSnapshots(rds: RDSClient, plan: RefreshPlan): Promise<Snapshot
 /** A snapshot must be of the configured source: the operator binds sources, not snapshots, to a DBLab. */
 function notOfSource(id: string, of: string | undefined, plan: RefreshPlan): string {
   return `snapshot ${id} is of ${of ?? 'an unknown source'}, not of source ${plan.config.source.identifier}`;
+}
+
+/** The checks every named snapshot passes: of the configured source, and available. */
+function checked(
+  row: SnapshotRow,
+  name: string,
+  plan: RefreshPlan,
+  as?: Partial<Snapshot>,
+): Snapshot | { problem: string } {
+  if (row.source !== plan.config.source.identifier) return { problem: notOfSource(name, row.source, plan) };
+  if (row.status !== 'available') return { problem: `snapshot ${name} is ${row.status}, not available` };
+  return snapshotOf(row, as);
 }
 
 /**
@@ -145,44 +208,12 @@ async function sharedSnapshot(
   arn: string,
   owner: string,
 ): Promise<Snapshot | { problem: string }> {
-  const src = plan.config.source.identifier;
   let Marker: string | undefined;
   do {
-    if (plan.aurora) {
-      const r = await rds.send(
-        new DescribeDBClusterSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true, Marker }),
-      );
-      const s = r.DBClusterSnapshots?.find((x) => x.DBClusterSnapshotArn === arn);
-      if (s) {
-        if (s.DBClusterIdentifier !== src) return { problem: notOfSource(arn, s.DBClusterIdentifier, plan) };
-        if (s.Status !== 'available') return { problem: `snapshot ${arn} is ${s.Status}, not available` };
-        return {
-          id: arn,
-          createdAt: s.SnapshotCreateTime!.toISOString(),
-          type: 'shared',
-          engine: s.Engine,
-          sharedBy: owner,
-          ...encryption(s.StorageEncrypted, s.KmsKeyId),
-        };
-      }
-      Marker = r.Marker;
-    } else {
-      const r = await rds.send(new DescribeDBSnapshotsCommand({ SnapshotType: 'shared', IncludeShared: true, Marker }));
-      const s = r.DBSnapshots?.find((x) => x.DBSnapshotArn === arn);
-      if (s) {
-        if (s.DBInstanceIdentifier !== src) return { problem: notOfSource(arn, s.DBInstanceIdentifier, plan) };
-        if (s.Status !== 'available') return { problem: `snapshot ${arn} is ${s.Status}, not available` };
-        return {
-          id: arn,
-          createdAt: s.SnapshotCreateTime!.toISOString(),
-          type: 'shared',
-          engine: s.Engine,
-          sharedBy: owner,
-          ...encryption(s.Encrypted, s.KmsKeyId),
-        };
-      }
-      Marker = r.Marker;
-    }
+    const page = await snapshotPage(rds, plan.aurora, { shared: true }, Marker);
+    const row = page.rows.find((x) => x.arn === arn);
+    if (row) return checked(row, arn, plan, { id: arn, type: 'shared', sharedBy: owner });
+    Marker = page.marker;
   } while (Marker);
   return { problem: `snapshot ${arn} does not exist or is not shared with this account (account ${owner} shares it)` };
 }
@@ -212,33 +243,9 @@ async function explicitSnapshot(
     id = name;
   }
   try {
-    if (plan.aurora) {
-      const s = (await rds.send(new DescribeDBClusterSnapshotsCommand({ DBClusterSnapshotIdentifier: id })))
-        .DBClusterSnapshots?.[0];
-      if (!s) return { problem: `snapshot ${id} does not exist` };
-      if (s.DBClusterIdentifier !== plan.config.source.identifier)
-        return { problem: notOfSource(id, s.DBClusterIdentifier, plan) };
-      if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
-      return {
-        id,
-        createdAt: s.SnapshotCreateTime!.toISOString(),
-        type: s.SnapshotType ?? '',
-        engine: s.Engine,
-        ...encryption(s.StorageEncrypted, s.KmsKeyId),
-      };
-    }
-    const s = (await rds.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: id }))).DBSnapshots?.[0];
-    if (!s) return { problem: `snapshot ${id} does not exist` };
-    if (s.DBInstanceIdentifier !== plan.config.source.identifier)
-      return { problem: notOfSource(id, s.DBInstanceIdentifier, plan) };
-    if (s.Status !== 'available') return { problem: `snapshot ${id} is ${s.Status}, not available` };
-    return {
-      id,
-      createdAt: s.SnapshotCreateTime!.toISOString(),
-      type: s.SnapshotType ?? '',
-      engine: s.Engine,
-      ...encryption(s.Encrypted, s.KmsKeyId),
-    };
+    const row = (await snapshotPage(rds, plan.aurora, { snapshot: id }, undefined)).rows[0];
+    if (!row) return { problem: `snapshot ${id} does not exist` };
+    return checked(row, id, plan, { id });
   } catch (err) {
     if (isAwsError(err, AWS_ERRORS.snapshotNotFound)) return { problem: `snapshot ${id} does not exist` };
     throw err;
@@ -473,13 +480,14 @@ export function createRdsActivities(deps: { aws: AwsClients }) {
             `source cluster ${c.identifier} not found in ${plan.config.aws.region}`,
             'SourceNotFound',
           );
-        return {
+        return snapshotOf({
           id: c.identifier,
-          createdAt: (cl.LatestRestorableTime ?? new Date()).toISOString(),
+          createdAt: cl.LatestRestorableTime ?? new Date(),
           type: 'copy-on-write',
           engine: cl.Engine,
-          ...encryption(cl.StorageEncrypted, cl.KmsKeyId),
-        };
+          encrypted: cl.StorageEncrypted,
+          kmsKeyId: cl.KmsKeyId,
+        });
       }
       if (c.snapshotIdentifier) {
         const s = await explicitSnapshot(rds, plan, c.snapshotIdentifier, accountOf(plan));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `dbops` command: a thin client that starts, watches, lists, cancels and schedules runs. */
+import './compile-cache'; // first: the code cache for what the command loads next
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';

@@ -8,7 +8,7 @@ import { InvalidInput } from '../domain/errors';
 import { planNetworkDeletion } from '../domain/network-deletion';
 import { planNetwork, planPeering, planUnpeering } from '../domain/peering';
 import { planReconcilePeering } from '../domain/peering-plan';
-import { planDeprovision, planProvision } from '../domain/provision';
+import { planDeprovisionRun, planProvisionRun, planReconcileDatabase } from '../domain/sql-plan';
 import { planRotation } from '../domain/rotation';
 import type { WorkflowName } from './workflow-types';
 
@@ -19,8 +19,9 @@ export const INPUT_SCHEMAS: { [K in WorkflowName]: (input: unknown) => unknown }
   reconcilePeering: (i) => planPeering(planReconcilePeering(i).peer),
   createDatabaseNetwork: planNetwork,
   deleteDatabaseNetwork: planNetworkDeletion,
-  provisionDatabase: planProvision,
-  deprovisionDatabase: planDeprovision,
+  provisionDatabase: planProvisionRun,
+  deprovisionDatabase: planDeprovisionRun,
+  reconcileDatabase: planReconcileDatabase,
   rotateDatabaseCredentials: planRotation,
   refreshDblab: planRefresh,
   scheduledRefreshDblab: planRefresh,

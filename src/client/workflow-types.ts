@@ -25,6 +25,7 @@ const KNOWN: { [K in WorkflowName]: true } = {
   scheduledRefreshDblab: true,
   cleanupRefreshClones: true,
   rotateDatabaseCredentials: true,
+  reconcileDatabase: true,
 };
 
 export const WORKFLOW_NAMES = Object.keys(KNOWN) as WorkflowName[];

@@ -19,8 +19,6 @@ import {
 import { reservedNameProblem } from './sql-names';
 import { InvalidInput } from './errors';
 
-const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
-const secretRef = secretRefString();
 export const RDS_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
 /**
  * A parameter or option group name: a letter, then letters, digits and hyphens, plus the `.` and
@@ -42,142 +40,151 @@ const RESERVED_TAG_KEY = /^(ManagedBy|AutoDelete|DeleteAfter)$|^(dbops:|aws:)/i;
 /** AWS allows 50 tags per resource; dbops adds five of its own (cloneTags). */
 export const MAX_CLONE_TAGS = 45;
 
-/** How DBLab is reached and how long to wait for it; shared by the named and the inline form. */
-const dblabTiming = {
-  pollInterval: duration.optional(),
-  timeout: duration.optional(),
-  /** How long after the trigger the refresh must be seen starting. */
-  startDeadline: duration.optional(),
-  requestTimeout: duration.optional(),
-  parallelJobs: z.number().int().min(1).max(64).optional(),
-  restoreParallelJobs: z.number().int().min(1).max(64).optional(),
-};
-
-const dblabInstance = configName('a DBLab instance of the worker configuration');
-
 /**
- * `dblab`: the name of an operator-configured DBLab instance (`"staging"`), an object naming one
- * (`{ instance, …timing }`), or the DBLab given inline (`{ apiEndpoint, token, …timing }`). The
- * named and inline forms are exclusive.
+ * The refresh input's schema, built for each validation and not kept: the SDK evaluates workflow
+ * modules once per cached run, and a schema kept at module level stayed in memory for as long as
+ * its run did (a waiting refresh holds it for hours; bench/RESULTS.md, "memory").
  */
-const DblabObjectSchema = z
-  .object({
-    instance: dblabInstance.optional(),
-    apiEndpoint: httpUrl().optional(),
-    token: secretRef.optional(),
-    ...dblabTiming,
-  })
-  .strict()
-  .superRefine((v, ctx) => {
-    if (v.instance !== undefined) {
-      const inline = (['apiEndpoint', 'token'] as const).filter((k) => v[k] !== undefined);
-      if (inline.length)
-        ctx.addIssue({
-          code: 'custom',
-          message: `give either instance (a configured DBLab) or apiEndpoint and token, not both (${inline.join(' and ')} given with instance)`,
-        });
-      return;
-    }
-    for (const k of ['apiEndpoint', 'token'] as const) {
-      if (v[k] === undefined)
-        ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless instance names a configured DBLab' });
-    }
+export function refreshConfigSchema() {
+  const duration = durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d');
+  const secretRef = secretRefString();
+  /** How DBLab is reached and how long to wait for it; shared by the named and the inline form. */
+  const dblabTiming = {
+    pollInterval: duration.optional(),
+    timeout: duration.optional(),
+    /** How long after the trigger the refresh must be seen starting. */
+    startDeadline: duration.optional(),
+    requestTimeout: duration.optional(),
+    parallelJobs: z.number().int().min(1).max(64).optional(),
+    restoreParallelJobs: z.number().int().min(1).max(64).optional(),
+  };
+
+  const dblabInstance = configName('a DBLab instance of the worker configuration');
+
+  /**
+   * `dblab`: the name of an operator-configured DBLab instance (`"staging"`), an object naming one
+   * (`{ instance, …timing }`), or the DBLab given inline (`{ apiEndpoint, token, …timing }`). The
+   * named and inline forms are exclusive.
+   */
+  const DblabObjectSchema = z
+    .object({
+      instance: dblabInstance.optional(),
+      apiEndpoint: httpUrl().optional(),
+      token: secretRef.optional(),
+      ...dblabTiming,
+    })
+    .strict()
+    .superRefine((v, ctx) => {
+      if (v.instance !== undefined) {
+        const inline = (['apiEndpoint', 'token'] as const).filter((k) => v[k] !== undefined);
+        if (inline.length)
+          ctx.addIssue({
+            code: 'custom',
+            message: `give either instance (a configured DBLab) or apiEndpoint and token, not both (${inline.join(' and ')} given with instance)`,
+          });
+        return;
+      }
+      for (const k of ['apiEndpoint', 'token'] as const) {
+        if (v[k] === undefined)
+          ctx.addIssue({ code: 'custom', path: [k], message: 'is required unless instance names a configured DBLab' });
+      }
+    });
+
+  const DblabSchema = z.union([dblabInstance, DblabObjectSchema], {
+    error: (iss) =>
+      iss.input === undefined
+        ? 'is required'
+        : 'must be the name of a configured DBLab instance, { instance, … } or { apiEndpoint, token, … }',
   });
 
-const DblabSchema = z.union([dblabInstance, DblabObjectSchema], {
-  error: (iss) =>
-    iss.input === undefined
-      ? 'is required'
-      : 'must be the name of a configured DBLab instance, { instance, … } or { apiEndpoint, token, … }',
-});
-
-export const RefreshConfigSchema = z
-  .object({
-    source: z
-      .object({
-        type: z.enum(['rds', 'aurora-cluster']),
-        identifier: boundedString(63).regex(
-          RDS_ID,
-          'must be an RDS identifier (letters, digits, hyphens; starts with a letter)',
-        ),
-        /** A snapshot id or ARN (a shared snapshot); empty or absent: the latest. */
-        snapshotIdentifier: boundedString(512).optional(),
-        /** Which snapshots "latest" considers: automated (the reference default), manual, or any. */
-        snapshotType: z.enum(['automated', 'manual', 'any']).optional(),
-        dbName: boundedString(63).min(1),
-        username: boundedString(63).min(1).optional(),
-        password: secretRef.optional(),
-      })
-      .strict(),
-    clone: z
-      .object({
-        instanceClass: boundedString(64).regex(
-          /^db\.[a-z0-9]+\.[a-z0-9]+$/,
-          'must be an instance class like db.t3.medium',
-        ),
-        subnetGroup: boundedString(255).optional(),
-        securityGroups: z
-          .array(boundedString(20).regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd'))
-          .max(5, 'must name at most 5 security groups')
-          .optional(),
-        publiclyAccessible: z.boolean().optional(),
-        enableIAMAuth: z.boolean().optional(),
-        /** RDS: a DB parameter group; Aurora: a DB cluster parameter group. Applied after restore if the restore ignored it. */
-        parameterGroup: groupName('a parameter group').optional(),
-        /** dbops only: the option group the clone gets. */
-        optionGroup: groupName('an option group').optional(),
-        /**
-         * dbops only: how the clone is made. `snapshot` (the default): restore a snapshot.
-         * `copy-on-write` (Aurora only): clone the live cluster (RestoreDBClusterToPointInTime,
-         * RestoreType copy-on-write, latest restorable time): minutes, and only changed pages are paid for.
-         */
-        method: z.enum(['snapshot', 'copy-on-write']).optional(),
-        /**
-         * dbops only, Aurora: the KMS key the clone's storage is encrypted with (default: the
-         * snapshot's or the source's). An RDS instance restored from a snapshot keeps the snapshot's key.
-         */
-        kmsKeyId: boundedString(2048)
-          .regex(KMS_KEY, 'must be a KMS key id, alias/<name>, or a key or alias ARN')
-          .optional(),
-        storageType: boundedString(32).optional(),
-        tags: boundedRecord(
-          boundedString(128)
-            .min(1, 'tag keys must not be empty')
-            .refine(
-              (k) => !RESERVED_TAG_KEY.test(k),
-              'is a tag key dbops sets itself (ManagedBy, AutoDelete, DeleteAfter, dbops:*) or AWS reserves (aws:*)',
-            ),
-          boundedString(256),
-          MAX_CLONE_TAGS,
-          `tags (AWS allows 50 per resource and dbops adds 5)`,
-        ).optional(),
-        maxAge: duration.optional(),
-        /**
-         * Reset the clone's master password and create a read-only user for DBLab on the clone, so
-         * production credentials are never needed (PostgreSQL).
-         */
-        prepare: z
-          .object({
-            dblabUser: boundedString(63)
-              .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name')
-              .superRefine((v, ctx) => {
-                const reserved = reservedNameProblem(v, 'postgres', 'user');
-                if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
-              }),
-            /** password: a password derived per clone; iam: GRANT rds_iam and DBLab logs in with IAM. */
-            auth: z.enum(['password', 'iam']).optional(),
-          })
-          .strict()
-          .optional(),
-      })
-      .strict(),
-    dblab: DblabSchema,
-    aws: z.object({ region: region() }).strict(),
-    dryRun: z.boolean().optional(),
-    /** How long to wait for the clone to become available. */
-    cloneTimeout: duration.optional(),
-  })
-  .strict();
+  return z
+    .object({
+      source: z
+        .object({
+          type: z.enum(['rds', 'aurora-cluster']),
+          identifier: boundedString(63).regex(
+            RDS_ID,
+            'must be an RDS identifier (letters, digits, hyphens; starts with a letter)',
+          ),
+          /** A snapshot id or ARN (a shared snapshot); empty or absent: the latest. */
+          snapshotIdentifier: boundedString(512).optional(),
+          /** Which snapshots "latest" considers: automated (the reference default), manual, or any. */
+          snapshotType: z.enum(['automated', 'manual', 'any']).optional(),
+          dbName: boundedString(63).min(1),
+          username: boundedString(63).min(1).optional(),
+          password: secretRef.optional(),
+        })
+        .strict(),
+      clone: z
+        .object({
+          instanceClass: boundedString(64).regex(
+            /^db\.[a-z0-9]+\.[a-z0-9]+$/,
+            'must be an instance class like db.t3.medium',
+          ),
+          subnetGroup: boundedString(255).optional(),
+          securityGroups: z
+            .array(boundedString(20).regex(/^sg-[0-9a-f]{8,17}$/, 'must be security group ids like sg-0123abcd'))
+            .max(5, 'must name at most 5 security groups')
+            .optional(),
+          publiclyAccessible: z.boolean().optional(),
+          enableIAMAuth: z.boolean().optional(),
+          /** RDS: a DB parameter group; Aurora: a DB cluster parameter group. Applied after restore if the restore ignored it. */
+          parameterGroup: groupName('a parameter group').optional(),
+          /** dbops only: the option group the clone gets. */
+          optionGroup: groupName('an option group').optional(),
+          /**
+           * dbops only: how the clone is made. `snapshot` (the default): restore a snapshot.
+           * `copy-on-write` (Aurora only): clone the live cluster (RestoreDBClusterToPointInTime,
+           * RestoreType copy-on-write, latest restorable time): minutes, and only changed pages are paid for.
+           */
+          method: z.enum(['snapshot', 'copy-on-write']).optional(),
+          /**
+           * dbops only, Aurora: the KMS key the clone's storage is encrypted with (default: the
+           * snapshot's or the source's). An RDS instance restored from a snapshot keeps the snapshot's key.
+           */
+          kmsKeyId: boundedString(2048)
+            .regex(KMS_KEY, 'must be a KMS key id, alias/<name>, or a key or alias ARN')
+            .optional(),
+          storageType: boundedString(32).optional(),
+          tags: boundedRecord(
+            boundedString(128)
+              .min(1, 'tag keys must not be empty')
+              .refine(
+                (k) => !RESERVED_TAG_KEY.test(k),
+                'is a tag key dbops sets itself (ManagedBy, AutoDelete, DeleteAfter, dbops:*) or AWS reserves (aws:*)',
+              ),
+            boundedString(256),
+            MAX_CLONE_TAGS,
+            `tags (AWS allows 50 per resource and dbops adds 5)`,
+          ).optional(),
+          maxAge: duration.optional(),
+          /**
+           * Reset the clone's master password and create a read-only user for DBLab on the clone, so
+           * production credentials are never needed (PostgreSQL).
+           */
+          prepare: z
+            .object({
+              dblabUser: boundedString(63)
+                .regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name')
+                .superRefine((v, ctx) => {
+                  const reserved = reservedNameProblem(v, 'postgres', 'user');
+                  if (reserved) ctx.addIssue({ code: 'custom', message: reserved });
+                }),
+              /** password: a password derived per clone; iam: GRANT rds_iam and DBLab logs in with IAM. */
+              auth: z.enum(['password', 'iam']).optional(),
+            })
+            .strict()
+            .optional(),
+        })
+        .strict(),
+      dblab: DblabSchema,
+      aws: z.object({ region: region() }).strict(),
+      dryRun: z.boolean().optional(),
+      /** How long to wait for the clone to become available. */
+      cloneTimeout: duration.optional(),
+    })
+    .strict();
+}
 
 /** The `dblab` settings once normalised: a named instance (`instance`) or the inline endpoint and token. */
 export interface DblabSettings {
@@ -195,10 +202,11 @@ export interface DblabSettings {
   restoreParallelJobs?: number;
 }
 
-type ParsedConfig = z.infer<typeof RefreshConfigSchema>;
+type RefreshConfigSchema = ReturnType<typeof refreshConfigSchema>;
+type ParsedConfig = z.infer<RefreshConfigSchema>;
 
 /** The refresh input (JSON or the reference YAML read by the client). */
-export type RefreshConfig = z.input<typeof RefreshConfigSchema>;
+export type RefreshConfig = z.input<RefreshConfigSchema>;
 
 /** The validated config, with `dblab` always an object. */
 export type ValidRefreshConfig = Omit<ParsedConfig, 'dblab'> & { dblab: DblabSettings };
@@ -242,7 +250,7 @@ function defaultStartDeadline(pollInterval: string, timeout: string): string {
 }
 
 export function planRefresh(raw: unknown): RefreshPlan {
-  const r = RefreshConfigSchema.safeParse(raw);
+  const r = refreshConfigSchema().safeParse(raw);
   if (!r.success) {
     throw invalidInput(r.error, 'invalid config', 'config');
   }

@@ -166,5 +166,16 @@ export function planTable(changes: readonly PlannedChange[]): string {
   return [fmt(['stage', 'action', 'what', 'detail']), ...rows.map(fmt)].join('\n');
 }
 
-/** The reconcile workflows' Prometheus metrics (issue 14, item 3): one name each, for every reconcile. */
+/** Metric names the reconcile workflows record (both halves use these, identically). */
 export const DRIFT_METRICS = { drift: 'dbops_drift_total', runs: 'dbops_reconcile_runs_total' } as const;
+
+/** The DbopsDrift value of a reconcile run from what it found, repaired and left. */
+export function driftOutcome(
+  drift: readonly PlannedChange[],
+  remaining: readonly PlannedChange[],
+  reportOnly: boolean,
+): 'none' | 'repaired' | 'reported' | 'unrepaired' {
+  if (!drift.length) return 'none';
+  if (reportOnly) return 'reported';
+  return remaining.length ? 'unrepaired' : 'repaired';
+}

@@ -97,7 +97,10 @@ export class DblabFake extends LoopbackServer {
    * `refuse` answers 400 (no pool free).
    */
   triggerFaults: Array<'error-before' | 'lose-reply' | 'refuse'> = [];
-  /** The refresh ends in `failed` with this alert message. */
+  /**
+   * The refresh ends in `failed` with this alert message; `{password}` in it is replaced by the
+   * password last posted in the source connection (as pg_dump quoting its connection string would).
+   */
   failWith?: string;
   /**
    * POST /admin/config is refused (400, with `message`) once `after` non-empty changes were
@@ -106,6 +109,11 @@ export class DblabFake extends LoopbackServer {
   configRefusal?: { after: number; message: string; echo?: boolean };
   /** Bytes of padding added to each /status reply (a reply beyond what a client should read). */
   statusPadding = 0;
+  /** How far the fake's clock is ahead of the host's (negative: behind): its alerts, lastRefresh and Date headers. */
+  clockAheadMs = 0;
+  private now(): Date {
+    return new Date(Date.now() + this.clockAheadMs);
+  }
   /** The refresh stays in `renewed` (no snapshot job configured). */
   stuckInRenewed = false;
   refreshesStarted = 0;
@@ -141,7 +149,7 @@ export class DblabFake extends LoopbackServer {
     this.alerts[type] = {
       level: type === 'refresh_failed' ? 'error' : 'warning',
       message,
-      lastSeen: new Date().toISOString(),
+      lastSeen: this.now().toISOString(),
       count: (prev?.count ?? 0) + 1,
     };
   }
@@ -182,11 +190,14 @@ export class DblabFake extends LoopbackServer {
     }
     if (this.failWith) {
       this.status = 'failed';
-      this.addAlert('refresh_failed', this.failWith);
+      this.addAlert(
+        'refresh_failed',
+        this.failWith.replace('{password}', String(this.source.connection.password ?? '')),
+      );
       return;
     }
     this.status = 'finished';
-    this.lastRefresh = new Date().toISOString();
+    this.lastRefresh = this.now().toISOString();
     this.alerts = {}; // cleanAlerts after a successful refresh
   }
 
@@ -195,7 +206,7 @@ export class DblabFake extends LoopbackServer {
     const send = (status: number, body?: unknown) => {
       this.requests.push({ method: req.method ?? '', path, status });
       if (res.destroyed) return;
-      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.writeHead(status, { 'Content-Type': 'application/json', Date: this.now().toUTCString() });
       res.end(body === undefined ? '' : JSON.stringify(body));
     };
     const chunks: Buffer[] = [];

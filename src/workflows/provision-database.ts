@@ -11,9 +11,12 @@
  * retry chain.
  */
 import { CancelledFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
-import { planProvision, sqlTarget, type ProvisionInput, type SqlPlan } from '../domain/provision';
+import { planResult, type PlanResult } from '../domain/plan';
+import { planProvision, sqlTarget, type SqlPlan } from '../domain/provision';
+import { hasPlanFields, planProvisionRun, type ProvisionRunInput, type RunMode } from '../domain/sql-plan';
 import { changedOr, ProgressTracker, stepOutcome as step, validInput } from './progress';
-import { credentials, sqlActivities, sqlUndo } from './sql-activities';
+import { credentials, planActivities, sqlActivities, sqlUndo } from './sql-activities';
+import { refuseOutdatedPlan, showPlan } from './sql-plan-mode';
 import { CancelGuard } from './undo';
 
 /** Marks carry the run id; a cancelled run undoes what it created. */
@@ -24,6 +27,12 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'provision-database-known-regions',
+  /**
+   * `plan` (read-only checks, the plan as the result) and `expectPlan` (refuse when the live state
+   * no longer matches it). Asked only by runs whose input has one of them: before, such an input
+   * was refused as having unknown fields, and every other run's history stays as it was.
+   */
+  plan: 'provision-database-plan',
 } as const;
 
 export const UNDO_ON_CANCEL = 'provision-database-undo-on-cancel';
@@ -50,23 +59,66 @@ export interface ProvisionResult {
   credentialsRef: string;
 }
 
-export async function provisionDatabase(input: ProvisionInput): Promise<ProvisionResult> {
-  const progress = new ProgressTracker<ProvisionResult>('provisionDatabase', sqlTarget(input ?? {}), PROVISION_STAGES);
+/** What a plan run returns: the plan (changes and fingerprint) and the tenant it is for. */
+export interface ProvisionPlanResult extends PlanResult {
+  engine: string;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+}
+
+export async function provisionDatabase(input: ProvisionRunInput): Promise<ProvisionResult | ProvisionPlanResult> {
+  const progress = new ProgressTracker<ProvisionResult | ProvisionPlanResult>(
+    'provisionDatabase',
+    sqlTarget(input ?? {}),
+    PROVISION_STAGES,
+  );
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   let toUndo: SqlPlan | undefined;
+  // Only a run with a plan field asks the patch (so no other run's history changes).
+  const planFields = hasPlanFields(input) && patched(PATCHES.plan);
+  let mode: RunMode = { plan: false };
   try {
     const valid: SqlPlan = await progress.run(
       'validate',
-      async () => validInput(() => planProvision(input), patched(PATCHES.knownRegions)),
+      async () =>
+        validInput(() => {
+          if (!planFields) return planProvision(input);
+          const r = planProvisionRun(input);
+          mode = r.mode;
+          return r.sql;
+        }, patched(PATCHES.knownRegions)),
       (p) => ({
-        detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}`,
+        detail: `database ${p.database}, user ${p.user}, auth ${p.auth}, tls ${p.sslMode}${mode.plan ? '; plan only: nothing is changed' : ''}${mode.expectPlan ? `; applies only while the live state matches ${mode.expectPlan.fingerprint}` : ''}`,
       }),
     );
     // From history (the run's started event): the same on every attempt, replay and reset.
     const plan: SqlPlan = guard.enabled ? { ...valid, runId: workflowInfo().originalExecutionRunId } : valid;
     const sql = sqlActivities(plan.engine);
     const where = `${plan.engine} ${plan.server.host}:${plan.server.port}`;
+    const tenant = {
+      engine: plan.engine,
+      host: plan.server.host,
+      port: plan.server.port,
+      database: plan.database,
+      user: plan.user,
+    };
+    const planned = () =>
+      planActivities(plan.engine).planProvision.executeWithOptions(
+        { summary: `plan ${plan.database} on ${where}: read-only checks` },
+        [plan],
+      );
 
+    if (mode.plan) {
+      // Plan only: the read-only checks (they refuse what the apply would refuse), then each stage's part.
+      const found = await progress.run('connect', planned, (p) => ({
+        detail: `read-only checks on ${where}: ${p.changes.length ? `${p.changes.length} changes planned` : 'nothing to change'}`,
+      }));
+      await showPlan(progress, PROVISION_STAGES.slice(2), found.changes);
+      return progress.finish({ ...planResult(found.changes), ...tenant });
+    }
+    const expected = mode.expectPlan;
     await progress.run(
       'connect',
       async () => {
@@ -74,6 +126,10 @@ export async function provisionDatabase(input: ProvisionInput): Promise<Provisio
           plan,
         ]);
         await credentials.check.executeWithOptions({ summary: 'check the credentials target' }, [plan]);
+        if (expected) {
+          refuseOutdatedPlan(expected, (await planned()).changes);
+          return { ...r, detail: `${r.detail}; the live state matches plan ${expected.fingerprint}` };
+        }
         return r;
       },
       (r) => ({ detail: r.detail }),

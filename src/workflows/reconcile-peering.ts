@@ -20,7 +20,7 @@ import { ApplicationFailure, metricMeter, upsertSearchAttributes } from '@tempor
 import { SA_DRIFT } from '../api';
 import { peeringTarget, planPeering, PEERING_STAGES, type PeeringPlan } from '../domain/peering';
 import { planReconcilePeering, type PeeringChanges, type ReconcilePeeringInput } from '../domain/peering-plan';
-import { DRIFT_METRICS, planResult, stagePlanDetail, type PlannedChange } from '../domain/plan';
+import { DRIFT_METRICS, driftOutcome, planResult, stagePlanDetail, type PlannedChange } from '../domain/plan';
 import { truncate } from '../domain/text';
 import { errorText, ProgressTracker, validInput } from './progress';
 import { lookUp, quick } from './peering-activities';
@@ -113,8 +113,7 @@ export async function reconcilePeering(input: ReconcilePeeringInput): Promise<Re
 
     const left = new Set(remaining.map(key));
     const repaired = reportOnly ? [] : drift.filter((c) => !left.has(key(c)));
-    const outcome: DriftOutcome =
-      drift.length === 0 ? 'none' : reportOnly ? 'reported' : remaining.length ? 'unrepaired' : 'repaired';
+    const outcome: DriftOutcome = driftOutcome(drift, remaining, reportOnly);
     record(drift, outcome);
     return progress.finish({
       databaseId: plan.databaseId,

@@ -68,3 +68,19 @@ export function sqlActivities(engine: Engine) {
     dropUser: acting.mysqlDropUser,
   };
 }
+
+/** Plan mode and reconcile (issue 14): the read-only plan activities and the reconcile's repair. */
+export function planActivities(engine: Engine) {
+  if (engine === 'postgres') {
+    return {
+      planProvision: acting.postgresPlanProvision,
+      planDeprovision: acting.postgresPlanDeprovision,
+      repair: acting.postgresRepairTenant,
+    };
+  }
+  return {
+    planProvision: acting.mysqlPlanProvision,
+    planDeprovision: acting.mysqlPlanDeprovision,
+    repair: acting.mysqlRepairTenant,
+  };
+}

@@ -175,3 +175,43 @@ export async function serverAdmin(s: PasswordServer, database?: string): Promise
     close: () => c.end(),
   };
 }
+
+/**
+ * A session of a tenant's own login on a password server (its stored credentials), or undefined
+ * when the server refuses the login (wrong password, no such login).
+ */
+export async function loginAs(
+  s: PasswordServer,
+  c: { user: string; password: string; database: string },
+): Promise<ServerAdmin | undefined> {
+  if (s.engine === 'postgres') {
+    const cl = new Client({ host: s.host, port: s.port, user: c.user, password: c.password, database: c.database });
+    cl.on('error', () => undefined);
+    try {
+      await cl.connect();
+    } catch (err) {
+      await cl.end().catch(() => undefined);
+      if (['28P01', '28000'].includes((err as { code?: string }).code ?? '')) return undefined;
+      throw err;
+    }
+    return { query: async (sql, params) => (await cl.query(sql, params)).rows, close: () => cl.end() };
+  }
+  let m: mysql.Connection;
+  try {
+    m = await mysql.createConnection({
+      host: s.host,
+      port: s.port,
+      user: c.user,
+      password: c.password,
+      database: c.database,
+    });
+  } catch (err) {
+    if ((err as { errno?: number }).errno === 1045) return undefined;
+    throw err;
+  }
+  m.on('error', () => undefined);
+  return {
+    query: async <T>(sql: string, params?: unknown[]) => (await m.query(sql, params))[0] as T[],
+    close: () => m.end(),
+  };
+}

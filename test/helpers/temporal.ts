@@ -103,9 +103,10 @@ export async function recordHistory(workflowId: string, name: string, forVersion
   const path = await import('node:path');
   const fs = await import('node:fs');
   const { ROOT, VENV_BIN } = await import('./stack');
-  const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  // `forVersion`: a history of the next release, recorded before package.json is bumped.
-  const dir = path.join(ROOT, 'test', 'fixtures', 'histories', forVersion ?? version);
+  // forVersion: a folder for the next release, recorded before package.json's version is bumped.
+  const version =
+    forVersion ?? (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const dir = path.join(ROOT, 'test', 'fixtures', 'histories', version);
   const file = path.join(dir, `${name}.json`);
   if (fs.existsSync(file) && mode !== 'overwrite') {
     throw new Error(

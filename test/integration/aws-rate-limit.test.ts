@@ -2,15 +2,17 @@
  * The worker's AWS rate limit against AWS-style throttling: real AWS SDK clients go through the
  * fault proxy in front of moto, the proxy answering with each service's own throttling error above
  * a rate (its rate cap). A burst without the limit is throttled; the same burst with it is not:
- * calls wait their turn, and those that would wait too long fail at once with the retryable
- * AwsClientRateLimit (the activity retry policy spreads them out) without reaching AWS.
+ * calls wait their turn, oldest activity first, and those whose turn would come too late for their
+ * attempt fail at once with the retryable AwsClientRateLimit (the activity retry policy spreads them
+ * out) without reaching AWS.
  */
-import { DescribeVpcsCommand } from '@aws-sdk/client-ec2';
+import { CreateVpcCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { DescribeDBInstancesCommand } from '@aws-sdk/client-rds';
 import { GetHostedZoneCommand, ListHostedZonesCommand } from '@aws-sdk/client-route-53';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { AwsClients } from '../../src/activities/aws-clients';
 import { isThrottlingError, withAwsErrors } from '../../src/activities/aws-errors';
 import { AwsRateLimiter } from '../../src/activities/aws-rate-limit';
@@ -129,4 +131,53 @@ test('past the longest wait an activity fails at once with the retryable AwsClie
   }
   expect(capThrottles(since)).toBe(0);
   expect((proxy.seen.get('GetHostedZone') ?? 0) - seenBefore).toBe(30 - failed.length);
+});
+
+test('a burst of two-call activities under their own timeouts: the oldest go through, the others are refused before sending anything', async () => {
+  // associateVpcWithZone reads the zone (GetHostedZone), then associates: two Route 53 calls.
+  const vpcs: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    vpcs.push((await fx.ec2().send(new CreateVpcCommand({ CidrBlock: `10.${100 + i}.0.0/16` }))).Vpc!.VpcId!);
+  }
+  const since = capped(10, 10);
+  const seen = (action: string) => proxy.seen.get(action) ?? 0;
+  const [reads, associations] = [seen('GetHostedZone'), seen('AssociateVPCWithHostedZone')];
+  // No configured longest wait: each attempt waits as long as its start-to-close (12.5 s) leaves
+  // it time to finish (7.5 s), far less than the 19 s that 40 calls take at 2/s.
+  const limiter = new AwsRateLimiter({ limits: { route53: { perSecond: 2, burst: 2 } } });
+  const acts = withAwsErrors(createRoute53Activities({ aws: clients(limiter) }));
+  const heartbeats: unknown[] = [];
+  const t0 = Date.now();
+  const outcomes = await Promise.all(
+    vpcs.map((vpcId, i) => {
+      const env = new MockActivityEnvironment({
+        activityType: 'associateVpcWithZone',
+        scheduledTimestampMs: t0 + i, // the i-th run's activity was scheduled i-th
+        startToCloseTimeoutMs: 12_500,
+        scheduleToCloseTimeoutMs: 0,
+        heartbeatTimeoutMs: 1_500, // a call that waits must heartbeat, or Temporal would time it out
+        heartbeatDetails: { checkpoint: i },
+      });
+      env.on('heartbeat', (d) => heartbeats.push(d));
+      return env
+        .run(acts.associateVpcWithZone, { hostedZoneId: zoneId, vpcId, region: 'us-east-1', crossAccount: false })
+        .then(
+          (r) => ((r as { changed: boolean }).changed ? 'associated' : 'unchanged'),
+          (e: ApplicationFailure) => e.type,
+        );
+    }),
+  );
+  const through = outcomes.filter((o) => o === 'associated').length;
+  expect(through).toBeGreaterThan(0);
+  expect(through).toBeLessThan(20);
+  // Oldest first: the activities that went through are the first scheduled; the rest were refused.
+  expect(outcomes).toEqual([...Array(through).fill('associated'), ...Array(20 - through).fill('AwsClientRateLimit')]);
+  // Nothing wasted: a refused attempt sent no call at all (its retry will not repeat a read).
+  expect(seen('GetHostedZone') - reads).toBe(through);
+  expect(seen('AssociateVPCWithHostedZone') - associations).toBe(through);
+  expect(capThrottles(since)).toBe(0);
+  // The waiting calls heartbeated, with what their attempt last heartbeated (no progress lost).
+  expect(heartbeats.length).toBeGreaterThan(0);
+  expect(heartbeats.every((d) => typeof (d as { checkpoint?: number }).checkpoint === 'number')).toBe(true);
+  expect(limiter.counts).toMatchObject({ refused: 20 - through, throttled: 0 });
 });

@@ -3,6 +3,7 @@
  * exactly as the binary runs them (same argument parsing, output and exit codes).
  */
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Progress } from '../../src/api';
@@ -405,6 +406,52 @@ test('the built dbops binary runs as users run it (node dist/client/cli.js)', as
   const bad = await run('status', 'nope-' + Date.now()).catch((e: { code: number; stderr: string }) => e);
   expect((bad as { code: number }).code).toBe(1);
   expect((bad as { stderr: string }).stderr).toMatch(/^dbops: no run with workflow id nope-/);
+});
+
+test('the built binary keeps a code cache of what it loads; a corrupt, foreign or unwritable cache changes nothing', async () => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const os = await import('node:os');
+  const { readEntry } = await import('../../src/client/compile-cache');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dbops-compile-cache-'));
+  const bin = path.join(ROOT, 'dist', 'client', 'cli.js');
+  const id = uniqueName('nope');
+  const status = async (cacheDir = dir) => {
+    const r = await promisify(execFile)(process.execPath, [bin, 'status', id], {
+      env: { PATH: process.env.PATH, ...env, DBOPS_COMPILE_CACHE_DIR: cacheDir },
+    }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+    return { code: (r as { code?: number }).code ?? 0, out: r.stdout, err: r.stderr };
+  };
+  const entries = () =>
+    fs
+      .readdirSync(dir, { recursive: true, withFileTypes: true })
+      .flatMap((e) => (e.isFile() ? [path.join(e.parentPath, e.name)] : []));
+  const expected = { code: 1, out: '', err: `dbops: no run with workflow id ${id}\n` };
+
+  expect(await status()).toEqual(expected); // cold: compiles, then writes the cache
+  const written = entries();
+  expect(written.length).toBeGreaterThan(50); // the Temporal client library's modules
+  expect(written.every((f) => readEntry(f) !== undefined)).toBe(true);
+  expect(await status()).toEqual(expected); // warm
+
+  // Torn, garbage, and whole-looking entries that V8 refuses (not its code): each is compiled again and rewritten.
+  written.forEach((f, i) => {
+    const bytes = fs.readFileSync(f);
+    if (i % 3 === 0) fs.writeFileSync(f, bytes.subarray(0, bytes.length >> 1));
+    else if (i % 3 === 1) fs.writeFileSync(f, Buffer.alloc(64, 7));
+    else {
+      const foreign = Buffer.alloc(bytes.length - 20, 1);
+      fs.writeFileSync(f, Buffer.concat([crypto.createHash('sha1').update(foreign).digest(), foreign]));
+    }
+  });
+  expect(await status()).toEqual(expected);
+  expect(entries().every((f) => readEntry(f)?.some((b) => b !== 1))).toBe(true);
+
+  // A cache directory that cannot be made (a file is in the way): no cache, same command.
+  const file = path.join(dir, 'not-a-dir');
+  fs.writeFileSync(file, '');
+  expect(await status(path.join(file, 'cache'))).toEqual(expected);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('db rotate refuses bad input before a run or a schedule exists', async () => {

@@ -193,6 +193,35 @@ const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')
   },
 );
 
+(clonePgSkip ? test.skip : test)(
+  "prepare-clone: a failed refresh whose alert quotes the clone login's password shows it scrubbed, in the failure and the history",
+  async () => {
+    const source = await makeRdsSource(fx);
+    const dblabUser = uniqueName('dblab_reader').replace(/-/g, '_');
+    const config = refreshConfig({ source, apiEndpoint: fake.url, extra: {} });
+    (config.clone as Record<string, unknown>).prepare = { dblabUser };
+    fake.failWith = 'pg_dump: error: connection to server failed: "password={password}" rejected';
+    const r = await refresh(config);
+    try {
+      expect(r.statuses['wait-refresh']).toBe('failed');
+      const clone = cloneOf(r.progress);
+      const posted = derivePassword(DBLAB_TOKEN, clone, 'dblab-user');
+      expect(fake.alerts.refresh_failed.message).toContain(posted); // DBLab really quoted it
+      expect(r.failure).toContain('"password=***" rejected');
+      const history = JSON.stringify(await r.h.fetchHistory());
+      expect(history).toContain('***');
+      expect(history).not.toContain(posted);
+      expect(JSON.stringify(r.progress)).not.toContain(posted);
+    } finally {
+      const c = clonePgClient();
+      await c.connect();
+      await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
+      await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
+      await c.end();
+    }
+  },
+);
+
 test('Aurora full cycle from an explicit cluster snapshot: cluster and instance restored, then both deleted', async () => {
   const { cluster, snapshot } = await makeAuroraSource(fx);
   const config = refreshConfig({ source: cluster, apiEndpoint: fake.url, type: 'aurora-cluster' });
@@ -806,6 +835,28 @@ describe('issue 13: pool pre-check, failures at once, DBLab left clean, numbers'
     expect(r.failure).toBeUndefined();
     expect(r.result).toMatchObject({ outcome: 'refreshed' });
     expect(fake.alerts).toEqual({}); // cleared by the successful refresh
+  });
+
+  test("DBLab's clock 10 minutes ahead: an alert from before the trigger is not this run's; the refresh completes", async () => {
+    const source = await makeRdsSource(fx);
+    fake.clockAheadMs = 10 * 60_000;
+    fake.status = 'failed';
+    fake.addAlert('refresh_failed', 'an earlier refresh failed'); // seen "10 minutes after" the host's now
+    const r = await refresh(refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '30s' }));
+    expect(r.failure).toBeUndefined();
+    expect(r.result).toMatchObject({ outcome: 'refreshed' });
+  });
+
+  test("DBLab's clock 10 minutes behind: a refresh that fails at once still fails at the next poll", async () => {
+    const source = await makeRdsSource(fx);
+    fake.clockAheadMs = -10 * 60_000;
+    fake.failAtOnce = 'pg_dump: error: out of disk space';
+    const config = refreshConfig({ source, apiEndpoint: fake.url, startDeadline: '10m' }) as any;
+    config.dblab.timeout = '20m';
+    const r = await refresh(config);
+    expect(r.failure).toBe('stage "wait-refresh" failed: DBLab refresh failed: pg_dump: error: out of disk space');
+    const trigger = fake.requests.findIndex((q) => q.path === '/full-refresh');
+    expect(fake.requests.slice(trigger).filter((q) => q.path === '/status')).toHaveLength(1);
   });
 
   test('DBLab skips the refresh after the trigger: the run ends skipped with its reason; DBLab restored, clone deleted', async () => {

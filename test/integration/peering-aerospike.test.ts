@@ -197,6 +197,34 @@ test('an unknown database is a clear, non-retried error', async () => {
   expect(r.failure).toBe('stage "prepare" failed: database nope not found in Aerospike Cloud');
 });
 
+test.each([
+  ['a reply beyond 1 MiB', { padding: 2 * 1024 * 1024 }, /get cluster: reply larger than 1048576 bytes, not read/],
+  [
+    'a status with terminal escapes',
+    { status: 'active\u001b]0;owned\u0007' },
+    /reply has a cluster status that is not one/,
+  ],
+  [
+    'a status that is an object',
+    { status: { nested: 'x'.repeat(50) } },
+    /reply has a cluster status that is not one \(object\)/,
+  ],
+])('%s from the API fails prepare non-retryably; nothing is created', async (_name, reply, message) => {
+  const { customer, cluster, input } = await setup();
+  fake.clusterReply = reply;
+  try {
+    const r = await run('peerVpc', input);
+    expect(r.failure).toMatch(/^stage "prepare" failed: /);
+    expect(r.failure).toMatch(message);
+    expect(r.failure).not.toContain('\u001b');
+    expect(r.api.filter((x) => x.startsWith('GET /cluster '))).toHaveLength(1); // not retried
+    expect(r.mutating).toEqual([]);
+    expect(cluster.peerings.filter((p) => p.vpcId === customer.vpcId)).toEqual([]);
+  } finally {
+    fake.clusterReply = {};
+  }
+});
+
 test('unpeer deletes the peering through the API and cleans up the customer side', async () => {
   const { customer, cluster, input } = await setup();
   const peered = await run('peerVpc', input);

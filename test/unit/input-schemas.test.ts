@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
 import { InvalidInput } from '../../src/domain/errors';
-import { RefreshConfigSchema } from '../../src/domain/dblab-config';
+import { refreshConfigSchema } from '../../src/domain/dblab-config';
 import { anyRegionName, AVAILABILITY_ZONE, issuesText, REGION, truncate } from '../../src/domain/limits';
 import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
 import {
@@ -23,7 +23,7 @@ const SCHEMAS: Record<string, z.ZodType> = {
   unpeerVpc: UnpeerVpcInputSchema,
   createDatabaseNetwork: CreateNetworkInputSchema,
   deleteDatabaseNetwork: DeleteNetworkInputSchema,
-  'refreshDblab / scheduledRefreshDblab': RefreshConfigSchema,
+  'refreshDblab / scheduledRefreshDblab': refreshConfigSchema(),
   cleanupRefreshClones: CleanupInputSchema,
   provisionDatabase: ProvisionInputSchema,
   deprovisionDatabase: DeprovisionInputSchema,

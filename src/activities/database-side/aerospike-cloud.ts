@@ -8,20 +8,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { BoundAerospike } from '../../authority';
 import type { CustomerVpc, Timing } from '../ec2';
+import { stripControl } from '../../domain/text';
 import { httpService } from '../http';
 import { pollOrCheck, type PollMode } from '../poll';
 import type { DatabasePeering, DatabaseSide } from './types';
 
+/** The fields of a listed peering dbops uses, each checked (apiPeering). */
 interface ApiPeering {
-  id?: string;
   vpcId: string;
-  accountId?: string;
-  region?: string;
   status?: string;
-  peeringId?: string | null;
-  cidrBlock?: string;
-  privateHostedZoneId?: string | null;
-  isSecureConnection?: boolean;
+  peeringId?: string;
+  privateHostedZoneId?: string;
 }
 
 export interface AerospikeCloudOptions {
@@ -33,6 +30,40 @@ export interface AerospikeCloudOptions {
 }
 
 const tokens = new Map<string, { token: string; expiresAt: number }>();
+
+/** The most peerings a cluster's list is read to (a list that never ends is not the API's contract). */
+const MAX_PEERINGS = 10_000;
+/** What the API's ids and values look like; a reply field of another shape is refused, not used. */
+const PCX = /^pcx-[0-9a-z]{1,32}$/;
+const ZONE = /^[A-Z0-9]{1,32}$/;
+const VPC = /^vpc-[0-9a-z]{1,32}$/;
+const CIDR = /^[0-9.]{7,15}\/\d{1,2}$/;
+
+/**
+ * A reply field as dbops keeps it: a string of at most 100 characters, of `shape` when given, or
+ * undefined when absent (null or missing). Anything else is a non-retryable CloudApiRejected: the
+ * value would reach AWS calls, history and the progress table.
+ */
+function text(v: unknown, what: string, shape?: RegExp): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || v.length > 100 || stripControl(v) !== v || (shape && !shape.test(v)))
+    throw ApplicationFailure.nonRetryable(
+      `Aerospike Cloud API reply has a ${what} that is not one (${typeof v === 'string' ? `${v.length} characters` : typeof v}): not used`,
+      'CloudApiRejected',
+    );
+  return v;
+}
+
+/** One listed peering, its fields checked (text()). */
+function apiPeering(v: unknown): ApiPeering {
+  const p = (v && typeof v === 'object' ? v : {}) as Record<string, unknown>;
+  return {
+    vpcId: text(p.vpcId, 'peering vpcId', VPC) ?? '',
+    status: text(p.status, 'peering status'),
+    peeringId: text(p.peeringId, 'peering id', PCX),
+    privateHostedZoneId: text(p.privateHostedZoneId, 'hosted zone id', ZONE),
+  };
+}
 
 export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: AerospikeCloudOptions): DatabaseSide {
   const timeoutMs = o.requestTimeoutMs ?? 30_000;
@@ -78,7 +109,7 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
         'CloudAuthFailed',
       );
     }
-    const j = (await res.json()) as { access_token?: string; expires_in?: number };
+    const j = await http.json<{ access_token?: string; expires_in?: number }>(res, 'token request');
     if (!j.access_token)
       throw ApplicationFailure.nonRetryable('Aerospike Cloud token reply has no access_token', 'CloudAuthFailed');
     secrets.push(j.access_token);
@@ -136,7 +167,14 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
         `Aerospike Cloud API get cluster: HTTP ${res.status}: ${await errorText(res)}`,
         'CloudApiRejected',
       );
-    return (await res.json()) as { infrastructure?: { cidrBlock?: string }; health?: { status?: string } };
+    const j = await http.json<{ infrastructure?: { cidrBlock?: unknown }; health?: { status?: unknown } }>(
+      res,
+      'get cluster',
+    );
+    return {
+      infrastructure: { cidrBlock: text(j.infrastructure?.cidrBlock, 'cluster cidrBlock', CIDR) },
+      health: { status: text(j.health?.status, 'cluster status') },
+    };
   }
 
   async function listPeerings(): Promise<ApiPeering[]> {
@@ -148,12 +186,17 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
           `Aerospike Cloud API list peerings: HTTP ${res.status}: ${await errorText(res)}`,
           'CloudApiRejected',
         );
-      const j = (await res.json()) as { vpcPeerings?: ApiPeering[]; count?: number };
-      const page = j.vpcPeerings ?? [];
+      const j = await http.json<{ vpcPeerings?: unknown; count?: unknown }>(res, 'list peerings');
+      const page = Array.isArray(j.vpcPeerings) ? j.vpcPeerings.map(apiPeering) : [];
       all.push(...page);
       // The server may cap the page below our limit: trust its count when it gives one.
       if (page.length === 0) return all;
-      if (j.count !== undefined ? all.length >= j.count : page.length < pageSize) return all;
+      if (typeof j.count === 'number' ? all.length >= j.count : page.length < pageSize) return all;
+      if (all.length > MAX_PEERINGS)
+        throw ApplicationFailure.nonRetryable(
+          `Aerospike Cloud API list peerings: more than ${MAX_PEERINGS} peerings listed, not read further`,
+          'CloudApiRejected',
+        );
     }
   }
 

@@ -40,9 +40,15 @@ import {
   type Ownership,
   type OwnershipMark,
   type SqlEngineActivities,
+  type RepairResult,
   type StepResult,
+  type TenantPlan,
+  type TenantPlanRequest,
   requireOurs,
 } from './types';
+import { change, type PlannedChange } from '../../domain/plan';
+import { standbyName } from '../../domain/rotation';
+import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const DB_EXISTS = 1007;
 const USER_OP_FAILED = 1396;
@@ -117,6 +123,56 @@ export function classifyMysqlGrants(
       ? { adoptBlocker: `it has privileges outside database ${database} (${elsewhere.join('; ')})` }
       : {}),
   };
+}
+
+/** One privilege line of SHOW GRANTS on a database, table or routine: what, on what, and whether WITH GRANT OPTION. */
+export interface MysqlGrant {
+  privs: string;
+  /** As SHOW GRANTS prints it: `db`.*, `db`.`t`, PROCEDURE `db`.`p`. */
+  on: string;
+  db: string;
+  table: string;
+  grantOption: boolean;
+}
+
+/** The database-, table- and routine-level grants in SHOW GRANTS lines (global ones, PROXY and roles are not). */
+export function mysqlGrants(lines: string[]): MysqlGrant[] {
+  const out: MysqlGrant[] = [];
+  for (const line of lines) {
+    const m =
+      /^GRANT (.+?) ON ((?:(?:PROCEDURE|FUNCTION|PACKAGE BODY|PACKAGE) )?(`(?:[^`]|``)*`)\.(`(?:[^`]|``)*`|\*)) TO /i.exec(
+        line,
+      );
+    if (!m) continue;
+    out.push({
+      privs: m[1].trim(),
+      on: m[2],
+      db: unquote(m[3]),
+      table: m[4] === '*' ? '*' : unquote(m[4]),
+      grantOption: /WITH GRANT OPTION/i.test(line),
+    });
+  }
+  return out;
+}
+
+/** Whether a grant is on the tenant's own database (its `_`/`%` escaped at database level, as dbops grants it). */
+export function onDatabase(g: MysqlGrant, database: string): boolean {
+  const escaped = database.replace(/\\/g, '\\\\').replace(/[_%]/g, (c) => `\\${c}`);
+  return g.table === '*' ? g.db === escaped : g.db === database;
+}
+
+/** Whether a grant's database pattern (`_` and `%` wildcards, `\\` escapes) covers `database`: a PUBLIC grant reaches it so. */
+export function reachesDatabase(g: MysqlGrant, database: string): boolean {
+  if (g.table !== '*') return g.db === database;
+  let re = '';
+  for (let i = 0; i < g.db.length; i++) {
+    const c = g.db[i];
+    if (c === '\\' && i + 1 < g.db.length) re += g.db[++i].replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    else if (c === '_') re += '.';
+    else if (c === '%') re += '.*';
+    else re += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 'i').test(database);
 }
 
 export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
@@ -495,7 +551,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
   };
   const rotation = rotationActivities(rotationOps, deps);
 
-  return {
+  const acts: SqlEngineActivities = {
     rotateCheck: rotation.check,
     rotateSwitch: rotation.switchTo,
     rotateRetire: rotation.retire,
@@ -795,5 +851,171 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
         ['database', 'user'],
       );
     },
+
+    async planProvision(plan: TenantPlanRequest): Promise<TenantPlan> {
+      const st = await tenantState(plan);
+      return { changes: st.changes, database: st.own.database, user: st.own.user };
+    },
+
+    async planDeprovision(plan: DeprovisionPlan): Promise<TenantPlan> {
+      await acts.connect(plan);
+      const found = await admin(
+        plan,
+        `plan the removal of ${plan.database}`,
+        async (s) => {
+          const f = await facts(s, plan);
+          const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]);
+          const twin = standbyName(plan.user);
+          const t = await facts(s, { ...plan, user: twin });
+          const twinOurs = t.user.exists && t.user.mark?.database === plan.database && t.user.mark.user === twin;
+          const [n] =
+            own.database !== 'absent'
+              ? await rows(s.sql, 'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [
+                  plan.database,
+                ])
+              : [{ n: 0 }];
+          return { own, twinOurs, tables: Number(n.n) };
+        },
+        [],
+      );
+      const c: PlannedChange[] = [];
+      if (found.own.database !== 'absent' && plan.reclaimPolicy === 'delete')
+        c.push(
+          change('drop-database', 'delete', `database ${plan.database}`, `${found.tables} tables, with their data`),
+        );
+      if (found.own.user !== 'absent') c.push(change('drop-user', 'delete', `user ${plan.user}`));
+      if (found.twinOurs) c.push(change('drop-user', 'delete', `user ${standbyName(plan.user)}`, 'its rotation twin'));
+      c.push(...(await dropCredentialsChanges(plan, deps)));
+      return { changes: c, database: found.own.database, user: found.own.user };
+    },
+
+    async repairTenant(plan: SqlPlan): Promise<RepairResult> {
+      const st = await tenantState({ ...plan, purpose: 'reconcile' });
+      requireTenantOurs(plan, st.own);
+      const done: string[] = [];
+      if (st.missingAll) {
+        const r = await acts.grant(plan); // the provisioning grant step
+        if (r.changed) done.push(r.detail);
+      }
+      if (st.extra.length || st.publicGrants.length) {
+        await admin(
+          plan,
+          `revoke what ${plan.user} holds beyond ${plan.database}`,
+          async (s) => {
+            // Checked again under the locks: only this tenant's own dbops-marked account is changed.
+            requireTenantOurs(plan, judgeOwnership(plan, s.server, await facts(s, plan), 'provision', [s.me]));
+            for (const g of st.extra) {
+              await s.sql.query(`REVOKE ${g.privs} ON ${g.on} FROM ${account(plan.user)}`);
+              if (g.grantOption) await s.sql.query(`REVOKE GRANT OPTION ON ${g.on} FROM ${account(plan.user)}`);
+              done.push(`revoked ${g.privs} on ${g.on} from ${plan.user}`);
+            }
+            for (const g of st.publicGrants) {
+              await s.sql.query(`REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`);
+              done.push(`revoked ${g.privs} on ${g.on} from PUBLIC`);
+            }
+          },
+          ['database', 'user'],
+        );
+      }
+      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      return { changed: done.length > 0, repaired: done, detail: done.length ? done.join('; ') : 'nothing to repair' };
+    },
   };
+  return acts;
+
+  /**
+   * Plan mode and reconcile: what the catalog and the registry say about the tenant, read-only
+   * (no DDL, no lock, the registry not even created), as the changes an apply would make. For
+   * provisionDatabase it first runs connect's checks, so a plan refuses what the apply refuses.
+   */
+  async function tenantState(plan: TenantPlanRequest): Promise<MyTenantState> {
+    if (plan.purpose !== 'reconcile') await acts.connect(plan);
+    const st = await admin(
+      plan,
+      `plan ${plan.database}`,
+      async (s): Promise<MyTenantState> => {
+        const f = await facts(s, plan);
+        const own = judgeOwnership(plan, s.server, f, 'provision', [s.me]);
+        const c: PlannedChange[] = [];
+        const state: MyTenantState = { own, changes: c, missingAll: false, extra: [], publicGrants: [] };
+        const db = plan.database;
+        const user = plan.user;
+        const beyond = BEYOND(plan);
+        if (own.database === 'absent') c.push(change('ensure-database', 'create', `database ${db}`, 'missing'));
+        if (own.database === 'adopt')
+          c.push(change('ensure-database', 'change', `database ${db}`, "adopt: record it as dbops's (adopt is on)"));
+        if (own.database === 'ours' && f.database.pending)
+          c.push(
+            change(
+              'ensure-database',
+              'change',
+              `database ${db}`,
+              'made by an interrupted run (still empty): confirm it',
+            ),
+          );
+        if (own.user === 'absent') c.push(change('ensure-user', 'create', `user ${user}`, 'missing'));
+        if (own.user === 'adopt')
+          c.push(
+            change('ensure-user', 'change', `user ${user}`, "adopt: set the stored password, record it as dbops's"),
+          );
+        const grantAll = `GRANT ALL ON ${db}.* TO ${user}`;
+        if (own.user === 'absent' || own.database === 'absent') {
+          c.push(
+            change(
+              'grant',
+              'change',
+              grantAll,
+              `after ${own.database === 'absent' ? 'ensure-database' : 'ensure-user'} creates it`,
+            ),
+          );
+        } else {
+          const lines = (await rows(s.sql, `SHOW GRANTS FOR ${account(user)}`)).map((r) => String(Object.values(r)[0]));
+          const grants = mysqlGrants(lines);
+          state.missingAll = !grants.some((g) => g.privs === 'ALL PRIVILEGES' && g.table === '*' && onDatabase(g, db));
+          if (state.missingAll) c.push(change('grant', 'change', grantAll, 'missing'));
+          state.extra = grants.filter((g) => !onDatabase(g, db));
+          for (const g of state.extra)
+            c.push(
+              change(
+                'grant',
+                'change',
+                `revoke ${g.privs} on ${g.on} from ${user}`,
+                `a privilege outside database ${db}${beyond}`,
+              ),
+            );
+        }
+        if (own.database !== 'absent' && s.mariadb) {
+          // MariaDB 10.11+ grants to PUBLIC too: nobody but the tenant reaches its database.
+          const pub = await rows(s.sql, 'SHOW GRANTS FOR PUBLIC').catch(() => [] as RowDataPacket[]);
+          state.publicGrants = mysqlGrants(pub.map((r) => String(Object.values(r)[0]))).filter((g) =>
+            reachesDatabase(g, db),
+          );
+          for (const g of state.publicGrants)
+            c.push(
+              change('grant', 'change', `REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`, 'PUBLIC reaches the database'),
+            );
+        }
+        return state;
+      },
+      [],
+    );
+    const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
+      rotationOps.loginWorks(plan as RotationPlan, login, password),
+    );
+    st.changes.push(...cred.changes);
+    st.login = cred.login;
+    return st;
+  }
+}
+
+interface MyTenantState {
+  own: { database: Ownership; user: Ownership };
+  changes: PlannedChange[];
+  /** The tenant's ALL on its database is missing. */
+  missingAll: boolean;
+  /** Its grants on anything else. */
+  extra: MysqlGrant[];
+  /** PUBLIC's grants on its database (MariaDB). */
+  publicGrants: MysqlGrant[];
+  login?: { name: string; works: boolean };
 }

@@ -37,9 +37,15 @@ import {
   type ObjectFacts,
   type Ownership,
   type SqlEngineActivities,
+  type RepairResult,
   type StepResult,
+  type TenantPlan,
+  type TenantPlanRequest,
   requireOurs,
 } from './types';
+import { change, type PlannedChange } from '../../domain/plan';
+import { standbyName } from '../../domain/rotation';
+import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
 
@@ -406,7 +412,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
   };
   const rotation = rotationActivities(rotationOps, deps);
 
-  return {
+  const acts: SqlEngineActivities = {
     rotateCheck: rotation.check,
     rotateSwitch: rotation.switchTo,
     rotateRetire: rotation.retire,
@@ -811,5 +817,359 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         ['database', 'user'],
       );
     },
+
+    async planProvision(plan: TenantPlanRequest): Promise<TenantPlan> {
+      const st = await tenantState(plan);
+      return { changes: st.changes, database: st.own.database, user: st.own.user };
+    },
+
+    async planDeprovision(plan: DeprovisionPlan): Promise<TenantPlan> {
+      return planDrop(plan);
+    },
+
+    async repairTenant(plan: SqlPlan): Promise<RepairResult> {
+      const st = await tenantState({ ...plan, purpose: 'reconcile' });
+      requireTenantOurs(plan, st.own);
+      const done: string[] = [];
+      if (st.ownerWrong || st.publicDb) {
+        const r = await acts.grant(plan); // the provisioning grant step: owner, REVOKE ALL … FROM PUBLIC
+        if (r.changed) done.push(r.detail);
+      }
+      const u = q(plan.user);
+      if (st.otherDbAcls.some((a) => !a.system) || st.memberships.length) {
+        await admin(
+          plan,
+          `revoke what ${plan.user} holds beyond ${plan.database}`,
+          async (s) => {
+            // Checked again under the locks: only this tenant's own dbops-marked role is changed.
+            const own = judgeOwnership(plan, s.server, await facts(s.sql, plan), 'provision', [s.me]);
+            requireTenantOurs(plan, own);
+            for (const a of st.otherDbAcls.filter((x) => !x.system)) {
+              await s.sql.query(`REVOKE ALL ON DATABASE ${q(a.db)} FROM ${u}`);
+              done.push(`revoked ${a.privs.join(', ')} on database ${a.db} from ${plan.user}`);
+            }
+            for (const r of st.memberships) {
+              await s.sql.query(`REVOKE ${q(r)} FROM ${u}`);
+              done.push(`revoked membership of ${plan.user} in ${r}`);
+            }
+          },
+          undefined,
+          ['database', 'user'],
+        );
+      }
+      for (const o of st.otherObjects.filter((x) => !x.system)) {
+        const n = await admin(
+          plan,
+          `revoke the privileges of ${plan.user} in database ${o.db}`,
+          async ({ sql }) => {
+            const acl = (
+              await sql.query<{ stmt: string | null }>(
+                `select case s.classid
+                          when 'pg_class'::regclass then
+                            'REVOKE ALL ON ' || case c.relkind when 'S' then 'SEQUENCE ' else 'TABLE ' end || (s.objid::regclass)::text
+                          when 'pg_namespace'::regclass then 'REVOKE ALL ON SCHEMA ' || quote_ident(n.nspname)
+                          when 'pg_proc'::regclass then 'REVOKE ALL ON FUNCTION ' || (s.objid::regprocedure)::text
+                        end as stmt
+                   from pg_shdepend s
+                   left join pg_class c on s.classid = 'pg_class'::regclass and c.oid = s.objid
+                   left join pg_namespace n on s.classid = 'pg_namespace'::regclass and n.oid = s.objid
+                  where s.dbid = (select oid from pg_database where datname = current_database())
+                    and s.refclassid = 'pg_authid'::regclass and s.deptype = 'a'
+                    and s.refobjid = (select oid from pg_roles where rolname = $1)`,
+                [plan.user],
+              )
+            ).rows;
+            let count = 0;
+            for (const { stmt } of acl) {
+              if (!stmt) continue; // another kind of object: left for people (it stays in the drift)
+              await sql.query(`${stmt} FROM ${u}`);
+              count++;
+            }
+            return count;
+          },
+          o.db,
+          [],
+        );
+        if (n) done.push(`revoked the privileges of ${plan.user} on ${n} objects in database ${o.db}`);
+      }
+      if (st.schemaOpen) {
+        await admin(
+          plan,
+          `restrict schema public in ${plan.database}`,
+          async ({ sql }) => {
+            await sql.query('REVOKE CREATE ON SCHEMA public FROM PUBLIC');
+          },
+          plan.database,
+          [],
+        );
+        done.push(`revoked CREATE on schema public in ${plan.database} from PUBLIC`);
+      }
+      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      return {
+        changed: done.length > 0,
+        repaired: done,
+        detail: done.length ? done.join('; ') : 'nothing to repair',
+      };
+    },
   };
+  return acts;
+
+  /**
+   * Plan mode and reconcile: what the live catalog says about the tenant, read-only (no DDL, no
+   * lock, no write to the credentials target), as the changes an apply would make. For
+   * provisionDatabase it first runs connect's checks, so a plan refuses what the apply refuses.
+   */
+  async function tenantState(plan: TenantPlanRequest): Promise<PgTenantState> {
+    if (plan.purpose !== 'reconcile') await acts.connect(plan);
+    const st = await admin(
+      plan,
+      `plan ${plan.database}`,
+      async (s): Promise<PgTenantState> => {
+        const { sql } = s;
+        const f = await facts(sql, plan);
+        const own = judgeOwnership(plan, s.server, f, 'provision', [s.me]);
+        const c: PlannedChange[] = [];
+        const db = plan.database;
+        const user = plan.user;
+        const beyond = BEYOND(plan);
+        const version = Number((await one<{ v: string }>(sql, "select current_setting('server_version_num') as v"))!.v);
+        const state: PgTenantState = {
+          own,
+          changes: c,
+          version,
+          ownerWrong: false,
+          publicDb: false,
+          schemaOpen: false,
+          otherDbAcls: [],
+          otherObjects: [],
+          ownedElsewhere: [],
+          memberships: [],
+        };
+        if (own.database === 'absent') c.push(change('ensure-database', 'create', `database ${db}`, 'missing'));
+        if (own.database === 'adopt')
+          c.push(change('ensure-database', 'change', `database ${db}`, "adopt: mark it as dbops's (adopt is on)"));
+        if (own.user === 'absent') c.push(change('ensure-user', 'create', `user ${user}`, 'missing'));
+        if (own.user === 'adopt')
+          c.push(change('ensure-user', 'change', `user ${user}`, "adopt: set the stored password, mark it as dbops's"));
+        if (own.database === 'absent' || own.user === 'absent') {
+          const after = `after ${own.database === 'absent' ? 'ensure-database' : 'ensure-user'} creates it`;
+          c.push(change('grant', 'change', `owner of database ${db}`, `${after}: → ${user}`));
+          c.push(change('grant', 'change', `REVOKE ALL ON DATABASE ${db} FROM PUBLIC`, after));
+          if (version < 150000)
+            c.push(change('grant', 'change', `REVOKE CREATE ON SCHEMA public FROM PUBLIC in ${db}`, after));
+          if (plan.auth === 'iam' && own.user === 'absent')
+            c.push(change('ensure-user', 'change', `membership of ${user} in rds_iam`, 'after ensure-user creates it'));
+          return state;
+        }
+        const d = (await one<{ owner: string; public: boolean }>(
+          sql,
+          `select pg_get_userbyid(d.datdba) as owner,
+                  exists(select 1 from aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a where a.grantee = 0) as public
+             from pg_database d where d.datname = $1`,
+          [db],
+        ))!;
+        if (d.owner !== user) {
+          if (d.owner !== s.me && !s.server.adopt) {
+            throw ApplicationFailure.nonRetryable(
+              `database ${db} on postgres server ${plan.server.host}:${plan.server.port} is owned by role ${d.owner}, neither ${user} nor the admin; dbops does not take it from its owner unless the operator sets adopt: true on this server in DBOPS_CONFIG`,
+              NOT_OWNED,
+            );
+          }
+          state.ownerWrong = true;
+          c.push(change('grant', 'change', `owner of database ${db}`, `${d.owner} → ${user}`));
+        }
+        if (d.public) {
+          state.publicDb = true;
+          c.push(change('grant', 'change', `REVOKE ALL ON DATABASE ${db} FROM PUBLIC`, 'PUBLIC may connect'));
+        }
+        const r = (await one<{ oid: string; iam: boolean }>(
+          sql,
+          `select r.oid::text as oid,
+                  exists(select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid
+                          where m.member = r.oid and g.rolname = 'rds_iam') as iam
+             from pg_roles r where r.rolname = $1`,
+          [user],
+        ))!;
+        if (plan.auth === 'iam' && !r.iam)
+          c.push(change('ensure-user', 'change', `membership of ${user} in rds_iam`, 'missing'));
+        // What the role holds beyond its own database: privileges on other databases, ACL entries
+        // on objects in other databases (pg_shdepend knows them all), ownership there, memberships.
+        state.otherDbAcls = (
+          await sql.query<{ db: string; system: boolean; privs: string[] }>(
+            `select d.datname::text as db, (d.datistemplate or not d.datallowconn) as system,
+                    array_agg(distinct a.privilege_type::text order by a.privilege_type::text) as privs
+               from pg_database d, aclexplode(d.datacl) a
+              where a.grantee = $1::oid and d.datname <> $2
+              group by d.datname, d.datistemplate, d.datallowconn order by 1`,
+            [r.oid, db],
+          )
+        ).rows;
+        const shdep = (
+          await sql.query<{ db: string; system: boolean; kind: string; n: number }>(
+            `select d.datname::text as db, (d.datistemplate or not d.datallowconn) as system, s.deptype::text as kind,
+                    count(*)::int as n
+               from pg_shdepend s join pg_database d on d.oid = s.dbid
+              where s.refclassid = 'pg_authid'::regclass and s.refobjid = $1::oid and s.deptype in ('a', 'o')
+                and d.datname <> $2
+              group by 1, 2, 3 order by 1, 3`,
+            [r.oid, db],
+          )
+        ).rows;
+        state.otherObjects = shdep.filter((x) => x.kind === 'a');
+        state.ownedElsewhere = shdep.filter((x) => x.kind === 'o');
+        state.memberships = (
+          await sql.query<{ r: string }>(
+            `select g.rolname::text as r from pg_auth_members m join pg_roles g on g.oid = m.roleid
+              where m.member = $1::oid and g.rolname <> 'rds_iam' order by 1`,
+            [r.oid],
+          )
+        ).rows.map((x) => x.r);
+        const leave = 'a system database: dbops never changes it; revoke it by hand';
+        for (const a of state.otherDbAcls)
+          c.push(
+            change(
+              'grant',
+              'change',
+              `revoke ${a.privs.join(', ')} on database ${a.db} from ${user}`,
+              a.system ? leave : `a privilege outside database ${db}${beyond}`,
+            ),
+          );
+        for (const o of state.otherObjects)
+          c.push(
+            change(
+              'grant',
+              'change',
+              `revoke the privileges of ${user} on ${o.n} objects in database ${o.db}`,
+              o.system ? leave : `privileges outside database ${db}${beyond}`,
+            ),
+          );
+        for (const o of state.ownedElsewhere)
+          c.push(
+            change(
+              'grant',
+              'change',
+              `${o.n} objects owned by ${user} in database ${o.db}`,
+              'dbops does not move them: reassign or drop them by hand',
+            ),
+          );
+        for (const m of state.memberships)
+          c.push(change('grant', 'change', `revoke membership of ${user} in ${m}`, `a role beyond its own${beyond}`));
+        return state;
+      },
+      undefined,
+      [],
+    );
+    if (
+      st.own.database === 'ours' &&
+      st.own.user !== 'absent' &&
+      (plan.purpose === 'reconcile' || st.version < 150000)
+    ) {
+      // Before PostgreSQL 15 everyone may create in schema public (the apply takes it away); a
+      // reconcile also finds it granted again on a later version.
+      st.schemaOpen = await admin(
+        plan,
+        `look at schema public in ${plan.database}`,
+        async ({ sql }) =>
+          Boolean(
+            await one(
+              sql,
+              `select 1 from pg_namespace n, aclexplode(n.nspacl) a where n.nspname = 'public' and a.grantee = 0 and a.privilege_type = 'CREATE'`,
+            ),
+          ),
+        plan.database,
+        [],
+      );
+      if (st.schemaOpen)
+        st.changes.push(
+          change(
+            'grant',
+            'change',
+            `REVOKE CREATE ON SCHEMA public FROM PUBLIC in ${plan.database}`,
+            'PUBLIC may create there',
+          ),
+        );
+    }
+    const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
+      rotationOps.loginWorks(plan as RotationPlan, login, password),
+    );
+    st.changes.push(...cred.changes);
+    st.login = cred.login;
+    return st;
+  }
+
+  /** deprovisionDatabase's plan: what it would drop or hand over, refused as the apply refuses. */
+  async function planDrop(plan: DeprovisionPlan): Promise<TenantPlan> {
+    await acts.connect(plan);
+    const found = await admin(
+      plan,
+      `plan the removal of ${plan.database}`,
+      async (s) => {
+        const f = await facts(s.sql, plan);
+        const own = judgeOwnership(plan, s.server, f, 'deprovision', [s.me]);
+        const twin = standbyName(plan.user);
+        const t = await facts(s.sql, { ...plan, user: twin });
+        const twinOurs = t.user.exists && t.user.mark?.database === plan.database && t.user.mark.user === twin;
+        const owner =
+          own.database === 'absent'
+            ? undefined
+            : (await one<{ o: string }>(
+                s.sql,
+                'select pg_get_userbyid(datdba) as o from pg_database where datname = $1',
+                [plan.database],
+              ))!.o;
+        return { own, twinOurs, owner };
+      },
+      undefined,
+      [],
+    );
+    const c: PlannedChange[] = [];
+    if (found.own.database !== 'absent') {
+      if (plan.reclaimPolicy === 'delete') {
+        const n = await admin(
+          plan,
+          `count the tables in ${plan.database}`,
+          async ({ sql }) =>
+            Number(
+              (await one<{ n: string }>(
+                sql,
+                `select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                  where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_toast%'
+                    and c.relkind in ('r', 'p')`,
+              ))!.n,
+            ),
+          plan.database,
+          [],
+        );
+        c.push(change('drop-database', 'delete', `database ${plan.database}`, `${n} tables, with their data`));
+      } else if (found.owner === plan.user && found.own.user !== 'absent') {
+        c.push(
+          change(
+            'drop-database',
+            'change',
+            `owner of database ${plan.database}`,
+            `${plan.user} → ${plan.server.adminUser}; the data stays`,
+          ),
+        );
+      }
+    }
+    if (found.own.user !== 'absent') c.push(change('drop-user', 'delete', `user ${plan.user}`));
+    if (found.twinOurs) c.push(change('drop-user', 'delete', `user ${standbyName(plan.user)}`, 'its rotation twin'));
+    c.push(...(await dropCredentialsChanges(plan, deps)));
+    return { changes: c, database: found.own.database, user: found.own.user };
+  }
+}
+
+interface PgTenantState {
+  own: { database: Ownership; user: Ownership };
+  changes: PlannedChange[];
+  /** server_version_num */
+  version: number;
+  ownerWrong: boolean;
+  publicDb: boolean;
+  schemaOpen: boolean;
+  otherDbAcls: Array<{ db: string; system: boolean; privs: string[] }>;
+  otherObjects: Array<{ db: string; system: boolean; n: number }>;
+  ownedElsewhere: Array<{ db: string; system: boolean; n: number }>;
+  memberships: string[];
+  login?: { name: string; works: boolean };
 }

@@ -4,9 +4,30 @@ import type { ResolvedServer } from './connection';
 import { reservedNameProblem } from '../../domain/sql-names';
 import type { RotationPlan } from '../../domain/rotation';
 import type { RetirePlan, RotationState, SwitchPlan } from './rotation';
+import type { PlannedChange } from '../../domain/plan';
 
 export interface StepResult {
   changed: boolean;
+  detail: string;
+}
+
+/**
+ * What a plan activity (read-only: no DDL, no write to a credentials target) found: the changes an
+ * apply would make, per stage, and whose the database and user are.
+ */
+export interface TenantPlan {
+  changes: PlannedChange[];
+  database: Ownership;
+  user: Ownership;
+}
+
+/** Why a tenant plan is made: for provisionDatabase (its checks exactly), or for a reconcile (drift on a tenant dbops made, rotated logins too). */
+export type TenantPlanRequest = SqlPlan & { purpose?: 'provision' | 'reconcile' };
+
+/** What a reconcile's repair did: one line per repair, and what it left for people to do. */
+export interface RepairResult {
+  changed: boolean;
+  repaired: string[];
   detail: string;
 }
 
@@ -29,6 +50,11 @@ export interface SqlEngineActivities {
   rotateCheck(plan: RotationPlan): Promise<RotationState>;
   rotateSwitch(plan: SwitchPlan): Promise<StepResult>;
   rotateRetire(plan: RetirePlan): Promise<StepResult>;
+  /** Plan mode and reconcile (issue 14): read-only; refuses what the apply would refuse, as it would. */
+  planProvision(plan: TenantPlanRequest): Promise<TenantPlan>;
+  planDeprovision(plan: DeprovisionPlan): Promise<TenantPlan>;
+  /** Reconcile: re-grants, revokes what reaches beyond the tenant's database, restores a working password. */
+  repairTenant(plan: SqlPlan): Promise<RepairResult>;
 }
 
 /**
@@ -47,6 +73,9 @@ export function sqlActivityRegistry(postgres: SqlEngineActivities, mysql: SqlEng
     postgresRotateCheck: postgres.rotateCheck,
     postgresRotateSwitch: postgres.rotateSwitch,
     postgresRotateRetire: postgres.rotateRetire,
+    postgresPlanProvision: postgres.planProvision,
+    postgresPlanDeprovision: postgres.planDeprovision,
+    postgresRepairTenant: postgres.repairTenant,
     mysqlConnect: mysql.connect,
     mysqlEnsureDatabase: mysql.ensureDatabase,
     mysqlEnsureUser: mysql.ensureUser,
@@ -57,6 +86,9 @@ export function sqlActivityRegistry(postgres: SqlEngineActivities, mysql: SqlEng
     mysqlRotateCheck: mysql.rotateCheck,
     mysqlRotateSwitch: mysql.rotateSwitch,
     mysqlRotateRetire: mysql.rotateRetire,
+    mysqlPlanProvision: mysql.planProvision,
+    mysqlPlanDeprovision: mysql.planDeprovision,
+    mysqlRepairTenant: mysql.repairTenant,
   };
 }
 

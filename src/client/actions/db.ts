@@ -11,12 +11,19 @@ import {
   type ProvisionInput,
 } from '../../domain/provision';
 import { planRotation, rotateWorkflowId, type RotateInput } from '../../domain/rotation';
+import { planTable, type ExpectPlan, type PlannedChange } from '../../domain/plan';
+import {
+  planDeprovisionRun,
+  planProvisionRun,
+  reconcileDatabaseWorkflowId,
+  type PlanFields,
+} from '../../domain/sql-plan';
 import { createSchedule } from './schedule';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
-import { startRun } from '../follow';
-import type { WorkflowInput } from '../workflow-types';
+import { follow, startRun, startWorkflow } from '../follow';
+import type { StartRequest, WorkflowInput, Workflows } from '../workflow-types';
 
 const CREDENTIALS = 'give --credentials-file or --credentials-secret';
 
@@ -44,7 +51,29 @@ export const DB_FLAGS: FlagNames = {
   user: '--user',
   auth: '--auth',
   reclaimPolicy: '--reclaim-policy',
+  plan: '--plan',
+  expectPlan: '--expect-plan',
+  'expectPlan.fingerprint': '--expect-plan',
+  reportOnly: '--report-only',
 };
+
+/** `--plan`, `--expect-plan`, `--expect-plan-from` (issue 14). */
+export interface PlanFlags {
+  plan?: boolean;
+  expectPlan?: string;
+  expectPlanFrom?: string;
+}
+
+export type ProvisionFlags = ServerFlags &
+  PlanFlags & {
+    tenant: string;
+    database?: string;
+    user?: string;
+    auth: string;
+    schedule?: string;
+    scheduleId?: string;
+    reportOnly?: boolean;
+  };
 
 export interface ServerFlags {
   engine: string;
@@ -93,7 +122,30 @@ function clean<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
-async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase' | 'rotateDatabaseCredentials'>(
+type SqlWorkflow = 'provisionDatabase' | 'deprovisionDatabase' | 'rotateDatabaseCredentials';
+
+/** The start of a SQL workflow run, with its search attributes. */
+function sqlStart<K extends SqlWorkflow>(
+  workflowType: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  staticSummary: string,
+  taskQueue: string,
+): StartRequest<K> {
+  return {
+    workflowType,
+    workflowId,
+    input,
+    taskQueue,
+    staticSummary,
+    typedSearchAttributes: [
+      { key: SA_OPERATION, value: workflowType },
+      { key: SA_TARGET, value: sqlTarget(input) },
+    ],
+  } as StartRequest<K>;
+}
+
+async function startSqlRun<K extends SqlWorkflow>(
   ctx: CliContext,
   f: ServerFlags,
   workflowType: K,
@@ -102,29 +154,16 @@ async function startSqlRun<K extends 'provisionDatabase' | 'deprovisionDatabase'
   staticSummary: string,
 ): Promise<number> {
   const { client, settings } = await ctx.connect();
-  return startRun<K>(
-    client,
-    {
-      workflowType,
-      workflowId,
-      input,
-      taskQueue: settings.taskQueue,
-      staticSummary,
-      typedSearchAttributes: [
-        { key: SA_OPERATION, value: workflowType },
-        { key: SA_TARGET, value: sqlTarget(input) },
-      ],
-    },
-    ctx.io,
-    { detach: f.detach },
-  );
+  return startRun<K>(client, sqlStart(workflowType, workflowId, input, staticSummary, settings.taskQueue), ctx.io, {
+    detach: f.detach,
+  });
 }
 
-export async function provision(
-  ctx: CliContext,
-  f: ServerFlags & { tenant: string; database?: string; user?: string; auth: string },
-  cmd: Command,
-): Promise<void> {
+export async function provision(ctx: CliContext, f: ProvisionFlags, cmd: Command): Promise<void> {
+  if (f.scheduleId !== undefined && f.schedule === undefined) throw new Error('--schedule-id goes with --schedule');
+  if (f.reportOnly && f.schedule === undefined) throw new Error('--report-only goes with --schedule');
+  if (f.schedule !== undefined && (f.plan || f.expectPlan || f.expectPlanFrom))
+    throw new Error('--schedule puts a reconcile on a schedule: it takes no --plan or --expect-plan');
   const input: ProvisionInput = clean({
     engine: f.engine as 'postgres',
     server: server(f),
@@ -135,20 +174,88 @@ export async function provision(
     credentialsTarget: target(f)!,
   });
   const plan = inFlagTerms(DB_FLAGS, () => planProvision(input)); // bad input fails here, before anything starts
-  const code = await startSqlRun(
-    ctx,
-    f,
-    'provisionDatabase',
-    provisionWorkflowId(plan),
-    input,
-    `provision ${plan.database} on ${plan.engine} ${plan.server.host}`,
-  );
+  if (f.schedule !== undefined) {
+    const id = reconcileDatabaseWorkflowId(plan);
+    const scheduleId = f.scheduleId ?? id;
+    const { client, settings } = await ctx.connect();
+    await createSchedule(client, {
+      scheduleId,
+      cron: [f.schedule],
+      workflowType: 'reconcileDatabase',
+      workflowId: id,
+      input: { ...input, ...(f.reportOnly ? { reportOnly: true } : {}) },
+      taskQueue: settings.taskQueue,
+      overlap: 'skip',
+      note: `drift check of ${plan.database} on ${plan.engine} ${plan.server.host}${f.reportOnly ? ' (report only)' : ''}`,
+    });
+    ctx.io.out.write(
+      `schedule ${scheduleId} created: reconcile of ${plan.database} (user ${plan.user}), cron ${f.schedule}, overlap skip, ${f.reportOnly ? 'report only' : 'drift repaired'}; each run's DbopsDrift says what it found\n`,
+    );
+    return;
+  }
+  const run: ProvisionInput & PlanFields = { ...input, ...(await planFields(ctx, f)) };
+  inFlagTerms(DB_FLAGS, () => planProvisionRun(run));
+  const id = provisionWorkflowId(plan);
+  const where = `${plan.database} on ${plan.engine} ${plan.server.host}`;
+  if (f.plan) {
+    setExitCode(
+      cmd,
+      await planRun(ctx, f, 'provisionDatabase', `${id}:plan`, run, `plan: provision ${where}`, 'db provision'),
+    );
+    return;
+  }
+  const code = await startSqlRun(ctx, f, 'provisionDatabase', id, run, `provision ${where}`);
   setExitCode(cmd, code);
+}
+
+/** The plan fields the flags ask for: `plan`, or the plan to apply against (its fingerprint, or a plan run's result). */
+async function planFields(ctx: CliContext, f: PlanFlags): Promise<PlanFields> {
+  const given = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'].filter(
+    Boolean,
+  );
+  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
+  if (f.plan) return { plan: true };
+  if (f.expectPlan) return { expectPlan: { fingerprint: f.expectPlan } };
+  if (!f.expectPlanFrom) return {};
+  const { client } = await ctx.connect();
+  const r = (await client.workflow.getHandle(f.expectPlanFrom).result()) as Partial<ExpectPlan> & {
+    changes?: PlannedChange[];
+  };
+  if (!r || r.plan !== true || typeof r.fingerprint !== 'string')
+    throw new Error(`--expect-plan-from: ${f.expectPlanFrom} is not a plan run (its result has no plan)`);
+  return { expectPlan: { plan: true, fingerprint: r.fingerprint, changes: r.changes } };
+}
+
+/** Starts a plan run, follows it, and prints the plan, its fingerprint and how to apply it. */
+async function planRun<K extends 'provisionDatabase' | 'deprovisionDatabase'>(
+  ctx: CliContext,
+  f: ServerFlags,
+  workflowType: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  staticSummary: string,
+  command: string,
+): Promise<number> {
+  const { client, settings } = await ctx.connect();
+  const handle = await startWorkflow<Workflows[K]>(
+    client,
+    sqlStart(workflowType, workflowId, input, staticSummary, settings.taskQueue),
+  );
+  ctx.io.err.write(`started ${workflowType} (plan) as ${handle.workflowId} (run ${handle.firstExecutionRunId})\n`);
+  if (f.detach) return 0;
+  const code = await follow(handle, ctx.io);
+  if (code !== 0) return code;
+  const r = (await handle.result()) as { changes: PlannedChange[]; fingerprint: string };
+  ctx.io.out.write(`${planTable(r.changes)}\nfingerprint ${r.fingerprint}\n`);
+  ctx.io.out.write(
+    `apply it with: dbops ${command} … --expect-plan ${r.fingerprint} (or --expect-plan-from ${handle.workflowId} to be told what differs)\n`,
+  );
+  return 0;
 }
 
 export async function deprovision(
   ctx: CliContext,
-  f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
+  f: ServerFlags & PlanFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
   cmd: Command,
 ): Promise<void> {
   const input: DeprovisionInput = clean({
@@ -161,8 +268,13 @@ export async function deprovision(
     credentialsTarget: target(f),
   });
   const plan = inFlagTerms(DB_FLAGS, () => planDeprovision(input));
+  const run: DeprovisionInput & PlanFields = { ...input, ...(await planFields(ctx, f)) };
+  inFlagTerms(DB_FLAGS, () => planDeprovisionRun(run));
   const summary = `deprovision ${plan.database} (${plan.reclaimPolicy}) on ${plan.engine} ${plan.server.host}`;
-  const code = await startSqlRun(ctx, f, 'deprovisionDatabase', deprovisionWorkflowId(plan), input, summary);
+  const id = deprovisionWorkflowId(plan);
+  const code = f.plan
+    ? await planRun(ctx, f, 'deprovisionDatabase', `${id}:plan`, run, `plan: ${summary}`, 'db deprovision')
+    : await startSqlRun(ctx, f, 'deprovisionDatabase', id, run, summary);
   setExitCode(cmd, code);
 }
 

@@ -1,6 +1,6 @@
 /** `dbops db provision|deprovision|rotate`: tenant databases and users on PostgreSQL and MySQL/MariaDB. */
 import type { Command } from 'commander';
-import type { ServerFlags } from '../actions/db';
+import type { PlanFlags, ProvisionFlags, ServerFlags } from '../actions/db';
 import type { CliContext } from '../context';
 
 /** Loaded when one of these commands runs, not for every `dbops` call. */
@@ -34,9 +34,16 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     .option('--database <name>', 'database name (default: derived from the tenant)')
     .option('--user <name>', 'user name (default: derived from the tenant)')
     .option('--auth <auth>', 'password or iam', 'password')
-    .action(async (f: ServerFlags & { tenant: string; database?: string; user?: string; auth: string }, cmd: Command) =>
-      (await actions()).provision(ctx, f, cmd),
-    );
+    .option('--plan', 'run the read-only checks only: print what the run would create or change, and its fingerprint')
+    .option('--expect-plan <fingerprint>', "apply only while the live state still matches this plan's fingerprint")
+    .option('--expect-plan-from <workflow-id>', 'apply only while the live state matches the result of that plan run')
+    .option(
+      '--schedule <cron>',
+      "put a reconcile of this tenant on a Temporal schedule instead (overlap skip), e.g. '*/30 * * * *': drift is reported and repaired",
+    )
+    .option('--schedule-id <id>', 'schedule id (default: reconcile-db:<engine>:<host>:<database>)')
+    .option('--report-only', 'with --schedule: report the drift, change nothing')
+    .action(async (f: ProvisionFlags, cmd: Command) => (await actions()).provision(ctx, f, cmd));
 
   serverOptions(db.command('deprovision'))
     .description("remove a tenant's login and (with --reclaim-policy delete) its database")
@@ -44,9 +51,12 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     .option('--database <name>', 'database name')
     .option('--user <name>', 'user name')
     .requiredOption('--reclaim-policy <policy>', 'delete (drop the data) or retain (keep it, drop the login)')
+    .option('--plan', 'run the read-only checks only: print what the run would drop, and its fingerprint')
+    .option('--expect-plan <fingerprint>', "apply only while the live state still matches this plan's fingerprint")
+    .option('--expect-plan-from <workflow-id>', 'apply only while the live state matches the result of that plan run')
     .action(
       async (
-        f: ServerFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
+        f: ServerFlags & PlanFlags & { tenant?: string; database?: string; user?: string; reclaimPolicy: string },
         cmd: Command,
       ) => (await actions()).deprovision(ctx, f, cmd),
     );
