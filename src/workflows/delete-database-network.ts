@@ -18,9 +18,9 @@ import {
   type NetworkDeletionPlan,
 } from '../domain/network-deletion';
 import { parse, peeringTarget, planUnpeering, unpeeringWorkflowId } from '../domain/peering';
-import { asksForPlan, expectPlanRefusal, planMode, stagePlanOutcome, type PlanMode } from '../domain/peering-plan';
-import { planResult, type PlannedChange, type PlanResult } from '../domain/plan';
-import { checkUnpeering } from './peering-plan';
+import { asksForPlan, planMode, type PlanMode } from '../domain/peering-plan';
+import type { PlannedChange, PlanResult } from '../domain/plan';
+import { checkUnpeering, finishPlan, refuseUnlessPlanned } from './peering-plan';
 import { ProgressTracker, stepOutcome, validInput, type StageOutcome } from './progress';
 import { lookUp, quick } from './peering-activities';
 import { unpeerVpc, type UnpeerVpcResult } from './unpeer-vpc';
@@ -120,8 +120,7 @@ export async function deleteDatabaseNetwork(
           // Plan (issue 14): the blockers are the plan's refusals; the unpeering's own plan is read.
           const unpeer = peered ? (await checkUnpeering(unpeerPlan(plan), await lookUp(unpeerPlan(plan)))).changes : [];
           live = networkDeletionChanges(net, blockers, unpeer);
-          const refusal = mode.kind === 'expect' ? expectPlanRefusal(mode.expect, live) : undefined;
-          if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.type);
+          refuseUnlessPlanned(mode, live);
           if (mode.kind === 'plan') return { plan, net, peered, live };
         }
         if (blockers.length) {
@@ -142,16 +141,7 @@ export async function deleteDatabaseNetwork(
       }),
     );
     if (live) {
-      // A plan run: each stage shows what it would delete; nothing was changed.
-      for (const s of DELETE_NETWORK_STAGES.slice(1))
-        await progress.run(
-          s,
-          async () => undefined,
-          () => stagePlanOutcome(live, s),
-        );
-      return progress.finish({
-        ...planResult(live.changes),
-        blocked: live.blocked,
+      return finishPlan(progress, DELETE_NETWORK_STAGES.slice(1), live, {
         databaseId: plan.databaseId,
         ...(net ? { databaseVpcId: net.vpcId } : {}),
       });

@@ -33,17 +33,10 @@ import {
   type PeeringPlan,
   type PeeringStage,
 } from '../domain/peering';
-import { planFingerprint, planResult } from '../domain/plan';
-import {
-  asksForPlan,
-  expectPlanRefusal,
-  planMode,
-  stagePlanOutcome,
-  type PeeringChanges,
-  type PlanMode,
-} from '../domain/peering-plan';
+import { planFingerprint } from '../domain/plan';
+import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
-import { checkPeering, type PeeringPlanResult } from './peering-plan';
+import { checkPeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import type { Duration } from '@temporalio/common';
@@ -131,8 +124,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
         const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
         const found = await lookUp(plan);
         const live = await checkPeering(plan, found);
-        const refusal = mode.kind === 'expect' ? expectPlanRefusal(mode.expect, live) : undefined;
-        if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.type);
+        refuseUnlessPlanned(mode, live);
         return { plan, ...found, mode, live };
       },
       (r) => ({
@@ -143,24 +135,18 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
       }),
     );
     if (mode.kind === 'plan' && live) {
-      // A plan run: each stage shows what it would do; nothing was changed.
-      for (const s of PEERING_STAGES) {
-        if (plan.stages.includes(s))
-          await progress.run(
-            s,
-            async () => undefined,
-            () => stagePlanOutcome(live, s),
-          );
-        else progress.skip(s, 'not selected');
-      }
-      return progress.finish({
-        ...planResult(live.changes),
-        blocked: live.blocked,
-        databaseId: plan.databaseId,
-        vpcId: customer.vpcId,
-        region: customer.region,
-        ...(peering?.peeringId ? { peeringId: peering.peeringId } : {}),
-      });
+      return finishPlan(
+        progress,
+        PEERING_STAGES,
+        live,
+        {
+          databaseId: plan.databaseId,
+          vpcId: customer.vpcId,
+          region: customer.region,
+          ...(peering?.peeringId ? { peeringId: peering.peeringId } : {}),
+        },
+        (s: string) => plan.stages.includes(s as PeeringStage),
+      );
     }
 
     const fewer = patched(PATCHES.fewerAwsCalls);

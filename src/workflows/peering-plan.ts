@@ -7,8 +7,17 @@
 import type { CustomerVpc } from '../activities/ec2';
 import type { DatabaseInfo, DatabasePeering } from '../activities/database-side/types';
 import type { PeeringPlan } from '../domain/peering';
-import { peeringChanges, unpeeringChanges, type PeeringChanges } from '../domain/peering-plan';
-import type { PlannedChange, PlanResult } from '../domain/plan';
+import { ApplicationFailure } from '@temporalio/workflow';
+import {
+  expectPlanRefusal,
+  peeringChanges,
+  stagePlanOutcome,
+  unpeeringChanges,
+  type PeeringChanges,
+  type PlanMode,
+} from '../domain/peering-plan';
+import { planResult, type PlannedChange, type PlanResult } from '../domain/plan';
+import type { ProgressTracker } from './progress';
 import { quick } from './peering-activities';
 
 /** A peering plan run's result (peerVpc, unpeerVpc): the plan, what would stop an apply, and the target. */
@@ -131,4 +140,35 @@ export async function checkUnpeering(
     customerRoutes,
     returnRoutes,
   });
+}
+
+type LivePlan = Pick<PeeringChanges, 'changes' | 'blocked'> & { after?: PeeringChanges['after'] };
+
+/** An apply that brought a plan: refuses (PlanOutdated, PlanBlocked) when the live one no longer matches it. */
+export function refuseUnlessPlanned(mode: PlanMode, live: LivePlan): void {
+  const refusal = mode.kind === 'expect' ? expectPlanRefusal(mode.expect, live) : undefined;
+  if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.type);
+}
+
+/**
+ * A plan run's end: each stage's row shows what it would do (a stage `selected` leaves out shows
+ * "not selected"), and the result is the plan beside the target. Nothing was changed.
+ */
+export async function finishPlan<T extends object, R>(
+  progress: ProgressTracker<R>,
+  stages: readonly string[],
+  live: LivePlan,
+  target: T,
+  selected: (stage: string) => boolean = () => true,
+): Promise<R> {
+  for (const s of stages) {
+    if (selected(s))
+      await progress.run(
+        s,
+        async () => undefined,
+        () => stagePlanOutcome(live, s),
+      );
+    else progress.skip(s, 'not selected');
+  }
+  return progress.finish({ ...planResult(live.changes), blocked: live.blocked, ...target } as R);
 }

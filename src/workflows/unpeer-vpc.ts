@@ -3,18 +3,10 @@
  * the routes that point at this peering (both sides), deletes the peering on the database side.
  * Idempotent: what is already gone shows as skipped.
  */
-import { ApplicationFailure, patched } from '@temporalio/workflow';
+import { patched } from '@temporalio/workflow';
 import { parse, peeringTarget, planUnpeering, UnpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
-import {
-  asksForPlan,
-  expectPlanRefusal,
-  planMode,
-  stagePlanOutcome,
-  type PeeringChanges,
-  type PlanMode,
-} from '../domain/peering-plan';
-import { planResult } from '../domain/plan';
-import { checkUnpeering, type PeeringPlanResult } from './peering-plan';
+import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
+import { checkUnpeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { lookUp, quick } from './peering-activities';
 
@@ -62,8 +54,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
         const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
         const found = await lookUp(plan);
         const live = await checkUnpeering(plan, found);
-        const refusal = mode.kind === 'expect' ? expectPlanRefusal(mode.expect, live) : undefined;
-        if (refusal) throw ApplicationFailure.nonRetryable(refusal.message, refusal.type);
+        refuseUnlessPlanned(mode, live);
         return { plan, ...found, mode, live };
       },
       (r) => ({
@@ -73,16 +64,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
       }),
     );
     if (mode.kind === 'plan' && live) {
-      // A plan run: each stage shows what it would delete; nothing was changed.
-      for (const s of UNPEER_STAGES.slice(1))
-        await progress.run(
-          s,
-          async () => undefined,
-          () => stagePlanOutcome(live, s),
-        );
-      return progress.finish({
-        ...planResult(live.changes),
-        blocked: live.blocked,
+      return finishPlan(progress, UNPEER_STAGES.slice(1), live, {
         databaseId: plan.databaseId,
         vpcId: customer.vpcId,
         region: customer.region,

@@ -22,6 +22,7 @@ import {
   type ReconcilePeeringInput,
 } from '../../domain/peering-plan';
 import type { PeeringPlanResult } from '../../workflows/peering-plan';
+import { planFields, type PlanFlags } from './plan-flags';
 import { createSchedule } from './schedule';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
 import { exitCodeOf, setExitCode } from '../exit';
@@ -146,10 +147,9 @@ export async function peerVpc(
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planPeering(input)); // bad input is refused here, before anything starts
-  const given = planFlagsOf(f);
   if (f.schedule !== undefined) {
-    if (given.length)
-      throw new Error(`${given[0]} does not go with --schedule (a reconcile checks the live state each run)`);
+    if (f.plan || f.expectPlan || f.expectPlanFrom)
+      throw new Error('--schedule puts a reconcile on a schedule: it takes no --plan or --expect-plan');
     await scheduleReconcile(ctx, input, {
       schedule: String(f.schedule),
       ...(typeof f.scheduleId === 'string' ? { scheduleId: f.scheduleId } : {}),
@@ -159,22 +159,6 @@ export async function peerVpc(
   }
   if (f.scheduleId !== undefined || f.reportOnly) throw new Error('--schedule-id and --report-only go with --schedule');
   await planOrApply(ctx, cmd, f, 'peerVpc', peeringWorkflowId(input), input, planPeering);
-}
-
-/** The plan flags of a command that changes something. */
-export interface PlanFlags {
-  plan?: boolean;
-  expectPlan?: string;
-  expectPlanFrom?: string;
-}
-
-/** Which of the plan flags were given (at most one may be). */
-function planFlagsOf(f: PlanFlags): string[] {
-  const given = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'].filter(
-    (x): x is string => typeof x === 'string',
-  );
-  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
-  return given;
 }
 
 type PlannedWorkflow = 'peerVpc' | 'unpeerVpc' | 'deleteDatabaseNetwork';
@@ -193,8 +177,8 @@ async function planOrApply<K extends PlannedWorkflow>(
   input: WorkflowInput<K>,
   check: (input: unknown) => unknown,
 ): Promise<void> {
-  planFlagsOf(f);
-  if (f.plan) {
+  const fields = await planFields(ctx, f);
+  if (fields.plan) {
     const id = `${workflowId}:plan`;
     const { client } = await ctx.connect();
     await start(ctx, cmd, type, id, { ...input, plan: true }, f.detach);
@@ -210,13 +194,7 @@ async function planOrApply<K extends PlannedWorkflow>(
     );
     return;
   }
-  const expectPlan =
-    typeof f.expectPlan === 'string'
-      ? { fingerprint: f.expectPlan }
-      : typeof f.expectPlanFrom === 'string'
-        ? await planOf(ctx, f.expectPlanFrom)
-        : undefined;
-  const apply = expectPlan ? { ...input, expectPlan } : input;
+  const apply = fields.expectPlan ? { ...input, expectPlan: fields.expectPlan } : input;
   inFlagTerms({ ...PEERING_FLAGS, expectPlan: '--expect-plan' }, () => check(apply));
   await start(ctx, cmd, type, workflowId, apply, f.detach);
 }
@@ -247,15 +225,6 @@ async function scheduleReconcile(ctx: CliContext, peer: PeerVpcInput, f: Schedul
   ctx.io.out.write(
     `schedule ${scheduleId} created: reconcile of the peering ${peeringTarget(peer)} (${f.reportOnly ? 'report only' : 'repairs drift'}), cron ${f.schedule}, overlap skip\n`,
   );
-}
-
-/** The plan a plan run returned, as an apply brings it back (its changes name what differs). */
-async function planOf(ctx: CliContext, workflowId: string): Promise<PeerVpcInput['expectPlan']> {
-  const { client } = await ctx.connect();
-  const r = (await client.workflow.getHandle(workflowId).result()) as Partial<PeeringPlanResult>;
-  if (r?.plan !== true || typeof r.fingerprint !== 'string')
-    throw new Error(`--expect-plan-from: ${workflowId} is not a plan run (run the command with --plan first)`);
-  return { plan: true, fingerprint: r.fingerprint, changes: r.changes };
 }
 
 export async function unpeerVpc(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {

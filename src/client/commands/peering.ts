@@ -3,7 +3,8 @@
  * of peer-vpc are the upstream tool's (aerolab cloud databases peer-vpc), so its users can switch.
  */
 import type { Command } from 'commander';
-import type { CloudFlags, PlanFlags } from '../actions/peering';
+import type { CloudFlags } from '../actions/peering';
+import type { PlanFlags } from '../actions/plan-flags';
 import type { CliContext } from '../context';
 
 /** Loaded when one of these commands runs, not for every `dbops` call. */
