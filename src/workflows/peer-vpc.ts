@@ -131,7 +131,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
         detail:
           `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); ` +
           `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}` +
-          (r.live ? `; plan ${planFingerprint(r.live.changes)} matches` : ''),
+          (r.live && r.mode.kind === 'expect' ? `; live state matches plan ${planFingerprint(r.live.changes)}` : ''),
       }),
     );
     if (mode.kind === 'plan' && live) {
