@@ -123,6 +123,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
           return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
         const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
         const found = await lookUp(plan);
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
         const live = await checkPeering(plan, found);
         refuseUnlessPlanned(mode, live);
         return { plan, ...found, mode, live };

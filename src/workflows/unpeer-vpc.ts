@@ -53,6 +53,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
           return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
         const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
         const found = await lookUp(plan);
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
         const live = await checkUnpeering(plan, found);
         refuseUnlessPlanned(mode, live);
         return { plan, ...found, mode, live };

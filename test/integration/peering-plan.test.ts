@@ -201,6 +201,11 @@ test('plan and expectPlan together, or a plan whose changes do not match its fin
   expect(bad.failureType).toBe('InvalidInput');
   expect(bad.failure).toContain('do not match the fingerprint');
   expect([...both.mutating, ...bad.mutating]).toEqual([]);
+  // "plan": false is an ordinary apply.
+  const applied = await run<PeerVpcResult>('peerVpc', { ...input, plan: false });
+  expect(applied.failure).toBeUndefined();
+  expect(applied.mutating).toContain('CreateVpcPeeringConnection');
+  expect(applied.result.stagesRun).toEqual(['initiate', 'accept', 'route', 'associate-dns']);
 });
 
 test('a route to the CIDR that points elsewhere is shown as refused in the plan, and an apply of it is refused before anything is made', async () => {
