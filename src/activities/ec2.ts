@@ -19,6 +19,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { collectInUse, type InUse } from '../domain/cidr';
 import { acceptAction } from '../domain/peering';
+import { routeAction, type RouteFact } from '../domain/peering-plan';
 import type { AwsClients } from './aws-clients';
 import { AWS_ERRORS, isAwsError } from './aws-errors';
 import { pollOrCheck, previousDetails, type PollMode } from './poll';
@@ -112,6 +113,37 @@ function targetOf(r: Route): string {
   );
 }
 
+/** The route for `cidr` in a table, as the route rules (routeAction) see it. */
+function routeFact(t: RouteTable, cidr: string): RouteFact {
+  const r = (t.Routes ?? []).find((x) => x.DestinationCidrBlock === cidr);
+  return {
+    routeTableId: t.RouteTableId!,
+    cidr,
+    ...(r
+      ? {
+          existing: {
+            ...(r.VpcPeeringConnectionId ? { peeringId: r.VpcPeeringConnectionId } : {}),
+            target: targetOf(r),
+            blackhole: r.State === 'blackhole',
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The routes for each of `cidrs` in the VPC's targeted tables (all, or the main one), as found:
+ * what ensureRoutesIn would look at. Read-only (DescribeRouteTables).
+ */
+export async function readRoutesIn(
+  ec2: EC2Client,
+  o: { vpcId: string; cidrs: readonly string[]; tables: 'all' | 'main' },
+): Promise<RouteFact[]> {
+  let tables = await routeTablesOf(ec2, o.vpcId);
+  if (o.tables === 'main') tables = tables.filter(isMain);
+  return o.cidrs.flatMap((cidr) => tables.map((t) => routeFact(t, cidr)));
+}
+
 export interface RouteChange {
   routeTableId: string;
   action: 'present' | 'created' | 'replaced-blackhole' | 'replaced-forced';
@@ -135,19 +167,17 @@ export async function ensureRoutesIn(
     );
   // Check every table before changing any, so a conflict leaves nothing half-done.
   const plans = tables.map((t) => {
-    const existing = (t.Routes ?? []).find((r) => r.DestinationCidrBlock === o.cidr);
-    if (!existing) return { t, action: 'created' as const };
-    if (existing.VpcPeeringConnectionId === o.peeringId && existing.State !== 'blackhole')
-      return { t, action: 'present' as const };
-    if (existing.State === 'blackhole')
-      return { t, action: 'replaced-blackhole' as const, previous: targetOf(existing) };
-    if (!o.force) {
+    const fact = routeFact(t, o.cidr);
+    const action = routeAction(fact.existing, o.peeringId, o.force);
+    if (action === 'conflict') {
       throw ApplicationFailure.nonRetryable(
-        `route for ${o.cidr} already exists in route table ${t.RouteTableId} but points to a different target (${targetOf(existing)}); use force to replace it`,
+        `route for ${o.cidr} already exists in route table ${t.RouteTableId} but points to a different target (${fact.existing!.target}); use force to replace it`,
         'RouteConflict',
       );
     }
-    return { t, action: 'replaced-forced' as const, previous: targetOf(existing) };
+    return action === 'replaced-blackhole' || action === 'replaced-forced'
+      ? { t, action, previous: fact.existing!.target }
+      : { t, action };
   });
   const changes: RouteChange[] = [];
   for (const p of plans) {
@@ -177,6 +207,18 @@ export async function ensureRoutesIn(
     });
   }
   return changes;
+}
+
+/** The routes that point at `peeringId` (what removeRoutesIn would remove). Read-only. */
+export async function readRoutesVia(
+  ec2: EC2Client,
+  o: { vpcId: string; peeringId: string },
+): Promise<Array<{ routeTableId: string; cidr: string }>> {
+  return (await routeTablesOf(ec2, o.vpcId)).flatMap((t) =>
+    (t.Routes ?? [])
+      .filter((r) => r.VpcPeeringConnectionId === o.peeringId && r.DestinationCidrBlock)
+      .map((r) => ({ routeTableId: t.RouteTableId!, cidr: r.DestinationCidrBlock! })),
+  );
 }
 
 /** Removes only the routes that point at `peeringId`. */
@@ -325,6 +367,26 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
         ? `${made.map((c) => `${c.routeTableId}: ${c.action}${c.previousTarget ? ` (was ${c.previousTarget})` : ''}`).join(', ')}`
         : `${i.cidr} → ${i.peeringId} already in ${changes.length} route table(s)`;
       return { changed: made.length > 0, detail, changes };
+    },
+
+    /** Plan (issue 14): the customer VPC's routes for the database CIDR, as found. Read-only. */
+    async readCustomerRoutes(i: {
+      region: string;
+      vpcId: string;
+      cidr: string;
+      tables: 'all' | 'main';
+    }): Promise<RouteFact[]> {
+      return readRoutesIn(deps.aws.ec2(i.region), { vpcId: i.vpcId, cidrs: [i.cidr], tables: i.tables });
+    },
+
+    /** Plan (issue 14): the peering's EC2 state in the customer's region (undefined: not found). Read-only. */
+    async readPeeringState(i: { region: string; peeringId: string }): Promise<string | undefined> {
+      return (await describePeering(deps.aws.ec2(i.region), i.peeringId))?.Status?.Code;
+    },
+
+    /** Plan (issue 14): the customer VPC's routes via the peering (what removeCustomerRoutes removes). Read-only. */
+    async readCustomerRoutesVia(i: { region: string; vpcId: string; peeringId: string }) {
+      return readRoutesVia(deps.aws.ec2(i.region), { vpcId: i.vpcId, peeringId: i.peeringId });
     },
 
     async removeCustomerRoutes(i: { region: string; vpcId: string; peeringId: string }): Promise<StepResult> {

@@ -7,6 +7,7 @@ import { planRefresh } from '../domain/dblab-config';
 import { InvalidInput } from '../domain/errors';
 import { planNetworkDeletion } from '../domain/network-deletion';
 import { planNetwork, planPeering, planUnpeering } from '../domain/peering';
+import { planReconcilePeering } from '../domain/peering-plan';
 import { planDeprovisionRun, planProvisionRun, planReconcileDatabase } from '../domain/sql-plan';
 import { planRotation } from '../domain/rotation';
 import type { WorkflowName } from './workflow-types';
@@ -15,6 +16,7 @@ import type { WorkflowName } from './workflow-types';
 export const INPUT_SCHEMAS: { [K in WorkflowName]: (input: unknown) => unknown } = {
   peerVpc: planPeering,
   unpeerVpc: planUnpeering,
+  reconcilePeering: (i) => planPeering(planReconcilePeering(i).peer),
   createDatabaseNetwork: planNetwork,
   deleteDatabaseNetwork: planNetworkDeletion,
   provisionDatabase: planProvisionRun,

@@ -18,6 +18,7 @@ const KNOWN: { [K in WorkflowName]: true } = {
   deprovisionDatabase: true,
   peerVpc: true,
   unpeerVpc: true,
+  reconcilePeering: true,
   createDatabaseNetwork: true,
   deleteDatabaseNetwork: true,
   refreshDblab: true,

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { CreateNetworkInputSchema, parse, type UnpeerVpcInput } from './peering';
+import { change, expectPlanSchema, type PlannedChange } from './plan';
 
 export const DeleteNetworkInputSchema = CreateNetworkInputSchema.pick({
   databaseId: true,
@@ -11,7 +12,14 @@ export const DeleteNetworkInputSchema = CreateNetworkInputSchema.pick({
   vpcId: true,
   cloud: true,
   timing: true,
-}).strict();
+})
+  .extend({
+    /** Run the read-only checks only and return what a run would delete (issue 14). */
+    plan: z.boolean().optional(),
+    /** Delete only if the live plan still has this fingerprint (else PlanOutdated, nothing deleted). */
+    expectPlan: expectPlanSchema.optional(),
+  })
+  .strict();
 export type DeleteNetworkInput = z.input<typeof DeleteNetworkInputSchema>;
 
 export interface NetworkDeletionPlan {
@@ -96,4 +104,28 @@ export function customerPeering(
   customerVpcId: string,
 ): { peeringId: string; status: string } | undefined {
   return net.peerings.find((p) => p.vpcId === customerVpcId);
+}
+
+/**
+ * What a deleteDatabaseNetwork run would delete, per stage (issue 14), from prepare's inspection:
+ * the unpeering (its own plan, shown under the unpeer stage), the zone dbops made, the subnets
+ * tagged for the database, the VPC. What stops the deletion is `blocked` (the run would refuse,
+ * changing nothing).
+ */
+export function networkDeletionChanges(
+  net: DatabaseNetworkState | undefined,
+  blockers: readonly string[],
+  unpeer: readonly PlannedChange[],
+): { changes: PlannedChange[]; blocked: PlannedChange[] } {
+  if (!net) return { changes: [], blocked: [] };
+  const blocked = blockers.map((b) => change('prepare', 'delete', `database network ${net.vpcId}: ${b}`));
+  const changes = [
+    ...unpeer.map((c) => change('unpeer', c.action, c.what, c.detail)),
+    ...(net.hostedZoneId
+      ? [change('delete-hosted-zone', 'delete', `private hosted zone ${net.hostedZoneId} and its records`)]
+      : []),
+    ...net.subnets.filter((x) => x.ours).map((x) => change('delete-subnets', 'delete', `subnet ${x.id}`)),
+    change('delete-vpc', 'delete', `VPC ${net.vpcId} (${net.cidr})`, net.managedByDbops ? 'made by dbops' : undefined),
+  ];
+  return { changes, blocked };
 }

@@ -17,6 +17,7 @@ import {
   show,
 } from './limits';
 import { InvalidInput } from './errors';
+import { expectPlanSchema } from './plan';
 
 export const PEERING_STAGES = ['initiate', 'accept', 'route', 'associate-dns'] as const;
 export type PeeringStage = (typeof PEERING_STAGES)[number];
@@ -132,6 +133,10 @@ export const PeerVpcInputSchema = z
     secureConnection: z.boolean().optional(),
     cloud: CloudSchema,
     timing: TimingSchema.optional(),
+    /** Run the read-only checks only and return what a run would change (issue 14). */
+    plan: z.boolean().optional(),
+    /** Apply only if the live plan still has this fingerprint (else PlanOutdated, nothing changed). */
+    expectPlan: expectPlanSchema.optional(),
   })
   .strict();
 

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from './hash';
+import { boundedString } from './limits';
 import { stripControl, truncate } from './text';
 
 export const PLAN_ACTIONS = ['create', 'change', 'delete'] as const;
@@ -50,7 +51,8 @@ export const expectPlanSchema = z
   .object({
     /** A plan run's whole result may be given back as it is. */
     plan: z.literal(true).optional(),
-    fingerprint: z.string().regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
+    // plan-v1: and 64 hex; bounded like every input string (test/unit/input-schemas.test.ts)
+    fingerprint: boundedString(72).regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
     /** The plan's changes, optional: only used to name what differs; must match the fingerprint. */
     changes: z
       .array(

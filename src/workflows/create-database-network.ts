@@ -178,15 +178,16 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
 
     const peering = await progress.run(
       'peer',
-      () => {
+      async () => {
         // Cancelled while the last create ran: the child is never started, and the network is undone.
         guard.stopIfCancelled();
         undoAfterPeer = byRunTag && vpc.changed && patched(UNDO_AFTER_PEER_CANCEL);
         childStarted = true;
-        return executeChild(peerVpc, {
+        // p.peer never asks for a plan: the child applies and returns a PeerVpcResult.
+        return (await executeChild(peerVpc, {
           workflowId: peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId }),
           args: [p.peer],
-        });
+        })) as PeerVpcResult;
       },
       (r) => ({
         detail: `${r.peeringId} (child workflow ${peeringWorkflowId({ databaseId: p.databaseId, vpcId: p.vpcId })})`,

@@ -9,16 +9,21 @@
 import { ApplicationFailure, executeChild, patched } from '@temporalio/workflow';
 import {
   customerPeering,
+  DeleteNetworkInputSchema,
   deletionBlockers,
+  networkDeletionChanges,
   planNetworkDeletion,
   type DatabaseNetworkState,
   type DeleteNetworkInput,
   type NetworkDeletionPlan,
 } from '../domain/network-deletion';
-import { peeringTarget, unpeeringWorkflowId } from '../domain/peering';
+import { parse, peeringTarget, planUnpeering, unpeeringWorkflowId } from '../domain/peering';
+import { asksForPlan, planMode, type PlanMode } from '../domain/peering-plan';
+import type { PlannedChange, PlanResult } from '../domain/plan';
+import { checkUnpeering, finishPlan, refuseUnlessPlanned } from './peering-plan';
 import { ProgressTracker, stepOutcome, validInput, type StageOutcome } from './progress';
-import { quick } from './peering-activities';
-import { unpeerVpc } from './unpeer-vpc';
+import { lookUp, quick } from './peering-activities';
+import { unpeerVpc, type UnpeerVpcResult } from './unpeer-vpc';
 import type { StepResult } from '../activities/types';
 
 /** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
@@ -28,7 +33,24 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'delete-database-network-known-regions',
+  /**
+   * Plan mode (issue 14): `plan` returns what a run would delete, and what stops it (read-only
+   * checks only); `expectPlan` refuses (PlanOutdated, PlanBlocked) before deleting anything when
+   * the live plan differs. Asked only by runs whose input has either field.
+   */
+  plan: 'delete-database-network-plan',
 } as const;
+
+const APPLY: PlanMode = { kind: 'apply' };
+/** The unpeering a deletion would run, as unpeerVpc plans it (its prepare's reads, its checks). */
+const unpeerPlan = (p: NetworkDeletionPlan) => planUnpeering(p.unpeer);
+
+/** A plan run's result: the plan, what stops the deletion, and the target. */
+export interface DeleteNetworkPlanResult extends PlanResult {
+  blocked: PlannedChange[];
+  databaseId: string;
+  databaseVpcId?: string;
+}
 
 export const DELETE_NETWORK_STAGES = [
   'prepare',
@@ -53,8 +75,10 @@ const networkOf = (p: NetworkDeletionPlan) => ({
   roleArn: p.roleArn,
 });
 
-export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<DeleteNetworkResult> {
-  const progress = new ProgressTracker<DeleteNetworkResult>(
+export async function deleteDatabaseNetwork(
+  input: DeleteNetworkInput,
+): Promise<DeleteNetworkResult | DeleteNetworkPlanResult> {
+  const progress = new ProgressTracker<DeleteNetworkResult | DeleteNetworkPlanResult>(
     'deleteDatabaseNetwork',
     peeringTarget(input ?? {}),
     DELETE_NETWORK_STAGES,
@@ -66,18 +90,22 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
     return stepOutcome(r);
   };
   try {
-    const { plan, net, peered } = await progress.run(
+    const { plan, net, peered, live } = await progress.run(
       'prepare',
       async () => {
         const plan: NetworkDeletionPlan = validInput(() => planNetworkDeletion(input), patched(PATCHES.knownRegions));
+        // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
+        const mode =
+          asksForPlan(input) && patched(PATCHES.plan)
+            ? validInput(() => planMode(parse(DeleteNetworkInputSchema, input)))
+            : APPLY;
         const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions(
           { summary: `inspect the network of ${plan.databaseId}` },
           [networkOf(plan)],
         );
-        if (!net) return { plan, net, peered: undefined };
         // "default" needs resolving to tell the customer's peering from others; only then.
         const customerVpcId =
-          net.peerings.length === 0 || plan.vpcId !== 'default'
+          !net || net.peerings.length === 0 || plan.vpcId !== 'default'
             ? plan.vpcId
             : (
                 await quick.resolveCustomerVpc.executeWithOptions(
@@ -85,16 +113,25 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
                   [{ region: plan.region, vpcId: plan.vpcId }],
                 )
               ).vpcId;
-        const blockers = deletionBlockers(net, customerVpcId);
+        const blockers = net ? deletionBlockers(net, customerVpcId) : [];
+        const peered = net && customerPeering(net, customerVpcId);
+        let live: ReturnType<typeof networkDeletionChanges> | undefined;
+        if (mode.kind !== 'apply') {
+          // Plan (issue 14): the blockers are the plan's refusals; the unpeering's own plan is read.
+          const unpeer = peered ? (await checkUnpeering(unpeerPlan(plan), await lookUp(unpeerPlan(plan)))).changes : [];
+          live = networkDeletionChanges(net, blockers, unpeer);
+          refuseUnlessPlanned(mode, live);
+          if (mode.kind === 'plan') return { plan, net, peered, live };
+        }
         if (blockers.length) {
           throw ApplicationFailure.nonRetryable(
-            `database network ${net.vpcId} of ${plan.databaseId} cannot be deleted: ` +
+            `database network ${net!.vpcId} of ${plan.databaseId} cannot be deleted: ` +
               `${blockers.join('; ')}; nothing was changed`,
             'DatabaseNetworkInUse',
             blockers,
           );
         }
-        return { plan, net, peered: customerPeering(net, customerVpcId) };
+        return { plan, net, peered, live: undefined };
       },
       (r) => ({
         detail: r.net
@@ -103,6 +140,12 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
           : `no network for ${r.plan.databaseId} in ${r.plan.databaseRegion}`,
       }),
     );
+    if (live) {
+      return finishPlan(progress, DELETE_NETWORK_STAGES.slice(1), live, {
+        databaseId: plan.databaseId,
+        ...(net ? { databaseVpcId: net.vpcId } : {}),
+      });
+    }
     if (!net) {
       progress.skipAfter('prepare', 'no database network');
       return progress.finish({ databaseId: plan.databaseId, deleted });
@@ -113,7 +156,8 @@ export async function deleteDatabaseNetwork(input: DeleteNetworkInput): Promise<
       const id = unpeeringWorkflowId({ databaseId: plan.databaseId, vpcId: plan.vpcId });
       await progress.run(
         'unpeer',
-        () => executeChild(unpeerVpc, { workflowId: id, args: [plan.unpeer] }),
+        // plan.unpeer never asks for a plan: the child applies and returns an UnpeerVpcResult.
+        async () => (await executeChild(unpeerVpc, { workflowId: id, args: [plan.unpeer] })) as UnpeerVpcResult,
         (r) => {
           if (r.removed) deleted.push(`peering ${r.peeringId}`);
           return {

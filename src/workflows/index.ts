@@ -18,6 +18,7 @@ import type * as RefreshDblab from './refresh-dblab';
 import type * as ScheduledRefreshDblab from './scheduled-refresh-dblab';
 import type * as CleanupRefreshClones from './cleanup-refresh-clones';
 import type * as ReconcileDatabase from './reconcile-database';
+import type * as ReconcilePeering from './reconcile-peering';
 
 export const provisionDatabase: typeof ProvisionDatabase.provisionDatabase = (...a) =>
   (require('./provision-database') as typeof ProvisionDatabase).provisionDatabase(...a);
@@ -40,3 +41,5 @@ export const cleanupRefreshClones: typeof CleanupRefreshClones.cleanupRefreshClo
   (require('./cleanup-refresh-clones') as typeof CleanupRefreshClones).cleanupRefreshClones(...a);
 export const reconcileDatabase: typeof ReconcileDatabase.reconcileDatabase = (...a) =>
   (require('./reconcile-database') as typeof ReconcileDatabase).reconcileDatabase(...a);
+export const reconcilePeering: typeof ReconcilePeering.reconcilePeering = (...a) =>
+  (require('./reconcile-peering') as typeof ReconcilePeering).reconcilePeering(...a);

@@ -24,6 +24,8 @@ import {
 import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
 import {
+  parse,
+  PeerVpcInputSchema,
   peeringTarget,
   planPeering,
   PEERING_STAGES,
@@ -31,7 +33,10 @@ import {
   type PeeringPlan,
   type PeeringStage,
 } from '../domain/peering';
+import { planFingerprint } from '../domain/plan';
+import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
+import { checkPeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import type { Duration } from '@temporalio/common';
@@ -60,7 +65,16 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'peer-vpc-known-regions',
+  /**
+   * Plan mode (issue 14): `plan` returns what a run would change (read-only checks only);
+   * `expectPlan` refuses (PlanOutdated, PlanBlocked) before changing anything when the live plan
+   * differs. Asked only by runs whose input has either field.
+   */
+  plan: 'peer-vpc-plan',
 } as const;
+
+const APPLY: PlanMode = { kind: 'apply' };
+const NO_PLAN: PeeringChanges | undefined = undefined;
 
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
@@ -85,26 +99,56 @@ export interface PeerVpcResult {
   stagesRun: PeeringStage[];
 }
 
-export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult> {
-  const progress = new ProgressTracker<PeerVpcResult>('peerVpc', peeringTarget(input ?? {}), PEER_STAGES);
+/** A plan run's result (see PeeringPlanResult). */
+export type PeerVpcPlanResult = PeeringPlanResult;
+
+export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | PeerVpcPlanResult> {
+  const progress = new ProgressTracker<PeerVpcResult | PeerVpcPlanResult>(
+    'peerVpc',
+    peeringTarget(input ?? {}),
+    PEER_STAGES,
+  );
   const guard = new CancelGuard(patched(UNDO_ON_CANCEL));
   const runId = guard.enabled ? workflowInfo().originalExecutionRunId : undefined;
   /** Set once initiate is sent: the undo then looks for a peering this run made. */
   let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
-    const { plan, customer, database, peering } = await progress.run(
+    const { plan, customer, database, peering, mode, live } = await progress.run(
       'prepare',
       async () => {
         const plan = validInput(() => planPeering(input), patched(PATCHES.knownRegions));
-        return { plan, ...(await lookUp(plan)) };
+        // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
+        if (!(asksForPlan(input) && patched(PATCHES.plan)))
+          return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+        const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
+        const found = await lookUp(plan);
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
+        const live = await checkPeering(plan, found);
+        refuseUnlessPlanned(mode, live);
+        return { plan, ...found, mode, live };
       },
       (r) => ({
         detail:
           `VPC ${r.customer.vpcId} ${r.customer.cidr} (account ${r.customer.accountId}); ` +
-          `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}`,
+          `database ${r.plan.databaseId} ${r.database.cidr || '(no CIDR yet)'}` +
+          (r.live && r.mode.kind === 'expect' ? `; live state matches plan ${planFingerprint(r.live.changes)}` : ''),
       }),
     );
+    if (mode.kind === 'plan' && live) {
+      return finishPlan(
+        progress,
+        PEERING_STAGES,
+        live,
+        {
+          databaseId: plan.databaseId,
+          vpcId: customer.vpcId,
+          region: customer.region,
+          ...(peering?.peeringId ? { peeringId: peering.peeringId } : {}),
+        },
+        (s: string) => plan.stages.includes(s as PeeringStage),
+      );
+    }
 
     const fewer = patched(PATCHES.fewerAwsCalls);
     // What the database-side stages are given: the plan, and since 0.3.0 what prepare found.

@@ -91,7 +91,7 @@ export function validInput<T>(plan: () => T, knownRegions = true): T {
 }
 
 /** Failure types a stage failure keeps as the run's failure type (instead of StageFailed). */
-const KEPT_FAILURE_TYPES = ['InvalidInput', 'PlanOutdated'];
+const KEPT_FAILURE_TYPES = ['InvalidInput', 'PlanOutdated', 'PlanBlocked'];
 
 export class StageFailed extends Error {
   constructor(

@@ -4,7 +4,9 @@
  * Idempotent: what is already gone shows as skipped.
  */
 import { patched } from '@temporalio/workflow';
-import { peeringTarget, planUnpeering, type UnpeerVpcInput } from '../domain/peering';
+import { parse, peeringTarget, planUnpeering, UnpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
+import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
+import { checkUnpeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { lookUp, quick } from './peering-activities';
 
@@ -15,7 +17,16 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'unpeer-vpc-known-regions',
+  /**
+   * Plan mode (issue 14): `plan` returns what a run would delete (read-only checks only);
+   * `expectPlan` refuses (PlanOutdated) before deleting anything when the live plan differs.
+   * Asked only by runs whose input has either field.
+   */
+  plan: 'unpeer-vpc-plan',
 } as const;
+
+const APPLY: PlanMode = { kind: 'apply' };
+const NO_PLAN: Pick<PeeringChanges, 'changes' | 'blocked'> | undefined = undefined;
 
 export const UNPEER_STAGES = ['prepare', 'disassociate-dns', 'remove-routes', 'delete-peering'] as const;
 
@@ -26,14 +37,26 @@ export interface UnpeerVpcResult {
   removed: boolean;
 }
 
-export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult> {
-  const progress = new ProgressTracker<UnpeerVpcResult>('unpeerVpc', peeringTarget(input ?? {}), UNPEER_STAGES);
+export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult | PeeringPlanResult> {
+  const progress = new ProgressTracker<UnpeerVpcResult | PeeringPlanResult>(
+    'unpeerVpc',
+    peeringTarget(input ?? {}),
+    UNPEER_STAGES,
+  );
   try {
-    const { plan, customer, database, peering } = await progress.run(
+    const { plan, customer, database, peering, mode, live } = await progress.run(
       'prepare',
       async () => {
         const plan = validInput(() => planUnpeering(input), patched(PATCHES.knownRegions));
-        return { plan, ...(await lookUp(plan)) };
+        // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
+        if (!(asksForPlan(input) && patched(PATCHES.plan)))
+          return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+        const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
+        const found = await lookUp(plan);
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
+        const live = await checkUnpeering(plan, found);
+        refuseUnlessPlanned(mode, live);
+        return { plan, ...found, mode, live };
       },
       (r) => ({
         detail: r.peering
@@ -41,6 +64,14 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult>
           : `no peering between ${r.plan.databaseId} and ${r.customer.vpcId}`,
       }),
     );
+    if (mode.kind === 'plan' && live) {
+      return finishPlan(progress, UNPEER_STAGES.slice(1), live, {
+        databaseId: plan.databaseId,
+        vpcId: customer.vpcId,
+        region: customer.region,
+        ...(peering?.peeringId ? { peeringId: peering.peeringId } : {}),
+      });
+    }
 
     const peeringId = peering?.peeringId;
     const zone = peering?.hostedZoneId ?? database.hostedZoneId;

@@ -105,13 +105,12 @@ export async function recordHistory(workflowId: string, name: string, forVersion
   const { ROOT, VENV_BIN } = await import('./stack');
   // forVersion: a folder for the next release, recorded before package.json's version is bumped.
   const version =
-    forVersion ??
-    (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+    forVersion ?? (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const dir = path.join(ROOT, 'test', 'fixtures', 'histories', version);
   const file = path.join(dir, `${name}.json`);
   if (fs.existsSync(file) && mode !== 'overwrite') {
     throw new Error(
-      `${path.relative(ROOT, file)} already exists: histories of version ${version} are kept as recorded. ` +
+      `${path.relative(ROOT, file)} already exists: histories of version ${forVersion ?? version} are kept as recorded. ` +
         'Bump the version in package.json to record the next release, or set DBOPS_RECORD_HISTORIES=overwrite ' +
         `while ${version} is still unreleased.`,
     );

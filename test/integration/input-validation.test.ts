@@ -169,6 +169,18 @@ test('a 100 000-character id fails validation (not the server) in every workflow
       'prepare',
     ],
     [
+      'peerVpc',
+      { ...peer, plan: true, expectPlan: { fingerprint: HUGE } },
+      /^stage "prepare" failed: invalid input: expectPlan\.fingerprint: must be at most 72 characters/,
+      'prepare',
+    ],
+    [
+      'reconcilePeering',
+      { ...peer, reportOnly: true, vpcId: HUGE },
+      /^stage "validate" failed: invalid input: vpcId: must be at most 21 characters$/,
+      'validate',
+    ],
+    [
       'createDatabaseNetwork',
       { ...peer, cloud: undefined, zoneName: HUGE },
       /^stage "plan-cidr" failed: invalid input: zoneName: must be at most 253 characters$/,

@@ -250,3 +250,36 @@ test('unpeer deletes the peering through the API and cleans up the customer side
   expect(again.api.filter((x) => x.startsWith('DELETE'))).toEqual([]);
   expect(again.mutating).toEqual([]);
 });
+
+test('plan (issue 14): reads the Aerospike Cloud side only (GETs), lists what a run would do; no change on either side; a reconcile is refused', async () => {
+  const { customer, cluster, input } = await setup();
+  const plan = await run('peerVpc', { ...input, plan: true });
+  expect(plan.failure).toBeUndefined();
+  expect(plan.mutating).toEqual([]);
+  expect(plan.api.filter((x) => !x.startsWith('GET ') && !x.startsWith('POST /oauth/token'))).toEqual([]);
+  expect(cluster.peerings.filter((p) => p.vpcId === customer.vpcId)).toEqual([]);
+  const changes = (plan.result as { changes: Array<{ stage: string; action: string; what: string }> }).changes;
+  expect(changes.map((c) => `${c.stage} ${c.action} ${c.what}`)).toEqual(
+    expect.arrayContaining([
+      `initiate create VPC peering ${input.databaseId} ↔ ${customer.vpcId}`,
+      `route create route 10.250.0.0/19 in ${customer.subnetTable} → the new peering`,
+    ]),
+  );
+  // Aerospike Cloud routes its own side: no return route in the plan.
+  expect(changes.filter((c) => c.what.includes('database VPC'))).toEqual([]);
+
+  expect((await run('peerVpc', input)).failure).toBeUndefined();
+  const again = await run('peerVpc', { ...input, plan: true });
+  expect((again.result as { changes: unknown[] }).changes).toEqual([]);
+  expect(again.mutating).toEqual([]);
+
+  log.reset();
+  const h = await t.client.workflow.start('reconcilePeering', {
+    workflowId: uniqueName('reconcile'),
+    taskQueue: t.taskQueue,
+    args: [input],
+  });
+  const err = await h.result().catch((e: unknown) => e);
+  expect((err as WorkflowFailedError).cause?.message).toContain('AWS database network only');
+  expect(log.mutating()).toEqual([]);
+});

@@ -45,10 +45,11 @@ test('the workflow types a schedule may name are the dbops workflows, and only t
       'scheduledRefreshDblab',
       'cleanupRefreshClones',
       'rotateDatabaseCredentials',
+      'reconcilePeering',
       'reconcileDatabase',
     ]),
   );
-  expect(WORKFLOW_NAMES).toHaveLength(11);
+  expect(WORKFLOW_NAMES).toHaveLength(12);
   expect(WORKFLOW_NAMES.every(isWorkflowName)).toBe(true);
   for (const name of ['twoStage', 'toString', 'constructor', '']) expect(isWorkflowName(name)).toBe(false);
   const typed: StartRequest<'unpeerVpc'>['workflowType'] = 'unpeerVpc';

@@ -255,6 +255,12 @@ export function aerospikeCloudSide(plan: Pick<PeeringPlan, 'databaseId'>, o: Aer
     async removeReturnRoute() {
       return { changed: false, detail: 'return route managed by Aerospike Cloud' };
     },
+    async readReturnRoutes() {
+      return 'managed' as const;
+    },
+    async readReturnRoutesVia() {
+      return 'managed' as const;
+    },
     async deletePeering(_customer: CustomerVpc, peering: DatabasePeering) {
       if (!peering.peeringId) return;
       const res = await api(

@@ -19,7 +19,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
-import { ensureRoutesIn, removeRoutesIn, type CustomerVpc } from '../ec2';
+import { ensureRoutesIn, readRoutesIn, readRoutesVia, removeRoutesIn, type CustomerVpc } from '../ec2';
 import type { DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
@@ -128,12 +128,17 @@ export function awsDatabaseSide(
       const v = await vpc();
       const p = (await peeringsOf(v, customer))[0];
       const run = p?.Tags?.find((t) => t.Key === RUN_TAG)?.Value;
+      const managed = (p?.Tags ?? []).some(
+        (t) =>
+          (t.Key === 'ManagedBy' && t.Value === 'dbops') || (t.Key === DATABASE_TAG && t.Value === plan.databaseId),
+      );
       return p
         ? {
             peeringId: p.VpcPeeringConnectionId,
             status: p.Status?.Code ?? 'unknown',
             hostedZoneId: await zoneOf(v),
             ...(run ? { run } : {}),
+            ...(managed ? { managed: true as const } : {}),
           }
         : undefined;
     },
@@ -181,6 +186,14 @@ export function awsDatabaseSide(
           ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)`
           : 'return route present',
       };
+    },
+    async readReturnRoutes(customer: CustomerVpc) {
+      const v = await vpc();
+      return readRoutesIn(ec2(), { vpcId: v.VpcId!, cidrs: customer.cidrBlocks, tables: 'all' });
+    },
+    async readReturnRoutesVia(peeringId: string) {
+      const v = await findVpc();
+      return v ? readRoutesVia(ec2(), { vpcId: v.VpcId!, peeringId }) : [];
     },
     async removeReturnRoute(_customer: CustomerVpc, peeringId: string) {
       const v = await findVpc();

@@ -122,6 +122,16 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       return sideFor(plan).authorizeZone(customer, hostedZoneId);
     },
 
+    /** Plan (issue 14): the database side's return routes as found ('managed': the cloud routes its side). Read-only. */
+    async databaseReadReturnRoutes(plan: SidePlan, customer: CustomerVpc) {
+      return sideFor(plan).readReturnRoutes(customer);
+    },
+
+    /** Plan (issue 14): the database side's routes via the peering ('managed': the cloud's). Read-only. */
+    async databaseReadReturnRoutesVia(plan: SidePlan, peeringId: string) {
+      return sideFor(plan).readReturnRoutesVia(peeringId);
+    },
+
     async databaseRemoveReturnRoute(plan: SidePlan, customer: CustomerVpc, peeringId: string) {
       return sideFor(plan).removeReturnRoute(customer, peeringId);
     },

@@ -3,6 +3,7 @@ import type { PeeringPlan } from '../../domain/peering';
 import type { CustomerVpc, Timing } from '../ec2';
 import type { PollMode } from '../poll';
 import type { StepResult } from '../types';
+import type { RouteFact } from '../../domain/peering-plan';
 
 export interface DatabaseInfo {
   cidr: string;
@@ -34,6 +35,8 @@ export interface DatabasePeering {
   hostedZoneId?: string;
   /** The run that requested it (its dbops:run-id tag; AWS kind only, where peerings carry tags). */
   run?: string;
+  /** It carries dbops's tags (ManagedBy=dbops or dbops:database-id; AWS kind only): dbops made it. */
+  managed?: true;
 }
 
 export interface DatabaseSide {
@@ -49,6 +52,10 @@ export interface DatabaseSide {
   /** The route back (customer CIDR → pcx) on the database side, when the side is ours to route. */
   ensureReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
   removeReturnRoute(customer: CustomerVpc, peeringId: string): Promise<StepResult>;
+  /** Plan (issue 14): the return routes as found (what ensureReturnRoute would look at); `managed`: not ours to route. Read-only. */
+  readReturnRoutes(customer: CustomerVpc): Promise<RouteFact[] | 'managed'>;
+  /** Plan (issue 14): the routes via the peering on this side (what removeReturnRoute removes). Read-only. */
+  readReturnRoutesVia(peeringId: string): Promise<Array<{ routeTableId: string; cidr: string }> | 'managed'>;
   deletePeering(customer: CustomerVpc, peering: DatabasePeering): Promise<void>;
   /** Lets the customer account associate its VPC with the zone (cross-account AWS kind). */
   authorizeZone(

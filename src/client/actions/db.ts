@@ -11,13 +11,14 @@ import {
   type ProvisionInput,
 } from '../../domain/provision';
 import { planRotation, rotateWorkflowId, type RotateInput } from '../../domain/rotation';
-import { planTable, type ExpectPlan, type PlannedChange } from '../../domain/plan';
+import { planTable, type PlannedChange } from '../../domain/plan';
 import {
   planDeprovisionRun,
   planProvisionRun,
   reconcileDatabaseWorkflowId,
   type PlanFields,
 } from '../../domain/sql-plan';
+import { planFields, type PlanFlags } from './plan-flags';
 import { createSchedule } from './schedule';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
@@ -57,12 +58,7 @@ export const DB_FLAGS: FlagNames = {
   reportOnly: '--report-only',
 };
 
-/** `--plan`, `--expect-plan`, `--expect-plan-from` (issue 14). */
-export interface PlanFlags {
-  plan?: boolean;
-  expectPlan?: string;
-  expectPlanFrom?: string;
-}
+export type { PlanFlags } from './plan-flags';
 
 export type ProvisionFlags = ServerFlags &
   PlanFlags & {
@@ -206,24 +202,6 @@ export async function provision(ctx: CliContext, f: ProvisionFlags, cmd: Command
   }
   const code = await startSqlRun(ctx, f, 'provisionDatabase', id, run, `provision ${where}`);
   setExitCode(cmd, code);
-}
-
-/** The plan fields the flags ask for: `plan`, or the plan to apply against (its fingerprint, or a plan run's result). */
-async function planFields(ctx: CliContext, f: PlanFlags): Promise<PlanFields> {
-  const given = [f.plan && '--plan', f.expectPlan && '--expect-plan', f.expectPlanFrom && '--expect-plan-from'].filter(
-    Boolean,
-  );
-  if (given.length > 1) throw new Error(`give one of ${given.join(', ')}`);
-  if (f.plan) return { plan: true };
-  if (f.expectPlan) return { expectPlan: { fingerprint: f.expectPlan } };
-  if (!f.expectPlanFrom) return {};
-  const { client } = await ctx.connect();
-  const r = (await client.workflow.getHandle(f.expectPlanFrom).result()) as Partial<ExpectPlan> & {
-    changes?: PlannedChange[];
-  };
-  if (!r || r.plan !== true || typeof r.fingerprint !== 'string')
-    throw new Error(`--expect-plan-from: ${f.expectPlanFrom} is not a plan run (its result has no plan)`);
-  return { expectPlan: { plan: true, fingerprint: r.fingerprint, changes: r.changes } };
 }
 
 /** Starts a plan run, follows it, and prints the plan, its fingerprint and how to apply it. */

@@ -15,8 +15,17 @@ import {
 } from '../../domain/peering';
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
+import { planTable } from '../../domain/plan';
+import {
+  planReconcilePeering,
+  reconcilePeeringWorkflowId,
+  type ReconcilePeeringInput,
+} from '../../domain/peering-plan';
+import type { PeeringPlanResult } from '../../workflows/peering-plan';
+import { planFields, type PlanFlags } from './plan-flags';
+import { createSchedule } from './schedule';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
-import { setExitCode } from '../exit';
+import { exitCodeOf, setExitCode } from '../exit';
 import { startRun } from '../follow';
 import type { WorkflowInput } from '../workflow-types';
 
@@ -112,7 +121,11 @@ async function start<K extends PeeringWorkflow>(
   setExitCode(cmd, code);
 }
 
-export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, unknown>, cmd: Command): Promise<void> {
+export async function peerVpc(
+  ctx: CliContext,
+  f: CloudFlags & PlanFlags & Record<string, unknown>,
+  cmd: Command,
+): Promise<void> {
   const stages = ['initiate', 'accept', 'route', 'associate-dns'].filter(
     (s) =>
       f[
@@ -134,10 +147,87 @@ export async function peerVpc(ctx: CliContext, f: CloudFlags & Record<string, un
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planPeering(input)); // bad input is refused here, before anything starts
-  await start(ctx, cmd, 'peerVpc', peeringWorkflowId(input), input, f.detach);
+  if (f.schedule !== undefined) {
+    if (f.plan || f.expectPlan || f.expectPlanFrom)
+      throw new Error('--schedule puts a reconcile on a schedule: it takes no --plan or --expect-plan');
+    await scheduleReconcile(ctx, input, {
+      schedule: String(f.schedule),
+      ...(typeof f.scheduleId === 'string' ? { scheduleId: f.scheduleId } : {}),
+      reportOnly: Boolean(f.reportOnly),
+    });
+    return;
+  }
+  if (f.scheduleId !== undefined || f.reportOnly) throw new Error('--schedule-id and --report-only go with --schedule');
+  await planOrApply(ctx, cmd, f, 'peerVpc', peeringWorkflowId(input), input, planPeering);
 }
 
-export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): Promise<void> {
+type PlannedWorkflow = 'peerVpc' | 'unpeerVpc' | 'deleteDatabaseNetwork';
+
+/**
+ * `--plan`: a plan run (id `<workflow id>:plan`), followed, then its plan as a table, the
+ * fingerprint and how to apply it. `--expect-plan` / `--expect-plan-from`: the apply, carrying the
+ * plan (checked against the workflow's schema first). Neither: the apply.
+ */
+async function planOrApply<K extends PlannedWorkflow>(
+  ctx: CliContext,
+  cmd: Command,
+  f: PlanFlags & { detach?: boolean },
+  type: K,
+  workflowId: string,
+  input: WorkflowInput<K>,
+  check: (input: unknown) => unknown,
+): Promise<void> {
+  const fields = await planFields(ctx, f);
+  if (fields.plan) {
+    const id = `${workflowId}:plan`;
+    const { client } = await ctx.connect();
+    await start(ctx, cmd, type, id, { ...input, plan: true }, f.detach);
+    if (exitCodeOf(cmd) !== 0 || f.detach) return;
+    const r = (await client.workflow.getHandle(id).result()) as PeeringPlanResult;
+    ctx.io.out.write(`\n${planTable(r.changes)}\n`);
+    if (r.blocked.length) {
+      ctx.io.out.write(`\nthe apply would refuse:\n${planTable(r.blocked)}\n`);
+      setExitCode(cmd, 1);
+    }
+    ctx.io.out.write(
+      `\nplan ${r.fingerprint}\napply it with the same flags and --expect-plan ${r.fingerprint} (or --expect-plan-from ${id})\n`,
+    );
+    return;
+  }
+  const apply = fields.expectPlan ? { ...input, expectPlan: fields.expectPlan } : input;
+  inFlagTerms({ ...PEERING_FLAGS, expectPlan: '--expect-plan' }, () => check(apply));
+  await start(ctx, cmd, type, workflowId, apply, f.detach);
+}
+
+interface ScheduleFlags {
+  schedule: string;
+  scheduleId?: string;
+  reportOnly?: boolean;
+}
+
+/** `peer-vpc --schedule`: a schedule whose runs reconcile the peering (reconcilePeering, overlap skip). */
+async function scheduleReconcile(ctx: CliContext, peer: PeerVpcInput, f: ScheduleFlags): Promise<void> {
+  const input: ReconcilePeeringInput = { ...peer, ...(f.reportOnly ? { reportOnly: true } : {}) };
+  inFlagTerms({ ...PEERING_FLAGS, reportOnly: '--report-only' }, () => planPeering(planReconcilePeering(input).peer));
+  const { client, settings } = await ctx.connect();
+  const id = reconcilePeeringWorkflowId(peer);
+  const scheduleId = f.scheduleId ?? id;
+  await createSchedule(client, {
+    scheduleId,
+    cron: [f.schedule],
+    workflowType: 'reconcilePeering',
+    workflowId: id,
+    input,
+    taskQueue: settings.taskQueue,
+    overlap: 'skip',
+    note: `drift check of the peering ${peeringTarget(peer)}${f.reportOnly ? ' (report only)' : ''}`,
+  });
+  ctx.io.out.write(
+    `schedule ${scheduleId} created: reconcile of the peering ${peeringTarget(peer)} (${f.reportOnly ? 'report only' : 'repairs drift'}), cron ${f.schedule}, overlap skip\n`,
+  );
+}
+
+export async function unpeerVpc(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {
   const input = {
     databaseId: f.databaseId,
     region: f.region,
@@ -146,7 +236,7 @@ export async function unpeerVpc(ctx: CliContext, f: CloudFlags, cmd: Command): P
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planUnpeering(input));
-  await start(ctx, cmd, 'unpeerVpc', unpeeringWorkflowId(input), input, f.detach);
+  await planOrApply(ctx, cmd, f, 'unpeerVpc', unpeeringWorkflowId(input), input, planUnpeering);
 }
 
 export async function cidrPlan(
@@ -191,7 +281,7 @@ export async function createNetwork(
   await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
 }
 
-export async function deleteNetwork(ctx: CliContext, f: CloudFlags, cmd: Command): Promise<void> {
+export async function deleteNetwork(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {
   if (f.cloud !== 'aws') throw new Error('db-network delete removes an AWS database network: --cloud must be aws');
   const input: DeleteNetworkInput = {
     databaseId: f.databaseId,
@@ -201,5 +291,5 @@ export async function deleteNetwork(ctx: CliContext, f: CloudFlags, cmd: Command
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planNetworkDeletion(input));
-  await start(ctx, cmd, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, f.detach);
+  await planOrApply(ctx, cmd, f, 'deleteDatabaseNetwork', networkDeletionWorkflowId(input), input, planNetworkDeletion);
 }

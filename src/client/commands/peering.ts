@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import type { CloudFlags } from '../actions/peering';
+import type { PlanFlags } from '../actions/plan-flags';
 import type { CliContext } from '../context';
 
 /** Loaded when one of these commands runs, not for every `dbops` call. */
@@ -37,8 +38,19 @@ function target(cmd: Command): Command {
     .option('--detach', 'start the run and return without following it');
 }
 
+/** --plan, --expect-plan, --expect-plan-from (issue 14), for the commands that change something. */
+function planned(cmd: Command): Command {
+  return cmd
+    .option('--plan', 'only check: print what a run would create, change, delete or refuse, and the plan fingerprint')
+    .option('--expect-plan <fingerprint>', 'apply only if the live state still matches this plan (else PlanOutdated)')
+    .option(
+      '--expect-plan-from <workflow-id>',
+      'apply only if the live state still matches the plan that plan run returned (names what differs)',
+    );
+}
+
 export function registerPeeringCommands(program: Command, ctx: CliContext): void {
-  target(program.command('peer-vpc'))
+  planned(target(program.command('peer-vpc')))
     .description('peer a VPC with a cloud database: initiate, accept, route, associate-dns (all, or the ones named)')
     .option('--stage-initiate', 'run the initiate stage')
     .option('--stage-accept', 'run the accept stage')
@@ -47,11 +59,19 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     .option('--force-route-creation', 'replace a route to the database CIDR that points elsewhere')
     .option('--route-tables <which>', 'all (every route table of the VPC) or main', 'all')
     .option('--secure-connection', 'ask the database side for a secure connection')
-    .action(async (f: CloudFlags & Record<string, unknown>, cmd: Command) => (await actions()).peerVpc(ctx, f, cmd));
+    .option(
+      '--schedule <cron>',
+      "put a reconcile on a Temporal schedule instead (overlap skip), e.g. '*/30 * * * *': each run checks the peering and repairs drift",
+    )
+    .option('--schedule-id <id>', 'schedule id (default: reconcile-peering:<database id>:<vpc>)')
+    .option('--report-only', 'with --schedule: report drift, change nothing')
+    .action(async (f: CloudFlags & PlanFlags & Record<string, unknown>, cmd: Command) =>
+      (await actions()).peerVpc(ctx, f, cmd),
+    );
 
-  target(program.command('unpeer-vpc'))
+  planned(target(program.command('unpeer-vpc')))
     .description('remove a peering: hosted zone association, routes via it, the peering itself')
-    .action(async (f: CloudFlags, cmd: Command) => (await actions()).unpeerVpc(ctx, f, cmd));
+    .action(async (f: CloudFlags & PlanFlags, cmd: Command) => (await actions()).unpeerVpc(ctx, f, cmd));
 
   program
     .command('cidr')
@@ -80,9 +100,9 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
         (await actions()).createNetwork(ctx, f, cmd),
     );
 
-  target(network.command('delete'))
+  planned(target(network.command('delete')))
     .description(
       'unpeer the customer VPC, then delete the private zone, subnets and VPC (refused, changing nothing, while anything else uses them)',
     )
-    .action(async (f: CloudFlags, cmd: Command) => (await actions()).deleteNetwork(ctx, f, cmd));
+    .action(async (f: CloudFlags & PlanFlags, cmd: Command) => (await actions()).deleteNetwork(ctx, f, cmd));
 }
