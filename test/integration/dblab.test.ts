@@ -119,6 +119,14 @@ const ORIGINAL_SOURCE = {
   username: 'dblab_source_user',
 };
 const ORIGINAL_SOURCE_PASSWORD = 'original-source-password';
+/** Drops the DBLab login prepare-clone made on the test's clone server. */
+async function dropCloneRole(role: string): Promise<void> {
+  const c = clonePgClient();
+  await c.connect();
+  await c.query(`DROP OWNED BY "${role}"`).catch(() => undefined);
+  await c.query(`DROP ROLE IF EXISTS "${role}"`);
+  await c.end();
+}
 const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')!.detail!.split(' ')[1];
 
 (clonePgSkip ? test.skip : test)(
@@ -184,11 +192,7 @@ const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')
       });
       expect(Date.parse(tags.DeleteAfter) - Date.now()).toBeGreaterThan(47 * 3_600_000);
     } finally {
-      const c = clonePgClient();
-      await c.connect();
-      await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
-      await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
-      await c.end();
+      await dropCloneRole(dblabUser);
     }
   },
 );
@@ -213,11 +217,7 @@ const cloneOf = (p: Progress) => p.stages.find((s) => s.name === 'create-clone')
       expect(history).not.toContain(posted);
       expect(JSON.stringify(r.progress)).not.toContain(posted);
     } finally {
-      const c = clonePgClient();
-      await c.connect();
-      await c.query(`DROP OWNED BY "${dblabUser}"`).catch(() => undefined);
-      await c.query(`DROP ROLE IF EXISTS "${dblabUser}"`);
-      await c.end();
+      await dropCloneRole(dblabUser);
     }
   },
 );
