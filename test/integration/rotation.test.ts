@@ -506,6 +506,84 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     180_000,
   );
 
+  function sqlRun(type: 'provisionDatabase' | 'deprovisionDatabase', args: object) {
+    return s.t.client.workflow.start(type, {
+      workflowId: uniqueName('rot-sql'),
+      taskQueue: s.t.taskQueue,
+      args: [{ engine, server: server(), ...args }],
+    });
+  }
+
+  run(
+    "rotation twins: a tenant's <user>_b is never provisioned or dropped as a tenant of its own; deprovisioning the tenant drops both",
+    async () => {
+      const target = file();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      await (await rotate(tenant, target, { gracePeriod: '1s' })).result();
+      const twin = `${old.user}_b`;
+      const current = (await readTarget(target))!;
+      expect(current.user).toBe(twin);
+      const twinHash = await passwordHash(twin);
+
+      // Provisioning another database with the twin as its user: refused at connect, nothing touched.
+      const other = fresh('other');
+      const p1 = await failure(
+        await sqlRun('provisionDatabase', { tenant: other, database: other, user: twin, credentialsTarget: file() }),
+      );
+      expect(p1.stages.connect).toBe('failed');
+      expect(p1.stages['ensure-database']).toBe('pending');
+      expect(p1.message).toContain(`user ${twin}`);
+      expect(p1.message).toMatch(/is the rotation twin of dbops login/);
+      expect(await passwordHash(twin)).toBe(twinHash);
+      expect(await works(current)).toBe(true);
+
+      // Deprovisioning the twin as if it were a tenant's user: refused, the twin and the target kept.
+      const d1 = await failure(
+        await sqlRun('deprovisionDatabase', { database: old.database, user: twin, reclaimPolicy: 'delete' }),
+      );
+      expect(d1.stages.connect).toBe('failed');
+      expect(d1.message).toMatch(/is the rotation twin of dbops login/);
+      expect(d1.message).toContain(`deprovisioning database ${old.database} with user ${old.user} removes both`);
+      expect(await works(current)).toBe(true);
+
+      // A user whose twin name is another dbops tenant's user: refused (its rotation could never run).
+      const taken = fresh('taken');
+      await (
+        await sqlRun('provisionDatabase', { tenant: taken, user: `${taken}_b`, credentialsTarget: file() })
+      ).result();
+      const p2 = await failure(
+        await sqlRun('provisionDatabase', { tenant: fresh('tk'), user: taken, credentialsTarget: file() }),
+      );
+      expect(p2.stages.connect).toBe('failed');
+      expect(p2.message).toMatch(
+        new RegExp(`would need ${taken}_b for its credential rotation, but ${taken}_b belongs to another dbops tenant`),
+      );
+      expect(await loginExists(taken)).toBe(false);
+
+      // The tenant deprovisioned (retain: the data stays): both logins go, the twin's open session too.
+      const held = await session(current);
+      const d2 = await sqlRun('deprovisionDatabase', { tenant, reclaimPolicy: 'retain', credentialsTarget: target });
+      const r = await d2.result();
+      expect(r).toMatchObject({ userDropped: true });
+      expect(await loginExists(old.user)).toBe(false);
+      expect(await loginExists(twin)).toBe(false);
+      expect(await databaseExists(old.database)).toBe(true);
+      if (pg) await expect(held.q('SELECT 1')).rejects.toThrow();
+      await held.close().catch(() => undefined);
+      const progress = await d2.query<Progress>('progress');
+      expect(progress.stages.find((x) => x.name === 'drop-user')?.detail).toContain(`and its rotation twin ${twin}`);
+    },
+    180_000,
+  );
+
+  async function databaseExists(db: string): Promise<boolean> {
+    const r = pg
+      ? await s.adm.query('select 1 from pg_database where datname = $1', [db])
+      : await s.adm.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]);
+    return r.length > 0;
+  }
+
   /** Whether the login exists on the server at all. */
   async function loginExists(user: string): Promise<boolean> {
     const r = pg

@@ -26,7 +26,7 @@ import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from '
 import { mysqlConnection as open, mysqlServerKey, withMysqlAdmin } from './mysql-pool';
 import { mysqlNativeHash } from './passwords';
 import { rotationActivities, type RotationOps } from './rotation';
-import type { RotationPlan } from '../../domain/rotation';
+import { standbyName, type RotationPlan } from '../../domain/rotation';
 import { generatePassword } from '../credentials';
 import {
   credentialsMismatch,
@@ -35,7 +35,10 @@ import {
   makeMark,
   NOT_OWNED,
   notMadeByRun,
+  judgeTwins,
+  twinBase,
   type DeprovisionPlan,
+  type TwinFacts,
   type ObjectFacts,
   type Ownership,
   type OwnershipMark,
@@ -360,6 +363,13 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
     return { database, user };
   }
 
+  /** The accounts around the plan's user: `<x>` when it is `<x>_b`, and its own twin `<user>_b` (types.ts). */
+  async function twinFacts(s: Session, plan: SqlPlan): Promise<TwinFacts> {
+    const login = async (name: string) => ({ name, ...(await facts(s, { ...plan, user: name })).user });
+    const base = twinBase(plan.user);
+    return { base: base !== undefined ? await login(base) : undefined, twin: await login(standbyName(plan.user)) };
+  }
+
   /** CREATE/ALTER USER clause setting the password: a hash on MariaDB, the value over the wire on MySQL 8. */
   function identifiedBy(s: Session, password: string): string {
     return s.mariadb
@@ -590,6 +600,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           }
           // Read-only: what exists, whose it is, and whether this run may touch it.
           const f = await facts(s, plan, stored);
+          const twin = judgeTwins(plan, await twinFacts(s, plan), mode);
           const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
           if (mode === 'provision' && target)
             await checkCredentialsContinuity(s, plan, f.user, own.user, target.ref, stored);
@@ -598,6 +609,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
             own.database !== 'absent' &&
               `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
             own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+            twin && `rotation twin ${standbyName(plan.user)}: dbops's`,
           ].filter(Boolean);
           return {
             serverVersion: version,
@@ -659,6 +671,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           const auth =
             password !== undefined ? identifiedBy(s, password) : "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'";
           const changes: string[] = [];
+          judgeTwins(plan, await twinFacts(s, plan), 'provision');
           for (let attempt = 0; ; attempt++) {
             const f = await facts(s, plan, password);
             const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
@@ -844,9 +857,19 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           }
           const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
           if (kept) return { changed: false, detail: kept };
+          // Its rotation twin goes with it; an undo leaves what another run made.
+          const twins = await twinFacts(s, plan);
+          const twin = plan.madeByRun === undefined ? judgeTwins(plan, twins, 'deprovision') : false;
+          if (twin) {
+            await sql.query(`DROP USER IF EXISTS ${account(twins.twin.name)}`);
+            await forget(sql, 'user', { ...plan, user: twins.twin.name });
+          }
           await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
           await forget(sql, 'user', plan);
-          return { changed: true, detail: `dropped user ${plan.user}` };
+          return {
+            changed: true,
+            detail: `dropped user ${plan.user}${twin ? ` and its rotation twin ${twins.twin.name}` : ''}`,
+          };
         },
         ['database', 'user'],
       );
