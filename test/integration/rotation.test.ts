@@ -584,6 +584,76 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     return r.length > 0;
   }
 
+  run(
+    'one rotation of a tenant at a time: while a scheduled run is in its grace, dbops db rotate and a run started directly are refused',
+    async () => {
+      const target = file();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
+      const flags = [
+        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
+        ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
+      ];
+      const cli = async (...argv: string[]) => {
+        const c = captureIo();
+        const code = await runCli(argv, c.io, env);
+        return { code, out: c.out(), err: c.err() };
+      };
+      const sid = uniqueName('rot-overlap');
+      expect(
+        (await cli('db', 'rotate', ...flags, '--grace', '1h', '--schedule', '0 3 1 * *', '--schedule-id', sid)).code,
+      ).toBe(0);
+      const sched = s.t.client.schedule.getHandle(sid);
+      try {
+        await sched.trigger();
+        await until(async () => (await sched.describe()).info.recentActions.length === 1, 'the triggered run');
+        const started = (await sched.describe()).info.recentActions[0].action.workflow;
+        const scheduled = s.t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId);
+        await inGrace(scheduled);
+        const switched = (await readTarget(target))!;
+        expect(switched.user).toBe(`${old.user}_b`);
+        const oldHash = await passwordHash(old.user);
+        const twinHash = await passwordHash(switched.user);
+
+        // The manual command: refused before it starts anything, naming the run that holds the tenant.
+        const manual = await cli('db', 'rotate', ...flags, '--grace', '1s');
+        expect(manual.code).not.toBe(0);
+        expect(manual.err).toContain(`is already running: workflow ${started.workflowId}`);
+        expect(manual.err).toContain('this one was not started');
+        await expect(
+          s.t.client.workflow.getHandle(`rotate-db:${engine}:127.0.0.1:${old.database}`).describe(),
+        ).rejects.toThrow();
+
+        // A run started some other way (Temporal CLI, another schedule): its check refuses it.
+        const direct = await failure(await rotate(tenant, target, { gracePeriod: '1s' }));
+        expect(direct.stages['check-ownership']).toBe('failed');
+        expect(direct.stages['switch-credentials']).toBe('pending');
+        expect(direct.message).toContain(`another rotation of database ${old.database}`);
+        expect(direct.message).toContain(started.workflowId);
+
+        // Nothing changed: the target, both logins' passwords, and both sets still log in (the grace).
+        expect(await readTarget(target)).toEqual(switched);
+        expect(await passwordHash(old.user)).toBe(oldHash);
+        expect(await passwordHash(switched.user)).toBe(twinHash);
+        expect(await works(old)).toBe(true);
+        expect(await works(switched)).toBe(true);
+
+        // Once the scheduled run is over, the next rotation runs.
+        await scheduled.cancel();
+        await scheduled.result().catch(() => undefined);
+        expect((await cli('db', 'rotate', ...flags, '--grace', '1s')).code).toBe(0);
+        const after = (await readTarget(target))!;
+        expect(after.user).toBe(old.user);
+        expect(await works(after)).toBe(true);
+        expect(await works(switched)).toBe(false);
+      } finally {
+        await sched.delete().catch(() => undefined);
+      }
+    },
+    180_000,
+  );
+
   /** Whether the login exists on the server at all. */
   async function loginExists(user: string): Promise<boolean> {
     const r = pg

@@ -15,6 +15,7 @@
  */
 import crypto from 'node:crypto';
 import mysql, { type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names';
@@ -50,7 +51,6 @@ import {
   requireOurs,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
-import { standbyName } from '../../domain/rotation';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const DB_EXISTS = 1007;
@@ -178,7 +178,9 @@ export function reachesDatabase(g: MysqlGrant, database: string): boolean {
   return new RegExp(`^${re}$`, 'i').test(database);
 }
 
-export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+export function createMysqlActivities(
+  deps: SqlDeps & { aws: AwsClients; pools?: SqlPools; temporal?: Client },
+): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
   /**

@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto';
 import { escapeLiteral, type ClientBase } from 'pg';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { sha256Hex } from '../../domain/hash';
@@ -47,7 +48,6 @@ import {
   requireOurs,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
-import { standbyName } from '../../domain/rotation';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
@@ -73,7 +73,9 @@ export function pendingDatabaseName(database: string): string {
   return `_dbops_pending_${sha256Hex(`dbops:${database}`).slice(0, 16)}`;
 }
 
-export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+export function createPostgresActivities(
+  deps: SqlDeps & { aws: AwsClients; pools?: SqlPools; temporal?: Client },
+): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
   /**

@@ -11,7 +11,10 @@
  * a failure message. The engine steps (postgres.ts, mysql.ts) check ownership against the
  * catalog: both logins must carry this tenant's dbops mark (the second one may be absent).
  */
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { describeRotationRun, runningRotations } from '../../temporal/rotation-runs';
 import type { RotationPlan } from '../../domain/rotation';
 import { otherLogin } from '../../domain/rotation';
 import { scrubSecrets } from '../scrub';
@@ -43,18 +46,52 @@ export type RetirePlan = RotationPlan & { previous: string };
 
 /** A rotation step found the target changed under it (another rotation, an operator's edit). */
 export const ROTATION_TARGET_CHANGED = 'RotationTargetChanged';
+/** Another rotation of the same tenant is running (one at a time: a manual run and a scheduled one). */
+export const ROTATION_ALREADY_RUNNING = 'RotationAlreadyRunning';
+
+/**
+ * Refuses this run when a rotation of the same tenant that started earlier is still running: the
+ * earliest holds the tenant, every later one stops here, before anything changed. Two runs that
+ * start so close together that neither sees the other yet (visibility lag) both read the same
+ * current login, so they switch to the same one, and the second switch finds it already done; the
+ * harmful overlap, a second run switching back while the first one's grace runs, needs the second
+ * check to come after the first switch, and by then the first run is visible.
+ */
+async function refuseOverlap(plan: RotationPlan, temporal: Client | undefined): Promise<string> {
+  const ctx = Context.current();
+  const self = ctx.info.workflowExecution;
+  if (!self) return ''; // not run by a workflow (a standalone call): nothing to take turns with
+  const others = await runningRotations(temporal ?? ctx.client, plan, self);
+  const me = others.length
+    ? await (temporal ?? ctx.client).workflow.getHandle(self.workflowId, self.runId).describe()
+    : undefined;
+  const first = others.find(
+    (o) =>
+      !me || o.startTime < me.startTime || (o.startTime.getTime() === me.startTime.getTime() && o.runId < self.runId),
+  );
+  if (first)
+    throw ApplicationFailure.nonRetryable(
+      `another rotation of database ${plan.database} on ${plan.engine} ${plan.server.host}:${plan.server.port} is running: ${describeRotationRun(first)}; one rotation of a tenant runs at a time, so this one changed nothing: wait for that run to finish (dbops status ${first.workflowId}) and rotate again if needed`,
+      ROTATION_ALREADY_RUNNING,
+    );
+  return others.length ? `; ${others.length} later rotation(s) of this tenant will stop at their check` : '';
+}
 
 const logins = (plan: RotationPlan) => [plan.logins.primary, plan.logins.standby];
 
-export function rotationActivities(ops: RotationOps, deps: CredentialsDeps) {
+export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { temporal?: Client }) {
   return {
-    /** Read-only: which login the target names, and that both logins are this tenant's. */
+    /**
+     * Read-only: that no earlier rotation of the tenant is running, which login the target names,
+     * and that both logins are this tenant's.
+     */
     async check(plan: RotationPlan): Promise<RotationState> {
+      const later = await refuseOverlap(plan, deps.temporal);
       const { stored, label } = await readRotationTarget(plan, logins(plan), deps);
       const owned = await ops.checkLogins(plan);
       const current = stored.user;
       const next = otherLogin(plan, current);
-      return { current, next, detail: `${label} names ${current}; switching to ${next}; ${owned}` };
+      return { current, next, detail: `${label} names ${current}; switching to ${next}; ${owned}${later}` };
     },
 
     /** Fresh password on `to`, a login with it, then the target written: in that order, in one activity. */
