@@ -23,6 +23,7 @@ import { workerConfig } from '../../src/worker-config';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { motoAws, motoEndpoint } from '../helpers/activities';
 import {
+  logsIn as logsInTo,
   passwordServerUnavailable,
   serverAdmin,
   startPasswordServer,
@@ -167,32 +168,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     return JSON.parse(r.SecretString!) as Stored;
   }
 
-  /** Whether `user` logs in to `database` with `password` (false: refused; anything else throws). */
-  async function logsIn(user: string, password: string, database: string): Promise<boolean> {
-    if (pg) {
-      const c = new Client({ host: '127.0.0.1', port: s.srv.port, user, password, database });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        await c.query('select 1');
-        return true;
-      } catch (err) {
-        if (['28P01', '28000'].includes((err as { code?: string }).code ?? '')) return false;
-        throw err;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }
-    try {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port: s.srv.port, user, password, database });
-      await c.query('SELECT 1');
-      await c.end();
-      return true;
-    } catch (err) {
-      if ((err as { errno?: number }).errno === 1045) return false;
-      throw err;
-    }
-  }
+  const logsIn = (user: string, password: string, database: string) => logsInTo(s.srv, user, password, database);
   /** The login's stored password hash, to show a refusal left it alone. */
   async function passwordHash(user: string): Promise<string> {
     const [r] = pg

@@ -58,9 +58,9 @@ export const ROTATION_ALREADY_RUNNING = 'RotationAlreadyRunning';
  * check to come after the first switch, and by then the first run is visible.
  */
 async function refuseOverlap(plan: RotationPlan, temporal: Client | undefined): Promise<string> {
-  const ctx = Context.current();
-  const self = ctx.info.workflowExecution;
-  if (!self) return ''; // not run by a workflow (a standalone call): nothing to take turns with
+  const ctx = activityContext();
+  const self = ctx?.info.workflowExecution;
+  if (!ctx || !self) return ''; // not run by a workflow (a standalone call): nothing to take turns with
   const others = await runningRotations(temporal ?? ctx.client, plan, self);
   const me = others.length
     ? await (temporal ?? ctx.client).workflow.getHandle(self.workflowId, self.runId).describe()
@@ -78,6 +78,20 @@ async function refuseOverlap(plan: RotationPlan, temporal: Client | undefined): 
 }
 
 const logins = (plan: RotationPlan) => [plan.logins.primary, plan.logins.standby];
+
+/** Tells Temporal this attempt is alive (no details: nothing of a password); steps run with a heartbeat timeout. */
+function beat(): void {
+  activityContext()?.heartbeat();
+}
+
+/** The running activity's context; undefined when called outside an activity (a unit test, a script). */
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
 
 export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { temporal?: Client }) {
   return {
@@ -110,13 +124,17 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { t
       for (let round = 1; ; round++) {
         const password = generatePassword();
         try {
+          beat();
           await ops.setPassword(plan, plan.to, password);
+          beat();
           if (!(await ops.loginWorks(plan, plan.to, password)))
             throw ApplicationFailure.retryable(
               `${plan.to} could not log in to ${plan.database} with its new password; the target still holds ${stored.user}`,
               'RotationLoginFailed',
             );
+          beat();
           await writeRotatedCredentials(plan, logins(plan), plan.to, password, deps);
+          beat();
           if (await ops.loginWorks(plan, plan.to, password)) break;
           if (round >= 3)
             throw ApplicationFailure.retryable(
@@ -141,7 +159,9 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { t
           `${label} names ${plan.previous} again; refusing to retire the login the target holds`,
           ROTATION_TARGET_CHANGED,
         );
+      beat();
       await ops.checkLogins(plan);
+      beat();
       await ops.retire(plan, plan.previous);
       return { changed: true, detail: `${plan.previous} no longer logs in with its old password` };
     },
