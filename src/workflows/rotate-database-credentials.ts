@@ -25,6 +25,13 @@ export const PATCHES = {
    * 5 min start-to-close timeout, and runs without the marker keep that.
    */
   heartbeats: 'rotate-database-credentials-heartbeats',
+  /**
+   * The retirement also ends the sessions still open with the previous login, so the old
+   * credentials stop working at the end of the grace, open sessions included. Asked before the
+   * switch, when the grace is promised to clients: a run already past it keeps the sessions, as
+   * before.
+   */
+  endSessions: 'rotate-database-credentials-end-sessions',
 } as const;
 
 export const ROTATE_STAGES = ['validate', 'check-ownership', 'switch-credentials', 'grace', 'retire-previous'] as const;
@@ -71,6 +78,7 @@ export async function rotateDatabaseCredentials(input: RotateInput): Promise<Rot
     const { current: from, next: to } = state;
 
     const changing = patched(PATCHES.heartbeats) ? rotationActivities(plan.engine, true) : sql;
+    const endSessions = patched(PATCHES.endSessions);
     await progress.run(
       'switch-credentials',
       () =>
@@ -93,9 +101,12 @@ export async function rotateDatabaseCredentials(input: RotateInput): Promise<Rot
       'retire-previous',
       () =>
         guard.create(() =>
-          changing.retire.executeWithOptions({ summary: `retire ${from}: a password nobody knows` }, [
-            { ...plan, previous: from },
-          ]),
+          changing.retire.executeWithOptions(
+            {
+              summary: `retire ${from}: a password nobody knows${endSessions ? '; its open sessions ended' : ''}`,
+            },
+            [endSessions ? { ...plan, previous: from, endSessions: true } : { ...plan, previous: from }],
+          ),
         ),
       step,
     );

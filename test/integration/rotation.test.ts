@@ -263,6 +263,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         await fromNew.q('CREATE TABLE made_by_b (id int)');
         await fromNew.q('INSERT INTO made_by_b VALUES (1)');
         await fromNew.close();
+        const heldNew = await session(now);
 
         // Search attributes as the other workflows set them, and the stage in the progress query.
         const sa = (await h.describe()).typedSearchAttributes;
@@ -273,6 +274,12 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         expect(result).toMatchObject({ user: `${old.user}_b`, previous: old.user, gracePeriod: '15s' });
         expect(await works(old)).toBe(false);
         expect(await works(now)).toBe(true);
+        // After the grace the old credentials stop, sessions opened with them included; the new login's stay.
+        await expect(held.q('SELECT 1 AS one')).rejects.toThrow();
+        expect(await heldNew.q('SELECT 1 AS one')).toHaveLength(1);
+        await heldNew.close();
+        const retired = (await h.query<Progress>('progress')).stages.find((x) => x.name === 'retire-previous');
+        expect(retired?.detail).toContain('1 session still open with it ended');
         expect(await stages(h)).toEqual({
           validate: 'done',
           'check-ownership': 'done',

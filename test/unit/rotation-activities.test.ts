@@ -70,6 +70,10 @@ function setup(stored: { user: string; password: string } | undefined) {
       calls.push(`retire ${login}`);
       passwords.delete(login);
     },
+    async endSessions(_p, login) {
+      calls.push(`end sessions of ${login}`);
+      return { ended: 2 };
+    },
   };
   const read = () => JSON.parse(fs.readFileSync(file, 'utf8')) as { user: string; password: string };
   return { plan, ops, calls, read, passwords, acts: rotationActivities(ops, deps) };
@@ -125,6 +129,14 @@ test('refused: nothing stored, a target naming neither login, retiring the login
   expect(other.calls).not.toContain('retire acme_app');
   await other.acts.retire({ ...other.plan, previous: 'acme_app_b' });
   expect(other.calls).toContain('retire acme_app_b');
+  expect(other.calls).not.toContain('end sessions of acme_app_b'); // runs before the endSessions patch
+});
+
+test('retire with endSessions: the login is retired first, then its open sessions are ended', async () => {
+  const t = setup({ user: 'acme_app_b', password: 'new-password-5' });
+  const r = await t.acts.retire({ ...t.plan, previous: 'acme_app', endSessions: true });
+  expect(t.calls.slice(-2)).toEqual(['retire acme_app', 'end sessions of acme_app']);
+  expect(r.detail).toBe('acme_app no longer logs in with its old password; 2 sessions still open with it ended');
 });
 
 test('a password changed under the switch after its write is set and written again: the target works', async () => {

@@ -58,6 +58,8 @@ const USER_OP_FAILED = 1396;
 const NO_SUCH_TABLE = 1146;
 const UNKNOWN_DATABASE = 1049;
 const DUPLICATE_COLUMN = 1060;
+const UNKNOWN_THREAD = 1094;
+const NOT_THREAD_OWNER = 1095;
 
 /** The registry of what dbops made on this server. */
 const REGISTRY_DB = '_dbops';
@@ -556,6 +558,40 @@ export function createMysqlActivities(
           await ownLogin(s, plan, login, 'ours');
           // A random password nobody keeps: the old one stops working for new logins.
           await s.sql.query(`ALTER USER ${account(login)} ${identifiedBy(s, generatePassword())}`);
+        },
+        ['database', 'user'],
+      );
+    },
+    async endSessions(plan, login) {
+      return admin(
+        plan,
+        `end the sessions of ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          const ids = (
+            await rows(
+              s.sql,
+              'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+              [login],
+            )
+          ).map((r) => Number(r.id));
+          let ended = 0;
+          for (const id of ids) {
+            try {
+              await s.sql.query(`KILL CONNECTION ${id}`);
+              ended++;
+            } catch (err) {
+              const errno = (err as { errno?: number }).errno;
+              if (errno === UNKNOWN_THREAD) continue; // it closed meanwhile
+              if (errno === NOT_THREAD_OWNER)
+                return {
+                  ended,
+                  note: `${ids.length - ended} session(s) still open with it not ended: admin user ${s.me} may not kill other users' connections (CONNECTION_ADMIN or SUPER; on RDS mysql.rds_kill)`,
+                };
+              throw err;
+            }
+          }
+          return { ended };
         },
         ['database', 'user'],
       );

@@ -445,6 +445,24 @@ export function createPostgresActivities(
         ['database', 'user'],
       );
     },
+    async endSessions(plan, login) {
+      return admin(
+        plan,
+        `end the sessions of ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          await ensureMembership(s.sql, login); // signalling a role's backends needs its privileges (RDS: not superuser)
+          // Sessions logged in as this login only: usename is the login, whatever role a session set.
+          const r = await s.sql.query<{ ok: boolean }>(
+            'select pg_terminate_backend(pid) as ok from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()',
+            [login],
+          );
+          return { ended: r.rows.filter((x) => x.ok).length };
+        },
+        undefined,
+        ['database', 'user'],
+      );
+    },
   };
   const rotation = rotationActivities(rotationOps, deps);
 

@@ -31,6 +31,11 @@ export interface RotationOps {
   loginWorks(plan: RotationPlan, login: string, password: string): Promise<boolean>;
   /** Gives `login` a random password nobody knows (and NOLOGIN where the engine has it). */
   retire(plan: RotationPlan, login: string): Promise<void>;
+  /**
+   * Ends the sessions logged in as `login` (that login only, never another's); returns how many,
+   * or a note when the admin may not end them.
+   */
+  endSessions(plan: RotationPlan, login: string): Promise<{ ended: number; note?: string }>;
 }
 
 export interface RotationState {
@@ -42,7 +47,15 @@ export interface RotationState {
 }
 
 export type SwitchPlan = RotationPlan & { from: string; to: string };
-export type RetirePlan = RotationPlan & { previous: string };
+export type RetirePlan = RotationPlan & {
+  previous: string;
+  /**
+   * Also end the sessions still open with the previous login (patch `endSessions`): the old
+   * credentials stop working at the end of the grace, open sessions included. A hint an older
+   * activity ignores (it retires the login, as before).
+   */
+  endSessions?: boolean;
+};
 
 /** A rotation step found the target changed under it (another rotation, an operator's edit). */
 export const ROTATION_TARGET_CHANGED = 'RotationTargetChanged';
@@ -163,7 +176,14 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { t
       await ops.checkLogins(plan);
       beat();
       await ops.retire(plan, plan.previous);
-      return { changed: true, detail: `${plan.previous} no longer logs in with its old password` };
+      const detail = `${plan.previous} no longer logs in with its old password`;
+      if (!plan.endSessions) return { changed: true, detail };
+      beat();
+      const { ended, note } = await ops.endSessions(plan, plan.previous);
+      return {
+        changed: true,
+        detail: `${detail}; ${note ?? `${ended} session${ended === 1 ? '' : 's'} still open with it ended`}`,
+      };
     },
   };
 }
