@@ -2,9 +2,12 @@
  * A worker process killed (SIGKILL) in the middle of a credential rotation, then started again, on
  * throw-away PostgreSQL and MariaDB servers with real password logins: killed during the switch
  * (the other login's new password set, the Secrets Manager write stalled and dying with the
- * worker) and killed in the grace (between the switch and the retirement). Each time the target
- * holds exactly one working credential set while no worker runs, the new worker finishes the run,
- * and afterwards the target's login works and the other one does not.
+ * worker), killed during the switch with its write landing late (after the new worker's retried
+ * switch wrote its own), and killed in the grace (between the switch and the retirement). Each
+ * time the target holds exactly one working credential set while no worker runs, the new worker
+ * finishes the run, and afterwards the target's login works and the other one does not. The late
+ * write leaves the target naming a password its login no longer has until the retirement, which
+ * gives the login that password before retiring the previous one.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -222,6 +225,48 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       expect(await works(old)).toBe(false);
       if (pg) expect(await canLogin(old.user)).toBe(false); // retired: NOLOGIN
       expect(await canLogin(twin)).toBe(true);
+    },
+    240_000,
+  );
+
+  run(
+    "killed during the switch, its write landing late (after the new worker's): the target's login is given that password before the old login is retired",
+    async () => {
+      const target = secret();
+      const tenant = fresh('rc');
+      const old = await provision(tenant, target);
+      const twin = `${old.user}_b`;
+      // Held, not stalled: the dead worker's PutSecretValue still reaches moto once released
+      // (release() lets every later held call through too: this test runs after the stall one).
+      rules.push({ action: 'PutSecretValue', fault: 'hold', times: 1 });
+      const h = await rotate(tenant, target, '15s');
+      await until(() => s.proxy.held > 0, 'the held PutSecretValue');
+      await kill();
+      expect(await readTarget(target)).toEqual(old);
+      expect(await works(old)).toBe(true);
+
+      await start();
+      await until(async () => (await stages(h)).grace === 'running', 'the retried switch', 120_000);
+      const now = await readTarget(target);
+      expect(now.user).toBe(twin);
+      expect(await works(now)).toBe(true);
+      const executed = s.proxy.executed.get('PutSecretValue') ?? 0;
+      s.proxy.release();
+      await until(() => (s.proxy.executed.get('PutSecretValue') ?? 0) > executed, 'the late write');
+      const late = await readTarget(target);
+      expect(late.user).toBe(twin);
+      expect(late.password).not.toBe(now.password);
+      expect(await works(late)).toBe(false); // the window this leaves, until the retirement
+      expect(await works(old)).toBe(true);
+
+      await h.result();
+      expect(await stages(h)).toEqual(ALL_DONE);
+      expect(await readTarget(target)).toEqual(late);
+      expect(await works(late)).toBe(true);
+      expect(await works(now)).toBe(false);
+      expect(await works(old)).toBe(false);
+      const retire = (await h.query<Progress>('progress')).stages.find((x) => x.name === 'retire-previous');
+      expect(retire?.detail).toContain(`${twin} did not accept the password`);
     },
     240_000,
   );

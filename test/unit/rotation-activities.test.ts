@@ -132,6 +132,25 @@ test('refused: nothing stored, a target naming neither login, retiring the login
   expect(other.calls).not.toContain('end sessions of acme_app_b'); // runs before the endSessions patch
 });
 
+test("retire first gives the target's login the target's password when it no longer has it (a late write), never the reverse", async () => {
+  const t = setup({ user: 'acme_app_b', password: 'written-late-6' });
+  t.passwords.set('acme_app_b', 'set-by-the-retried-attempt');
+  const r = await t.acts.retire({ ...t.plan, previous: 'acme_app' });
+  expect(t.calls.filter((c) => c.startsWith('set') || c.startsWith('retire'))).toEqual([
+    'set acme_app_b (target names acme_app_b)',
+    'retire acme_app',
+  ]);
+  expect(t.passwords.get('acme_app_b')).toBe('written-late-6');
+  expect(t.read().password).toBe('written-late-6');
+  expect(r.detail).toContain('was given it again first');
+  expect(r.detail).not.toContain('written-late-6');
+  // The set works: nothing is set before the retirement.
+  const fine = setup({ user: 'acme_app_b', password: 'works-7' });
+  fine.passwords.set('acme_app_b', 'works-7');
+  await fine.acts.retire({ ...fine.plan, previous: 'acme_app' });
+  expect(fine.calls.filter((c) => c.startsWith('set'))).toEqual([]);
+});
+
 test('retire with endSessions: the login is retired first, then its open sessions are ended', async () => {
   const t = setup({ user: 'acme_app_b', password: 'new-password-5' });
   const r = await t.acts.retire({ ...t.plan, previous: 'acme_app', endSessions: true });

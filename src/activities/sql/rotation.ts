@@ -107,6 +107,28 @@ function activityContext(): Context | undefined {
 }
 
 export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { temporal?: Client }) {
+  /**
+   * Makes sure the set in the target logs in before the previous login goes, so the retirement
+   * never leaves the target without a working set. It may not: a write of a switch attempt that
+   * stalled past its timeout can land after the retried attempt's, leaving a password there that
+   * the login no longer has. Then the login gets the target's password again (the set clients
+   * read; the password stays inside this activity). Returns a note for the detail ('' when fine).
+   */
+  async function matchTarget(plan: RetirePlan, stored: { user: string; password: string }, label: string) {
+    try {
+      if (await ops.loginWorks(plan, stored.user, stored.password)) return '';
+      await ops.setPassword(plan, stored.user, stored.password);
+      if (!(await ops.loginWorks(plan, stored.user, stored.password)))
+        throw ApplicationFailure.retryable(
+          `the credentials in ${label} do not log in as ${stored.user}, even after setting them again; ${plan.previous} is not retired`,
+          'RotationLoginFailed',
+        );
+    } catch (err) {
+      throw scrubbed(err, stored.password);
+    }
+    return `; ${stored.user} did not accept the password in ${label} (a late write of an earlier switch attempt?) and was given it again first`;
+  }
+
   return {
     /**
      * Read-only: that no earlier rotation of the tenant is running, which login the target names,
@@ -164,7 +186,10 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { t
       };
     },
 
-    /** Retires the previous login, unless the target names it (then it is the one that works). */
+    /**
+     * Retires the previous login, unless the target names it (then it is the one that works), and
+     * only once the target's set logs in (matchTarget).
+     */
     async retire(plan: RetirePlan): Promise<StepResult> {
       const { stored, label } = await readRotationTarget(plan, logins(plan), deps);
       if (stored.user === plan.previous)
@@ -175,8 +200,10 @@ export function rotationActivities(ops: RotationOps, deps: CredentialsDeps & { t
       beat();
       await ops.checkLogins(plan);
       beat();
+      const repaired = await matchTarget(plan, stored, label);
+      beat();
       await ops.retire(plan, plan.previous);
-      const detail = `${plan.previous} no longer logs in with its old password`;
+      const detail = `${plan.previous} no longer logs in with its old password${repaired}`;
       if (!plan.endSessions) return { changed: true, detail };
       beat();
       const { ended, note } = await ops.endSessions(plan, plan.previous);
