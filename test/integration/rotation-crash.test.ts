@@ -12,11 +12,19 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Progress } from '../../src/api';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
-import { motoAws, motoEndpoint } from '../helpers/activities';
+import { motoEndpoint } from '../helpers/activities';
+import {
+  deleteSecrets,
+  readTarget,
+  stageStatuses,
+  switchAttempt,
+  tenantInput,
+  type Stored,
+  type Target,
+} from '../helpers/rotation';
 import {
   logsIn,
   passwordServerUnavailable,
@@ -29,14 +37,6 @@ import { openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/t
 import { spawnWorker, until, writeWorkerConfig, type WorkerProcess } from '../helpers/worker-process';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
-
-interface Stored {
-  user: string;
-  password: string;
-  database: string;
-}
-
-type Target = { kind: 'file'; path: string } | { kind: 'aws-secretsmanager'; name: string };
 
 describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavailable) => {
   if (unavailable) console.warn(`${engine} rotation crash tests skipped: ${unavailable}`);
@@ -99,11 +99,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
     await s.adm?.close();
     await s.srv?.stop();
     fs.rmSync(s.dir, { recursive: true, force: true });
-    for (const name of secrets)
-      await motoAws()
-        .secretsManager()
-        .send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }))
-        .catch(() => undefined);
+    await deleteSecrets(secrets);
   });
 
   async function start(): Promise<void> {
@@ -129,13 +125,8 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
     return { kind: 'aws-secretsmanager', name };
   };
 
-  async function readTarget(target: Target, stage = 'AWSCURRENT'): Promise<Stored> {
-    if (target.kind === 'file') return JSON.parse(fs.readFileSync(target.path, 'utf8')) as Stored;
-    const r = await motoAws()
-      .secretsManager()
-      .send(new GetSecretValueCommand({ SecretId: target.name, VersionStage: stage }));
-    return JSON.parse(r.SecretString!) as Stored;
-  }
+  /** The target's credentials (the tests' targets always hold some). */
+  const current = async (target: Target, stage?: string): Promise<Stored> => (await readTarget(target, stage))!;
 
   const works = (c: Stored) => logsIn(s.srv, c.user, c.password, c.database);
 
@@ -147,13 +138,8 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
     return Boolean(r[0]?.l);
   }
 
-  const input = (tenant: string, target: Target, extra: object = {}) => ({
-    engine,
-    server: server(),
-    tenant,
-    credentialsTarget: target,
-    ...extra,
-  });
+  const input = (tenant: string, target: Target, extra: object = {}) =>
+    tenantInput(engine, server(), tenant, target, extra);
 
   async function provision(tenant: string, target: Target): Promise<Stored> {
     await s.t.client.workflow.execute('provisionDatabase', {
@@ -161,7 +147,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       taskQueue: s.taskQueue,
       args: [input(tenant, target)],
     });
-    return readTarget(target);
+    return current(target);
   }
 
   function rotate(tenant: string, target: Target, gracePeriod: string): Promise<WorkflowHandle> {
@@ -172,8 +158,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
     });
   }
 
-  const stages = async (h: WorkflowHandle) =>
-    Object.fromEntries((await h.query<Progress>('progress')).stages.map((x) => [x.name, x.status]));
+  const stages = stageStatuses;
   const ALL_DONE = {
     validate: 'done',
     'check-ownership': 'done',
@@ -182,17 +167,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
     'retire-previous': 'done',
   };
 
-  /** The attempts the run's `<engine>RotateSwitch` took (the killed one counts). */
-  async function switchAttempts(h: WorkflowHandle): Promise<number> {
-    const events = (await h.fetchHistory()).events ?? [];
-    const id = events.find(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === `${engine}RotateSwitch`,
-    )?.eventId;
-    const started = events.find(
-      (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(id),
-    );
-    return started?.activityTaskStartedEventAttributes?.attempt ?? 0;
-  }
+  const switchAttempts = (h: WorkflowHandle) => switchAttempt(h, engine);
 
   run(
     'killed during the switch (new password set, target write in flight): the target keeps the old working set; the new worker finishes',
@@ -210,7 +185,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       await kill();
       await until(() => s.proxy.held === 0 && s.proxy.dropped === 1, 'the dead worker’s write to go with it');
       // No worker: the target holds one set, the old one, and it works.
-      expect(await readTarget(target)).toEqual(old);
+      expect(await current(target)).toEqual(old);
       expect(await works(old)).toBe(true);
 
       await start();
@@ -218,10 +193,10 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       expect(result).toMatchObject({ user: twin, previous: old.user });
       expect(await stages(h)).toEqual(ALL_DONE);
       expect(await switchAttempts(h)).toBeGreaterThanOrEqual(2);
-      const now = await readTarget(target);
+      const now = await current(target);
       expect(now.user).toBe(twin);
       expect(await works(now)).toBe(true);
-      expect(await readTarget(target, 'AWSPREVIOUS')).toEqual(old);
+      expect(await current(target, 'AWSPREVIOUS')).toEqual(old);
       expect(await works(old)).toBe(false);
       if (pg) expect(await canLogin(old.user)).toBe(false); // retired: NOLOGIN
       expect(await canLogin(twin)).toBe(true);
@@ -242,18 +217,18 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       const h = await rotate(tenant, target, '15s');
       await until(() => s.proxy.held > 0, 'the held PutSecretValue');
       await kill();
-      expect(await readTarget(target)).toEqual(old);
+      expect(await current(target)).toEqual(old);
       expect(await works(old)).toBe(true);
 
       await start();
       await until(async () => (await stages(h)).grace === 'running', 'the retried switch', 120_000);
-      const now = await readTarget(target);
+      const now = await current(target);
       expect(now.user).toBe(twin);
       expect(await works(now)).toBe(true);
       const executed = s.proxy.executed.get('PutSecretValue') ?? 0;
       s.proxy.release();
       await until(() => (s.proxy.executed.get('PutSecretValue') ?? 0) > executed, 'the late write');
-      const late = await readTarget(target);
+      const late = await current(target);
       expect(late.user).toBe(twin);
       expect(late.password).not.toBe(now.password);
       expect(await works(late)).toBe(false); // the window this leaves, until the retirement
@@ -261,7 +236,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
 
       await h.result();
       expect(await stages(h)).toEqual(ALL_DONE);
-      expect(await readTarget(target)).toEqual(late);
+      expect(await current(target)).toEqual(late);
       expect(await works(late)).toBe(true);
       expect(await works(now)).toBe(false);
       expect(await works(old)).toBe(false);
@@ -281,7 +256,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       await until(async () => (await stages(h)).grace === 'running', 'the grace period');
 
       await kill();
-      const now = await readTarget(target);
+      const now = await current(target);
       expect(now.user).toBe(`${old.user}_b`);
       expect(now.password).not.toBe(old.password);
       expect(await works(now)).toBe(true);
@@ -290,7 +265,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       await start();
       await h.result();
       expect(await stages(h)).toEqual(ALL_DONE);
-      expect(await readTarget(target)).toEqual(now);
+      expect(await current(target)).toEqual(now);
       expect(await works(now)).toBe(true);
       expect(await works(old)).toBe(false);
       if (pg) expect(await canLogin(old.user)).toBe(false);

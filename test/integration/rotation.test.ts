@@ -9,7 +9,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
@@ -22,6 +21,15 @@ import { AwsClients } from '../../src/activities/aws-clients';
 import { workerConfig } from '../../src/worker-config';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { motoAws, motoEndpoint } from '../helpers/activities';
+import {
+  deleteSecrets,
+  readTarget,
+  stageStatuses,
+  switchAttempt,
+  tenantInput,
+  type Stored,
+  type Target,
+} from '../helpers/rotation';
 import {
   logsIn as logsInTo,
   passwordServerUnavailable,
@@ -41,13 +49,6 @@ import {
 } from '../helpers/temporal';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
-
-interface Stored {
-  user: string;
-  password: string;
-  database: string;
-  connectionString: string;
-}
 
 /** Every payload's data in a history, decoded, so base64 cannot hide a secret. */
 function decodedPayloads(history: unknown): string {
@@ -140,33 +141,17 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     await s.adm?.close();
     await s.srv?.stop(); // every database and user made here goes with the server
     fs.rmSync(s.dir, { recursive: true, force: true });
-    for (const name of secrets)
-      await motoAws()
-        .secretsManager()
-        .send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }))
-        .catch(() => undefined);
+    await deleteSecrets(secrets);
   });
 
   const server = () => ({ host: '127.0.0.1', port: s.srv.port, adminUser: s.srv.adminUser });
   const fresh = (prefix: string) => uniqueName(prefix).replace(/-/g, '_');
-  type Target = { kind: 'file'; path: string } | { kind: 'aws-secretsmanager'; name: string };
   const file = (): Target => ({ kind: 'file', path: path.join(s.dir, `${fresh('creds')}.json`) });
   const secret = (): Target => {
     const name = `dbops-test/${uniqueName('rot')}`;
     secrets.push(name);
     return { kind: 'aws-secretsmanager', name };
   };
-
-  async function readTarget(target: Target, stage = 'AWSCURRENT'): Promise<Stored | undefined> {
-    if (target.kind === 'file') {
-      if (!fs.existsSync(target.path)) return undefined;
-      return JSON.parse(fs.readFileSync(target.path, 'utf8')) as Stored;
-    }
-    const r = await motoAws()
-      .secretsManager()
-      .send(new GetSecretValueCommand({ SecretId: target.name, VersionStage: stage }));
-    return JSON.parse(r.SecretString!) as Stored;
-  }
 
   const logsIn = (user: string, password: string, database: string) => logsInTo(s.srv, user, password, database);
   /** The login's stored password hash, to show a refusal left it alone. */
@@ -206,13 +191,8 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     return { q: async (x) => (await m.query(x))[0] as unknown[], close: () => m.end() };
   }
 
-  const input = (tenant: string, target: Target, extra: object = {}) => ({
-    engine,
-    server: server(),
-    tenant,
-    credentialsTarget: target,
-    ...extra,
-  });
+  const input = (tenant: string, target: Target, extra: object = {}) =>
+    tenantInput(engine, server(), tenant, target, extra);
 
   async function provision(tenant: string, target: Target): Promise<Stored> {
     await s.t.client.workflow.execute('provisionDatabase', {
@@ -231,8 +211,22 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     });
   }
 
-  const stages = async (h: WorkflowHandle) =>
-    Object.fromEntries((await h.query<Progress>('progress')).stages.map((x) => [x.name, x.status]));
+  const stages = stageStatuses;
+
+  /** The dbops command against the test's Temporal, and the flags naming the tenant and its file target. */
+  function dbopsFor(tenant: string, target: Target) {
+    const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
+    const flags = [
+      ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
+      ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
+    ];
+    const cli = async (...argv: string[]) => {
+      const c = captureIo();
+      const code = await runCli(argv, c.io, env);
+      return { code, out: c.out(), err: c.err() };
+    };
+    return { flags, cli };
+  }
   const inGrace = (h: WorkflowHandle) => until(async () => (await stages(h)).grace === 'running', 'the grace period');
 
   async function failure(h: WorkflowHandle): Promise<{ message: string; stages: Record<string, string> }> {
@@ -415,14 +409,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       expect(await works(old)).toBe(false);
       expect(await works(now)).toBe(true);
       // The switch ran twice: its first attempt set a password that was never stored, its second stored its own.
-      const events = (await h.fetchHistory()).events ?? [];
-      const switchId = events.find(
-        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === `${engine}RotateSwitch`,
-      )?.eventId;
-      const started = events.find(
-        (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(switchId),
-      );
-      expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(2);
+      expect(await switchAttempt(h, engine)).toBe(2);
       const text = decodedPayloads(await h.fetchHistory());
       for (const pw of [old.password, now.password]) expect(text).not.toContain(pw);
       expect(s.proxy.seen.get('PutSecretValue')).toBeGreaterThanOrEqual(4);
@@ -436,16 +423,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       const target = file();
       const tenant = fresh('rot');
       const old = await provision(tenant, target);
-      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
-      const flags = [
-        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
-        ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
-      ];
-      const cli = async (...argv: string[]) => {
-        const c = captureIo();
-        const code = await runCli(argv, c.io, env);
-        return { code, out: c.out(), err: c.err() };
-      };
+      const { flags, cli } = dbopsFor(tenant, target);
       const now = await cli('db', 'rotate', ...flags, '--grace', '1s');
       expect(now.err).toContain(`started rotateDatabaseCredentials as rotate-db:${engine}:127.0.0.1:`);
       expect(now.code).toBe(0);
@@ -573,16 +551,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       const target = file();
       const tenant = fresh('rot');
       const old = await provision(tenant, target);
-      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
-      const flags = [
-        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
-        ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
-      ];
-      const cli = async (...argv: string[]) => {
-        const c = captureIo();
-        const code = await runCli(argv, c.io, env);
-        return { code, out: c.out(), err: c.err() };
-      };
+      const { flags, cli } = dbopsFor(tenant, target);
       const sid = uniqueName('rot-overlap');
       expect(
         (await cli('db', 'rotate', ...flags, '--grace', '1h', '--schedule', '0 3 1 * *', '--schedule-id', sid)).code,
