@@ -27,6 +27,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Authority } from '../authority';
 import type { CredentialsTarget, SqlPlan } from '../domain/provision';
 import { connectionString } from '../domain/sql-names';
+import { standbyName } from '../domain/rotation';
 import { classifyAwsError } from './aws-errors';
 import type { AwsClients } from './aws-clients';
 
@@ -413,7 +414,15 @@ async function awsClassified<T>(fn: () => Promise<T>): Promise<T> {
  * operator does not allow. Read-only.
  */
 export async function inspectCredentialsTarget(plan: SqlPlan, deps: CredentialsDeps): Promise<TargetState> {
-  return awsClassified(async () => (await inspect(requireTarget(plan), plan, deps)).target);
+  return awsClassified(async () => (await inspect(requireTarget(plan), plan, deps, removalUsers(plan))).target);
+}
+
+/**
+ * Whose credentials a deprovisioning may find and remove: the user's, or (after a credential
+ * rotation switched the target to it) its rotation twin's; a provisioning only the user's.
+ */
+function removalUsers(plan: SqlPlan): readonly string[] | undefined {
+  return 'reclaimPolicy' in plan ? [plan.user, standbyName(plan.user)] : undefined;
 }
 
 /**
@@ -578,7 +587,7 @@ export function createCredentialsActivities(deps: CredentialsDeps) {
     /** Deletes the target only when it holds this tenant's dbops credentials; anything else is refused and left. */
     async removeCredentials(plan: SqlPlan & { madeByRun?: string }): Promise<{ changed: boolean }> {
       if (!plan.credentialsTarget) return { changed: false };
-      const { target, store, seen } = await inspect(plan.credentialsTarget, plan, deps);
+      const { target, store, seen } = await inspect(plan.credentialsTarget, plan, deps, removalUsers(plan));
       if (target.state === 'absent') return { changed: false };
       // The undo of a cancelled run removes only credentials that run stored first.
       if (plan.madeByRun !== undefined && (target.state !== 'ours' || target.stored.run !== plan.madeByRun))

@@ -69,7 +69,7 @@ export function createActivities(deps: ActivityDeps) {
   const iamToken = (hostname: string, port: number, username: string, region: string) =>
     new Signer({ hostname, port, username, region }).getAuthToken();
   const pools = deps.sqlPools ?? new SqlPools(sqlPoolSettings(deps.env));
-  const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint, pools };
+  const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint, pools, temporal: deps.temporal };
   const prepare = createClonePrepare({ aws, authority, endpoint: deps.sqlEndpoint, cloneCa: deps.cloneCa });
   return {
     ...sqlActivityRegistry(createPostgresActivities(sqlDeps), createMysqlActivities(sqlDeps)),

@@ -10,15 +10,29 @@
  * switch in flight finishes. Cancelled after it: the new credentials stay and the previous login
  * is not retired (a cancel never cuts off a client); the next rotation gives it a fresh password.
  */
-import { sleep, workflowInfo } from '@temporalio/workflow';
+import { patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { sqlTarget } from '../domain/provision';
 import { planRotation, type RotateInput, type RotationPlan } from '../domain/rotation';
 import { ProgressTracker, stepOutcome as step, validInput } from './progress';
 import { rotationActivities } from './sql-activities';
 import { CancelGuard } from './undo';
 
-/** No patches yet: the workflow is new. */
-export const PATCHES = {} as const;
+/** Patch ids (CONTRIBUTING.md): each gates a change of what the workflow does. */
+export const PATCHES = {
+  /**
+   * The switch and the retirement run with a 30 s heartbeat timeout, so a worker lost in the
+   * middle of one (killed, crashed) is noticed and the step retried within it. Before: only their
+   * 5 min start-to-close timeout, and runs without the marker keep that.
+   */
+  heartbeats: 'rotate-database-credentials-heartbeats',
+  /**
+   * The retirement also ends the sessions still open with the previous login, so the old
+   * credentials stop working at the end of the grace, open sessions included. Asked before the
+   * switch, when the grace is promised to clients: a run already past it keeps the sessions, as
+   * before.
+   */
+  endSessions: 'rotate-database-credentials-end-sessions',
+} as const;
 
 export const ROTATE_STAGES = ['validate', 'check-ownership', 'switch-credentials', 'grace', 'retire-previous'] as const;
 
@@ -63,11 +77,13 @@ export async function rotateDatabaseCredentials(input: RotateInput): Promise<Rot
     );
     const { current: from, next: to } = state;
 
+    const changing = patched(PATCHES.heartbeats) ? rotationActivities(plan.engine, true) : sql;
+    const endSessions = patched(PATCHES.endSessions);
     await progress.run(
       'switch-credentials',
       () =>
         guard.create(() =>
-          sql.switchTo.executeWithOptions(
+          changing.switchTo.executeWithOptions(
             { summary: `fresh password on ${to}, log in with it, write it to the credentials target` },
             [{ ...plan, from, to }],
           ),
@@ -85,9 +101,12 @@ export async function rotateDatabaseCredentials(input: RotateInput): Promise<Rot
       'retire-previous',
       () =>
         guard.create(() =>
-          sql.retire.executeWithOptions({ summary: `retire ${from}: a password nobody knows` }, [
-            { ...plan, previous: from },
-          ]),
+          changing.retire.executeWithOptions(
+            {
+              summary: `retire ${from}: a password nobody knows${endSessions ? '; its open sessions ended' : ''}`,
+            },
+            [endSessions ? { ...plan, previous: from, endSessions: true } : { ...plan, previous: from }],
+          ),
         ),
       step,
     );

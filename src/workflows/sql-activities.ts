@@ -33,16 +33,29 @@ export const credentials = {
   remove: acting.removeCredentials,
 };
 
-/** Credential rotation's steps of one engine (rotation.ts). */
-export function rotationActivities(engine: Engine) {
+/**
+ * A rotation's steps that change a login, heartbeating between their statements: a worker lost in
+ * the middle of one (a crash, a kill) is noticed after the heartbeat timeout and the step is tried
+ * again on another worker, instead of after the 5 minutes of its start-to-close timeout. Every
+ * statement and call inside a step is bounded well below it (SQL and AWS calls are seconds).
+ */
+const rotating = proxyActivities<Registered>({ startToCloseTimeout: '5m', heartbeatTimeout: '30s', retry });
+
+/**
+ * Credential rotation's steps of one engine (rotation.ts). `heartbeats`: the switch and the
+ * retirement with a heartbeat timeout (rotateDatabaseCredentials' patch `heartbeats`); without
+ * it, as before.
+ */
+export function rotationActivities(engine: Engine, heartbeats = false) {
+  const changing = heartbeats ? rotating : acting;
   if (engine === 'postgres') {
     return {
       check: acting.postgresRotateCheck,
-      switchTo: acting.postgresRotateSwitch,
-      retire: acting.postgresRotateRetire,
+      switchTo: changing.postgresRotateSwitch,
+      retire: changing.postgresRotateRetire,
     };
   }
-  return { check: acting.mysqlRotateCheck, switchTo: acting.mysqlRotateSwitch, retire: acting.mysqlRotateRetire };
+  return { check: acting.mysqlRotateCheck, switchTo: changing.mysqlRotateSwitch, retire: changing.mysqlRotateRetire };
 }
 
 /** The steps of one engine, by the names the worker registers them under. */

@@ -215,3 +215,15 @@ export async function loginAs(
     close: () => m.end(),
   };
 }
+
+/** Whether `user` logs in to `database` on the server with `password` (false: refused; anything else throws). */
+export async function logsIn(s: PasswordServer, user: string, password: string, database: string): Promise<boolean> {
+  const c = await loginAs(s, { user, password, database });
+  if (!c) return false;
+  try {
+    await c.query('SELECT 1');
+    return true;
+  } finally {
+    await c.close().catch(() => undefined);
+  }
+}

@@ -9,7 +9,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DeleteSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
@@ -23,6 +22,16 @@ import { workerConfig } from '../../src/worker-config';
 import { AwsFaultProxy, type FaultRule } from '../fixtures/aws-fault-proxy';
 import { motoAws, motoEndpoint } from '../helpers/activities';
 import {
+  deleteSecrets,
+  readTarget,
+  stageStatuses,
+  switchAttempt,
+  tenantInput,
+  type Stored,
+  type Target,
+} from '../helpers/rotation';
+import {
+  logsIn as logsInTo,
   passwordServerUnavailable,
   serverAdmin,
   startPasswordServer,
@@ -40,13 +49,6 @@ import {
 } from '../helpers/temporal';
 
 const engines = (['postgres', 'mysql'] as const).map((e) => [e, passwordServerUnavailable(e)] as const);
-
-interface Stored {
-  user: string;
-  password: string;
-  database: string;
-  connectionString: string;
-}
 
 /** Every payload's data in a history, decoded, so base64 cannot hide a secret. */
 function decodedPayloads(history: unknown): string {
@@ -139,16 +141,11 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     await s.adm?.close();
     await s.srv?.stop(); // every database and user made here goes with the server
     fs.rmSync(s.dir, { recursive: true, force: true });
-    for (const name of secrets)
-      await motoAws()
-        .secretsManager()
-        .send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }))
-        .catch(() => undefined);
+    await deleteSecrets(secrets);
   });
 
   const server = () => ({ host: '127.0.0.1', port: s.srv.port, adminUser: s.srv.adminUser });
   const fresh = (prefix: string) => uniqueName(prefix).replace(/-/g, '_');
-  type Target = { kind: 'file'; path: string } | { kind: 'aws-secretsmanager'; name: string };
   const file = (): Target => ({ kind: 'file', path: path.join(s.dir, `${fresh('creds')}.json`) });
   const secret = (): Target => {
     const name = `dbops-test/${uniqueName('rot')}`;
@@ -156,43 +153,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     return { kind: 'aws-secretsmanager', name };
   };
 
-  async function readTarget(target: Target, stage = 'AWSCURRENT'): Promise<Stored | undefined> {
-    if (target.kind === 'file') {
-      if (!fs.existsSync(target.path)) return undefined;
-      return JSON.parse(fs.readFileSync(target.path, 'utf8')) as Stored;
-    }
-    const r = await motoAws()
-      .secretsManager()
-      .send(new GetSecretValueCommand({ SecretId: target.name, VersionStage: stage }));
-    return JSON.parse(r.SecretString!) as Stored;
-  }
-
-  /** Whether `user` logs in to `database` with `password` (false: refused; anything else throws). */
-  async function logsIn(user: string, password: string, database: string): Promise<boolean> {
-    if (pg) {
-      const c = new Client({ host: '127.0.0.1', port: s.srv.port, user, password, database });
-      c.on('error', () => undefined);
-      try {
-        await c.connect();
-        await c.query('select 1');
-        return true;
-      } catch (err) {
-        if (['28P01', '28000'].includes((err as { code?: string }).code ?? '')) return false;
-        throw err;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }
-    try {
-      const c = await mysql.createConnection({ host: '127.0.0.1', port: s.srv.port, user, password, database });
-      await c.query('SELECT 1');
-      await c.end();
-      return true;
-    } catch (err) {
-      if ((err as { errno?: number }).errno === 1045) return false;
-      throw err;
-    }
-  }
+  const logsIn = (user: string, password: string, database: string) => logsInTo(s.srv, user, password, database);
   /** The login's stored password hash, to show a refusal left it alone. */
   async function passwordHash(user: string): Promise<string> {
     const [r] = pg
@@ -230,13 +191,8 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     return { q: async (x) => (await m.query(x))[0] as unknown[], close: () => m.end() };
   }
 
-  const input = (tenant: string, target: Target, extra: object = {}) => ({
-    engine,
-    server: server(),
-    tenant,
-    credentialsTarget: target,
-    ...extra,
-  });
+  const input = (tenant: string, target: Target, extra: object = {}) =>
+    tenantInput(engine, server(), tenant, target, extra);
 
   async function provision(tenant: string, target: Target): Promise<Stored> {
     await s.t.client.workflow.execute('provisionDatabase', {
@@ -255,8 +211,22 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
     });
   }
 
-  const stages = async (h: WorkflowHandle) =>
-    Object.fromEntries((await h.query<Progress>('progress')).stages.map((x) => [x.name, x.status]));
+  const stages = stageStatuses;
+
+  /** The dbops command against the test's Temporal, and the flags naming the tenant and its file target. */
+  function dbopsFor(tenant: string, target: Target) {
+    const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
+    const flags = [
+      ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
+      ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
+    ];
+    const cli = async (...argv: string[]) => {
+      const c = captureIo();
+      const code = await runCli(argv, c.io, env);
+      return { code, out: c.out(), err: c.err() };
+    };
+    return { flags, cli };
+  }
   const inGrace = (h: WorkflowHandle) => until(async () => (await stages(h)).grace === 'running', 'the grace period');
 
   async function failure(h: WorkflowHandle): Promise<{ message: string; stages: Record<string, string> }> {
@@ -287,6 +257,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         await fromNew.q('CREATE TABLE made_by_b (id int)');
         await fromNew.q('INSERT INTO made_by_b VALUES (1)');
         await fromNew.close();
+        const heldNew = await session(now);
 
         // Search attributes as the other workflows set them, and the stage in the progress query.
         const sa = (await h.describe()).typedSearchAttributes;
@@ -297,6 +268,12 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         expect(result).toMatchObject({ user: `${old.user}_b`, previous: old.user, gracePeriod: '15s' });
         expect(await works(old)).toBe(false);
         expect(await works(now)).toBe(true);
+        // After the grace the old credentials stop, sessions opened with them included; the new login's stay.
+        await expect(held.q('SELECT 1 AS one')).rejects.toThrow();
+        expect(await heldNew.q('SELECT 1 AS one')).toHaveLength(1);
+        await heldNew.close();
+        const retired = (await h.query<Progress>('progress')).stages.find((x) => x.name === 'retire-previous');
+        expect(retired?.detail).toContain('1 session still open with it ended');
         expect(await stages(h)).toEqual({
           validate: 'done',
           'check-ownership': 'done',
@@ -432,14 +409,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       expect(await works(old)).toBe(false);
       expect(await works(now)).toBe(true);
       // The switch ran twice: its first attempt set a password that was never stored, its second stored its own.
-      const events = (await h.fetchHistory()).events ?? [];
-      const switchId = events.find(
-        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === `${engine}RotateSwitch`,
-      )?.eventId;
-      const started = events.find(
-        (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(switchId),
-      );
-      expect(started?.activityTaskStartedEventAttributes?.attempt).toBe(2);
+      expect(await switchAttempt(h, engine)).toBe(2);
       const text = decodedPayloads(await h.fetchHistory());
       for (const pw of [old.password, now.password]) expect(text).not.toContain(pw);
       expect(s.proxy.seen.get('PutSecretValue')).toBeGreaterThanOrEqual(4);
@@ -453,16 +423,7 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
       const target = file();
       const tenant = fresh('rot');
       const old = await provision(tenant, target);
-      const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: s.t.taskQueue };
-      const flags = [
-        ...['--engine', engine, '--host', '127.0.0.1', '--port', String(s.srv.port), '--admin-user', s.srv.adminUser],
-        ...['--tenant', tenant, '--credentials-file', (target as { path: string }).path],
-      ];
-      const cli = async (...argv: string[]) => {
-        const c = captureIo();
-        const code = await runCli(argv, c.io, env);
-        return { code, out: c.out(), err: c.err() };
-      };
+      const { flags, cli } = dbopsFor(tenant, target);
       const now = await cli('db', 'rotate', ...flags, '--grace', '1s');
       expect(now.err).toContain(`started rotateDatabaseCredentials as rotate-db:${engine}:127.0.0.1:`);
       expect(now.code).toBe(0);
@@ -499,6 +460,145 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
         expect(second.user).toBe(old.user);
         expect(await works(second)).toBe(true);
         expect(await works(first)).toBe(false);
+      } finally {
+        await sched.delete().catch(() => undefined);
+      }
+    },
+    180_000,
+  );
+
+  function sqlRun(type: 'provisionDatabase' | 'deprovisionDatabase', args: object) {
+    return s.t.client.workflow.start(type, {
+      workflowId: uniqueName('rot-sql'),
+      taskQueue: s.t.taskQueue,
+      args: [{ engine, server: server(), ...args }],
+    });
+  }
+
+  run(
+    "rotation twins: a tenant's <user>_b is never provisioned or dropped as a tenant of its own; deprovisioning the tenant drops both",
+    async () => {
+      const target = file();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      await (await rotate(tenant, target, { gracePeriod: '1s' })).result();
+      const twin = `${old.user}_b`;
+      const current = (await readTarget(target))!;
+      expect(current.user).toBe(twin);
+      const twinHash = await passwordHash(twin);
+
+      // Provisioning another database with the twin as its user: refused at connect, nothing touched.
+      const other = fresh('other');
+      const p1 = await failure(
+        await sqlRun('provisionDatabase', { tenant: other, database: other, user: twin, credentialsTarget: file() }),
+      );
+      expect(p1.stages.connect).toBe('failed');
+      expect(p1.stages['ensure-database']).toBe('pending');
+      expect(p1.message).toContain(`user ${twin}`);
+      expect(p1.message).toMatch(/is the rotation twin of dbops login/);
+      expect(await passwordHash(twin)).toBe(twinHash);
+      expect(await works(current)).toBe(true);
+
+      // Deprovisioning the twin as if it were a tenant's user: refused, the twin and the target kept.
+      const d1 = await failure(
+        await sqlRun('deprovisionDatabase', { database: old.database, user: twin, reclaimPolicy: 'delete' }),
+      );
+      expect(d1.stages.connect).toBe('failed');
+      expect(d1.message).toMatch(/is the rotation twin of dbops login/);
+      expect(d1.message).toContain(`deprovisioning database ${old.database} with user ${old.user} removes both`);
+      expect(await works(current)).toBe(true);
+
+      // A user whose twin name is another dbops tenant's user: refused (its rotation could never run).
+      const taken = fresh('taken');
+      await (
+        await sqlRun('provisionDatabase', { tenant: taken, user: `${taken}_b`, credentialsTarget: file() })
+      ).result();
+      const p2 = await failure(
+        await sqlRun('provisionDatabase', { tenant: fresh('tk'), user: taken, credentialsTarget: file() }),
+      );
+      expect(p2.stages.connect).toBe('failed');
+      expect(p2.message).toMatch(
+        new RegExp(`would need ${taken}_b for its credential rotation, but ${taken}_b belongs to another dbops tenant`),
+      );
+      expect(await loginExists(taken)).toBe(false);
+
+      // The tenant deprovisioned (retain: the data stays): both logins go, the twin's open session too.
+      const held = await session(current);
+      const d2 = await sqlRun('deprovisionDatabase', { tenant, reclaimPolicy: 'retain', credentialsTarget: target });
+      const r = await d2.result();
+      expect(r).toMatchObject({ userDropped: true });
+      expect(await loginExists(old.user)).toBe(false);
+      expect(await loginExists(twin)).toBe(false);
+      expect(await databaseExists(old.database)).toBe(true);
+      if (pg) await expect(held.q('SELECT 1')).rejects.toThrow();
+      await held.close().catch(() => undefined);
+      const progress = await d2.query<Progress>('progress');
+      expect(progress.stages.find((x) => x.name === 'drop-user')?.detail).toContain(`and its rotation twin ${twin}`);
+    },
+    180_000,
+  );
+
+  async function databaseExists(db: string): Promise<boolean> {
+    const r = pg
+      ? await s.adm.query('select 1 from pg_database where datname = $1', [db])
+      : await s.adm.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]);
+    return r.length > 0;
+  }
+
+  run(
+    'one rotation of a tenant at a time: while a scheduled run is in its grace, dbops db rotate and a run started directly are refused',
+    async () => {
+      const target = file();
+      const tenant = fresh('rot');
+      const old = await provision(tenant, target);
+      const { flags, cli } = dbopsFor(tenant, target);
+      const sid = uniqueName('rot-overlap');
+      expect(
+        (await cli('db', 'rotate', ...flags, '--grace', '1h', '--schedule', '0 3 1 * *', '--schedule-id', sid)).code,
+      ).toBe(0);
+      const sched = s.t.client.schedule.getHandle(sid);
+      try {
+        await sched.trigger();
+        await until(async () => (await sched.describe()).info.recentActions.length === 1, 'the triggered run');
+        const started = (await sched.describe()).info.recentActions[0].action.workflow;
+        const scheduled = s.t.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId);
+        await inGrace(scheduled);
+        const switched = (await readTarget(target))!;
+        expect(switched.user).toBe(`${old.user}_b`);
+        const oldHash = await passwordHash(old.user);
+        const twinHash = await passwordHash(switched.user);
+
+        // The manual command: refused before it starts anything, naming the run that holds the tenant.
+        const manual = await cli('db', 'rotate', ...flags, '--grace', '1s');
+        expect(manual.code).not.toBe(0);
+        expect(manual.err).toContain(`is already running: workflow ${started.workflowId}`);
+        expect(manual.err).toContain('this one was not started');
+        await expect(
+          s.t.client.workflow.getHandle(`rotate-db:${engine}:127.0.0.1:${old.database}`).describe(),
+        ).rejects.toThrow();
+
+        // A run started some other way (Temporal CLI, another schedule): its check refuses it.
+        const direct = await failure(await rotate(tenant, target, { gracePeriod: '1s' }));
+        expect(direct.stages['check-ownership']).toBe('failed');
+        expect(direct.stages['switch-credentials']).toBe('pending');
+        expect(direct.message).toContain(`another rotation of database ${old.database}`);
+        expect(direct.message).toContain(started.workflowId);
+
+        // Nothing changed: the target, both logins' passwords, and both sets still log in (the grace).
+        expect(await readTarget(target)).toEqual(switched);
+        expect(await passwordHash(old.user)).toBe(oldHash);
+        expect(await passwordHash(switched.user)).toBe(twinHash);
+        expect(await works(old)).toBe(true);
+        expect(await works(switched)).toBe(true);
+
+        // Once the scheduled run is over, the next rotation runs.
+        await scheduled.cancel();
+        await scheduled.result().catch(() => undefined);
+        expect((await cli('db', 'rotate', ...flags, '--grace', '1s')).code).toBe(0);
+        const after = (await readTarget(target))!;
+        expect(after.user).toBe(old.user);
+        expect(await works(after)).toBe(true);
+        expect(await works(switched)).toBe(false);
       } finally {
         await sched.delete().catch(() => undefined);
       }

@@ -70,6 +70,10 @@ function setup(stored: { user: string; password: string } | undefined) {
       calls.push(`retire ${login}`);
       passwords.delete(login);
     },
+    async endSessions(_p, login) {
+      calls.push(`end sessions of ${login}`);
+      return { ended: 2 };
+    },
   };
   const read = () => JSON.parse(fs.readFileSync(file, 'utf8')) as { user: string; password: string };
   return { plan, ops, calls, read, passwords, acts: rotationActivities(ops, deps) };
@@ -125,6 +129,33 @@ test('refused: nothing stored, a target naming neither login, retiring the login
   expect(other.calls).not.toContain('retire acme_app');
   await other.acts.retire({ ...other.plan, previous: 'acme_app_b' });
   expect(other.calls).toContain('retire acme_app_b');
+  expect(other.calls).not.toContain('end sessions of acme_app_b'); // runs before the endSessions patch
+});
+
+test("retire first gives the target's login the target's password when it no longer has it (a late write), never the reverse", async () => {
+  const t = setup({ user: 'acme_app_b', password: 'written-late-6' });
+  t.passwords.set('acme_app_b', 'set-by-the-retried-attempt');
+  const r = await t.acts.retire({ ...t.plan, previous: 'acme_app' });
+  expect(t.calls.filter((c) => c.startsWith('set') || c.startsWith('retire'))).toEqual([
+    'set acme_app_b (target names acme_app_b)',
+    'retire acme_app',
+  ]);
+  expect(t.passwords.get('acme_app_b')).toBe('written-late-6');
+  expect(t.read().password).toBe('written-late-6');
+  expect(r.detail).toContain('was given it again first');
+  expect(r.detail).not.toContain('written-late-6');
+  // The set works: nothing is set before the retirement.
+  const fine = setup({ user: 'acme_app_b', password: 'works-7' });
+  fine.passwords.set('acme_app_b', 'works-7');
+  await fine.acts.retire({ ...fine.plan, previous: 'acme_app' });
+  expect(fine.calls.filter((c) => c.startsWith('set'))).toEqual([]);
+});
+
+test('retire with endSessions: the login is retired first, then its open sessions are ended', async () => {
+  const t = setup({ user: 'acme_app_b', password: 'new-password-5' });
+  const r = await t.acts.retire({ ...t.plan, previous: 'acme_app', endSessions: true });
+  expect(t.calls.slice(-2)).toEqual(['retire acme_app', 'end sessions of acme_app']);
+  expect(r.detail).toBe('acme_app no longer logs in with its old password; 2 sessions still open with it ended');
 });
 
 test('a password changed under the switch after its write is set and written again: the target works', async () => {

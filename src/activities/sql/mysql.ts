@@ -15,6 +15,7 @@
  */
 import crypto from 'node:crypto';
 import mysql, { type Connection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { mysqlGrantDatabase, quoteMysqlIdent as q } from '../../domain/sql-names';
@@ -26,7 +27,7 @@ import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from '
 import { mysqlConnection as open, mysqlServerKey, withMysqlAdmin } from './mysql-pool';
 import { mysqlNativeHash } from './passwords';
 import { rotationActivities, type RotationOps } from './rotation';
-import type { RotationPlan } from '../../domain/rotation';
+import { standbyName, type RotationPlan } from '../../domain/rotation';
 import { generatePassword } from '../credentials';
 import {
   credentialsMismatch,
@@ -35,7 +36,10 @@ import {
   makeMark,
   NOT_OWNED,
   notMadeByRun,
+  judgeTwins,
+  twinBase,
   type DeprovisionPlan,
+  type TwinFacts,
   type ObjectFacts,
   type Ownership,
   type OwnershipMark,
@@ -47,7 +51,6 @@ import {
   requireOurs,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
-import { standbyName } from '../../domain/rotation';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const DB_EXISTS = 1007;
@@ -55,6 +58,8 @@ const USER_OP_FAILED = 1396;
 const NO_SUCH_TABLE = 1146;
 const UNKNOWN_DATABASE = 1049;
 const DUPLICATE_COLUMN = 1060;
+const UNKNOWN_THREAD = 1094;
+const NOT_THREAD_OWNER = 1095;
 
 /** The registry of what dbops made on this server. */
 const REGISTRY_DB = '_dbops';
@@ -175,7 +180,9 @@ export function reachesDatabase(g: MysqlGrant, database: string): boolean {
   return new RegExp(`^${re}$`, 'i').test(database);
 }
 
-export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+export function createMysqlActivities(
+  deps: SqlDeps & { aws: AwsClients; pools?: SqlPools; temporal?: Client },
+): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
   /**
@@ -358,6 +365,13 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
       }
     }
     return { database, user };
+  }
+
+  /** The accounts around the plan's user: `<x>` when it is `<x>_b`, and its own twin `<user>_b` (types.ts). */
+  async function twinFacts(s: Session, plan: SqlPlan): Promise<TwinFacts> {
+    const login = async (name: string) => ({ name, ...(await facts(s, { ...plan, user: name })).user });
+    const base = twinBase(plan.user);
+    return { base: base !== undefined ? await login(base) : undefined, twin: await login(standbyName(plan.user)) };
   }
 
   /** CREATE/ALTER USER clause setting the password: a hash on MariaDB, the value over the wire on MySQL 8. */
@@ -548,6 +562,40 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
         ['database', 'user'],
       );
     },
+    async endSessions(plan, login) {
+      return admin(
+        plan,
+        `end the sessions of ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          const ids = (
+            await rows(
+              s.sql,
+              'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+              [login],
+            )
+          ).map((r) => Number(r.id));
+          let ended = 0;
+          for (const id of ids) {
+            try {
+              await s.sql.query(`KILL CONNECTION ${id}`);
+              ended++;
+            } catch (err) {
+              const errno = (err as { errno?: number }).errno;
+              if (errno === UNKNOWN_THREAD) continue; // it closed meanwhile
+              if (errno === NOT_THREAD_OWNER)
+                return {
+                  ended,
+                  note: `${ids.length - ended} session(s) still open with it not ended: admin user ${s.me} may not kill other users' connections (CONNECTION_ADMIN or SUPER; on RDS mysql.rds_kill)`,
+                };
+              throw err;
+            }
+          }
+          return { ended };
+        },
+        ['database', 'user'],
+      );
+    },
   };
   const rotation = rotationActivities(rotationOps, deps);
 
@@ -590,6 +638,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           }
           // Read-only: what exists, whose it is, and whether this run may touch it.
           const f = await facts(s, plan, stored);
+          const twin = judgeTwins(plan, await twinFacts(s, plan), mode);
           const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
           if (mode === 'provision' && target)
             await checkCredentialsContinuity(s, plan, f.user, own.user, target.ref, stored);
@@ -598,6 +647,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
             own.database !== 'absent' &&
               `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
             own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+            twin && `rotation twin ${standbyName(plan.user)}: dbops's`,
           ].filter(Boolean);
           return {
             serverVersion: version,
@@ -659,6 +709,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           const auth =
             password !== undefined ? identifiedBy(s, password) : "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'";
           const changes: string[] = [];
+          judgeTwins(plan, await twinFacts(s, plan), 'provision');
           for (let attempt = 0; ; attempt++) {
             const f = await facts(s, plan, password);
             const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
@@ -844,9 +895,19 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           }
           const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
           if (kept) return { changed: false, detail: kept };
+          // Its rotation twin goes with it; an undo leaves what another run made.
+          const twins = await twinFacts(s, plan);
+          const twin = plan.madeByRun === undefined ? judgeTwins(plan, twins, 'deprovision') : false;
+          if (twin) {
+            await sql.query(`DROP USER IF EXISTS ${account(twins.twin.name)}`);
+            await forget(sql, 'user', { ...plan, user: twins.twin.name });
+          }
           await sql.query(`DROP USER IF EXISTS ${account(plan.user)}`);
           await forget(sql, 'user', plan);
-          return { changed: true, detail: `dropped user ${plan.user}` };
+          return {
+            changed: true,
+            detail: `dropped user ${plan.user}${twin ? ` and its rotation twin ${twins.twin.name}` : ''}`,
+          };
         },
         ['database', 'user'],
       );

@@ -11,6 +11,7 @@
  */
 import crypto from 'node:crypto';
 import { escapeLiteral, type ClientBase } from 'pg';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SqlPlan } from '../../domain/provision';
 import { sha256Hex } from '../../domain/hash';
@@ -23,7 +24,7 @@ import { resolveServer, serverPolicy, type ResolvedServer, type SqlDeps } from '
 import { pgClient, pgServerKey, withPgAdmin } from './postgres-pool';
 import { scramMatches, scramVerifier } from './passwords';
 import { rotationActivities, type RotationOps } from './rotation';
-import type { RotationPlan } from '../../domain/rotation';
+import { standbyName, type RotationPlan } from '../../domain/rotation';
 import { generatePassword } from '../credentials';
 import {
   credentialsMismatch,
@@ -33,7 +34,10 @@ import {
   NOT_OWNED,
   notMadeByRun,
   parseMark,
+  judgeTwins,
+  twinBase,
   type DeprovisionPlan,
+  type TwinFacts,
   type ObjectFacts,
   type Ownership,
   type SqlEngineActivities,
@@ -44,7 +48,6 @@ import {
   requireOurs,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
-import { standbyName } from '../../domain/rotation';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
@@ -70,7 +73,9 @@ export function pendingDatabaseName(database: string): string {
   return `_dbops_pending_${sha256Hex(`dbops:${database}`).slice(0, 16)}`;
 }
 
-export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
+export function createPostgresActivities(
+  deps: SqlDeps & { aws: AwsClients; pools?: SqlPools; temporal?: Client },
+): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
   /**
@@ -251,6 +256,13 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
     return { database, user };
   }
 
+  /** The roles around the plan's user: `<x>` when it is `<x>_b`, and its own twin `<user>_b` (types.ts). */
+  async function twinFacts(sql: ClientBase, plan: SqlPlan): Promise<TwinFacts> {
+    const role = async (name: string) => ({ name, ...(await facts(sql, { ...plan, user: name })).user });
+    const base = twinBase(plan.user);
+    return { base: base !== undefined ? await role(base) : undefined, twin: await role(standbyName(plan.user)) };
+  }
+
   /** Whether `password` already works for the role (checked without changing anything). */
   async function passwordMatches(s: Session, password: string): Promise<boolean> {
     if (await isSuperuser(s.sql)) {
@@ -307,6 +319,30 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
 
   const needsOurs = (plan: SqlPlan, kind: string, name: string, o: Ownership) =>
     requireOurs('postgres', plan, kind, name, o);
+
+  /**
+   * Drops a tenant's rotation twin: its sessions ended, what it owns handed to the admin (in the
+   * tenant's database too while it is there, as with reclaimPolicy retain), then the role.
+   */
+  async function dropRole(s: Session, role: string): Promise<void> {
+    const { sql, plan } = s;
+    await ensureMembership(sql, role);
+    await sql.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [role]);
+    if (await one(sql, 'select 1 from pg_database where datname = $1', [plan.database]))
+      await admin(
+        plan,
+        `reassign objects of ${role} in ${plan.database}`,
+        async ({ sql: inDb }) => {
+          await inDb.query(`REASSIGN OWNED BY ${q(role)} TO CURRENT_USER`);
+          await inDb.query(`DROP OWNED BY ${q(role)}`);
+        },
+        plan.database,
+        [],
+      );
+    await sql.query(`REASSIGN OWNED BY ${q(role)} TO CURRENT_USER`);
+    await sql.query(`DROP OWNED BY ${q(role)}`);
+    await sql.query(`DROP ROLE IF EXISTS ${q(role)}`);
+  }
 
   /**
    * Rotation (rotation.ts). The second login `<user>_b` is a member of `<user>` (the database's
@@ -409,6 +445,24 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         ['database', 'user'],
       );
     },
+    async endSessions(plan, login) {
+      return admin(
+        plan,
+        `end the sessions of ${login}`,
+        async (s) => {
+          await ownLogin(s, plan, login, 'ours');
+          await ensureMembership(s.sql, login); // signalling a role's backends needs its privileges (RDS: not superuser)
+          // Sessions logged in as this login only: usename is the login, whatever role a session set.
+          const r = await s.sql.query<{ ok: boolean }>(
+            'select pg_terminate_backend(pid) as ok from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()',
+            [login],
+          );
+          return { ended: r.rows.filter((x) => x.ok).length };
+        },
+        undefined,
+        ['database', 'user'],
+      );
+    },
   };
   const rotation = rotationActivities(rotationOps, deps);
 
@@ -445,6 +499,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
           }
           // Read-only: what exists, whose it is, and whether this run may touch it.
           const f = await facts(sql, plan);
+          const twin = judgeTwins(plan, await twinFacts(sql, plan), mode);
           const own = judgeOwnership(plan, s.server, f, mode, [s.me]);
           if (mode === 'provision' && target)
             await checkCredentialsContinuity(
@@ -459,6 +514,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
             own.database !== 'absent' &&
               `database ${plan.database}: ${own.database === 'ours' ? "dbops's" : 'to adopt'}`,
             own.user !== 'absent' && `user ${plan.user}: ${own.user === 'ours' ? "dbops's" : 'to adopt'}`,
+            twin && `rotation twin ${standbyName(plan.user)}: dbops's`,
           ].filter(Boolean);
           return {
             serverVersion: version,
@@ -520,6 +576,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         async (s) => {
           const { sql } = s;
           const changes: string[] = [];
+          judgeTwins(plan, await twinFacts(sql, plan), 'provision');
           for (let attempt = 0; ; attempt++) {
             const f = await facts(sql, plan);
             const own = judgeOwnership(plan, s.server, { user: f.user }, 'provision', [s.me]).user;
@@ -789,6 +846,10 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
           if (own === 'absent') return { changed: false, detail: `user ${plan.user} does not exist` };
           const kept = notMadeByRun(plan, 'user', plan.user, user.mark);
           if (kept) return { changed: false, detail: kept };
+          // Its rotation twin goes first (it is a member of the user); an undo leaves what another run made.
+          const twins = await twinFacts(sql, plan);
+          const twin = plan.madeByRun === undefined ? judgeTwins(plan, twins, 'deprovision') : false;
+          if (twin) await dropRole(s, twins.twin.name);
           await ensureMembership(sql, plan.user);
           if (
             plan.madeByRun !== undefined &&
@@ -811,7 +872,10 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
           await sql.query(`REASSIGN OWNED BY ${q(plan.user)} TO CURRENT_USER`);
           await sql.query(`DROP OWNED BY ${q(plan.user)}`);
           await sql.query(`DROP ROLE IF EXISTS ${q(plan.user)}`);
-          return { changed: true, detail: `dropped user ${plan.user}` };
+          return {
+            changed: true,
+            detail: `dropped user ${plan.user}${twin ? ` and its rotation twin ${twins.twin.name}` : ''}`,
+          };
         },
         undefined,
         ['database', 'user'],

@@ -301,3 +301,53 @@ export function requireOurs(
     o === 'absent' ? 'SqlError' : NOT_OWNED,
   );
 }
+
+/*
+ * Rotation twins. A tenant's credential rotation alternates its login `<user>` with `<user>_b`
+ * (domain/rotation.ts), made by the rotation and marked for the tenant's database with itself as
+ * the user. Provisioning and deprovisioning keep out of that name space: a user `<x>_b` whose
+ * `<x>` is a dbops login is never provisioned, adopted or dropped as a tenant of its own, and a
+ * user whose `<user>_b` is already another dbops tenant's is not provisioned (its rotation could
+ * never run). Deprovisioning a tenant drops its twin with it.
+ */
+
+/** What a step knows about the names around the plan's user; each absent when it does not apply. */
+export interface TwinFacts {
+  /** When the plan's user is `<x>_b`: login `<x>`. */
+  base?: ObjectFacts & { name: string };
+  /** Login `<user>_b`. */
+  twin: ObjectFacts & { name: string };
+}
+
+/** `<x>` when `user` is `<x>_b`. */
+export function twinBase(user: string): string | undefined {
+  return user.length > 2 && user.endsWith('_b') ? user.slice(0, -2) : undefined;
+}
+
+/**
+ * Refuses a plan whose user is another login's rotation twin, or (provisioning) whose twin name
+ * another dbops tenant holds; returns whether `<user>_b` is this tenant's own twin (marked for its
+ * database, not a protected account), which deprovisioning drops with the user. Pure.
+ */
+export function judgeTwins(plan: SqlPlan, f: TwinFacts, mode: 'provision' | 'deprovision'): boolean {
+  const at = where(plan);
+  const baseMark = f.base?.exists ? f.base.mark : undefined;
+  if (f.base && baseMark) {
+    const hint =
+      mode === 'deprovision'
+        ? `deprovisioning database ${baseMark.database} with user ${f.base.name} removes both`
+        : 'give another user';
+    throw ApplicationFailure.nonRetryable(
+      `user ${plan.user} on ${at} is the rotation twin of dbops login ${f.base.name} (${describeMark(baseMark)}): dbops keeps that name for the credential rotation of ${f.base.name} and never ${mode === 'deprovision' ? 'drops' : 'provisions or adopts'} it as a tenant's own user; ${hint}`,
+      NOT_OWNED,
+    );
+  }
+  const m = f.twin.exists ? f.twin.mark : undefined;
+  const own = Boolean(m && m.database === plan.database && m.user === f.twin.name && !f.twin.protectedReason);
+  if (mode === 'provision' && m && !own)
+    throw ApplicationFailure.nonRetryable(
+      `user ${plan.user} on ${at} would need ${f.twin.name} for its credential rotation, but ${f.twin.name} belongs to another dbops tenant (${describeMark(m)}); give another user`,
+      NOT_OWNED,
+    );
+  return own;
+}

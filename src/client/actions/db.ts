@@ -23,7 +23,8 @@ import { createSchedule } from './schedule';
 import { setExitCode } from '../exit';
 import type { CliContext } from '../context';
 import { inFlagTerms, type FlagNames } from '../flag-terms';
-import { follow, startRun, startWorkflow } from '../follow';
+import { AlreadyRunningError, follow, startRun, startWorkflow } from '../follow';
+import { describeRotationRun, runningRotations } from '../../temporal/rotation-runs';
 import type { StartRequest, WorkflowInput, Workflows } from '../workflow-types';
 
 const CREDENTIALS = 'give --credentials-file or --credentials-secret';
@@ -298,6 +299,13 @@ export async function rotate(
     );
     return;
   }
+  // One rotation of a tenant at a time: a scheduled run has another workflow id than this one, so
+  // Temporal would start both (the run's check refuses too; this says so before anything starts).
+  const [running] = await runningRotations((await ctx.connect()).client, plan);
+  if (running)
+    throw new AlreadyRunningError(
+      `a rotation of ${plan.database} on ${plan.engine} ${plan.server.host} is already running: ${describeRotationRun(running)}; one rotation of a tenant runs at a time, so this one was not started: follow that run with "dbops status ${running.workflowId}"`,
+    );
   const summary = `rotate the credentials of ${plan.database} on ${plan.engine} ${plan.server.host}`;
   const code = await startSqlRun(ctx, f, 'rotateDatabaseCredentials', id, input, summary);
   setExitCode(cmd, code);
