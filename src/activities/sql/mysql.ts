@@ -500,7 +500,9 @@ export function createMysqlActivities(
         async (s) => {
           await ownLogin(s, plan, plan.logins.primary, 'ours');
           const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
-          return `${plan.logins.primary}${standby.user === 'ours' ? ` and ${plan.logins.standby}` : ''} are this tenant's`;
+          return standby.user === 'ours'
+            ? `${plan.logins.primary} and ${plan.logins.standby} are this tenant's`
+            : `${plan.logins.primary} is this tenant's`;
         },
         [],
       );

@@ -367,7 +367,9 @@ export function createPostgresActivities(
         async (s) => {
           await ownLogin(s, plan, plan.logins.primary, 'ours');
           const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
-          return `${plan.logins.primary}${standby === 'ours' ? ` and ${plan.logins.standby}` : ''} are this tenant's`;
+          return standby === 'ours'
+            ? `${plan.logins.primary} and ${plan.logins.standby} are this tenant's`
+            : `${plan.logins.primary} is this tenant's`;
         },
         undefined,
         [],
