@@ -183,7 +183,7 @@ describe.each(engines)('%s: SIGKILL of the worker mid-rotation', (engine, unavai
       expect(await canLogin(twin)).toBe(true); // the twin's new password is set; the target does not have it yet
 
       await kill();
-      await until(() => s.proxy.held === 0 && s.proxy.dropped === 1, 'the dead worker’s write to go with it');
+      await until(() => s.proxy.held === 0 && s.proxy.stalledDropped === 1, 'the dead worker’s write to go with it');
       // No worker: the target holds one set, the old one, and it works.
       expect(await current(target)).toEqual(old);
       expect(await works(old)).toBe(true);
