@@ -160,7 +160,9 @@ test('sandbox stop prints the deprovision line of a tenant the sandbox left (its
   fs.writeFileSync(path.join(s.credentialsDir, 'sandbox-cd34-postgres.json'), '{}');
   const left = await stopCli(dataDir);
   expect(left.code).toBe(0);
-  expect(left.out).toMatch(/^sandbox stopped\n\n# .*while a sandbox runs.*:\n\S+ npx dbops db deprovision --engine postgres .*--tenant sandbox-cd34 /);
+  expect(left.out).toMatch(
+    /^sandbox stopped\n\n# .*while a sandbox runs.*:\n\S+ npx dbops db deprovision --engine postgres .*--tenant sandbox-cd34 /,
+  );
 
   writeState(sandboxDir(dataDir), s);
   fs.rmSync(s.refresh!.jsonFile); // a damaged sandbox dir: the list cannot be made
