@@ -350,6 +350,33 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
     180_000,
   );
 
+  (pg ? test.skip : run)(
+    "reconcile leaves a DBA's PUBLIC grant on a pattern that reaches other databases too (reported, never revoked)",
+    async () => {
+      // An operator's grant to everyone on every `<prefix>…` database; a run whose tenant is named
+      // under that prefix must not take it away from the other databases it serves.
+      const prefix = fresh('shr');
+      const tenant = `${prefix}_t`;
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      await s.adm.query(`GRANT SELECT ON \`${prefix}%\`.* TO PUBLIC`);
+      try {
+        const before = await catalog();
+        const r = await execute<ReconcileOut>('reconcileDatabase', input(tenant, creds));
+        const row = `grant change REVOKE SELECT ON \`${prefix}%\`.* FROM PUBLIC`;
+        expect(whats(r.result.drift)).toEqual([row]);
+        expect(r.result.drift[0].detail).toContain('by hand');
+        expect(whats(r.result.remaining)).toEqual([row]); // left for a person
+        expect(await catalog()).toBe(before); // the operator's grant is still there
+        const d = await s.t.client.workflow.getHandle(r.id).describe();
+        expect(d.typedSearchAttributes.get(SA_DRIFT)).toBe('unrepaired');
+      } finally {
+        await s.adm.query(`REVOKE SELECT ON \`${prefix}%\`.* FROM PUBLIC`).catch(() => undefined);
+      }
+    },
+    180_000,
+  );
+
   run(
     'a stored password changed out of band is found and replaced by a fresh one that is stored',
     async () => {

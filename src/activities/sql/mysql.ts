@@ -175,6 +175,24 @@ export function reachesDatabase(g: MysqlGrant, database: string): boolean {
   return new RegExp(`^${re}$`, 'i').test(database);
 }
 
+/**
+ * Whether a PUBLIC grant that reaches `database` names it alone: a table or routine in it, or a
+ * database pattern that spells its name (`\\` escapes and `_` read as themselves, no `%`). A
+ * pattern such as `shared%` also serves other databases: it is the operator's, never dbops's to
+ * revoke.
+ */
+export function namesOnlyDatabase(g: MysqlGrant, database: string): boolean {
+  if (g.table !== '*') return g.db === database;
+  let name = '';
+  for (let i = 0; i < g.db.length; i++) {
+    const c = g.db[i];
+    if (c === '\\' && i + 1 < g.db.length) name += g.db[++i];
+    else if (c === '%') return false;
+    else name += c;
+  }
+  return name === database;
+}
+
 export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?: SqlPools }): SqlEngineActivities {
   const pools = deps.pools ?? new SqlPools();
 
@@ -909,7 +927,8 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
               if (g.grantOption) await s.sql.query(`REVOKE GRANT OPTION ON ${g.on} FROM ${account(plan.user)}`);
               done.push(`revoked ${g.privs} on ${g.on} from ${plan.user}`);
             }
-            for (const g of st.publicGrants) {
+            // Only PUBLIC's grants on this database alone: a pattern reaching others stays (in the drift).
+            for (const g of st.publicGrants.filter((x) => namesOnlyDatabase(x, plan.database))) {
               await s.sql.query(`REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`);
               done.push(`revoked ${g.privs} on ${g.on} from PUBLIC`);
             }
@@ -992,7 +1011,14 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           );
           for (const g of state.publicGrants)
             c.push(
-              change('grant', 'change', `REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`, 'PUBLIC reaches the database'),
+              change(
+                'grant',
+                'change',
+                `REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`,
+                namesOnlyDatabase(g, db)
+                  ? 'PUBLIC reaches the database'
+                  : 'PUBLIC reaches the database through a pattern that covers other databases too: dbops never changes it; narrow or revoke it by hand',
+              ),
             );
         }
         return state;
