@@ -401,6 +401,29 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
   );
 
   run(
+    "reconcile naming a stale copy of the credentials, not the target the user's mark names, resets no password",
+    async () => {
+      const tenant = fresh('copy');
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      const real = readTarget(creds);
+      // An old copy of the record in an allowed place, with a password that no longer works.
+      const stale = target();
+      const text = fs.readFileSync(creds.path, 'utf8').split(real.password).join('stale-password-1');
+      fs.writeFileSync(stale.path, text, { mode: 0o600 });
+      const before = await catalog();
+      const r = await execute<ReconcileOut>('reconcileDatabase', input(tenant, stale));
+      expect(await logsIn(readTarget(creds))).toBe(true); // the tenant's own connection string still works
+      expect(whats(r.result.drift)).toEqual([`ensure-user change password of ${userOf(tenant)}`]);
+      expect(r.result.drift[0].detail).toContain(creds.path); // the target the mark names
+      expect(r.result.remaining).toEqual(r.result.drift);
+      expect(await catalog()).toBe(before); // no password was set
+      expect(fs.readFileSync(stale.path, 'utf8')).toBe(text); // and no new password went to the copy
+    },
+    180_000,
+  );
+
+  run(
     'reconcile refuses a tenant dbops did not make, and changes nothing',
     async () => {
       const name = fresh('byhand');

@@ -936,7 +936,8 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
           ['database', 'user'],
         );
       }
-      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      if (st.login && !st.login.works && st.login.repairable)
+        done.push(await repairPassword(rotation, plan, st.login.name));
       return { changed: done.length > 0, repaired: done, detail: done.length ? done.join('; ') : 'nothing to repair' };
     },
   };
@@ -956,7 +957,14 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
         const f = await facts(s, plan);
         const own = judgeOwnership(plan, s.server, f, 'provision', [s.me]);
         const c: PlannedChange[] = [];
-        const state: MyTenantState = { own, changes: c, missingAll: false, extra: [], publicGrants: [] };
+        const state: MyTenantState = {
+          own,
+          changes: c,
+          missingAll: false,
+          extra: [],
+          publicGrants: [],
+          ...(f.user.mark?.credentials ? { markRef: f.user.mark.credentials } : {}),
+        };
         const db = plan.database;
         const user = plan.user;
         const beyond = BEYOND(plan);
@@ -1027,6 +1035,7 @@ export function createMysqlActivities(deps: SqlDeps & { aws: AwsClients; pools?:
     );
     const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
       rotationOps.loginWorks(plan as RotationPlan, login, password),
+      st.markRef,
     );
     st.changes.push(...cred.changes);
     st.login = cred.login;
@@ -1043,5 +1052,7 @@ interface MyTenantState {
   extra: MysqlGrant[];
   /** PUBLIC's grants on its database (MariaDB). */
   publicGrants: MysqlGrant[];
-  login?: { name: string; works: boolean };
+  login?: { name: string; works: boolean; repairable: boolean };
+  /** The credentials target the user's mark names. */
+  markRef?: string;
 }

@@ -904,7 +904,8 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         );
         done.push(`revoked CREATE on schema public in ${plan.database} from PUBLIC`);
       }
-      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      if (st.login && !st.login.works && st.login.repairable)
+        done.push(await repairPassword(rotation, plan, st.login.name));
       return {
         changed: done.length > 0,
         repaired: done,
@@ -944,6 +945,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
           otherObjects: [],
           ownedElsewhere: [],
           memberships: [],
+          ...(f.user.mark?.credentials ? { markRef: f.user.mark.credentials } : {}),
         };
         if (own.database === 'absent') c.push(change('ensure-database', 'create', `database ${db}`, 'missing'));
         if (own.database === 'adopt')
@@ -1091,6 +1093,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
     }
     const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
       rotationOps.loginWorks(plan as RotationPlan, login, password),
+      st.markRef,
     );
     st.changes.push(...cred.changes);
     st.login = cred.login;
@@ -1171,5 +1174,7 @@ interface PgTenantState {
   otherObjects: Array<{ db: string; system: boolean; n: number }>;
   ownedElsewhere: Array<{ db: string; system: boolean; n: number }>;
   memberships: string[];
-  login?: { name: string; works: boolean };
+  login?: { name: string; works: boolean; repairable: boolean };
+  /** The credentials target the user's mark names. */
+  markRef?: string;
 }
