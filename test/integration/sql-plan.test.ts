@@ -423,6 +423,44 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
     180_000,
   );
 
+  (pg ? run : test.skip)(
+    'a procedure granted elsewhere, in a database named with control characters, is revoked; no escape reaches the run',
+    async () => {
+      const tenant = fresh('proc');
+      const user = userOf(tenant);
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      const other = `${fresh('ev')}\u001b]0;x\u0007`;
+      await s.adm.query(`CREATE DATABASE "${other}"`);
+      try {
+        const there = await serverAdmin(s.srv, other);
+        await there.query(`CREATE PROCEDURE p() LANGUAGE sql AS 'select 1'; GRANT EXECUTE ON PROCEDURE p() TO ${user}`);
+        await there.close();
+        const h = await start('reconcileDatabase', input(tenant, creds));
+        const outcome = await h.result().then(
+          (r) => ({ ok: true, r: r as ReconcileOut }),
+          (e: unknown) => ({ ok: false, e: e as WorkflowFailedError }),
+        );
+        const progress = await h.query<Progress>('progress');
+        // eslint-disable-next-line no-control-regex
+        const control = /[\u0000-\u001f\u007f]/;
+        for (const st of progress.stages) {
+          expect(st.detail ?? '').not.toMatch(control);
+          expect(st.problem ?? '').not.toMatch(control);
+        }
+        if (!outcome.ok) {
+          const cause = (outcome as { e: WorkflowFailedError }).e.cause as Error;
+          expect(cause.message).not.toMatch(control);
+        }
+        expect(outcome.ok).toBe(true);
+        expect((outcome as { r: ReconcileOut }).r.remaining).toEqual([]);
+      } finally {
+        await s.adm.query(`DROP DATABASE "${other}"`).catch(() => undefined);
+      }
+    },
+    180_000,
+  );
+
   run(
     'reconcile refuses a tenant dbops did not make, and changes nothing',
     async () => {

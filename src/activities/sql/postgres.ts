@@ -868,7 +868,7 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
                           when 'pg_class'::regclass then
                             'REVOKE ALL ON ' || case c.relkind when 'S' then 'SEQUENCE ' else 'TABLE ' end || (s.objid::regclass)::text
                           when 'pg_namespace'::regclass then 'REVOKE ALL ON SCHEMA ' || quote_ident(n.nspname)
-                          when 'pg_proc'::regclass then 'REVOKE ALL ON FUNCTION ' || (s.objid::regprocedure)::text
+                          when 'pg_proc'::regclass then 'REVOKE ALL ON ROUTINE ' || (s.objid::regprocedure)::text -- functions and procedures
                         end as stmt
                    from pg_shdepend s
                    left join pg_class c on s.classid = 'pg_class'::regclass and c.oid = s.objid
