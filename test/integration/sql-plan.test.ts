@@ -350,6 +350,33 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
     180_000,
   );
 
+  (pg ? test.skip : run)(
+    "reconcile leaves a DBA's PUBLIC grant on a pattern that reaches other databases too (reported, never revoked)",
+    async () => {
+      // An operator's grant to everyone on every `<prefix>…` database; a run whose tenant is named
+      // under that prefix must not take it away from the other databases it serves.
+      const prefix = fresh('shr');
+      const tenant = `${prefix}_t`;
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      await s.adm.query(`GRANT SELECT ON \`${prefix}%\`.* TO PUBLIC`);
+      try {
+        const before = await catalog();
+        const r = await execute<ReconcileOut>('reconcileDatabase', input(tenant, creds));
+        const row = `grant change REVOKE SELECT ON \`${prefix}%\`.* FROM PUBLIC`;
+        expect(whats(r.result.drift)).toEqual([row]);
+        expect(r.result.drift[0].detail).toContain('by hand');
+        expect(whats(r.result.remaining)).toEqual([row]); // left for a person
+        expect(await catalog()).toBe(before); // the operator's grant is still there
+        const d = await s.t.client.workflow.getHandle(r.id).describe();
+        expect(d.typedSearchAttributes.get(SA_DRIFT)).toBe('unrepaired');
+      } finally {
+        await s.adm.query(`REVOKE SELECT ON \`${prefix}%\`.* FROM PUBLIC`).catch(() => undefined);
+      }
+    },
+    180_000,
+  );
+
   run(
     'a stored password changed out of band is found and replaced by a fresh one that is stored',
     async () => {
@@ -369,6 +396,67 @@ describe.each(engines)('%s plan mode and reconcile', (engine, unavailable) => {
       const now = readTarget(creds);
       expect(now.password).not.toBe(old.password);
       expect(await logsIn(now)).toBe(true);
+    },
+    180_000,
+  );
+
+  run(
+    "reconcile naming a stale copy of the credentials, not the target the user's mark names, resets no password",
+    async () => {
+      const tenant = fresh('copy');
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      const real = readTarget(creds);
+      // An old copy of the record in an allowed place, with a password that no longer works.
+      const stale = target();
+      const text = fs.readFileSync(creds.path, 'utf8').split(real.password).join('stale-password-1');
+      fs.writeFileSync(stale.path, text, { mode: 0o600 });
+      const before = await catalog();
+      const r = await execute<ReconcileOut>('reconcileDatabase', input(tenant, stale));
+      expect(await logsIn(readTarget(creds))).toBe(true); // the tenant's own connection string still works
+      expect(whats(r.result.drift)).toEqual([`ensure-user change password of ${userOf(tenant)}`]);
+      expect(r.result.drift[0].detail).toContain(creds.path); // the target the mark names
+      expect(r.result.remaining).toEqual(r.result.drift);
+      expect(await catalog()).toBe(before); // no password was set
+      expect(fs.readFileSync(stale.path, 'utf8')).toBe(text); // and no new password went to the copy
+    },
+    180_000,
+  );
+
+  (pg ? run : test.skip)(
+    'a procedure granted elsewhere, in a database named with control characters, is revoked; no escape reaches the run',
+    async () => {
+      const tenant = fresh('proc');
+      const user = userOf(tenant);
+      const creds = target();
+      await execute('provisionDatabase', input(tenant, creds));
+      const other = `${fresh('ev')}\u001b]0;x\u0007`;
+      await s.adm.query(`CREATE DATABASE "${other}"`);
+      try {
+        const there = await serverAdmin(s.srv, other);
+        await there.query(`CREATE PROCEDURE p() LANGUAGE sql AS 'select 1'; GRANT EXECUTE ON PROCEDURE p() TO ${user}`);
+        await there.close();
+        const h = await start('reconcileDatabase', input(tenant, creds));
+        const outcome = await h.result().then(
+          (r) => ({ ok: true, r: r as ReconcileOut }),
+          (e: unknown) => ({ ok: false, e: e as WorkflowFailedError }),
+        );
+        const progress = await h.query<Progress>('progress');
+        // eslint-disable-next-line no-control-regex
+        const control = /[\u0000-\u001f\u007f]/;
+        for (const st of progress.stages) {
+          expect(st.detail ?? '').not.toMatch(control);
+          expect(st.error ?? '').not.toMatch(control);
+        }
+        if (!outcome.ok) {
+          const cause = (outcome as { e: WorkflowFailedError }).e.cause as Error;
+          expect(cause.message).not.toMatch(control);
+        }
+        expect(outcome.ok).toBe(true);
+        expect((outcome as { r: ReconcileOut }).r.remaining).toEqual([]);
+      } finally {
+        await s.adm.query(`DROP DATABASE "${other}"`).catch(() => undefined);
+      }
     },
     180_000,
   );

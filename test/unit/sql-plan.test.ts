@@ -1,4 +1,4 @@
-import { mysqlGrants, onDatabase, reachesDatabase } from '../../src/activities/sql/mysql';
+import { mysqlGrants, namesOnlyDatabase, onDatabase, reachesDatabase } from '../../src/activities/sql/mysql';
 import { InvalidInput } from '../../src/domain/errors';
 import { driftOutcome, planResult, change } from '../../src/domain/plan';
 import {
@@ -95,4 +95,15 @@ test('a PUBLIC grant reaches the tenant database when its pattern covers it', ()
   expect(reachesDatabase(on('`acme\\_x`.*'), 'acmeXx')).toBe(false);
   expect(reachesDatabase(on('`other`.*'), 'acme_x')).toBe(false);
   expect(reachesDatabase(on('`acme_x`.`t`'), 'acme_x')).toBe(true);
+});
+
+test("only a PUBLIC grant on the tenant database alone is dbops's to revoke, not a pattern serving others", () => {
+  const on = (pattern: string) => mysqlGrants([`GRANT SELECT ON ${pattern} TO PUBLIC`])[0];
+  expect(namesOnlyDatabase(on('`acme\\_x`.*'), 'acme_x')).toBe(true);
+  expect(namesOnlyDatabase(on('`acme_x`.*'), 'acme_x')).toBe(true);
+  expect(namesOnlyDatabase(on('`acme_x`.`t`'), 'acme_x')).toBe(true);
+  expect(namesOnlyDatabase(on('`acme%`.*'), 'acme_x')).toBe(false);
+  expect(namesOnlyDatabase(on('`%`.*'), 'acme_x')).toBe(false);
+  expect(namesOnlyDatabase(on('`acme\\_%`.*'), 'acme_x')).toBe(false);
+  expect(namesOnlyDatabase(on('`ACME_X`.*'), 'acme_x')).toBe(false);
 });

@@ -3,6 +3,7 @@
  * statement errors are not. Messages say what failed and where, and are scrubbed of secrets.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { stripControl } from '../../domain/text';
 import { scrubSecrets } from '../scrub';
 
 const NETWORK_CODES = new Set([
@@ -36,9 +37,12 @@ export interface SqlErrorContext {
   tls?: boolean;
 }
 
-/** `text` with every spelling of every secret replaced by *** (../scrub.ts). */
+/**
+ * `text` with every spelling of every secret replaced by *** (../scrub.ts), and without control
+ * characters: messages quote live names (a database called `x<ESC>]0;…`), and reach terminals.
+ */
 export function scrub(text: string, secrets: string[]): string {
-  return scrubSecrets(text, secrets);
+  return stripControl(scrubSecrets(text, secrets));
 }
 
 function where(c: SqlErrorContext): string {

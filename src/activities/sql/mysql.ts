@@ -180,6 +180,24 @@ export function reachesDatabase(g: MysqlGrant, database: string): boolean {
   return new RegExp(`^${re}$`, 'i').test(database);
 }
 
+/**
+ * Whether a PUBLIC grant that reaches `database` names it alone: a table or routine in it, or a
+ * database pattern that spells its name (`\\` escapes and `_` read as themselves, no `%`). A
+ * pattern such as `shared%` also serves other databases: it is the operator's, never dbops's to
+ * revoke.
+ */
+export function namesOnlyDatabase(g: MysqlGrant, database: string): boolean {
+  if (g.table !== '*') return g.db === database;
+  let name = '';
+  for (let i = 0; i < g.db.length; i++) {
+    const c = g.db[i];
+    if (c === '\\' && i + 1 < g.db.length) name += g.db[++i];
+    else if (c === '%') return false;
+    else name += c;
+  }
+  return name === database;
+}
+
 export function createMysqlActivities(
   deps: SqlDeps & { aws: AwsClients; pools?: SqlPools; temporal?: Client },
 ): SqlEngineActivities {
@@ -972,7 +990,8 @@ export function createMysqlActivities(
               if (g.grantOption) await s.sql.query(`REVOKE GRANT OPTION ON ${g.on} FROM ${account(plan.user)}`);
               done.push(`revoked ${g.privs} on ${g.on} from ${plan.user}`);
             }
-            for (const g of st.publicGrants) {
+            // Only PUBLIC's grants on this database alone: a pattern reaching others stays (in the drift).
+            for (const g of st.publicGrants.filter((x) => namesOnlyDatabase(x, plan.database))) {
               await s.sql.query(`REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`);
               done.push(`revoked ${g.privs} on ${g.on} from PUBLIC`);
             }
@@ -980,7 +999,8 @@ export function createMysqlActivities(
           ['database', 'user'],
         );
       }
-      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      if (st.login && !st.login.works && st.login.repairable)
+        done.push(await repairPassword(rotation, plan, st.login.name));
       return { changed: done.length > 0, repaired: done, detail: done.length ? done.join('; ') : 'nothing to repair' };
     },
   };
@@ -1000,7 +1020,14 @@ export function createMysqlActivities(
         const f = await facts(s, plan);
         const own = judgeOwnership(plan, s.server, f, 'provision', [s.me]);
         const c: PlannedChange[] = [];
-        const state: MyTenantState = { own, changes: c, missingAll: false, extra: [], publicGrants: [] };
+        const state: MyTenantState = {
+          own,
+          changes: c,
+          missingAll: false,
+          extra: [],
+          publicGrants: [],
+          ...(f.user.mark?.credentials ? { markRef: f.user.mark.credentials } : {}),
+        };
         const db = plan.database;
         const user = plan.user;
         const beyond = BEYOND(plan);
@@ -1055,15 +1082,26 @@ export function createMysqlActivities(
           );
           for (const g of state.publicGrants)
             c.push(
-              change('grant', 'change', `REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`, 'PUBLIC reaches the database'),
+              change(
+                'grant',
+                'change',
+                `REVOKE ${g.privs} ON ${g.on} FROM PUBLIC`,
+                namesOnlyDatabase(g, db)
+                  ? 'PUBLIC reaches the database'
+                  : 'PUBLIC reaches the database through a pattern that covers other databases too: dbops never changes it; narrow or revoke it by hand',
+              ),
             );
         }
         return state;
       },
       [],
     );
-    const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
-      rotationOps.loginWorks(plan as RotationPlan, login, password),
+    const cred = await credentialFacts(
+      plan,
+      st.own.user,
+      deps,
+      (login, password) => rotationOps.loginWorks(plan as RotationPlan, login, password),
+      st.markRef,
     );
     st.changes.push(...cred.changes);
     st.login = cred.login;
@@ -1080,5 +1118,7 @@ interface MyTenantState {
   extra: MysqlGrant[];
   /** PUBLIC's grants on its database (MariaDB). */
   publicGrants: MysqlGrant[];
-  login?: { name: string; works: boolean };
+  login?: { name: string; works: boolean; repairable: boolean };
+  /** The credentials target the user's mark names. */
+  markRef?: string;
 }

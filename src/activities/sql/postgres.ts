@@ -934,7 +934,7 @@ export function createPostgresActivities(
                           when 'pg_class'::regclass then
                             'REVOKE ALL ON ' || case c.relkind when 'S' then 'SEQUENCE ' else 'TABLE ' end || (s.objid::regclass)::text
                           when 'pg_namespace'::regclass then 'REVOKE ALL ON SCHEMA ' || quote_ident(n.nspname)
-                          when 'pg_proc'::regclass then 'REVOKE ALL ON FUNCTION ' || (s.objid::regprocedure)::text
+                          when 'pg_proc'::regclass then 'REVOKE ALL ON ROUTINE ' || (s.objid::regprocedure)::text -- functions and procedures
                         end as stmt
                    from pg_shdepend s
                    left join pg_class c on s.classid = 'pg_class'::regclass and c.oid = s.objid
@@ -970,7 +970,8 @@ export function createPostgresActivities(
         );
         done.push(`revoked CREATE on schema public in ${plan.database} from PUBLIC`);
       }
-      if (st.login && !st.login.works) done.push(await repairPassword(rotation, plan, st.login.name));
+      if (st.login && !st.login.works && st.login.repairable)
+        done.push(await repairPassword(rotation, plan, st.login.name));
       return {
         changed: done.length > 0,
         repaired: done,
@@ -1010,6 +1011,7 @@ export function createPostgresActivities(
           otherObjects: [],
           ownedElsewhere: [],
           memberships: [],
+          ...(f.user.mark?.credentials ? { markRef: f.user.mark.credentials } : {}),
         };
         if (own.database === 'absent') c.push(change('ensure-database', 'create', `database ${db}`, 'missing'));
         if (own.database === 'adopt')
@@ -1155,8 +1157,12 @@ export function createPostgresActivities(
           ),
         );
     }
-    const cred = await credentialFacts(plan, st.own.user, deps, (login, password) =>
-      rotationOps.loginWorks(plan as RotationPlan, login, password),
+    const cred = await credentialFacts(
+      plan,
+      st.own.user,
+      deps,
+      (login, password) => rotationOps.loginWorks(plan as RotationPlan, login, password),
+      st.markRef,
     );
     st.changes.push(...cred.changes);
     st.login = cred.login;
@@ -1237,5 +1243,7 @@ interface PgTenantState {
   otherObjects: Array<{ db: string; system: boolean; n: number }>;
   ownedElsewhere: Array<{ db: string; system: boolean; n: number }>;
   memberships: string[];
-  login?: { name: string; works: boolean };
+  login?: { name: string; works: boolean; repairable: boolean };
+  /** The credentials target the user's mark names. */
+  markRef?: string;
 }

@@ -9,7 +9,7 @@ import { durationMs } from '../../domain/limits';
 import { change, type PlannedChange } from '../../domain/plan';
 import type { SqlPlan } from '../../domain/provision';
 import { DEFAULT_GRACE, standbyName, type RotationPlan } from '../../domain/rotation';
-import { planCredentialsTarget, type CredentialsDeps } from '../credentials';
+import { planCredentialsTarget, targetRef, type CredentialsDeps } from '../credentials';
 import type { rotationActivities } from './rotation';
 import { NOT_OWNED, type DeprovisionPlan, type Ownership, type TenantPlanRequest } from './types';
 
@@ -23,8 +23,11 @@ export const BEYOND = (plan: TenantPlanRequest): string =>
 /** What the credentials target says about the tenant's login. */
 export interface CredentialFacts {
   changes: PlannedChange[];
-  /** The login the target names and whether its stored password logs in (only when the user is dbops's). */
-  login?: { name: string; works: boolean };
+  /**
+   * The login the target names and whether its stored password logs in (only when the user is
+   * dbops's); `repairable`: the target is the one the user's mark names, so a fresh password may go there.
+   */
+  login?: { name: string; works: boolean; repairable: boolean };
 }
 
 /** The logins a target may name: the provisioned user only for provisionDatabase, either of the two for a reconcile. */
@@ -41,6 +44,8 @@ export async function credentialFacts(
   user: Ownership,
   deps: CredentialsDeps,
   loginWorks: (login: string, password: string) => Promise<boolean>,
+  /** The credentials target the user's dbops mark names (where its password is kept), when it names one. */
+  markRef?: string,
 ): Promise<CredentialFacts> {
   if (!plan.credentialsTarget) return { changes: [] };
   const t = await planCredentialsTarget(plan, targetLogins(plan), deps);
@@ -58,16 +63,21 @@ export async function credentialFacts(
     );
   if (plan.auth !== 'password' || user !== 'ours') return { changes };
   const works = await loginWorks(t.stored.user, t.stored.password);
+  // As provisioning's continuity check: the password lives in the target the mark names. A fresh
+  // one written to another (a stale copy) would break the connection string kept there.
+  const repairable = !markRef || markRef === targetRef(plan.credentialsTarget);
   if (!works)
     changes.push(
       change(
         'ensure-user',
         'change',
         `password of ${t.stored.user}`,
-        `the password stored in ${t.label} no longer logs in`,
+        repairable
+          ? `the password stored in ${t.label} no longer logs in`
+          : `the password stored in ${t.label} no longer logs in, but ${plan.user}'s dbops mark keeps its credentials in ${markRef}: dbops sets no password for another target; reconcile with that one`,
       ),
     );
-  return { changes, login: { name: t.stored.user, works } };
+  return { changes, login: { name: t.stored.user, works, repairable } };
 }
 
 /** A reconcile acts only on a tenant dbops made: its database and user both carry this tenant's mark. */
