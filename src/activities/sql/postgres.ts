@@ -48,6 +48,7 @@ import { standbyName } from '../../domain/rotation';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
+const DUPLICATE_DATABASE = '42P04';
 
 interface Session {
   sql: ClientBase;
@@ -489,8 +490,14 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
           // a pending name no input can give, then marked and renamed in one transaction: a crash
           // in between leaves the pending database, which the next attempt finishes.
           const pending = pendingDatabaseName(plan.database);
-          const pendingExists = Boolean(await one(sql, 'select 1 from pg_database where datname = $1', [pending]));
-          if (!pendingExists) await sql.query(`CREATE DATABASE ${q(pending)}`);
+          // Created, or found made by an earlier attempt (the CREATE fails as a whole): one round trip either way.
+          const pendingExists = await sql.query(`CREATE DATABASE ${q(pending)}`).then(
+            () => false,
+            (err: { code?: string }) => {
+              if (err.code === DUPLICATE_DATABASE) return true;
+              throw err;
+            },
+          );
           try {
             await tx(sql, [
               markSql('DATABASE', pending, makeMark(plan, undefined, plan.runId)),
