@@ -43,6 +43,66 @@ interface Round {
   peakConnections?: number;
   /** The machine's 1-minute load average when the round started (the machine is shared). */
   load1?: number;
+  /** Where a run's time went (medians over up to 20 of the round's runs, from their histories). */
+  breakdown?: Breakdown;
+}
+
+/** A run's time by kind, from its history (ms); counts of activity and workflow tasks. */
+interface Breakdown {
+  runMs: number;
+  activities: number;
+  activityQueueMs: number;
+  activityExecMs: number;
+  workflowTasks: number;
+  workflowTaskQueueMs: number;
+  workflowTaskExecMs: number;
+}
+
+type HistoryEvent = {
+  eventId?: unknown;
+  eventTime?: { seconds?: unknown; nanos?: number | null } | null;
+  [k: string]: unknown;
+};
+
+function eventMs(e: HistoryEvent): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+}
+
+/** One run's breakdown: queue waits (scheduled → started) and executions (started → completed) of its tasks. */
+function breakdownOf(events: HistoryEvent[]): Breakdown {
+  const at = new Map<number, number>(events.map((e) => [Number(e.eventId), eventMs(e)]));
+  const b: Breakdown = {
+    runMs: eventMs(events[events.length - 1]) - eventMs(events[0]),
+    activities: 0,
+    activityQueueMs: 0,
+    activityExecMs: 0,
+    workflowTasks: 0,
+    workflowTaskQueueMs: 0,
+    workflowTaskExecMs: 0,
+  };
+  for (const e of events) {
+    const as = e.activityTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const ac = e.activityTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    const ws = e.workflowTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const wc = e.workflowTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    if (as) b.activityQueueMs += eventMs(e) - (at.get(Number(as.scheduledEventId)) ?? eventMs(e));
+    if (ac) {
+      b.activities += 1;
+      b.activityExecMs += eventMs(e) - (at.get(Number(ac.startedEventId)) ?? eventMs(e));
+    }
+    if (ws) b.workflowTaskQueueMs += eventMs(e) - (at.get(Number(ws.scheduledEventId)) ?? eventMs(e));
+    if (wc) {
+      b.workflowTasks += 1;
+      b.workflowTaskExecMs += eventMs(e) - (at.get(Number(wc.startedEventId)) ?? eventMs(e));
+    }
+  }
+  return b;
+}
+
+function medianBreakdown(bs: Breakdown[]): Breakdown | undefined {
+  if (!bs.length) return undefined;
+  const keys = Object.keys(bs[0]) as Array<keyof Breakdown>;
+  return Object.fromEntries(keys.map((k) => [k, Math.round(median(bs.map((b) => b[k])))])) as unknown as Breakdown;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -108,6 +168,7 @@ function summary(rounds: Round[]) {
     p50MsMedian: median(rs.map((r) => r.p50Ms)),
     p95MsMedian: median(rs.map((r) => r.p95Ms)),
     failed: rs.reduce((a, r) => a + r.failed, 0),
+    ...(rs[0].breakdown ? { breakdownMedian: medianBreakdown(rs.map((r) => r.breakdown!).filter(Boolean)) } : {}),
     ...(rs[0].load1 !== undefined
       ? { load1Range: [Math.min(...rs.map((r) => r.load1!)), Math.max(...rs.map((r) => r.load1!))] }
       : {}),
@@ -230,12 +291,25 @@ async function main(): Promise<void> {
     tenant,
     credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
   });
+  /** The workflow ids of the round in progress (for its breakdown). */
+  let roundIds: string[] = [];
   const provision = (taskQueue: string) => async () => {
+    const workflowId = `bench-prov-${process.pid}-${++seq}`;
+    roundIds.push(workflowId);
     await stack.client.workflow.execute('provisionDatabase', {
-      workflowId: `bench-prov-${process.pid}-${++seq}`,
+      workflowId,
       taskQueue,
       args: [input(nextTenant())],
     });
+  };
+  const breakdown = async (ids: string[]): Promise<Breakdown | undefined> => {
+    const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 20)) === 0).slice(0, 20);
+    const bs: Breakdown[] = [];
+    for (const id of sample) {
+      const h = await stack.client.workflow.getHandle(id).fetchHistory();
+      bs.push(breakdownOf((h.events ?? []) as HistoryEvent[]));
+    }
+    return medianBreakdown(bs);
   };
 
   /** One kind of round: its name in the results, and one job. */
@@ -268,10 +342,9 @@ async function main(): Promise<void> {
       name: 'noopWorkflow',
       pg: false,
       job: async () => {
-        await stack.client.workflow.execute('benchNoopWorkflow', {
-          workflowId: `bench-noop-${process.pid}-${++seq}`,
-          taskQueue: 'bench-noop',
-        });
+        const workflowId = `bench-noop-${process.pid}-${++seq}`;
+        roundIds.push(workflowId);
+        await stack.client.workflow.execute('benchNoopWorkflow', { workflowId, taskQueue: 'bench-noop' });
       },
     });
   }
@@ -338,13 +411,16 @@ async function main(): Promise<void> {
     for (let r = 0; r < REPS; r++)
       for (const k of kinds) {
         const load1 = os.loadavg()[0];
+        roundIds = [];
         const rd = await round(
           n,
           k.job,
           k.pg ? sessions : undefined,
           k.name.startsWith('provision') ? dbopsConnections : undefined,
         );
-        rounds.get(k.name)!.push({ ...rd, load1: Math.round(load1 * 10) / 10 });
+        const b = roundIds.length ? await breakdown(roundIds) : undefined;
+        if (b) process.stderr.write(`[bench] ${k.name} breakdown ${JSON.stringify(b)}\n`);
+        rounds.get(k.name)!.push({ ...rd, load1: Math.round(load1 * 10) / 10, ...(b ? { breakdown: b } : {}) });
         await cleanup();
       }
   for (const w of workers) w.shutdown();

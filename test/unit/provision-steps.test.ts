@@ -43,12 +43,15 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
   return err;
 }
 
-test('ensureTenant runs ensure-database, ensure-user and grant in order; each result under its stage', async () => {
+const ms = expect.any(Number);
+
+test('ensureTenant runs ensure-database, ensure-user and grant in order; each result under its stage, with how long each step took', async () => {
   const { called, acts } = world();
   expect(await acts.ensureTenant(plan)).toEqual({
     'ensure-database': { changed: true, detail: 'created database acme' },
     'ensure-user': { changed: false, detail: 'user acme_app already exists' },
     grant: { changed: true, detail: 'owner admin → acme_app' },
+    stepMs: { 'ensure-database': ms, 'ensure-user': ms, grant: ms },
   });
   expect(called).toEqual(['ensureDatabase', 'ensureUser', 'grant']);
 });
@@ -67,6 +70,7 @@ test('a non-retryable step failure stays non-retryable with its type and message
     {
       stage: 'ensure-user',
       done: { 'ensure-database': { changed: true, detail: 'created database acme' } },
+      stepMs: { 'ensure-database': ms, 'ensure-user': ms },
     } satisfies StepsFailure,
   ]);
   expect(called).toEqual(['ensureDatabase', 'ensureUser']); // grant never runs
@@ -86,7 +90,7 @@ test('an unclassified error becomes a retryable failure typed by its name, namin
   const { acts } = world({ ensureDatabase: new TypeError('x is undefined') });
   const f = await failureOf(acts.ensureTenant(plan));
   expect(f).toMatchObject({ type: 'TypeError', message: 'x is undefined', nonRetryable: false });
-  expect(f.details).toEqual([{ stage: 'ensure-database', done: {} }]);
+  expect(f.details).toEqual([{ stage: 'ensure-database', done: {}, stepMs: { 'ensure-database': ms } }]);
 });
 
 test('connectAndCheck: the login first, then the credentials target; its result is the login’s', async () => {

@@ -142,6 +142,11 @@ describe('provisionDatabase', () => {
       verify: 'the user reaches its database only',
       'store-credentials': `file:${CREDS.path}`,
     });
+    // The stages of one activity are laid out one after the other, each with its own step's time.
+    const at = Object.fromEntries((await progressOf(h)).stages.map((s) => [s.name, s]));
+    expect(at['ensure-user'].startedAt).toBe(at['ensure-database'].finishedAt);
+    expect(at.grant.startedAt).toBe(at['ensure-user'].finishedAt);
+    expect(at['store-credentials'].startedAt).toBe(at.verify.finishedAt);
     expect(r).toEqual({
       engine: 'postgres',
       host: SERVER.host,

@@ -11,8 +11,8 @@
  *   attempt does again only what is missing);
  * - `<engine>VerifyAndStore`: verify, then store-credentials.
  *
- * Each returns every step's own result, keyed by its stage, so the workflow sets each stage's row
- * from it. A step that fails fails the activity with the step's own failure (same type, message and
+ * Each returns every step's own result, keyed by its stage, and how long each step took
+ * (`stepMs`), so the workflow sets each stage's row from it. A step that fails fails the activity with the step's own failure (same type, message and
  * retryability) carrying `StepsFailure` as its details: the stage whose step failed and what the
  * steps before it did.
  */
@@ -26,6 +26,13 @@ import type { SqlEngineActivities } from './types';
 export interface StepsFailure {
   stage: string;
   done: Record<string, unknown>;
+  /** How long each step that ran took (ms), the failed one's included. */
+  stepMs: Record<string, number>;
+}
+
+/** How long each step took, by stage (the progress table shows each stage's own time). */
+export interface StepTimes {
+  stepMs: Record<string, number>;
 }
 
 export interface TenantSteps {
@@ -47,8 +54,13 @@ interface CredentialSteps {
 }
 
 /** The failure of the step of `stage`, as the step failed, with the stage and the earlier steps' results as details. */
-function stepFailure(err: unknown, stage: string, done: Record<string, unknown>): ApplicationFailure {
-  const details: StepsFailure = { stage, done };
+function stepFailure(
+  err: unknown,
+  stage: string,
+  done: Record<string, unknown>,
+  stepMs: Record<string, number>,
+): ApplicationFailure {
+  const details: StepsFailure = { stage, done, stepMs };
   if (err instanceof ApplicationFailure)
     return ApplicationFailure.create({
       message: err.message,
@@ -65,16 +77,20 @@ function stepFailure(err: unknown, stage: string, done: Record<string, unknown>)
 }
 
 /** Runs the steps in order; each one's result under its stage. */
-async function inOrder<R extends object>(steps: { [K in keyof R]: () => Promise<R[K]> }): Promise<R> {
+async function inOrder<R extends object>(steps: { [K in keyof R]: () => Promise<R[K]> }): Promise<R & StepTimes> {
   const done: Record<string, unknown> = {};
+  const stepMs: Record<string, number> = {};
   for (const [stage, run] of Object.entries(steps) as Array<[string, () => Promise<unknown>]>) {
+    const t0 = Date.now();
     try {
       done[stage] = await run();
+      stepMs[stage] = Date.now() - t0;
     } catch (err) {
-      throw stepFailure(err, stage, { ...done });
+      stepMs[stage] = Date.now() - t0;
+      throw stepFailure(err, stage, { ...done }, { ...stepMs });
     }
   }
-  return done as R;
+  return { ...(done as R), stepMs };
 }
 
 export function provisionStepActivities(engine: EngineSteps, creds: CredentialSteps) {
@@ -85,13 +101,13 @@ export function provisionStepActivities(engine: EngineSteps, creds: CredentialSt
       await creds.checkCredentialsTarget(plan);
       return r;
     },
-    ensureTenant: (plan: SqlPlan): Promise<TenantSteps> =>
+    ensureTenant: (plan: SqlPlan): Promise<TenantSteps & StepTimes> =>
       inOrder<TenantSteps>({
         'ensure-database': () => engine.ensureDatabase(plan),
         'ensure-user': () => engine.ensureUser(plan),
         grant: () => engine.grant(plan),
       }),
-    verifyAndStore: (plan: SqlPlan): Promise<VerifyAndStoreSteps> =>
+    verifyAndStore: (plan: SqlPlan): Promise<VerifyAndStoreSteps & StepTimes> =>
       inOrder<VerifyAndStoreSteps>({
         verify: () => engine.verify(plan),
         'store-credentials': () => creds.storeCredentials(plan),
