@@ -19,6 +19,8 @@ import { Client, Pool, escapeLiteral } from 'pg';
 import { createActivities } from '../src/activities';
 import { AwsClients } from '../src/activities/aws-clients';
 import { SqlPools } from '../src/activities/sql/admin-pools';
+import { provisionStepRegistry } from '../src/activities/sql/provision-steps';
+import { sqlActivityRegistry, type SqlEngineActivities } from '../src/activities/sql/types';
 import { scramVerifier } from '../src/activities/sql/passwords';
 import { deriveNames, quotePgIdent as q } from '../src/domain/sql-names';
 import { workerConfig } from '../src/worker-config';
@@ -29,7 +31,7 @@ import { median, startStack, timed, type BundleSource } from './common';
 const NS = (process.env.BENCH_N ?? '10,100,500').split(',').map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const POOL_MAX = Number(process.env.DBOPS_SQL_POOL_MAX ?? 10);
-const WHICH = (process.env.BENCH_WHAT ?? 'provision,noop,plain').split(',');
+const WHICH = (process.env.BENCH_WHAT ?? 'provision,nosql,noop,plain').split(',');
 
 interface Round {
   n: number;
@@ -134,7 +136,12 @@ async function round(
         const [ms] = await timed(() =>
           job(i).catch((err: unknown) => {
             failed += 1;
-            if (failed <= 3) process.stderr.write(`[bench] run failed: ${(err as Error).message}\n`);
+            if (failed <= 3) {
+              const causes: string[] = [];
+              for (let e: unknown = err; e instanceof Error && causes.length < 4; e = (e as { cause?: unknown }).cause)
+                causes.push(e.message);
+              process.stderr.write(`[bench] run failed: ${causes.join(' <- ')}\n`);
+            }
           }),
         );
         lat.push(ms);
@@ -319,6 +326,33 @@ async function main(): Promise<void> {
     for (const v of variants) {
       workers.push(await stack.makeWorker(`bench-${v.name}`, v.activities, v.workflows));
       kinds.push({ name: v.name, job: provision(`bench-${v.name}`), pg: true });
+    }
+  }
+
+  // The workflow's own cost: provisionDatabase (this version's and the baseline's) with activities
+  // that answer at once (no SQL, no file): what orchestration alone allows for each path.
+  if (WHICH.includes('nosql')) {
+    const step = async () => ({ changed: true, detail: 'done (no SQL)' });
+    const engine = {
+      connect: async () => ({ serverVersion: 'none', detail: 'no SQL' }),
+      ensureDatabase: step,
+      ensureUser: step,
+      grant: step,
+      verify: step,
+    } as unknown as SqlEngineActivities;
+    const creds = {
+      checkCredentialsTarget: async () => undefined,
+      storeCredentials: async () => ({ changed: true, credentialsRef: 'file:/none' }),
+    };
+    const instant = {
+      ...sqlActivityRegistry(engine, engine),
+      ...creds,
+      ...provisionStepRegistry(engine, engine, creds),
+    };
+    for (const v of variants) {
+      const name = `${v.name}NoSql`;
+      workers.push(await stack.makeWorker(`bench-${name}`, instant, v.workflows));
+      kinds.push({ name, job: provision(`bench-${name}`), pg: false });
     }
   }
 
