@@ -665,11 +665,12 @@ export function createPostgresActivities(deps: SqlDeps & { aws: AwsClients; pool
         plan,
         `check the privileges of ${plan.user}`,
         async ({ sql }) => {
+          // By oid, not name: a database another run renames meanwhile (its pending name) is not an error.
           const r = (await one<{ su: boolean; cdb: boolean; crole: boolean; others: string[] }>(
             sql,
             `select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole,
                     array(select datname::text from pg_database
-                           where not datistemplate and datname <> $2 and has_database_privilege($1, datname, 'CONNECT')
+                           where not datistemplate and datname <> $2 and has_database_privilege($1, oid, 'CONNECT')
                            order by datname) as others
                from pg_roles where rolname = $1`,
             [plan.user, plan.database],
