@@ -19,8 +19,15 @@ export interface Stack {
   client: Client;
   address: string;
   motoEndpoint: string;
-  makeWorker(taskQueue: string, activities: object): Promise<Worker>;
+  /** `workflows`: another version's compiled workflows (BENCH_BASELINE), bundled once; default: the product's. */
+  makeWorker(taskQueue: string, activities: object, workflows?: BundleSource): Promise<Worker>;
   stop(): Promise<void>;
+}
+
+/** Where a worker's workflows come from: their entry file and the modules preloaded once per context. */
+export interface BundleSource {
+  workflowsPath: string;
+  preloadModules: string[];
 }
 
 /** `workflowsPath`: the workflows the benchmark's workers run (default: the product's). */
@@ -45,18 +52,28 @@ export async function startStack(o: { workflowsPath?: string } = {}): Promise<St
     logger: new DefaultLogger('ERROR'),
   });
   const client = new Client({ connection });
+  const others = new Map<string, Promise<string>>();
+  const codeOf = (w?: BundleSource): Promise<string> => {
+    if (!w) return Promise.resolve(code);
+    if (!others.has(w.workflowsPath))
+      others.set(
+        w.workflowsPath,
+        bundleWorkflowCode({ ...w, logger: new DefaultLogger('ERROR') }).then((b) => b.code),
+      );
+    return others.get(w.workflowsPath)!;
+  };
   return {
     client,
     address: temporal.address,
     motoEndpoint: moto.endpoint,
-    makeWorker: async (taskQueue, activities) =>
+    makeWorker: async (taskQueue, activities, workflows) =>
       createDbopsWorker({
         connection: await NativeConnection.connect({ address: temporal.address }),
         namespace: 'default',
         taskQueue,
         activities,
         env: {},
-        workflowBundle: { code },
+        workflowBundle: { code: await codeOf(workflows) },
         shutdownGraceTime: '1s',
       }),
     stop: async () => {

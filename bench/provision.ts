@@ -6,6 +6,10 @@
  * plain script running the same DDL through a pg pool of DBOPS_SQL_POOL_MAX connections
  * (PostgreSQL's own ceiling here). Reports runs/s (median and min–max over BENCH_REPS rounds),
  * per-run latency p50/p95, failed runs and PostgreSQL sessions opened per run.
+ *
+ * BENCH_BASELINE=<compiled dist/ of another version>: that version's workflows and activities on a
+ * worker of their own. All kinds of rounds alternate, round for round (this version, the
+ * baseline, no-op, plain script, then again), each round noting the 1-minute load it started at.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,17 +19,19 @@ import { Client, Pool, escapeLiteral } from 'pg';
 import { createActivities } from '../src/activities';
 import { AwsClients } from '../src/activities/aws-clients';
 import { SqlPools } from '../src/activities/sql/admin-pools';
+import { provisionStepRegistry } from '../src/activities/sql/provision-steps';
+import { sqlActivityRegistry, type SqlEngineActivities } from '../src/activities/sql/types';
 import { scramVerifier } from '../src/activities/sql/passwords';
 import { deriveNames, quotePgIdent as q } from '../src/domain/sql-names';
 import { workerConfig } from '../src/worker-config';
 import { startPasswordPostgres } from '../test/helpers/password-servers';
 import { ROOT } from '../test/helpers/stack';
-import { median, startStack, timed } from './common';
+import { median, startStack, timed, type BundleSource } from './common';
 
 const NS = (process.env.BENCH_N ?? '10,100,500').split(',').map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const POOL_MAX = Number(process.env.DBOPS_SQL_POOL_MAX ?? 10);
-const WHICH = (process.env.BENCH_WHAT ?? 'provision,noop,plain').split(',');
+const WHICH = (process.env.BENCH_WHAT ?? 'provision,nosql,noop,plain').split(',');
 
 interface Round {
   n: number;
@@ -37,6 +43,68 @@ interface Round {
   sessionsPerRun?: number;
   /** Most connections dbops had open to the server at once (sampled every 50 ms). */
   peakConnections?: number;
+  /** The machine's 1-minute load average when the round started (the machine is shared). */
+  load1?: number;
+  /** Where a run's time went (medians over up to 20 of the round's runs, from their histories). */
+  breakdown?: Breakdown;
+}
+
+/** A run's time by kind, from its history (ms); counts of activity and workflow tasks. */
+interface Breakdown {
+  runMs: number;
+  activities: number;
+  activityQueueMs: number;
+  activityExecMs: number;
+  workflowTasks: number;
+  workflowTaskQueueMs: number;
+  workflowTaskExecMs: number;
+}
+
+type HistoryEvent = {
+  eventId?: unknown;
+  eventTime?: { seconds?: unknown; nanos?: number | null } | null;
+  [k: string]: unknown;
+};
+
+function eventMs(e: HistoryEvent): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+}
+
+/** One run's breakdown: queue waits (scheduled → started) and executions (started → completed) of its tasks. */
+function breakdownOf(events: HistoryEvent[]): Breakdown {
+  const at = new Map<number, number>(events.map((e) => [Number(e.eventId), eventMs(e)]));
+  const b: Breakdown = {
+    runMs: eventMs(events[events.length - 1]) - eventMs(events[0]),
+    activities: 0,
+    activityQueueMs: 0,
+    activityExecMs: 0,
+    workflowTasks: 0,
+    workflowTaskQueueMs: 0,
+    workflowTaskExecMs: 0,
+  };
+  for (const e of events) {
+    const as = e.activityTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const ac = e.activityTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    const ws = e.workflowTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const wc = e.workflowTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    if (as) b.activityQueueMs += eventMs(e) - (at.get(Number(as.scheduledEventId)) ?? eventMs(e));
+    if (ac) {
+      b.activities += 1;
+      b.activityExecMs += eventMs(e) - (at.get(Number(ac.startedEventId)) ?? eventMs(e));
+    }
+    if (ws) b.workflowTaskQueueMs += eventMs(e) - (at.get(Number(ws.scheduledEventId)) ?? eventMs(e));
+    if (wc) {
+      b.workflowTasks += 1;
+      b.workflowTaskExecMs += eventMs(e) - (at.get(Number(wc.startedEventId)) ?? eventMs(e));
+    }
+  }
+  return b;
+}
+
+function medianBreakdown(bs: Breakdown[]): Breakdown | undefined {
+  if (!bs.length) return undefined;
+  const keys = Object.keys(bs[0]) as Array<keyof Breakdown>;
+  return Object.fromEntries(keys.map((k) => [k, Math.round(median(bs.map((b) => b[k])))])) as unknown as Breakdown;
 }
 
 function percentile(xs: number[], p: number): number {
@@ -68,7 +136,12 @@ async function round(
         const [ms] = await timed(() =>
           job(i).catch((err: unknown) => {
             failed += 1;
-            if (failed <= 3) process.stderr.write(`[bench] run failed: ${(err as Error).message}\n`);
+            if (failed <= 3) {
+              const causes: string[] = [];
+              for (let e: unknown = err; e instanceof Error && causes.length < 4; e = (e as { cause?: unknown }).cause)
+                causes.push(e.message);
+              process.stderr.write(`[bench] run failed: ${causes.join(' <- ')}\n`);
+            }
           }),
         );
         lat.push(ms);
@@ -102,6 +175,10 @@ function summary(rounds: Round[]) {
     p50MsMedian: median(rs.map((r) => r.p50Ms)),
     p95MsMedian: median(rs.map((r) => r.p95Ms)),
     failed: rs.reduce((a, r) => a + r.failed, 0),
+    ...(rs[0].breakdown ? { breakdownMedian: medianBreakdown(rs.map((r) => r.breakdown!).filter(Boolean)) } : {}),
+    ...(rs[0].load1 !== undefined
+      ? { load1Range: [Math.min(...rs.map((r) => r.load1!)), Math.max(...rs.map((r) => r.load1!))] }
+      : {}),
     ...(rs[0].sessionsPerRun !== undefined ? { sessionsPerRunMedian: median(rs.map((r) => r.sessionsPerRun!)) } : {}),
     ...(rs[0].peakConnections !== undefined
       ? { peakConnectionsMax: Math.max(...rs.map((r) => r.peakConnections!)) }
@@ -188,17 +265,32 @@ async function main(): Promise<void> {
   };
 
   // provisionDatabase through Temporal, with the worker's real activities. BENCH_BASELINE names
-  // the compiled src/ of another version (e.g. main's): its activities run on a worker of their
-  // own, round for round alternating with this version's, so both see the same machine load.
+  // the compiled src/ (dist/) of another version (e.g. main's): its workflows and its activities
+  // run on a worker of their own. Every kind of round (this version, the baseline, the no-op
+  // workflow, the plain script) alternates with the others, round for round, so all see the same
+  // machine load: only rows of one run compare.
   const sqlPools = new SqlPools({ max: POOL_MAX, idleSeconds: 30 });
-  const variants: Array<{ name: string; activities: object }> = [
-    { name: 'provisionDatabase', activities: createActivities({ env, aws, config, sqlPools }) },
-  ];
+  const variants: Array<{
+    name: string;
+    activities: object;
+    workflows?: BundleSource;
+    pools: { close(): Promise<void> };
+  }> = [{ name: 'provisionDatabase', activities: createActivities({ env, aws, config, sqlPools }), pools: sqlPools }];
   if (process.env.BENCH_BASELINE) {
-    const base = require(path.resolve(process.env.BENCH_BASELINE, 'activities')) as {
-      createActivities: typeof createActivities;
-    };
-    variants.push({ name: 'provisionDatabaseBaseline', activities: base.createActivities({ env, aws, config }) });
+    const baseDir = path.resolve(process.env.BENCH_BASELINE);
+    const base = require(path.join(baseDir, 'activities')) as { createActivities: typeof createActivities };
+    const BasePools = (require(path.join(baseDir, 'activities', 'sql', 'admin-pools')) as { SqlPools: typeof SqlPools })
+      .SqlPools;
+    const basePools = new BasePools({ max: POOL_MAX, idleSeconds: 30 });
+    variants.push({
+      name: 'provisionDatabaseBaseline',
+      activities: base.createActivities({ env, aws, config, sqlPools: basePools }),
+      workflows: {
+        workflowsPath: path.join(baseDir, 'workflows', 'index.js'),
+        preloadModules: [path.join(baseDir, 'domain', 'zod-warm-up')],
+      },
+      pools: basePools,
+    });
   }
   const input = (tenant: string) => ({
     engine: 'postgres',
@@ -206,30 +298,63 @@ async function main(): Promise<void> {
     tenant,
     credentialsTarget: { kind: 'file', path: path.join(dir, `${tenant}.json`) },
   });
+  /** The workflow ids of the round in progress (for its breakdown). */
+  let roundIds: string[] = [];
   const provision = (taskQueue: string) => async () => {
+    const workflowId = `bench-prov-${process.pid}-${++seq}`;
+    roundIds.push(workflowId);
     await stack.client.workflow.execute('provisionDatabase', {
-      workflowId: `bench-prov-${process.pid}-${++seq}`,
+      workflowId,
       taskQueue,
       args: [input(nextTenant())],
     });
   };
+  const breakdown = async (ids: string[]): Promise<Breakdown | undefined> => {
+    const sample = ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / 20)) === 0).slice(0, 20);
+    const bs: Breakdown[] = [];
+    for (const id of sample) {
+      const h = await stack.client.workflow.getHandle(id).fetchHistory();
+      bs.push(breakdownOf((h.events ?? []) as HistoryEvent[]));
+    }
+    return medianBreakdown(bs);
+  };
+
+  /** One kind of round: its name in the results, and one job. */
+  const kinds: Array<{ name: string; job: () => Promise<void>; pg: boolean }> = [];
+  const workers: Worker[] = [];
   if (WHICH.includes('provision')) {
-    const workers = await Promise.all(variants.map((v) => stack.makeWorker(`bench-${v.name}`, v.activities)));
-    const running = workers.map((w) => w.run());
-    const rounds = new Map<string, Round[]>(variants.map((v) => [v.name, []]));
-    for (const v of variants) await provision(`bench-${v.name}`)(); // warm-up: bundle, first connections
-    await cleanup();
-    for (const n of NS)
-      for (let r = 0; r < REPS; r++)
-        for (const v of variants) {
-          rounds.get(v.name)!.push(await round(n, provision(`bench-${v.name}`), sessions, dbopsConnections));
-          await cleanup();
-        }
-    for (const w of workers) w.shutdown();
-    await Promise.all(running);
-    for (const v of variants) results[v.name] = summary(rounds.get(v.name)!);
+    for (const v of variants) {
+      workers.push(await stack.makeWorker(`bench-${v.name}`, v.activities, v.workflows));
+      kinds.push({ name: v.name, job: provision(`bench-${v.name}`), pg: true });
+    }
   }
-  await sqlPools.close();
+
+  // The workflow's own cost: provisionDatabase (this version's and the baseline's) with activities
+  // that answer at once (no SQL, no file): what orchestration alone allows for each path.
+  if (WHICH.includes('nosql')) {
+    const step = async () => ({ changed: true, detail: 'done (no SQL)' });
+    const engine = {
+      connect: async () => ({ serverVersion: 'none', detail: 'no SQL' }),
+      ensureDatabase: step,
+      ensureUser: step,
+      grant: step,
+      verify: step,
+    } as unknown as SqlEngineActivities;
+    const creds = {
+      checkCredentialsTarget: async () => undefined,
+      storeCredentials: async () => ({ changed: true, credentialsRef: 'file:/none' }),
+    };
+    const instant = {
+      ...sqlActivityRegistry(engine, engine),
+      ...creds,
+      ...provisionStepRegistry(engine, engine, creds),
+    };
+    for (const v of variants) {
+      const name = `${v.name}NoSql`;
+      workers.push(await stack.makeWorker(`bench-${name}`, instant, v.workflows));
+      kinds.push({ name, job: provision(`bench-${name}`), pg: false });
+    }
+  }
 
   // The dev server's ceiling: one no-op activity per workflow, on a worker of its own.
   if (WHICH.includes('noop')) {
@@ -237,26 +362,25 @@ async function main(): Promise<void> {
       workflowsPath: path.join(ROOT, 'bench', 'workflows', 'noop.ts'),
       logger: new DefaultLogger('ERROR'),
     });
-    const noopWorker = await Worker.create({
-      connection: await NativeConnection.connect({ address: stack.address }),
-      taskQueue: 'bench-noop',
-      workflowBundle: { code },
-      activities: { benchNoop: async () => undefined },
-      maxConcurrentActivityTaskExecutions: 500,
-      shutdownGraceTime: '1s',
-    });
-    const noop = async () => {
-      await stack.client.workflow.execute('benchNoopWorkflow', {
-        workflowId: `bench-noop-${process.pid}-${++seq}`,
+    workers.push(
+      await Worker.create({
+        connection: await NativeConnection.connect({ address: stack.address }),
         taskQueue: 'bench-noop',
-      });
-    };
-    const rounds: Round[] = [];
-    await noopWorker.runUntil(async () => {
-      await noop();
-      for (const n of NS) for (let r = 0; r < REPS; r++) rounds.push(await round(n, noop));
+        workflowBundle: { code },
+        activities: { benchNoop: async () => undefined },
+        maxConcurrentActivityTaskExecutions: 500,
+        shutdownGraceTime: '1s',
+      }),
+    );
+    kinds.push({
+      name: 'noopWorkflow',
+      pg: false,
+      job: async () => {
+        const workflowId = `bench-noop-${process.pid}-${++seq}`;
+        roundIds.push(workflowId);
+        await stack.client.workflow.execute('benchNoopWorkflow', { workflowId, taskQueue: 'bench-noop' });
+      },
     });
-    results.noopWorkflow = summary(rounds);
   }
 
   // PostgreSQL's ceiling: the same DDL a run makes, from a plain script with one pool (and the
@@ -310,14 +434,33 @@ async function main(): Promise<void> {
         }
       });
     };
-    const rounds: Round[] = [];
-    for (const n of NS)
-      for (let r = 0; r < REPS; r++) {
-        rounds.push(await round(n, ddl, sessions));
+    kinds.push({ name: 'plainScriptPool', job: ddl, pg: true });
+  }
+
+  const running = workers.map((w) => w.run());
+  const rounds = new Map<string, Round[]>(kinds.map((k) => [k.name, []]));
+  for (const k of kinds) await k.job(); // warm-up: bundles, first connections
+  await cleanup();
+  for (const n of NS)
+    for (let r = 0; r < REPS; r++)
+      for (const k of kinds) {
+        const load1 = os.loadavg()[0];
+        roundIds = [];
+        const rd = await round(
+          n,
+          k.job,
+          k.pg ? sessions : undefined,
+          k.name.startsWith('provision') ? dbopsConnections : undefined,
+        );
+        const b = roundIds.length ? await breakdown(roundIds) : undefined;
+        if (b) process.stderr.write(`[bench] ${k.name} breakdown ${JSON.stringify(b)}\n`);
+        rounds.get(k.name)!.push({ ...rd, load1: Math.round(load1 * 10) / 10, ...(b ? { breakdown: b } : {}) });
         await cleanup();
       }
-    results.plainScriptPool = summary(rounds);
-  }
+  for (const w of workers) w.shutdown();
+  await Promise.all(running);
+  for (const v of variants) await v.pools.close();
+  for (const k of kinds) results[k.name] = summary(rounds.get(k.name)!);
 
   results.machine = { ...load, uptimeAfter: os.loadavg() };
   await admin.end();

@@ -26,6 +26,7 @@ import { SqlPools } from './sql/admin-pools';
 import type { EndpointResolver } from './sql/connection';
 import { createMysqlActivities } from './sql/mysql';
 import { createPostgresActivities } from './sql/postgres';
+import { provisionStepRegistry } from './sql/provision-steps';
 import { sqlActivityRegistry } from './sql/types';
 
 export interface ActivityDeps {
@@ -71,9 +72,14 @@ export function createActivities(deps: ActivityDeps) {
   const pools = deps.sqlPools ?? new SqlPools(sqlPoolSettings(deps.env));
   const sqlDeps = { authority, aws, iamToken, endpoint: deps.sqlEndpoint, pools, temporal: deps.temporal };
   const prepare = createClonePrepare({ aws, authority, endpoint: deps.sqlEndpoint, cloneCa: deps.cloneCa });
+  const postgres = createPostgresActivities(sqlDeps);
+  const mysql = createMysqlActivities(sqlDeps);
+  const credentials = withAwsErrors(createCredentialsActivities({ aws, authority }));
   return {
-    ...sqlActivityRegistry(createPostgresActivities(sqlDeps), createMysqlActivities(sqlDeps)),
-    ...withAwsErrors(createCredentialsActivities({ aws, authority })),
+    ...sqlActivityRegistry(postgres, mysql),
+    ...credentials,
+    // provisionDatabase's three activities (patch provision-database-fewer-activities): the steps above, combined.
+    ...provisionStepRegistry(postgres, mysql, credentials),
     ...withAwsErrors(createEc2Activities({ aws, authority })),
     ...withAwsErrors(createRoute53Activities({ aws })),
     ...withAwsErrors(

@@ -90,6 +90,25 @@ export function validInput<T>(plan: () => T, knownRegions = true): T {
   }
 }
 
+/** What a combined activity may add to its steps' results: how long each step took, by stage. */
+export interface StepTimes {
+  stepMs?: Record<string, number>;
+}
+
+/** The `{ stage, done, stepMs }` details of a combined activity's failure, when they name one of `stages`. */
+function stepsFailure(
+  d: unknown,
+  stages: readonly string[],
+): { stage: string; done: Record<string, unknown>; stepMs?: Record<string, number> } | undefined {
+  const x = d as { stage?: unknown; done?: unknown; stepMs?: unknown } | undefined;
+  if (!x || typeof x.stage !== 'string' || !stages.includes(x.stage)) return undefined;
+  return {
+    stage: x.stage,
+    done: x.done && typeof x.done === 'object' ? (x.done as Record<string, unknown>) : {},
+    ...(x.stepMs && typeof x.stepMs === 'object' ? { stepMs: x.stepMs as Record<string, number> } : {}),
+  };
+}
+
 /** Failure types a stage failure keeps as the run's failure type (instead of StageFailed). */
 const KEPT_FAILURE_TYPES = ['InvalidInput', 'PlanOutdated', 'PlanBlocked'];
 
@@ -185,33 +204,108 @@ export class ProgressTracker<R = unknown> {
     this.publish(name);
     try {
       const value = await currentStage.run(name, body);
-      const o = outcome?.(value) ?? {};
-      s.status = o.problem !== undefined ? 'failed' : o.skipped ? 'skipped' : 'done';
-      if (o.detail !== undefined) s.detail = o.detail;
-      if (o.problem !== undefined) s.error = o.problem;
-      s.finishedAt = now();
-      this.publish(o.problem !== undefined && o.problemUpserted ? `${name}:failed` : name);
+      this.settle(name, outcome?.(value) ?? {});
       return value;
     } catch (err) {
-      if (isCancellation(err)) {
-        // A cancelled run ends as cancelled, not as a failure of this stage.
-        s.status = 'failed';
-        s.error = 'cancelled';
-        s.finishedAt = now();
-        this.publish(`${name}:cancelled`);
-        throw err;
-      }
+      throw this.failed(name, err);
+    }
+  }
+
+  /** Sets a stage's outcome from its body's value (done, skipped, or failed with a problem) and publishes it. */
+  private settle(name: string, o: StageOutcome, publish = true, finishedAt = now()): void {
+    const s = this.stage(name);
+    s.status = o.problem !== undefined ? 'failed' : o.skipped ? 'skipped' : 'done';
+    if (o.detail !== undefined) s.detail = o.detail;
+    if (o.problem !== undefined) s.error = o.problem;
+    s.finishedAt = finishedAt;
+    if (publish) this.publish(o.problem !== undefined && o.problemUpserted ? `${name}:failed` : name);
+  }
+
+  /**
+   * Marks a stage failed by `err` (cancelled, for a cancellation) and publishes it; returns what to
+   * throw: the cancellation itself, or a StageFailed naming the stage.
+   */
+  private failed(name: string, err: unknown): unknown {
+    const s = this.stage(name);
+    if (isCancellation(err)) {
+      // A cancelled run ends as cancelled, not as a failure of this stage.
       s.status = 'failed';
-      s.error = errorText(err);
+      s.error = 'cancelled';
       s.finishedAt = now();
-      this.publish(`${name}:failed`);
-      // The type an activity (or the workflow) refused with; an activity's arrives as the cause of an ActivityFailure.
-      const refusal = err instanceof ApplicationFailure ? err : realFailure(err);
-      const kept =
-        refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type)
-          ? refusal.type
-          : undefined;
-      throw new StageFailed(name, s.error, kept);
+      this.publish(`${name}:cancelled`);
+      return err;
+    }
+    s.status = 'failed';
+    s.error = errorText(err);
+    s.finishedAt = now();
+    this.publish(`${name}:failed`);
+    // The type an activity (or the workflow) refused with; an activity's arrives as the cause of an ActivityFailure.
+    const refusal = err instanceof ApplicationFailure ? err : realFailure(err);
+    const kept =
+      refusal instanceof ApplicationFailure && refusal.type && KEPT_FAILURE_TYPES.includes(refusal.type)
+        ? refusal.type
+        : undefined;
+    return new StageFailed(name, s.error, kept);
+  }
+
+  /**
+   * Runs several stages in one body (one activity doing their steps in order, e.g.
+   * `<engine>EnsureTenant`): all are marked running, then each is set from its own part of the
+   * body's value, keyed by stage name. A failure names the stage whose step failed, read from the
+   * activity failure's details (`{ stage, done }`, src/activities/sql/provision-steps.ts): the
+   * stages before it are set from what their steps returned, it is marked failed, the ones after
+   * it go back to pending (never started). A failure that names no stage (a timeout, a
+   * cancellation before the body started) is the first stage's. With the steps' durations
+   * (`stepMs`), each stage's start and end are laid out one after the other from the group's start,
+   * so each shows its own step's time.
+   */
+  async runStages<R extends object>(
+    body: () => Promise<R & StepTimes>,
+    outcomes: { [K in Exclude<keyof R, 'stepMs'> & string]: (value: R[K]) => StageOutcome },
+  ): Promise<R & StepTimes> {
+    type Name = Exclude<keyof R, 'stepMs'> & string;
+    const names = Object.keys(outcomes) as Name[];
+    const stages = names.map((n) => this.stage(n));
+    const start = Date.now();
+    for (const s of stages) {
+      s.status = 'running';
+      s.startedAt = now();
+      s.finishedAt = undefined;
+      s.error = undefined;
+    }
+    this.publish(names[0]);
+    /** Settles the first `upTo` stages from their steps' results; returns when the last of them ended. */
+    const settleAll = (value: Partial<R>, stepMs: Record<string, number> | undefined, upTo: number): string => {
+      const end = Date.now();
+      let at = start;
+      for (const n of names.slice(0, upTo)) {
+        const ms = stepMs?.[n];
+        let finished: string | undefined;
+        if (typeof ms === 'number' && ms >= 0) {
+          this.stage(n).startedAt = new Date(Math.min(at, end)).toISOString();
+          at += ms;
+          finished = new Date(Math.min(at, end)).toISOString();
+        }
+        this.settle(n, value[n] === undefined ? {} : outcomes[n](value[n] as R[Name]), false, finished);
+      }
+      return new Date(Math.min(at, end)).toISOString();
+    };
+    try {
+      // Traces name the group's stages together (the activity does all their steps).
+      const value = await currentStage.run(names.join('+'), body);
+      settleAll(value, value.stepMs, names.length);
+      this.publish(names[names.length - 1]);
+      return value;
+    } catch (err) {
+      const real = realFailure(err);
+      const failed = real instanceof ApplicationFailure ? stepsFailure(real.details?.[0], names) : undefined;
+      const i = failed ? (names as string[]).indexOf(failed.stage) : 0;
+      if (failed) stages[i].startedAt = settleAll(failed.done as Partial<R>, failed.stepMs, i);
+      for (const s of stages.slice(i + 1)) {
+        s.status = 'pending';
+        s.startedAt = undefined;
+      }
+      throw this.failed(names[i], err);
     }
   }
 

@@ -15,7 +15,7 @@ import { planResult, type PlanResult } from '../domain/plan';
 import { planProvision, sqlTarget, type SqlPlan } from '../domain/provision';
 import { hasPlanFields, planProvisionRun, type ProvisionRunInput, type RunMode } from '../domain/sql-plan';
 import { changedOr, ProgressTracker, stepOutcome as step, validInput } from './progress';
-import { credentials, planActivities, sqlActivities, sqlUndo } from './sql-activities';
+import { credentials, planActivities, provisionSteps, sqlActivities, sqlUndo } from './sql-activities';
 import { refuseOutdatedPlan, showPlan } from './sql-plan-mode';
 import { CancelGuard } from './undo';
 
@@ -33,6 +33,14 @@ export const PATCHES = {
    * was refused as having unknown fields, and every other run's history stays as it was.
    */
   plan: 'provision-database-plan',
+  /**
+   * Three activities instead of seven: connect with the credentials target's check
+   * (`<engine>ConnectAndCheck`), ensure-database + ensure-user + grant (`<engine>EnsureTenant`),
+   * verify + store-credentials (`<engine>VerifyAndStore`). The same steps run in the same order
+   * inside them, and every stage keeps its row, set from its step's result; a failed step names its
+   * stage. Runs without the marker keep the seven activities.
+   */
+  fewerActivities: 'provision-database-fewer-activities',
 } as const;
 
 export const UNDO_ON_CANCEL = 'provision-database-undo-on-cancel';
@@ -66,6 +74,19 @@ export interface ProvisionPlanResult extends PlanResult {
   port: number;
   database: string;
   user: string;
+}
+
+function result(plan: SqlPlan, credentialsRef: string): ProvisionResult {
+  return {
+    engine: plan.engine,
+    host: plan.server.host,
+    port: plan.server.port,
+    database: plan.database,
+    user: plan.user,
+    auth: plan.auth,
+    sslMode: plan.sslMode,
+    credentialsRef,
+  };
 }
 
 export async function provisionDatabase(input: ProvisionRunInput): Promise<ProvisionResult | ProvisionPlanResult> {
@@ -119,6 +140,50 @@ export async function provisionDatabase(input: ProvisionRunInput): Promise<Provi
       return progress.finish({ ...planResult(found.changes), ...tenant });
     }
     const expected = mode.expectPlan;
+    const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
+    if (patched(PATCHES.fewerActivities)) {
+      const steps = provisionSteps(plan.engine);
+      await progress.run(
+        'connect',
+        async () => {
+          const r = await steps.connect.executeWithOptions(
+            { summary: `log in to ${where} as ${plan.server.adminUser}; check the credentials target` },
+            [plan],
+          );
+          if (!expected) return r;
+          refuseOutdatedPlan(expected, (await planned()).changes);
+          return { ...r, detail: `${r.detail}; the live state matches plan ${expected.fingerprint}` };
+        },
+        (r) => ({ detail: r.detail }),
+      );
+      if (guard.enabled) toUndo = plan;
+      // ensure-database, ensure-user, grant: one activity, each stage's row from its step.
+      await progress.runStages(
+        () =>
+          create(() =>
+            steps.ensureTenant.executeWithOptions(
+              {
+                summary: `ensure database ${plan.database} and user ${plan.user}; give ${plan.user} ${plan.database} only`,
+              },
+              [plan],
+            ),
+          ),
+        { 'ensure-database': step, 'ensure-user': step, grant: step },
+      );
+      // verify, store-credentials: one activity.
+      const done = await progress.runStages(
+        () =>
+          create(() =>
+            steps.verifyAndStore.executeWithOptions(
+              { summary: `log in as ${plan.user} and check its reach; store the connection string` },
+              [plan],
+            ),
+          ),
+        { verify: (r) => ({ detail: r.detail }), 'store-credentials': changedOr((r) => r.credentialsRef) },
+      );
+      guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
+      return progress.finish(result(plan, done['store-credentials'].credentialsRef));
+    }
     await progress.run(
       'connect',
       async () => {
@@ -135,7 +200,6 @@ export async function provisionDatabase(input: ProvisionRunInput): Promise<Provi
       (r) => ({ detail: r.detail }),
     );
     if (guard.enabled) toUndo = plan;
-    const create = <T>(call: () => Promise<T>): Promise<T> => guard.create(call);
     await progress.run(
       'ensure-database',
       () =>
@@ -165,16 +229,7 @@ export async function provisionDatabase(input: ProvisionRunInput): Promise<Provi
     );
     guard.stopIfCancelled(); // cancelled during the last stage: undone like the others
 
-    return progress.finish({
-      engine: plan.engine,
-      host: plan.server.host,
-      port: plan.server.port,
-      database: plan.database,
-      user: plan.user,
-      auth: plan.auth,
-      sslMode: plan.sslMode,
-      credentialsRef: stored.credentialsRef,
-    });
+    return progress.finish(result(plan, stored.credentialsRef));
   } catch (err) {
     // Cancelled: also when the stage in flight failed after the cancellation (it could not be interrupted).
     if (toUndo && (isCancellation(err) || CancellationScope.current().consideredCancelled)) {

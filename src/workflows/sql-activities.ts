@@ -1,10 +1,13 @@
 /** The SQL activity proxies shared by the provisioning workflows, picked by engine. */
 import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { createCredentialsActivities } from '../activities/credentials';
+import type { provisionStepRegistry } from '../activities/sql/provision-steps';
 import type { sqlActivityRegistry } from '../activities/sql/types';
 import type { Engine } from '../domain/sql-names';
 
-type Registered = ReturnType<typeof sqlActivityRegistry> & ReturnType<typeof createCredentialsActivities>;
+type Registered = ReturnType<typeof sqlActivityRegistry> &
+  ReturnType<typeof createCredentialsActivities> &
+  ReturnType<typeof provisionStepRegistry>;
 
 // Measured under 20 % dropped connections (test/proof/faults.test.ts): verify (two connections per
 // attempt) needed 5 attempts; 8 leaves room without hiding a server that is really down (~90 s).
@@ -79,6 +82,25 @@ export function sqlActivities(engine: Engine) {
     verify: acting.mysqlVerify,
     dropDatabase: acting.mysqlDropDatabase,
     dropUser: acting.mysqlDropUser,
+  };
+}
+
+/**
+ * provisionDatabase in three activities (patch provision-database-fewer-activities): connect with
+ * the credentials target's check, ensure-database + ensure-user + grant, verify + store-credentials.
+ */
+export function provisionSteps(engine: Engine) {
+  if (engine === 'postgres') {
+    return {
+      connect: connecting.postgresConnectAndCheck,
+      ensureTenant: acting.postgresEnsureTenant,
+      verifyAndStore: acting.postgresVerifyAndStore,
+    };
+  }
+  return {
+    connect: connecting.mysqlConnectAndCheck,
+    ensureTenant: acting.mysqlEnsureTenant,
+    verifyAndStore: acting.mysqlVerifyAndStore,
   };
 }
 

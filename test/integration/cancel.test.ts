@@ -352,20 +352,20 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
     return { names, file, input: { engine, server, tenant, credentialsTarget: { kind: 'file', path: file } } };
   }
 
+  // A new run's three activities (patch provision-database-fewer-activities); runs from before it,
+  // cancelled at each of the seven, replay from test/fixtures/histories (replay.test.ts).
   it.each([
-    ['connect', `${p}Connect`],
-    ['ensure-database', `${p}EnsureDatabase`],
-    ['ensure-user', `${p}EnsureUser`],
-    ['grant', `${p}Grant`],
-    ['verify', `${p}Verify`],
-    ['store-credentials', 'storeCredentials'],
+    ['connect', `${p}ConnectAndCheck`],
+    ['ensure-database, ensure-user and grant', `${p}EnsureTenant`],
+    ['verify and store-credentials', `${p}VerifyAndStore`],
   ])(
     'cancelled during %s: the run ends cancelled; no database, user or credentials file is left',
     async (_stage, activity) => {
       const x = input();
       const { h, outcome } = await cancelDuring('provisionDatabase', x.input, activity);
       expectCancelled(outcome);
-      if (activity === `${p}Grant`) await recordHistory(h.workflowId, `provision-${engine}-cancelled-in-grant`);
+      if (activity === `${p}EnsureTenant`)
+        await recordHistory(h.workflowId, `provision-${engine}-cancelled-in-ensure-tenant`, '0.5.0');
       expect(await admin.databaseExists(x.names.database)).toBe(false);
       expect(await admin.userExists(x.names.user)).toBe(false);
       expect(fs.existsSync(x.file)).toBe(false);
@@ -375,7 +375,7 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
   it('a re-run of an existing tenant, cancelled, keeps the database, the user and the working credentials', async () => {
     const x = input();
     await run('provisionDatabase', x.input);
-    const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}Grant`);
+    const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}EnsureTenant`);
     expectCancelled(outcome);
     expect(await admin.databaseExists(x.names.database)).toBe(true);
     expect(await admin.userExists(x.names.user)).toBe(true);
@@ -394,9 +394,9 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
       cronSchedule: '* * * * *',
     });
     try {
-      // The first run provisions the tenant; the second (at the next minute) is cancelled at grant.
-      const first = gate.arm(`${p}Grant`, h.workflowId);
-      const held = gate.arm(`${p}Grant`, h.workflowId);
+      // The first run provisions the tenant; the second (at the next minute) is cancelled in ensure-tenant, after its grant step.
+      const first = gate.arm(`${p}EnsureTenant`, h.workflowId);
+      const held = gate.arm(`${p}EnsureTenant`, h.workflowId);
       await first.entered;
       first.release();
       await held.entered;
@@ -417,7 +417,7 @@ describe.each(engines)('provisionDatabase on %s', (engine, available) => {
 
   it('a database someone wrote into before the cancellation is kept; the user and credentials of the run go', async () => {
     const x = input();
-    const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}Verify`, async () => {
+    const { outcome } = await cancelDuring('provisionDatabase', x.input, `${p}VerifyAndStore`, async () => {
       // The run's user exists and its password is in the target: use it, as the tenant could.
       const stored = JSON.parse(fs.readFileSync(x.file, 'utf8')) as { password: string };
       const url =

@@ -25,6 +25,8 @@ const STUBBED = [
   'postgresConnect',
   'mysqlConnect',
   'checkCredentialsTarget',
+  'postgresConnectAndCheck',
+  'mysqlConnectAndCheck',
   'resolveCustomerVpc',
   'databaseDescribe',
   'findDatabaseNetwork',

@@ -140,7 +140,7 @@ describe.each(engines)('%s', (engine, available) => {
     expect(JSON.stringify(result)).not.toContain(stored.password);
     expect(JSON.stringify(progress)).not.toContain(stored.password);
 
-    await recordHistory(h.workflowId, `provision-${engine}`);
+    await recordHistory(h.workflowId, `provision-${engine}`, '0.5.0'); // the three-activity path
     const conn = await connectWith(stored.connectionString);
     try {
       await conn.query('CREATE TABLE things (id INT)');

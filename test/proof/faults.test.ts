@@ -1034,7 +1034,7 @@ describe('once gaps', () => {
               const credentialsTarget = { kind: 'file', path: path.join(dir, 'c.json') };
               const r = await outcome('provisionDatabase', [{ engine, server, tenant, credentialsTarget }], tq);
               expect(r.message).toBe(''); // the run completes: verify's retry passes
-              expect(r.attempts[`${engine}Verify`]).toBe(2);
+              expect(r.attempts[`${engine}VerifyAndStore`]).toBe(2); // verify's step, inside it
               expect(
                 proxy.faults.map((f) => [f.fault, f.statement?.replace(/dbops_verify_\w+/, 'dbops_verify_…')]),
               ).toEqual([['after-statement', expect.stringMatching(/^CREATE TABLE [`"]?dbops_verify_…/)]]);

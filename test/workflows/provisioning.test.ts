@@ -8,6 +8,8 @@
  * the mocked activities return at once, so each run takes a fraction of a second.
  */
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { provisionStepRegistry } from '../../src/activities/sql/provision-steps';
+import type { SqlEngineActivities } from '../../src/activities/sql/types';
 import type { SqlPlan } from '../../src/domain/provision';
 import {
   Gate,
@@ -44,7 +46,32 @@ function engineSteps(engine: 'postgres' | 'mysql'): Record<string, Impl> {
   };
 }
 
-const mocks = new MockActivities({
+/**
+ * A new run sends three activities (patch provision-database-fewer-activities): the worker's real
+ * combination (src/activities/sql/provision-steps.ts) of the mocked steps, so both the combined
+ * activity and each step it runs are recorded, in order.
+ */
+function combined(): Record<string, Impl> {
+  const d = () => mocks.activities();
+  const engine = (e: string) =>
+    ({
+      connect: (plan: SqlPlan) => d()[`${e}Connect`](plan),
+      ensureDatabase: (plan: SqlPlan) => d()[`${e}EnsureDatabase`](plan),
+      ensureUser: (plan: SqlPlan) => d()[`${e}EnsureUser`](plan),
+      grant: (plan: SqlPlan) => d()[`${e}Grant`](plan),
+      verify: (plan: SqlPlan) => d()[`${e}Verify`](plan),
+    }) as unknown as SqlEngineActivities;
+  const registry = provisionStepRegistry(engine('postgres'), engine('mysql'), {
+    checkCredentialsTarget: (plan) => d().checkCredentialsTarget(plan),
+    storeCredentials: (plan) => d().storeCredentials(plan),
+  });
+  return Object.fromEntries(
+    Object.keys(registry).map((name) => [name, (plan: SqlPlan) => (registry as Record<string, Impl>)[name](plan)]),
+  );
+}
+
+const mocks: MockActivities = new MockActivities({
+  ...combined(),
   ...engineSteps('postgres'),
   ...engineSteps('mysql'),
   checkCredentialsTarget: async () => undefined,
@@ -88,21 +115,38 @@ describe('provisionDatabase', () => {
     'store-credentials': 'done',
   };
 
-  test("a full run calls the engine's steps in order with the plan (names derived, run id set) and ends with every stage done", async () => {
+  test("a full run sends three activities that run the engine's steps in order with the plan (names derived, run id set) and ends with every stage done, each with its step's detail", async () => {
     const h = await provision(input());
     const r = await h.result();
     expect(mocks.names()).toEqual([
+      'postgresConnectAndCheck',
       'postgresConnect',
       'checkCredentialsTarget',
+      'postgresEnsureTenant',
       'postgresEnsureDatabase',
       'postgresEnsureUser',
       'postgresGrant',
+      'postgresVerifyAndStore',
       'postgresVerify',
       'storeCredentials',
     ]);
     const plan = { ...PG_PLAN, runId: h.firstExecutionRunId };
     for (const c of mocks.calls) expect(c.args).toEqual([plan]);
     expect(await stagesOf(h)).toEqual(ALL_DONE);
+    const details = Object.fromEntries((await progressOf(h)).stages.map((s) => [s.name, s.detail]));
+    expect(details).toMatchObject({
+      connect: 'postgres 16.2, admin can create databases and users',
+      'ensure-database': 'created database',
+      'ensure-user': 'created user',
+      grant: 'granted',
+      verify: 'the user reaches its database only',
+      'store-credentials': `file:${CREDS.path}`,
+    });
+    // The stages of one activity are laid out one after the other, each with its own step's time.
+    const at = Object.fromEntries((await progressOf(h)).stages.map((s) => [s.name, s]));
+    expect(at['ensure-user'].startedAt).toBe(at['ensure-database'].finishedAt);
+    expect(at.grant.startedAt).toBe(at['ensure-user'].finishedAt);
+    expect(at['store-credentials'].startedAt).toBe(at.verify.finishedAt);
     expect(r).toEqual({
       engine: 'postgres',
       host: SERVER.host,
@@ -122,11 +166,14 @@ describe('provisionDatabase', () => {
     const h = await provision(input({ engine: 'mysql', server: { ...SERVER, port: 3307 } }));
     const r = await h.result();
     expect(mocks.names()).toEqual([
+      'mysqlConnectAndCheck',
       'mysqlConnect',
       'checkCredentialsTarget',
+      'mysqlEnsureTenant',
       'mysqlEnsureDatabase',
       'mysqlEnsureUser',
       'mysqlGrant',
+      'mysqlVerifyAndStore',
       'mysqlVerify',
       'storeCredentials',
     ]);
@@ -154,12 +201,46 @@ describe('provisionDatabase', () => {
       'store-credentials': 'pending',
     });
     expect(mocks.names()).toEqual([
+      'postgresConnectAndCheck',
       'postgresConnect',
       'checkCredentialsTarget',
+      'postgresEnsureTenant',
       'postgresEnsureDatabase',
       'postgresEnsureUser',
       'postgresGrant',
     ]);
+  });
+
+  test('a step failing inside the combined activity fails the run naming its own stage; the steps before it show what they did', async () => {
+    mocks.set('postgresEnsureUser', failing('user acme_prod_app belongs to another dbops tenant', 'NotOwnedByDbops'));
+    const h = await provision(input());
+    const f = await expectFailure(h, 'StageFailed');
+    expect(f.message).toBe('stage "ensure-user" failed: user acme_prod_app belongs to another dbops tenant');
+    expect(f.details).toEqual([{ stage: 'ensure-user' }]);
+    const p = await progressOf(h);
+    expect(await stagesOf(h)).toEqual({
+      ...ALL_DONE,
+      'ensure-user': 'failed',
+      grant: 'pending',
+      verify: 'pending',
+      'store-credentials': 'pending',
+    });
+    expect(p.stages.find((s) => s.name === 'ensure-database')!.detail).toBe('created database');
+    expect(p.stages.find((s) => s.name === 'ensure-user')!.error).toBe(
+      'user acme_prod_app belongs to another dbops tenant',
+    );
+    expect(mocks.names().slice(-3)).toEqual(['postgresEnsureTenant', 'postgresEnsureDatabase', 'postgresEnsureUser']);
+  });
+
+  test('a failing store fails the run at store-credentials; verify shows done with its detail', async () => {
+    mocks.set('storeCredentials', failing('credentials target lost the password', 'InvalidInput'));
+    const h = await provision(input({ engine: 'mysql' }));
+    const f = await expectFailure(h, 'InvalidInput'); // the step's refusal type is kept, as for a stage of its own
+    expect(f.message).toBe('stage "store-credentials" failed: credentials target lost the password');
+    expect(await stagesOf(h)).toEqual({ ...ALL_DONE, 'store-credentials': 'failed' });
+    expect((await progressOf(h)).stages.find((s) => s.name === 'verify')!.detail).toBe(
+      'the user reaches its database only',
+    );
   });
 
   test('an unusable credentials target fails connect, before anything is created', async () => {
@@ -167,20 +248,23 @@ describe('provisionDatabase', () => {
     const h = await provision(input());
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "connect" failed: credentials file/);
-    expect(mocks.names()).toEqual(['postgresConnect', 'checkCredentialsTarget']);
+    expect(mocks.names()).toEqual(['postgresConnectAndCheck', 'postgresConnect', 'checkCredentialsTarget']);
     expect(await stagesOf(h)).toMatchObject({ connect: 'failed', 'ensure-database': 'pending' });
   });
 
-  test('cancelled while the user is created: it completes, grant is never sent, and user, database and credentials of this run are undone', async () => {
+  test('cancelled while the user is created: the combined activity completes (grant too), verify is never sent, and user, database and credentials of this run are undone', async () => {
     const gate = new Gate();
     mocks.set('postgresEnsureUser', gate.then({ changed: true, detail: 'created user' }));
     const h = await provision(input());
     await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
+      'postgresConnectAndCheck',
       'postgresConnect',
       'checkCredentialsTarget',
+      'postgresEnsureTenant',
       'postgresEnsureDatabase',
       'postgresEnsureUser',
+      'postgresGrant',
       'postgresDropUser',
       'postgresDropDatabase',
       'removeCredentials',
@@ -196,12 +280,10 @@ describe('provisionDatabase', () => {
       expect(mocks.args(a)).toEqual([[undo]]);
     expect(await stagesOf(h)).toEqual({
       ...ALL_DONE,
-      'ensure-user': 'done',
-      grant: 'failed',
-      verify: 'pending',
+      verify: 'failed',
       'store-credentials': 'pending',
     });
-    expect((await progressOf(h)).stages.find((s) => s.name === 'grant')!.error).toBe('cancelled');
+    expect((await progressOf(h)).stages.find((s) => s.name === 'verify')!.error).toBe('cancelled');
   });
 
   test('cancelled during the last stage: the credentials are stored, then everything is undone', async () => {
@@ -234,7 +316,7 @@ describe('provisionDatabase', () => {
     } finally {
       gate.release();
     }
-    expect(mocks.names()).toEqual(['postgresConnect']);
+    expect(mocks.names()).toEqual(['postgresConnectAndCheck', 'postgresConnect']);
     expect(await stagesOf(h)).toMatchObject({ validate: 'done', connect: 'failed', 'ensure-database': 'pending' });
   });
 

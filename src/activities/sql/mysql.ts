@@ -285,6 +285,8 @@ export function createMysqlActivities(
 
   /** The registry, made by the admin on first use (before anything it will record). */
   async function ensureRegistry(sql: Connection): Promise<void> {
+    // Already there, with its newest column (every run after the server's first): one round trip instead of three.
+    if (await hasRunColumn(sql)) return;
     await sql.query(`CREATE DATABASE IF NOT EXISTS ${q(REGISTRY_DB)} CHARACTER SET utf8mb4`);
     await sql.query(
       `CREATE TABLE IF NOT EXISTS ${REGISTRY} (
@@ -295,16 +297,21 @@ export function createMysqlActivities(
        ) ENGINE=InnoDB`,
     );
     // Registries made before rows named their run get the column (a concurrent run may add it first).
+    if (!(await hasRunColumn(sql))) {
+      await sql.query(`ALTER TABLE ${REGISTRY} ADD COLUMN run_id VARCHAR(64) NULL`).catch((err: { errno?: number }) => {
+        if (err.errno !== DUPLICATE_COLUMN) throw err;
+      });
+    }
+  }
+
+  /** Whether the registry table exists with its `run_id` column. */
+  async function hasRunColumn(sql: Connection): Promise<boolean> {
     const [has] = await rows(
       sql,
       "SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'objects' AND COLUMN_NAME = 'run_id'",
       [REGISTRY_DB],
     );
-    if (Number(has.n) === 0) {
-      await sql.query(`ALTER TABLE ${REGISTRY} ADD COLUMN run_id VARCHAR(64) NULL`).catch((err: { errno?: number }) => {
-        if (err.errno !== DUPLICATE_COLUMN) throw err;
-      });
-    }
+    return Number(has.n) > 0;
   }
 
   /** A registry row; `run_id` is absent in registries made before rows named their run. */

@@ -51,6 +51,7 @@ import { change, type PlannedChange } from '../../domain/plan';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
 
 const ALREADY_EXISTS = new Set(['42P04', '42710', '23505']);
+const DUPLICATE_DATABASE = '42P04';
 
 interface Session {
   sql: ClientBase;
@@ -547,8 +548,14 @@ export function createPostgresActivities(
           // a pending name no input can give, then marked and renamed in one transaction: a crash
           // in between leaves the pending database, which the next attempt finishes.
           const pending = pendingDatabaseName(plan.database);
-          const pendingExists = Boolean(await one(sql, 'select 1 from pg_database where datname = $1', [pending]));
-          if (!pendingExists) await sql.query(`CREATE DATABASE ${q(pending)}`);
+          // Created, or found made by an earlier attempt (the CREATE fails as a whole): one round trip either way.
+          const pendingExists = await sql.query(`CREATE DATABASE ${q(pending)}`).then(
+            () => false,
+            (err: { code?: string }) => {
+              if (err.code === DUPLICATE_DATABASE) return true;
+              throw err;
+            },
+          );
           try {
             await tx(sql, [
               markSql('DATABASE', pending, makeMark(plan, undefined, plan.runId)),
@@ -717,11 +724,12 @@ export function createPostgresActivities(
         plan,
         `check the privileges of ${plan.user}`,
         async ({ sql }) => {
+          // By oid, not name: a database another run renames meanwhile (its pending name) is not an error.
           const r = (await one<{ su: boolean; cdb: boolean; crole: boolean; others: string[] }>(
             sql,
             `select rolsuper as su, rolcreatedb as cdb, rolcreaterole as crole,
                     array(select datname::text from pg_database
-                           where not datistemplate and datname <> $2 and has_database_privilege($1, datname, 'CONNECT')
+                           where not datistemplate and datname <> $2 and has_database_privilege($1, oid, 'CONNECT')
                            order by datname) as others
                from pg_roles where rolname = $1`,
             [plan.user, plan.database],
