@@ -27,6 +27,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DatabaseNetworkState } from '../../domain/network-deletion';
+import type { NetworkFacts } from '../../domain/network-plan';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
 import { awsDatabaseSide, bareZone, DATABASE_TAG, LIVE, RUN_TAG } from '../database-side/aws';
@@ -209,6 +210,27 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
         subnets: subnets.map((x) => ({ id: x.SubnetId!, ours: ours(x.Tags) })),
         peerings: [...live.values()],
         networkInterfaces: enis,
+      };
+    },
+
+    /** What createDatabaseNetwork's stages would find (its plan, issue 14): the VPC, its subnets, our zone. Read-only. */
+    async read(): Promise<NetworkFacts | undefined> {
+      const v = await side.findVpc();
+      if (!v) return undefined;
+      const vpcId = v.VpcId!;
+      const subnets = (
+        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
+      ).filter((x) => x.VpcId === vpcId);
+      const zoneId = await ourZone(vpcId);
+      const zoneTags = zoneId
+        ? await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: zoneId }))
+        : undefined;
+      return {
+        vpcId,
+        cidr: v.CidrBlock!,
+        managedByDbops: (v.Tags ?? []).some((t) => t.Key === 'ManagedBy' && t.Value === 'dbops'),
+        subnets: subnets.map((x) => ({ id: x.SubnetId!, cidr: x.CidrBlock!, az: x.AvailabilityZone ?? '' })),
+        ...(zoneId ? { zone: { hostedZoneId: zoneId, tagged: ours(zoneTags?.ResourceTagSet?.Tags) } } : {}),
       };
     },
 
