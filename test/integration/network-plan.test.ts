@@ -10,7 +10,16 @@ import { createActivities } from '../../src/activities';
 import type { CreateNetworkPlanResult } from '../../src/workflows/create-database-network';
 import { testConfig } from '../helpers/activities';
 import { countingAws, fixtureAws, makeCustomerVpc, peeringsBetween, type CallLog } from '../helpers/aws-fixtures';
-import { makeWorker, openTestEnv, recordHistory, uniqueName, type TestEnv } from '../helpers/temporal';
+import { runCli } from '../../src/client/cli';
+import {
+  captureIo,
+  makeWorker,
+  openTestEnv,
+  recordHistory,
+  testAddress,
+  uniqueName,
+  type TestEnv,
+} from '../helpers/temporal';
 
 const NEXT_RELEASE = '0.5.0';
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
@@ -154,4 +163,21 @@ test('plan and expectPlan together are refused as bad input', async () => {
   });
   expect(r.failureType).toBe('InvalidInput');
   expect(r.mutating).toEqual([]);
+});
+
+test('dbops db-network create --plan prints the plan and its fingerprint and creates nothing', async () => {
+  const customer = await makeCustomerVpc(fx, 'us-east-1');
+  const databaseId = uniqueName('netcli');
+  const c = captureIo();
+  const env = { TEMPORAL_ADDRESS: testAddress(), TEMPORAL_NAMESPACE: 'default', DBOPS_TASK_QUEUE: t.taskQueue };
+  log.reset();
+  const flags = ['db-network', 'create', '-d', databaseId, '-r', 'us-east-1', '--vpc-id', customer.vpcId];
+  const code = await runCli([...flags, '--plan', '--poll-interval', '200ms'], c.io, env);
+  expect(c.err()).not.toContain('failed');
+  expect(code).toBe(0);
+  expect(log.mutating()).toEqual([]);
+  expect(c.out()).toMatch(/stage\s+action\s+what\s+detail/);
+  expect(c.out()).toMatch(new RegExp(`create-vpc\\s+create\\s+VPC \\S+ for ${databaseId}`));
+  expect(c.out()).toMatch(/--expect-plan plan-v1:[0-9a-f]{64}/);
+  expect(await vpcsOf(databaseId)).toEqual([]);
 });
