@@ -68,6 +68,12 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
     return (r.Vpcs ?? []).filter((v) => madeBy(runId, v.Tags)); // filtered in code too: emulators may ignore Filters
   }
 
+  /** The subnets in the VPC (filtered in code too: emulators may ignore Filters). */
+  async function subnetsIn(vpcId: string) {
+    const r = await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }));
+    return (r.Subnets ?? []).filter((x) => x.VpcId === vpcId);
+  }
+
   /** The private zone this tool made for the VPC (by caller reference), if any. */
   async function ourZone(vpcId: string): Promise<string | undefined> {
     const list = await r53().send(new ListHostedZonesByVPCCommand({ VPCId: vpcId, VPCRegion: o.region as never }));
@@ -171,9 +177,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
       const v = await side.findVpc();
       if (!v) return undefined;
       const vpcId = v.VpcId!;
-      const subnets = (
-        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
-      ).filter((x) => x.VpcId === vpcId);
+      const subnets = await subnetsIn(vpcId);
       const peerings = [];
       for (const filter of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
         const r = await ec2().send(
@@ -218,9 +222,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
       const v = await side.findVpc();
       if (!v) return undefined;
       const vpcId = v.VpcId!;
-      const subnets = (
-        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
-      ).filter((x) => x.VpcId === vpcId);
+      const subnets = await subnetsIn(vpcId);
       const zoneId = await ourZone(vpcId);
       const zoneTags = zoneId
         ? await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: zoneId }))
@@ -278,9 +280,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
 
     /** Deletes the subnets of the VPC that carry this database's tag. */
     async deleteSubnets(vpcId: string): Promise<StepResult> {
-      const all = (
-        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
-      ).filter((x) => x.VpcId === vpcId);
+      const all = await subnetsIn(vpcId);
       const mine = all.filter((x) => ours(x.Tags));
       const deleted: string[] = [];
       for (const sn of mine) {
