@@ -32,7 +32,12 @@ import {
   type NetworkPlan,
 } from '../domain/peering';
 import { changedOr, ProgressTracker, validInput } from './progress';
-import { quick, undoing } from './peering-activities';
+import { lookUp, quick, undoing } from './peering-activities';
+import { asksForPlan, planMode, type PlanMode } from '../domain/peering-plan';
+import { change, type PlannedChange, type PlanResult } from '../domain/plan';
+import { CreateNetworkPlanInputSchema, networkCreationChanges, withoutPlanFields } from '../domain/network-plan';
+import { parse } from '../domain/peering';
+import { checkPeering, finishPlan, refuseUnlessPlanned } from './peering-plan';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
 import { CancelGuard } from './undo';
 
@@ -43,7 +48,21 @@ export const PATCHES = {
    * Before: any name of the region shape was accepted, and planning without the marker still does.
    */
   knownRegions: 'create-database-network-known-regions',
+  /**
+   * Plan mode (issue 14): `plan` returns what a run would create (read-only checks only);
+   * `expectPlan` refuses (PlanOutdated, PlanBlocked) before creating anything when the live plan
+   * differs. Asked only by runs whose input has either field (before: refused as unknown fields).
+   */
+  plan: 'create-database-network-plan',
 } as const;
+
+/** A plan run's result: the plan, what would stop the apply, and the target. */
+export interface CreateNetworkPlanResult extends PlanResult {
+  blocked: PlannedChange[];
+  databaseId: string;
+  databaseVpcId?: string;
+  cidr: string;
+}
 
 /** Creates are non-cancellable and the undo finds the run's VPC by its dbops:run-id tag. */
 export const UNDO_BY_RUN_TAG = 'create-database-network-undo-by-run-tag';
@@ -71,8 +90,10 @@ export interface CreateNetworkResult {
   peering: PeerVpcResult;
 }
 
-export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<CreateNetworkResult> {
-  const progress = new ProgressTracker<CreateNetworkResult>(
+export async function createDatabaseNetwork(
+  input: CreateNetworkInput,
+): Promise<CreateNetworkResult | CreateNetworkPlanResult> {
+  const progress = new ProgressTracker<CreateNetworkResult | CreateNetworkPlanResult>(
     'createDatabaseNetwork',
     peeringTarget(input ?? {}),
     NETWORK_STAGES,
@@ -93,9 +114,19 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     const planned = await progress.run(
       'plan-cidr',
       async () => {
-        plan = validInput(() => planNetwork(input), patched(PATCHES.knownRegions));
+        // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
+        const asking = asksForPlan(input) && patched(PATCHES.plan);
+        const mode: PlanMode = asking
+          ? validInput(() => planMode(parse(CreateNetworkPlanInputSchema, input)))
+          : { kind: 'apply' };
+        plan = validInput(() => planNetwork(asking ? withoutPlanFields(input) : input), patched(PATCHES.knownRegions));
         const p = plan;
         const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
+        if (mode.kind !== 'apply') {
+          const live = await checkNetwork(p);
+          refuseUnlessPlanned(mode, live.live);
+          if (mode.kind === 'plan') return { ...live, skipped: false };
+        }
         // With the patch, the zone name is checked here too (read-only), before anything is made.
         const existing = await quick.findDatabaseNetwork.executeWithOptions(
           { summary: `look for database network ${p.databaseId}` },
@@ -130,6 +161,13 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
       (r) => ({ detail: r.detail, skipped: r.skipped }),
     );
     const p = plan!;
+    if ('live' in planned) {
+      return await finishPlan(progress, NETWORK_STAGES.slice(1), planned.live, {
+        databaseId: p.databaseId,
+        ...(planned.vpcId ? { databaseVpcId: planned.vpcId } : {}),
+        cidr: planned.cidr,
+      });
+    }
     const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
 
     const vpc = await progress.run(
@@ -234,6 +272,55 @@ export async function createDatabaseNetwork(input: CreateNetworkInput): Promise<
     if (cancelledAfterPeer) throw new CancelledFailure('cancelled; what the run made is undone');
     return progress.fail(err);
   }
+}
+
+/**
+ * What a run would create now (issue 14), by read-only activities only: the network (VPC, subnets,
+ * zone), the CIDR plan-cidr would choose, and, once the network exists, the peering's own plan.
+ */
+async function checkNetwork(p: NetworkPlan) {
+  const where = { databaseId: p.databaseId, region: p.databaseRegion, roleArn: p.roleArn };
+  const found = await quick.readDatabaseNetwork.executeWithOptions(
+    { summary: `plan: read the network of ${p.databaseId}` },
+    [{ ...where, zoneName: p.zoneName }],
+  );
+  let cidr = found?.cidr;
+  if (!cidr) {
+    const seen = await quick.describeInUse.executeWithOptions(
+      { summary: `plan: list what ${p.vpcId} already reaches` },
+      [{ region: p.region, vpcId: p.vpcId }],
+    );
+    cidr = validInput(() => planCidr({ vpcId: seen.vpc.vpcId, inUse: seen.inUse, requested: p.requestedCidr })).cidr;
+  }
+  const chosen = cidr;
+  const subnets = validInput(() => splitCidr(chosen, p.availabilityZones.length)).map((c, i) => ({
+    az: p.availabilityZones[i],
+    cidr: c,
+  }));
+  const net = networkCreationChanges({
+    databaseId: p.databaseId,
+    cidr: chosen,
+    requestedCidr: p.requestedCidr,
+    subnets,
+    zoneName: p.zoneName,
+    found,
+  });
+  let peer: PlannedChange[] = [];
+  if (found && !net.blocked.length) {
+    const peering = anyRegionName(() => planPeering(p.peer));
+    peer = (await checkPeering(peering, await lookUp(peering))).changes.map((c) =>
+      change('peer', c.action, c.what, c.detail),
+    );
+  } else if (!found) {
+    peer = [change('peer', 'create', `VPC peering ${p.databaseId} ↔ ${p.vpcId}`, 'peerVpc, once the network exists')];
+  }
+  const live = { changes: [...net.changes, ...peer], blocked: net.blocked };
+  return {
+    live,
+    vpcId: found?.vpcId,
+    cidr: chosen,
+    detail: found ? `database network ${found.vpcId} exists with ${found.cidr}` : `would choose ${chosen}`,
+  };
 }
 
 /** Removes the peering between the customer VPC and this run's database VPC, and the customer's routes via it. */

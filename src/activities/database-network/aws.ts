@@ -27,6 +27,7 @@ import {
 } from '@aws-sdk/client-route-53';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DatabaseNetworkState } from '../../domain/network-deletion';
+import type { NetworkFacts } from '../../domain/network-plan';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
 import { awsDatabaseSide, bareZone, DATABASE_TAG, LIVE, RUN_TAG } from '../database-side/aws';
@@ -65,6 +66,12 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
       }),
     );
     return (r.Vpcs ?? []).filter((v) => madeBy(runId, v.Tags)); // filtered in code too: emulators may ignore Filters
+  }
+
+  /** The subnets in the VPC (filtered in code too: emulators may ignore Filters). */
+  async function subnetsIn(vpcId: string) {
+    const r = await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }));
+    return (r.Subnets ?? []).filter((x) => x.VpcId === vpcId);
   }
 
   /** The private zone this tool made for the VPC (by caller reference), if any. */
@@ -170,9 +177,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
       const v = await side.findVpc();
       if (!v) return undefined;
       const vpcId = v.VpcId!;
-      const subnets = (
-        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
-      ).filter((x) => x.VpcId === vpcId);
+      const subnets = await subnetsIn(vpcId);
       const peerings = [];
       for (const filter of ['requester-vpc-info.vpc-id', 'accepter-vpc-info.vpc-id']) {
         const r = await ec2().send(
@@ -209,6 +214,25 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
         subnets: subnets.map((x) => ({ id: x.SubnetId!, ours: ours(x.Tags) })),
         peerings: [...live.values()],
         networkInterfaces: enis,
+      };
+    },
+
+    /** What createDatabaseNetwork's stages would find (its plan, issue 14): the VPC, its subnets, our zone. Read-only. */
+    async read(): Promise<NetworkFacts | undefined> {
+      const v = await side.findVpc();
+      if (!v) return undefined;
+      const vpcId = v.VpcId!;
+      const subnets = await subnetsIn(vpcId);
+      const zoneId = await ourZone(vpcId);
+      const zoneTags = zoneId
+        ? await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: zoneId }))
+        : undefined;
+      return {
+        vpcId,
+        cidr: v.CidrBlock!,
+        managedByDbops: (v.Tags ?? []).some((t) => t.Key === 'ManagedBy' && t.Value === 'dbops'),
+        subnets: subnets.map((x) => ({ id: x.SubnetId!, cidr: x.CidrBlock!, az: x.AvailabilityZone ?? '' })),
+        ...(zoneId ? { zone: { hostedZoneId: zoneId, tagged: ours(zoneTags?.ResourceTagSet?.Tags) } } : {}),
       };
     },
 
@@ -256,9 +280,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
 
     /** Deletes the subnets of the VPC that carry this database's tag. */
     async deleteSubnets(vpcId: string): Promise<StepResult> {
-      const all = (
-        (await ec2().send(new DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }))).Subnets ?? []
-      ).filter((x) => x.VpcId === vpcId);
+      const all = await subnetsIn(vpcId);
       const mine = all.filter((x) => ours(x.Tags));
       const deleted: string[] = [];
       for (const sn of mine) {

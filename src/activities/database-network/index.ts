@@ -46,6 +46,11 @@ export function createDatabaseNetworkActivities(deps: { aws: AwsClients; authori
     async inspectDatabaseNetwork(o: NetworkRef) {
       return network(o).inspect();
     },
+    /** The network as createDatabaseNetwork's plan needs it (issue 14). Read-only. */
+    async readDatabaseNetwork(o: NetworkRef & { zoneName: string }) {
+      deps.authority.privateZoneName(o.zoneName);
+      return network(o).read();
+    },
     async deleteDatabaseHostedZone(o: NetworkRef & { hostedZoneId: string }) {
       return network(o).deleteZone(o.hostedZoneId);
     },

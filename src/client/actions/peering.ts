@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { SA_OPERATION, SA_TARGET } from '../../api';
 import { planCidr } from '../../domain/cidr';
 import {
+  parse,
   networkWorkflowId,
   peeringTarget,
   peeringWorkflowId,
@@ -15,6 +16,7 @@ import {
 } from '../../domain/peering';
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
+import { CreateNetworkPlanInputSchema, withoutPlanFields } from '../../domain/network-plan';
 import { planTable } from '../../domain/plan';
 import {
   planReconcilePeering,
@@ -161,7 +163,7 @@ export async function peerVpc(
   await planOrApply(ctx, cmd, f, 'peerVpc', peeringWorkflowId(input), input, planPeering);
 }
 
-type PlannedWorkflow = 'peerVpc' | 'unpeerVpc' | 'deleteDatabaseNetwork';
+type PlannedWorkflow = 'peerVpc' | 'unpeerVpc' | 'createDatabaseNetwork' | 'deleteDatabaseNetwork';
 
 /**
  * `--plan`: a plan run (id `<workflow id>:plan`), followed, then its plan as a table, the
@@ -262,7 +264,7 @@ export async function cidrPlan(
 
 export async function createNetwork(
   ctx: CliContext,
-  f: CloudFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string },
+  f: CloudFlags & PlanFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string },
   cmd: Command,
 ): Promise<void> {
   if (f.cloud !== 'aws') throw new Error('db-network create makes an AWS database network: --cloud must be aws');
@@ -278,7 +280,9 @@ export async function createNetwork(
     ...(f.pollInterval ? { timing: { pollInterval: f.pollInterval } } : {}),
   };
   inFlagTerms(PEERING_FLAGS, () => planNetwork(input));
-  await start(ctx, cmd, 'createDatabaseNetwork', networkWorkflowId(input), input, f.detach);
+  await planOrApply(ctx, cmd, f, 'createDatabaseNetwork', networkWorkflowId(input), input, (i) =>
+    planNetwork(withoutPlanFields(parse(CreateNetworkPlanInputSchema, i))),
+  );
 }
 
 export async function deleteNetwork(ctx: CliContext, f: CloudFlags & PlanFlags, cmd: Command): Promise<void> {

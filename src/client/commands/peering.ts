@@ -89,15 +89,17 @@ export function registerPeeringCommands(program: Command, ctx: CliContext): void
     );
 
   const network = program.command('db-network').description('database networks in an AWS account you control');
-  target(network.command('create'))
+  planned(target(network.command('create')))
     .description('plan a free CIDR, create the database VPC, subnets and private zone, then peer it')
     .option('--cidr <cidr>', 'database CIDR (default: first free /19 of 10.128.0.0/9)')
     .option('--az <zone...>', 'availability zones for subnets (default: <database region>a)')
     .option('--zone-name <name>', 'private hosted zone name (default: <database id>.db.internal)')
     .option('--route-tables <which>', 'all or main', 'all')
     .action(
-      async (f: CloudFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string }, cmd: Command) =>
-        (await actions()).createNetwork(ctx, f, cmd),
+      async (
+        f: CloudFlags & PlanFlags & { cidr?: string; az?: string[]; zoneName?: string; routeTables: string },
+        cmd: Command,
+      ) => (await actions()).createNetwork(ctx, f, cmd),
     );
 
   planned(target(network.command('delete')))
