@@ -59,8 +59,7 @@ export function networkCreationChanges(o: {
     };
   }
   const changes: PlannedChange[] = [];
-  if (!f)
-    changes.push(change('create-vpc', 'create', `VPC ${o.cidr} for ${o.databaseId}`, 'tagged dbops:database-id'));
+  if (!f) changes.push(change('create-vpc', 'create', `VPC ${o.cidr} for ${o.databaseId}`, 'tagged dbops:database-id'));
   for (const s of o.subnets) {
     if (f?.subnets.some((x) => x.cidr === s.cidr)) continue;
     changes.push(change('create-subnets', 'create', `subnet ${s.cidr} in ${s.az}`));

@@ -44,7 +44,9 @@ test('a requested CIDR other than the existing network is what the apply refuses
   const found = { vpcId: 'vpc-1', cidr: '10.129.0.0/19', managedByDbops: true, subnets: [] };
   const r = networkCreationChanges({ ...base, requestedCidr: '10.128.0.0/19', found });
   expect(r.changes).toEqual([]);
-  expect(r.blocked).toEqual([expect.objectContaining({ stage: 'plan-cidr', detail: expect.stringContaining('vpc-1') })]);
+  expect(r.blocked).toEqual([
+    expect.objectContaining({ stage: 'plan-cidr', detail: expect.stringContaining('vpc-1') }),
+  ]);
 });
 
 test('the plan fields are taken off before the create schema sees the input', () => {
