@@ -236,6 +236,30 @@ describe.each(engines)('%s with password logins', (engine, unavailable) => {
   }
 
   run(
+    "a rotation naming a copy of the credentials, not the target the tenant's mark names, is refused; nothing changes",
+    async () => {
+      const target = file();
+      const tenant = fresh('rotcopy');
+      const old = await provision(tenant, target);
+      // Someone with workflow-start rights copies the record to another allowed file and rotates through it.
+      const copy = file();
+      fs.copyFileSync((target as { path: string }).path, (copy as { path: string }).path);
+      const before = await passwordHash(old.user);
+      const h = await rotate(tenant, copy, { gracePeriod: '1s' });
+      const f = await failure(h);
+      expect(f.message).toMatch(
+        /with credentials stored elsewhere \(file:.*\); a rotation through file:.* would leave/,
+      );
+      expect(f.stages['check-ownership']).toBe('failed');
+      expect(f.stages['switch-credentials']).toBe('pending');
+      expect(await passwordHash(old.user)).toBe(before);
+      expect(await readTarget(target)).toEqual(old);
+      expect(await readTarget(copy)).toEqual(old);
+      expect(await works(old)).toBe(true);
+    },
+  );
+
+  run(
     'old credentials work through the grace period, new ones after; the old login stops; no password in history',
     async () => {
       const target = file();

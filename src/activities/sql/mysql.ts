@@ -49,6 +49,7 @@ import {
   type TenantPlan,
   type TenantPlanRequest,
   requireOurs,
+  requireMarkedTarget,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
@@ -524,6 +525,11 @@ export function createMysqlActivities(
         `check the logins of ${plan.database}`,
         async (s) => {
           await ownLogin(s, plan, plan.logins.primary, 'ours');
+          requireMarkedTarget(
+            plan,
+            targetRef(plan.credentialsTarget),
+            (await facts(s, { ...plan, user: plan.logins.primary })).user.mark?.credentials,
+          );
           const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
           return standby.user === 'ours'
             ? `${plan.logins.primary} and ${plan.logins.standby} are this tenant's`

@@ -46,6 +46,7 @@ import {
   type TenantPlan,
   type TenantPlanRequest,
   requireOurs,
+  requireMarkedTarget,
 } from './types';
 import { change, type PlannedChange } from '../../domain/plan';
 import { BEYOND, credentialFacts, dropCredentialsChanges, repairPassword, requireTenantOurs } from './tenant-plan';
@@ -367,6 +368,11 @@ export function createPostgresActivities(
         `check the logins of ${plan.database}`,
         async (s) => {
           await ownLogin(s, plan, plan.logins.primary, 'ours');
+          requireMarkedTarget(
+            plan,
+            targetRef(plan.credentialsTarget),
+            (await facts(s.sql, { ...plan, user: plan.logins.primary })).user.mark?.credentials,
+          );
           const standby = await ownLogin(s, plan, plan.logins.standby, 'ours-or-absent');
           return standby === 'ours'
             ? `${plan.logins.primary} and ${plan.logins.standby} are this tenant's`

@@ -284,6 +284,22 @@ export function credentialsMismatch(plan: SqlPlan, markRef: string, planRef: str
   );
 }
 
+/**
+ * A rotation (or a repair) writes a tenant's new password only to the credentials target its
+ * user's mark names (`markRef`, kept when provisioning stored it there): through another allowed
+ * target, a stale copy say, the copy would get the new password while the tenant's own target
+ * keeps the old one, which stops working when the grace ends.
+ */
+export function requireMarkedTarget(plan: SqlPlan, planRef: string, markRef: string | undefined): void {
+  if (markRef && markRef !== planRef)
+    throw credentialsMismatch(
+      plan,
+      markRef,
+      planRef,
+      `a rotation through ${planRef} would leave the connection string in ${markRef} with a password that stops working after the grace`,
+    );
+}
+
 /** Throws unless an earlier ensure stage made and marked the object (grant and verify need it so). */
 export function requireOurs(
   engine: 'postgres' | 'mysql',
