@@ -104,3 +104,72 @@ export function runBench(main: () => Promise<void>): void {
     },
   );
 }
+
+/** A run's time by kind, from its history (ms); counts of activity and workflow tasks. */
+export interface Breakdown {
+  runMs: number;
+  activities: number;
+  activityQueueMs: number;
+  activityExecMs: number;
+  workflowTasks: number;
+  workflowTaskQueueMs: number;
+  workflowTaskExecMs: number;
+}
+
+export type HistoryEvent = {
+  eventId?: unknown;
+  eventTime?: { seconds?: unknown; nanos?: number | null } | null;
+  [k: string]: unknown;
+};
+
+function eventMs(e: HistoryEvent): number {
+  return Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+}
+
+/** Each workflow task's execution (started → completed), in history order (ms). */
+export function workflowTaskTimes(events: HistoryEvent[]): number[] {
+  const at = new Map<number, number>(events.map((e) => [Number(e.eventId), eventMs(e)]));
+  return events
+    .filter((e) => e.workflowTaskCompletedEventAttributes)
+    .map((e) => {
+      const wc = e.workflowTaskCompletedEventAttributes as { startedEventId?: unknown };
+      return Math.round((eventMs(e) - (at.get(Number(wc.startedEventId)) ?? eventMs(e))) * 10) / 10;
+    });
+}
+
+/** One run's breakdown: queue waits (scheduled → started) and executions (started → completed) of its tasks. */
+export function breakdownOf(events: HistoryEvent[]): Breakdown {
+  const at = new Map<number, number>(events.map((e) => [Number(e.eventId), eventMs(e)]));
+  const b: Breakdown = {
+    runMs: eventMs(events[events.length - 1]) - eventMs(events[0]),
+    activities: 0,
+    activityQueueMs: 0,
+    activityExecMs: 0,
+    workflowTasks: 0,
+    workflowTaskQueueMs: 0,
+    workflowTaskExecMs: 0,
+  };
+  for (const e of events) {
+    const as = e.activityTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const ac = e.activityTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    const ws = e.workflowTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
+    const wc = e.workflowTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
+    if (as) b.activityQueueMs += eventMs(e) - (at.get(Number(as.scheduledEventId)) ?? eventMs(e));
+    if (ac) {
+      b.activities += 1;
+      b.activityExecMs += eventMs(e) - (at.get(Number(ac.startedEventId)) ?? eventMs(e));
+    }
+    if (ws) b.workflowTaskQueueMs += eventMs(e) - (at.get(Number(ws.scheduledEventId)) ?? eventMs(e));
+    if (wc) {
+      b.workflowTasks += 1;
+      b.workflowTaskExecMs += eventMs(e) - (at.get(Number(wc.startedEventId)) ?? eventMs(e));
+    }
+  }
+  return b;
+}
+
+export function medianBreakdown(bs: Breakdown[]): Breakdown | undefined {
+  if (!bs.length) return undefined;
+  const keys = Object.keys(bs[0]) as Array<keyof Breakdown>;
+  return Object.fromEntries(keys.map((k) => [k, Math.round(median(bs.map((b) => b[k])))])) as unknown as Breakdown;
+}

@@ -7,7 +7,16 @@
 import { createActivities } from '../src/activities';
 import { planPeering } from '../src/domain/peering';
 import { countingAws, fixtureAws, makeAwsDatabase, makeCustomerVpc } from '../test/helpers/aws-fixtures';
-import { median, startStack, timed } from './common';
+import {
+  breakdownOf,
+  median,
+  medianBreakdown,
+  startStack,
+  timed,
+  workflowTaskTimes,
+  type Breakdown,
+  type HistoryEvent,
+} from './common';
 import { plainPeering } from './plain-peering';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -18,7 +27,22 @@ async function main(): Promise<void> {
   const fx = fixtureAws();
   const counted = countingAws();
   const acts = createActivities({ env: {}, aws: counted.aws });
-  const worker = await stack.makeWorker('bench-peering', acts);
+  /** Activity functions timed as the worker runs them (what each run spent in them). */
+  const spent: Array<[string, number]> = [];
+  const timedActs = Object.fromEntries(
+    Object.entries(acts).map(([k, f]) => [
+      k,
+      async (...a: unknown[]) => {
+        const t0 = performance.now();
+        try {
+          return await (f as (...x: unknown[]) => unknown)(...a);
+        } finally {
+          spent.push([k, performance.now() - t0]);
+        }
+      },
+    ]),
+  );
+  const worker = await stack.makeWorker('bench-peering', timedActs);
   const results: Record<string, unknown> = {};
 
   await worker.runUntil(async () => {
@@ -47,21 +71,27 @@ async function main(): Promise<void> {
       args: [await fresh()],
     });
 
+    spent.splice(0); // the warm-up's
     const viaTemporal: number[] = [];
+    const breakdowns: Breakdown[] = [];
+    const taskTimes: number[][] = [];
+    /** Per run: the time the worker spent in the run's activity functions (ms). */
+    const inActivities: number[] = [];
     const plain: number[] = [];
     const direct: number[] = [];
     const script = countingAws();
     let scriptCalls = 0;
     for (let i = 0; i < RUNS; i++) {
       const a = await fresh();
+      const workflowId = `bench-${i}-${Date.now()}`;
       const [ms] = await timed(() =>
-        stack.client.workflow.execute('peerVpc', {
-          workflowId: `bench-${i}-${Date.now()}`,
-          taskQueue: 'bench-peering',
-          args: [a],
-        }),
+        stack.client.workflow.execute('peerVpc', { workflowId, taskQueue: 'bench-peering', args: [a] }),
       );
       viaTemporal.push(ms);
+      inActivities.push(spent.splice(0).reduce((sum, [, t]) => sum + t, 0));
+      const events = (await stack.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+      breakdowns.push(breakdownOf(events as HistoryEvent[]));
+      taskTimes.push(workflowTaskTimes(events as HistoryEvent[]));
 
       const s = await fresh();
       script.log.reset();
@@ -71,28 +101,19 @@ async function main(): Promise<void> {
 
       const b = await fresh();
       const [ms2] = await timed(async () => {
+        // The activities a new run sends, one after another, with what the workflow passes on.
         const plan = planPeering(b);
-        const customer = await acts.resolveCustomerVpc({ region: plan.region, vpcId: plan.vpcId });
-        await acts.databaseDescribe(plan, customer);
-        const init = await acts.databaseInitiate(plan, customer);
+        const { customer, database } = await acts.lookUpPeering(plan);
+        const resolved = { vpcId: database.vpcId!, cidr: database.cidr, accountId: database.accountId };
+        const side = { ...plan, resolved: { ...resolved, hostedZoneId: database.hostedZoneId } };
+        const init = await acts.databaseInitiate(side, customer);
         await acts.acceptPeering({ region: customer.region, peeringId: init.peeringId, timing: plan.timing });
-        await acts.ensureCustomerRoutes({
-          region: customer.region,
-          vpcId: customer.vpcId,
-          cidr: init.databaseCidr,
-          peeringId: init.peeringId,
-          tables: 'all',
-          force: false,
-          timing: plan.timing,
-        });
-        await acts.databaseReturnRoute(plan, customer, init.peeringId);
-        const auth = await acts.databaseAuthorizeZone(plan, customer, init.hostedZoneId!);
-        await acts.associateVpcWithZone({
-          hostedZoneId: init.hostedZoneId!,
-          vpcId: customer.vpcId,
-          region: customer.region,
-          ...auth,
-        });
+        const route = { cidr: init.databaseCidr, peeringId: init.peeringId, tables: 'all' as const, force: false };
+        await acts.ensurePeeringRoutes(side, customer, { ...route, timing: plan.timing, active: true });
+        await acts.associateVpcWithZone(
+          { hostedZoneId: init.hostedZoneId!, vpcId: customer.vpcId, region: customer.region, crossAccount: false },
+          { associated: false },
+        );
       });
       direct.push(ms2);
     }
@@ -107,6 +128,10 @@ async function main(): Promise<void> {
       plainScript: { ...stats(plain), awsCalls: scriptCalls },
       activitiesWithoutTemporal: stats(direct),
       ratioToPlainScript: Number((median(viaTemporal) / median(plain)).toFixed(2)),
+      /** Where a run's time went (server-side event times, medians): task queue waits and executions. */
+      temporalBreakdownMedian: medianBreakdown(breakdowns),
+      /** Each workflow task's execution in a run (ms), median over the runs, in history order. */
+      workflowTaskMsMedian: taskTimes[0]?.map((_, k) => median(taskTimes.map((t) => t[k] ?? 0))),
       temporalAllMs: viaTemporal.map(Math.round),
       plainAllMs: plain.map(Math.round),
       directAllMs: direct.map(Math.round),
@@ -151,6 +176,14 @@ async function main(): Promise<void> {
     results.history = history;
     const orchestration = (median(viaTemporal) - median(direct)) / (history.fullRun.activities || 1);
     results.orchestrationMsPerActivity = Number(orchestration.toFixed(1));
+    /**
+     * Per stage (prepare and the four stages): what Temporal adds to the time the same run spent in
+     * its activity functions (measured in the worker, run by run).
+     */
+    results.inActivitiesMsMedian = Math.round(median(inActivities));
+    results.orchestrationMsPerStage = Number(
+      (median(viaTemporal.map((t, k) => t - (inActivities[k] ?? 0))) / 5).toFixed(1),
+    );
     results.awsCalls = { firstRun: firstCalls, rerun: againCalls };
   });
   await stack.stop();

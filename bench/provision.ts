@@ -26,7 +26,16 @@ import { deriveNames, quotePgIdent as q } from '../src/domain/sql-names';
 import { workerConfig } from '../src/worker-config';
 import { startPasswordPostgres } from '../test/helpers/password-servers';
 import { ROOT } from '../test/helpers/stack';
-import { median, startStack, timed, type BundleSource } from './common';
+import {
+  breakdownOf,
+  median,
+  medianBreakdown,
+  startStack,
+  timed,
+  type Breakdown,
+  type BundleSource,
+  type HistoryEvent,
+} from './common';
 
 const NS = (process.env.BENCH_N ?? '10,100,500').split(',').map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
@@ -47,64 +56,6 @@ interface Round {
   load1?: number;
   /** Where a run's time went (medians over up to 20 of the round's runs, from their histories). */
   breakdown?: Breakdown;
-}
-
-/** A run's time by kind, from its history (ms); counts of activity and workflow tasks. */
-interface Breakdown {
-  runMs: number;
-  activities: number;
-  activityQueueMs: number;
-  activityExecMs: number;
-  workflowTasks: number;
-  workflowTaskQueueMs: number;
-  workflowTaskExecMs: number;
-}
-
-type HistoryEvent = {
-  eventId?: unknown;
-  eventTime?: { seconds?: unknown; nanos?: number | null } | null;
-  [k: string]: unknown;
-};
-
-function eventMs(e: HistoryEvent): number {
-  return Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-}
-
-/** One run's breakdown: queue waits (scheduled → started) and executions (started → completed) of its tasks. */
-function breakdownOf(events: HistoryEvent[]): Breakdown {
-  const at = new Map<number, number>(events.map((e) => [Number(e.eventId), eventMs(e)]));
-  const b: Breakdown = {
-    runMs: eventMs(events[events.length - 1]) - eventMs(events[0]),
-    activities: 0,
-    activityQueueMs: 0,
-    activityExecMs: 0,
-    workflowTasks: 0,
-    workflowTaskQueueMs: 0,
-    workflowTaskExecMs: 0,
-  };
-  for (const e of events) {
-    const as = e.activityTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
-    const ac = e.activityTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
-    const ws = e.workflowTaskStartedEventAttributes as { scheduledEventId?: unknown } | undefined;
-    const wc = e.workflowTaskCompletedEventAttributes as { startedEventId?: unknown } | undefined;
-    if (as) b.activityQueueMs += eventMs(e) - (at.get(Number(as.scheduledEventId)) ?? eventMs(e));
-    if (ac) {
-      b.activities += 1;
-      b.activityExecMs += eventMs(e) - (at.get(Number(ac.startedEventId)) ?? eventMs(e));
-    }
-    if (ws) b.workflowTaskQueueMs += eventMs(e) - (at.get(Number(ws.scheduledEventId)) ?? eventMs(e));
-    if (wc) {
-      b.workflowTasks += 1;
-      b.workflowTaskExecMs += eventMs(e) - (at.get(Number(wc.startedEventId)) ?? eventMs(e));
-    }
-  }
-  return b;
-}
-
-function medianBreakdown(bs: Breakdown[]): Breakdown | undefined {
-  if (!bs.length) return undefined;
-  const keys = Object.keys(bs[0]) as Array<keyof Breakdown>;
-  return Object.fromEntries(keys.map((k) => [k, Math.round(median(bs.map((b) => b[k])))])) as unknown as Breakdown;
 }
 
 function percentile(xs: number[], p: number): number {

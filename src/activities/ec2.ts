@@ -81,14 +81,14 @@ export async function describePeering(ec2: EC2Client, peeringId: string): Promis
   }
 }
 
-async function routeTablesOf(ec2: EC2Client, vpcId: string): Promise<RouteTable[]> {
+/** The route tables of one VPC, or of several reached with the same client (one paged read). */
+export async function routeTablesOf(ec2: EC2Client, vpcId: string | string[]): Promise<RouteTable[]> {
+  const ids = Array.isArray(vpcId) ? vpcId : [vpcId];
   const out: RouteTable[] = [];
   let NextToken: string | undefined;
   do {
-    const r = await ec2.send(
-      new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken }),
-    );
-    out.push(...(r.RouteTables ?? []).filter((t) => t.VpcId === vpcId));
+    const r = await ec2.send(new DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: ids }], NextToken }));
+    out.push(...(r.RouteTables ?? []).filter((t) => ids.includes(t.VpcId ?? '')));
     NextToken = r.NextToken;
   } while (NextToken);
   return out;
@@ -146,27 +146,42 @@ export async function readRoutesIn(
 
 export interface RouteChange {
   routeTableId: string;
+  /** The table's VPC (since 0.5.0). */
+  vpcId?: string;
   action: 'present' | 'created' | 'replaced-blackhole' | 'replaced-forced';
   previousTarget?: string;
 }
 
+export interface RouteTarget {
+  vpcId: string;
+  cidr: string;
+  peeringId: string;
+  tables: 'all' | 'main';
+  force: boolean;
+}
+
+interface PlannedRoute {
+  t: RouteTable;
+  cidr: string;
+  peeringId: string;
+  action: RouteChange['action'];
+  previous?: string;
+}
+
 /**
- * Makes every targeted route table hold `cidr -> peeringId`: same target is a no-op, a blackhole
- * is replaced, another target is an error unless forced (then ReplaceRoute: no gap).
+ * What makes every targeted route table of `o.vpcId` (among `tables`, read already) hold
+ * `cidr -> peeringId`: same target is a no-op, a blackhole is replaced, another target is an error
+ * unless forced (then ReplaceRoute: no gap). Throws on a conflict before anything is changed.
  */
-export async function ensureRoutesIn(
-  ec2: EC2Client,
-  o: { vpcId: string; cidr: string; peeringId: string; tables: 'all' | 'main'; force: boolean },
-): Promise<RouteChange[]> {
-  let tables = await routeTablesOf(ec2, o.vpcId);
-  if (o.tables === 'main') tables = tables.filter(isMain);
-  if (tables.length === 0)
+function planRoutes(tables: RouteTable[], o: RouteTarget): PlannedRoute[] {
+  let mine = tables.filter((t) => t.VpcId === o.vpcId);
+  if (o.tables === 'main') mine = mine.filter(isMain);
+  if (mine.length === 0)
     throw ApplicationFailure.nonRetryable(
       `VPC ${o.vpcId} has no ${o.tables === 'main' ? 'main ' : ''}route table`,
       'RouteTableNotFound',
     );
-  // Check every table before changing any, so a conflict leaves nothing half-done.
-  const plans = tables.map((t) => {
+  return mine.map((t) => {
     const fact = routeFact(t, o.cidr);
     const action = routeAction(fact.existing, o.peeringId, o.force);
     if (action === 'conflict') {
@@ -176,15 +191,18 @@ export async function ensureRoutesIn(
       );
     }
     return action === 'replaced-blackhole' || action === 'replaced-forced'
-      ? { t, action, previous: fact.existing!.target }
-      : { t, action };
+      ? { t, cidr: o.cidr, peeringId: o.peeringId, action, previous: fact.existing!.target }
+      : { t, cidr: o.cidr, peeringId: o.peeringId, action };
   });
+}
+
+async function applyRoutes(ec2: EC2Client, plans: PlannedRoute[]): Promise<RouteChange[]> {
   const changes: RouteChange[] = [];
   for (const p of plans) {
     const params = {
       RouteTableId: p.t.RouteTableId!,
-      DestinationCidrBlock: o.cidr,
-      VpcPeeringConnectionId: o.peeringId,
+      DestinationCidrBlock: p.cidr,
+      VpcPeeringConnectionId: p.peeringId,
     };
     if (p.action === 'created') {
       try {
@@ -194,19 +212,26 @@ export async function ensureRoutesIn(
         if (!isAwsError(err, AWS_ERRORS.routeExists)) throw err;
         const now = (await ec2.send(new DescribeRouteTablesCommand({ RouteTableIds: [p.t.RouteTableId!] })))
           .RouteTables?.[0];
-        const r = now?.Routes?.find((x) => x.DestinationCidrBlock === o.cidr);
-        if (r?.VpcPeeringConnectionId !== o.peeringId) throw err;
+        const r = now?.Routes?.find((x) => x.DestinationCidrBlock === p.cidr);
+        if (r?.VpcPeeringConnectionId !== p.peeringId) throw err;
       }
     } else if (p.action !== 'present') {
       await ec2.send(new ReplaceRouteCommand(params));
     }
-    changes.push({
-      routeTableId: p.t.RouteTableId!,
-      action: p.action,
-      previousTarget: 'previous' in p ? p.previous : undefined,
-    });
+    changes.push({ routeTableId: p.t.RouteTableId!, vpcId: p.t.VpcId, action: p.action, previousTarget: p.previous });
   }
   return changes;
+}
+
+/**
+ * Makes every targeted route table hold `cidr -> peeringId` for each target, checking every table
+ * of every target before changing any, so a conflict leaves nothing half-done. The targets' VPCs
+ * must be reachable with `ec2`; their tables are read in one call.
+ */
+export async function ensureRoutesIn(ec2: EC2Client, ...targets: RouteTarget[]): Promise<RouteChange[]> {
+  const tables = await routeTablesOf(ec2, [...new Set(targets.map((t) => t.vpcId))]);
+  const plans = targets.flatMap((o) => planRoutes(tables, o));
+  return applyRoutes(ec2, plans);
 }
 
 /** The routes that point at `peeringId` (what removeRoutesIn would remove). Read-only. */
@@ -238,6 +263,15 @@ export async function removeRoutesIn(ec2: EC2Client, o: { vpcId: string; peering
     }
   }
   return removed;
+}
+
+/** What the customer's route changes say in the stage table. */
+export function customerRoutesOutcome(changes: RouteChange[], i: { cidr: string; peeringId: string }): StepResult {
+  const made = changes.filter((c) => c.action !== 'present');
+  const detail = made.length
+    ? `${made.map((c) => `${c.routeTableId}: ${c.action}${c.previousTarget ? ` (was ${c.previousTarget})` : ''}`).join(', ')}`
+    : `${i.cidr} → ${i.peeringId} already in ${changes.length} route table(s)`;
+  return { changed: made.length > 0, detail };
 }
 
 /** Until the peering is active: in place, or with `mode` one quick check per attempt (./poll.ts). */
@@ -362,11 +396,7 @@ export function createEc2Activities(deps: { aws: AwsClients; authority?: Pick<Au
         tables: i.tables,
         force: i.force,
       });
-      const made = changes.filter((c) => c.action !== 'present');
-      const detail = made.length
-        ? `${made.map((c) => `${c.routeTableId}: ${c.action}${c.previousTarget ? ` (was ${c.previousTarget})` : ''}`).join(', ')}`
-        : `${i.cidr} → ${i.peeringId} already in ${changes.length} route table(s)`;
-      return { changed: made.length > 0, detail, changes };
+      return { ...customerRoutesOutcome(changes, i), changes };
     },
 
     /** Plan (issue 14): the customer VPC's routes for the database CIDR, as found. Read-only. */

@@ -37,7 +37,7 @@ import { planFingerprint } from '../domain/plan';
 import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
 import { checkPeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
-import { lookUp, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
+import { lookUp, lookUpPeering, polled, quick, undoing, waiting, WAITS_BY_RETRY } from './peering-activities';
 import { POLL_ONCE, waitFor, waitingNote, type Wait } from './polling';
 import type { Duration } from '@temporalio/common';
 import { CancelGuard } from './undo';
@@ -71,10 +71,35 @@ export const PATCHES = {
    * differs. Asked only by runs whose input has either field.
    */
   plan: 'peer-vpc-plan',
+  /**
+   * Fewer round trips and reads (issue 11): (0) prepare is one activity (lookUpPeering: the customer
+   * VPC and the database side, and whether the customer VPC is associated with the zone already,
+   * from the zone read prepare makes anyway); (1) the route stage is one
+   * activity (ensurePeeringRoutes: both VPCs' tables in one read) when the database network is
+   * reached with the worker's own identity in the customer's region; (2) associate-dns takes
+   * prepare's association read (no read activity) and calls databaseAuthorizeZone only across
+   * accounts or for a side that is not AWS. Asked once, at prepare: a run upgraded after its prepare
+   * keeps the stages as they were. The association read is older than it was (prepare's, not one
+   * just before associating); the undo still removes an association only when the peering is the
+   * run's own, so another run's association in between is removed only with the peering it rides on.
+   */
+  fewerRoundTrips: 'peer-vpc-fewer-round-trips',
 } as const;
 
 const APPLY: PlanMode = { kind: 'apply' };
 const NO_PLAN: PeeringChanges | undefined = undefined;
+
+/**
+ * The database network is an AWS one the worker reaches with its own identity (no role) in the
+ * customer VPC's region: one EC2 client reaches both VPCs' route tables.
+ */
+function oneIdentity(plan: PeeringPlan, customer: CustomerVpc): boolean {
+  return (
+    plan.cloud.kind === 'aws' &&
+    plan.cloud.roleArn === undefined &&
+    (plan.cloud.region ?? plan.region) === customer.region
+  );
+}
 
 /** What the undo needs, from history: the run id, initiate's answer, the association it made. */
 interface PeeringUndo {
@@ -114,19 +139,21 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
   let undo: PeeringUndo | undefined;
   try {
     // prepare: validate, resolve the VPC ("default" too) and look at the database side. No changes.
-    const { plan, customer, database, peering, mode, live } = await progress.run(
+    const { plan, customer, database, peering, mode, live, oneLookUp } = await progress.run(
       'prepare',
       async () => {
         const plan = validInput(() => planPeering(input), patched(PATCHES.knownRegions));
+        const find = patched(PATCHES.fewerRoundTrips) ? lookUpPeering : lookUp;
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
         if (!(asksForPlan(input) && patched(PATCHES.plan)))
-          return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+          return { plan, ...(await find(plan)), mode: APPLY, live: NO_PLAN, oneLookUp: find === lookUpPeering };
         const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
-        const found = await lookUp(plan);
-        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
+        const found = await find(plan);
+        const oneLookUp = find === lookUpPeering;
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN, oneLookUp }; // "plan": false
         const live = await checkPeering(plan, found);
         refuseUnlessPlanned(mode, live);
-        return { plan, ...found, mode, live };
+        return { plan, ...found, mode, live, oneLookUp };
       },
       (r) => ({
         detail:
@@ -261,6 +288,13 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
             timeout: plan.timing.activeTimeout,
             quick: true,
           };
+          // Since 0.5.0: one activity for both sides when one identity reaches both (same account and region).
+          if (oneLookUp && oneIdentity(plan, customer) && side !== plan) {
+            const both = { summary: `route ${databaseCidr} ↔ ${customer.cidr} via ${pcx} (both VPCs)` };
+            return waitFor(w, () =>
+              polled(w, guard.enabled).ensurePeeringRoutes.executeWithOptions(both, [side, customer, route, POLL_ONCE]),
+            );
+          }
           const mine = patched(WAITS_BY_RETRY)
             ? await waitFor(w, () =>
                 polled(w, guard.enabled).ensureCustomerRoutes.executeWithOptions(summary, [route, POLL_ONCE]),
@@ -290,13 +324,20 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
             );
           }
           const zone = hostedZoneId;
-          const auth = await guard.create(() =>
-            quick.databaseAuthorizeZone.executeWithOptions({ summary: `authorise ${customer.vpcId} on zone ${zone}` }, [
-              side,
-              customer,
-              zone,
-            ]),
-          );
+          // Since 0.5.0: an AWS zone in the customer's own account needs no authorisation (no activity).
+          const sameAccount =
+            oneLookUp &&
+            plan.cloud.kind === 'aws' &&
+            database.accountId !== undefined &&
+            database.accountId === customer.accountId;
+          const auth = sameAccount
+            ? { crossAccount: false, zoneOwnerRoleArn: plan.cloud.kind === 'aws' ? plan.cloud.roleArn : undefined }
+            : await guard.create(() =>
+                quick.databaseAuthorizeZone.executeWithOptions(
+                  { summary: `authorise ${customer.vpcId} on zone ${zone}` },
+                  [side, customer, zone],
+                ),
+              );
           const association = {
             hostedZoneId: zone,
             vpcId: customer.vpcId,
@@ -306,10 +347,14 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
           };
           if (patched(PATCHES.fewerAwsCalls)) {
             // One read (recorded in history): the undo removes only an association this run made.
-            const before = await quick.vpcAssociatedWithZone.executeWithOptions(
-              { summary: `is ${customer.vpcId} associated with ${zone} already?` },
-              [association],
-            );
+            // Since 0.5.0 prepare's, when it read this zone.
+            const known = oneLookUp && zone === database.hostedZoneId ? database.customerAssociated : undefined;
+            const before =
+              known ??
+              (await quick.vpcAssociatedWithZone.executeWithOptions(
+                { summary: `is ${customer.vpcId} associated with ${zone} already?` },
+                [association],
+              ));
             if (before) return { changed: false, detail: `${customer.vpcId} already associated with ${zone}` };
             if (undo) undo.zone = association;
             return guard.create(() =>

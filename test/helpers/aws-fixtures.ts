@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { ChangeTagsForResourceCommand, CreateHostedZoneCommand, GetHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { AwsClients } from '../../src/activities/aws-clients';
-import { DATABASE_TAG } from '../../src/activities/database-side/aws';
+import { DATABASE_TAG, networkZoneReference } from '../../src/activities/database-side/aws';
 import { motoEndpoint } from './activities';
 
 export interface CallLog {
@@ -90,7 +90,11 @@ export interface DatabaseFixture {
 /** An AWS-kind database network: a tagged VPC and (optionally) a tagged private hosted zone. */
 export async function makeAwsDatabase(
   aws: AwsClients,
-  o: { databaseId: string; region: string; cidr: string; roleArn?: string; zone?: boolean },
+  /**
+   * `zone`: a private zone as createDatabaseNetwork makes it (its caller reference names the VPC,
+   * and it is tagged; the default), 'by-hand' (only tagged, as an operator would set one up), or none.
+   */
+  o: { databaseId: string; region: string; cidr: string; roleArn?: string; zone?: boolean | 'by-hand' },
 ): Promise<DatabaseFixture> {
   const ec2 = aws.ec2(o.region, o.roleArn);
   const tag = [{ Key: DATABASE_TAG, Value: o.databaseId }];
@@ -103,7 +107,8 @@ export async function makeAwsDatabase(
     const z = await r53.send(
       new CreateHostedZoneCommand({
         Name: `${o.databaseId}.db.internal`,
-        CallerReference: `${o.databaseId}-${Date.now()}`,
+        CallerReference:
+          o.zone === 'by-hand' ? `${o.databaseId}-${Date.now()}` : networkZoneReference(o.databaseId, vpc.VpcId!),
         HostedZoneConfig: { PrivateZone: true },
         VPC: { VPCId: vpc.VpcId!, VPCRegion: o.region as never },
       }),

@@ -60,6 +60,13 @@ export class MockActivities {
     return out;
   }
 
+  /** An activity's current behaviour (its override, else its default), for a mock made of others. */
+  impl(name: string): Impl {
+    const f = this.overrides.get(name) ?? this.defaults[name];
+    if (!f) throw new Error(`no mocked activity ${name}`);
+    return f;
+  }
+
   /** Replaces an activity's behaviour until the next reset. */
   set(name: string, impl: Impl): void {
     if (!(name in this.defaults)) throw new Error(`no mocked activity ${name}`);

@@ -95,6 +95,9 @@ export function captureIo(): { io: Io; out(): string; err(): string } {
  * kept for this version is not overwritten (histories of a release are never re-recorded by
  * later code) unless DBOPS_RECORD_HISTORIES=overwrite.
  */
+/** The release in the making: histories of its new paths are recorded into its folder before the version bump. */
+export const NEXT_RELEASE = '0.5.0';
+
 export async function recordHistory(workflowId: string, name: string, forVersion?: string): Promise<void> {
   const mode = process.env.DBOPS_RECORD_HISTORIES;
   if (!mode) return;

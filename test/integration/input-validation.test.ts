@@ -29,6 +29,7 @@ const STUBBED = [
   'mysqlConnectAndCheck',
   'resolveCustomerVpc',
   'databaseDescribe',
+  'lookUpPeering',
   'findDatabaseNetwork',
   'describeInUse',
   'inspectDatabaseNetwork',

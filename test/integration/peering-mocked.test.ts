@@ -77,7 +77,9 @@ test('a blackhole route to the database CIDR is replaced in place (moto has no b
     tables: 'all',
     force: false,
   });
-  expect(changes).toEqual([{ routeTableId: 'rtb-1', action: 'replaced-blackhole', previousTarget: 'pcx-old' }]);
+  expect(changes).toEqual([
+    { routeTableId: 'rtb-1', vpcId: 'vpc-1', action: 'replaced-blackhole', previousTarget: 'pcx-old' },
+  ]);
   expect(ec2Mock.commandCalls(ReplaceRouteCommand)[0].args[0].input).toEqual({
     RouteTableId: 'rtb-1',
     DestinationCidrBlock: '10.128.0.0/19',

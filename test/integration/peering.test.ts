@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand } from '@aws-sdk/client-ec2';
+import { CreateHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
@@ -57,7 +58,7 @@ afterAll(async () => {
 });
 
 let dbCounter = 0;
-async function setup(o: { region?: string; dbRegion?: string; roleArn?: string; zone?: boolean } = {}) {
+async function setup(o: { region?: string; dbRegion?: string; roleArn?: string; zone?: boolean | 'by-hand' } = {}) {
   const region = o.region ?? 'us-east-1';
   const customer = await makeCustomerVpc(fx, region);
   dbCounter += 1;
@@ -93,6 +94,7 @@ async function run(type: 'peerVpc' | 'unpeerVpc', input: object) {
     progress,
     failure: result instanceof WorkflowFailedError ? result.cause?.message : undefined,
     mutating: log.mutating(),
+    calls: log.calls.map((c) => c.command),
   };
 }
 
@@ -134,10 +136,37 @@ test('full run: peering active, routes in every table both ways, VPC in the host
     ]),
   );
   expect(r.mutating.filter((c) => c === 'CreateVpcPeeringConnection')).toHaveLength(1);
+  // Each thing looked up once, both VPCs' route tables in one read (one account and region): the
+  // minimal script's 12 calls, plus the zone's own read (its VPCs: whether the customer VPC is
+  // associated) and the peering read before creating (prepare's, then initiate's own: another run
+  // may have made one since), instead of polling the peering until active.
+  expect(r.calls).toEqual([
+    'DescribeVpcs',
+    'DescribeVpcs',
+    'ListHostedZonesByVPC',
+    'GetHostedZone',
+    'DescribeVpcPeeringConnections',
+    'DescribeVpcPeeringConnections',
+    'CreateVpcPeeringConnection',
+    'AcceptVpcPeeringConnection',
+    'DescribeRouteTables',
+    'CreateRoute',
+    'CreateRoute',
+    'CreateRoute',
+    'AssociateVPCWithHostedZone',
+  ]);
 
   const again = await run('peerVpc', input);
   expect(again.failure).toBeUndefined();
   expect(again.mutating).toEqual([]);
+  expect(again.calls).toEqual([
+    'DescribeVpcs',
+    'DescribeVpcs',
+    'ListHostedZonesByVPC',
+    'GetHostedZone',
+    'DescribeVpcPeeringConnections',
+    'DescribeRouteTables',
+  ]);
   expect(statuses(again.progress)).toEqual({
     prepare: 'done',
     initiate: 'skipped',
@@ -302,6 +331,26 @@ test("unpeer removes the association, only this peering's routes, and the peerin
   const again = await run('unpeerVpc', unpeerInput);
   expect(again.failure).toBeUndefined();
   expect(again.mutating).toEqual([]);
+});
+
+test("a zone set up by hand is used when it is tagged for the database; a zone that is neither dbops's nor tagged is not", async () => {
+  const { customer, database, input } = await setup({ zone: 'by-hand' });
+  // Another private zone on the database VPC, made by someone else and not tagged for the database.
+  const stranger = await fx.route53().send(
+    new CreateHostedZoneCommand({
+      Name: `${database.databaseId}.stranger.internal`,
+      CallerReference: `stranger-${database.databaseId}`,
+      HostedZoneConfig: { PrivateZone: true },
+      VPC: { VPCId: database.vpcId, VPCRegion: 'us-east-1' },
+    }),
+  );
+  const r = await run('peerVpc', input);
+  expect(r.failure).toBeUndefined();
+  expect((r.result as PeerVpcResult).hostedZoneId).toBe(database.zoneId);
+  expect(r.calls).toContain('ListTagsForResource'); // the tag is what says it is the database's
+  expect(await zoneVpcs(fx, database.zoneId!)).toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
+  const strangerId = stranger.HostedZone!.Id!.replace('/hostedzone/', '');
+  expect(await zoneVpcs(fx, strangerId)).not.toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
 });
 
 test('a database without a hosted zone fails associate-dns clearly', async () => {

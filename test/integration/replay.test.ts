@@ -18,7 +18,7 @@ import {
   readHistory,
   replayAndCompare,
 } from '../helpers/replay-check';
-import { makeWorker, openTestEnv, recordHistory, uniqueName } from '../helpers/temporal';
+import { makeWorker, NEXT_RELEASE, openTestEnv, recordHistory, uniqueName } from '../helpers/temporal';
 
 type History = temporal.api.history.v1.IHistory;
 
@@ -50,8 +50,8 @@ test('a full peerVpc run, recorded now, replays and sends the same activity argu
     // The second run finds the peering active and skips initiate and accept.
     return [await run(workflowId), await run(rerunId)];
   });
-  await recordHistory(workflowId, 'peer-vpc-full');
-  await recordHistory(rerunId, 'peer-vpc-rerun');
+  await recordHistory(workflowId, 'peer-vpc-full', NEXT_RELEASE);
+  await recordHistory(rerunId, 'peer-vpc-rerun', NEXT_RELEASE);
   await t.close();
   const reports = await replayAndCompare([
     { name: workflowId, history },

@@ -53,7 +53,21 @@ export const peeringActivities: Record<string, Impl> = {
   removeCustomerRoutes: step(`removed rtb-1 ${DB_CIDR}`),
   databaseRemoveReturnRoute: step('removed return routes'),
   databaseDeletePeering: step(`deleted ${PCX}`),
+  ensurePeeringRoutes: step('rtb-1: created; return route created'),
 };
+
+/**
+ * lookUpPeering (peerVpc's prepare since 0.5.0) as the product composes it: the customer VPC, then
+ * what databaseDescribe answers, so a test's override of either applies to it too.
+ */
+export function withLookUp(m: { impl(name: string): Impl }): Record<string, Impl> {
+  return {
+    lookUpPeering: async (plan: { region: string; vpcId: string }) => {
+      const customer = (await m.impl('resolveCustomerVpc')({ region: plan.region, vpcId: plan.vpcId })) as CustomerVpc;
+      return { customer, ...((await m.impl('databaseDescribe')(plan, customer)) as object) };
+    },
+  };
+}
 
 /** A database network as inspectDatabaseNetwork reports it: made by dbops, peered with the customer VPC. */
 export function networkState(over: Partial<DatabaseNetworkState> = {}): DatabaseNetworkState {

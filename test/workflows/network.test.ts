@@ -31,9 +31,14 @@ import {
   networkActivities,
   networkState,
   peeringActivities,
+  withLookUp,
 } from './canned';
 
-const mocks = new MockActivities({ ...peeringActivities, ...networkActivities });
+const mocks: MockActivities = new MockActivities({
+  ...peeringActivities,
+  ...networkActivities,
+  ...withLookUp({ impl: (n) => mocks.impl(n) }),
+});
 const world = useMockedWorld(mocks);
 
 const REGION = 'us-east-1';
@@ -46,8 +51,7 @@ const input = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 const PEER_CALLS = [
-  'resolveCustomerVpc',
-  'databaseDescribe',
+  'lookUpPeering',
   'databaseInitiate',
   'acceptPeering',
   'ensureCustomerRoutes',
@@ -208,12 +212,7 @@ describe('createDatabaseNetwork', () => {
     const f = await expectFailure(h, 'StageFailed');
     expect(f.message).toMatch(/^stage "peer" failed: /);
     expect(f.details).toEqual([{ stage: 'peer' }]);
-    expect(mocks.names(peerId(i.databaseId))).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
-      'databaseInitiate',
-      'acceptPeering',
-    ]);
+    expect(mocks.names(peerId(i.databaseId))).toEqual(['lookUpPeering', 'databaseInitiate', 'acceptPeering']);
     expect(mocks.names()).not.toContain('removeDatabaseNetwork');
     expect(await stagesOf(h)).toMatchObject({ 'create-hosted-zone': 'done', peer: 'failed' });
   });
@@ -299,8 +298,7 @@ describe('createDatabaseNetwork', () => {
     }
     const child = peerId(i.databaseId);
     expect(mocks.names(child)).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
+      'lookUpPeering',
       'databaseInitiate',
       'databaseDescribe',
       'removeCustomerRoutes',

@@ -21,9 +21,22 @@ import {
 } from '../helpers/mocked-activities';
 import { checkOnce } from '../../src/activities/poll';
 import { uniqueName } from '../helpers/temporal';
-import { CUSTOMER_VPC, DB_CIDR, DEFAULT_VPC, PCX, TIMING, ZONE, customerVpc, peeringActivities } from './canned';
+import {
+  CUSTOMER_VPC,
+  DB_CIDR,
+  DEFAULT_VPC,
+  PCX,
+  TIMING,
+  ZONE,
+  customerVpc,
+  peeringActivities,
+  withLookUp,
+} from './canned';
 
-const mocks = new MockActivities(peeringActivities);
+const mocks: MockActivities = new MockActivities({
+  ...peeringActivities,
+  ...withLookUp({ impl: (n) => mocks.impl(n) }),
+});
 const world = useMockedWorld(mocks);
 
 const REGION = 'us-east-1';
@@ -80,8 +93,7 @@ describe('peerVpc', () => {
     const h = await peer(i);
     const r = await h.result();
     expect(mocks.names()).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
+      'lookUpPeering',
       'databaseInitiate',
       'acceptPeering',
       'ensureCustomerRoutes',
@@ -107,7 +119,7 @@ describe('peerVpc', () => {
       stagesRun: ['initiate', 'accept', 'route', 'associate-dns'],
     });
     // The peering id from initiate flows into the later stages.
-    expect(mocks.args('resolveCustomerVpc')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC }]]);
+    expect(mocks.args('lookUpPeering')[0][0]).toMatchObject({ region: REGION, vpcId: CUSTOMER_VPC });
     // The waits poll by retry: each call is one check ({ poll: 'once' }).
     expect(mocks.args('databaseInitiate')[0].slice(1)).toEqual([
       CUSTOMER,
@@ -181,13 +193,7 @@ describe('peerVpc', () => {
     }));
     const h = await peer(input({ stages: ['route', 'accept'] }));
     const r = await h.result();
-    expect(mocks.names()).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
-      'acceptPeering',
-      'ensureCustomerRoutes',
-      'databaseReturnRoute',
-    ]);
+    expect(mocks.names()).toEqual(['lookUpPeering', 'acceptPeering', 'ensureCustomerRoutes', 'databaseReturnRoute']);
     expect(mocks.args('acceptPeering')[0][0]).toMatchObject({ peeringId: PCX });
     expect(await stagesOf(h)).toEqual({
       prepare: 'done',
@@ -217,7 +223,7 @@ describe('peerVpc', () => {
       /^stage "accept" failed: database .* has no peering with vpc-0123456789abcdef0 yet: run the initiate stage first$/,
     );
     expect(f.details).toEqual([{ stage: 'accept' }]);
-    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe']);
+    expect(mocks.names()).toEqual(['lookUpPeering']);
     expect(await stagesOf(h)).toMatchObject({
       initiate: 'skipped',
       accept: 'failed',
@@ -242,7 +248,7 @@ describe('peerVpc', () => {
     expect((await progressOf(h)).stages.find((s) => s.name === 'accept')!.error).toBe(
       'peering pcx-x is rejected: it cannot be accepted',
     );
-    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe', 'databaseInitiate', 'acceptPeering']);
+    expect(mocks.names()).toEqual(['lookUpPeering', 'databaseInitiate', 'acceptPeering']);
   });
 
   test('a database side without a hosted zone fails associate-dns without calling Route 53', async () => {
@@ -301,13 +307,7 @@ describe('peerVpc', () => {
     await expectCancelled(h);
     expect(undoAfterCheck).toBe(true); // the undo waited for the check to end (WAIT_CANCELLATION_COMPLETED)
     // No peering id yet: only the database-side request (tagged with the run) is deleted.
-    expect(mocks.names()).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
-      'databaseInitiate',
-      'databaseDescribe',
-      'databaseDeletePeering',
-    ]);
+    expect(mocks.names()).toEqual(['lookUpPeering', 'databaseInitiate', 'databaseDescribe', 'databaseDeletePeering']);
     const runId = (await h.describe()).runId;
     expect(mocks.args('databaseInitiate')[0][2]).toBe(runId);
     expect(mocks.args('databaseDeletePeering')).toEqual([
@@ -331,8 +331,7 @@ describe('peerVpc', () => {
     const h = await peer(i);
     await cancelWhileHeld(gate, h);
     expect(mocks.names()).toEqual([
-      'resolveCustomerVpc',
-      'databaseDescribe',
+      'lookUpPeering',
       'databaseInitiate',
       'acceptPeering',
       'ensureCustomerRoutes',
@@ -394,11 +393,45 @@ describe('peerVpc', () => {
     const h = await peer(input());
     await h.result();
     const resolved = { vpcId: 'vpc-db', cidr: DB_CIDR, accountId: '222222222222', hostedZoneId: ZONE };
-    for (const a of ['databaseInitiate', 'databaseReturnRoute', 'databaseAuthorizeZone'])
+    for (const a of ['databaseInitiate', 'ensurePeeringRoutes', 'databaseAuthorizeZone'])
       expect([a, (mocks.args(a)[0][0] as { resolved?: unknown }).resolved]).toEqual([a, resolved]);
     // prepare itself looks the database up.
-    expect((mocks.args('databaseDescribe')[0][0] as { resolved?: unknown }).resolved).toBeUndefined();
+    expect((mocks.args('lookUpPeering')[0][0] as { resolved?: unknown }).resolved).toBeUndefined();
   });
+
+  test.each([
+    [false, ['lookUpPeering', 'databaseInitiate', 'acceptPeering', 'ensurePeeringRoutes', 'associateVpcWithZone']],
+    [true, ['lookUpPeering', 'databaseInitiate', 'acceptPeering', 'ensurePeeringRoutes']],
+  ])(
+    "a database network in the customer's own account and region (associated before: %s): one route activity, no authorisation, prepare's association read",
+    async (associated, calls) => {
+      const found = {
+        cidr: DB_CIDR,
+        hostedZoneId: ZONE,
+        status: 'available',
+        accountId: CUSTOMER.accountId,
+        vpcId: 'vpc-db',
+        customerAssociated: associated,
+      };
+      mocks.set('databaseDescribe', async () => ({ database: found }));
+      const h = await peer(input());
+      await h.result();
+      expect(mocks.names()).toEqual(calls);
+      expect(mocks.args('ensurePeeringRoutes')[0].slice(1)).toEqual([
+        CUSTOMER,
+        expect.objectContaining({ cidr: DB_CIDR, peeringId: PCX, tables: 'all', force: false, active: true }),
+        { poll: 'once' },
+      ]);
+      if (!associated)
+        expect(mocks.args('associateVpcWithZone')).toEqual([
+          [{ ...ASSOCIATION, crossAccount: false }, { associated: false }],
+        ]);
+      const assoc = (await progressOf(h)).stages.find((x) => x.name === 'associate-dns');
+      expect(assoc?.detail).toBe(
+        associated ? `${CUSTOMER_VPC} already associated with ${ZONE}` : `associated with ${ZONE}`,
+      );
+    },
+  );
 
   test('cancelled while associating, when the VPC was associated before the run: the association is kept', async () => {
     const gate = new Gate();

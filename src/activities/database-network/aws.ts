@@ -30,7 +30,7 @@ import type { DatabaseNetworkState } from '../../domain/network-deletion';
 import type { NetworkFacts } from '../../domain/network-plan';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
-import { awsDatabaseSide, bareZone, DATABASE_TAG, LIVE, RUN_TAG } from '../database-side/aws';
+import { awsDatabaseSide, bareZone, DATABASE_TAG, LIVE, networkZoneReference, RUN_TAG } from '../database-side/aws';
 import type { NetworkRef, StepResult } from '../types';
 
 /** Creating and removing a database network (createDatabaseNetwork), each step check-then-act. */
@@ -42,7 +42,7 @@ export function awsDatabaseNetwork(aws: AwsClients, o: NetworkRef) {
     { Key: 'ManagedBy', Value: 'dbops' },
   ];
   // Unique per database VPC: a network removed and made again gets a fresh reference.
-  const callerReference = (vpcId: string) => `dbops-${o.databaseId}-${vpcId}`;
+  const callerReference = (vpcId: string) => networkZoneReference(o.databaseId, vpcId);
   const side = awsDatabaseSide(aws, {
     databaseId: o.databaseId,
     region: o.region,

@@ -12,14 +12,25 @@ import {
 } from '@aws-sdk/client-ec2';
 import {
   CreateVPCAssociationAuthorizationCommand,
+  GetHostedZoneCommand,
   ListHostedZonesByVPCCommand,
   ListTagsForResourceCommand,
+  type VPC,
 } from '@aws-sdk/client-route-53';
 import { ApplicationFailure } from '@temporalio/common';
 import type { PeeringPlan } from '../../domain/peering';
 import type { AwsClients } from '../aws-clients';
 import { AWS_ERRORS, isAwsError } from '../aws-errors';
-import { ensureRoutesIn, readRoutesIn, readRoutesVia, removeRoutesIn, type CustomerVpc } from '../ec2';
+import {
+  ensureRoutesIn,
+  readRoutesIn,
+  readRoutesVia,
+  removeRoutesIn,
+  type CustomerVpc,
+  type RouteChange,
+  type RouteTarget,
+} from '../ec2';
+import type { StepResult } from '../types';
 import type { DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
 export const DATABASE_TAG = 'dbops:database-id';
@@ -30,8 +41,21 @@ export const DATABASE_TAG = 'dbops:database-id';
 export const RUN_TAG = 'dbops:run-id';
 export const LIVE = new Set(['initiating-request', 'pending-acceptance', 'provisioning', 'active']);
 export const bareZone = (id: string) => id.replace(/^\/hostedzone\//, '');
+/** The caller reference createDatabaseNetwork gives the private zone it makes for a database VPC. */
+export const networkZoneReference = (databaseId: string, vpcId: string) => `dbops-${databaseId}-${vpcId}`;
 
 type AwsCloud = Extract<PeeringPlan['cloud'], { kind: 'aws' }>;
+
+/** What the database side's return-route changes say in the stage table. */
+export function returnRouteOutcome(changes: RouteChange[], customer: CustomerVpc, peeringId: string): StepResult {
+  const made = changes.filter((c) => c.action !== 'present');
+  return {
+    changed: made.length > 0,
+    detail: made.length
+      ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)`
+      : 'return route present',
+  };
+}
 
 export function awsDatabaseSide(
   aws: AwsClients,
@@ -39,6 +63,7 @@ export function awsDatabaseSide(
 ): DatabaseSide & {
   region: string;
   findVpc(): Promise<Vpc | undefined>;
+  returnRouteTargets(customer: CustomerVpc, peeringId: string): Promise<RouteTarget[]>;
 } {
   const region = plan.cloud.region ?? plan.region;
   const roleArn = plan.cloud.roleArn;
@@ -58,7 +83,10 @@ export function awsDatabaseSide(
   // carries what prepare found: a database VPC and its zone do not change during a run.
   const r = plan.resolved;
   let known: Vpc | undefined = r && { VpcId: r.vpcId, CidrBlock: r.cidr, OwnerId: r.accountId, State: 'available' };
-  let knownZone: { of: string; id: string | undefined } | undefined = r && { of: r.vpcId, id: r.hostedZoneId };
+  let knownZone: { of: string; id?: string; vpcs?: VPC[] } | undefined = r && {
+    of: r.vpcId,
+    id: r.hostedZoneId,
+  };
 
   async function vpc(): Promise<Vpc> {
     if (known) return known;
@@ -73,21 +101,32 @@ export function awsDatabaseSide(
   }
 
   async function zoneOf(v: Vpc): Promise<string | undefined> {
-    if (knownZone && knownZone.of === v.VpcId) return knownZone.id;
-    const id = await findZone(v);
-    knownZone = { of: v.VpcId!, id };
-    return id;
+    return (await zoneFound(v)).id;
   }
 
-  async function findZone(v: Vpc): Promise<string | undefined> {
+  async function zoneFound(v: Vpc) {
+    if (knownZone && knownZone.of === v.VpcId) return knownZone;
+    return (knownZone = { of: v.VpcId!, ...(await findZone(v)) });
+  }
+
+  /**
+   * The database's zone among those associated with its VPC: the one createDatabaseNetwork made for
+   * that VPC (its caller reference says so), or one tagged dbops:database-id=<id> (a network set up
+   * by hand). GetHostedZone also lists the VPCs associated with it, so prepare knows whether the
+   * customer VPC is associated already without another read.
+   */
+  async function findZone(v: Vpc): Promise<{ id?: string; vpcs?: VPC[] }> {
     const list = await r53().send(new ListHostedZonesByVPCCommand({ VPCId: v.VpcId!, VPCRegion: region as never }));
     for (const z of list.HostedZoneSummaries ?? []) {
       const id = bareZone(z.HostedZoneId!);
+      const got = await r53().send(new GetHostedZoneCommand({ Id: id }));
+      if (got.HostedZone?.CallerReference === networkZoneReference(plan.databaseId, v.VpcId!))
+        return { id, vpcs: got.VPCs ?? [] };
       const tags = await r53().send(new ListTagsForResourceCommand({ ResourceType: 'hostedzone', ResourceId: id }));
       if ((tags.ResourceTagSet?.Tags ?? []).some((t) => t.Key === DATABASE_TAG && t.Value === plan.databaseId))
-        return id;
+        return { id, vpcs: got.VPCs ?? [] };
     }
-    return undefined;
+    return {};
   }
 
   async function peeringsOf(v: Vpc, customer: CustomerVpc) {
@@ -111,14 +150,21 @@ export function awsDatabaseSide(
   const side = {
     region,
     findVpc,
-    async describe() {
+    async describe(customer?: CustomerVpc) {
       const v = await vpc();
+      const zone = await zoneFound(v);
+      // From the zone's own VPC list (the owner's view): read when the zone was looked up.
+      const associated =
+        customer && zone.id && zone.vpcs
+          ? { customerAssociated: zone.vpcs.some((x) => x.VPCId === customer.vpcId && x.VPCRegion === customer.region) }
+          : {};
       return {
         cidr: v.CidrBlock!,
-        hostedZoneId: await zoneOf(v),
+        hostedZoneId: zone.id,
         status: v.State ?? 'available',
         accountId: v.OwnerId,
         vpcId: v.VpcId,
+        ...associated,
       };
     },
     async waitReady() {
@@ -171,21 +217,14 @@ export function awsDatabaseSide(
         ...(runId ? { run: runId } : {}),
       };
     },
-    async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {
+    /** The return routes (each customer CIDR → pcx, every database route table), for ensureRoutesIn. */
+    async returnRouteTargets(customer: CustomerVpc, peeringId: string): Promise<RouteTarget[]> {
       const v = await vpc();
-      const changes = [];
-      for (const cidr of customer.cidrBlocks) {
-        changes.push(
-          ...(await ensureRoutesIn(ec2(), { vpcId: v.VpcId!, cidr, peeringId, tables: 'all', force: false })),
-        );
-      }
-      const made = changes.filter((c) => c.action !== 'present');
-      return {
-        changed: made.length > 0,
-        detail: made.length
-          ? `return route ${customer.cidrBlocks.join(', ')} → ${peeringId} in ${made.length} database route table(s)`
-          : 'return route present',
-      };
+      return customer.cidrBlocks.map((cidr) => ({ vpcId: v.VpcId!, cidr, peeringId, tables: 'all', force: false }));
+    },
+    async ensureReturnRoute(customer: CustomerVpc, peeringId: string) {
+      const changes = await ensureRoutesIn(ec2(), ...(await side.returnRouteTargets(customer, peeringId)));
+      return returnRouteOutcome(changes, customer, peeringId);
     },
     async readReturnRoutes(customer: CustomerVpc) {
       const v = await vpc();

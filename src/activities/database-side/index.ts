@@ -6,10 +6,17 @@ import { ApplicationFailure } from '@temporalio/common';
 import { initiateSettled, type PeeringPlan } from '../../domain/peering';
 import type { Authority } from '../../authority';
 import type { AwsClients } from '../aws-clients';
-import type { CustomerVpc } from '../ec2';
+import {
+  customerRoutesOutcome,
+  describeVpc,
+  ensureRoutesIn,
+  waitPeeringActive,
+  type CustomerVpc,
+  type Timing,
+} from '../ec2';
 import { pollOrCheck, previousDetails, type PollMode } from '../poll';
 import { aerospikeCloudSide } from './aerospike-cloud';
-import { awsDatabaseSide } from './aws';
+import { awsDatabaseSide, returnRouteOutcome } from './aws';
 import type { StepResult } from '../types';
 import type { DatabaseInfo, DatabasePeering, DatabaseSide, ResolvedDatabase } from './types';
 
@@ -41,7 +48,7 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
     return aerospikeCloudSide(plan, { account, fetch: deps.fetch, requestTimeoutMs: deps.requestTimeoutMs });
   };
 
-  return {
+  const acts = {
     /** The database (CIDR, hosted zone) and any peering it already has with this VPC. Read-only. */
     async databaseDescribe(
       plan: SidePlan,
@@ -50,8 +57,19 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       // Checked here, in the read-only prepare stage, so a refused run changes nothing.
       if ((plan as { force?: boolean }).force) deps.authority.forceRouteCreation();
       const side = sideFor(plan);
-      const database = await side.describe();
+      const database = await side.describe(customer);
       return { database, peering: await side.findPeering(customer) };
+    },
+
+    /**
+     * prepare's reads in one activity (peerVpc since 0.5.0): the customer VPC ("default" resolved),
+     * then what databaseDescribe reads. Read-only.
+     */
+    async lookUpPeering(
+      plan: SidePlan & { vpcId: string },
+    ): Promise<{ customer: CustomerVpc; database: DatabaseInfo; peering?: DatabasePeering }> {
+      const customer = await describeVpc(deps.aws.ec2(plan.region), plan.region, plan.vpcId);
+      return { customer, ...(await acts.databaseDescribe(plan, customer)) };
     },
 
     /**
@@ -68,7 +86,9 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       const side = sideFor(plan);
       const database = await side.waitReady(plan.timing, mode);
       let requested = previousDetails<{ requested: boolean }>().requested ?? false;
-      // Read first, also on a first attempt: a reset run (or another actor) may have requested already.
+      // Read first, also on a first attempt right after prepare's read: a reset run, or another run
+      // for the same VPCs since prepare (test/integration/cancel.test.ts, "adopted"), may have
+      // requested already, and EC2 would make a second peering between the same VPCs.
       const found = await side.findPeering(customer);
       let answer: DatabasePeering | undefined;
       if (!found) {
@@ -112,6 +132,43 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
         databaseCidr: database.cidr,
         detail: `${requested ? 'requested' : 'found'} ${peering.peeringId} (${peering.status})`,
       };
+    },
+
+    /**
+     * The whole route stage in one activity, for an AWS database network the worker reaches with its
+     * own identity in the customer VPC's region (no role, same region: the workflow checks, and so
+     * does this): waits for the peering to be active like ensureCustomerRoutes (unless `active`), then
+     * reads both VPCs' route tables in one call and checks every table of both before changing any.
+     */
+    async ensurePeeringRoutes(
+      plan: SidePlan,
+      customer: CustomerVpc,
+      route: { cidr: string; peeringId: string; tables: 'all' | 'main'; force: boolean; timing: Timing; active?: true },
+      mode?: PollMode,
+    ): Promise<StepResult> {
+      const cloud = plan.cloud;
+      if (cloud.kind !== 'aws' || cloud.roleArn !== undefined || (cloud.region ?? plan.region) !== customer.region)
+        throw ApplicationFailure.nonRetryable(
+          "ensurePeeringRoutes is for a database network in the customer VPC's own account and region",
+          'InvalidPlan',
+        );
+      if (route.force) deps.authority.forceRouteCreation();
+      const ec2 = deps.aws.ec2(customer.region);
+      if (!route.active) await waitPeeringActive(ec2, route.peeringId, route.timing, mode);
+      const side = awsDatabaseSide(deps.aws, { ...plan, cloud });
+      const mine = { vpcId: customer.vpcId, cidr: route.cidr, peeringId: route.peeringId };
+      const back = await side.returnRouteTargets(customer, route.peeringId);
+      const changes = await ensureRoutesIn(ec2, { ...mine, tables: route.tables, force: route.force }, ...back);
+      const own = customerRoutesOutcome(
+        changes.filter((c) => c.vpcId === customer.vpcId),
+        mine,
+      );
+      const ret = returnRouteOutcome(
+        changes.filter((c) => c.vpcId !== customer.vpcId),
+        customer,
+        route.peeringId,
+      );
+      return { changed: own.changed || ret.changed, detail: `${own.detail}; ${ret.detail}` };
     },
 
     async databaseReturnRoute(plan: SidePlan, customer: CustomerVpc, peeringId: string) {
@@ -159,4 +216,5 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       return { changed: true, detail: `deleted ${p.peeringId ?? 'the pending peering request'}` };
     },
   };
+  return acts;
 }

@@ -14,6 +14,11 @@ export interface DatabaseInfo {
   accountId?: string;
   /** The database network's VPC (AWS kind). */
   vpcId?: string;
+  /**
+   * Whether the customer VPC is associated with the zone, when describe was given the customer and
+   * read the zone (AWS kind): prepare's read, recorded before associate-dns associates.
+   */
+  customerAssociated?: boolean;
 }
 
 /**
@@ -40,7 +45,8 @@ export interface DatabasePeering {
 }
 
 export interface DatabaseSide {
-  describe(): Promise<DatabaseInfo>;
+  /** `customer`: also say whether it is associated with the zone, where the side can tell from its reads. */
+  describe(customer?: CustomerVpc): Promise<DatabaseInfo>;
   /** Until the database can be peered: in place, or with `mode` one check (a StillWaiting while not). */
   waitReady(timing: Timing & { initiateTimeout: string }, mode?: PollMode): Promise<DatabaseInfo>;
   findPeering(customer: CustomerVpc): Promise<DatabasePeering | undefined>;
