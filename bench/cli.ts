@@ -4,6 +4,10 @@
  * `dbops --help`. Uses hyperfine when it is on PATH or in .venv/bin, else spawns each command
  * BENCH_RUNS times (after 2 warm-ups) and reports median, min and max.
  *
+ * `dbops status` is measured by turns (one run of each variant, then again, so all see the same
+ * load): this build without the SDK (the default, src/client/light/status.ts), this build through
+ * the SDK (DBOPS_STATUS_SDK=1), each with the compile cache off and on, and the build before.
+ *
  *   BENCH_CLI_BEFORE=<dir with client/cli.js>   also measure that build (e.g. main's code)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -89,20 +93,21 @@ async function measure(label: string, argv: string[], env: NodeJS.ProcessEnv): P
 }
 
 /**
- * Two variants of one command, run by turns (off, on, off, on, …) so both see the same load: here
- * `dbops status` without and with the compile cache (src/client/compile-cache.ts; warm: the two
- * warm-ups fill it).
+ * Variants of a command (their own argv and env), run by turns (a, b, c, a, b, c, …) so all see
+ * the same load; two warm-ups each first (which also fill the compile cache where it is on).
  */
-async function interleaved(label: string, argv: string[], variants: Array<[string, NodeJS.ProcessEnv]>) {
-  for (const [, env] of variants) for (let i = 0; i < 2; i++) await runOnce(argv, env, []);
+async function interleaved(label: string, variants: Array<[string, string[], NodeJS.ProcessEnv]>) {
+  for (const [, argv, env] of variants) for (let i = 0; i < 2; i++) await runOnce(argv, env, []);
   const ms = variants.map(() => [] as number[]);
   const cpu = variants.map(() => [] as number[]);
   for (let i = 0; i < RUNS; i++) {
-    for (const [v, [, env]] of variants.entries()) ms[v].push(await runOnce(argv, env, cpu[v]));
+    for (const [v, [, argv, env]] of variants.entries()) ms[v].push(await runOnce(argv, env, cpu[v]));
   }
   return variants.map(([name], v) => ({
     ...figures(`${label} (${name}, interleaved)`, ms[v], 'spawn'),
     ...(cpu[v].length ? { cpuMedianMs: Math.round(median(cpu[v])) } : {}),
+    cpuMinMs: cpu[v].length ? Math.round(Math.min(...cpu[v])) : undefined,
+    cpuMaxMs: cpu[v].length ? Math.round(Math.max(...cpu[v])) : undefined,
   }));
 }
 
@@ -145,20 +150,23 @@ async function main(): Promise<void> {
       ),
     );
     const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cli-cache-'));
+    const status = (dir: string) => [node, path.join(dir, 'client', 'cli.js'), 'status', id];
+    const off = { ...env, DBOPS_COMPILE_CACHE: 'off' };
+    const on = { ...env, DBOPS_COMPILE_CACHE_DIR: cacheDir };
+    const here = path.join(ROOT, 'dist');
     results.push(
-      ...(await interleaved(
-        'dbops status',
-        [node, path.join(ROOT, 'dist', 'client', 'cli.js'), 'status', id],
-        [
-          ['compile cache off', { ...env, DBOPS_COMPILE_CACHE: 'off' }],
-          ['compile cache on', { ...env, DBOPS_COMPILE_CACHE_DIR: cacheDir }],
-        ],
-      )),
+      ...(await interleaved('dbops status', [
+        ...builds
+          .filter(([name]) => name === 'before')
+          .map(([name, dir]): [string, string[], NodeJS.ProcessEnv] => [`${name}, compile cache on`, status(dir), on]),
+        ['this build, no SDK, compile cache off', status(here), off],
+        ['this build, no SDK, compile cache on', status(here), on],
+        ['this build, SDK (DBOPS_STATUS_SDK=1), compile cache on', status(here), { ...on, DBOPS_STATUS_SDK: '1' }],
+      ])),
     );
     fs.rmSync(cacheDir, { recursive: true, force: true });
     for (const [name, dir] of builds) {
       const cli = path.join(dir, 'client', 'cli.js');
-      results.push(await measure(`dbops status (${name})`, [node, cli, 'status', id], env));
       results.push(await measure(`dbops --help (${name})`, [node, cli, '--help'], env));
       results.push(await measure(`dbops peer-vpc --help (${name})`, [node, cli, 'peer-vpc', '--help'], env));
     }

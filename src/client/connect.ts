@@ -2,6 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadSettings, type Settings } from '../config';
 import { loadPayloadCodecs } from '../temporal/codec-config';
+import { temporalAddress, unreachableError } from './reach';
 
 export interface Connected {
   client: Client;
@@ -11,8 +12,7 @@ export interface Connected {
 
 export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<Connected> {
   const settings = loadSettings(env);
-  // No configured address: the embedded dev server that `npm start` runs.
-  const address = settings.temporal.connectionOptions.address ?? `127.0.0.1:${settings.devServer.port}`;
+  const address = temporalAddress(settings);
   const connectionOptions = { ...settings.temporal.connectionOptions, address };
   let connection: Connection;
   try {
@@ -20,12 +20,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
       typeof Connection.connect
     >[0]);
   } catch (err) {
-    throw new Error(
-      `cannot reach Temporal at ${address}: ${(err as Error).message}. ` +
-        (env.DBOPS_SANDBOX
-          ? 'The sandbox is not running: start it ("npx dbops sandbox --detach") and run the line again.'
-          : 'Start the worker ("npm start") or set TEMPORAL_ADDRESS.'),
-    );
+    throw unreachableError(address, err, env);
   }
   const client = new Client({
     connection,

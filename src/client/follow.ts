@@ -16,6 +16,9 @@ import type { TypedSearchAttributes, Workflow } from '@temporalio/common';
 import { PROGRESS_QUERY, type Progress } from '../api';
 import { progressChanges, progressText, progressTitle } from '../domain/progress-table';
 import type { StartRequest, WorkflowName, Workflows } from './workflow-types';
+import { failureMessage } from './failure-message';
+
+export { failureMessage };
 
 export interface Io {
   out: Writable & { isTTY?: boolean };
@@ -44,17 +47,6 @@ export interface FollowOptions {
 }
 
 export class AlreadyRunningError extends Error {}
-
-/** The deepest message of a failure chain: what actually went wrong. */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  let msg = err instanceof Error ? err.message : String(err);
-  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
-    e = (e as { cause: Error }).cause;
-    if ((e as Error).message) msg = (e as Error).message;
-  }
-  return msg;
-}
 
 export async function startWorkflow<W extends Workflow = never>(
   client: Client,

@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import { lightType } from './light-proto';
 
 export const ENCODING = 'binary/encrypted';
 export const METADATA_ENCODING_KEY = 'encoding';
@@ -42,6 +42,8 @@ export function parseCodecKeys(spec: string): CodecKey[] {
 }
 
 const enc = (s: string) => new TextEncoder().encode(s);
+/** The Payload message without @temporalio/proto (the client's `dbops status` decodes without the SDK). */
+const payloadType = () => lightType('temporal.api.common.v1.Payload');
 const dec = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : '');
 
 export class EncryptionCodec implements PayloadCodec {
@@ -55,7 +57,7 @@ export class EncryptionCodec implements PayloadCodec {
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const { id, key } = this.keys[0];
     return payloads.map((p) => {
-      const plain = temporal.api.common.v1.Payload.encode(p).finish();
+      const plain = payloadType().encode(p).finish();
       const iv = crypto.randomBytes(IV_BYTES);
       const cipher = crypto.createCipheriv('aes-256-gcm', key, iv);
       const body = Buffer.concat([cipher.update(plain), cipher.final()]);
@@ -80,7 +82,7 @@ export class EncryptionCodec implements PayloadCodec {
         decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
         decipher.final(),
       ]);
-      return temporal.api.common.v1.Payload.decode(plain);
+      return payloadType().decode(plain) as Payload;
     });
   }
 }

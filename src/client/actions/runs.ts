@@ -1,9 +1,9 @@
 /** What `dbops status`, `list` and `cancel` do (loaded only when one of them runs). */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { PROGRESS_QUERY, SA_OPERATION, SA_STAGE, SA_TARGET, type Progress } from '../../api';
-import { progressText } from '../../domain/progress-table';
 import type { CliContext } from '../context';
-import { failureMessage } from '../follow';
+import { failureMessage } from '../failure-message';
+import { writeStatus } from '../status-view';
 
 /** Builds a visibility query from the filters; values are quoted and escaped. */
 export function listQuery(f: { operation?: string; target?: string; status?: string }): string {
@@ -16,6 +16,7 @@ export function listQuery(f: { operation?: string; target?: string; status?: str
   return parts.join(' AND ');
 }
 
+/** `dbops status` through the Temporal SDK (src/client/light/status.ts does the same without it, and falls back to this). */
 export async function status(ctx: CliContext, workflowId: string, opts: { output: string }): Promise<void> {
   const { client } = await ctx.connect();
   const handle = client.workflow.getHandle(workflowId);
@@ -29,14 +30,11 @@ export async function status(ctx: CliContext, workflowId: string, opts: { output
   const progress = await handle.query<Progress>(PROGRESS_QUERY);
   let error: string | undefined;
   if (desc.status.name === 'FAILED') error = await handle.result().then(() => undefined, failureMessage);
-  if (opts.output === 'json') {
-    ctx.io.out.write(
-      `${JSON.stringify({ workflowId, runId: desc.runId, type: desc.type, status: desc.status.name, error, progress }, null, 2)}\n`,
-    );
-  } else {
-    ctx.io.out.write(`${desc.type} ${workflowId}: ${desc.status.name}\n${progressText(progress)}\n`);
-    if (error) ctx.io.out.write(`error: ${error}\n`);
-  }
+  writeStatus(
+    ctx.io,
+    { workflowId, runId: desc.runId, type: desc.type, status: desc.status.name, error, progress },
+    opts.output,
+  );
 }
 
 export interface ListFlags {

@@ -12,7 +12,14 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .description("show a run's stage table (the progress query)")
     .argument('<workflow-id>')
     .option('-o, --output <format>', 'text or json', 'text')
-    .action(async (workflowId: string, opts: { output: string }) => (await actions()).status(ctx, workflowId, opts));
+    .action(async (workflowId: string, opts: { output: string }) => {
+      // Without the Temporal SDK (it is most of the command's time), unless told otherwise or the
+      // light client cannot do exactly what the SDK path does.
+      if (ctx.env.DBOPS_STATUS_SDK !== '1') {
+        if (await (await import('../light/status')).statusLight(ctx, workflowId, opts)) return;
+      }
+      await (await actions()).status(ctx, workflowId, opts);
+    });
 
   program
     .command('list')
