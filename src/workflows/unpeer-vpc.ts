@@ -3,7 +3,7 @@
  * the routes that point at this peering (both sides), deletes the peering on the database side.
  * Idempotent: what is already gone shows as skipped.
  */
-import { patched } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { parse, peeringTarget, planUnpeering, UnpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
 import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { checkUnpeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
@@ -23,7 +23,23 @@ export const PATCHES = {
    * Asked only by runs whose input has either field.
    */
   plan: 'unpeer-vpc-plan',
+  /**
+   * Only what dbops made (the brief's trust boundary): on an AWS database network, a peering
+   * without dbops's tags (ManagedBy=dbops or dbops:database-id, which peerVpc gives every peering
+   * it requests) is refused in prepare (NotManagedByDbops), before anything is removed; the delete
+   * then deletes only the peering prepare found. Before: any peering between the two VPCs.
+   */
+  onlyManaged: 'unpeer-vpc-only-managed',
 } as const;
+
+/** Since 0.5.0: a peering on an AWS database network that dbops cannot show it made is not removed. */
+function refuseUnmanaged(plan: ReturnType<typeof planUnpeering>, found: Awaited<ReturnType<typeof lookUp>>): void {
+  if (plan.cloud.kind !== 'aws' || !found.peering || found.peering.managed) return;
+  throw ApplicationFailure.nonRetryable(
+    `peering ${found.peering.peeringId ?? '(no id)'} between ${plan.databaseId} and ${found.customer.vpcId} was not made by dbops (no ManagedBy=dbops or dbops:database-id tag): unpeerVpc does not remove it`,
+    'NotManagedByDbops',
+  );
+}
 
 const APPLY: PlanMode = { kind: 'apply' };
 const NO_PLAN: Pick<PeeringChanges, 'changes' | 'blocked'> | undefined = undefined;
@@ -44,19 +60,25 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
     UNPEER_STAGES,
   );
   try {
-    const { plan, customer, database, peering, mode, live } = await progress.run(
+    const { plan, customer, database, peering, mode, live, onlyManaged } = await progress.run(
       'prepare',
       async () => {
         const plan = validInput(() => planUnpeering(input), patched(PATCHES.knownRegions));
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
-        if (!(asksForPlan(input) && patched(PATCHES.plan)))
-          return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
+        if (!(asksForPlan(input) && patched(PATCHES.plan))) {
+          const found = await lookUp(plan);
+          const onlyManaged = patched(PATCHES.onlyManaged);
+          if (onlyManaged) refuseUnmanaged(plan, found);
+          return { plan, ...found, mode: APPLY, live: NO_PLAN, onlyManaged };
+        }
         const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
         const found = await lookUp(plan);
-        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
+        const onlyManaged = patched(PATCHES.onlyManaged);
+        if (onlyManaged) refuseUnmanaged(plan, found);
+        if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN, onlyManaged }; // "plan": false
         const live = await checkUnpeering(plan, found);
         refuseUnlessPlanned(mode, live);
-        return { plan, ...found, mode, live };
+        return { plan, ...found, mode, live, onlyManaged };
       },
       (r) => ({
         detail: r.peering
@@ -116,10 +138,11 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
     const deleted = await progress.run(
       'delete-peering',
       () =>
-        quick.databaseDeletePeering.executeWithOptions({ summary: `delete the peering on the database side` }, [
-          plan,
-          customer,
-        ]),
+        quick.databaseDeletePeering.executeWithOptions(
+          { summary: `delete the peering on the database side` },
+          // Since 0.5.0 (AWS): only the peering prepare found and checked.
+          onlyManaged && plan.cloud.kind === 'aws' && peeringId ? [plan, customer, { peeringId }] : [plan, customer],
+        ),
       outcome,
     );
     return progress.finish({ databaseId: plan.databaseId, vpcId: customer.vpcId, peeringId, removed: deleted.changed });

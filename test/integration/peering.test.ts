@@ -4,8 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand } from '@aws-sdk/client-ec2';
-import { CreateHostedZoneCommand } from '@aws-sdk/client-route-53';
+import {
+  AcceptVpcPeeringConnectionCommand,
+  AttachInternetGatewayCommand,
+  CreateInternetGatewayCommand,
+  CreateRouteCommand,
+  CreateVpcPeeringConnectionCommand,
+} from '@aws-sdk/client-ec2';
+import { AssociateVPCWithHostedZoneCommand, CreateHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import type { Progress } from '../../src/api';
@@ -22,7 +28,15 @@ import {
   zoneVpcs,
   type CallLog,
 } from '../helpers/aws-fixtures';
-import { makeWorker, openTestEnv, testAddress, uniqueName, type TestEnv } from '../helpers/temporal';
+import {
+  makeWorker,
+  NEXT_RELEASE,
+  openTestEnv,
+  recordHistory,
+  testAddress,
+  uniqueName,
+  type TestEnv,
+} from '../helpers/temporal';
 import { VENV_BIN } from '../helpers/stack';
 
 const TIMING = { pollInterval: '200ms', initiateTimeout: '30s', activeTimeout: '30s', heartbeatTimeout: '10s' };
@@ -316,6 +330,7 @@ test("unpeer removes the association, only this peering's routes, and the peerin
   const { stages: _s, ...unpeerInput } = { ...input, stages: undefined };
   const u = await run('unpeerVpc', unpeerInput);
   expect(u.failure).toBeUndefined();
+  await recordHistory(u.h.workflowId, 'unpeer-vpc-full', NEXT_RELEASE);
   expect(statuses(u.progress)).toEqual({
     prepare: 'done',
     'disassociate-dns': 'done',
@@ -331,6 +346,31 @@ test("unpeer removes the association, only this peering's routes, and the peerin
   const again = await run('unpeerVpc', unpeerInput);
   expect(again.failure).toBeUndefined();
   expect(again.mutating).toEqual([]);
+});
+
+test('unpeer refuses a peering dbops did not make (no dbops tags) before removing anything', async () => {
+  const { customer, database, input } = await setup();
+  // Made by hand between the database network and the VPC, associated with the zone by hand too.
+  const ec2 = fx.ec2('us-east-1');
+  const pcx = (
+    await ec2.send(new CreateVpcPeeringConnectionCommand({ VpcId: database.vpcId, PeerVpcId: customer.vpcId }))
+  ).VpcPeeringConnection!.VpcPeeringConnectionId!;
+  await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcx }));
+  await fx.route53().send(
+    new AssociateVPCWithHostedZoneCommand({
+      HostedZoneId: database.zoneId!,
+      VPC: { VPCId: customer.vpcId, VPCRegion: 'us-east-1' },
+    }),
+  );
+  const { stages: _s, ...unpeerInput } = { ...input, stages: undefined };
+  const u = await run('unpeerVpc', unpeerInput);
+  expect(u.failure).toBe(
+    `stage "prepare" failed: peering ${pcx} between ${database.databaseId} and ${customer.vpcId} was not made by dbops (no ManagedBy=dbops or dbops:database-id tag): unpeerVpc does not remove it`,
+  );
+  expect(u.mutating).toEqual([]);
+  const left = await peeringsBetween(fx, 'us-east-1', customer.vpcId, database.vpcId);
+  expect(left.find((p) => p.VpcPeeringConnectionId === pcx)?.Status?.Code).toBe('active');
+  expect(await zoneVpcs(fx, database.zoneId!)).toContainEqual({ VPCId: customer.vpcId, VPCRegion: 'us-east-1' });
 });
 
 test("a zone set up by hand is used when it is tagged for the database; a zone that is neither dbops's nor tagged is not", async () => {

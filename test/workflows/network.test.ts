@@ -353,7 +353,7 @@ describe('deleteDatabaseNetwork', () => {
   const del = (i: object): Promise<WorkflowHandle> => world().start('deleteDatabaseNetwork', 'delnet', [i]);
   const peered = async () => ({
     database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
-    peering: { peeringId: PCX, status: 'active' },
+    peering: { peeringId: PCX, status: 'active', managed: true },
   });
 
   test('a full run unpeers (child unpeerVpc), then deletes zone, subnets and VPC in order', async () => {

@@ -62,10 +62,10 @@ const UNDO = [
 /** A check polled by retry that finds the wait not over (as src/activities/poll.ts fails). */
 const stillWaiting = (what: string, status: string) =>
   ApplicationFailure.create({ type: 'StillWaiting', message: `waiting for ${what}`, details: [{ what, status }] });
-/** A database side that already has the peering (made before this run). */
+/** A database side that already has the peering (made by dbops before this run: it carries dbops's tags). */
 const existingPeering = async () => ({
   database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
-  peering: { peeringId: PCX, status: 'active' },
+  peering: { peeringId: PCX, status: 'active', managed: true },
 });
 /**
  * No peering at prepare; from then on the peering the calling run requested: on AWS it carries
@@ -477,7 +477,7 @@ describe('unpeerVpc', () => {
   test('a full run removes the association, the routes on both sides and the peering, in order', async () => {
     mocks.set('databaseDescribe', async () => ({
       database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available', accountId: '222222222222' },
-      peering: { peeringId: PCX, status: 'active' },
+      peering: { peeringId: PCX, status: 'active', managed: true },
     }));
     const i = input({ cloud: { kind: 'aws', roleArn: 'arn:aws:iam::222222222222:role/db-owner' } });
     const h = await unpeer(i);
@@ -494,8 +494,9 @@ describe('unpeerVpc', () => {
       [{ ...ASSOCIATION, zoneOwnerRoleArn: 'arn:aws:iam::222222222222:role/db-owner' }],
     ]);
     expect(mocks.args('removeCustomerRoutes')).toEqual([[{ region: REGION, vpcId: CUSTOMER_VPC, peeringId: PCX }]]);
+    // Only the peering prepare found and checked (since 0.5.0).
     expect(mocks.args('databaseDeletePeering')).toEqual([
-      [expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER],
+      [expect.objectContaining({ databaseId: i.databaseId }), CUSTOMER, { peeringId: PCX }],
     ]);
     expect(await stagesOf(h)).toEqual({
       prepare: 'done',
@@ -504,6 +505,17 @@ describe('unpeerVpc', () => {
       'delete-peering': 'done',
     });
     expect(r).toEqual({ databaseId: i.databaseId, vpcId: CUSTOMER_VPC, peeringId: PCX, removed: true });
+  });
+
+  test("a peering on an AWS network without dbops's tags is refused in prepare: nothing is removed", async () => {
+    mocks.set('databaseDescribe', async () => ({
+      database: { cidr: DB_CIDR, hostedZoneId: ZONE, status: 'available' },
+      peering: { peeringId: PCX, status: 'active' },
+    }));
+    const h = await unpeer(input());
+    const f = await expectFailure(h, 'StageFailed');
+    expect(f.message).toMatch(/^stage "prepare" failed: peering pcx-\w+ between \S+ and vpc-\w+ was not made by dbops/);
+    expect(mocks.names()).toEqual(['resolveCustomerVpc', 'databaseDescribe']);
   });
 
   test('nothing to remove: no zone and no peering skip their stages; a delete that finds nothing shows skipped', async () => {
