@@ -4,7 +4,7 @@
  * Idempotent: what is already gone shows as skipped.
  */
 import { patched } from '@temporalio/workflow';
-import { parse, peeringTarget, planUnpeering, UnpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
+import { parse, peeringTarget, planUnpeering, unpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
 import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { checkUnpeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
@@ -51,7 +51,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
         if (!(asksForPlan(input) && patched(PATCHES.plan)))
           return { plan, ...(await lookUp(plan)), mode: APPLY, live: NO_PLAN };
-        const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
+        const mode = validInput(() => planMode(parse(unpeerVpcInputSchema(), input)));
         const found = await lookUp(plan);
         if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN }; // "plan": false
         const live = await checkUnpeering(plan, found);
