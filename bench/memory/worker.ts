@@ -7,7 +7,7 @@
  *   "creating", polled by retry);
  * - peerVpc waits in initiate (the database side never reports a peering id: the product's
  *   one-check poll, pollOrCheck, over a check that always says "initiating-request", polled by
- *   retry; prepare's two reads answer at once);
+ *   retry; prepare's reads answer at once);
  * - rotateDatabaseCredentials waits in its grace timer (check-ownership and the switch answer at once).
  * Tells the benchmark over IPC how many runs have reached their wait.
  * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces are on as in the product's worker (its tracing set-up
@@ -72,6 +72,8 @@ async function main(): Promise<void> {
     // peerVpc: prepare finds the VPC and a database without a peering; initiate never gets an id.
     resolveCustomerVpc: async () => customer,
     databaseDescribe: async () => ({ database: { cidr: '10.128.0.0/19', status: 'active' } }),
+    // the same in one activity (runs with patch peer-vpc-fewer-round-trips)
+    lookUpPeering: async () => ({ customer, database: { cidr: '10.128.0.0/19', status: 'active' } }),
     databaseInitiate: (_plan: unknown, _customer: unknown, _runId?: string, mode?: PollMode) => {
       reached();
       return pollOrCheck(mode, { what: 'a peering id', interval: '30s', timeout: '2h' }, async () => ({
