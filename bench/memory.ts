@@ -1,8 +1,10 @@
 /**
  * Memory benchmark (issue 11: a light workflow sandbox). Starts a worker process
  * (bench/memory/worker.ts: the build's own createDbopsWorker and prebuilt workflow bundle, the
- * refresh's activities stubbed) and opens refreshDblab runs that wait in wait-clone (polled by
- * retry, so a waiting run holds no activity slot, only its place in the workflow cache): first
+ * measured workflows' activities stubbed) and opens runs of one type that wait, holding no
+ * activity slot, only their place in the workflow cache: BENCH_MEMORY_WORKFLOW, refreshDblab (the
+ * default; waits in wait-clone, polled by retry), peerVpc (waits in initiate for a peering id,
+ * polled by retry) or rotateDatabaseCredentials (waits in its grace timer). First
  * BENCH_MEMORY_STEPS[0] (200), then up to [1] (1,000). At each point (idle, each step, after the
  * runs were cancelled and closed) it samples BENCH_SAMPLES (5) times, a second apart, after a
  * forced GC: the worker's RSS, its main-thread heap and its workflow thread's heap (and the runs
@@ -27,6 +29,33 @@ const STEPS = (process.env.BENCH_MEMORY_STEPS ?? '200,1000').split(',').map(Numb
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 5);
 /** Longest wait for the runs of a step to reach wait-clone, or to close. */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 15 * 60_000);
+
+/** The input of the i-th run of each measured workflow type (each run its own target). */
+const INPUTS: Record<string, (i: number) => object> = {
+  refreshDblab: () => ({
+    source: { type: 'rds', identifier: 'app-prod', dbName: 'app' },
+    clone: { instanceClass: 'db.t3.medium' },
+    dblab: { apiEndpoint: 'http://dblab.example.internal:2345', token: 'env:DBLAB_TOKEN' },
+    aws: { region: 'us-east-1' },
+    cloneTimeout: '2h',
+  }),
+  peerVpc: (i) => ({
+    databaseId: `bench-db-${i}`,
+    region: 'us-east-1',
+    vpcId: 'vpc-0123abcd',
+    cloud: { kind: 'aerospike-cloud', account: 'bench' },
+    timing: { pollInterval: '30s', initiateTimeout: '2h' },
+  }),
+  rotateDatabaseCredentials: (i) => ({
+    engine: 'postgres',
+    server: { host: 'db.example.internal', adminUser: 'admin', adminPasswordRef: 'env:PG_ADMIN_PASSWORD' },
+    tenant: `bench${i}`,
+    credentialsTarget: { kind: 'file', path: `/var/lib/dbops/bench${i}.json` },
+    gracePeriod: '2h',
+  }),
+};
+const WORKFLOW = process.env.BENCH_MEMORY_WORKFLOW ?? 'refreshDblab';
+if (!INPUTS[WORKFLOW]) throw new Error(`BENCH_MEMORY_WORKFLOW: one of ${Object.keys(INPUTS).join(', ')}`);
 
 interface Sample {
   rssMiB: number;
@@ -89,7 +118,7 @@ class WorkerProcess {
     return (await this.next<{ count: number }>('checked', { type: 'checked' })).count;
   }
 
-  async samples(): Promise<object> {
+  async samples() {
     const s: Sample[] = [];
     for (let i = 0; i < SAMPLES; i++) {
       s.push(await this.next<Sample>('sample', { type: 'sample' }));
@@ -137,25 +166,25 @@ async function measure(
   const points: Array<Record<string, unknown>> = [];
   const point = async (what: string, extra: object = {}) => {
     const loadAverage = os.loadavg()[0];
-    points.push({ what, ...extra, ...(await w.samples()), loadAverage: round(loadAverage) });
+    const p: Record<string, unknown> & Awaited<ReturnType<WorkerProcess['samples']>> = {
+      what,
+      ...extra,
+      ...(await w.samples()),
+      loadAverage: round(loadAverage),
+    };
+    points.push(p);
+    return p;
   };
-  await point('idle worker');
-  const cfg = {
-    source: { type: 'rds', identifier: 'app-prod', dbName: 'app' },
-    clone: { instanceClass: 'db.t3.medium' },
-    dblab: { apiEndpoint: 'http://dblab.example.internal:2345', token: 'env:DBLAB_TOKEN' },
-    aws: { region: 'us-east-1' },
-    cloneTimeout: '2h',
-  };
+  const idle = await point('idle worker');
   const handles: WorkflowHandle[] = [];
   for (const target of STEPS) {
     const t0 = Date.now();
     while (handles.length < target) {
       const batch = Array.from({ length: Math.min(50, target - handles.length) }, (_, i) =>
-        client.workflow.start('refreshDblab', {
+        client.workflow.start(WORKFLOW, {
           workflowId: `${taskQueue}-${handles.length + i}`,
           taskQueue,
-          args: [cfg],
+          args: [INPUTS[WORKFLOW](handles.length + i)],
         }),
       );
       handles.push(...(await Promise.all(batch)));
@@ -165,7 +194,13 @@ async function measure(
       progress(`${name}: ${waiting}/${target} runs waiting`);
       await sleep(5000);
     }
-    await point(`${target} runs open`, { runsWaiting: waiting, openedInS: Math.round((Date.now() - t0) / 1000) });
+    const p = await point(`${target} runs open`, {
+      runsWaiting: waiting,
+      openedInS: Math.round((Date.now() - t0) / 1000),
+    });
+    // Workflow-thread heap grown per run cached (every run cached: what one cached run costs).
+    const cached = p.cachedRuns.reduce<number>((a, n) => a + (n ?? 0), 0);
+    if (cached) p.perCachedRunMiB = round((p.workflowHeapUsedMiB.median - idle.workflowHeapUsedMiB.median) / cached);
   }
   const t0 = Date.now();
   await Promise.all(handles.map((h) => h.cancel().catch(() => undefined)));
@@ -179,7 +214,7 @@ async function measure(
   await point('after the runs closed', { stillRunning: running, closedInS: Math.round((Date.now() - t0) / 1000) });
   const bundleLine = w.logs.find((l) => l.includes('workflows:')) ?? '(no bundle line)';
   await w.stop();
-  return { build: name, dist, bundleLine: bundleLine.trim(), points };
+  return { build: name, dist, workflow: WORKFLOW, bundleLine: bundleLine.trim(), points };
 }
 
 async function main(): Promise<void> {
@@ -201,6 +236,7 @@ async function main(): Promise<void> {
   }
   const out: Record<string, unknown> = {
     benchmark: 'memory',
+    workflow: WORKFLOW,
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     steps: STEPS,

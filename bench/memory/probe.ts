@@ -26,7 +26,10 @@ export interface ThreadSample {
 
 function cachedRuns(): number | null {
   try {
-    const vm = require('@temporalio/worker/lib/workflow/reusable-vm') as {
+    // The SDK copy the measured build's worker loaded (BENCH_DIST: another checkout has its own;
+    // loading a second copy here would add its size to every sample and see no runs).
+    const paths = process.env.BENCH_DIST ? [process.env.BENCH_DIST] : undefined;
+    const vm = require(require.resolve('@temporalio/worker/lib/workflow/reusable-vm', { paths })) as {
       ReusableVMWorkflowCreator: { workflowByRunId: Map<string, unknown> };
     };
     return vm.ReusableVMWorkflowCreator.workflowByRunId.size;

@@ -5,15 +5,21 @@
 import { z } from 'zod';
 import { invalidInput, region, show } from './limits';
 
-export const CleanupInputSchema = z
-  .object({
-    region: region(),
-    /** Only list what would be deleted. */
-    dryRun: z.boolean().optional(),
-  })
-  .strict();
+/**
+ * Built for each validation and not kept: the SDK evaluates workflow modules once per cached run,
+ * and a schema kept at module level stayed in memory as long as its run did (bench/RESULTS.md, "memory").
+ */
+export function cleanupInputSchema() {
+  return z
+    .object({
+      region: region(),
+      /** Only list what would be deleted. */
+      dryRun: z.boolean().optional(),
+    })
+    .strict();
+}
 
-export type CleanupInput = z.input<typeof CleanupInputSchema>;
+export type CleanupInput = z.input<ReturnType<typeof cleanupInputSchema>>;
 
 export interface CleanupPlan {
   region: string;
@@ -21,7 +27,7 @@ export interface CleanupPlan {
 }
 
 export function planCleanup(raw: unknown): CleanupPlan {
-  const r = CleanupInputSchema.safeParse(raw);
+  const r = cleanupInputSchema().safeParse(raw);
   if (!r.success) throw invalidInput(r.error, 'invalid input', 'input');
   return { region: r.data.region, dryRun: r.data.dryRun ?? false };
 }

@@ -3,24 +3,28 @@
  * deletion. Pure; used by the workflow, the activities and the client.
  */
 import { z } from 'zod';
-import { CreateNetworkInputSchema, parse, type UnpeerVpcInput } from './peering';
+import { createNetworkInputSchema, parse, type UnpeerVpcInput } from './peering';
 import { change, expectPlanSchema, type PlannedChange } from './plan';
 
-export const DeleteNetworkInputSchema = CreateNetworkInputSchema.pick({
-  databaseId: true,
-  region: true,
-  vpcId: true,
-  cloud: true,
-  timing: true,
-})
-  .extend({
-    /** Run the read-only checks only and return what a run would delete (issue 14). */
-    plan: z.boolean().optional(),
-    /** Delete only if the live plan still has this fingerprint (else PlanOutdated, nothing deleted). */
-    expectPlan: expectPlanSchema.optional(),
-  })
-  .strict();
-export type DeleteNetworkInput = z.input<typeof DeleteNetworkInputSchema>;
+/** deleteDatabaseNetwork's input; built for each validation and not kept, like every input schema (peering.ts). */
+export function deleteNetworkInputSchema() {
+  return createNetworkInputSchema()
+    .pick({
+      databaseId: true,
+      region: true,
+      vpcId: true,
+      cloud: true,
+      timing: true,
+    })
+    .extend({
+      /** Run the read-only checks only and return what a run would delete (issue 14). */
+      plan: z.boolean().optional(),
+      /** Delete only if the live plan still has this fingerprint (else PlanOutdated, nothing deleted). */
+      expectPlan: expectPlanSchema().optional(),
+    })
+    .strict();
+}
+export type DeleteNetworkInput = z.input<ReturnType<typeof deleteNetworkInputSchema>>;
 
 export interface NetworkDeletionPlan {
   databaseId: string;
@@ -33,7 +37,7 @@ export interface NetworkDeletionPlan {
 }
 
 export function planNetworkDeletion(raw: unknown): NetworkDeletionPlan {
-  const i = parse(DeleteNetworkInputSchema, raw);
+  const i = parse(deleteNetworkInputSchema(), raw);
   const databaseRegion = i.cloud?.region ?? i.region;
   return {
     databaseId: i.databaseId,

@@ -6,16 +6,23 @@
  * Pure and workflow-safe.
  */
 import { z } from 'zod';
-import { CreateNetworkInputSchema } from './peering';
+import { createNetworkInputSchema } from './peering';
 import { change, expectPlanSchema, type PlannedChange } from './plan';
 
-/** createDatabaseNetwork's input with plan mode (asked only under the create-database-network-plan patch). */
-export const CreateNetworkPlanInputSchema = CreateNetworkInputSchema.extend({
-  /** Run the read-only checks only and return what a run would create (issue 14). */
-  plan: z.boolean().optional(),
-  /** Create only if the live plan still has this fingerprint (else PlanOutdated, nothing created). */
-  expectPlan: expectPlanSchema.optional(),
-}).strict();
+/**
+ * createDatabaseNetwork's input with plan mode (asked only under the create-database-network-plan
+ * patch); built for each validation and not kept, like every input schema (peering.ts).
+ */
+export function createNetworkPlanInputSchema() {
+  return createNetworkInputSchema()
+    .extend({
+      /** Run the read-only checks only and return what a run would create (issue 14). */
+      plan: z.boolean().optional(),
+      /** Create only if the live plan still has this fingerprint (else PlanOutdated, nothing created). */
+      expectPlan: expectPlanSchema().optional(),
+    })
+    .strict();
+}
 
 /** The input without its plan fields: what planNetwork validates (its schema refuses them). */
 export function withoutPlanFields(raw: unknown): unknown {

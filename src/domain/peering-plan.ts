@@ -16,7 +16,7 @@ import {
   type PlannedChange,
 } from './plan';
 import { truncate } from './text';
-import { parse, PeerVpcInputSchema, type PeeringStage } from './peering';
+import { parse, peerVpcInputSchema, type PeeringStage } from './peering';
 
 /** What a run with `plan` / `expectPlan` in its input does. */
 export type PlanMode = { kind: 'apply' } | { kind: 'plan' } | { kind: 'expect'; expect: ExpectPlan };
@@ -253,20 +253,26 @@ export function unpeeringChanges(f: UnpeeringFacts): Pick<PeeringChanges, 'chang
   return { changes, blocked: [] };
 }
 
-/** The reconcile's input: exactly peerVpc's (without plan and expectPlan), and `reportOnly`. */
-export const ReconcilePeeringInputSchema = PeerVpcInputSchema.omit({ plan: true, expectPlan: true })
-  .extend({
-    /** Report the drift (result, progress, DbopsDrift, metrics) and change nothing. */
-    reportOnly: z.boolean().optional(),
-  })
-  .strict();
-export type ReconcilePeeringInput = z.input<typeof ReconcilePeeringInputSchema> & {
+/**
+ * The reconcile's input: exactly peerVpc's (without plan and expectPlan), and `reportOnly`. Built
+ * for each validation and not kept, like every input schema (peering.ts).
+ */
+export function reconcilePeeringInputSchema() {
+  return peerVpcInputSchema()
+    .omit({ plan: true, expectPlan: true })
+    .extend({
+      /** Report the drift (result, progress, DbopsDrift, metrics) and change nothing. */
+      reportOnly: z.boolean().optional(),
+    })
+    .strict();
+}
+export type ReconcilePeeringInput = z.input<ReturnType<typeof reconcilePeeringInputSchema>> & {
   cloud: import('./peering').Cloud;
 };
 
 /** Validates a reconcile input; returns peerVpc's input and reportOnly. */
 export function planReconcilePeering(raw: unknown): { peer: Record<string, unknown>; reportOnly: boolean } {
-  const { reportOnly, ...peer } = parse(ReconcilePeeringInputSchema, raw);
+  const { reportOnly, ...peer } = parse(reconcilePeeringInputSchema(), raw);
   return { peer, reportOnly: reportOnly ?? false };
 }
 

@@ -26,23 +26,28 @@ export const VPC_ID = /^vpc-[0-9a-f]{8}([0-9a-f]{9})?$/;
 const DATABASE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
 
-const secretRef = secretRefString();
-
-const region = regionSchema();
-const roleArn = boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN');
 /** Peering waits are bounded in hours: DURATION (limits.ts) without days. */
 const DURATION = /^\d+(ms|s|m|h)$/;
-const duration = durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
 
-const AwsCloudSchema = z
-  .object({
-    kind: z.literal('aws'),
-    /** Region of the database network (default: the customer region). */
-    region: region.optional(),
-    /** Role to assume for the database account (default: the worker's own credentials). */
-    roleArn: roleArn.optional(),
-  })
-  .strict();
+/*
+ * The schemas below are built for each validation and not kept: the SDK evaluates workflow modules
+ * once per cached run, and a schema kept at module level stayed in memory as long as its run did
+ * (a waiting peering holds it for hours; bench/RESULTS.md, "memory").
+ */
+
+const duration = () => durationString(DURATION, 'must be a duration like 500ms, 10s, 30m or 1h');
+
+function awsCloudSchema() {
+  return z
+    .object({
+      kind: z.literal('aws'),
+      /** Region of the database network (default: the customer region). */
+      region: regionSchema().optional(),
+      /** Role to assume for the database account (default: the worker's own credentials). */
+      roleArn: boundedString(MAX.arn).regex(ROLE_ARN, 'must be an IAM role ARN').optional(),
+    })
+    .strict();
+}
 
 const AEROSPIKE_INLINE = ['apiUrl', 'tokenUrl', 'clientIdRef', 'clientSecretRef'] as const;
 
@@ -50,40 +55,44 @@ const AEROSPIKE_INLINE = ['apiUrl', 'tokenUrl', 'clientIdRef', 'clientSecretRef'
  * Aerospike Cloud: an operator-configured `account` (worker configuration), or the API given
  * inline (`apiUrl`, `tokenUrl`, `clientIdRef`, `clientSecretRef`); the two forms are exclusive.
  */
-const AerospikeCloudSchema = z
-  .object({
-    kind: z.literal('aerospike-cloud'),
-    account: configName('an Aerospike Cloud account of the worker configuration').optional(),
-    apiUrl: httpUrl().optional(),
-    tokenUrl: httpUrl().optional(),
-    clientIdRef: secretRef.optional(),
-    clientSecretRef: secretRef.optional(),
-  })
-  .strict()
-  .superRefine((v, ctx) => {
-    const inline = AEROSPIKE_INLINE.filter((k) => v[k] !== undefined);
-    if (v.account !== undefined) {
-      if (inline.length) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `give either account (a configured Aerospike Cloud account) or ${AEROSPIKE_INLINE.join(', ')}, not both (${inline.join(', ')} given with account)`,
-        });
+function aerospikeCloudSchema() {
+  return z
+    .object({
+      kind: z.literal('aerospike-cloud'),
+      account: configName('an Aerospike Cloud account of the worker configuration').optional(),
+      apiUrl: httpUrl().optional(),
+      tokenUrl: httpUrl().optional(),
+      clientIdRef: secretRefString().optional(),
+      clientSecretRef: secretRefString().optional(),
+    })
+    .strict()
+    .superRefine((v, ctx) => {
+      const inline = AEROSPIKE_INLINE.filter((k) => v[k] !== undefined);
+      if (v.account !== undefined) {
+        if (inline.length) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `give either account (a configured Aerospike Cloud account) or ${AEROSPIKE_INLINE.join(', ')}, not both (${inline.join(', ')} given with account)`,
+          });
+        }
+        return;
       }
-      return;
-    }
-    for (const k of AEROSPIKE_INLINE) {
-      if (v[k] === undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: [k],
-          message: 'is required unless account names a configured Aerospike Cloud account',
-        });
-    }
-  });
+      for (const k of AEROSPIKE_INLINE) {
+        if (v[k] === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: 'is required unless account names a configured Aerospike Cloud account',
+          });
+      }
+    });
+}
 
-export const CloudSchema = z.discriminatedUnion('kind', [AwsCloudSchema, AerospikeCloudSchema]);
+export function cloudSchema() {
+  return z.discriminatedUnion('kind', [awsCloudSchema(), aerospikeCloudSchema()]);
+}
 
-export type AwsCloud = z.infer<typeof AwsCloudSchema>;
+export type AwsCloud = z.infer<ReturnType<typeof awsCloudSchema>>;
 /** An Aerospike Cloud account named in the worker configuration. */
 export interface AerospikeCloudAccount {
   kind: 'aerospike-cloud';
@@ -101,54 +110,69 @@ export type AerospikeCloud = AerospikeCloudAccount | AerospikeCloudInline;
 export type Cloud = AwsCloud | AerospikeCloud;
 
 /** Advanced timing, mostly for tests and slow clouds. */
-export const TimingSchema = z
-  .object({
-    pollInterval: duration.optional(),
-    /** How long initiate waits for the database to be ready and for the peering id. */
-    initiateTimeout: duration.optional(),
-    /** How long accept/route wait for the peering to become active. */
-    activeTimeout: duration.optional(),
-    heartbeatTimeout: duration.optional(),
-  })
-  .strict();
+export function timingSchema() {
+  return z
+    .object({
+      pollInterval: duration().optional(),
+      /** How long initiate waits for the database to be ready and for the peering id. */
+      initiateTimeout: duration().optional(),
+      /** How long accept/route wait for the peering to become active. */
+      activeTimeout: duration().optional(),
+      heartbeatTimeout: duration().optional(),
+    })
+    .strict();
+}
 
-export const PeerVpcInputSchema = z
-  .object({
+/** The fields that name a peering's two sides, shared by the peering and the network inputs. */
+function peeringSides() {
+  return {
     databaseId: boundedString(128).regex(
       DATABASE_ID,
       'must be 1-128 of A-Z a-z 0-9 _ . - (starting with a letter or digit)',
     ),
-    region,
+    region: regionSchema(),
     vpcId: boundedString(21).refine(
       (v) => v === 'default' || VPC_ID.test(v),
       'must be a VPC id like vpc-0abc12345def67890, or "default"',
     ),
-    stages: z
-      .array(boundedString(32))
-      .max(PEERING_STAGES.length, `must name at most ${PEERING_STAGES.length} stages`)
-      .optional(),
-    forceRouteCreation: z.boolean().optional(),
-    routeTables: z.enum(['all', 'main']).optional(),
-    /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
-    secureConnection: z.boolean().optional(),
-    cloud: CloudSchema,
-    timing: TimingSchema.optional(),
-    /** Run the read-only checks only and return what a run would change (issue 14). */
-    plan: z.boolean().optional(),
-    /** Apply only if the live plan still has this fingerprint (else PlanOutdated, nothing changed). */
-    expectPlan: expectPlanSchema.optional(),
-  })
-  .strict();
+  };
+}
 
-export type PeerVpcInput = Omit<z.input<typeof PeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
+export function peerVpcInputSchema() {
+  return z
+    .object({
+      ...peeringSides(),
+      stages: z
+        .array(boundedString(32))
+        .max(PEERING_STAGES.length, `must name at most ${PEERING_STAGES.length} stages`)
+        .optional(),
+      forceRouteCreation: z.boolean().optional(),
+      routeTables: z.enum(['all', 'main']).optional(),
+      /** Whether the database side should set up a secure connection (Aerospike Cloud's isSecureConnection). */
+      secureConnection: z.boolean().optional(),
+      cloud: cloudSchema(),
+      timing: timingSchema().optional(),
+      /** Run the read-only checks only and return what a run would change (issue 14). */
+      plan: z.boolean().optional(),
+      /** Apply only if the live plan still has this fingerprint (else PlanOutdated, nothing changed). */
+      expectPlan: expectPlanSchema().optional(),
+    })
+    .strict();
+}
 
-export const UnpeerVpcInputSchema = PeerVpcInputSchema.omit({
-  stages: true,
-  forceRouteCreation: true,
-  routeTables: true,
-  secureConnection: true,
-}).strict();
-export type UnpeerVpcInput = Omit<z.input<typeof UnpeerVpcInputSchema>, 'cloud'> & { cloud: Cloud };
+export type PeerVpcInput = Omit<z.input<ReturnType<typeof peerVpcInputSchema>>, 'cloud'> & { cloud: Cloud };
+
+export function unpeerVpcInputSchema() {
+  return peerVpcInputSchema()
+    .omit({
+      stages: true,
+      forceRouteCreation: true,
+      routeTables: true,
+      secureConnection: true,
+    })
+    .strict();
+}
+export type UnpeerVpcInput = Omit<z.input<ReturnType<typeof unpeerVpcInputSchema>>, 'cloud'> & { cloud: Cloud };
 
 export function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
   const r = schema.safeParse(raw);
@@ -187,7 +211,7 @@ export function selectStages(named: readonly string[] | undefined): { stages: Pe
 }
 
 export function planPeering(raw: unknown): PeeringPlan {
-  const i = parse(PeerVpcInputSchema, raw);
+  const i = parse(peerVpcInputSchema(), raw);
   const { stages, selected } = selectStages(i.stages);
   return {
     databaseId: i.databaseId,
@@ -206,7 +230,7 @@ export function planPeering(raw: unknown): PeeringPlan {
 export function planUnpeering(
   raw: unknown,
 ): Omit<PeeringPlan, 'stages' | 'selected' | 'force' | 'routeTables' | 'secureConnection'> {
-  const i = parse(UnpeerVpcInputSchema, raw);
+  const i = parse(unpeerVpcInputSchema(), raw);
   return {
     databaseId: i.databaseId,
     region: i.region,
@@ -252,33 +276,33 @@ export function initiateSettled(p: { status?: string; peeringId?: string | null 
   return 'wait';
 }
 
-export const CreateNetworkInputSchema = z
-  .object({
-    databaseId: PeerVpcInputSchema.shape.databaseId,
-    region: PeerVpcInputSchema.shape.region,
-    vpcId: PeerVpcInputSchema.shape.vpcId,
-    /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
-    cidr: boundedString(18)
-      .superRefine((v, ctx) => {
-        try {
-          parseCidr(v, 'requested CIDR');
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: (e as Error).message });
-        }
-      })
-      .optional(),
-    /** One subnet per zone; default: the first zone of the database region. */
-    availabilityZones: z.array(availabilityZone()).min(1).max(8).optional(),
-    zoneName: boundedString(253)
-      .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal')
-      .optional(),
-    cloud: AwsCloudSchema.optional(),
-    routeTables: z.enum(['all', 'main']).optional(),
-    forceRouteCreation: z.boolean().optional(),
-    timing: TimingSchema.optional(),
-  })
-  .strict();
-export type CreateNetworkInput = z.input<typeof CreateNetworkInputSchema>;
+export function createNetworkInputSchema() {
+  return z
+    .object({
+      ...peeringSides(),
+      /** The database CIDR; default: the first free /19 of 10.128.0.0/9. */
+      cidr: boundedString(18)
+        .superRefine((v, ctx) => {
+          try {
+            parseCidr(v, 'requested CIDR');
+          } catch (e) {
+            ctx.addIssue({ code: 'custom', message: (e as Error).message });
+          }
+        })
+        .optional(),
+      /** One subnet per zone; default: the first zone of the database region. */
+      availabilityZones: z.array(availabilityZone()).min(1).max(8).optional(),
+      zoneName: boundedString(253)
+        .regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/, 'must be a DNS name like db-1.db.internal')
+        .optional(),
+      cloud: awsCloudSchema().optional(),
+      routeTables: z.enum(['all', 'main']).optional(),
+      forceRouteCreation: z.boolean().optional(),
+      timing: timingSchema().optional(),
+    })
+    .strict();
+}
+export type CreateNetworkInput = z.input<ReturnType<typeof createNetworkInputSchema>>;
 
 export interface NetworkPlan {
   databaseId: string;
@@ -293,7 +317,7 @@ export interface NetworkPlan {
 }
 
 export function planNetwork(raw: unknown): NetworkPlan {
-  const i = parse(CreateNetworkInputSchema, raw);
+  const i = parse(createNetworkInputSchema(), raw);
   const databaseRegion = i.cloud?.region ?? i.region;
   const azs = i.availabilityZones ?? [`${databaseRegion}a`];
   const foreign = azs.filter((az) => az.slice(0, -1) !== databaseRegion);

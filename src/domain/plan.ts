@@ -46,34 +46,40 @@ export const MAX_PLAN_CHANGES = 200;
 const FINGERPRINT_PREFIX = 'plan-v1:';
 const FINGERPRINT = /^plan-v1:[0-9a-f]{64}$/;
 
-/** The schema of a plan an apply brings back (`expectPlan` in a workflow's input). */
-export const expectPlanSchema = z
-  .object({
-    /** A plan run's whole result may be given back as it is. */
-    plan: z.literal(true).optional(),
-    // plan-v1: and 64 hex; bounded like every input string (test/unit/input-schemas.test.ts)
-    fingerprint: boundedString(72).regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
-    /** The plan's changes, optional: only used to name what differs; must match the fingerprint. */
-    changes: z
-      .array(
-        z
-          .object({
-            stage: z.string().min(1).max(64),
-            action: z.enum(PLAN_ACTIONS),
-            what: z.string().min(1).max(MAX_CHANGE_TEXT),
-            detail: z.string().max(MAX_CHANGE_TEXT).optional(),
-          })
-          .strict(),
-      )
-      .max(MAX_PLAN_CHANGES)
-      .optional(),
-  })
-  .strict()
-  .refine((p) => p.changes === undefined || planFingerprint(p.changes) === p.fingerprint, {
-    message: 'the changes do not match the fingerprint (give them as the plan run returned them, or none)',
-    path: ['changes'],
-  });
-export type ExpectPlan = z.infer<typeof expectPlanSchema>;
+/**
+ * The schema of a plan an apply brings back (`expectPlan` in a workflow's input), built for each
+ * validation and not kept: a module-level schema stays in memory as long as a cached run does
+ * (bench/RESULTS.md, "memory").
+ */
+export function expectPlanSchema() {
+  return z
+    .object({
+      /** A plan run's whole result may be given back as it is. */
+      plan: z.literal(true).optional(),
+      // plan-v1: and 64 hex; bounded like every input string (test/unit/input-schemas.test.ts)
+      fingerprint: boundedString(72).regex(FINGERPRINT, 'a fingerprint as a plan run returned it (plan-v1:<64 hex>)'),
+      /** The plan's changes, optional: only used to name what differs; must match the fingerprint. */
+      changes: z
+        .array(
+          z
+            .object({
+              stage: z.string().min(1).max(64),
+              action: z.enum(PLAN_ACTIONS),
+              what: z.string().min(1).max(MAX_CHANGE_TEXT),
+              detail: z.string().max(MAX_CHANGE_TEXT).optional(),
+            })
+            .strict(),
+        )
+        .max(MAX_PLAN_CHANGES)
+        .optional(),
+    })
+    .strict()
+    .refine((p) => p.changes === undefined || planFingerprint(p.changes) === p.fingerprint, {
+      message: 'the changes do not match the fingerprint (give them as the plan run returned them, or none)',
+      path: ['changes'],
+    });
+}
+export type ExpectPlan = z.infer<ReturnType<typeof expectPlanSchema>>;
 
 /** A change with bounded, control-free texts (live state can hold anything). */
 export function change(stage: string, action: PlanAction, what: string, detail?: string): PlannedChange {

@@ -8,83 +8,99 @@ import { parseSecretRef, SecretRefError } from './secret-refs';
 import { deriveNames, reservedNameProblem, validateName, NameError, type Engine, type SslMode } from './sql-names';
 import { InvalidInput } from './errors';
 
+/*
+ * The schemas below are built for each validation and not kept: the SDK evaluates workflow modules
+ * once per cached run, and a schema kept at module level stayed in memory as long as its run did
+ * (bench/RESULTS.md, "memory").
+ */
+
 /** Checked for form in checkServer (every problem at once, with the field's name). */
-const secretRef = boundedString(MAX.secretRef).min(1);
+const secretRef = () => boundedString(MAX.secretRef).min(1);
 
-export const ServerSchema = z
-  .object({
-    host: boundedString(253)
-      .min(1)
-      .regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
-    port: z.number().int().min(1).max(65535).optional(),
-    adminUser: boundedString(128).min(1),
-    /** Omit only for servers that trust the admin (local development). */
-    adminPasswordRef: secretRef.optional(),
-    /** Database the admin connects to (PostgreSQL; default "postgres"). */
-    adminDatabase: boundedString(63).min(1).optional(),
-    tls: z
-      .object({
-        mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']),
-        caRef: secretRef.optional(),
-        certRef: secretRef.optional(),
-        keyRef: secretRef.optional(),
-      })
-      .strict()
-      .optional(),
-    /** Log the admin in with an RDS IAM token instead of a password. */
-    iam: z.object({ region: region() }).strict().optional(),
-  })
-  .strict();
-
-export const CredentialsTargetSchema = z.discriminatedUnion('kind', [
-  z
+export function serverSchema() {
+  return z
     .object({
-      kind: z.literal('aws-secretsmanager'),
-      name: boundedString(512)
+      host: boundedString(253)
         .min(1)
-        .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'),
-      region: region().optional(),
+        .regex(/^[A-Za-z0-9.\-:[\]_]+$/, 'must be a host name or IP address'),
+      port: z.number().int().min(1).max(65535).optional(),
+      adminUser: boundedString(128).min(1),
+      /** Omit only for servers that trust the admin (local development). */
+      adminPasswordRef: secretRef().optional(),
+      /** Database the admin connects to (PostgreSQL; default "postgres"). */
+      adminDatabase: boundedString(63).min(1).optional(),
+      tls: z
+        .object({
+          mode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']),
+          caRef: secretRef().optional(),
+          certRef: secretRef().optional(),
+          keyRef: secretRef().optional(),
+        })
+        .strict()
+        .optional(),
+      /** Log the admin in with an RDS IAM token instead of a password. */
+      iam: z.object({ region: region() }).strict().optional(),
     })
-    .strict(),
-  z
-    .object({ kind: z.literal('file'), path: boundedString(MAX.path).startsWith('/', 'must be an absolute path') })
-    .strict(),
-]);
+    .strict();
+}
+
+export function credentialsTargetSchema() {
+  return z.discriminatedUnion('kind', [
+    z
+      .object({
+        kind: z.literal('aws-secretsmanager'),
+        name: boundedString(512)
+          .min(1)
+          .regex(/^[A-Za-z0-9/_+=.@-]+$/, 'may only contain A-Z a-z 0-9 / _ + = . @ -'),
+        region: region().optional(),
+      })
+      .strict(),
+    z
+      .object({ kind: z.literal('file'), path: boundedString(MAX.path).startsWith('/', 'must be an absolute path') })
+      .strict(),
+  ]);
+}
 
 /**
- * Names as given: long enough that an over-long name still gets the engine's own limit in its
- * message (validateName), bounded so none is absurd.
+ * The fields that name a tenant, in every SQL workflow's input (provision, deprovision, rotation),
+ * in this order (the order of the problems a refusal lists): the engine, the server, the tenant
+ * (`tenant`: required or not) and the names as given, long enough that an over-long name still
+ * gets the engine's own limit in its message (validateName), bounded so none is absurd.
  */
-const givenName = boundedString(128);
-
-export const ProvisionInputSchema = z
-  .object({
+export function tenantFields<T extends z.ZodType>(tenant: T) {
+  return {
     engine: z.enum(['postgres', 'mysql']),
-    server: ServerSchema,
-    tenant: boundedString(200),
-    database: givenName.optional(),
-    user: givenName.optional(),
-    auth: z.enum(['password', 'iam']).default('password'),
-    credentialsTarget: CredentialsTargetSchema,
-  })
-  .strict();
+    server: serverSchema(),
+    tenant,
+    database: boundedString(128).optional(),
+    user: boundedString(128).optional(),
+  };
+}
 
-export const DeprovisionInputSchema = z
-  .object({
-    engine: z.enum(['postgres', 'mysql']),
-    server: ServerSchema,
-    tenant: boundedString(200).optional(),
-    database: givenName.optional(),
-    user: givenName.optional(),
-    reclaimPolicy: z.enum(['delete', 'retain']),
-    credentialsTarget: CredentialsTargetSchema.optional(),
-  })
-  .strict();
+export function provisionInputSchema() {
+  return z
+    .object({
+      ...tenantFields(boundedString(200)),
+      auth: z.enum(['password', 'iam']).default('password'),
+      credentialsTarget: credentialsTargetSchema(),
+    })
+    .strict();
+}
 
-export type ProvisionInput = z.input<typeof ProvisionInputSchema>;
-export type DeprovisionInput = z.input<typeof DeprovisionInputSchema>;
-export type CredentialsTarget = z.infer<typeof CredentialsTargetSchema>;
-export type ServerSpec = z.infer<typeof ServerSchema>;
+export function deprovisionInputSchema() {
+  return z
+    .object({
+      ...tenantFields(boundedString(200).optional()),
+      reclaimPolicy: z.enum(['delete', 'retain']),
+      credentialsTarget: credentialsTargetSchema().optional(),
+    })
+    .strict();
+}
+
+export type ProvisionInput = z.input<ReturnType<typeof provisionInputSchema>>;
+export type DeprovisionInput = z.input<ReturnType<typeof deprovisionInputSchema>>;
+export type CredentialsTarget = z.infer<ReturnType<typeof credentialsTargetSchema>>;
+export type ServerSpec = z.infer<ReturnType<typeof serverSchema>>;
 
 /** Everything an activity needs, validated; no secret values, only references. */
 export interface SqlPlan {
@@ -243,12 +259,12 @@ export function commonPlan<T extends Common>(
 
 /** Validates a provisioning input into a plan; every problem is reported at once. */
 export function planProvision(raw: unknown): SqlPlan {
-  const { input, plan } = commonPlan(ProvisionInputSchema, raw);
+  const { input, plan } = commonPlan(provisionInputSchema(), raw);
   return { ...plan, auth: input.auth };
 }
 
 export function planDeprovision(raw: unknown): SqlPlan & { reclaimPolicy: 'delete' | 'retain' } {
-  const { input, plan } = commonPlan(DeprovisionInputSchema, raw);
+  const { input, plan } = commonPlan(deprovisionInputSchema(), raw);
   return { ...plan, auth: 'password', reclaimPolicy: input.reclaimPolicy };
 }
 

@@ -6,29 +6,26 @@
  */
 import { z } from 'zod';
 import { boundedString, DURATION, durationMs, durationString } from './limits';
-import { commonPlan, CredentialsTargetSchema, fail, ServerSchema, type SqlPlan } from './provision';
+import { commonPlan, credentialsTargetSchema, fail, tenantFields, type SqlPlan } from './provision';
 import { NAME_LIMITS, nameProblem, reservedNameProblem, type Engine } from './sql-names';
 
 export const DEFAULT_GRACE = '1h';
 export const MIN_GRACE_MS = 1000;
 export const MAX_GRACE_MS = 7 * 86_400_000;
 
-const givenName = boundedString(128);
+/** Built for each validation and not kept, like every input schema (provision.ts). */
+export function rotateInputSchema() {
+  return z
+    .object({
+      ...tenantFields(boundedString(200).optional()),
+      credentialsTarget: credentialsTargetSchema(),
+      /** How long the previous login keeps working after the switch (1s .. 7d; default 1h). */
+      gracePeriod: durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d').optional(),
+    })
+    .strict();
+}
 
-export const RotateInputSchema = z
-  .object({
-    engine: z.enum(['postgres', 'mysql']),
-    server: ServerSchema,
-    tenant: boundedString(200).optional(),
-    database: givenName.optional(),
-    user: givenName.optional(),
-    credentialsTarget: CredentialsTargetSchema,
-    /** How long the previous login keeps working after the switch (1s .. 7d; default 1h). */
-    gracePeriod: durationString(DURATION, 'must be a duration like 30s, 10m, 4h or 2d').optional(),
-  })
-  .strict();
-
-export type RotateInput = z.input<typeof RotateInputSchema>;
+export type RotateInput = z.input<ReturnType<typeof rotateInputSchema>>;
 
 export interface RotationPlan extends SqlPlan {
   credentialsTarget: NonNullable<SqlPlan['credentialsTarget']>;
@@ -62,7 +59,7 @@ function standbyProblem(engine: Engine, user: string): string | undefined {
 
 /** Validates a rotation input into a plan; every problem is reported at once. */
 export function planRotation(raw: unknown): RotationPlan {
-  const { input, plan } = commonPlan(RotateInputSchema, raw);
+  const { input, plan } = commonPlan(rotateInputSchema(), raw);
   const problems: string[] = [];
   const grace = input.gracePeriod ?? DEFAULT_GRACE;
   const graceMs = durationMs(grace);

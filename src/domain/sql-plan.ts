@@ -43,7 +43,7 @@ export function hasPlanFields(raw: unknown): boolean {
 }
 
 function planFieldsSchema() {
-  return z.object({ plan: z.boolean().optional(), expectPlan: expectPlanSchema.optional() }).strict();
+  return z.object({ plan: z.boolean().optional(), expectPlan: expectPlanSchema().optional() }).strict();
 }
 
 /** Splits `plan` / `expectPlan` off a raw input and validates them; the rest goes to the workflow's schema. */

@@ -35,7 +35,7 @@ import { changedOr, ProgressTracker, validInput } from './progress';
 import { lookUp, quick, undoing } from './peering-activities';
 import { asksForPlan, planMode, type PlanMode } from '../domain/peering-plan';
 import { change, type PlannedChange, type PlanResult } from '../domain/plan';
-import { CreateNetworkPlanInputSchema, networkCreationChanges, withoutPlanFields } from '../domain/network-plan';
+import { createNetworkPlanInputSchema, networkCreationChanges, withoutPlanFields } from '../domain/network-plan';
 import { parse } from '../domain/peering';
 import { checkPeering, finishPlan, refuseUnlessPlanned } from './peering-plan';
 import { peerVpc, type PeerVpcResult } from './peer-vpc';
@@ -117,7 +117,7 @@ export async function createDatabaseNetwork(
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
         const asking = asksForPlan(input) && patched(PATCHES.plan);
         const mode: PlanMode = asking
-          ? validInput(() => planMode(parse(CreateNetworkPlanInputSchema, input)))
+          ? validInput(() => planMode(parse(createNetworkPlanInputSchema(), input)))
           : { kind: 'apply' };
         plan = validInput(() => planNetwork(asking ? withoutPlanFields(input) : input), patched(PATCHES.knownRegions));
         const p = plan;

@@ -9,7 +9,7 @@
 import { ApplicationFailure, executeChild, patched } from '@temporalio/workflow';
 import {
   customerPeering,
-  DeleteNetworkInputSchema,
+  deleteNetworkInputSchema,
   deletionBlockers,
   networkDeletionChanges,
   planNetworkDeletion,
@@ -97,7 +97,7 @@ export async function deleteDatabaseNetwork(
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
         const mode =
           asksForPlan(input) && patched(PATCHES.plan)
-            ? validInput(() => planMode(parse(DeleteNetworkInputSchema, input)))
+            ? validInput(() => planMode(parse(deleteNetworkInputSchema(), input)))
             : APPLY;
         const net: DatabaseNetworkState | undefined = await quick.inspectDatabaseNetwork.executeWithOptions(
           { summary: `inspect the network of ${plan.databaseId}` },

@@ -25,7 +25,7 @@ import type { CustomerVpc } from '../activities/ec2';
 import type { ZoneAssociation } from '../activities/route53';
 import {
   parse,
-  PeerVpcInputSchema,
+  peerVpcInputSchema,
   peeringTarget,
   planPeering,
   PEERING_STAGES,
@@ -147,7 +147,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
         // Since 0.5.0, asked only by runs whose input has plan or expectPlan (others' histories stay as they were).
         if (!(asksForPlan(input) && patched(PATCHES.plan)))
           return { plan, ...(await find(plan)), mode: APPLY, live: NO_PLAN, oneLookUp: find === lookUpPeering };
-        const mode = validInput(() => planMode(parse(PeerVpcInputSchema, input)));
+        const mode = validInput(() => planMode(parse(peerVpcInputSchema(), input)));
         const found = await find(plan);
         const oneLookUp = find === lookUpPeering;
         if (mode.kind === 'apply') return { plan, ...found, mode, live: NO_PLAN, oneLookUp }; // "plan": false

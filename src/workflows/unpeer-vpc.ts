@@ -4,7 +4,7 @@
  * Idempotent: what is already gone shows as skipped.
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
-import { parse, peeringTarget, planUnpeering, UnpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
+import { parse, peeringTarget, planUnpeering, unpeerVpcInputSchema, type UnpeerVpcInput } from '../domain/peering';
 import { asksForPlan, planMode, type PeeringChanges, type PlanMode } from '../domain/peering-plan';
 import { checkUnpeering, finishPlan, refuseUnlessPlanned, type PeeringPlanResult } from './peering-plan';
 import { ProgressTracker, stepOutcome as outcome, validInput } from './progress';
@@ -71,7 +71,7 @@ export async function unpeerVpc(input: UnpeerVpcInput): Promise<UnpeerVpcResult 
           if (onlyManaged) refuseUnmanaged(plan, found);
           return { plan, ...found, mode: APPLY, live: NO_PLAN, onlyManaged };
         }
-        const mode = validInput(() => planMode(parse(UnpeerVpcInputSchema, input)));
+        const mode = validInput(() => planMode(parse(unpeerVpcInputSchema(), input)));
         const found = await lookUp(plan);
         const onlyManaged = patched(PATCHES.onlyManaged);
         if (onlyManaged) refuseUnmanaged(plan, found);

@@ -3,31 +3,31 @@
  * array and number; the janitor's schema; and the bounds on what a refusal can echo.
  */
 import { z } from 'zod';
-import { CleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
+import { cleanupInputSchema, cleanupTarget, planCleanup } from '../../src/domain/cleanup';
 import { InvalidInput } from '../../src/domain/errors';
 import { refreshConfigSchema } from '../../src/domain/dblab-config';
 import { anyRegionName, AVAILABILITY_ZONE, issuesText, REGION, truncate } from '../../src/domain/limits';
-import { DeleteNetworkInputSchema } from '../../src/domain/network-deletion';
+import { deleteNetworkInputSchema } from '../../src/domain/network-deletion';
 import {
-  CreateNetworkInputSchema,
-  PeerVpcInputSchema,
+  createNetworkInputSchema,
+  peerVpcInputSchema,
   planPeering,
-  UnpeerVpcInputSchema,
+  unpeerVpcInputSchema,
 } from '../../src/domain/peering';
 import { boundedTarget, MAX_TARGET_LENGTH } from '../../src/domain/progress-table';
-import { DeprovisionInputSchema, ProvisionInputSchema, ServerSchema } from '../../src/domain/provision';
-import { RotateInputSchema } from '../../src/domain/rotation';
+import { deprovisionInputSchema, provisionInputSchema, serverSchema } from '../../src/domain/provision';
+import { rotateInputSchema } from '../../src/domain/rotation';
 
 const SCHEMAS: Record<string, z.ZodType> = {
-  peerVpc: PeerVpcInputSchema,
-  unpeerVpc: UnpeerVpcInputSchema,
-  createDatabaseNetwork: CreateNetworkInputSchema,
-  deleteDatabaseNetwork: DeleteNetworkInputSchema,
+  peerVpc: peerVpcInputSchema(),
+  unpeerVpc: unpeerVpcInputSchema(),
+  createDatabaseNetwork: createNetworkInputSchema(),
+  deleteDatabaseNetwork: deleteNetworkInputSchema(),
   'refreshDblab / scheduledRefreshDblab': refreshConfigSchema(),
-  cleanupRefreshClones: CleanupInputSchema,
-  provisionDatabase: ProvisionInputSchema,
-  deprovisionDatabase: DeprovisionInputSchema,
-  rotateDatabaseCredentials: RotateInputSchema,
+  cleanupRefreshClones: cleanupInputSchema(),
+  provisionDatabase: provisionInputSchema(),
+  deprovisionDatabase: deprovisionInputSchema(),
+  rotateDatabaseCredentials: rotateInputSchema(),
 };
 
 type Def = { type: string; [k: string]: unknown };
@@ -111,14 +111,14 @@ describe('one region rule for every input', () => {
     expect(AVAILABILITY_ZONE.test(`${r}b`)).toBe(true);
     expect(() => planCleanup({ region: r })).not.toThrow();
     expect(() => planPeering({ ...peering, region: r })).not.toThrow();
-    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(true);
+    expect(serverSchema().safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(true);
   });
 
   test.each(wrong)('%j is refused everywhere', (r) => {
     expect(REGION.test(r)).toBe(false);
     expect(() => planCleanup({ region: r })).toThrow('region: must be an AWS region like us-east-1');
     expect(() => planPeering({ ...peering, region: r })).toThrow(InvalidInput);
-    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
+    expect(serverSchema().safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
   });
 
   test.each([
@@ -131,7 +131,7 @@ describe('one region rule for every input', () => {
     const message = `region: must be an AWS region: "${r}" is not one${near ? ` (did you mean ${near}?)` : ''}`;
     expect(() => planCleanup({ region: r })).toThrow(`invalid input: ${message}`);
     expect(() => planPeering({ ...peering, region: r })).toThrow(message);
-    expect(ServerSchema.safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
+    expect(serverSchema().safeParse({ host: 'db', adminUser: 'admin', iam: { region: r } }).success).toBe(false);
   });
 
   test('a run from before the known-regions patch still plans an input with such a name', () => {

@@ -1,4 +1,4 @@
-import { networkCreationChanges, withoutPlanFields, CreateNetworkPlanInputSchema } from '../../src/domain/network-plan';
+import { networkCreationChanges, withoutPlanFields, createNetworkPlanInputSchema } from '../../src/domain/network-plan';
 
 const base = {
   databaseId: 'db-1',
@@ -51,7 +51,7 @@ test('a requested CIDR other than the existing network is what the apply refuses
 
 test('the plan fields are taken off before the create schema sees the input', () => {
   const input = { databaseId: 'db-1', region: 'us-east-1', vpcId: 'default', plan: true };
-  expect(CreateNetworkPlanInputSchema.safeParse(input).success).toBe(true);
-  expect(CreateNetworkPlanInputSchema.safeParse({ ...input, bogus: 1 }).success).toBe(false);
+  expect(createNetworkPlanInputSchema().safeParse(input).success).toBe(true);
+  expect(createNetworkPlanInputSchema().safeParse({ ...input, bogus: 1 }).success).toBe(false);
   expect(withoutPlanFields(input)).toEqual({ databaseId: 'db-1', region: 'us-east-1', vpcId: 'default' });
 });

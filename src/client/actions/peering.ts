@@ -16,7 +16,7 @@ import {
 } from '../../domain/peering';
 import { networkDeletionWorkflowId, planNetworkDeletion, type DeleteNetworkInput } from '../../domain/network-deletion';
 import type { CliContext } from '../context';
-import { CreateNetworkPlanInputSchema, withoutPlanFields } from '../../domain/network-plan';
+import { createNetworkPlanInputSchema, withoutPlanFields } from '../../domain/network-plan';
 import { planTable } from '../../domain/plan';
 import {
   planReconcilePeering,
@@ -281,7 +281,7 @@ export async function createNetwork(
   };
   inFlagTerms(PEERING_FLAGS, () => planNetwork(input));
   await planOrApply(ctx, cmd, f, 'createDatabaseNetwork', networkWorkflowId(input), input, (i) =>
-    planNetwork(withoutPlanFields(parse(CreateNetworkPlanInputSchema, i))),
+    planNetwork(withoutPlanFields(parse(createNetworkPlanInputSchema(), i))),
   );
 }
 
