@@ -323,6 +323,10 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
               'HostedZoneNotFound',
             );
           }
+          // Cancelled while the route stage settled: nothing more is started. Since 0.5.0 the first
+          // command here may be the associate itself (no authorise, no read): without this, the
+          // undo was told of an association the run never made, and removed one made by someone else.
+          guard.stopIfCancelled();
           const zone = hostedZoneId;
           // Since 0.5.0: an AWS zone in the customer's own account needs no authorisation (no activity).
           const sameAccount =
