@@ -76,12 +76,12 @@ export const PATCHES = {
    * VPC and the database side, and whether the customer VPC is associated with the zone already,
    * from the zone read prepare makes anyway); (1) the route stage is one
    * activity (ensurePeeringRoutes: both VPCs' tables in one read) when the database network is
-   * reached with the worker's own identity in the customer's region; (2) associate-dns takes
-   * prepare's association read (no read activity) and calls databaseAuthorizeZone only across
-   * accounts or for a side that is not AWS. Asked once, at prepare: a run upgraded after its prepare
-   * keeps the stages as they were. The association read is older than it was (prepare's, not one
-   * just before associating); the undo still removes an association only when the peering is the
-   * run's own, so another run's association in between is removed only with the peering it rides on.
+   * reached with the worker's own identity in the customer's region; (2) associate-dns ends at once
+   * when prepare's read of the zone found the customer VPC associated (a re-run: no activity), and
+   * calls databaseAuthorizeZone only across accounts or for a side that is not AWS. When prepare
+   * found it not associated, the stage reads again just before associating, as before (that read,
+   * recorded, is what the undo of a cancelled run trusts). Asked once, at prepare: a run upgraded
+   * after its prepare keeps the stages as they were.
    */
   fewerRoundTrips: 'peer-vpc-fewer-round-trips',
 } as const;
@@ -288,7 +288,7 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
             timeout: plan.timing.activeTimeout,
             quick: true,
           };
-          // Since 0.5.0: one activity for both sides when one identity reaches both (same account and region).
+          // Since 0.5.0: one activity for both sides when one client reaches both (no role, same region).
           if (oneLookUp && oneIdentity(plan, customer) && side !== plan) {
             const both = { summary: `route ${databaseCidr} ↔ ${customer.cidr} via ${pcx} (both VPCs)` };
             return waitFor(w, () =>
@@ -351,10 +351,11 @@ export async function peerVpc(input: PeerVpcInput): Promise<PeerVpcResult | Peer
           };
           if (patched(PATCHES.fewerAwsCalls)) {
             // One read (recorded in history): the undo removes only an association this run made.
-            // Since 0.5.0 prepare's, when it read this zone.
-            const known = oneLookUp && zone === database.hostedZoneId ? database.customerAssociated : undefined;
+            // Since 0.5.0 prepare's "associated" (its read of this zone) ends the stage at once; its
+            // "not associated" is older than initiate, accept and route, so it is read again here.
+            const known = oneLookUp && zone === database.hostedZoneId && database.customerAssociated === true;
             const before =
-              known ??
+              known ||
               (await quick.vpcAssociatedWithZone.executeWithOptions(
                 { summary: `is ${customer.vpcId} associated with ${zone} already?` },
                 [association],

@@ -151,9 +151,10 @@ test('full run: peering active, routes in every table both ways, VPC in the host
   );
   expect(r.mutating.filter((c) => c === 'CreateVpcPeeringConnection')).toHaveLength(1);
   // Each thing looked up once, both VPCs' route tables in one read (one account and region): the
-  // minimal script's 12 calls, plus the zone's own read (its VPCs: whether the customer VPC is
-  // associated) and the peering read before creating (prepare's, then initiate's own: another run
-  // may have made one since), instead of polling the peering until active.
+  // minimal script's 12 calls, with the zone's read in prepare (it proves the zone is the
+  // database's; on a re-run its VPC list ends associate-dns), the peering read again by initiate and
+  // the association read again by associate-dns just before they create (another run or a person may
+  // have made one since prepare), instead of polling the peering until active.
   expect(r.calls).toEqual([
     'DescribeVpcs',
     'DescribeVpcs',
@@ -167,6 +168,7 @@ test('full run: peering active, routes in every table both ways, VPC in the host
     'CreateRoute',
     'CreateRoute',
     'CreateRoute',
+    'GetHostedZone',
     'AssociateVPCWithHostedZone',
   ]);
 

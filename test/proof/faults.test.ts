@@ -946,10 +946,10 @@ describe('once gaps', () => {
             };
             const token = await outcome('peerVpc', [input], tq);
             expect(token.message).toBe('');
-            expect(token.attempts.databaseDescribe).toBe(2); // the token POST is not repeated within the request
+            expect(token.attempts.lookUpPeering).toBe(2); // the token POST is not repeated within the request
             const cluster = await outcome('peerVpc', [input], tq);
             expect(cluster.message).toBe('');
-            expect(cluster.attempts.databaseDescribe).toBe(1); // the GET's second try got through
+            expect(cluster.attempts.lookUpPeering).toBe(1); // the GET's second try got through
             expect(api.faults).toEqual([
               { action: 'POST /oauth/token', fault: 'throttle' },
               { action: 'GET /v2/database/clusters/{id}', fault: 'throttle' },

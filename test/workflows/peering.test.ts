@@ -400,10 +400,20 @@ describe('peerVpc', () => {
   });
 
   test.each([
-    [false, ['lookUpPeering', 'databaseInitiate', 'acceptPeering', 'ensurePeeringRoutes', 'associateVpcWithZone']],
+    [
+      false,
+      [
+        'lookUpPeering',
+        'databaseInitiate',
+        'acceptPeering',
+        'ensurePeeringRoutes',
+        'vpcAssociatedWithZone',
+        'associateVpcWithZone',
+      ],
+    ],
     [true, ['lookUpPeering', 'databaseInitiate', 'acceptPeering', 'ensurePeeringRoutes']],
   ])(
-    "a database network in the customer's own account and region (associated before: %s): one route activity, no authorisation, prepare's association read",
+    "a database network in the customer's own account and region (associated before: %s): one route activity, no authorisation; when prepare found it associated, no zone activity",
     async (associated, calls) => {
       const found = {
         cidr: DB_CIDR,
