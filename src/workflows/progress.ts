@@ -25,9 +25,25 @@ export const progressQuery = defineQuery<Progress>(PROGRESS_QUERY);
 /**
  * The stage whose body is running, for the traces' workflow interceptor
  * (src/workflows/tracing-interceptors.ts), which names it on the activities the stage schedules.
- * Sends nothing and changes no command.
+ * Sends nothing and changes no command. Kept only once that interceptor asks (trackStages(), in
+ * the traced bundle): a run of the plain bundle never enters an AsyncLocalStorage, which would
+ * give every promise of the run an async context to keep (bench/RESULTS.md, memory).
  */
-export const currentStage = new AsyncLocalStorage<string>();
+let stages: InstanceType<typeof AsyncLocalStorage<string>> | undefined;
+
+/** The traced bundle's interceptor: keep the current stage from now on (this run's modules). */
+export function trackStages(): void {
+  stages ??= new AsyncLocalStorage<string>();
+}
+
+/** The stage whose body is running, when stages are tracked. */
+export function currentStageName(): string | undefined {
+  return stages?.getStore();
+}
+
+function inStage<T>(name: string, body: () => Promise<T>): Promise<T> {
+  return stages ? stages.run(name, body) : body();
+}
 
 /** What a stage body may say about how it went, besides its return value. */
 export interface StageOutcome {
@@ -203,7 +219,7 @@ export class ProgressTracker<R = unknown> {
     s.error = undefined;
     this.publish(name);
     try {
-      const value = await currentStage.run(name, body);
+      const value = await inStage(name, body);
       this.settle(name, outcome?.(value) ?? {});
       return value;
     } catch (err) {
@@ -292,7 +308,7 @@ export class ProgressTracker<R = unknown> {
     };
     try {
       // Traces name the group's stages together (the activity does all their steps).
-      const value = await currentStage.run(names.join('+'), body);
+      const value = await inStage(names.join('+'), body);
       settleAll(value, value.stepMs, names.length);
       this.publish(names[names.length - 1]);
       return value;

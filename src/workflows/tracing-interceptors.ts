@@ -16,10 +16,10 @@ import {
   type WorkflowOutboundCallsInterceptor,
 } from '@temporalio/workflow';
 import { STAGE_ATTRIBUTE, STAGE_HEADER } from '../domain/trace-attributes';
-import { currentStage } from './progress';
+import { currentStageName, trackStages } from './progress';
 
 function withStage<T extends ActivityInput | LocalActivityInput>(input: T): T {
-  const stage = currentStage.getStore();
+  const stage = currentStageName();
   if (stage === undefined) return input;
   trace.getActiveSpan()?.setAttribute(STAGE_ATTRIBUTE, stage);
   return { ...input, headers: { ...input.headers, [STAGE_HEADER]: defaultPayloadConverter.toPayload(stage) } };
@@ -38,4 +38,7 @@ class StageOutbound implements WorkflowOutboundCallsInterceptor {
   }
 }
 
-export const interceptors: WorkflowInterceptorsFactory = () => ({ outbound: [new StageOutbound()] });
+export const interceptors: WorkflowInterceptorsFactory = () => {
+  trackStages();
+  return { outbound: [new StageOutbound()] };
+};
