@@ -1,5 +1,7 @@
 /** Builds customer VPCs and AWS-kind database networks in moto, and counts AWS calls. */
 import {
+  AcceptVpcPeeringConnectionCommand,
+  CreateVpcPeeringConnectionCommand,
   AssociateRouteTableCommand,
   CreateRouteTableCommand,
   CreateSubnetCommand,
@@ -123,6 +125,15 @@ export async function routesTo(aws: AwsClients, region: string, tableId: string,
   const t = (await aws.ec2(region, roleArn).send(new DescribeRouteTablesCommand({ RouteTableIds: [tableId] })))
     .RouteTables![0];
   return (t.Routes ?? []).filter((r) => r.DestinationCidrBlock === cidr);
+}
+
+/** An active peering made by hand between the two VPCs (no dbops tags), as an operator would. Its id. */
+export async function handMadePeering(aws: AwsClients, region: string, fromVpcId: string, toVpcId: string) {
+  const ec2 = aws.ec2(region);
+  const pcx = (await ec2.send(new CreateVpcPeeringConnectionCommand({ VpcId: fromVpcId, PeerVpcId: toVpcId })))
+    .VpcPeeringConnection!.VpcPeeringConnectionId!;
+  await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcx }));
+  return pcx;
 }
 
 export async function peeringsBetween(aws: AwsClients, region: string, a: string, b: string) {

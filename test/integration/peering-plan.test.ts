@@ -4,11 +4,9 @@
  * peering.test.ts): a plan or a report-only reconcile makes no mutating call.
  */
 import {
-  AcceptVpcPeeringConnectionCommand,
   AttachInternetGatewayCommand,
   CreateInternetGatewayCommand,
   CreateRouteCommand,
-  CreateVpcPeeringConnectionCommand,
   DeleteRouteCommand,
 } from '@aws-sdk/client-ec2';
 import { AssociateVPCWithHostedZoneCommand } from '@aws-sdk/client-route-53';
@@ -20,6 +18,7 @@ import type { PeerVpcPlanResult, PeerVpcResult } from '../../src/workflows/peer-
 import type { ReconcilePeeringResult } from '../../src/workflows/reconcile-peering';
 import { testConfig } from '../helpers/activities';
 import {
+  handMadePeering,
   countingAws,
   fixtureAws,
   makeAwsDatabase,
@@ -338,11 +337,7 @@ describe('reconcilePeering', () => {
 
   test('a peering dbops did not make (no dbops tag) is refused, changing nothing', async () => {
     const { customer, database, input } = await setup();
-    const ec2 = fx.ec2('us-east-1');
-    const pcx = (
-      await ec2.send(new CreateVpcPeeringConnectionCommand({ VpcId: database.vpcId, PeerVpcId: customer.vpcId }))
-    ).VpcPeeringConnection!.VpcPeeringConnectionId!;
-    await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcx }));
+    const pcx = await handMadePeering(fx, 'us-east-1', database.vpcId, customer.vpcId);
     const r = await run('reconcilePeering', input);
     expect(r.failureType).toBe('StageFailed');
     expect(r.failure).toContain(`peering ${pcx}`);

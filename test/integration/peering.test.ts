@@ -4,13 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  AcceptVpcPeeringConnectionCommand,
-  AttachInternetGatewayCommand,
-  CreateInternetGatewayCommand,
-  CreateRouteCommand,
-  CreateVpcPeeringConnectionCommand,
-} from '@aws-sdk/client-ec2';
+import { AttachInternetGatewayCommand, CreateInternetGatewayCommand, CreateRouteCommand } from '@aws-sdk/client-ec2';
 import { AssociateVPCWithHostedZoneCommand, CreateHostedZoneCommand } from '@aws-sdk/client-route-53';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
@@ -19,6 +13,7 @@ import { createActivities } from '../../src/activities';
 import { testConfig } from '../helpers/activities';
 import type { PeerVpcResult } from '../../src/workflows/peer-vpc';
 import {
+  handMadePeering,
   countingAws,
   fixtureAws,
   makeAwsDatabase,
@@ -353,11 +348,7 @@ test("unpeer removes the association, only this peering's routes, and the peerin
 test('unpeer refuses a peering dbops did not make (no dbops tags) before removing anything', async () => {
   const { customer, database, input } = await setup();
   // Made by hand between the database network and the VPC, associated with the zone by hand too.
-  const ec2 = fx.ec2('us-east-1');
-  const pcx = (
-    await ec2.send(new CreateVpcPeeringConnectionCommand({ VpcId: database.vpcId, PeerVpcId: customer.vpcId }))
-  ).VpcPeeringConnection!.VpcPeeringConnectionId!;
-  await ec2.send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcx }));
+  const pcx = await handMadePeering(fx, 'us-east-1', database.vpcId, customer.vpcId);
   await fx.route53().send(
     new AssociateVPCWithHostedZoneCommand({
       HostedZoneId: database.zoneId!,
