@@ -149,7 +149,7 @@ export function createDatabaseSideActivities(deps: DatabaseSideDeps) {
       const cloud = plan.cloud;
       if (cloud.kind !== 'aws' || cloud.roleArn !== undefined || (cloud.region ?? plan.region) !== customer.region)
         throw ApplicationFailure.nonRetryable(
-          "ensurePeeringRoutes is for a database network in the customer VPC's own account and region",
+          "ensurePeeringRoutes is for an AWS database network reached without a role in the customer VPC's region",
           'InvalidPlan',
         );
       if (route.force) deps.authority.forceRouteCreation();
